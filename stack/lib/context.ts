@@ -1,0 +1,71 @@
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Ports, Profile, StackContext } from './types.ts';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Usual ports for a person's stack; the test profile uses its own set so the two never collide. */
+export const defaultPorts: Record<Profile, Ports> = {
+  dev: {
+    postgres: 5432,
+    kafka: 9092,
+    kafkaController: 9093,
+    connect: 8083,
+    registry: 8081,
+    clickhouseHttp: 8123,
+    temporal: 7233,
+    temporalUi: 8233,
+    simulator: 8090,
+  },
+  test: {
+    postgres: 25432,
+    kafka: 29092,
+    kafkaController: 29093,
+    connect: 28083,
+    registry: 28081,
+    clickhouseHttp: 28123,
+    temporal: 27233,
+    temporalUi: 28233,
+    simulator: 28090,
+  },
+};
+
+const portEnv: Record<keyof Ports, string> = {
+  postgres: 'PG_PORT',
+  kafka: 'KAFKA_PORT',
+  kafkaController: 'KAFKA_CONTROLLER_PORT',
+  connect: 'CONNECT_PORT',
+  registry: 'REGISTRY_PORT',
+  clickhouseHttp: 'CLICKHOUSE_HTTP_PORT',
+  temporal: 'TEMPORAL_PORT',
+  temporalUi: 'TEMPORAL_UI_PORT',
+  simulator: 'SIMULATOR_PORT',
+};
+
+export function cacheDir(): string {
+  const base = process.env.ASTROS_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'astros-cdc');
+  return path.resolve(base);
+}
+
+export function createContext(profile: Profile, progress: (m: string) => void = (m) => console.error(m)): StackContext {
+  const ports = { ...defaultPorts[profile] };
+  for (const [key, envName] of Object.entries(portEnv) as [keyof Ports, string][]) {
+    const raw = process.env[`${profile === 'test' ? 'TEST_' : ''}${envName}`];
+    if (raw === undefined || raw === '') continue;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${envName}=${raw} is not a valid port (1-65535)`);
+    ports[key] = n;
+  }
+  const stateDir = path.join(process.env.ASTROS_STATE_DIR ?? path.join(repoRoot, '.stack'), profile);
+  return {
+    profile,
+    ports,
+    repoRoot,
+    stateDir,
+    cacheDir: cacheDir(),
+    logDir: path.join(stateDir, 'logs'),
+    pidDir: path.join(stateDir, 'pids'),
+    progress,
+  };
+}

@@ -1,0 +1,25 @@
+import { dbtExecutable, dbtPython } from '../components/dbt.ts';
+import { databaseUrl } from '../components/postgres.ts';
+import type { StackContext } from './types.ts';
+
+/**
+ * The addresses of a running native stack, as the environment variables the
+ * worker, the CLIs and the tests read (see .env.example).
+ */
+export function stackEnv(ctx: StackContext): Record<string, string> {
+  const p = ctx.ports;
+  return {
+    DATABASE_URL: databaseUrl(ctx, 'app'),
+    PG_SUPERUSER_URL: databaseUrl(ctx, 'superuser'),
+    TEMPORAL_ADDRESS: `127.0.0.1:${p.temporal}`,
+    TEMPORAL_UI_URL: `http://127.0.0.1:${p.temporalUi}`,
+    CLICKHOUSE_URL: `http://127.0.0.1:${p.clickhouseHttp}`,
+    KAFKA_BROKERS: `127.0.0.1:${p.kafka}`,
+    CONNECT_URL: `http://127.0.0.1:${p.connect}`,
+    REGISTRY_URL: `http://127.0.0.1:${p.registry}`,
+    SIMULATOR_URL: `http://127.0.0.1:${p.simulator}`,
+    ASTROS_SOURCE_URL: `http://127.0.0.1:${p.simulator}/astros.json`,
+    DBT_PYTHON: dbtPython(ctx),
+    DBT_EXECUTABLE: dbtExecutable(ctx),
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * The contract every native-stack component implements. The stack manager
+ * (stack/lib/manager.ts) owns processes: it spawns what `start` describes,
+ * writes the pidfile, sends output to the component's log file, waits for
+ * `healthy`, and on failure shows the log tail. Components never spawn their
+ * long-lived process themselves.
+ */
+export type Profile = 'dev' | 'test';
+
+export interface Ports {
+  postgres: number;
+  kafka: number;
+  kafkaController: number;
+  connect: number;
+  registry: number;
+  clickhouseHttp: number;
+  temporal: number;
+  temporalUi: number;
+  simulator: number;
+}
+
+export interface StackContext {
+  profile: Profile;
+  ports: Ports;
+  /** Absolute path of the repository checkout. */
+  repoRoot: string;
+  /** Per-profile state: `<repo>/.stack/<profile>`; data under `<stateDir>/<component>`. */
+  stateDir: string;
+  /** Per-user download/unpack cache shared by every clone: `~/.cache/astros-cdc`. */
+  cacheDir: string;
+  /** `<stateDir>/logs` */
+  logDir: string;
+  /** `<stateDir>/pids` */
+  pidDir: string;
+  /** Progress output for long work (downloads, unpacking). */
+  progress(message: string): void;
+}
+
+/** What the manager spawns for a component. */
+export interface ProcessSpec {
+  command: string;
+  args: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Run as this unprivileged OS user (e.g. Postgres refuses root). */
+  user?: string;
+}
+
+export interface Component {
+  /** Short name used for the pidfile, the log file and the CLI. */
+  name: string;
+  /** Names of components that must be healthy before this one starts. */
+  dependsOn: string[];
+  /** Human-facing URL or address printed by `status`. */
+  url(ctx: StackContext): string;
+  /** Download/unpack into ctx.cacheDir. Idempotent and fast when cached. */
+  install(ctx: StackContext): Promise<void>;
+  /** One-time per state dir preparation (initdb, storage format, config files). Idempotent. */
+  prepare?(ctx: StackContext): Promise<void>;
+  /** The long-lived process to run. */
+  process(ctx: StackContext): Promise<ProcessSpec>;
+  /** True when the component answers as it should. Must not throw. */
+  healthy(ctx: StackContext): Promise<boolean>;
+  /** Seconds to wait for health after spawn (cold JVMs are slow here). */
+  startTimeoutSeconds: number;
+  /** Work after the process is healthy (create database, publication...). Idempotent. */
+  afterStart?(ctx: StackContext): Promise<void>;
+  /** Optional graceful stop (default: SIGTERM, then SIGKILL after a grace period). */
+  stopSignal?: NodeJS.Signals;
+}

@@ -1,0 +1,25 @@
+/**
+ * One native stack for the whole integration run, on the test profile's own
+ * ports (see stack/lib/context.ts) so it never collides with a person's stack.
+ * Left running afterwards when KEEP_STACK=1 (fast reruns); stopped otherwise.
+ */
+import { allComponents } from '../stack/components/index.ts';
+import { createContext } from '../stack/lib/context.ts';
+import { stackEnv } from '../stack/lib/endpoints.ts';
+import { StackManager } from '../stack/lib/manager.ts';
+
+export default async function setup(): Promise<() => Promise<void>> {
+  const ctx = createContext('test', (m) => console.log(m));
+  const manager = new StackManager(ctx, allComponents);
+  const t0 = Date.now();
+  await manager.up([], { withDbt: true });
+  console.log(`[global-setup] native stack (test profile) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  Object.assign(process.env, stackEnv(ctx));
+  return async () => {
+    if (process.env.KEEP_STACK === '1') {
+      console.log('[global-setup] KEEP_STACK=1: leaving the test stack running (npm run stack -- down --profile test stops it)');
+      return;
+    }
+    await manager.down();
+  };
+}
