@@ -1,0 +1,77 @@
+/**
+ * ClickHouse for the native stack: the chDB engine (npm `chdb`, ClickHouse
+ * 26.7) behind a ClickHouse-compatible HTTP server (stack/clickhouse/server.ts).
+ * One process owns `<stateDir>/clickhouse`; clients use it as they would a
+ * ClickHouse server on the HTTP port.
+ */
+import path from 'node:path';
+import { InstallError, run } from '../lib/download.ts';
+import type { Component, StackContext } from '../lib/types.ts';
+import { versions } from '../versions.ts';
+
+const url = (ctx: StackContext): string => `http://127.0.0.1:${ctx.ports.clickhouseHttp}`;
+
+export const clickhouse: Component = {
+  name: 'clickhouse',
+  dependsOn: [],
+  // The first open of a data directory loads every table; a few seconds here.
+  startTimeoutSeconds: 60,
+  // The server closes the engine on SIGTERM (flushes parts, commits Kafka offsets).
+  stopSignal: 'SIGTERM',
+  url,
+
+  async install(ctx) {
+    // Nothing to download: chdb and its native library come with `npm ci`.
+    // Load them in a child so a broken install shows up here with a clear message.
+    const probe =
+      "const c=require('chdb/package.json').version; const n=require('@chdb/lib-linux-x64-gnu'); " +
+      "require('chdb'); process.stdout.write(c+' '+n.EngineVersion())";
+    let out: string;
+    try {
+      out = await run(process.execPath, ['-e', probe], { cwd: ctx.repoRoot });
+    } catch (err) {
+      throw new InstallError(
+        'clickhouse',
+        `the chDB engine does not load (npm packages chdb@${versions.chdb} and @chdb/lib-linux-x64-gnu; needs linux x64 glibc). ` +
+          `Run \`npm ci\` in ${ctx.repoRoot}. Details: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    const [chdbVersion, engineVersion] = out.trim().split(' ');
+    if (chdbVersion !== versions.chdb || !engineVersion?.startsWith(`${versions.clickhouse}.`)) {
+      throw new InstallError(
+        'clickhouse',
+        `expected chdb ${versions.chdb} with ClickHouse ${versions.clickhouse}, found chdb ${chdbVersion} with ClickHouse ${engineVersion}; run \`npm ci\``,
+      );
+    }
+  },
+
+  async process(ctx) {
+    return {
+      command: process.execPath,
+      // `node --import tsx` (not `npx tsx`) so the pid the manager records is the server itself.
+      args: [
+        '--import',
+        'tsx',
+        path.join(ctx.repoRoot, 'stack', 'clickhouse', 'server.ts'),
+        '--port',
+        String(ctx.ports.clickhouseHttp),
+        '--data-dir',
+        path.join(ctx.stateDir, 'clickhouse'),
+        '--host',
+        '127.0.0.1',
+      ],
+      cwd: ctx.repoRoot,
+      // One libuv worker per concurrently running query; must be set before the process starts.
+      env: { UV_THREADPOOL_SIZE: '16', TZ: 'UTC' },
+    };
+  },
+
+  async healthy(ctx) {
+    try {
+      const res = await fetch(`${url(ctx)}/ping`, { signal: AbortSignal.timeout(2000) });
+      return res.status === 200 && (await res.text()) === 'Ok.\n';
+    } catch {
+      return false;
+    }
+  },
+};
