@@ -7,7 +7,11 @@ export const versions = {
   kafka: '4.3.0',
   scala: '2.13',
   debezium: '3.6.1.Final',
-  apicurio: '3.2.5',
+  // Apicurio 3.2.5 is not on Maven Central; 3.3.x needs Java 21. 3.0.9 is the newest server that runs on Java 17.
+  apicurioServer: '3.0.9',
+  // No 3.x Kafka Connect converter resolves from Maven Central; the 2.6 converter speaks the v2 API
+  // and writes the Confluent wire format when told to (as-confluent, use-id=contentId).
+  apicurioConverter: '2.6.13.Final',
   log4j: '2.25.1',
   slf4j: '1.7.36',
   chdb: '3.4.0',

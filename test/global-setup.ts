@@ -7,6 +7,7 @@ import { allComponents } from '../stack/components/index.ts';
 import { createContext } from '../stack/lib/context.ts';
 import { stackEnv } from '../stack/lib/endpoints.ts';
 import { StackManager } from '../stack/lib/manager.ts';
+import { setupPipeline } from '../pipeline/setup.ts';
 
 export default async function setup(): Promise<() => Promise<void>> {
   const ctx = createContext('test', (m) => console.log(m));
@@ -14,7 +15,9 @@ export default async function setup(): Promise<() => Promise<void>> {
   const t0 = Date.now();
   await manager.up([], { withDbt: true });
   console.log(`[global-setup] native stack (test profile) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  Object.assign(process.env, stackEnv(ctx));
+  const env = stackEnv(ctx);
+  Object.assign(process.env, env);
+  await setupPipeline(env, (m) => console.log(m));
   return async () => {
     if (process.env.KEEP_STACK === '1') {
       console.log('[global-setup] KEEP_STACK=1: leaving the test stack running (npm run stack -- down --profile test stops it)');

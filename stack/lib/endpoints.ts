@@ -6,7 +6,17 @@ import type { StackContext } from './types.ts';
  * The addresses of a running native stack, as the environment variables the
  * worker, the CLIs and the tests read (see .env.example).
  */
-export function stackEnv(ctx: StackContext): Record<string, string> {
+export interface StackEnv {
+  [name: string]: string;
+  DATABASE_URL: string;
+  CLICKHOUSE_URL: string;
+  CONNECT_URL: string;
+  KAFKA_BROKERS: string;
+  REGISTRY_URL: string;
+  TEMPORAL_ADDRESS: string;
+}
+
+export function stackEnv(ctx: StackContext): StackEnv {
   const p = ctx.ports;
   return {
     DATABASE_URL: databaseUrl(ctx, 'app'),

@@ -12,6 +12,14 @@ import type { Component, Ports, StackContext } from './types.ts';
 
 export class StackError extends Error {}
 
+export interface StatusRow {
+  name: string;
+  state: 'healthy' | 'unhealthy' | 'stopped' | 'installed' | 'not installed';
+  pid?: number;
+  rssMiB?: number;
+  url: string;
+}
+
 const portOf: Record<string, { key: keyof Ports; env: string }[]> = {
   postgres: [{ key: 'postgres', env: 'PG_PORT' }],
   kafka: [
@@ -150,8 +158,8 @@ export class StackManager {
     }
   }
 
-  async status(): Promise<{ name: string; state: 'healthy' | 'unhealthy' | 'stopped' | 'installed' | 'not installed'; pid?: number; rssMiB?: number; url: string }[]> {
-    const rows = await Promise.all(
+  async status(): Promise<StatusRow[]> {
+    const rows: StatusRow[] = await Promise.all(
       this.components.map(async (c) => {
         const rec = this.running(c);
         if (!rec) return { name: c.name, state: 'stopped' as const, url: c.url(this.ctx) };

@@ -1,0 +1,53 @@
+/**
+ * Bring a running stack to a working pipeline, idempotently: Postgres
+ * migrations (tables + publication), ClickHouse DDL (Kafka engine tables,
+ * materialized views, targets), and the Debezium connector registered
+ * through Kafka Connect's REST API with debezium/register.sh (curl).
+ * Used by the quickstart and by the integration tests' global setup.
+ */
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { migrateClickHouse, ddlVars } from '../clickhouse-ddl/migrate.ts';
+import { migrate as migratePostgres } from '../db/migrate.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface PipelineEnv {
+  DATABASE_URL: string;
+  CLICKHOUSE_URL: string;
+  CONNECT_URL: string;
+  KAFKA_BROKERS: string;
+  REGISTRY_URL: string;
+}
+
+export function registerConnector(connectUrl: string, file = path.join(root, 'debezium', 'astros-postgres.json'), log: (m: string) => void = console.log): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [path.join(root, 'debezium', 'register.sh'), file], {
+      env: { ...process.env, CONNECT_URL: connectUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      for (const line of d.toString().split('\n')) if (line.trim()) log(`[connector] ${line.trim()}`);
+    });
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`registering the Debezium connector failed:\n${out.trim()}`))));
+  });
+}
+
+export async function setupPipeline(env: PipelineEnv, log: (m: string) => void = console.log): Promise<void> {
+  const pg = await migratePostgres({ databaseUrl: env.DATABASE_URL, log: (m) => log(`[postgres] ${m}`) });
+  log(`[postgres] migrations: ${pg.applied.length} applied, ${pg.alreadyApplied.length} already applied`);
+  const ch = createClient({ url: env.CLICKHOUSE_URL, request_timeout: 60_000, log: { level: ClickHouseLogLevel.OFF } });
+  try {
+    const r = await migrateClickHouse(ch, { vars: ddlVars(env as unknown as NodeJS.ProcessEnv), log: (m) => log(`[clickhouse] ${m}`) });
+    log(`[clickhouse] migrations: ${r.applied.length} applied, ${r.skipped.length} already applied`);
+  } finally {
+    await ch.close();
+  }
+  await registerConnector(env.CONNECT_URL, undefined, log);
+}

@@ -1,0 +1,153 @@
+/**
+ * Kafka Connect in distributed mode (one worker), REST on 127.0.0.1, with the
+ * Debezium Postgres connector and Apicurio's Avro converter on plugin.path.
+ * The worker runs from Kafka's libs; plugins stay off the worker class path,
+ * each in its own folder so Connect isolates their class loaders.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { pgRoles } from './postgres.ts';
+import { apicurioVersions, classpath, findJava, getJson, installOnce, jvmFlags, log4j2Config, propertiesFile, runMaven } from '../lib/jvm.ts';
+import type { Component, ProcessSpec, StackContext } from '../lib/types.ts';
+import { versions } from '../versions.ts';
+import { bootstrapServers, installKafkaLibs, kafkaLibs } from './kafka.ts';
+
+export const POSTGRES_CONNECTOR_CLASS = 'io.debezium.connector.postgresql.PostgresConnector';
+export function connectorEnv(ctx: StackContext): Record<string, string> {
+  return {
+    ASTROS_PG_HOST: '127.0.0.1',
+    ASTROS_PG_PORT: String(ctx.ports.postgres),
+    ASTROS_PG_DATABASE: pgRoles.app.database,
+    ASTROS_CDC_USER: pgRoles.cdc.user,
+    ASTROS_CDC_PASSWORD: pgRoles.cdc.password,
+    ASTROS_REGISTRY_URL: `http://127.0.0.1:${ctx.ports.registry}/apis/registry/v2`,
+  };
+}
+
+export const AVRO_CONVERTER_CLASS = 'io.apicurio.registry.utils.converter.AvroConverter';
+
+/**
+ * Each entry is a plugin.path root holding one plugin folder:
+ *   <cacheDir>/connect-plugins/debezium-postgres-<v>/debezium-connector-postgres/*.jar
+ *   <cacheDir>/connect-plugins/apicurio-converter-<v>/apicurio-converter/*.jar
+ * Version-named roots let a version bump install beside the old one.
+ */
+export function pluginRoots(ctx: StackContext): { debezium: string; converter: string } {
+  const base = path.join(ctx.cacheDir, 'connect-plugins');
+  return {
+    debezium: path.join(base, `debezium-postgres-${versions.debezium}`),
+    converter: path.join(base, `apicurio-converter-${apicurioVersions.converter}`),
+  };
+}
+
+export function connectUrl(ctx: StackContext): string {
+  return `http://127.0.0.1:${ctx.ports.connect}`;
+}
+
+function dirs(ctx: StackContext): { root: string; config: string; log4j2: string } {
+  const root = path.join(ctx.stateDir, 'connect');
+  return { root, config: path.join(root, 'worker.properties'), log4j2: path.join(root, 'log4j2.properties') };
+}
+
+function workerProperties(ctx: StackContext): string {
+  const roots = pluginRoots(ctx);
+  return propertiesFile('Written by the native stack (stack/components/connect.ts) on every start; edits are overwritten.', {
+    'bootstrap.servers': bootstrapServers(ctx),
+    'group.id': 'astros-connect',
+    'config.storage.topic': 'astros-connect-configs',
+    'config.storage.replication.factor': 1,
+    'offset.storage.topic': 'astros-connect-offsets',
+    'offset.storage.replication.factor': 1,
+    'offset.storage.partitions': 5,
+    'status.storage.topic': 'astros-connect-status',
+    'status.storage.replication.factor': 1,
+    'status.storage.partitions': 1,
+    'offset.flush.interval.ms': 10000,
+    // Worker defaults only; each connector sets the Avro converter itself.
+    'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
+    'key.converter.schemas.enable': false,
+    'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
+    'value.converter.schemas.enable': false,
+    listeners: `http://127.0.0.1:${ctx.ports.connect}`,
+    'rest.advertised.host.name': '127.0.0.1',
+    'rest.advertised.port': ctx.ports.connect,
+    'plugin.path': [roots.debezium, roots.converter].join(','),
+    // Connector configs reference secrets as ${file:/path:key} or ${env:NAME}.
+    'config.providers': 'file,env',
+    'config.providers.file.class': 'org.apache.kafka.common.config.provider.FileConfigProvider',
+    'config.providers.env.class': 'org.apache.kafka.common.config.provider.EnvVarConfigProvider',
+  });
+}
+
+export const connect: Component = {
+  name: 'connect',
+  dependsOn: ['kafka', 'registry'],
+  startTimeoutSeconds: 180,
+
+  url: connectUrl,
+
+  async install(ctx) {
+    await installKafkaLibs(ctx);
+    const roots = pluginRoots(ctx);
+    await installOnce(ctx, roots.debezium, `debezium ${versions.debezium}`, async (tmp) => {
+      await runMaven(ctx, {
+        pom: 'connect-plugins.xml',
+        goals: ['dependency:unpack@debezium'],
+        props: { 'debezium.version': versions.debezium, 'plugins.dir': tmp },
+        label: `debezium ${versions.debezium}`,
+      });
+    });
+    await installOnce(ctx, roots.converter, `apicurio converter ${apicurioVersions.converter}`, async (tmp) => {
+      await runMaven(ctx, {
+        pom: 'connect-plugins.xml',
+        goals: ['dependency:copy-dependencies@apicurio-converter'],
+        props: { 'apicurio.converter.version': apicurioVersions.converter, 'plugins.dir': tmp },
+        label: `apicurio converter ${apicurioVersions.converter}`,
+      });
+    });
+  },
+
+  async prepare(ctx) {
+    const d = dirs(ctx);
+    await fs.mkdir(d.root, { recursive: true });
+    await fs.writeFile(d.config, workerProperties(ctx));
+    await fs.writeFile(
+      d.log4j2,
+      log4j2Config('INFO', {
+        // Plugin scanning and client config dumps are thousands of lines.
+        'org.apache.kafka.connect.runtime.isolation': 'WARN',
+        'org.apache.kafka.clients': 'WARN',
+        'org.apache.kafka.common.config.AbstractConfig': 'WARN',
+        'org.apache.kafka.connect.runtime.ConnectorConfig': 'WARN',
+        'org.apache.kafka.connect.runtime.SinkConnectorConfig': 'WARN',
+        'org.apache.kafka.connect.runtime.SourceConnectorConfig': 'WARN',
+        'org.apache.kafka.connect.runtime.TaskConfig': 'WARN',
+        'org.apache.kafka.connect.runtime.WorkerConfig': 'WARN',
+        'org.apache.kafka.connect.runtime.WorkerInfo': 'WARN',
+        'org.apache.kafka.connect.runtime.distributed.DistributedConfig': 'WARN',
+        'org.reflections': 'ERROR',
+        'org.eclipse.jetty': 'WARN',
+      }),
+    );
+  },
+
+  async process(ctx): Promise<ProcessSpec> {
+    const d = dirs(ctx);
+    const { java } = await findJava();
+    return {
+      command: java,
+      args: [...jvmFlags({ heap: '512m', log4j2Config: d.log4j2 }), '-cp', await classpath(kafkaLibs(ctx)), 'org.apache.kafka.connect.cli.ConnectDistributed', d.config],
+      cwd: d.root,
+      // What debezium/*.json reads through the env config provider (${env:NAME}): the same
+      // connector file serves docker-compose, where these come from the compose environment.
+      env: connectorEnv(ctx),
+    };
+  },
+
+  async healthy(ctx) {
+    const root = await getJson(`${connectUrl(ctx)}/`);
+    if (typeof root !== 'object' || root === null || !('version' in root)) return false;
+    const plugins = await getJson(`${connectUrl(ctx)}/connector-plugins`);
+    return Array.isArray(plugins) && plugins.some((p: unknown) => typeof p === 'object' && p !== null && (p as { class?: unknown }).class === POSTGRES_CONNECTOR_CLASS);
+  },
+};

@@ -1,0 +1,168 @@
+/**
+ * Kafka broker in KRaft mode: one JVM that is both broker and controller.
+ * Jars come from Maven Central (stack/maven/kafka.xml) into
+ * `<cacheDir>/kafka-<version>/libs`; Kafka Connect runs from the same libs.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { classpath, findJava, installOnce, jvmFlags, log4j2Config, propertiesFile, runMaven } from '../lib/jvm.ts';
+import type { Component, ProcessSpec, StackContext } from '../lib/types.ts';
+import { versions } from '../versions.ts';
+
+const execFileAsync = promisify(execFile);
+
+/** `<cacheDir>/kafka-<version>`: holds `libs/` (broker, Connect runtime, tools, log4j2). */
+export function kafkaHome(ctx: StackContext): string {
+  return path.join(ctx.cacheDir, `kafka-${versions.kafka}`);
+}
+
+export function kafkaLibs(ctx: StackContext): string {
+  return path.join(kafkaHome(ctx), 'libs');
+}
+
+/** 127.0.0.1:<port>, the address clients (Connect, ClickHouse, tests) use. */
+export function bootstrapServers(ctx: StackContext): string {
+  return `127.0.0.1:${ctx.ports.kafka}`;
+}
+
+/** Download the Kafka jars once; shared by the kafka and connect components. */
+export async function installKafkaLibs(ctx: StackContext): Promise<void> {
+  await installOnce(ctx, kafkaHome(ctx), `kafka ${versions.kafka}`, async (tmp) => {
+    await runMaven(ctx, {
+      pom: 'kafka.xml',
+      goals: ['dependency:copy-dependencies'],
+      props: {
+        'kafka.version': versions.kafka,
+        'scala.binary.version': versions.scala,
+        'log4j.version': versions.log4j,
+        'slf4j.version': versions.slf4j,
+        outputDirectory: path.join(tmp, 'libs'),
+      },
+      label: `kafka ${versions.kafka}`,
+    });
+  });
+}
+
+function dirs(ctx: StackContext): { root: string; data: string; config: string; log4j2: string } {
+  const root = path.join(ctx.stateDir, 'kafka');
+  return {
+    root,
+    data: path.join(root, 'data'),
+    config: path.join(root, 'server.properties'),
+    log4j2: path.join(root, 'log4j2.properties'),
+  };
+}
+
+function serverProperties(ctx: StackContext, dataDir: string): string {
+  const k = ctx.ports.kafka;
+  const c = ctx.ports.kafkaController;
+  return propertiesFile('Written by the native stack (stack/components/kafka.ts) on every start; edits are overwritten.', {
+    'process.roles': 'broker,controller',
+    'node.id': 1,
+    // Static single-voter quorum: the controller address lives in this file
+    // only, so a changed port takes effect on the next start.
+    'controller.quorum.voters': `1@127.0.0.1:${c}`,
+    listeners: `PLAINTEXT://127.0.0.1:${k},CONTROLLER://127.0.0.1:${c}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${k}`,
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'controller.listener.names': 'CONTROLLER',
+    'inter.broker.listener.name': 'PLAINTEXT',
+    'log.dirs': dataDir,
+    'num.partitions': 1,
+    'default.replication.factor': 1,
+    'min.insync.replicas': 1,
+    'offsets.topic.replication.factor': 1,
+    'offsets.topic.num.partitions': 5,
+    'transaction.state.log.replication.factor': 1,
+    'transaction.state.log.min.isr': 1,
+    'transaction.state.log.num.partitions': 5,
+    'share.coordinator.state.topic.replication.factor': 1,
+    'share.coordinator.state.topic.min.isr': 1,
+    'auto.create.topics.enable': true,
+    'group.initial.rebalance.delay.ms': 0,
+    'num.network.threads': 2,
+    'num.io.threads': 2,
+    'num.recovery.threads.per.data.dir': 1,
+    'background.threads': 2,
+    'log.retention.hours': 168,
+    'log.segment.bytes': 134217728,
+  });
+}
+
+/** Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. */
+function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id; // a leading '-' reads as a CLI flag
+  }
+}
+
+export const kafka: Component = {
+  name: 'kafka',
+  dependsOn: [],
+  startTimeoutSeconds: 120,
+
+  url: (ctx) => `kafka://${bootstrapServers(ctx)}`,
+
+  install: installKafkaLibs,
+
+  async prepare(ctx) {
+    const d = dirs(ctx);
+    await fs.mkdir(d.data, { recursive: true });
+    await fs.writeFile(d.config, serverProperties(ctx, d.data));
+    await fs.writeFile(d.log4j2, log4j2Config('INFO', { 'org.apache.kafka.common.config.AbstractConfig': 'WARN', 'kafka.request.logger': 'WARN', 'state.change.logger': 'WARN', 'org.apache.kafka.controller': 'WARN', 'kafka.log.LogCleaner': 'WARN' }));
+    // Format the KRaft storage once; meta.properties is Kafka's own marker.
+    if (existsSync(path.join(d.data, 'meta.properties'))) return;
+    const { java } = await findJava();
+    const clusterId = newClusterId();
+    ctx.progress(`kafka: formatting KRaft storage in ${d.data} (cluster id ${clusterId})`);
+    try {
+      await execFileAsync(
+        java,
+        [...jvmFlags({ heap: '256m', log4j2Config: d.log4j2 }), '-cp', await classpath(kafkaLibs(ctx)), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', d.config],
+        { timeout: 120_000 },
+      );
+    } catch (err) {
+      const e = err as Error & { stdout?: string; stderr?: string };
+      throw new Error(`kafka: storage format failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, { cause: err });
+    }
+  },
+
+  async process(ctx): Promise<ProcessSpec> {
+    const d = dirs(ctx);
+    const { java } = await findJava();
+    return {
+      command: java,
+      args: [...jvmFlags({ heap: '384m', log4j2Config: d.log4j2 }), '-cp', await classpath(kafkaLibs(ctx)), 'kafka.Kafka', d.config],
+      cwd: d.root,
+    };
+  },
+
+  async healthy(ctx) {
+    // A metadata round trip, not just an open port: the socket accepts
+    // connections before the broker has joined the quorum.
+    const client = new Kafka({
+      clientId: 'astros-stack-health',
+      brokers: [bootstrapServers(ctx)],
+      connectionTimeout: 1000,
+      requestTimeout: 2000,
+      retry: { retries: 0 },
+      logLevel: logLevel.NOTHING,
+    });
+    const admin = client.admin();
+    try {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      return cluster.brokers.length > 0 && cluster.controller !== null;
+    } catch {
+      return false;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  },
+};

@@ -1,0 +1,49 @@
+/**
+ * Shared helpers for integration tests: clients for the stack that
+ * test/global-setup.ts started (addresses come from the environment), unique
+ * names, and polling until the pipeline has caught up.
+ */
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import crypto from 'node:crypto';
+import pg from 'pg';
+
+export function requireEnv(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: integration tests run under test/global-setup.ts (npm test)`);
+  return v;
+}
+
+/** A short random tag so every test names its own rows and objects. */
+export function uniqueTag(prefix = 't'): string {
+  return `${prefix}_${Date.now().toString(36)}_${crypto.randomBytes(3).toString('hex')}`;
+}
+
+export function clickhouse(): ClickHouseClient {
+  return createClient({ url: requireEnv('CLICKHOUSE_URL'), request_timeout: 60_000, log: { level: ClickHouseLogLevel.OFF } });
+}
+
+export function postgres(url = requireEnv('DATABASE_URL')): pg.Pool {
+  return new pg.Pool({ connectionString: url, max: 4 });
+}
+
+export async function chRows<T>(ch: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  const rs = await ch.query({ query, query_params: params, format: 'JSONEachRow' });
+  return rs.json<T>();
+}
+
+/** Poll `probe` until `done(value)` holds; fail with the last value after the timeout. */
+export async function waitFor<T>(probe: () => Promise<T>, done: (v: T) => boolean, what: string, timeoutMs = 90_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      last = await probe();
+      if (done(last)) return last;
+    } catch (err) {
+      lastErr = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}${lastErr ? `; last error: ${String(lastErr)}` : ''}`);
+}
