@@ -99,7 +99,7 @@ export async function migrateClickHouse(client: ClickHouseClient, opts: { vars?:
       try {
         await client.command({ query: stmt });
       } catch (err) {
-        throw new Error(`${file.name}: ${(err as Error).message}\nstatement:\n${stmt}`);
+        throw new Error(`${file.name}: ${(err as Error).message}\nstatement:\n${stmt}`, { cause: err });
       }
     }
     await client.insert({ table: 'astros_meta.schema_migrations', values: [{ name: file.name, checksum: file.checksum }], format: 'JSONEachRow' });

@@ -1,0 +1,172 @@
+/**
+ * Ingest activities, built from their dependencies (pool, source settings) so
+ * tests can hand in their own. Each activity is idempotent:
+ *  - fetchAstronauts stages the body under this run's payload id (a retry replaces it);
+ *  - validateAstronauts only reads (and dead-letters an unusable payload once per run key);
+ *  - upsertAstronauts is keyed by the run key recorded in `ingest_runs`.
+ * Only small references and counts cross into workflow history, never the people list.
+ */
+import { Context } from '@temporalio/activity';
+import type pg from 'pg';
+import { fetchSource, type SourceOptions } from './astronauts-api.ts';
+import { applySnapshot, loadPayload, rejectPayload, stagePayload, type StagedPayload } from './postgres.ts';
+import { transformPeople } from './transform.ts';
+import { parseJson, validatePayload, type ValidatedPayload } from './validate.ts';
+import { ApplicationFailure } from '@temporalio/common';
+import type { IngestStatus } from '../workflows/shared.ts';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { createValidationActivities } from './validation.ts';
+
+export interface ActivityDeps {
+  pool: pg.Pool;
+  /** Defaults for the source; `url` is used when the workflow input names none. */
+  source: SourceOptions & { maxPeople: number };
+  /** For validatePipeline (compareTable); without it that activity fails with InvalidInput. */
+  clickhouse?: ClickHouseClient;
+  /** Default Kafka brokers for validatePipeline's catch-up check. */
+  kafkaBrokers?: string[];
+}
+
+export interface FetchInput {
+  sourceUrl?: string;
+  /** Where the body is staged; the workflow passes its own run id. */
+  payloadId: string;
+}
+
+export interface FetchResult extends StagedPayload {
+  httpAttempts: number;
+  retriedErrors: string[];
+}
+
+export interface ValidateInput {
+  runKey: string;
+  payload: StagedPayload;
+}
+
+export interface ValidateResult {
+  fetched: number;
+  declaredNumber: number;
+  numberMismatch: boolean;
+  valid: number;
+  invalid: number;
+  duplicates: number;
+  /** The first few reasons, for the Web UI; all of them are dead-lettered. */
+  sampleReasons: string[];
+}
+
+export interface UpsertInput {
+  runKey: string;
+  workflowId: string;
+  workflowRunId: string;
+  payload: StagedPayload;
+  httpAttempts: number;
+}
+
+export interface UpsertResult {
+  status: IngestStatus;
+  fetched: number;
+  declaredNumber: number;
+  numberMismatch: boolean;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  departed: number;
+  returned: number;
+  rejected: number;
+  duplicates: number;
+}
+
+/** Heartbeat if running inside an activity (the pure helpers are also called from tests and scripts). */
+function heartbeat(details: unknown): void {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    // not in an activity context
+  }
+}
+
+function cancellationSignal(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createActivities(deps: ActivityDeps) {
+  /** Parse + validate + transform; a payload that is unusable as a whole is dead-lettered and fails permanently. */
+  async function readSnapshot(runKey: string, payload: StagedPayload) {
+    const body = await loadPayload(deps.pool, payload);
+    let validated: ValidatedPayload;
+    try {
+      validated = validatePayload(parseJson(body), { maxPeople: deps.source.maxPeople });
+    } catch (err) {
+      if (err instanceof ApplicationFailure) await rejectPayload(deps.pool, { runKey, reason: `${err.type}: ${err.message}`, body });
+      throw err;
+    }
+    const { people, duplicates } = transformPeople(validated.valid);
+    const rejects = [...validated.rejects, ...duplicates].sort((a, b) => a.index - b.index);
+    return { validated, people, duplicates, rejects };
+  }
+
+  return {
+    ...createValidationActivities({
+      pool: deps.pool,
+      ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
+      ...(deps.kafkaBrokers ? { kafkaBrokers: deps.kafkaBrokers } : {}),
+    }),
+
+    async fetchAstronauts(input: FetchInput): Promise<FetchResult> {
+      const sourceUrl = input.sourceUrl ?? deps.source.url;
+      const signal = cancellationSignal();
+      const response = await fetchSource(
+        { ...deps.source, url: sourceUrl },
+        { onProgress: (p) => heartbeat(p), ...(signal ? { signal } : {}) },
+      );
+      const staged = await stagePayload(deps.pool, { payloadId: input.payloadId, sourceUrl, body: response.body });
+      return { ...staged, httpAttempts: response.attempts, retriedErrors: response.retriedErrors };
+    },
+
+    async validateAstronauts(input: ValidateInput): Promise<ValidateResult> {
+      const { validated, people, duplicates, rejects } = await readSnapshot(input.runKey, input.payload);
+      return {
+        fetched: validated.listed,
+        declaredNumber: validated.declaredNumber,
+        numberMismatch: validated.numberMismatch,
+        valid: people.length,
+        invalid: validated.rejects.length,
+        duplicates: duplicates.length,
+        sampleReasons: rejects.slice(0, 5).map((r) => `people[${r.index}]: ${r.reason}`),
+      };
+    },
+
+    async upsertAstronauts(input: UpsertInput): Promise<UpsertResult> {
+      const { validated, people, duplicates, rejects } = await readSnapshot(input.runKey, input.payload);
+      const result = await applySnapshot(
+        deps.pool,
+        {
+          runKey: input.runKey,
+          workflowId: input.workflowId,
+          workflowRunId: input.workflowRunId,
+          payload: input.payload,
+          httpAttempts: input.httpAttempts,
+          declaredNumber: validated.declaredNumber,
+          fetched: validated.listed,
+          numberMismatch: validated.numberMismatch,
+          people,
+          rejects,
+          duplicates: duplicates.length,
+        },
+        (step) => heartbeat({ step }),
+      );
+      return {
+        ...result,
+        fetched: validated.listed,
+        declaredNumber: validated.declaredNumber,
+        numberMismatch: validated.numberMismatch,
+      };
+    },
+  };
+}
+
+export type IngestActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,144 @@
+/**
+ * astros: command-line client of the ingest pipeline.
+ *
+ *   npx tsx cli/astros.ts --help
+ *   npx tsx cli/astros.ts ingest [--source URL]      start (or attach to) a run, wait, print the summary
+ *   npx tsx cli/astros.ts schedule [--interval 5m]   create or update the Temporal Schedule
+ *   npx tsx cli/astros.ts migrate                    apply pending Postgres migrations
+ */
+import { pathToFileURL } from 'node:url';
+import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, MigrationError } from '../activities/errors.ts';
+import { loadConfigOrExit } from '../config/env.ts';
+import { migrate } from '../db/migrate.ts';
+import { INGEST_WORKFLOW_ID, INGEST_WORKFLOW_TYPE } from '../workflows/shared.ts';
+import { deleteIngestSchedule, startOrAttachIngest, upsertIngestSchedule } from './client.ts';
+
+async function withClient<T>(fn: (client: Client, cfg: ReturnType<typeof loadConfigOrExit>) => Promise<T>): Promise<T> {
+  const cfg = loadConfigOrExit();
+  const connection = await Connection.connect({ address: cfg.temporal.address, connectTimeout: '10s' });
+  try {
+    return await fn(new Client({ connection, namespace: cfg.temporal.namespace }), cfg);
+  } finally {
+    await connection.close();
+  }
+}
+
+/** The innermost failure of a chain (WorkflowFailed -> ActivityFailure -> ApplicationFailure), with its type. */
+export function rootCause(err: Error): string {
+  let e: Error = err;
+  while (e.cause instanceof Error) e = e.cause;
+  return e instanceof ApplicationFailure && e.type ? `${e.type}: ${e.message}` : e.message;
+}
+
+function httpUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return value;
+  } catch {
+    // fall through
+  }
+  throw new InvalidArgumentError('expected an http(s) URL');
+}
+
+function duration(value: string): string {
+  if (!/^[1-9][0-9]*(ms|s|m|h|d)$/.test(value)) throw new InvalidArgumentError('expected a duration such as 30s, 5m, 1h');
+  return value;
+}
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('astros')
+    .description('Client of the astronauts ingest pipeline (Temporal + Postgres). Settings come from the environment; see .env.example.')
+    .showHelpAfterError();
+
+  program
+    .command('ingest')
+    .description(
+      `Start workflow ${INGEST_WORKFLOW_TYPE} (id ${INGEST_WORKFLOW_ID}), wait for it and print its summary as JSON. ` +
+        'If a run with that id is still open, attach to it instead of starting an overlapping one.',
+    )
+    .option('--source <url>', 'source URL for this run (default: the worker\'s ASTROS_SOURCE_URL)', httpUrl)
+    .option('--workflow-id <id>', 'workflow id (runs with the same id never overlap)', INGEST_WORKFLOW_ID)
+    .option('--run-key <key>', 'idempotency key of the Postgres write (default: the run id); an already-applied key applies nothing')
+    .option('--no-wait', 'print the workflow and run id and return without waiting')
+    .action(async (opts: { source?: string; workflowId: string; runKey?: string; wait: boolean }) => {
+      await withClient(async (client, cfg) => {
+        const run = await startOrAttachIngest(client, {
+          taskQueue: cfg.temporal.taskQueue,
+          workflowId: opts.workflowId,
+          input: {
+            ...(opts.source !== undefined ? { sourceUrl: opts.source } : {}),
+            ...(opts.runKey !== undefined ? { runKey: opts.runKey } : {}),
+          },
+        });
+        console.error(
+          run.started
+            ? `started ${opts.workflowId} run ${run.runId} on task queue ${cfg.temporal.taskQueue}`
+            : `a run of ${opts.workflowId} is already in progress (run ${run.runId}); attached to it instead of starting another`,
+        );
+        if (!opts.wait) return;
+        try {
+          console.log(JSON.stringify(await run.handle.result(), null, 2));
+        } catch (err) {
+          if (err instanceof WorkflowFailedError) throw new Error(`run ${run.runId} failed: ${rootCause(err)}`, { cause: err });
+          throw err;
+        }
+      });
+    });
+
+  program
+    .command('schedule')
+    .description(
+      'Create the Temporal Schedule that runs ingestAstronauts periodically, or update it in place if it exists ' +
+        '(overlap policy SKIP). It appears under Schedules in the Web UI.',
+    )
+    .option('--interval <duration>', 'how often to ingest (default: ASTROS_SCHEDULE_INTERVAL)', duration)
+    .option('--schedule-id <id>', 'schedule id (default: ASTROS_SCHEDULE_ID)')
+    .option('--source <url>', 'source URL for scheduled runs (default: the worker\'s ASTROS_SOURCE_URL)', httpUrl)
+    .option('--paused', 'create it paused, or pause it')
+    .option('--resume', 'unpause it')
+    .option('--delete', 'delete the schedule instead')
+    .action(async (opts: { interval?: string; scheduleId?: string; source?: string; paused?: boolean; resume?: boolean; delete?: boolean }) => {
+      await withClient(async (client, cfg) => {
+        const scheduleId = opts.scheduleId ?? cfg.schedule.id;
+        if (opts.delete) {
+          const deleted = await deleteIngestSchedule(client, scheduleId);
+          console.log(deleted ? `deleted schedule ${scheduleId}` : `no schedule ${scheduleId}`);
+          return;
+        }
+        const interval = opts.interval ?? cfg.schedule.interval;
+        const outcome = await upsertIngestSchedule(client, {
+          scheduleId,
+          taskQueue: cfg.temporal.taskQueue,
+          interval,
+          ...(opts.paused ? { paused: true } : opts.resume ? { paused: false } : {}),
+          ...(opts.source !== undefined ? { input: { sourceUrl: opts.source } } : {}),
+        });
+        console.log(`${outcome} schedule ${scheduleId}: every ${interval}, task queue ${cfg.temporal.taskQueue}, overlap SKIP`);
+      });
+    });
+
+  program
+    .command('migrate')
+    .description('Apply pending Postgres migrations (DATABASE_URL, DATABASE_SCHEMA) and record them in schema_migrations.')
+    .action(async () => {
+      const cfg = loadConfigOrExit();
+      const result = await migrate({ databaseUrl: cfg.databaseUrl, schema: cfg.databaseSchema, log: (m) => console.log(m) });
+      console.log(`${result.applied.length} applied, ${result.alreadyApplied.length} already applied (schema ${cfg.databaseSchema})`);
+    });
+
+  return program;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      // Expected failures (configuration, migrations, a failed run) are reported without a stack trace.
+      const message = err instanceof ConfigError || err instanceof MigrationError || err instanceof Error ? err.message : String(err);
+      process.stderr.write(`astros: ${message}\n`);
+      process.exitCode = 1;
+    });
+}

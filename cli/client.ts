@@ -1,0 +1,108 @@
+/**
+ * Client-side operations shared by the CLI and the tests: start (or attach
+ * to) an ingest run without ever overlapping, and create-or-update the
+ * Temporal Schedule.
+ */
+import {
+  type Client,
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  WorkflowExecutionAlreadyStartedError,
+  type ScheduleOptions,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import type { ingestAstronauts } from '../workflows/index.ts';
+import { INGEST_WORKFLOW_ID, INGEST_WORKFLOW_TYPE, type IngestAstronautsInput } from '../workflows/shared.ts';
+
+export interface StartIngestOptions {
+  taskQueue: string;
+  workflowId?: string;
+  input?: IngestAstronautsInput;
+}
+
+export interface StartedIngest {
+  handle: WorkflowHandle<typeof ingestAstronauts>;
+  runId: string;
+  /** False when a run with this workflow id was already open and we attached to it instead. */
+  started: boolean;
+}
+
+/**
+ * Start ingestAstronauts under a fixed workflow id. While a run with that id
+ * is open, the server refuses a second one (conflict policy FAIL); we then
+ * attach to the open run instead of starting an overlapping one. A closed id
+ * may be reused (ALLOW_DUPLICATE), so the next trigger starts a fresh run.
+ */
+export async function startOrAttachIngest(client: Client, opts: StartIngestOptions): Promise<StartedIngest> {
+  const workflowId = opts.workflowId ?? INGEST_WORKFLOW_ID;
+  try {
+    const handle = await client.workflow.start<typeof ingestAstronauts>(INGEST_WORKFLOW_TYPE, {
+      taskQueue: opts.taskQueue,
+      workflowId,
+      args: [opts.input ?? {}],
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+    });
+    return { handle, runId: handle.firstExecutionRunId, started: true };
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const handle = client.workflow.getHandle<typeof ingestAstronauts>(workflowId);
+    const description = await handle.describe();
+    return { handle: client.workflow.getHandle<typeof ingestAstronauts>(workflowId, description.runId), runId: description.runId, started: false };
+  }
+}
+
+export interface ScheduleIngestOptions {
+  scheduleId: string;
+  taskQueue: string;
+  interval: string;
+  input?: IngestAstronautsInput;
+  paused?: boolean;
+}
+
+/**
+ * Create the schedule, or update it in place if it exists (idempotent). Each
+ * action starts ingestAstronauts with workflow id `<INGEST_WORKFLOW_ID>-<time>`;
+ * overlap policy SKIP: a tick while the previous run is still open is skipped.
+ */
+export async function upsertIngestSchedule(client: Client, opts: ScheduleIngestOptions): Promise<'created' | 'updated'> {
+  const definition = {
+    spec: { intervals: [{ every: opts.interval }] },
+    action: {
+      type: 'startWorkflow' as const,
+      workflowType: INGEST_WORKFLOW_TYPE,
+      workflowId: INGEST_WORKFLOW_ID,
+      taskQueue: opts.taskQueue,
+      args: [opts.input ?? {}],
+    },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1m', pauseOnFailure: false },
+  } satisfies Omit<ScheduleOptions, 'scheduleId'>;
+  try {
+    await client.schedule.create({
+      scheduleId: opts.scheduleId,
+      ...definition,
+      state: { paused: opts.paused ?? false, note: 'astros ingest (created by astros schedule)' },
+    });
+    return 'created';
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+  const handle = client.schedule.getHandle(opts.scheduleId);
+  await handle.update((previous) => ({
+    ...previous,
+    ...definition,
+    state: { ...previous.state, paused: opts.paused ?? previous.state.paused },
+  }));
+  return 'updated';
+}
+
+export async function deleteIngestSchedule(client: Client, scheduleId: string): Promise<boolean> {
+  try {
+    await client.schedule.getHandle(scheduleId).delete();
+    return true;
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return false;
+    throw err;
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The only place that reads the environment. One zod schema, parsed once at
+ * start; every problem is reported at once, without a stack trace
+ * (see `loadConfigOrExit`). Every variable is documented in `.env.example`.
+ *
+ * Workflows never read configuration: they get what they need as arguments,
+ * and activities get it through `createActivities(deps)`.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../activities/errors.ts';
+import { activityLimits, INGEST_SCHEDULE_ID, INGEST_TASK_QUEUE } from '../workflows/shared.ts';
+
+export const DEFAULT_SOURCE_URL = 'http://api.open-notify.org/astros.json';
+
+/** A duration like `30s`, `5m`, `1h`, `500ms` (the format Temporal's client accepts). */
+const duration = z
+  .string()
+  .trim()
+  .regex(/^[1-9][0-9]*(ms|s|m|h|d)$/, 'expected a duration such as 30s, 5m, 1h');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+
+/** Name, default and meaning of every variable: the schema is the table of tunables. */
+export const envSchema = z
+  .object({
+    DATABASE_URL: z
+      .string()
+      .default('postgres://astros:astros@127.0.0.1:5432/astros')
+      .refine((v) => /^postgres(ql)?:\/\//.test(v), 'expected postgres://user:password@host:port/database'),
+    /** Schema holding the ingest tables (tests use their own; CDC publishes public.astronauts). */
+    DATABASE_SCHEMA: z
+      .string()
+      .default('public')
+      .refine((v) => /^[a-z_][a-z0-9_]{0,62}$/.test(v), 'expected a lower-case SQL identifier'),
+    TEMPORAL_ADDRESS: z
+      .string()
+      .default('127.0.0.1:7233')
+      .refine((v) => /^[^:\s/]+:[0-9]{1,5}$/.test(v), 'expected host:port'),
+    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    TASK_QUEUE: z.string().min(1).default(INGEST_TASK_QUEUE),
+    ASTROS_SOURCE_URL: httpUrl.default(DEFAULT_SOURCE_URL),
+    ASTROS_HTTP_CONNECT_TIMEOUT_MS: int(100, 60_000).default(5_000),
+    /** Time to the response headers, and the longest silence while reading the body. */
+    ASTROS_HTTP_RESPONSE_TIMEOUT_MS: int(100, 60_000).default(10_000),
+    /** Retries inside the fetch activity (p-retry) before Temporal's own retry policy takes over. */
+    ASTROS_HTTP_RETRIES: int(0, 10).default(3),
+    ASTROS_HTTP_RETRY_MIN_DELAY_MS: int(0, 60_000).default(500),
+    ASTROS_HTTP_MAX_BODY_BYTES: int(1_024, 256 * 1024 * 1024).default(32 * 1024 * 1024),
+    /** Upper bound on people[] length; larger payloads are rejected as invalid. */
+    ASTROS_MAX_PEOPLE: int(1, 1_000_000).default(200_000),
+    ASTROS_SCHEDULE_ID: z.string().min(1).default(INGEST_SCHEDULE_ID),
+    ASTROS_SCHEDULE_INTERVAL: duration.default('5m'),
+    /** Apply pending SQL migrations when the worker starts. */
+    ASTROS_MIGRATE_ON_START: bool.default(true),
+    LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+  })
+  .superRefine((env, ctx) => {
+    // Worst case of one fetch activity attempt: every HTTP attempt times out, plus the backoff between them.
+    const attempts = env.ASTROS_HTTP_RETRIES + 1;
+    let backoff = 0;
+    for (let i = 0; i < env.ASTROS_HTTP_RETRIES; i++) backoff += Math.min(env.ASTROS_HTTP_RETRY_MIN_DELAY_MS * 2 ** i, 10_000);
+    const worst = attempts * (env.ASTROS_HTTP_CONNECT_TIMEOUT_MS + 2 * env.ASTROS_HTTP_RESPONSE_TIMEOUT_MS) + backoff;
+    // The fetch heartbeats per attempt and per body chunk, not while waiting for headers.
+    const silent = env.ASTROS_HTTP_CONNECT_TIMEOUT_MS + env.ASTROS_HTTP_RESPONSE_TIMEOUT_MS;
+    if (silent >= activityLimits.fetch.heartbeatMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ASTROS_HTTP_RESPONSE_TIMEOUT_MS'],
+        message: `connect + response timeouts (${silent} ms) must stay below the fetch activity's ${activityLimits.fetch.heartbeatMs} ms heartbeat timeout`,
+      });
+    }
+    if (worst >= activityLimits.fetch.startToCloseMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ASTROS_HTTP_RETRIES'],
+        message: `${attempts} HTTP attempts with these timeouts can take ${worst} ms, more than the fetch activity's ${activityLimits.fetch.startToCloseMs} ms start-to-close timeout; lower the retries or timeouts`,
+      });
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  databaseUrl: string;
+  databaseSchema: string;
+  temporal: { address: string; namespace: string; taskQueue: string };
+  source: {
+    url: string;
+    connectTimeoutMs: number;
+    responseTimeoutMs: number;
+    retries: number;
+    retryMinDelayMs: number;
+    maxBodyBytes: number;
+    maxPeople: number;
+  };
+  schedule: { id: string; interval: string };
+  migrateOnStart: boolean;
+  logLevel: Env['LOG_LEVEL'];
+}
+
+/** Parse an environment; throws ConfigError listing every problem. Pure: tests pass their own env. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  // Empty strings mean "unset" (a blank line copied from .env.example must not fail validation).
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = envSchema.safeParse(cleaned);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  const e = result.data;
+  return {
+    databaseUrl: e.DATABASE_URL,
+    databaseSchema: e.DATABASE_SCHEMA,
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TASK_QUEUE },
+    source: {
+      url: e.ASTROS_SOURCE_URL,
+      connectTimeoutMs: e.ASTROS_HTTP_CONNECT_TIMEOUT_MS,
+      responseTimeoutMs: e.ASTROS_HTTP_RESPONSE_TIMEOUT_MS,
+      retries: e.ASTROS_HTTP_RETRIES,
+      retryMinDelayMs: e.ASTROS_HTTP_RETRY_MIN_DELAY_MS,
+      maxBodyBytes: e.ASTROS_HTTP_MAX_BODY_BYTES,
+      maxPeople: e.ASTROS_MAX_PEOPLE,
+    },
+    schedule: { id: e.ASTROS_SCHEDULE_ID, interval: e.ASTROS_SCHEDULE_INTERVAL },
+    migrateOnStart: e.ASTROS_MIGRATE_ON_START,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+let cached: Config | undefined;
+
+/** The process-wide configuration, parsed once from process.env. */
+export function config(): Config {
+  cached ??= parseConfig(process.env);
+  return cached;
+}
+
+/** For entry points: parse once, or print every problem (no stack trace) and exit with status 2. */
+export function loadConfigOrExit(): Config {
+  try {
+    return config();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\nSee .env.example for every variable and its default.\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

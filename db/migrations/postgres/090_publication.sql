@@ -1,0 +1,24 @@
+-- The publication the Debezium connector reads (publication.autocreate.mode=disabled).
+-- Only the operational table in the public schema is published: tests run the
+-- same migrations in throw-away schemas and must not add their tables to it.
+do $$
+begin
+  if current_schema() <> 'public' then
+    return;
+  end if;
+  if not exists (select 1 from pg_publication where pubname = 'astros_publication') then
+    create publication astros_publication for table public.astronauts;
+  elsif not exists (
+    select 1 from pg_publication_tables
+    where pubname = 'astros_publication' and schemaname = 'public' and tablename = 'astronauts'
+  ) then
+    alter publication astros_publication add table public.astronauts;
+  end if;
+  -- The replication role (created by the stack's Postgres setup, as superuser)
+  -- needs to read the table for Debezium's initial snapshot.
+  if exists (select 1 from pg_roles where rolname = 'astros_cdc') then
+    grant usage on schema public to astros_cdc;
+    grant select on public.astronauts to astros_cdc;
+  end if;
+end
+$$;

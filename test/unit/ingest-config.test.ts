@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../activities/errors.ts';
+import { DEFAULT_SOURCE_URL, parseConfig } from '../../config/env.ts';
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    parseConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('has working defaults, with the real API as the source', () => {
+    const cfg = parseConfig({});
+    expect(cfg.source.url).toBe(DEFAULT_SOURCE_URL);
+    expect(cfg.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'astros-ingest' });
+    expect(cfg.databaseSchema).toBe('public');
+    expect(cfg.migrateOnStart).toBe(true);
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(parseConfig({ ASTROS_SOURCE_URL: '', TASK_QUEUE: '' }).temporal.taskQueue).toBe('astros-ingest');
+  });
+
+  it('reads and coerces values', () => {
+    const cfg = parseConfig({
+      ASTROS_SOURCE_URL: 'http://127.0.0.1:8090/astros.json',
+      ASTROS_HTTP_RETRIES: '1',
+      ASTROS_MIGRATE_ON_START: 'false',
+      ASTROS_SCHEDULE_INTERVAL: '30s',
+    });
+    expect(cfg.source.url).toBe('http://127.0.0.1:8090/astros.json');
+    expect(cfg.source.retries).toBe(1);
+    expect(cfg.migrateOnStart).toBe(false);
+    expect(cfg.schedule.interval).toBe('30s');
+  });
+
+  it('reports every problem at once, naming each variable', () => {
+    const p = problems({
+      DATABASE_URL: 'mysql://nope',
+      TEMPORAL_ADDRESS: 'no-port',
+      ASTROS_SOURCE_URL: 'ftp://example.com/astros.json',
+      ASTROS_HTTP_RETRIES: 'many',
+      ASTROS_SCHEDULE_INTERVAL: 'often',
+      ASTROS_MIGRATE_ON_START: 'maybe',
+      DATABASE_SCHEMA: 'Bad-Name',
+    });
+    const vars = p.map((line) => line.split(':')[0]);
+    expect(vars.sort()).toEqual(
+      ['ASTROS_HTTP_RETRIES', 'ASTROS_MIGRATE_ON_START', 'ASTROS_SCHEDULE_INTERVAL', 'ASTROS_SOURCE_URL', 'DATABASE_SCHEMA', 'DATABASE_URL', 'TEMPORAL_ADDRESS'].sort(),
+    );
+  });
+
+  it('refuses HTTP timeouts and retries that cannot fit in the fetch activity timeout', () => {
+    const p = problems({ ASTROS_HTTP_RETRIES: '10', ASTROS_HTTP_RESPONSE_TIMEOUT_MS: '30000' });
+    expect(p.join('\n')).toMatch(/ASTROS_HTTP_RETRIES: 11 HTTP attempts .* start-to-close timeout/);
+    expect(p.join('\n')).toMatch(/ASTROS_HTTP_RESPONSE_TIMEOUT_MS: connect \+ response timeouts \(35000 ms\) .* heartbeat timeout/);
+  });
+
+  it('formats the error message as a list without a stack trace in the text', () => {
+    expect(() => parseConfig({ TEMPORAL_ADDRESS: 'x' })).toThrowError(
+      new ConfigError(['TEMPORAL_ADDRESS: expected host:port']),
+    );
+    expect(new ConfigError(['A: b']).message).toBe('invalid configuration:\n  - A: b');
+  });
+});
+
+describe('.env.example', () => {
+  it('lists every variable of the schema, and parses as a valid configuration', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { envSchema } = await import('../../config/env.ts');
+    const text = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');
+    const env = Object.fromEntries(
+      text
+        .split('\n')
+        .filter((line) => /^[A-Z_]+=/.test(line))
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    );
+    const keys = Object.keys(envSchema.shape);
+    expect(keys.length).toBeGreaterThan(10);
+    expect(keys.filter((k) => !(k in env))).toEqual([]);
+    expect(() => parseConfig(env)).not.toThrow();
+  });
+});

@@ -1,0 +1,62 @@
+/**
+ * The ingest worker: applies pending migrations, then polls the task queue
+ * (TASK_QUEUE, default astros-ingest) for ingestAstronauts and its activities.
+ *
+ *   npx tsx worker/main.ts        (npm run worker)
+ *
+ * Stops gracefully on SIGINT/SIGTERM (in-flight activities finish first).
+ */
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import { createActivities } from '../activities/index.ts';
+import { createPool } from '../activities/postgres.ts';
+import { loadConfigOrExit, type Config } from '../config/env.ts';
+import { migrate } from '../db/migrate.ts';
+
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export async function runWorker(cfg: Config): Promise<void> {
+  if (cfg.migrateOnStart) {
+    const result = await migrate({ databaseUrl: cfg.databaseUrl, schema: cfg.databaseSchema, log: (m) => console.log(`[migrate] ${m}`) });
+    console.log(`[migrate] ${result.applied.length} applied, ${result.alreadyApplied.length} already applied (schema ${cfg.databaseSchema})`);
+  }
+  const pool = createPool(cfg.databaseUrl, cfg.databaseSchema);
+  const connection = await NativeConnection.connect({ address: cfg.temporal.address });
+  try {
+    const worker = await Worker.create({
+      connection,
+      namespace: cfg.temporal.namespace,
+      taskQueue: cfg.temporal.taskQueue,
+      workflowsPath,
+      activities: createActivities({ pool, source: cfg.source }),
+    });
+    console.log(
+      `worker polling task queue '${cfg.temporal.taskQueue}' on ${cfg.temporal.address} (namespace ${cfg.temporal.namespace}); ` +
+        `source ${cfg.source.url}`,
+    );
+    await worker.run();
+  } finally {
+    await connection.close();
+    await pool.end();
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(`Usage: worker/main.ts
+
+Runs the ingest worker: applies pending Postgres migrations (unless
+ASTROS_MIGRATE_ON_START=false), then serves workflow 'ingestAstronauts' on
+task queue TASK_QUEUE. All settings come from the environment (.env.example).`);
+    process.exit(0);
+  }
+  const cfg = loadConfigOrExit();
+  Runtime.install({
+    logger: new DefaultLogger(cfg.logLevel),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
+  });
+  runWorker(cfg).catch((err: unknown) => {
+    console.error(`worker failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,3 @@
+/** Every workflow the ingest worker registers (the bundler's entry point). */
+export { ingestAstronauts } from './ingest-astronauts.ts';
+export * from './validate-pipeline.ts';

@@ -1,0 +1,74 @@
+/**
+ * Names and types shared by the workflow, the worker and the clients.
+ * Imported by workflow code: keep it free of Node built-ins and I/O.
+ */
+
+/** Default task queue of the ingest worker (overridable with TASK_QUEUE). */
+export const INGEST_TASK_QUEUE = 'astros-ingest';
+
+/** Workflow type name as it appears in the Web UI ("Workflow Type"). */
+export const INGEST_WORKFLOW_TYPE = 'ingestAstronauts';
+
+/**
+ * Fixed workflow id used by the CLI. Starting a second run under the same id
+ * while one is open fails with WorkflowExecutionAlreadyStarted (the CLI then
+ * attaches to the open run instead of starting another one); a closed id can
+ * be reused (ALLOW_DUPLICATE). Schedules append a timestamp to this id and
+ * use overlap policy SKIP, so scheduled runs never overlap either.
+ */
+export const INGEST_WORKFLOW_ID = 'ingest-astronauts';
+
+/** Default schedule id (overridable with ASTROS_SCHEDULE_ID). */
+export const INGEST_SCHEDULE_ID = 'ingest-astronauts';
+
+/**
+ * Activity time limits, declared once and used by proxyActivities. Exported
+ * so that config validation can check that the HTTP timeouts and in-activity
+ * retries fit inside the fetch activity's start-to-close timeout.
+ */
+export const activityLimits = {
+  fetch: { startToCloseMs: 120_000, heartbeatMs: 30_000 },
+  validate: { startToCloseMs: 60_000 },
+  upsert: { startToCloseMs: 300_000, heartbeatMs: 60_000 },
+} as const;
+
+/** Workflow input. Everything is optional so the workflow can be started from the Web UI with no input. */
+export interface IngestAstronautsInput {
+  /** Override the source URL (defaults to the worker's ASTROS_SOURCE_URL). */
+  sourceUrl?: string;
+  /**
+   * Idempotency key of the Postgres write. Defaults to this run's id. Passing
+   * an earlier run's id re-executes the pipeline without applying anything:
+   * that run id is already recorded in `ingest_runs`.
+   */
+  runKey?: string;
+}
+
+export type IngestStatus = 'applied' | 'already-applied' | 'stale';
+
+export interface IngestSummary {
+  workflowId: string;
+  runId: string;
+  /** Key of the `ingest_runs` row (the run id unless the input gave one). */
+  runKey: string;
+  status: IngestStatus;
+  sourceUrl: string;
+  /** HTTP requests the fetch needed (1 when the first one succeeded). */
+  httpAttempts: number;
+  /** Records in the payload's people[] list. */
+  fetched: number;
+  /** The payload's own `number` field. */
+  declaredNumber: number;
+  /** True when `number` disagrees with the length of people[]. */
+  numberMismatch: boolean;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  departed: number;
+  /** Inserted people who had departed earlier (a subset of `inserted`). */
+  returned: number;
+  /** Records dead-lettered into ingest_rejects (invalid + duplicates). */
+  rejected: number;
+  /** Of `rejected`, the duplicates of another record in the same payload. */
+  duplicates: number;
+}
