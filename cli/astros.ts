@@ -9,6 +9,7 @@
 import { pathToFileURL } from 'node:url';
 import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
+import { buildValidateCommand } from './validate.ts';
 import { ConfigError, MigrationError } from '../activities/errors.ts';
 import { loadConfigOrExit } from '../config/env.ts';
 import { migrate } from '../db/migrate.ts';
@@ -128,6 +129,8 @@ export function buildProgram(): Command {
       const result = await migrate({ databaseUrl: cfg.databaseUrl, schema: cfg.databaseSchema, log: (m) => console.log(m) });
       console.log(`${result.applied.length} applied, ${result.alreadyApplied.length} already applied (schema ${cfg.databaseSchema})`);
     });
+
+  program.addCommand(buildValidateCommand());
 
   return program;
 }

@@ -59,6 +59,13 @@ export const envSchema = z
     /** Apply pending SQL migrations when the worker starts. */
     ASTROS_MIGRATE_ON_START: bool.default(true),
     LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+    /** ClickHouse HTTP interface (validatePipeline reads the CDC target there). */
+    CLICKHOUSE_URL: httpUrl.default('http://127.0.0.1:8123'),
+    /** Kafka bootstrap servers, comma-separated (validatePipeline checks the ClickHouse consumer's lag). */
+    KAFKA_BROKERS: z
+      .string()
+      .default('127.0.0.1:9092')
+      .refine((v) => v.split(',').every((b) => /^[^:\s/]+:[0-9]{1,5}$/.test(b.trim())), 'expected host:port[,host:port...]'),
   })
   .superRefine((env, ctx) => {
     // Worst case of one fetch activity attempt: every HTTP attempt times out, plus the backoff between them.
@@ -102,6 +109,8 @@ export interface Config {
   schedule: { id: string; interval: string };
   migrateOnStart: boolean;
   logLevel: Env['LOG_LEVEL'];
+  clickhouseUrl: string;
+  kafkaBrokers: string[];
 }
 
 /** Parse an environment; throws ConfigError listing every problem. Pure: tests pass their own env. */
@@ -129,6 +138,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     schedule: { id: e.ASTROS_SCHEDULE_ID, interval: e.ASTROS_SCHEDULE_INTERVAL },
     migrateOnStart: e.ASTROS_MIGRATE_ON_START,
     logLevel: e.LOG_LEVEL,
+    clickhouseUrl: e.CLICKHOUSE_URL,
+    kafkaBrokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()),
   };
 }
 

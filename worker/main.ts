@@ -8,6 +8,7 @@
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { createActivities } from '../activities/index.ts';
 import { createPool } from '../activities/postgres.ts';
 import { loadConfigOrExit, type Config } from '../config/env.ts';
@@ -21,6 +22,7 @@ export async function runWorker(cfg: Config): Promise<void> {
     console.log(`[migrate] ${result.applied.length} applied, ${result.alreadyApplied.length} already applied (schema ${cfg.databaseSchema})`);
   }
   const pool = createPool(cfg.databaseUrl, cfg.databaseSchema);
+  const clickhouse = createClient({ url: cfg.clickhouseUrl, request_timeout: 120_000, log: { level: ClickHouseLogLevel.OFF } });
   const connection = await NativeConnection.connect({ address: cfg.temporal.address });
   try {
     const worker = await Worker.create({
@@ -28,7 +30,7 @@ export async function runWorker(cfg: Config): Promise<void> {
       namespace: cfg.temporal.namespace,
       taskQueue: cfg.temporal.taskQueue,
       workflowsPath,
-      activities: createActivities({ pool, source: cfg.source }),
+      activities: createActivities({ pool, source: cfg.source, clickhouse, kafkaBrokers: cfg.kafkaBrokers }),
     });
     console.log(
       `worker polling task queue '${cfg.temporal.taskQueue}' on ${cfg.temporal.address} (namespace ${cfg.temporal.namespace}); ` +
@@ -37,6 +39,7 @@ export async function runWorker(cfg: Config): Promise<void> {
     await worker.run();
   } finally {
     await connection.close();
+    await clickhouse.close();
     await pool.end();
   }
 }
