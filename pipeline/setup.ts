@@ -51,3 +51,35 @@ export async function setupPipeline(env: PipelineEnv, log: (m: string) => void =
   }
   await registerConnector(env.CONNECT_URL, undefined, log);
 }
+
+async function main(): Promise<void> {
+  const { Command, Option } = await import('commander');
+  const { createContext } = await import('../stack/lib/context.ts');
+  const { stackEnv } = await import('../stack/lib/endpoints.ts');
+  const program = new Command('setup')
+    .description(
+      'Make a running stack a working pipeline (idempotent): Postgres migrations and publication, ClickHouse DDL, ' +
+        'Debezium connector registered through Kafka Connect. Addresses come from the native stack of --profile; ' +
+        'DATABASE_URL, CLICKHOUSE_URL, CONNECT_URL, KAFKA_BROKERS, REGISTRY_URL override them (docker-compose sets these).',
+    )
+    .addOption(new Option('-p, --profile <profile>', 'native stack whose addresses to use').choices(['dev', 'test']).default('dev'))
+    .parse();
+  const { profile } = program.opts<{ profile: 'dev' | 'test' }>();
+  const stack = stackEnv(createContext(profile));
+  const pick = (k: keyof PipelineEnv) => process.env[k] ?? stack[k];
+  await setupPipeline({
+    DATABASE_URL: pick('DATABASE_URL'),
+    CLICKHOUSE_URL: pick('CLICKHOUSE_URL'),
+    CONNECT_URL: pick('CONNECT_URL'),
+    KAFKA_BROKERS: pick('KAFKA_BROKERS'),
+    REGISTRY_URL: pick('REGISTRY_URL'),
+  });
+  console.log('pipeline ready: Postgres -> Debezium -> Kafka -> ClickHouse');
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  main().catch((err: unknown) => {
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

@@ -3,7 +3,7 @@
  * `npm run stack -- <command>`: manage the native stack (no Docker needed).
  */
 import { Command, Option } from 'commander';
-import { allComponents } from './components/index.ts';
+import { allComponents, componentsFor } from './components/index.ts';
 import { createContext } from './lib/context.ts';
 import { stackEnv } from './lib/endpoints.ts';
 import { logFile, StackError, StackManager } from './lib/manager.ts';
@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 const profileOption = new Option('-p, --profile <profile>', 'port set and state folder: dev (usual ports) or test (the test suite\'s own)').choices(['dev', 'test']).default('dev');
 
 function manager(profile: Profile): StackManager {
-  return new StackManager(createContext(profile, (m) => console.log(m)), allComponents);
+  return new StackManager(createContext(profile, (m) => console.log(m)), componentsFor(profile));
 }
 
 async function main(): Promise<void> {

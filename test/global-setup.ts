@@ -3,7 +3,7 @@
  * ports (see stack/lib/context.ts) so it never collides with a person's stack.
  * Left running afterwards when KEEP_STACK=1 (fast reruns); stopped otherwise.
  */
-import { allComponents } from '../stack/components/index.ts';
+import { componentsFor } from '../stack/components/index.ts';
 import { createContext } from '../stack/lib/context.ts';
 import { stackEnv } from '../stack/lib/endpoints.ts';
 import { StackManager } from '../stack/lib/manager.ts';
@@ -11,7 +11,7 @@ import { setupPipeline } from '../pipeline/setup.ts';
 
 export default async function setup(): Promise<() => Promise<void>> {
   const ctx = createContext('test', (m) => console.log(m));
-  const manager = new StackManager(ctx, allComponents);
+  const manager = new StackManager(ctx, componentsFor('test'));
   const t0 = Date.now();
   await manager.up([], { withDbt: true });
   console.log(`[global-setup] native stack (test profile) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

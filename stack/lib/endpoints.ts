@@ -14,6 +14,9 @@ export interface StackEnv {
   KAFKA_BROKERS: string;
   REGISTRY_URL: string;
   TEMPORAL_ADDRESS: string;
+  ASTROS_SOURCE_URL: string;
+  SIMULATOR_URL: string;
+  DBT_EXECUTABLE: string;
 }
 
 export function stackEnv(ctx: StackContext): StackEnv {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Run dbt (the stack's pinned dbt-core + dbt-clickhouse venv) on the dbt/ project
+# against a running stack. With no arguments it runs `dbt build`; otherwise the
+# arguments are passed through:
+#
+#   npm run dbt                         # dbt build (models, unit tests, data tests)
+#   npm run dbt -- run --select dim_astronauts_scd2
+#   npm run dbt -- build --full-refresh
+#   npm run dbt -- docs generate
+#
+# Which stack: CLICKHOUSE_HOST/CLICKHOUSE_PORT if set, else CLICKHOUSE_URL, else
+# the native stack of STACK_PROFILE (dev by default, or test). Which dbt:
+# DBT_EXECUTABLE if set, else the venv `npm run stack -- up` installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile="${STACK_PROFILE:-dev}"
+if [ -z "${DBT_EXECUTABLE:-}" ] || { [ -z "${CLICKHOUSE_URL:-}" ] && [ -z "${CLICKHOUSE_PORT:-}" ]; }; then
+  stack_env="$(npx --no-install tsx -e "
+    import { stackEnv } from './stack/lib/endpoints.ts';
+    import { createContext } from './stack/lib/context.ts';
+    const env = stackEnv(createContext('${profile}', () => {}));
+    console.log(env.DBT_EXECUTABLE);
+    console.log(env.CLICKHOUSE_URL);
+  ")"
+  DBT_EXECUTABLE="${DBT_EXECUTABLE:-$(sed -n 1p <<<"$stack_env")}"
+  CLICKHOUSE_URL="${CLICKHOUSE_URL:-$(sed -n 2p <<<"$stack_env")}"
+fi
+
+if [ ! -x "$DBT_EXECUTABLE" ]; then
+  echo "dbt is not installed at $DBT_EXECUTABLE: start the stack first (npm run stack -- up), or set DBT_EXECUTABLE" >&2
+  exit 1
+fi
+
+if [ -z "${CLICKHOUSE_HOST:-}" ] && [ -z "${CLICKHOUSE_PORT:-}" ] && [ -n "${CLICKHOUSE_URL:-}" ]; then
+  hostport="${CLICKHOUSE_URL#*://}"
+  hostport="${hostport%%/*}"
+  export CLICKHOUSE_HOST="${hostport%:*}"
+  export CLICKHOUSE_PORT="${hostport##*:}"
+  [ "$CLICKHOUSE_PORT" = "$hostport" ] && CLICKHOUSE_PORT=8123
+  case "$CLICKHOUSE_URL" in https://*) export CLICKHOUSE_SECURE="${CLICKHOUSE_SECURE:-true}" ;; esac
+fi
+
+export DBT_SEND_ANONYMOUS_USAGE_STATS=false
+[ $# -eq 0 ] && set -- build
+exec "$DBT_EXECUTABLE" "$@" --project-dir dbt --profiles-dir dbt

@@ -1,0 +1,59 @@
+/**
+ * The project's Temporal worker (worker/main.ts) as a stack component of the
+ * dev profile, so that `up` gives a person a pipeline that runs: workflows
+ * started from the Web UI or a schedule are picked up. The test profile leaves
+ * it out: each test runs its own worker on its own task queue.
+ *
+ * Without internet access the native stack points the worker at the local
+ * simulator; set ASTROS_SOURCE_URL to use another source (e.g. the real API).
+ */
+import { Connection } from '@temporalio/client';
+import fs from 'node:fs';
+import path from 'node:path';
+import { INGEST_TASK_QUEUE } from '../../workflows/shared.ts';
+import { stackEnv } from '../lib/endpoints.ts';
+import { readPidfile } from '../lib/process.ts';
+import type { Component, StackContext } from '../lib/types.ts';
+
+export const worker: Component = {
+  name: 'worker',
+  dependsOn: ['postgres', 'temporal', 'clickhouse', 'simulator'],
+  startTimeoutSeconds: 120,
+  url: (ctx) => `task queue ${process.env.TASK_QUEUE ?? INGEST_TASK_QUEUE} on 127.0.0.1:${ctx.ports.temporal}`,
+  install: async () => {
+    // Code from this repository; its npm dependencies are installed with the project.
+  },
+  process: async (ctx: StackContext) => {
+    const env = stackEnv(ctx);
+    return {
+      command: process.execPath,
+      args: ['--import', 'tsx', path.join(ctx.repoRoot, 'worker', 'main.ts')],
+      cwd: ctx.repoRoot,
+      env: {
+        DATABASE_URL: env.DATABASE_URL,
+        TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS,
+        CLICKHOUSE_URL: env.CLICKHOUSE_URL,
+        KAFKA_BROKERS: env.KAFKA_BROKERS,
+        ASTROS_SOURCE_URL: process.env.ASTROS_SOURCE_URL ?? env.ASTROS_SOURCE_URL,
+      },
+    };
+  },
+  /** Healthy = this process (by pid) is polling its task queue. */
+  healthy: async (ctx: StackContext) => {
+    const rec = readPidfile(path.join(ctx.pidDir, 'worker.pid'));
+    if (!rec || !fs.existsSync(`/proc/${rec.pid}`)) return false;
+    let connection: Connection | undefined;
+    try {
+      connection = await Connection.connect({ address: `127.0.0.1:${ctx.ports.temporal}`, connectTimeout: 2000 });
+      const res = await connection.workflowService.describeTaskQueue({
+        namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+        taskQueue: { name: process.env.TASK_QUEUE ?? INGEST_TASK_QUEUE },
+      });
+      return (res.pollers ?? []).some((p) => (p.identity ?? '').startsWith(`${rec.pid}@`));
+    } catch {
+      return false;
+    } finally {
+      await connection?.close();
+    }
+  },
+};
