@@ -13,7 +13,10 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "npm packages"
-  npm ci --no-audit --no-fund --prefer-offline
+  # npm ci would be stricter, but npm 11 writes lock files without other platforms'
+  # optional packages (@swc/core-darwin-*, ...) and then refuses them in `npm ci`;
+  # `npm install` installs the locked versions all the same.
+  npm install --no-audit --no-fund --prefer-offline
 fi
 
 step "native stack (dev profile: usual ports)"

@@ -7,8 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "[test] installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund --prefer-offline
+  echo "[test] installing npm packages"
+  # npm ci would be stricter, but npm 11 writes lock files without other platforms'
+  # optional packages (@swc/core-darwin-*, ...) and then refuses them in `npm ci`;
+  # `npm install` installs the locked versions all the same.
+  npm install --no-audit --no-fund --prefer-offline
 fi
 
 mkdir -p .stack
