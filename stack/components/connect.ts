@@ -7,7 +7,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pgRoles } from './postgres.ts';
-import { apicurioVersions, classpath, findJava, getJson, installOnce, jvmFlags, log4j2Config, propertiesFile, runMaven } from '../lib/jvm.ts';
+import { installOnce } from '../lib/download.ts';
+import { apicurioVersions, classpath, findJava, getJson, jvmFlags, log4j2Config, propertiesFile, runMaven } from '../lib/jvm.ts';
 import type { Component, ProcessSpec, StackContext } from '../lib/types.ts';
 import { versions } from '../versions.ts';
 import { bootstrapServers, installKafkaLibs, kafkaLibs } from './kafka.ts';
@@ -89,7 +90,7 @@ export const connect: Component = {
   async install(ctx) {
     await installKafkaLibs(ctx);
     const roots = pluginRoots(ctx);
-    await installOnce(ctx, roots.debezium, `debezium ${versions.debezium}`, async (tmp) => {
+    await installOnce(roots.debezium, `debezium ${versions.debezium}`, ctx.progress, async (tmp) => {
       await runMaven(ctx, {
         pom: 'connect-plugins.xml',
         goals: ['dependency:unpack@debezium'],
@@ -97,7 +98,7 @@ export const connect: Component = {
         label: `debezium ${versions.debezium}`,
       });
     });
-    await installOnce(ctx, roots.converter, `apicurio converter ${apicurioVersions.converter}`, async (tmp) => {
+    await installOnce(roots.converter, `apicurio converter ${apicurioVersions.converter}`, ctx.progress, async (tmp) => {
       await runMaven(ctx, {
         pom: 'connect-plugins.xml',
         goals: ['dependency:copy-dependencies@apicurio-converter'],

@@ -10,7 +10,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import { classpath, findJava, installOnce, jvmFlags, log4j2Config, propertiesFile, runMaven } from '../lib/jvm.ts';
+import { installOnce } from '../lib/download.ts';
+import { classpath, findJava, jvmFlags, log4j2Config, propertiesFile, runMaven } from '../lib/jvm.ts';
 import type { Component, ProcessSpec, StackContext } from '../lib/types.ts';
 import { versions } from '../versions.ts';
 
@@ -32,7 +33,7 @@ export function bootstrapServers(ctx: StackContext): string {
 
 /** Download the Kafka jars once; shared by the kafka and connect components. */
 export async function installKafkaLibs(ctx: StackContext): Promise<void> {
-  await installOnce(ctx, kafkaHome(ctx), `kafka ${versions.kafka}`, async (tmp) => {
+  await installOnce(kafkaHome(ctx), `kafka ${versions.kafka}`, ctx.progress, async (tmp) => {
     await runMaven(ctx, {
       pom: 'kafka.xml',
       goals: ['dependency:copy-dependencies'],

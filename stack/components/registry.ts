@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { apicurioVersions, findJava, installOnce, jvmFlags, propertiesFile, runMaven } from '../lib/jvm.ts';
+import { installOnce } from '../lib/download.ts';
+import { apicurioVersions, findJava, jvmFlags, propertiesFile, runMaven } from '../lib/jvm.ts';
 import type { Component, ProcessSpec, StackContext } from '../lib/types.ts';
 
 /** `<cacheDir>/apicurio-registry-<version>`: the runnable jar and its lib/. */
@@ -76,7 +77,7 @@ export const registry: Component = {
 
   async install(ctx) {
     const home = registryHome(ctx);
-    await installOnce(ctx, home, `apicurio registry ${apicurioVersions.server}`, async (tmp) => {
+    await installOnce(home, `apicurio registry ${apicurioVersions.server}`, ctx.progress, async (tmp) => {
       await runMaven(ctx, {
         pom: 'registry.xml',
         goals: ['dependency:unpack@registry'],

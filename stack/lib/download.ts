@@ -52,47 +52,52 @@ export function run(command: string, args: string[], opts: RunOptions = {}): Pro
   });
 }
 
+const installs = new Map<string, Promise<void>>();
+
 /**
- * Build `finalDir` via `build(tmpDir)` unless it is already complete.
- * The marker file is written last, so a crash mid-install leaves no marker.
+ * Build `dir` via `build(workDir)` unless it is already complete. The work
+ * happens in a sibling temp folder that is renamed into place, and the marker
+ * file is written last, so an interrupted install is redone, never half-used.
+ * Concurrent calls for the same folder in this process share one install
+ * (kafka and connect share Kafka's libs). `inPlace` builds where the tree will
+ * live, for trees that record their own absolute path (Python virtualenvs).
  */
-export async function installOnce(
-  finalDir: string,
-  label: string,
-  progress: (m: string) => void,
-  build: (dir: string) => Promise<void>,
-  opts: { inPlace?: boolean } = {},
-): Promise<void> {
-  const marker = path.join(finalDir, '.installed');
+export function installOnce(dir: string, label: string, progress: (m: string) => void, build: (workDir: string) => Promise<void>, opts: { inPlace?: boolean } = {}): Promise<void> {
+  let running = installs.get(dir);
+  if (running === undefined) {
+    running = installNow(dir, label, progress, build, opts.inPlace ?? false).finally(() => installs.delete(dir));
+    installs.set(dir, running);
+  }
+  return running;
+}
+
+async function installNow(dir: string, label: string, progress: (m: string) => void, build: (workDir: string) => Promise<void>, inPlace: boolean): Promise<void> {
+  const marker = path.join(dir, '.installed');
   if (fs.existsSync(marker)) return;
   const started = Date.now();
-  progress(`[install] ${label}: installing into ${finalDir}`);
-  if (opts.inPlace) {
-    // For trees that record their own absolute path (Python virtualenvs): build where they will live.
-    fs.rmSync(finalDir, { recursive: true, force: true });
-    fs.mkdirSync(finalDir, { recursive: true });
-    try {
-      await build(finalDir);
-    } catch (err) {
-      fs.rmSync(finalDir, { recursive: true, force: true });
-      throw err;
-    }
-    fs.writeFileSync(marker, new Date().toISOString());
-    progress(`[install] ${label}: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return;
-  }
-  const tmp = `${finalDir}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
+  progress(`[install] ${label}: installing into ${dir}`);
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const work = inPlace ? dir : `${dir}.tmp-${process.pid}-${Date.now()}`;
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(work, { recursive: true });
   try {
-    await build(tmp);
-    fs.writeFileSync(path.join(tmp, '.installed'), new Date().toISOString());
-    fs.rmSync(finalDir, { recursive: true, force: true });
-    fs.mkdirSync(path.dirname(finalDir), { recursive: true });
-    fs.renameSync(tmp, finalDir);
+    await build(work);
+    fs.writeFileSync(path.join(work, '.installed'), `${new Date().toISOString()}\n`);
+    if (!inPlace) {
+      // A folder without the marker is a leftover of an older layout or a crash.
+      if (fs.existsSync(dir) && !fs.existsSync(marker)) fs.rmSync(dir, { recursive: true, force: true });
+      try {
+        fs.renameSync(work, dir);
+      } catch (err) {
+        // Another process finished the same install first: keep theirs.
+        if (!fs.existsSync(marker)) throw err;
+      }
+    }
   } catch (err) {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.rmSync(work, { recursive: true, force: true });
     throw err;
+  } finally {
+    if (!inPlace) fs.rmSync(work, { recursive: true, force: true });
   }
   progress(`[install] ${label}: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

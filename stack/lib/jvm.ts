@@ -183,47 +183,6 @@ async function runMavenNow(ctx: StackContext, run: MavenRun): Promise<void> {
   ctx.progress(`${run.label}: resolved (${downloaded} new downloads)`);
 }
 
-const MARKER = '.installed';
-
-/**
- * Install into `dir` once: skip when `<dir>/.installed` exists; otherwise build
- * into a sibling temp folder and rename it into place, so an interrupted
- * install never leaves a half-filled folder that looks complete.
- */
-export function installOnce(ctx: StackContext, dir: string, label: string, build: (tmpDir: string) => Promise<void>): Promise<void> {
-  // Two components may share an install (kafka and connect share Kafka's libs).
-  let running = installs.get(dir);
-  if (running === undefined) {
-    running = installNow(ctx, dir, label, build).finally(() => installs.delete(dir));
-    installs.set(dir, running);
-  }
-  return running;
-}
-
-const installs = new Map<string, Promise<void>>();
-
-async function installNow(ctx: StackContext, dir: string, label: string, build: (tmpDir: string) => Promise<void>): Promise<void> {
-  if (existsSync(path.join(dir, MARKER))) return;
-  await fs.mkdir(path.dirname(dir), { recursive: true });
-  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  const started = Date.now();
-  try {
-    await fs.mkdir(tmp, { recursive: true });
-    await build(tmp);
-    await fs.writeFile(path.join(tmp, MARKER), `${new Date().toISOString()}\n`);
-    // A folder without the marker is a leftover of an older layout or a crash.
-    if (existsSync(dir) && !existsSync(path.join(dir, MARKER))) await fs.rm(dir, { recursive: true, force: true });
-    try {
-      await fs.rename(tmp, dir);
-    } catch (err) {
-      // Another process finished the same install first: keep theirs.
-      if (!existsSync(path.join(dir, MARKER))) throw err;
-    }
-  } finally {
-    await fs.rm(tmp, { recursive: true, force: true });
-  }
-  ctx.progress(`${label}: installed in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${dir}`);
-}
 
 /** Java .properties text from a record (values written as is; keys in order). */
 export function propertiesFile(header: string, entries: Record<string, string | number | boolean>): string {
