@@ -30,7 +30,7 @@ export const mavenDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 export const apicurioVersions = { server: versions.apicurioServer, converter: versions.apicurioConverter } as const;
 
 const MIN_JAVA = 17;
-const JAVA_FIX = 'Install it with: apt-get install openjdk-17-jre-headless (or point JAVA_HOME at a JDK/JRE 17+)';
+const JAVA_FIX = 'Install it with: apt-get install -y openjdk-17-jre-headless (or point JAVA_HOME at a JDK/JRE 17+)';
 
 export interface JavaRuntime {
   /** Absolute path, or the bare name when found on PATH. */
@@ -43,11 +43,12 @@ let javaCache: Promise<JavaRuntime> | undefined;
 
 /** Locate `java` (JAVA_HOME first, then PATH) and require version 17 or newer. */
 export function findJava(): Promise<JavaRuntime> {
-  javaCache ??= probeJava();
+  javaCache ??= findJavaUncached();
   return javaCache;
 }
 
-async function probeJava(): Promise<JavaRuntime> {
+/** The probe behind findJava, without its cache (tests change PATH). */
+export async function findJavaUncached(): Promise<JavaRuntime> {
   const javaHome = process.env.JAVA_HOME;
   const java = javaHome && existsSync(path.join(javaHome, 'bin', 'java')) ? path.join(javaHome, 'bin', 'java') : 'java';
   let output: string;
@@ -178,7 +179,11 @@ async function runMavenNow(ctx: StackContext, run: MavenRun): Promise<void> {
   }).finally(() => fs.rm(markersDir, { recursive: true, force: true }));
   if (code !== 0) {
     const errors = tail.filter((l) => l.startsWith('[ERROR]')).slice(0, 5);
-    throw new Error(`${run.label}: Maven failed (exit ${code}):\n${(errors.length > 0 ? errors : tail.slice(-20)).join('\n')}`);
+    const unreachable = tail.some((l) => /Could not transfer|Unknown host|Connection refused|timed out|Network is unreachable/i.test(l));
+    const hint = unreachable
+      ? 'Maven Central could not be reached: check the network (or a proxy in ~/.m2/settings.xml) and run `up` again'
+      : 'an artifact could not be resolved from Maven Central: check the versions in stack/versions.ts';
+    throw new Error(`${run.label}: download failed (Maven exit ${code}); ${hint}:\n${(errors.length > 0 ? errors : tail.slice(-20)).join('\n')}`);
   }
   ctx.progress(`${run.label}: resolved (${downloaded} new downloads)`);
 }

@@ -77,12 +77,17 @@ export class StackManager {
     const list = this.resolve(names);
     fs.mkdirSync(this.ctx.logDir, { recursive: true });
     fs.mkdirSync(this.ctx.pidDir, { recursive: true });
-    const installs: Promise<void>[] = list.map((c) => c.install(this.ctx));
-    if (opts.withDbt ?? names.length === 0) installs.push(installDbt(this.ctx));
+    // Every failure names its component and keeps the component's own advice.
+    const named = (name: string, p: Promise<void>) =>
+      p.catch((err: unknown) => {
+        throw err instanceof InstallError ? err : new InstallError(name, err instanceof Error ? err.message : String(err));
+      });
+    const installs: Promise<void>[] = list.map((c) => named(c.name, c.install(this.ctx)));
+    if (opts.withDbt ?? names.length === 0) installs.push(named('dbt', installDbt(this.ctx)));
     const results = await Promise.allSettled(installs);
     const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
     if (failures.length > 0) {
-      throw new StackError(failures.map((e) => `install failed: ${e instanceof InstallError ? e.message : e.message}`).join('\n'));
+      throw new StackError(failures.map((e) => `install failed: ${e.message}\n  (finished installs are kept; fix the cause and run \`up\` again)`).join('\n'));
     }
 
     const started = new Set<string>();
