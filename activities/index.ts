@@ -74,6 +74,11 @@ export interface UpsertResult {
   returned: number;
   rejected: number;
   duplicates: number;
+  /**
+   * True when the table written is captured by CDC (in a publication), so a
+   * validation of Postgres against ClickHouse is meaningful after this run.
+   */
+  captured?: boolean;
 }
 
 /** Heartbeat if running inside an activity (the pure helpers are also called from tests and scripts). */
@@ -159,11 +164,15 @@ export function createActivities(deps: ActivityDeps) {
         },
         (step) => heartbeat({ step }),
       );
+      const { rows } = await deps.pool.query<{ captured: boolean }>(
+        `select exists (select 1 from pg_publication_tables where schemaname = current_schema() and tablename = 'astronauts') as captured`,
+      );
       return {
         ...result,
         fetched: validated.listed,
         declaredNumber: validated.declaredNumber,
         numberMismatch: validated.numberMismatch,
+        captured: rows[0]?.captured === true,
       };
     },
   };

@@ -8,10 +8,12 @@
  * The people list never enters workflow history: the fetch stages the body in
  * Postgres and the later steps receive a reference (payloads can be MBs).
  */
-import { log, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ChildWorkflowFailure, ParentClosePolicy, executeChild, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure } from '@temporalio/common';
 import type { IngestActivities } from '../activities/index.ts';
-import { nonRetryableErrorTypes } from '../activities/errors.ts';
-import { activityLimits, type IngestAstronautsInput, type IngestSummary } from './shared.ts';
+import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
+import { activityLimits, type IngestAstronautsInput, type IngestSummary, type IngestValidation } from './shared.ts';
+import { validatePipeline } from './validate-pipeline.ts';
 
 const { fetchAstronauts } = proxyActivities<IngestActivities>({
   startToCloseTimeout: activityLimits.fetch.startToCloseMs,
@@ -84,6 +86,30 @@ export async function ingestAstronauts(input?: IngestAstronautsInput | null): Pr
     rejected: applied.rejected,
     duplicates: applied.duplicates,
   };
+  // Prove the change reached ClickHouse intact. Only after a run that wrote to a
+  // captured table (tests ingest into private schemas that CDC does not see).
+  if (input.validate !== false && applied.status === 'applied' && applied.captured === true) {
+    summary.validation = await validateAfterIngest(`${info.workflowId}-validate-${runKey}`);
+  }
   log.info('ingest finished', { ...summary });
   return summary;
+}
+
+async function validateAfterIngest(workflowId: string): Promise<IngestValidation> {
+  try {
+    const report = await executeChild(validatePipeline, {
+      workflowId,
+      args: [{}],
+      // The check is worth finishing even if this run is terminated.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+    return { workflowId, outcome: report.outcome, summary: report.summary };
+  } catch (err) {
+    if (!(err instanceof ChildWorkflowFailure)) throw err;
+    const cause = err.cause;
+    const type = cause instanceof ApplicationFailure ? cause.type : undefined;
+    const outcome = type === IngestErrorType.ValidationMismatch ? 'mismatch' : type === IngestErrorType.ReplicationLag ? 'lag' : 'failed';
+    log.error('validation after ingest did not pass', { workflowId, outcome, message: cause?.message ?? err.message });
+    return { workflowId, outcome, summary: cause?.message ?? err.message };
+  }
 }

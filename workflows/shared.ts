@@ -42,6 +42,19 @@ export interface IngestAstronautsInput {
    * that run id is already recorded in `ingest_runs`.
    */
   runKey?: string;
+  /**
+   * Run validatePipeline as a child workflow after a run that changed a table
+   * captured by CDC (default true). Its outcome is part of the summary; a
+   * mismatch fails the child (visible in the Web UI), not the ingest.
+   */
+  validate?: boolean;
+}
+
+/** What the validation child reported, as carried in the ingest summary. */
+export interface IngestValidation {
+  workflowId: string;
+  outcome: 'agree' | 'lag' | 'mismatch' | 'failed';
+  summary: string;
 }
 
 export type IngestStatus = 'applied' | 'already-applied' | 'stale';
@@ -71,4 +84,6 @@ export interface IngestSummary {
   rejected: number;
   /** Of `rejected`, the duplicates of another record in the same payload. */
   duplicates: number;
+  /** Present when validatePipeline ran as a child after this run. */
+  validation?: IngestValidation;
 }
