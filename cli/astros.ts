@@ -8,7 +8,11 @@
  */
 import { pathToFileURL } from 'node:url';
 import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { VALIDATE_WORKFLOW_TYPE } from '../workflows/validate-pipeline.ts';
+
+/** Schedule that runs validatePipeline on its own (besides the check after each ingest). */
+const VALIDATE_SCHEDULE_ID = 'validate-pipeline';
 import { buildValidateCommand } from './validate.ts';
 import { ConfigError, MigrationError } from '../activities/errors.ts';
 import { loadConfigOrExit } from '../config/env.ts';
@@ -92,32 +96,36 @@ export function buildProgram(): Command {
   program
     .command('schedule')
     .description(
-      'Create the Temporal Schedule that runs ingestAstronauts periodically, or update it in place if it exists ' +
-        '(overlap policy SKIP). It appears under Schedules in the Web UI.',
+      'Create the Temporal Schedule that runs ingestAstronauts (or, with --workflow validate, validatePipeline) periodically, ' +
+        'or update it in place if it exists (overlap policy SKIP). It appears under Schedules in the Web UI.',
     )
+    .addOption(new Option('--workflow <name>', 'what the schedule runs').choices(['ingest', 'validate']).default('ingest'))
     .option('--interval <duration>', 'how often to ingest (default: ASTROS_SCHEDULE_INTERVAL)', duration)
     .option('--schedule-id <id>', 'schedule id (default: ASTROS_SCHEDULE_ID)')
     .option('--source <url>', 'source URL for scheduled runs (default: the worker\'s ASTROS_SOURCE_URL)', httpUrl)
     .option('--paused', 'create it paused, or pause it')
     .option('--resume', 'unpause it')
     .option('--delete', 'delete the schedule instead')
-    .action(async (opts: { interval?: string; scheduleId?: string; source?: string; paused?: boolean; resume?: boolean; delete?: boolean }) => {
+    .action(async (opts: { workflow: 'ingest' | 'validate'; interval?: string; scheduleId?: string; source?: string; paused?: boolean; resume?: boolean; delete?: boolean }) => {
       await withClient(async (client, cfg) => {
-        const scheduleId = opts.scheduleId ?? cfg.schedule.id;
+        const validate = opts.workflow === 'validate';
+        const scheduleId = opts.scheduleId ?? (validate ? VALIDATE_SCHEDULE_ID : cfg.schedule.id);
         if (opts.delete) {
           const deleted = await deleteIngestSchedule(client, scheduleId);
           console.log(deleted ? `deleted schedule ${scheduleId}` : `no schedule ${scheduleId}`);
           return;
         }
-        const interval = opts.interval ?? cfg.schedule.interval;
+        const interval = opts.interval ?? (validate ? '15m' : cfg.schedule.interval);
+        if (validate && opts.source !== undefined) throw new InvalidArgumentError('--source applies to the ingest schedule only');
         const outcome = await upsertIngestSchedule(client, {
           scheduleId,
           taskQueue: cfg.temporal.taskQueue,
           interval,
+          ...(validate ? { workflowType: VALIDATE_WORKFLOW_TYPE, workflowId: VALIDATE_SCHEDULE_ID } : {}),
           ...(opts.paused ? { paused: true } : opts.resume ? { paused: false } : {}),
           ...(opts.source !== undefined ? { input: { sourceUrl: opts.source } } : {}),
         });
-        console.log(`${outcome} schedule ${scheduleId}: every ${interval}, task queue ${cfg.temporal.taskQueue}, overlap SKIP`);
+        console.log(`${outcome} schedule ${scheduleId}: ${validate ? VALIDATE_WORKFLOW_TYPE : INGEST_WORKFLOW_TYPE} every ${interval}, task queue ${cfg.temporal.taskQueue}, overlap SKIP`);
       });
     });
 

@@ -59,6 +59,10 @@ export interface ScheduleIngestOptions {
   interval: string;
   input?: IngestAstronautsInput;
   paused?: boolean;
+  /** The workflow each tick starts (default ingestAstronauts; validatePipeline has a schedule of its own). */
+  workflowType?: string;
+  /** Prefix of the started runs' ids (Temporal appends the tick time). */
+  workflowId?: string;
 }
 
 /**
@@ -71,8 +75,8 @@ export async function upsertIngestSchedule(client: Client, opts: ScheduleIngestO
     spec: { intervals: [{ every: opts.interval }] },
     action: {
       type: 'startWorkflow' as const,
-      workflowType: INGEST_WORKFLOW_TYPE,
-      workflowId: INGEST_WORKFLOW_ID,
+      workflowType: opts.workflowType ?? INGEST_WORKFLOW_TYPE,
+      workflowId: opts.workflowId ?? INGEST_WORKFLOW_ID,
       taskQueue: opts.taskQueue,
       args: [opts.input ?? {}],
     },
@@ -82,7 +86,7 @@ export async function upsertIngestSchedule(client: Client, opts: ScheduleIngestO
     await client.schedule.create({
       scheduleId: opts.scheduleId,
       ...definition,
-      state: { paused: opts.paused ?? false, note: 'astros ingest (created by astros schedule)' },
+      state: { paused: opts.paused ?? false, note: `astros ${opts.workflowType ?? INGEST_WORKFLOW_TYPE} (created by astros schedule)` },
     });
     return 'created';
   } catch (err) {

@@ -26,8 +26,9 @@ eval "$(npx --no-install tsx stack/cli.ts env --profile dev)"
 step "pipeline: Postgres migrations, ClickHouse DDL, Debezium connector"
 npx --no-install tsx pipeline/setup.ts --profile dev
 
-step "schedule: ingest every 5 minutes (Temporal Schedule, visible in the Web UI)"
+step "schedules: ingest every 5 minutes, validate every 15 (Temporal Schedules, visible in the Web UI)"
 npx --no-install tsx cli/astros.ts schedule
+npx --no-install tsx cli/astros.ts schedule --workflow validate
 
 step "one ingest now (workflow ingestAstronauts, source $ASTROS_SOURCE_URL)"
 npx --no-install tsx cli/astros.ts ingest --source "$ASTROS_SOURCE_URL"

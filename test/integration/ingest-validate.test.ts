@@ -4,7 +4,9 @@
  * and the child is a workflow of its own (visible in the Web UI).
  */
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
+import { deleteIngestSchedule, upsertIngestSchedule } from '../../cli/client.ts';
+import { VALIDATE_WORKFLOW_TYPE } from '../../workflows/validate-pipeline.ts';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
@@ -93,5 +95,21 @@ describe('ingest then validate', () => {
 
     // Leave the shared table empty for the other tests.
     await pool.query('delete from public.astronauts');
+  });
+
+  it('has a schedule of its own, created or updated idempotently', async () => {
+    const scheduleId = uniqueTag('validate-schedule');
+    const opts = { scheduleId, taskQueue: 'astros-ingest', interval: '15m', paused: true, workflowType: VALIDATE_WORKFLOW_TYPE, workflowId: scheduleId };
+    try {
+      expect(await upsertIngestSchedule(client, opts)).toBe('created');
+      expect(await upsertIngestSchedule(client, { ...opts, interval: '10m' })).toBe('updated');
+      const described = await client.schedule.getHandle(scheduleId).describe();
+      expect(described.action.type).toBe('startWorkflow');
+      expect(described.action.type === 'startWorkflow' ? described.action.workflowType : undefined).toBe(VALIDATE_WORKFLOW_TYPE);
+      expect(described.spec.intervals?.[0]?.every).toBe(10 * 60 * 1000);
+      expect(described.policies.overlap).toBe(ScheduleOverlapPolicy.SKIP);
+    } finally {
+      await deleteIngestSchedule(client, scheduleId);
+    }
   });
 });
