@@ -13,7 +13,7 @@ import { applySnapshot, loadPayload, rejectPayload, stagePayload, type StagedPay
 import { transformPeople } from './transform.ts';
 import { parseJson, validatePayload, type ValidatedPayload } from './validate.ts';
 import { ApplicationFailure } from '@temporalio/common';
-import type { IngestStatus } from '../workflows/shared.ts';
+import type { IngestCounts, IngestStatus } from '../workflows/shared.ts';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createValidationActivities } from './validation.ts';
 
@@ -62,18 +62,8 @@ export interface UpsertInput {
   httpAttempts: number;
 }
 
-export interface UpsertResult {
+export interface UpsertResult extends IngestCounts {
   status: IngestStatus;
-  fetched: number;
-  declaredNumber: number;
-  numberMismatch: boolean;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  departed: number;
-  returned: number;
-  rejected: number;
-  duplicates: number;
   /**
    * True when the table written is captured by CDC (in a publication), so a
    * validation of Postgres against ClickHouse is meaningful after this run.

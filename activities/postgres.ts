@@ -23,7 +23,7 @@ import pg from 'pg';
 import { IngestErrorType, permanentFailure } from './errors.ts';
 import type { Person } from './transform.ts';
 import type { RecordReject } from './validate.ts';
-import type { IngestStatus } from '../workflows/shared.ts';
+import type { ApplyCounts, IngestStatus } from '../workflows/shared.ts';
 
 export function createPool(databaseUrl: string, schema: string, max = 4): pg.Pool {
   return new pg.Pool({
@@ -112,26 +112,12 @@ export interface ApplyInput {
   duplicates: number;
 }
 
-export interface ApplyResult {
+export interface ApplyResult extends ApplyCounts {
   status: IngestStatus;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  departed: number;
-  returned: number;
-  rejected: number;
-  duplicates: number;
 }
 
-interface RunRow {
+interface RunRow extends ApplyCounts {
   status: 'applied' | 'stale';
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  departed: number;
-  returned: number;
-  rejected: number;
-  duplicates: number;
 }
 
 /**

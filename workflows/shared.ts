@@ -59,21 +59,8 @@ export interface IngestValidation {
 
 export type IngestStatus = 'applied' | 'already-applied' | 'stale';
 
-export interface IngestSummary {
-  workflowId: string;
-  runId: string;
-  /** Key of the `ingest_runs` row (the run id unless the input gave one). */
-  runKey: string;
-  status: IngestStatus;
-  sourceUrl: string;
-  /** HTTP requests the fetch needed (1 when the first one succeeded). */
-  httpAttempts: number;
-  /** Records in the payload's people[] list. */
-  fetched: number;
-  /** The payload's own `number` field. */
-  declaredNumber: number;
-  /** True when `number` disagrees with the length of people[]. */
-  numberMismatch: boolean;
+/** What one applied snapshot changed, as counted in `ingest_runs`. */
+export interface ApplyCounts {
   inserted: number;
   updated: number;
   unchanged: number;
@@ -84,6 +71,27 @@ export interface IngestSummary {
   rejected: number;
   /** Of `rejected`, the duplicates of another record in the same payload. */
   duplicates: number;
+}
+
+/** ApplyCounts plus what the payload itself said. */
+export interface IngestCounts extends ApplyCounts {
+  /** Records in the payload's people[] list. */
+  fetched: number;
+  /** The payload's own `number` field. */
+  declaredNumber: number;
+  /** True when `number` disagrees with the length of people[]. */
+  numberMismatch: boolean;
+}
+
+export interface IngestSummary extends IngestCounts {
+  workflowId: string;
+  runId: string;
+  /** Key of the `ingest_runs` row (the run id unless the input gave one). */
+  runKey: string;
+  status: IngestStatus;
+  sourceUrl: string;
+  /** HTTP requests the fetch needed (1 when the first one succeeded). */
+  httpAttempts: number;
   /** Present when validatePipeline ran as a child after this run. */
   validation?: IngestValidation;
 }
