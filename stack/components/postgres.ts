@@ -33,6 +33,13 @@ function chownTree(dir: string, uid: number, gid: number): void {
   fs.chownSync(dir, uid, gid);
 }
 
+/** Roles and grants shared with docker-compose (docker/postgres/initdb/10-astros.sh runs the same files). */
+export const initSqlDir = (ctx: StackContext): string => path.join(ctx.repoRoot, 'db', 'init');
+
+function readInitSql(ctx: StackContext, name: string): string {
+  return fs.readFileSync(path.join(initSqlDir(ctx), name), 'utf8');
+}
+
 async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   await client.connect();
@@ -117,21 +124,16 @@ export const postgres: Component = {
   },
 
   async afterStart(ctx) {
+    // The same SQL files docker-compose runs at its first start (db/init/); only the passwords differ.
     const { app, cdc } = pgRoles;
     await withClient(databaseUrl(ctx, 'superuser'), async (c) => {
-      const roles = await c.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [[app.user, cdc.user]]);
-      const have = new Set(roles.rows.map((r) => r.rolname));
-      if (!have.has(app.user)) await c.query(`create role ${app.user} login password '${app.password}'`);
-      if (!have.has(cdc.user)) await c.query(`create role ${cdc.user} login replication password '${cdc.password}'`);
+      await c.query(`select set_config('astros.app_password', $1, false), set_config('astros.cdc_password', $2, false)`, [app.password, cdc.password]);
+      await c.query(readInitSql(ctx, '10_roles.sql'));
       const db = await c.query('select 1 from pg_database where datname = $1', [app.database]);
       if (db.rowCount === 0) await c.query(`create database ${app.database} owner ${app.user}`);
-      // Debezium reads tables the app owns: default privileges make new tables readable by the CDC role.
-      await c.query(`grant connect on database ${app.database} to ${cdc.user}`);
     });
     await withClient(databaseUrl(ctx, 'superuser').replace(/\/postgres$/, `/${app.database}`), async (c) => {
-      await c.query(`grant usage on schema public to ${cdc.user}`);
-      await c.query(`grant create on schema public to ${app.user}`);
-      await c.query(`alter default privileges for role ${app.user} in schema public grant select on tables to ${cdc.user}`);
+      await c.query(readInitSql(ctx, '20_grants.sql'));
     });
   },
 };

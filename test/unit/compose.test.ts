@@ -1,0 +1,625 @@
+/**
+ * docker-compose.yml is the same system as the native stack, not a second one
+ * that drifts (issue 7):
+ *
+ *   - it is a valid Compose project: loaded by compose-go (the library the
+ *     docker compose CLI uses; schema validation, interpolation, consistency
+ *     checks) through test/compose-validate, a small Go program built from the
+ *     Go module proxy once and cached in the per-user cache;
+ *   - its images are pinned and their versions are stack/versions.ts;
+ *   - its services run the repository's own SQL, connector JSON, register.sh
+ *     and worker code, and the settings the native components use.
+ *
+ * Needs the Go toolchain the first time (or after test/compose-validate changes).
+ */
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ddlDir, ddlVars, listMigrations, render } from '../../clickhouse-ddl/migrate.ts';
+import { migrationsDir } from '../../db/migrate.ts';
+import { connect, connectorEnv } from '../../stack/components/connect.ts';
+import { kafka } from '../../stack/components/kafka.ts';
+import { initSqlDir, pgRoles, postgres } from '../../stack/components/postgres.ts';
+import { registry } from '../../stack/components/registry.ts';
+import { temporal } from '../../stack/components/temporal.ts';
+import { worker as workerComponent } from '../../stack/components/worker.ts';
+import { cacheDir, createContext, defaultPorts } from '../../stack/lib/context.ts';
+import type { StackContext } from '../../stack/lib/types.ts';
+import { versions } from '../../stack/versions.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const composeFile = path.join(root, 'docker-compose.yml');
+const envExample = path.join(root, '.env.docker.example');
+const validatorSrc = path.join(root, 'test', 'compose-validate');
+
+// ---------------------------------------------------------------------------
+// The validator: test/compose-validate built once per source hash.
+
+/** Build (or reuse) the compose-go validator; a missing Go toolchain is a clear error. */
+function validatorBinary(): string {
+  const hash = createHash('sha256');
+  for (const f of ['go.mod', 'go.sum', 'main.go']) hash.update(f).update(fs.readFileSync(path.join(validatorSrc, f)));
+  const dir = path.join(cacheDir(), `compose-validate-${hash.digest('hex').slice(0, 16)}`);
+  const bin = path.join(dir, 'compose-validate');
+  if (fs.existsSync(bin)) return bin;
+
+  const go = process.env.GO ?? 'go';
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = path.join(dir, `.build-${process.pid}`);
+  const res = spawnSync(go, ['build', '-trimpath', '-o', tmp, '.'], {
+    cwd: validatorSrc,
+    encoding: 'utf8',
+    timeout: 280_000,
+    // Modules come from the Go module proxy into the per-user module cache (GOMODCACHE).
+    env: { ...process.env, GOFLAGS: [process.env.GOFLAGS, '-mod=mod', '-buildvcs=false'].filter(Boolean).join(' ') },
+  });
+  if (res.error && (res.error as NodeJS.ErrnoException).code === 'ENOENT') {
+    throw new Error(
+      `The Compose validator (test/compose-validate: github.com/compose-spec/compose-go/v2 from the Go module proxy) ` +
+        `must be built once, and the Go toolchain ('${go}') was not found. Install Go 1.24 or newer ` +
+        `(apt-get install golang-go, or https://go.dev/dl/) or point GO at the go binary; it is cached afterwards in ${dir}.`,
+    );
+  }
+  if (res.error) throw new Error(`building the Compose validator failed: ${res.error.message}`);
+  if (res.status !== 0) throw new Error(`building the Compose validator failed (go build exit ${res.status}):\n${res.stderr}`);
+  fs.renameSync(tmp, bin); // atomic: a concurrent run sees a whole binary or none
+  return bin;
+}
+
+interface Validation {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function validate(bin: string, file: string, envFiles: string[] = []): Validation {
+  const args = ['-f', file, ...envFiles.flatMap((e) => ['-env-file', e])];
+  const res = spawnSync(bin, args, { encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH ?? '' } });
+  if (res.error) throw res.error;
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+// ---------------------------------------------------------------------------
+// The normalized project compose-go prints (only the fields the tests read).
+
+interface DependsOn {
+  condition: string;
+}
+interface Port {
+  host_ip?: string;
+  target: number;
+  published?: string;
+}
+interface Volume {
+  type: string;
+  source?: string;
+  target: string;
+  read_only?: boolean;
+}
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile?: string; args?: Record<string, string | null> };
+  command?: string[] | null;
+  entrypoint?: string[] | null;
+  environment?: Record<string, string | null>;
+  depends_on?: Record<string, DependsOn>;
+  healthcheck?: { test?: string[]; disable?: boolean };
+  ports?: Port[];
+  volumes?: Volume[];
+  restart?: string;
+  profiles?: string[];
+}
+interface Project {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+}
+
+let bin: string;
+let project: Project;
+let tmpDir: string;
+let nativeCtx: StackContext;
+
+function svc(name: string): Service {
+  const s = project.services[name];
+  if (!s) throw new Error(`docker-compose.yml has no service '${name}'`);
+  return s;
+}
+
+function env(name: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(svc(name).environment ?? {}).map(([k, v]) => [k, v ?? '']));
+}
+
+function imageTag(image: string): { name: string; tag: string | undefined; digest: string | undefined } {
+  const [ref, digest] = image.split('@');
+  const m = /^(.*?)(?::([^:/]+))?$/.exec(ref ?? '');
+  return { name: m?.[1] ?? image, tag: m?.[2], digest };
+}
+
+/** A tag that names a release: present, not `latest`, at least major.minor. */
+function isPinned(image: string): boolean {
+  const { tag, digest } = imageTag(image);
+  if (digest !== undefined && /^sha256:[0-9a-f]{64}$/.test(digest)) return true;
+  return tag !== undefined && !/latest/i.test(tag) && /\d+\.\d+/.test(tag);
+}
+
+/** `key=value` lines of a Java properties file (comments and blanks skipped). */
+function readProperties(file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (/^\s*(#|$)/.test(line)) continue;
+    const i = line.indexOf('=');
+    out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** Dockerfile: FROM images with ARG defaults and the compose build args applied; COPY sources. */
+function readDockerfile(service: Service): { from: string[]; copies: string[]; argDefaults: Record<string, string>; text: string } {
+  const file = path.join(root, service.build?.context ?? '.', service.build?.dockerfile ?? 'Dockerfile');
+  const text = fs.readFileSync(file, 'utf8').replace(/\\\n/g, ' ');
+  const argDefaults: Record<string, string> = {};
+  const stages = new Set<string>();
+  const from: string[] = [];
+  const copies: string[] = [];
+  const buildArgs = Object.fromEntries(Object.entries(service.build?.args ?? {}).map(([k, v]) => [k, v ?? '']));
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const arg = /^ARG\s+(\w+)(?:=(\S+))?/i.exec(line);
+    if (arg?.[1] && arg[2] !== undefined) argDefaults[arg[1]] = arg[2];
+    const f = /^FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?/i.exec(line);
+    if (f?.[1]) {
+      const image = f[1].replace(/\$\{?(\w+)\}?/g, (_, k: string) => buildArgs[k] ?? argDefaults[k] ?? '');
+      if (!stages.has(image)) from.push(image);
+      if (f[2]) stages.add(f[2]);
+    }
+    const c = /^COPY\s+(?!--from)(?:--\S+\s+)*(.+)$/i.exec(line);
+    if (c?.[1]) {
+      const parts = c[1].trim().split(/\s+/);
+      copies.push(...parts.slice(0, -1));
+    }
+  }
+  return { from, copies, argDefaults, text };
+}
+
+/** Docker's .dockerignore semantics, enough for plain patterns: last match wins, a match on a parent folder counts. */
+function dockerIgnored(relPath: string): boolean {
+  const file = path.join(root, '.dockerignore');
+  if (!fs.existsSync(file)) return false;
+  let ignored = false;
+  for (const raw of fs.readFileSync(file, 'utf8').split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const negate = line.startsWith('!');
+    const pattern = (negate ? line.slice(1) : line).replace(/^\/+/, '').replace(/\/+$/, '');
+    const re = new RegExp(
+      `^${pattern
+        .split('**')
+        .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+        .join('.*')}(/.*)?$`,
+    );
+    if (re.test(relPath)) ignored = !negate;
+  }
+  return ignored;
+}
+
+function filesIn(dir: string, pattern: RegExp): string[] {
+  return fs
+    .readdirSync(path.join(root, dir))
+    .filter((f) => pattern.test(f))
+    .map((f) => `${dir}/${f}`);
+}
+
+/** The `-c name=value` settings of a postgres command line. */
+function pgSettings(args: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  args.forEach((a, i) => {
+    if (a !== '-c') return;
+    const [k, ...v] = (args[i + 1] ?? '').split('=');
+    if (k) out[k] = v.join('=');
+  });
+  return out;
+}
+
+/** A copy of obj without the given keys. */
+function without(obj: Record<string, string>, keys: readonly string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(obj).filter(([k]) => !keys.includes(k)));
+}
+
+/** `--flag value` / `--flag` pairs of a command line. */
+function flags(args: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (!a.startsWith('--')) continue;
+    const next = args[i + 1];
+    if (next !== undefined && !next.startsWith('--')) {
+      out[a] = next;
+      i++;
+    } else out[a] = '';
+  }
+  return out;
+}
+
+beforeAll(() => {
+  bin = validatorBinary();
+  const res = validate(bin, composeFile, [envExample]);
+  if (res.status !== 0) throw new Error(`docker-compose.yml is not a valid Compose project:\n${res.stderr}`);
+  project = JSON.parse(res.stdout) as Project;
+  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'astros-compose-test-'));
+  // The dev profile's default ports (the README's), whatever PG_PORT & co. say in this shell.
+  const base = createContext('dev', () => undefined);
+  nativeCtx = { ...base, ports: { ...defaultPorts.dev }, stateDir: tmpDir, logDir: path.join(tmpDir, 'logs'), pidDir: path.join(tmpDir, 'pids') };
+}, 300_000);
+
+afterAll(() => {
+  if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('docker-compose.yml against the Compose Specification', () => {
+  it('loads with compose-go: schema, interpolation from .env.docker.example, consistency', () => {
+    expect(Object.keys(project.services).sort()).toEqual(
+      ['clickhouse', 'connect', 'dbt', 'kafka', 'postgres', 'registry', 'schedule', 'setup', 'simulator', 'temporal', 'worker'].sort(),
+    );
+  });
+
+  it('the validator rejects what the specification forbids (it is not a YAML parser that accepts anything)', () => {
+    const bad = path.join(tmpDir, 'bad-compose.yml');
+    fs.writeFileSync(bad, 'services:\n  db:\n    image: postgres:15.13\n    restart_policy: always\n');
+    const schema = validate(bin, bad);
+    expect(schema.status).toBe(1);
+    expect(schema.stderr).toMatch(/restart_policy/);
+
+    fs.writeFileSync(bad, 'services:\n  a:\n    image: alpine:3.22.1\n    depends_on:\n      b:\n        condition: service_healthy\n');
+    const consistency = validate(bin, bad);
+    expect(consistency.status).toBe(1);
+    expect(consistency.stderr).toMatch(/\bb\b/);
+  });
+
+  it('refuses to start without the env file: every secret is required, with a hint', () => {
+    const res = validate(bin, composeFile);
+    expect(res.status).toBe(1);
+    expect(res.stderr).toMatch(/set \w*PASSWORD in \.env/);
+  });
+});
+
+describe('images are pinned and match stack/versions.ts', () => {
+  it('every image and every Dockerfile base image has a release tag (no latest, no bare name)', () => {
+    const unpinned: string[] = [];
+    for (const [name, s] of Object.entries(project.services)) {
+      if (!s.image) unpinned.push(`${name}: no image name`);
+      else if (!isPinned(s.image)) unpinned.push(`${name}: ${s.image}`);
+      if (s.build) for (const base of readDockerfile(s).from) if (!isPinned(base)) unpinned.push(`${name} (${s.build.dockerfile}): FROM ${base}`);
+    }
+    expect(unpinned).toEqual([]);
+  });
+
+  it('postgres, kafka, registry and clickhouse images are the native versions', () => {
+    const pg = imageTag(svc('postgres').image!);
+    expect(pg.name).toBe('postgres');
+    expect(pg.tag?.split(/[.-]/)[0]).toBe(String(versions.postgresMajor));
+
+    expect(imageTag(svc('kafka').image!)).toMatchObject({ name: 'apache/kafka', tag: versions.kafka });
+    expect(imageTag(svc('registry').image!)).toMatchObject({ name: 'apicurio/apicurio-registry', tag: versions.apicurioServer });
+
+    const ch = imageTag(svc('clickhouse').image!);
+    expect(ch.name).toBe('clickhouse/clickhouse-server');
+    expect(ch.tag === versions.clickhouse || ch.tag?.startsWith(`${versions.clickhouse}.`)).toBe(true);
+  });
+
+  it('connect is Kafka + Debezium + the Apicurio converter of the native versions (compose args and Dockerfile defaults)', () => {
+    const c = svc('connect');
+    const want = { KAFKA_VERSION: versions.kafka, DEBEZIUM_VERSION: versions.debezium, APICURIO_CONVERTER_VERSION: versions.apicurioConverter };
+    expect(c.build?.args).toEqual(want);
+    const df = readDockerfile(c);
+    expect(df.argDefaults).toMatchObject(want);
+    expect(df.from).toContain(`apache/kafka:${versions.kafka}`);
+  });
+
+  it('temporal is the native Temporal CLI version; dbt is the native lock file', () => {
+    const t = svc('temporal');
+    expect(t.build?.args).toEqual({ TEMPORAL_CLI_VERSION: versions.temporalCli });
+    const df = readDockerfile(t);
+    expect(df.argDefaults.TEMPORAL_CLI_VERSION).toBe(versions.temporalCli);
+    expect(df.from).toContain(`temporalio/temporal:${versions.temporalCli}`);
+
+    const dbt = readDockerfile(svc('dbt'));
+    expect(dbt.copies).toContain('stack/python/requirements.lock');
+    expect(fs.readFileSync(path.join(root, 'stack/python/requirements.lock'), 'utf8')).toContain(`dbt-core==${versions.dbtCore}\n`);
+    expect(imageTag(svc('dbt').image!).tag).toBe(versions.dbtCore);
+  });
+
+  it('the worker image runs a Node.js the project supports', () => {
+    const engines = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    const [minMajor, minMinor] = /(\d+)\.(\d+)/.exec(engines)!.slice(1).map(Number) as [number, number];
+    const node = readDockerfile(svc('worker')).from.find((f) => f.startsWith('node:'));
+    const [major, minor] = /^node:(\d+)\.(\d+)/.exec(node ?? '')!.slice(1).map(Number) as [number, number];
+    expect(major > minMajor || (major === minMajor && minor >= minMinor)).toBe(true);
+  });
+});
+
+describe('the services run the repository\'s own files', () => {
+  const appServices = ['setup', 'worker', 'schedule', 'simulator'];
+
+  it('setup, worker, schedule and simulator share one image built from the repository root', () => {
+    for (const name of appServices) {
+      expect(svc(name).build, name).toEqual({ context: '.', dockerfile: 'docker/worker/Dockerfile' });
+      expect(svc(name).image).toBe(svc('worker').image);
+    }
+    expect(svc('worker').command).toEqual(['node', '--import', 'tsx', 'worker/main.ts']);
+    expect(svc('setup').command).toEqual(['node', '--import', 'tsx', 'pipeline/setup.ts']);
+    // The schedules the native quickstart creates, with the same commands.
+    const schedule = (svc('schedule').command ?? []).join(' ');
+    const quickstart = [...fs.readFileSync(path.join(root, 'scripts/quickstart.sh'), 'utf8').matchAll(/tsx (cli\/astros\.ts schedule[^\n]*)/g)].map((m) => m[1]!.trim());
+    expect(quickstart.length).toBeGreaterThan(0);
+    for (const cmd of quickstart) expect(schedule).toMatch(new RegExp(`node --import tsx ${cmd.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?= |&|$)`));
+  });
+
+  it('the image copies the folders holding the DDL, migrations, connector, register.sh and worker code; none is docker-ignored', () => {
+    const copied = readDockerfile(svc('worker')).copies.map((c) => c.replace(/\/$/, ''));
+    const used = [
+      path.relative(root, ddlDir), // clickhouse-ddl: what pipeline/setup.ts applies
+      path.relative(root, migrationsDir), // db/migrations/postgres
+      'debezium',
+      'pipeline',
+      'worker',
+      'workflows',
+      'activities',
+      'config',
+      'cli',
+    ];
+    for (const dir of used) {
+      expect(copied.some((c) => dir === c || dir.startsWith(`${c}/`)), `${dir} is not copied into the image`).toBe(true);
+    }
+    const files = [
+      ...filesIn('clickhouse-ddl', /\.sql$/),
+      ...filesIn('db/migrations/postgres', /\.sql$/),
+      ...filesIn('db/init', /\.sql$/),
+      ...filesIn('debezium', /\.(json|sh)$/),
+      ...filesIn('worker', /\.ts$/),
+      ...filesIn('workflows', /\.ts$/),
+      ...filesIn('activities', /\.ts$/),
+      'stack/maven/connect-plugins.xml',
+      'stack/python/requirements.lock',
+      'package.json',
+      'package-lock.json',
+    ];
+    expect(files.filter((f) => f.startsWith('clickhouse-ddl/')).length).toBeGreaterThan(0);
+    expect(files.filter((f) => f.startsWith('db/migrations/postgres/')).length).toBeGreaterThan(0);
+    expect(files.filter(dockerIgnored)).toEqual([]);
+    expect(dockerIgnored('.env')).toBe(true); // secrets stay out of the build context
+  });
+
+  it('no copies: docker/ holds no SQL and no connector config of its own', () => {
+    const walk = (dir: string): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+    const docker = walk(path.join(root, 'docker')).map((f) => path.relative(root, f));
+    expect(docker.filter((f) => f.endsWith('.sql'))).toEqual([]);
+    expect(docker.filter((f) => /connector\.class/.test(fs.readFileSync(path.join(root, f), 'utf8')))).toEqual([]);
+  });
+
+  it('postgres gets its roles and grants from db/init, the files the native stack runs', () => {
+    expect(initSqlDir(nativeCtx)).toBe(path.join(root, 'db', 'init'));
+    const mounts = svc('postgres').volumes ?? [];
+    expect(mounts).toContainEqual(expect.objectContaining({ type: 'bind', source: './db/init', read_only: true }));
+    const initMount = mounts.find((m) => m.source === './db/init')!;
+    const initdb = mounts.find((m) => m.target === '/docker-entrypoint-initdb.d');
+    expect(initdb?.source).toBe('./docker/postgres/initdb');
+    const script = fs.readFileSync(path.join(root, 'docker/postgres/initdb/10-astros.sh'), 'utf8');
+    expect(script).toContain(`/astros/db/init`);
+    expect(initMount.target).toBe('/astros/db/init');
+    const nativeSource = fs.readFileSync(path.join(root, 'stack/components/postgres.ts'), 'utf8');
+    for (const f of fs.readdirSync(path.join(root, 'db/init')).filter((n) => n.endsWith('.sql'))) {
+      expect(script, `10-astros.sh does not run db/init/${f}`).toContain(`/${f}`);
+      expect(nativeSource, `postgres.ts does not run db/init/${f}`).toContain(`'${f}'`);
+      const sql = fs.readFileSync(path.join(root, 'db/init', f), 'utf8');
+      if (/create role/i.test(sql)) expect(sql).toMatch(new RegExp(`\\b${pgRoles.cdc.user}\\b[\\s\\S]*replication|replication[\\s\\S]*\\b${pgRoles.cdc.user}\\b`));
+    }
+  });
+
+  it('setup registers debezium/astros-postgres.json with register.sh and renders every ClickHouse DDL file for the containers', () => {
+    const setupSrc = fs.readFileSync(path.join(root, 'pipeline/setup.ts'), 'utf8');
+    expect(setupSrc).toContain(`'debezium', 'register.sh'`);
+    expect(setupSrc).toContain(`'debezium', 'astros-postgres.json'`);
+    const e = env('setup');
+    const rendered = listMigrations().map((f) => render(f, ddlVars(e)));
+    expect(rendered.length).toBe(filesIn('clickhouse-ddl', /^\d{3}_[\w-]+\.sql$/).length);
+    // The broker list the Kafka engine gets is a listener Kafka advertises to containers.
+    expect((env('kafka').KAFKA_ADVERTISED_LISTENERS ?? '').split(',').map((l) => l.replace(/^\w+:\/\//, ''))).toContain(e.KAFKA_BROKERS);
+    expect(ddlVars(e).SCHEMA_REGISTRY_URL).toBe('http://registry:8080/apis/ccompat/v7');
+  });
+
+  it('connect sets every ${env:NAME} the connector JSON reads, with the native names and values', () => {
+    const names = new Set<string>();
+    for (const f of filesIn('debezium', /\.json$/)) {
+      for (const m of fs.readFileSync(path.join(root, f), 'utf8').matchAll(/\$\{env:(\w+)\}/g)) names.add(m[1]!);
+    }
+    const e = env('connect');
+    expect([...names].filter((n) => !(n in e))).toEqual([]);
+    const native = connectorEnv(nativeCtx);
+    expect(Object.keys(e).filter((k) => k.startsWith('ASTROS_')).sort()).toEqual(Object.keys(native).sort());
+    expect(e.ASTROS_PG_DATABASE).toBe(native.ASTROS_PG_DATABASE);
+    expect(e.ASTROS_CDC_USER).toBe(native.ASTROS_CDC_USER);
+    expect(e.ASTROS_PG_PORT).toBe('5432');
+    expect(new URL(e.ASTROS_REGISTRY_URL!).pathname).toBe(new URL(native.ASTROS_REGISTRY_URL!).pathname);
+    expect(readDockerfile(svc('connect')).copies).toContain('stack/maven/connect-plugins.xml');
+  });
+
+  it('the worker container gets every variable the native worker component sets', async () => {
+    const spec = await workerComponent.process(nativeCtx);
+    const e = env('worker');
+    expect(Object.keys(spec.env ?? {}).filter((k) => !(k in e))).toEqual([]);
+    expect(e.KAFKA_BROKERS).toBe(env('setup').KAFKA_BROKERS);
+    expect(e.CLICKHOUSE_URL).toBe(env('setup').CLICKHOUSE_URL);
+    expect(e.DATABASE_URL).toBe(env('setup').DATABASE_URL);
+  });
+});
+
+describe('settings match the native components', () => {
+  it('postgres: the same server settings', async () => {
+    const native = without(pgSettings((await postgres.process(nativeCtx)).args), ['port', 'listen_addresses', 'unix_socket_directories']);
+    expect(native.wal_level).toBe('logical');
+    expect(pgSettings(svc('postgres').command ?? [])).toEqual(native);
+  });
+
+  it('kafka: the same server.properties, apart from listeners and paths', async () => {
+    // prepare() writes server.properties, then formats storage unless meta.properties exists.
+    fs.mkdirSync(path.join(tmpDir, 'kafka', 'data'), { recursive: true });
+    fs.writeFileSync(path.join(tmpDir, 'kafka', 'data', 'meta.properties'), '');
+    await kafka.prepare!(nativeCtx);
+    const native = readProperties(path.join(tmpDir, 'kafka', 'server.properties'));
+    const addresses = ['listeners', 'advertised.listeners', 'controller.quorum.voters', 'listener.security.protocol.map', 'inter.broker.listener.name', 'log.dirs'];
+    const e = env('kafka');
+    const toEnv = (k: string) => `KAFKA_${k.replace(/_/g, '___').replace(/-/g, '__').replace(/\./g, '_').toUpperCase()}`;
+    const mismatches = Object.entries(native)
+      .filter(([k]) => !addresses.includes(k))
+      .filter(([k, v]) => e[toEnv(k)] !== v)
+      .map(([k, v]) => `${toEnv(k)}: native ${v}, compose ${e[toEnv(k)]}`);
+    expect(mismatches).toEqual([]);
+    for (const k of addresses) expect(e[toEnv(k)], toEnv(k)).toBeTruthy();
+    expect(e.KAFKA_PROCESS_ROLES).toBe(native['process.roles']);
+  });
+
+  it('connect: the same worker.properties, apart from addresses and plugin.path', async () => {
+    await connect.prepare!(nativeCtx);
+    const native = readProperties(path.join(tmpDir, 'connect', 'worker.properties'));
+    const docker = readProperties(path.join(root, 'docker', 'connect', 'worker.properties'));
+    const addresses = ['bootstrap.servers', 'listeners', 'rest.advertised.host.name', 'plugin.path'];
+    for (const k of addresses) expect(docker[k], k).toBeTruthy();
+    expect(without(docker, addresses)).toEqual(without(native, addresses));
+    expect(readDockerfile(svc('connect')).copies).toContain('docker/connect/worker.properties');
+  });
+
+  it('registry: the same Apicurio settings, apart from address and storage', async () => {
+    await registry.prepare!(nativeCtx);
+    const native = readProperties(path.join(tmpDir, 'registry', 'config', 'application.properties'));
+    const differ = ['quarkus.http.host', 'quarkus.http.port', 'apicurio.storage.sql.kind', 'apicurio.datasource.url', 'apicurio.datasource.username', 'apicurio.datasource.password'];
+    // MicroProfile Config's environment mapping: every non-alphanumeric character becomes '_'.
+    const toEnv = (k: string) => k.replace(/[^A-Za-z0-9]/g, '_').toUpperCase();
+    const e = env('registry');
+    const mismatches = Object.entries(native)
+      .filter(([k]) => !differ.includes(k))
+      .filter(([k, v]) => e[toEnv(k)] !== v)
+      .map(([k, v]) => `${toEnv(k)}: native ${v}, compose ${e[toEnv(k)]}`);
+    expect(mismatches).toEqual([]);
+    expect(e.APICURIO_STORAGE_KIND).toBe(native['apicurio.storage.kind']);
+  });
+
+  it('temporal: the same start-dev flags, apart from bind address and database file', async () => {
+    const native = flags((await temporal.process(nativeCtx)).args);
+    const docker = flags(svc('temporal').command ?? []);
+    const local = ['--ip', '--db-filename'];
+    for (const k of local) expect(docker[k], k).toBeTruthy();
+    expect(without(docker, local)).toEqual(without(native, local));
+    expect((svc('temporal').command ?? []).slice(0, 2)).toEqual(['server', 'start-dev']);
+  });
+
+  it('clickhouse: the settings the native server pins', () => {
+    const engine = fs.readFileSync(path.join(root, 'stack/clickhouse/engine.ts'), 'utf8');
+    const args = /serverDefaultArgs[^=]*=\s*\[([^\]]*)\]/.exec(engine)?.[1] ?? '';
+    const pinned = [...args.matchAll(/--(\w+)=(\w+)/g)].map((m) => [m[1]!, m[2]!] as const);
+    expect(pinned.length).toBeGreaterThan(0);
+    const xml = fs.readFileSync(path.join(root, 'docker/clickhouse/users.d/astros.xml'), 'utf8');
+    for (const [k, v] of pinned) expect(xml).toContain(`<${k}>${v}</${k}>`);
+    expect(svc('clickhouse').volumes).toContainEqual(expect.objectContaining({ source: './docker/clickhouse/users.d/astros.xml' }));
+  });
+
+  it('ports: the native defaults, published on 127.0.0.1 only', () => {
+    const p = defaultPorts.dev;
+    const want: Record<string, [number, number][]> = {
+      postgres: [[p.postgres, 5432]],
+      kafka: [[p.kafka, 9092]],
+      connect: [[p.connect, 8083]],
+      registry: [[p.registry, 8080]],
+      clickhouse: [[p.clickhouseHttp, 8123]],
+      temporal: [
+        [p.temporal, 7233],
+        [p.temporalUi, 8233],
+      ],
+      simulator: [[p.simulator, 8090]],
+    };
+    for (const [name, pairs] of Object.entries(want)) {
+      const got = (svc(name).ports ?? []).map((x) => [Number(x.published), x.target]);
+      expect(got, name).toEqual(pairs);
+    }
+    for (const [name, s] of Object.entries(project.services)) {
+      for (const x of s.ports ?? []) expect(x.host_ip, `${name} publishes ${x.published} beyond loopback`).toBe('127.0.0.1');
+    }
+  });
+});
+
+describe('start order, health and state', () => {
+  const longRunning = ['postgres', 'kafka', 'registry', 'connect', 'clickhouse', 'temporal'];
+  const oneShot = ['setup', 'schedule'];
+
+  it('every long-running infrastructure service has a health check', () => {
+    for (const name of longRunning) {
+      const hc = svc(name).healthcheck;
+      expect(hc?.disable ?? false, name).toBe(false);
+      expect(hc?.test?.length ?? 0, `${name} has no health check`).toBeGreaterThan(0);
+    }
+  });
+
+  it('conditions: service_healthy only on health-checked services, service_completed_successfully only on one-shot jobs', () => {
+    for (const [name, s] of Object.entries(project.services)) {
+      for (const [dep, d] of Object.entries(s.depends_on ?? {})) {
+        if (d.condition === 'service_healthy') expect(svc(dep).healthcheck?.test?.length ?? 0, `${name} -> ${dep}`).toBeGreaterThan(0);
+        if (d.condition === 'service_completed_successfully') expect(oneShot, `${name} -> ${dep}`).toContain(dep);
+      }
+    }
+    for (const name of oneShot) expect(svc(name).restart, name).toBe('no');
+  });
+
+  it('setup waits for the whole pipeline; worker and schedule wait for setup', () => {
+    const deps = (name: string) => Object.fromEntries(Object.entries(svc(name).depends_on ?? {}).map(([k, v]) => [k, v.condition]));
+    expect(deps('setup')).toEqual({ postgres: 'service_healthy', kafka: 'service_healthy', registry: 'service_healthy', connect: 'service_healthy', clickhouse: 'service_healthy' });
+    expect(deps('worker')).toMatchObject({ setup: 'service_completed_successfully', temporal: 'service_healthy', postgres: 'service_healthy', clickhouse: 'service_healthy' });
+    expect(deps('schedule')).toMatchObject({ setup: 'service_completed_successfully', temporal: 'service_healthy' });
+    expect(deps('connect')).toMatchObject({ kafka: 'service_healthy', registry: 'service_healthy' });
+    expect(deps('registry')).toMatchObject({ postgres: 'service_healthy' });
+  });
+
+  it('state lives in named volumes', () => {
+    const state: Record<string, string> = {
+      postgres: '/var/lib/postgresql/data',
+      kafka: '/var/lib/kafka/data',
+      clickhouse: '/var/lib/clickhouse',
+      temporal: '/var/lib/temporal',
+    };
+    for (const [name, target] of Object.entries(state)) {
+      const v = (svc(name).volumes ?? []).find((m) => m.target === target);
+      expect(v?.type, `${name}:${target}`).toBe('volume');
+      expect(Object.keys(project.volumes ?? {})).toContain(v?.source);
+    }
+  });
+});
+
+describe('secrets come from the env file', () => {
+  const raw = () => fs.readFileSync(composeFile, 'utf8');
+
+  it('no password or credential in docker-compose.yml itself', () => {
+    const literal = raw()
+      .split('\n')
+      .filter((l) => /^\s*[A-Z_]*PASSWORD[A-Z_]*:\s*\S/.test(l) || /:\/\/[^\s/:@]+:[^\s/@]+@/.test(l))
+      .filter((l) => !/\$\{[A-Z_]+:\?[^}]*\}/.test(l));
+    expect(literal).toEqual([]);
+  });
+
+  it('.env.docker.example defines every variable docker-compose.yml reads; .env is git-ignored', () => {
+    const used = new Set([...raw().matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1]!));
+    const defined = new Set(
+      fs
+        .readFileSync(envExample, 'utf8')
+        .split('\n')
+        .map((l) => /^(\w+)=/.exec(l)?.[1])
+        .filter((n): n is string => n !== undefined),
+    );
+    expect([...used].filter((n) => !defined.has(n))).toEqual([]);
+    expect(fs.readFileSync(path.join(root, '.gitignore'), 'utf8').split('\n')).toContain('.env');
+  });
+});
