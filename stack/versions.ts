@@ -18,5 +18,5 @@ export const versions = {
   clickhouse: '26.7',
   temporalCli: '1.9.1',
   dbtCore: '1.10.15',
-  dbtClickhouse: '1.9.5',
+  dbtClickhouse: '1.10.3',
 } as const;
