@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     .addOption(profileOption)
     .action(async (names: string[], opts: { profile: Profile }) => {
       await manager(opts.profile).down(names);
-      console.log(`stack '${opts.profile}' is down`);
+      console.log(names.length > 0 ? `stopped in stack '${opts.profile}': ${names.join(', ')}` : `stack '${opts.profile}' is down`);
     });
 
   program
