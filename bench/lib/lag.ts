@@ -1,0 +1,103 @@
+/**
+ * Per-stage lag sampled while a workload runs (every `intervalMs`):
+ *
+ *   pg     bytes between pg_current_wal_lsn() and the bench slot's
+ *          confirmed_flush_lsn (what Debezium acknowledged: advances only when
+ *          Connect commits offsets) and its walsender's sent_lsn (what was read)
+ *   kafka  messages between the topic's end offset and the ClickHouse
+ *          consumer group's committed offset (kafkajs admin)
+ *   ch     changes committed in Postgres (workload counter) minus changes
+ *          applied in ClickHouse (rows in bench.cdc_changelog)
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import type pg from 'pg';
+import { names } from './objects.ts';
+
+export interface LagSample {
+  /** ms since the workload started */
+  t: number;
+  slotConfirmedBytes: number | null;
+  slotSentBytes: number | null;
+  kafkaEnd: number;
+  kafkaCommitted: number;
+  kafkaLag: number;
+  committed: number;
+  applied: number;
+  chLag: number;
+}
+
+export async function kafkaAdmin(brokers: string): Promise<Admin> {
+  const kafka = new Kafka({ clientId: 'astros-bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  return admin;
+}
+
+export async function kafkaPosition(admin: Admin): Promise<{ end: number; committed: number }> {
+  const [ends, groups] = await Promise.all([
+    admin.fetchTopicOffsets(names.topic),
+    admin.fetchOffsets({ groupId: names.group, topics: [names.topic] }),
+  ]);
+  const end = ends.reduce((s, p) => s + Number(p.high), 0);
+  const committed = (groups[0]?.partitions ?? []).reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+  return { end, committed };
+}
+
+export async function appliedChanges(ch: ClickHouseClient): Promise<number> {
+  const rs = await ch.query({ query: `SELECT count() AS n FROM ${names.chDb}.cdc_changelog`, format: 'JSONEachRow' });
+  const rows = await rs.json<{ n: string }>();
+  return Number(rows[0]?.n ?? 0);
+}
+
+export function startLagSampler(
+  deps: { pool: pg.Pool; ch: ClickHouseClient; admin: Admin },
+  startMs: number,
+  committed: () => number,
+  baseApplied: number,
+  intervalMs = 250,
+): { stop: () => Promise<LagSample[]> } {
+  const samples: LagSample[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const t0 = Date.now();
+      try {
+        const [slot, kafka, applied] = await Promise.all([
+          deps.pool.query<{ confirmed: string | null; sent: string | null }>(
+            `select (pg_current_wal_lsn() - s.confirmed_flush_lsn)::text as confirmed, (pg_current_wal_lsn() - r.sent_lsn)::text as sent
+               from pg_replication_slots s left join pg_stat_replication r on r.pid = s.active_pid where s.slot_name = $1`,
+            [names.slot],
+          ),
+          kafkaPosition(deps.admin),
+          appliedChanges(deps.ch),
+        ]);
+        const row = slot.rows[0];
+        const c = committed();
+        const a = applied - baseApplied;
+        samples.push({
+          t: t0 - startMs,
+          slotConfirmedBytes: row?.confirmed == null ? null : Number(row.confirmed),
+          slotSentBytes: row?.sent == null ? null : Number(row.sent),
+          kafkaEnd: kafka.end,
+          kafkaCommitted: kafka.committed,
+          kafkaLag: kafka.end - kafka.committed,
+          committed: c,
+          applied: a,
+          chLag: Math.max(0, c - a),
+        });
+      } catch {
+        // a missed sample is not a reason to abort the benchmark
+      }
+      const wait = intervalMs - (Date.now() - t0);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return samples;
+    },
+  };
+}
