@@ -41,6 +41,11 @@ export const logFile = (ctx: StackContext, c: Component) => path.join(ctx.logDir
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Remove a pidfile only while it still names `pid`: another manager on the same stack may have replaced it. */
+function removePidfileOf(pf: string, pid: number): void {
+  if (readPidfile(pf)?.pid === pid) fs.rmSync(pf, { force: true });
+}
+
 export class StackManager {
   private readonly byName: Map<string, Component>;
 
@@ -127,17 +132,18 @@ export class StackManager {
     const spec = await c.process(ctx);
     const t0 = Date.now();
     const started = spawnDetached(spec, logFile(ctx, c), pf);
+    const startedPid = started.pid;
     ctx.progress(`[up] ${c.name}: started pid ${started.pid}, waiting for it to become healthy`);
     const deadline = t0 + c.startTimeoutSeconds * 1000;
     while (true) {
       if (!isOurs(started)) {
-        fs.rmSync(pf, { force: true });
+        removePidfileOf(pf, startedPid);
         throw new StackError(`${c.name} exited during start. Last lines of ${logFile(ctx, c)}:\n${tailFile(logFile(ctx, c))}`);
       }
       if (await c.healthy(ctx)) break;
       if (Date.now() > deadline) {
         await stopProcess(started, c.stopSignal, 10_000);
-        fs.rmSync(pf, { force: true });
+        removePidfileOf(pf, startedPid);
         throw new StackError(`${c.name} did not become healthy within ${c.startTimeoutSeconds} s and was stopped. Last lines of ${logFile(ctx, c)}:\n${tailFile(logFile(ctx, c))}`);
       }
       await sleep(500);

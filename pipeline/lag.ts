@@ -1,0 +1,208 @@
+/**
+ * Replication lag, end to end, at one moment:
+ *   Postgres    current WAL LSN vs the Debezium slot's confirmed flush LSN, and
+ *               the WAL the slot forces Postgres to keep (current - restart_lsn);
+ *               the connector heartbeat's last write (cdc_heartbeat)
+ *   Kafka       each captured topic's end offsets vs the ClickHouse consumer
+ *               group's committed offsets
+ *   ClickHouse  the newest source LSN applied to each current-state table
+ *               (max(version)) and its commit time
+ *
+ *   npm run lag [-- --profile test] [--json]
+ *
+ * Addresses come from the native stack of --profile; DATABASE_URL,
+ * KAFKA_BROKERS, CLICKHOUSE_URL (or --postgres-url) override them. The
+ * Postgres URL must point at the captured database (for cdc_heartbeat);
+ * pg_replication_slots and pg_current_wal_lsn() need no superuser.
+ */
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { Kafka, logLevel } from 'kafkajs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+export interface CapturedTable {
+  /** Kafka topic Debezium writes. */
+  topic: string;
+  /** ClickHouse Kafka-engine consumer group. */
+  group: string;
+  /** ClickHouse current-state table (ReplacingMergeTree with `version` = LSN). */
+  table: string;
+}
+
+export function capturedTables(groupPrefix = process.env.CLICKHOUSE_KAFKA_GROUP_PREFIX ?? 'clickhouse'): CapturedTable[] {
+  return [
+    { topic: 'astros.public.astronauts', group: `${groupPrefix}-astronauts`, table: 'astros.astronauts' },
+    { topic: 'astros.public.cdc_types_probe', group: `${groupPrefix}-cdc-types-probe`, table: 'astros.cdc_types_probe' },
+  ];
+}
+
+export interface LagOptions {
+  postgresUrl: string;
+  kafkaBrokers: string;
+  clickhouseUrl: string;
+  slot?: string;
+  tables?: CapturedTable[];
+}
+
+export interface LagReport {
+  at: string;
+  postgres: {
+    currentLsn: string;
+    slot: string;
+    slotFound: boolean;
+    active: boolean | null;
+    confirmedFlushLsn: string | null;
+    /** current - confirmed_flush: WAL written that the connector has not confirmed. */
+    flushLagBytes: number | null;
+    /** current - restart_lsn: WAL Postgres keeps on disk for this slot. */
+    retainedWalBytes: number | null;
+    walStatus: string | null;
+    lastHeartbeat: string | null;
+  };
+  kafka: { topic: string; group: string; endOffset: number; committedOffset: number; lag: number }[];
+  clickhouse: { table: string; newestLsn: string | null; newestCommit: string | null; rows: number }[];
+}
+
+/** 64-bit LSN (as bigint or decimal string) to Postgres' `X/Y` notation. */
+export function formatLsn(v: bigint | string): string {
+  const n = typeof v === 'bigint' ? v : BigInt(v);
+  return `${(n >> 32n).toString(16).toUpperCase()}/${(n & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+export async function lagReport(opts: LagOptions): Promise<LagReport> {
+  const slot = opts.slot ?? 'astros_debezium';
+  const tables = opts.tables ?? capturedTables();
+
+  const pgClient = new pg.Client({ connectionString: opts.postgresUrl, application_name: 'astros-lag' });
+  await pgClient.connect();
+  let postgres: LagReport['postgres'];
+  try {
+    const { rows } = await pgClient.query<{ current: string; active: boolean | null; confirmed: string | null; flush_lag: string | null; retained: string | null; wal_status: string | null }>(
+      `select pg_current_wal_lsn()::text as current, s.active, s.confirmed_flush_lsn::text as confirmed,
+              pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint::text as flush_lag,
+              pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint::text as retained,
+              s.wal_status
+         from (select 1) one left join pg_replication_slots s on s.slot_name = $1`,
+      [slot],
+    );
+    const r = rows[0]!;
+    // The heartbeat table lives in the database the connector reads (public schema).
+    const hb = await pgClient
+      .query<{ beat_at: string }>(`select beat_at::text from public.cdc_heartbeat where id = 1`)
+      .then((x) => x.rows[0]?.beat_at ?? null)
+      .catch(() => null);
+    postgres = {
+      currentLsn: r.current,
+      slot,
+      slotFound: r.confirmed !== null || r.active !== null,
+      active: r.active,
+      confirmedFlushLsn: r.confirmed,
+      flushLagBytes: r.flush_lag === null ? null : Number(r.flush_lag),
+      retainedWalBytes: r.retained === null ? null : Number(r.retained),
+      walStatus: r.wal_status,
+      lastHeartbeat: hb,
+    };
+  } finally {
+    await pgClient.end();
+  }
+
+  const kafka = new Kafka({ clientId: 'astros-lag', brokers: opts.kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const kafkaRows: LagReport['kafka'] = [];
+  try {
+    const existing = new Set(await admin.listTopics());
+    for (const t of tables) {
+      if (!existing.has(t.topic)) {
+        kafkaRows.push({ topic: t.topic, group: t.group, endOffset: 0, committedOffset: 0, lag: 0 });
+        continue;
+      }
+      const ends = await admin.fetchTopicOffsets(t.topic);
+      const committed = (await admin.fetchOffsets({ groupId: t.group, topics: [t.topic] }))[0]?.partitions ?? [];
+      let end = 0;
+      let done = 0;
+      for (const p of ends) {
+        const high = Number(p.high);
+        const c = Number(committed.find((x) => x.partition === p.partition)?.offset ?? -1);
+        // -1: the group has committed nothing on this partition; everything from the low watermark is pending.
+        end += high;
+        done += c >= 0 ? c : Number(p.low);
+      }
+      kafkaRows.push({ topic: t.topic, group: t.group, endOffset: end, committedOffset: done, lag: end - done });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+
+  const ch = createClient({ url: opts.clickhouseUrl, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } });
+  const chRows: LagReport['clickhouse'] = [];
+  try {
+    for (const t of tables) {
+      const rs = await ch.query({
+        query: `SELECT toString(max(version)) AS v, toString(argMax(commit_ts, version)) AS c, count() AS n FROM ${t.table}`,
+        format: 'JSONEachRow',
+      });
+      const [row] = await rs.json<{ v: string; c: string; n: string }>();
+      const n = Number(row?.n ?? 0);
+      chRows.push({ table: t.table, newestLsn: n > 0 && row ? formatLsn(row.v) : null, newestCommit: n > 0 && row ? `${row.c}Z` : null, rows: n });
+    }
+  } finally {
+    await ch.close();
+  }
+  return { at: new Date().toISOString(), postgres, kafka: kafkaRows, clickhouse: chRows };
+}
+
+function bytes(n: number | null): string {
+  if (n === null) return 'n/a';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+export function formatLagReport(r: LagReport): string {
+  const p = r.postgres;
+  const lines = [`lag report at ${r.at}`, `postgres    current LSN ${p.currentLsn}`];
+  if (!p.slotFound) {
+    lines.push(`            slot ${p.slot}: NOT FOUND (connector never started?)`);
+  } else {
+    lines.push(
+      `            slot ${p.slot} ${p.active ? 'active' : 'INACTIVE'}, confirmed flush ${p.confirmedFlushLsn} (${bytes(p.flushLagBytes)} behind), ` +
+        `WAL retained ${bytes(p.retainedWalBytes)}, wal_status ${p.walStatus}`,
+    );
+  }
+  lines.push(`            last connector heartbeat ${p.lastHeartbeat ?? 'never (heartbeat.action.query not running?)'}`);
+  for (const k of r.kafka) lines.push(`kafka       ${k.topic} -> group ${k.group}: end ${k.endOffset}, committed ${k.committedOffset}, lag ${k.lag}`);
+  for (const c of r.clickhouse) lines.push(`clickhouse  ${c.table}: newest LSN applied ${c.newestLsn ?? 'none'} (commit ${c.newestCommit ?? 'n/a'}), ${c.rows} rows before merges`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const { Command, Option } = await import('commander');
+  const { createContext } = await import('../stack/lib/context.ts');
+  const { stackEnv } = await import('../stack/lib/endpoints.ts');
+  const program = new Command('lag')
+    .description('Replication lag: Postgres WAL vs the Debezium slot, Kafka end offsets vs the ClickHouse consumers, newest LSN applied in ClickHouse')
+    .addOption(new Option('-p, --profile <profile>', 'native stack whose addresses to use').choices(['dev', 'test']).default('dev'))
+    .option('--slot <name>', 'replication slot', 'astros_debezium')
+    .option('--postgres-url <url>', 'connection string of the captured database (default: DATABASE_URL)')
+    .option('--json', 'machine-readable output')
+    .parse();
+  const opts = program.opts<{ profile: 'dev' | 'test'; slot: string; postgresUrl?: string; json?: boolean }>();
+  const stack = stackEnv(createContext(opts.profile));
+  const report = await lagReport({
+    postgresUrl: opts.postgresUrl ?? process.env.DATABASE_URL ?? stack.DATABASE_URL,
+    kafkaBrokers: process.env.KAFKA_BROKERS ?? stack.KAFKA_BROKERS,
+    clickhouseUrl: process.env.CLICKHOUSE_URL ?? stack.CLICKHOUSE_URL,
+    slot: opts.slot,
+  });
+  console.log(opts.json ? JSON.stringify(report, null, 2) : formatLagReport(report));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  main().catch((err: unknown) => {
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

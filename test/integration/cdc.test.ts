@@ -1,0 +1,634 @@
+/**
+ * CDC semantics on the real pipeline (issue 4): Postgres -> Debezium (pgoutput)
+ * -> Kafka (Avro, registry) -> ClickHouse Kafka engine -> changelog + current
+ * state (ReplacingMergeTree(version = LSN, is_deleted), read with FINAL).
+ *
+ * Every test writes its own unique keys (or, for the schema change, its own
+ * table) and checks the data in ClickHouse against Postgres. Tables used:
+ *   public.cdc_types_probe  the self-test table, captured exactly like
+ *                           public.astronauts (same connector, same DDL shape:
+ *                           clickhouse-ddl/020 mirrors 010). Not astronauts
+ *                           itself: an ingest run by another test on the shared
+ *                           stack deletes every astronaut missing from the feed
+ *                           (departures), test rows included, mid-test.
+ *   public.cdc_evo_<tag>    created and dropped here (ALTER TABLE ... ADD COLUMN)
+ *
+ * The restart test stops and starts Kafka Connect and the ClickHouse host
+ * through the stack manager (only processes the stack started) and always
+ * brings them back up.
+ *
+ * Schema change procedure (what `evolve()` below does; a numbered
+ * clickhouse-ddl migration for a real table runs the same statements):
+ *   The Kafka engine cannot be altered (ADD COLUMN on storage Kafka:
+ *   NOT_IMPLEMENTED), so the queue is recreated with the same consumer group;
+ *   the group's offsets live in Kafka, so the new queue resumes where the old
+ *   one committed. AvroConfluent reads fields by name: a field the queue lacks
+ *   is ignored, so events carrying the new column that the old queue consumes
+ *   lose that column's value for good. Two orders lose nothing:
+ *   a) ClickHouse first: recreate the queue with the new column (the queues
+ *      set input_format_avro_allow_missing_fields=1, so messages still
+ *      without the field read it as NULL), then ALTER the source. No pause.
+ *   b) Source first: pause the consumer BEFORE altering the source
+ *      (`DETACH TABLE <t>_queue PERMANENTLY`, so it stays paused even across a
+ *      ClickHouse restart; events wait in Kafka), ALTER the source, then run
+ *      the migration: DROP the materialized views (nothing consumes without
+ *      them), `ATTACH TABLE IF NOT EXISTS <t>_queue` (no-op unless paused),
+ *      DROP the queue, ALTER the targets ADD COLUMN IF NOT EXISTS, CREATE the
+ *      queue with the new column and the same group, CREATE the views.
+ *      Consumption resumes from the committed offset with the new schema.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import crypto from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { componentsFor } from '../../stack/components/index.ts';
+import { createContext } from '../../stack/lib/context.ts';
+import { StackManager } from '../../stack/lib/manager.ts';
+import { chRows, clickhouse, postgres, requireEnv, uniqueTag, waitFor } from './helpers.ts';
+
+const tag = uniqueTag('cdc');
+let ch: ClickHouseClient;
+let pool: pg.Pool;
+const kafka = new Kafka({ clientId: `cdc-test-${tag}`, brokers: requireEnv('KAFKA_BROKERS').split(','), logLevel: logLevel.NOTHING });
+const registryCcompat = `${requireEnv('REGISTRY_URL')}/apis/ccompat/v7`;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  ch = clickhouse();
+  pool = postgres();
+  await pool.query('select 1');
+});
+
+afterAll(async () => {
+  await pool.query(`delete from public.cdc_types_probe where probe_key like $1`, [`${tag}%`]).catch(() => undefined);
+  await ch.close();
+  await pool.end();
+});
+
+// ---------------------------------------------------------------- helpers
+
+interface Probe {
+  probe_key: string;
+  label: string | null;
+  counter: number;
+}
+
+async function pgProbe(prefix: string): Promise<Probe[]> {
+  const { rows } = await pool.query<Probe>(`select probe_key, label, counter from public.cdc_types_probe where probe_key like $1 order by probe_key collate "C"`, [
+    `${prefix}%`,
+  ]);
+  return rows;
+}
+
+/** Live rows in ClickHouse's current state for the key prefix (FINAL drops replaced and deleted rows). */
+function chLive(prefix: string): Promise<Probe[]> {
+  return chRows<Probe>(ch, `SELECT probe_key, label, counter FROM astros.cdc_types_probe FINAL WHERE startsWith(probe_key, {p:String}) ORDER BY probe_key`, {
+    p: prefix,
+  });
+}
+
+async function insertProbe(key: string, label: string | null, counter = 0): Promise<void> {
+  await pool.query(`insert into public.cdc_types_probe (probe_key, label, counter) values ($1, $2, $3)`, [key, label, counter]);
+}
+
+/** Wait until ClickHouse's current state for the prefix equals Postgres (rows and values). */
+async function waitInSync(prefix: string, what: string, timeoutMs = 120_000): Promise<Probe[]> {
+  const want = await pgProbe(prefix);
+  return waitFor(() => chLive(prefix), (rows) => JSON.stringify(rows) === JSON.stringify(want), what, timeoutMs, 300);
+}
+
+function stack(): StackManager {
+  return new StackManager(createContext('test', () => undefined), componentsFor('test'));
+}
+
+async function connectorRunning(): Promise<boolean> {
+  const res = await fetch(`${requireEnv('CONNECT_URL')}/connectors/astros-postgres/status`).catch(() => undefined);
+  if (!res || res.status !== 200) return false;
+  const s = (await res.json()) as { connector: { state: string }; tasks: { state: string }[] };
+  return s.connector.state === 'RUNNING' && s.tasks.length > 0 && s.tasks.every((t) => t.state === 'RUNNING');
+}
+
+/**
+ * Stop one component through the stack manager, run `during`, always start it
+ * again. The stack is shared: another test run's global setup may start the
+ * component while it is down (and then our start fails); what counts is that
+ * it is healthy again afterwards.
+ */
+async function restart(component: 'connect' | 'clickhouse', during: () => Promise<void>): Promise<void> {
+  const m = stack();
+  const c = componentsFor('test').find((x) => x.name === component)!;
+  const bringUp = async (): Promise<void> => {
+    try {
+      await m.up([component]);
+    } catch (err) {
+      const ok = await waitFor(() => c.healthy(m.ctx), (h) => h, `${component} healthy again`, 180_000, 1000).catch(() => false);
+      if (!ok) throw err;
+    }
+  };
+  try {
+    await m.down([component]);
+    await during();
+  } finally {
+    await bringUp();
+  }
+}
+
+/**
+ * A stream of single-row changes for `keys` keys until `stop()` is called:
+ * inserts, updates and deletes (and re-inserts), each its own transaction.
+ * Returns the number of changes written.
+ */
+function changeStream(prefix: string, keys: number, everyMs: number): { stop: () => Promise<number> } {
+  let running = true;
+  let n = 0;
+  const done = (async () => {
+    const live = new Set<string>();
+    while (running) {
+      const key = `${prefix}_${crypto.randomInt(keys)}`;
+      if (!live.has(key)) {
+        await insertProbe(key, `label-${n}`, n);
+        live.add(key);
+      } else if (crypto.randomInt(4) === 0) {
+        await pool.query('delete from public.cdc_types_probe where probe_key = $1', [key]);
+        live.delete(key);
+      } else {
+        await pool.query(`update public.cdc_types_probe set label = $2, counter = $3 where probe_key = $1`, [key, `label-${n}`, n]);
+      }
+      n++;
+      await sleep(everyMs);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await done;
+      return n;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- 1. ordering, deletes, duplicates
+
+describe('inserts, updates, deletes and ordering', () => {
+  const p = `${tag}_ord`;
+
+  it('applies insert, update and delete; the changelog keeps every event in LSN order', async () => {
+    const k = `${p}_basic`;
+    await insertProbe(k, 'ISS');
+    await pool.query(`update public.cdc_types_probe set label = 'Tiangong', counter = 1 where probe_key = $1`, [k]);
+    await waitFor(() => chLive(k), (r) => r[0]?.label === 'Tiangong', `update of ${k}`);
+    await pool.query('delete from public.cdc_types_probe where probe_key = $1', [k]);
+    await waitFor(() => chLive(k), (r) => r.length === 0, `delete of ${k}`);
+
+    const log = await chRows<{ op: string; label: string; is_deleted: number }>(
+      ch,
+      `SELECT op, label, is_deleted FROM astros.cdc_types_probe_changelog WHERE probe_key = {k:String} ORDER BY lsn`,
+      { k },
+    );
+    expect(log.map((e) => [e.op, e.label, e.is_deleted])).toEqual([
+      ['c', 'ISS', 0],
+      ['u', 'Tiangong', 0],
+      // REPLICA IDENTITY FULL: the delete event carries the last values, not empty ones.
+      ['d', 'Tiangong', 1],
+    ]);
+    // The delete is a row with is_deleted = 1 (not a tombstone); only FINAL hides the key.
+    const raw = await chRows<{ deleted: number }>(ch, `SELECT max(is_deleted) AS deleted FROM astros.cdc_types_probe WHERE probe_key = {k:String}`, { k });
+    expect(raw[0]!.deleted).toBe(1);
+  });
+
+  it('keeps the latest of many updates to one key, within one transaction and across transactions', async () => {
+    const inTx = `${p}_intx`;
+    const acrossTx = `${p}_across`;
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await client.query(`insert into public.cdc_types_probe (probe_key, label, counter) values ($1, 'v0', 0)`, [inTx]);
+      for (let i = 1; i <= 25; i++) await client.query(`update public.cdc_types_probe set label = $2, counter = $3 where probe_key = $1`, [inTx, `v${i}`, i]);
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+    await insertProbe(acrossTx, 'v0');
+    for (let i = 1; i <= 25; i++) await pool.query(`update public.cdc_types_probe set label = $2, counter = $3 where probe_key = $1`, [acrossTx, `v${i}`, i]);
+
+    const rows = await waitInSync(p, 'latest versions of the update keys');
+    expect(rows.find((r) => r.probe_key === inTx)).toMatchObject({ label: 'v25', counter: 25 });
+    expect(rows.find((r) => r.probe_key === acrossTx)).toMatchObject({ label: 'v25', counter: 25 });
+    // Every change has its own LSN (also inside one transaction), so the versions are distinct and ordered.
+    const log = await chRows<{ key: string; distinct_lsn: string; last: string }>(
+      ch,
+      `SELECT probe_key AS key, uniqExact(lsn) AS distinct_lsn, argMax(label, lsn) AS last
+         FROM astros.cdc_types_probe_changelog WHERE probe_key IN ({a:String}, {b:String}) GROUP BY probe_key ORDER BY key`,
+      { a: acrossTx, b: inTx },
+    );
+    expect(log).toHaveLength(2);
+    for (const r of log) {
+      expect(Number(r.distinct_lsn)).toBe(26);
+      expect(r.last).toBe('v25');
+    }
+  });
+
+  it('makes a deleted then re-inserted key live again', async () => {
+    const k = `${p}_again`;
+    await insertProbe(k, 'First Stint');
+    await pool.query('delete from public.cdc_types_probe where probe_key = $1', [k]);
+    await insertProbe(k, 'Second Stint', 2);
+    const rows = await waitFor(() => chLive(k), (r) => r[0]?.label === 'Second Stint', `re-insert of ${k}`);
+    expect(rows).toEqual([{ probe_key: k, label: 'Second Stint', counter: 2 }]);
+  });
+
+  it('never lets a late duplicate of an older event undo a delete (a late row, and a full re-consumption)', async () => {
+    const k = `${p}_late`;
+    const keep = `${p}_keep`;
+    await insertProbe(k, 'ISS');
+    await insertProbe(keep, 'ISS');
+    await pool.query(`update public.cdc_types_probe set label = 'Soyuz' where probe_key = $1`, [k]);
+    await pool.query('delete from public.cdc_types_probe where probe_key = $1', [k]);
+    await waitInSync(p, 'the delete before the late duplicates');
+
+    // (a) A redelivered old event: the insert's row again, with its own (older) LSN as version.
+    const [first] = await chRows<{ lsn: string }>(ch, `SELECT toString(min(lsn)) AS lsn FROM astros.cdc_types_probe_changelog WHERE probe_key = {k:String}`, { k });
+    await ch.command({
+      query: `INSERT INTO astros.cdc_types_probe (probe_key, label, counter, commit_ts, version, is_deleted)
+              VALUES ({k:String}, 'Late Duplicate', 0, now64(3), {v:UInt64}, 0)`,
+      query_params: { k, v: first!.lsn },
+    });
+    expect(await chLive(k)).toEqual([]);
+
+    // (b) Re-consumption, as after an offset reset: a second Kafka table on the same
+    //     topic with a fresh consumer group reads it from the start and writes this
+    //     test's keys into the real current-state table a second time.
+    const topic = 'astros.public.cdc_types_probe';
+    const queue = `astros.replay_${tag}_queue`;
+    const mv = `astros.replay_${tag}_mv`;
+    const group = `replay-${tag}`;
+    let consumed: number | undefined;
+    try {
+      await ch.command({
+        query: `CREATE TABLE ${queue} (probe_key String, label Nullable(String), counter Nullable(Int32), __lsn Nullable(Int64),
+                  __source_ts_ms Nullable(Int64), __deleted Nullable(String))
+                ENGINE = Kafka SETTINGS kafka_broker_list = '${requireEnv('KAFKA_BROKERS')}', kafka_topic_list = '${topic}',
+                  kafka_group_name = '${group}', kafka_format = 'AvroConfluent', format_avro_schema_registry_url = '${registryCcompat}',
+                  input_format_avro_allow_missing_fields = 1, kafka_handle_error_mode = 'stream', kafka_flush_interval_ms = 200`,
+      });
+      await ch.command({
+        query: `CREATE MATERIALIZED VIEW ${mv} TO astros.cdc_types_probe AS
+                SELECT probe_key, label, coalesce(counter, 0) AS counter,
+                       fromUnixTimestamp64Milli(coalesce(__source_ts_ms, 0), 'UTC') AS commit_ts, toUInt64(coalesce(__lsn, 0)) AS version,
+                       toUInt8(__deleted = 'true') AS is_deleted
+                  FROM ${queue} WHERE length(_error) = 0 AND startsWith(probe_key, '${p}')`,
+      });
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const end = await admin.fetchTopicOffsets(topic);
+        await waitFor(
+          async () => (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]?.partitions ?? [],
+          (parts) => end.every((e) => Number(parts.find((x) => x.partition === e.partition)?.offset ?? -1) >= Number(e.high)),
+          'the replay consumer to reach the end of the topic',
+        );
+        consumed = end.reduce((sum, e) => sum + Number(e.high) - Number(e.low), 0);
+      } finally {
+        await admin.disconnect();
+      }
+    } finally {
+      await ch.command({ query: `DROP VIEW IF EXISTS ${mv}` });
+      await ch.command({ query: `DROP TABLE IF EXISTS ${queue}` });
+    }
+    expect(consumed).toBeGreaterThan(0);
+    // Everything was delivered again, the deleted key's insert and update included: still deleted, the rest unchanged.
+    expect(await chLive(k)).toEqual([]);
+    expect(await chLive(p)).toEqual(await pgProbe(p));
+  });
+});
+
+// ---------------------------------------------------------------- 2. TOAST
+
+interface ProbeRow {
+  probe_key: string;
+  label: string | null;
+  counter: number;
+  happened_at: string | null;
+  amount: string | null;
+  amount_text: string | null;
+  big_number: string | null;
+  payload: string | null;
+}
+
+function chProbe(key: string): Promise<ProbeRow[]> {
+  return chRows<ProbeRow>(
+    ch,
+    `SELECT probe_key, label, counter, toString(happened_at) AS happened_at, toString(amount) AS amount, amount_text, big_number, payload
+       FROM astros.cdc_types_probe FINAL WHERE probe_key = {k:String}`,
+    { k: key },
+  );
+}
+
+describe('TOAST (public.cdc_types_probe)', () => {
+  it('keeps an unchanged TOASTed column when another column updates (REPLICA IDENTITY FULL), and shows why DEFAULT would not', async () => {
+    const k = `${tag}_toast`;
+    // Random base64 does not compress: 12 kB stored out of line in the TOAST table.
+    const big = crypto.randomBytes(9000).toString('base64');
+    await pool.query(`insert into public.cdc_types_probe (probe_key, counter, payload) values ($1, 0, $2)`, [k, big]);
+    const { rows: stored } = await pool.query<{ size: number; ident: string }>(
+      `select pg_column_size(payload) as size, (select relreplident::text from pg_class where oid = 'public.cdc_types_probe'::regclass) as ident
+         from public.cdc_types_probe where probe_key = $1`,
+      [k],
+    );
+    expect(stored[0]!.size).toBeGreaterThan(8000); // not compressed, so necessarily TOASTed (> ~2 kB threshold)
+    expect(stored[0]!.ident).toBe('f');
+
+    await pool.query(`update public.cdc_types_probe set counter = 1 where probe_key = $1`, [k]);
+    await pool.query(`update public.cdc_types_probe set counter = 2, label = 'relabelled' where probe_key = $1`, [k]);
+    const rows = await waitFor(() => chProbe(k), (r) => r[0]?.counter === 2, `updates of ${k}`);
+    expect(rows[0]!.payload).toBe(big);
+    const log = await chRows<{ op: string; counter: number; ok: number }>(
+      ch,
+      `SELECT op, counter, payload = {big:String} AS ok FROM astros.cdc_types_probe_changelog WHERE probe_key = {k:String} ORDER BY lsn`,
+      { k, big },
+    );
+    expect(log).toEqual([
+      { op: 'c', counter: 0, ok: 1 },
+      { op: 'u', counter: 1, ok: 1 },
+      { op: 'u', counter: 2, ok: 1 },
+    ]);
+
+    // With REPLICA IDENTITY DEFAULT the same update carries Debezium's placeholder
+    // instead of the value; this is the failure FULL prevents.
+    try {
+      await pool.query(`alter table public.cdc_types_probe replica identity default`);
+      await pool.query(`update public.cdc_types_probe set counter = 3 where probe_key = $1`, [k]);
+    } finally {
+      await pool.query(`alter table public.cdc_types_probe replica identity full`);
+    }
+    const withDefault = await waitFor(
+      () => chRows<{ payload: string }>(ch, `SELECT payload FROM astros.cdc_types_probe_changelog WHERE probe_key = {k:String} AND counter = 3`, { k }),
+      (r) => r.length > 0,
+      'the update made under REPLICA IDENTITY DEFAULT',
+    );
+    expect(withDefault[0]!.payload).toBe('__debezium_unavailable_value');
+    // Back on FULL, the next update restores the real value from the old tuple.
+    await pool.query(`update public.cdc_types_probe set counter = 4 where probe_key = $1`, [k]);
+    const healed = await waitFor(() => chProbe(k), (r) => r[0]?.counter === 4, `update of ${k} after going back to FULL`);
+    expect(healed[0]!.payload).toBe(big);
+  });
+});
+
+// ---------------------------------------------------------------- 3. types
+
+describe('types (public.cdc_types_probe)', () => {
+  it('round-trips timestamptz with microseconds, large numerics, NULL vs empty string and non-ASCII text exactly', async () => {
+    const cases = [
+      {
+        key: `${tag}_types_a`,
+        label: 'Ünïcödé — 宇宙飛行士 🚀 Ελληνικά ✓ «ç»',
+        happened_at: '2024-02-29 23:59:59.123456+05:30',
+        amount: '12345678901234567890.123456789012345678',
+        big_number: '1234567890123456789012345678901234567890123.12345678901234567890',
+        payload: 'x',
+      },
+      {
+        key: `${tag}_types_b`,
+        label: '',
+        happened_at: '1970-01-01 00:00:00.000001+00',
+        amount: '-0.000000000000000001',
+        big_number: '-99999999999999999999999999999999999999999999999999',
+        payload: '',
+      },
+      { key: `${tag}_types_c`, label: null, happened_at: null, amount: null, big_number: null, payload: null },
+    ];
+    for (const c of cases) {
+      await pool.query(`insert into public.cdc_types_probe (probe_key, label, happened_at, amount, big_number, payload) values ($1, $2, $3, $4, $5, $6)`, [
+        c.key,
+        c.label,
+        c.happened_at,
+        c.amount,
+        c.big_number,
+        c.payload,
+      ]);
+    }
+    const { rows: source } = await pool.query<ProbeRow>(
+      `select probe_key, label, counter, to_char(happened_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') as happened_at,
+              amount::text as amount, amount::text as amount_text, big_number::text as big_number, payload
+         from public.cdc_types_probe where probe_key like $1 order by probe_key`,
+      [`${tag}_types_%`],
+    );
+    const target = await waitFor(
+      () =>
+        chRows<ProbeRow>(
+          ch,
+          `SELECT probe_key, label, counter, toString(happened_at) AS happened_at, toString(amount) AS amount, amount_text, big_number, payload
+             FROM astros.cdc_types_probe FINAL WHERE startsWith(probe_key, {p:String}) ORDER BY probe_key`,
+          { p: `${tag}_types_` },
+        ),
+      (r) => r.length === cases.length,
+      'the typed rows',
+    );
+    expect(source[0]!.happened_at).toBe('2024-02-29 18:29:59.123456');
+    // Decimal(38,18) prints without trailing zeros; the exact source text is in amount_text.
+    expect(target).toEqual(source);
+    expect(target.map((r) => r.label)).toEqual([cases[0]!.label, '', null]);
+    expect(target.map((r) => r.payload)).toEqual(['x', '', null]);
+    const sums = await chRows<{ s: string }>(ch, `SELECT toString(sum(amount)) AS s FROM astros.cdc_types_probe FINAL WHERE startsWith(probe_key, {p:String})`, {
+      p: `${tag}_types_`,
+    });
+    expect(sums[0]!.s).toBe('12345678901234567890.123456789012345677');
+  });
+});
+
+// ---------------------------------------------------------------- 6. unparsable messages
+
+describe('unparsable messages', () => {
+  it('lands a garbage message in astros.kafka_errors with its error, and keeps consuming', async () => {
+    const topic = 'astros.public.cdc_types_probe';
+    const garbage = `not avro at all ${tag}`;
+    const producer = kafka.producer();
+    await producer.connect();
+    let offset: string;
+    try {
+      const [meta] = await producer.send({ topic, messages: [{ key: Buffer.from('garbage'), value: Buffer.from(garbage) }] });
+      offset = meta!.baseOffset!;
+    } finally {
+      await producer.disconnect();
+    }
+    const errors = await waitFor(
+      () =>
+        chRows<{ offset: string; raw_message: string; error: string }>(
+          ch,
+          `SELECT toString(offset) AS offset, raw_message, error FROM astros.kafka_errors WHERE topic = {t:String} AND raw_message = {g:String}`,
+          { t: topic, g: garbage },
+        ),
+      (r) => r.length > 0,
+      'the garbage message in kafka_errors',
+    );
+    expect(errors[0]!.offset).toBe(offset);
+    expect(errors[0]!.error.length).toBeGreaterThan(0);
+
+    const k = `${tag}_after_garbage`;
+    await pool.query(`insert into public.cdc_types_probe (probe_key, label) values ($1, 'still flowing')`, [k]);
+    const rows = await waitFor(() => chProbe(k), (r) => r.length === 1, 'a real change after the garbage');
+    expect(rows[0]!.label).toBe('still flowing');
+  });
+});
+
+// ---------------------------------------------------------------- 4. schema change
+
+describe('schema change: ALTER TABLE ... ADD COLUMN on the source', () => {
+  const table = `cdc_evo_${tag.replace(/[^a-z0-9_]/g, '_')}`;
+  const topic = `astros.public.${table}`;
+  const group = `clickhouse-${table}`;
+  const q = `astros.${table}_queue`;
+  const mv = `astros.${table}_mv`;
+  const target = `astros.${table}`;
+
+  /** Queue + current state + view for the evolving table, with the given extra columns. */
+  async function createQueueAndView(extra: string[]): Promise<void> {
+    const cols = extra.map((c) => `, ${c} Nullable(String)`).join('');
+    await ch.command({
+      query: `CREATE TABLE IF NOT EXISTS ${q} (id String, v Nullable(Int32)${cols}, __lsn Nullable(Int64), __deleted Nullable(String))
+              ENGINE = Kafka SETTINGS kafka_broker_list = '${requireEnv('KAFKA_BROKERS')}', kafka_topic_list = '${topic}',
+                kafka_group_name = '${group}', kafka_format = 'AvroConfluent', format_avro_schema_registry_url = '${registryCcompat}',
+                input_format_avro_allow_missing_fields = 1, kafka_handle_error_mode = 'stream', kafka_flush_interval_ms = 200`,
+    });
+    await ch.command({
+      query: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${mv} TO ${target} AS
+              SELECT id, coalesce(v, 0) AS v${extra.map((c) => `, ${c}`).join('')}, toUInt64(coalesce(__lsn, 0)) AS version,
+                     toUInt8(__deleted = 'true') AS is_deleted
+                FROM ${q} WHERE length(_error) = 0`,
+    });
+  }
+
+  /** The migration: stop consumption, attach a paused queue, recreate it with the new column, resume. */
+  async function evolve(columns: string[], added: string): Promise<void> {
+    await ch.command({ query: `DROP VIEW IF EXISTS ${mv}` });
+    await ch.command({ query: `ATTACH TABLE IF NOT EXISTS ${q}` });
+    await ch.command({ query: `DROP TABLE IF EXISTS ${q}` });
+    await ch.command({ query: `ALTER TABLE ${target} ADD COLUMN IF NOT EXISTS ${added} Nullable(String)` });
+    await createQueueAndView(columns);
+  }
+
+  type EvoRow = { id: string; v: number; note?: string | null; note2?: string | null };
+  const chEvo = (cols: string[]) =>
+    chRows<EvoRow>(ch, `SELECT id, v${cols.map((c) => `, ${c}`).join('')} FROM ${target} FINAL ORDER BY id`);
+
+  it('delivers the new column with no event lost: source first (consumer paused) and ClickHouse first', async () => {
+    try {
+      await pool.query(`create table public.${table} (id text primary key, v integer not null)`);
+      await pool.query(`alter table public.${table} replica identity full`);
+      await pool.query(`grant select on public.${table} to astros_cdc`);
+      await pool.query(`alter publication astros_publication add table public.${table}`);
+      // Create the topic up front: a Kafka-engine consumer subscribed to a topic that does not
+      // exist yet only notices it at a later metadata refresh (tens of seconds).
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+      } finally {
+        await admin.disconnect();
+      }
+      await ch.command({
+        query: `CREATE TABLE ${target} (id String, v Int32, version UInt64, is_deleted UInt8) ENGINE = ReplacingMergeTree(version, is_deleted) ORDER BY id`,
+      });
+      await createQueueAndView([]);
+
+      await pool.query(`insert into public.${table} values ('a', 1)`);
+      await waitFor(() => chEvo([]), (r) => r.length === 1, 'the first row of the new table');
+
+      // b) Source first: pause, ALTER the source, write while paused, migrate, resume.
+      await ch.command({ query: `DETACH TABLE ${q} PERMANENTLY` });
+      await pool.query(`alter table public.${table} add column note text`);
+      await pool.query(`insert into public.${table} values ('b', 2, 'written while paused')`);
+      await pool.query(`update public.${table} set note = 'a, updated while paused', v = 11 where id = 'a'`);
+      await pool.query(`insert into public.${table} values ('c', 3, null)`);
+      await sleep(1500); // the events are in Kafka, waiting
+      await evolve(['note'], 'note');
+      await pool.query(`insert into public.${table} values ('d', 4, 'after the migration')`);
+      const afterB = await waitFor(() => chEvo(['note']), (r) => r.length === 4, 'rows written before, during and after the pause');
+      expect(afterB).toEqual([
+        { id: 'a', v: 11, note: 'a, updated while paused' },
+        { id: 'b', v: 2, note: 'written while paused' },
+        { id: 'c', v: 3, note: null },
+        { id: 'd', v: 4, note: 'after the migration' },
+      ]);
+
+      // a) ClickHouse first: add the column downstream, then on the source; no pause needed.
+      await evolve(['note', 'note2'], 'note2');
+      await pool.query(`insert into public.${table} values ('e', 5, 'before note2 exists in the source')`);
+      await pool.query(`alter table public.${table} add column note2 text`);
+      await pool.query(`insert into public.${table} (id, v, note, note2) values ('f', 6, 'n', 'second column')`);
+      await pool.query(`update public.${table} set note2 = 'b got note2' where id = 'b'`);
+      const afterA = await waitFor(
+        () => chEvo(['note', 'note2']),
+        (r) => r.length === 6 && r.some((x) => x.note2 === 'b got note2'),
+        'rows after the ClickHouse-first change',
+      );
+      const { rows: source } = await pool.query<EvoRow>(`select id, v, note, note2 from public.${table} order by id`);
+      expect(afterA).toEqual(source);
+      const errs = await chRows<{ n: string }>(ch, `SELECT count() AS n FROM astros.kafka_errors WHERE topic = {t:String}`, { t: topic });
+      expect(Number(errs[0]!.n)).toBe(0);
+      // The registry holds the evolved schema (three versions: v, +note, +note2).
+      const versions = (await (await fetch(`${registryCcompat}/subjects/${topic}-value/versions`)).json()) as number[];
+      expect(versions.length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await ch.command({ query: `DROP VIEW IF EXISTS ${mv}` }).catch(() => undefined);
+      await ch.command({ query: `ATTACH TABLE IF NOT EXISTS ${q}` }).catch(() => undefined);
+      await ch.command({ query: `DROP TABLE IF EXISTS ${q}` }).catch(() => undefined);
+      await ch.command({ query: `DROP TABLE IF EXISTS ${target}` }).catch(() => undefined);
+      await pool.query(`alter publication astros_publication drop table public.${table}`).catch(() => undefined);
+      await pool.query(`drop table if exists public.${table}`).catch(() => undefined);
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  });
+});
+
+// ---------------------------------------------------------------- 5. restarts mid-stream
+
+describe('restarts in the middle of a stream of changes', () => {
+  async function expectInSync(p: string, what: string): Promise<void> {
+    const rows = await waitInSync(p, what, 180_000);
+    expect(rows).toEqual(await pgProbe(p));
+    expect(rows.length).toBeGreaterThan(0);
+    // No duplicates in the current state: one live row per key.
+    const [dup] = await chRows<{ n: string; k: string }>(
+      ch,
+      `SELECT count() AS n, uniqExact(probe_key) AS k FROM astros.cdc_types_probe FINAL WHERE startsWith(probe_key, {p:String})`,
+      { p },
+    );
+    expect(dup!.n).toBe(dup!.k);
+  }
+
+  it('loses nothing and duplicates nothing when Kafka Connect restarts', { timeout: 420_000 }, async () => {
+    const p = `${tag}_rc`;
+    const stream = changeStream(p, 40, 40);
+    let n: number;
+    try {
+      await sleep(3000);
+      await restart('connect', () => sleep(3000)); // changes keep coming while Debezium is down; the slot holds them
+      await waitFor(connectorRunning, (ok) => ok, 'the connector RUNNING again', 180_000, 1000);
+      await sleep(3000);
+    } finally {
+      n = await stream.stop();
+    }
+    expect(n).toBeGreaterThan(50);
+    await expectInSync(p, 'ClickHouse in sync after the Connect restart');
+  });
+
+  it('loses nothing and duplicates nothing when the ClickHouse host restarts', { timeout: 420_000 }, async () => {
+    const p = `${tag}_rh`;
+    const stream = changeStream(p, 40, 40);
+    let n: number;
+    try {
+      await sleep(3000);
+      await restart('clickhouse', () => sleep(3000));
+      await sleep(3000);
+    } finally {
+      n = await stream.stop();
+    }
+    expect(n).toBeGreaterThan(50);
+    await expectInSync(p, 'ClickHouse in sync after its restart');
+  });
+});
