@@ -5,7 +5,9 @@
  * through Kafka Connect's REST API with debezium/register.sh (curl).
  * Used by the quickstart and by the integration tests' global setup.
  */
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Kafka, logLevel } from 'kafkajs';
+import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,17 +41,78 @@ export function registerConnector(connectUrl: string, file = path.join(root, 'de
   });
 }
 
+/** The topics the connector writes for the tables it names literally (regex entries are left to Debezium). */
+export function connectorTopics(file = path.join(root, 'debezium', 'astros-postgres.json')): string[] {
+  const { config } = JSON.parse(fs.readFileSync(file, 'utf8')) as { config: Record<string, string> };
+  const prefix = config['topic.prefix'];
+  return (config['table.include.list'] ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => /^[\w]+\.[\w]+$/.test(t))
+    .map((t) => `${prefix}.${t}`);
+}
+
+/**
+ * Create the captured tables' topics before ClickHouse subscribes, so its
+ * consumers get their partitions now rather than after the first change
+ * (an empty table produces no topic until it changes).
+ */
+async function ensureTopics(brokers: string, topics: string[], log: (m: string) => void): Promise<void> {
+  const kafka = new Kafka({ clientId: 'astros-setup', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
+      log(`[kafka] created topics ${missing.join(', ')}`);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Wait until every Kafka-engine table's consumer has its partitions (bounded). */
+async function waitForConsumers(ch: ClickHouseClient, log: (m: string) => void, timeoutMs = 150_000): Promise<void> {
+  const started = Date.now();
+  let said = false;
+  for (;;) {
+    const rs = await ch.query({
+      query: `SELECT t.database || '.' || t.name AS name, countIf(length(c.assignments.topic) > 0) AS assigned
+              FROM system.tables AS t LEFT JOIN system.kafka_consumers AS c ON c.database = t.database AND c.table = t.name
+              WHERE t.engine = 'Kafka' GROUP BY name`,
+      format: 'JSONEachRow',
+    });
+    const waiting = (await rs.json<{ name: string; assigned: string }>()).filter((r) => Number(r.assigned) === 0).map((r) => r.name);
+    if (waiting.length === 0) {
+      if (said) log(`[clickhouse] Kafka consumers assigned after ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      return;
+    }
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`ClickHouse Kafka consumers of ${waiting.join(', ')} got no partitions within ${timeoutMs / 1000} s (see system.kafka_consumers.exceptions)`);
+    }
+    if (!said) {
+      log(`[clickhouse] waiting for the Kafka consumers of ${waiting.join(', ')} to join their groups (a recreated consumer waits for a rebalance, up to ~45 s)`);
+      said = true;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 export async function setupPipeline(env: PipelineEnv, log: (m: string) => void = console.log): Promise<void> {
   const pg = await migratePostgres({ databaseUrl: env.DATABASE_URL, log: (m) => log(`[postgres] ${m}`) });
   log(`[postgres] migrations: ${pg.applied.length} applied, ${pg.alreadyApplied.length} already applied`);
+  await ensureTopics(env.KAFKA_BROKERS, connectorTopics(), log);
   const ch = createClient({ url: env.CLICKHOUSE_URL, request_timeout: 60_000, log: { level: ClickHouseLogLevel.OFF } });
   try {
     const r = await migrateClickHouse(ch, { vars: ddlVars(env as unknown as NodeJS.ProcessEnv), log: (m) => log(`[clickhouse] ${m}`) });
     log(`[clickhouse] migrations: ${r.applied.length} applied, ${r.skipped.length} already applied`);
+    await registerConnector(env.CONNECT_URL, undefined, log);
+    await waitForConsumers(ch, log);
   } finally {
     await ch.close();
   }
-  await registerConnector(env.CONNECT_URL, undefined, log);
 }
 
 async function main(): Promise<void> {
