@@ -62,6 +62,7 @@ const program = new Command('bench')
   .option('--max-queue-size <n>', 'Debezium max.queue.size', int)
   .option('--linger-ms <n>', 'producer.override.linger.ms', int)
   .option('--compression <type>', 'producer.override.compression.type (none, lz4, zstd, snappy, gzip)')
+  .option('--connector-set <key=value>', 'any other bench connector setting, e.g. producer.override.batch.size=262144 (repeatable; "key=" removes it)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--kafka-max-block-size <n>', 'ClickHouse kafka_max_block_size', int)
   .option('--kafka-flush-interval-ms <n>', 'ClickHouse kafka_flush_interval_ms', int)
   .option('--kafka-poll-timeout-ms <n>', 'ClickHouse kafka_poll_timeout_ms', int)
@@ -75,7 +76,7 @@ program.parse();
 const opts = program.opts<{
   runs: number; n: number; txRows: number; nSingle: number; concurrency: number; samples: number; peerDefaultSamples: number; validateRows: number;
   pollIntervalMs?: number; maxBatchSize?: number; maxQueueSize?: number; lingerMs?: number; compression?: string;
-  kafkaMaxBlockSize?: number; kafkaFlushIntervalMs?: number; kafkaPollTimeoutMs?: number; kafkaConsumerRescheduleMs?: number; label: string; out: string; latest?: boolean;
+  kafkaMaxBlockSize?: number; kafkaFlushIntervalMs?: number; kafkaPollTimeoutMs?: number; kafkaConsumerRescheduleMs?: number; connectorSet: string[]; label: string; out: string; latest?: boolean;
 }>();
 const rawScenarios = (program.args[0] ?? 'all').split(',').map((s) => s.trim());
 const selected = new Set<Scenario>(rawScenarios.includes('all') ? scenarios : []);
@@ -88,6 +89,11 @@ const tuning: Tuning = {
   pollIntervalMs: opts.pollIntervalMs, maxBatchSize: opts.maxBatchSize, maxQueueSize: opts.maxQueueSize, lingerMs: opts.lingerMs,
   compression: opts.compression, kafkaMaxBlockSize: opts.kafkaMaxBlockSize, kafkaFlushIntervalMs: opts.kafkaFlushIntervalMs, kafkaPollTimeoutMs: opts.kafkaPollTimeoutMs,
   kafkaConsumerRescheduleMs: opts.kafkaConsumerRescheduleMs,
+  connectorSet: Object.fromEntries(opts.connectorSet.map((kv) => {
+    const i = kv.indexOf('=');
+    if (i <= 0) program.error(`--connector-set wants key=value, got "${kv}"`);
+    return [kv.slice(0, i), kv.slice(i + 1)];
+  })),
 };
 
 const env = benchEnv();
@@ -296,11 +302,11 @@ async function report(runs: RunRecord[], connectorConfig: Record<string, string>
     ...runs.flatMap((r) => r.notes.map((n) => `Run ${r.run}: ${n}.`)),
   ].filter(Boolean);
   const table = `${lines.join('\n')}\n\n${meta.join('\n\n')}\n`;
-  const k = { ...kafkaDefaults, ...Object.fromEntries(Object.entries(tuning).filter(([, v]) => v !== undefined)) };
+  const k = Object.fromEntries(Object.entries(kafkaDefaults).map(([key, v]) => [key, tuning[key as keyof typeof kafkaDefaults] ?? v]));
   fs.writeFileSync(path.join(outDir, 'table.md'), table);
   fs.writeFileSync(
     path.join(outDir, 'results.json'),
-    JSON.stringify({ label: opts.label, options: opts, tuning, connector: pick(connectorConfig, ['poll.interval.ms', 'max.batch.size', 'max.queue.size', 'producer.override.linger.ms', 'producer.override.compression.type']), kafkaEngine: k, summary, runs }, null, 1),
+    JSON.stringify({ label: opts.label, options: opts, tuning, connector: pick(connectorConfig, ['poll.interval.ms', 'max.batch.size', 'max.queue.size', 'producer.override.linger.ms', 'producer.override.compression.type', ...Object.keys(tuning.connectorSet ?? {})]), kafkaEngine: k, summary, runs }, null, 1),
   );
   console.log(`\n${table}`);
 

@@ -45,6 +45,8 @@ export interface Tuning {
   kafkaPollTimeoutMs?: number;
   kafkaNumConsumers?: number;
   kafkaConsumerRescheduleMs?: number;
+  /** Any other connector settings (experiments); an empty value removes the key. */
+  connectorSet?: Record<string, string>;
 }
 
 /** The Kafka-engine settings of clickhouse-ddl/010_astronauts.sql (reschedule: the engine's default). */
@@ -136,6 +138,10 @@ export async function ensureConnector(connectUrl: string, tuning: Tuning, log: (
     'producer.override.compression.type': tuning.compression,
   };
   for (const [key, value] of Object.entries(o)) if (value !== undefined) spec.config[key] = String(value);
+  for (const [key, value] of Object.entries(tuning.connectorSet ?? {})) {
+    if (value === '') delete spec.config[key];
+    else spec.config[key] = value;
+  }
   const tmp = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bench-connector-')), 'bench-postgres.json');
   fs.writeFileSync(tmp, JSON.stringify(spec));
   try {
