@@ -138,10 +138,10 @@ export async function ensureConnector(connectUrl: string, tuning: Tuning, log: (
     'producer.override.compression.type': tuning.compression,
   };
   for (const [key, value] of Object.entries(o)) if (value !== undefined) spec.config[key] = String(value);
-  for (const [key, value] of Object.entries(tuning.connectorSet ?? {})) {
-    if (value === '') delete spec.config[key];
-    else spec.config[key] = value;
-  }
+  const set = tuning.connectorSet ?? {};
+  spec.config = Object.fromEntries(
+    Object.entries({ ...spec.config, ...set }).filter(([, value]) => value !== ''),
+  );
   const tmp = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bench-connector-')), 'bench-postgres.json');
   fs.writeFileSync(tmp, JSON.stringify(spec));
   try {
