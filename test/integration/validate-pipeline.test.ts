@@ -174,6 +174,36 @@ describe('validatePipeline on tables created by the test', () => {
     expect(r.samples).toEqual([{ kind: 'extra', key: ['999'], targetVersion: '2' }]);
   });
 
+  it('buckets negative and extreme integer keys alike in both engines, and names one that differs', async () => {
+    const table = `signed_${++counter}`;
+    const keys = '(-9223372036854775808), (-4097), (9223372036854775807)';
+    await pool.query(`create table ${tag}.${table} (id bigint primary key, name text not null)`);
+    await pool.query(`insert into ${tag}.${table} select g, 'n' || g from (select generate_series(-40, 40)::bigint union all values ${keys}) s(g)`);
+    await ch.command({
+      query: `CREATE TABLE ${tag}.${table} (id Int64, name String, version UInt64, is_deleted UInt8)
+        ENGINE = ReplacingMergeTree(version, is_deleted) ORDER BY id`,
+    });
+    await ch.command({
+      query: `INSERT INTO ${tag}.${table} SELECT g, concat('n', toString(g)), 1, 0
+        FROM (SELECT toInt64(number) - 40 AS g FROM numbers(81) UNION ALL SELECT g FROM values('g Int64', ${keys}))`,
+    });
+    const spec: ValidationSpec = {
+      source: { schema: tag, table },
+      target: { database: tag, table, versionColumn: 'version', deletedColumn: 'is_deleted' },
+      catchUp: { mode: 'version', minVersion: '1' },
+      buckets: 16,
+      maxWaitMs: 2_000,
+    };
+    const agreed = await run({ spec });
+    expect(agreed.failure).toBeUndefined();
+    expect(agreed.report).toMatchObject({ outcome: 'agree', sourceRows: 84, targetRows: 84 });
+
+    await ch.command({ query: `INSERT INTO ${tag}.${table} VALUES (-17, 'altered', 2, 0), (-9223372036854775808, 'altered', 2, 0)` });
+    const r = failedReport((await run({ spec })).failure);
+    expect(r).toMatchObject({ outcome: 'mismatch', missing: 0, extra: 0, different: 2 });
+    expect(r.samples.map((s) => s.key[0]).sort()).toEqual(['-17', '-9223372036854775808']);
+  });
+
   it('does not count a ClickHouse change newer than the snapshot LSN as a mismatch', async () => {
     const { table, spec } = await createPair();
     await chInsert(table, `(5, 'person 5 (renamed later)', NULL, 5.50, '2024-03-01 00:05:00.123461', ${2n ** 62n}, 0)`);
