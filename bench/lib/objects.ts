@@ -33,7 +33,7 @@ export const names = {
   group: 'astros-bench-cdc',
 } as const;
 
-/** Pipeline knobs the benchmark can turn (undefined = the value in the connector file / DDL below). */
+/** Pipeline knobs the benchmark can turn (undefined = the main pipeline's value: debezium/astros-postgres.json, clickhouse-ddl/). */
 export interface Tuning {
   pollIntervalMs?: number;
   maxBatchSize?: number;
@@ -49,8 +49,38 @@ export interface Tuning {
   connectorSet?: Record<string, string>;
 }
 
-/** The Kafka-engine settings of clickhouse-ddl/010_astronauts.sql (reschedule: the engine's default). */
-export const kafkaDefaults = { kafkaMaxBlockSize: 65536, kafkaFlushIntervalMs: 200, kafkaPollTimeoutMs: 100, kafkaNumConsumers: 1, kafkaConsumerRescheduleMs: 500 };
+/**
+ * The main pipeline's Kafka-engine settings, read from the newest migration
+ * that creates the astronauts queue (clickhouse-ddl/), so that a bench run
+ * without flags measures what ships.
+ */
+function mainKafkaSettings() {
+  const dir = path.join(repoRoot, 'clickhouse-ddl');
+  const files = fs.readdirSync(dir).filter((f) => /^\d+_.*\.sql$/.test(f)).sort().reverse();
+  for (const f of files) {
+    const sql = fs.readFileSync(path.join(dir, f), 'utf8');
+    const create = /CREATE TABLE[^;]*?kafka_topic_list\s*=\s*'astros\.public\.astronauts'[^;]*;/s.exec(sql)?.[0];
+    if (!create) continue;
+    const setting = (name: string): number => {
+      const m = new RegExp(`\\b${name}\\s*=\\s*(\\d+)`).exec(create);
+      if (!m?.[1]) throw new Error(`bench: ${name} not found in clickhouse-ddl/${f}'s astronauts queue`);
+      return Number(m[1]);
+    };
+    return {
+      kafkaMaxBlockSize: setting('kafka_max_block_size'),
+      kafkaFlushIntervalMs: setting('kafka_flush_interval_ms'),
+      kafkaPollTimeoutMs: setting('kafka_poll_timeout_ms'),
+      kafkaNumConsumers: setting('kafka_num_consumers'),
+      kafkaConsumerRescheduleMs: setting('kafka_consumer_reschedule_ms'),
+    };
+  }
+  throw new Error('bench: no migration in clickhouse-ddl/ creates the astronauts Kafka queue');
+}
+
+export const kafkaDefaults = mainKafkaSettings();
+
+/** Connector settings that are performance knobs: taken from the main connector, so the bench measures what ships. */
+const connectorKnobs = ['poll.interval.ms', 'max.batch.size', 'max.queue.size', 'producer.override.linger.ms', 'producer.override.compression.type'];
 
 export async function ensurePostgres(pool: pg.Pool): Promise<void> {
   for (const t of [names.table, names.baseTable]) {
@@ -130,6 +160,11 @@ export async function ensureClickHouse(ch: ClickHouseClient, kafkaBrokers: strin
 export async function ensureConnector(connectUrl: string, tuning: Tuning, log: (m: string) => void): Promise<Record<string, string>> {
   const file = path.join(repoRoot, 'debezium', 'bench-postgres.json');
   const spec = JSON.parse(fs.readFileSync(file, 'utf8')) as { name: string; config: Record<string, string> };
+  const main = JSON.parse(fs.readFileSync(path.join(repoRoot, 'debezium', 'astros-postgres.json'), 'utf8')) as { config: Record<string, string> };
+  for (const key of connectorKnobs) {
+    const value = main.config[key];
+    if (value !== undefined) spec.config[key] = value;
+  }
   const o: Record<string, number | string | undefined> = {
     'poll.interval.ms': tuning.pollIntervalMs,
     'max.batch.size': tuning.maxBatchSize,
