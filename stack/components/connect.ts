@@ -63,7 +63,7 @@ function workerProperties(ctx: StackContext): string {
     'status.storage.topic': 'astros-connect-status',
     'status.storage.replication.factor': 1,
     'status.storage.partitions': 1,
-    'offset.flush.interval.ms': 10000,
+    'offset.flush.interval.ms': 1000,
     // Worker defaults only; each connector sets the Avro converter itself.
     'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
     'key.converter.schemas.enable': false,
