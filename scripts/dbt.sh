@@ -14,6 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+
 profile="${STACK_PROFILE:-dev}"
 if [ -z "${DBT_EXECUTABLE:-}" ] || { [ -z "${CLICKHOUSE_URL:-}" ] && [ -z "${CLICKHOUSE_PORT:-}" ]; }; then
   stack_env="$(npx --no-install tsx -e "
@@ -43,4 +45,9 @@ fi
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 [ $# -eq 0 ] && set -- build
+case "$1" in
+  # dbt's own top-level options take no --project-dir: pass them through alone.
+  -h|--help) usage; echo; echo "dbt's own help:"; exec "$DBT_EXECUTABLE" --help ;;
+  -*) exec "$DBT_EXECUTABLE" "$@" ;;
+esac
 exec "$DBT_EXECUTABLE" "$@" --project-dir dbt --profiles-dir dbt
