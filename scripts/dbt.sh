@@ -15,6 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+# --help answers without a running stack: the usage first, dbt's own help below it when dbt is installed.
+help=false
+case "${1:-}" in -h|--help) help=true; usage ;; esac
 
 profile="${STACK_PROFILE:-dev}"
 if [ -z "${DBT_EXECUTABLE:-}" ] || { [ -z "${CLICKHOUSE_URL:-}" ] && [ -z "${CLICKHOUSE_PORT:-}" ]; }; then
@@ -30,6 +33,7 @@ if [ -z "${DBT_EXECUTABLE:-}" ] || { [ -z "${CLICKHOUSE_URL:-}" ] && [ -z "${CLI
 fi
 
 if [ ! -x "$DBT_EXECUTABLE" ]; then
+  $help && { echo; echo "(dbt's own help appears here once 'npm run stack -- up' has installed dbt)"; exit 0; }
   echo "dbt is not installed at $DBT_EXECUTABLE: start the stack first (npm run stack -- up), or set DBT_EXECUTABLE" >&2
   exit 1
 fi
@@ -47,7 +51,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 [ $# -eq 0 ] && set -- build
 case "$1" in
   # dbt's own top-level options take no --project-dir: pass them through alone.
-  -h|--help) usage; echo; echo "dbt's own help:"; exec "$DBT_EXECUTABLE" --help ;;
+  -h|--help) echo; echo "dbt's own help:"; exec "$DBT_EXECUTABLE" --help ;;
   -*) exec "$DBT_EXECUTABLE" "$@" ;;
 esac
 exec "$DBT_EXECUTABLE" "$@" --project-dir dbt --profiles-dir dbt

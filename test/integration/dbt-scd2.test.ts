@@ -11,17 +11,14 @@
  * before and after it, transaction id, transaction start and commit
  * wall-clock), matched with the change log's events of the same key in LSN order.
  */
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chRows, clickhouse, postgres, requireEnv, uniqueTag, waitFor } from './helpers.ts';
+import { chRows, clickhouse, postgres, repoRoot, requireEnv, runCommand, uniqueTag, waitFor } from './helpers.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const tag = uniqueTag('dbt');
 const prefix = `${tag}_`;
@@ -230,17 +227,11 @@ async function martsSnapshot(): Promise<Record<string, unknown[]>> {
 /** `npm run dbt -- build` against the test stack, limited to this test's keys and schema; returns dbt's invocation id. */
 async function dbtBuild(): Promise<string> {
   const vars = JSON.stringify({ person_key_prefix: prefix, as_of_date: asOfDate });
-  const { code, text } = await new Promise<{ code: number | null; text: string }>((resolve, reject) => {
-    const child = spawn('bash', [path.join(repoRoot, 'scripts', 'dbt.sh'), 'build', '--vars', vars], {
-      cwd: repoRoot,
-      env: { ...process.env, DBT_USE_COLORS: 'false', DBT_SCHEMA: dbtSchema, DBT_EXECUTABLE: requireEnv('DBT_EXECUTABLE'), CLICKHOUSE_URL: requireEnv('CLICKHOUSE_URL') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('error', reject);
-    child.once('close', (c) => resolve({ code: c, text: out }));
+  const { code, text } = await runCommand('bash', [path.join('scripts', 'dbt.sh'), 'build', '--vars', vars], {
+    DBT_USE_COLORS: 'false',
+    DBT_SCHEMA: dbtSchema,
+    DBT_EXECUTABLE: requireEnv('DBT_EXECUTABLE'),
+    CLICKHOUSE_URL: requireEnv('CLICKHOUSE_URL'),
   });
   expect(code, `dbt build failed:\n${text.split('\n').slice(-60).join('\n')}`).toBe(0);
   expect(text).toMatch(/Completed successfully/);

@@ -4,7 +4,9 @@
  * names, and polling until the pipeline has caught up.
  */
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import path from 'node:path';
 import pg from 'pg';
 
 export function requireEnv(name: string): string {
@@ -46,4 +48,18 @@ export async function waitFor<T>(probe: () => Promise<T>, done: (v: T) => boolea
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}${lastErr ? `; last error: ${String(lastErr)}` : ''}`);
+}
+
+export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
+
+/** Runs a command from the repository root with extra environment; resolves with its exit code and combined output. */
+export function runCommand(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; text: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, text }));
+  });
 }

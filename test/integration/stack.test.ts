@@ -3,10 +3,9 @@
  * Postgres reaches ClickHouse through Debezium, Kafka, Avro + the registry and
  * the Kafka engine; every component answers as its users expect.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chRows, clickhouse, postgres, requireEnv, uniqueTag, waitFor } from './helpers.ts';
+import { chRows, clickhouse, postgres, requireEnv, runCommand, uniqueTag, waitFor } from './helpers.ts';
 import { Connection } from '@temporalio/client';
 
 const ch = clickhouse();
@@ -77,7 +76,7 @@ describe('native stack', () => {
 
   it('lets `dbt debug` connect to the embedded ClickHouse', async () => {
     const url = new URL(requireEnv('CLICKHOUSE_URL'));
-    const out = await run(requireEnv('DBT_EXECUTABLE'), ['debug', '--project-dir', 'dbt', '--profiles-dir', 'dbt'], {
+    const out = await runCommand(requireEnv('DBT_EXECUTABLE'), ['debug', '--project-dir', 'dbt', '--profiles-dir', 'dbt'], {
       CLICKHOUSE_HOST: url.hostname,
       CLICKHOUSE_PORT: url.port,
       DBT_SEND_ANONYMOUS_USAGE_STATS: 'false',
@@ -87,22 +86,10 @@ describe('native stack', () => {
   });
 
   it('answers `npm run dbt -- --help` with its own usage and dbt\'s, not a dbt option error', async () => {
-    const out = await run('bash', [path.join('scripts', 'dbt.sh'), '--help']);
+    const out = await runCommand('bash', [path.join('scripts', 'dbt.sh'), '--help']);
     expect(out.text).toContain('With no arguments it runs `dbt build`');
     expect(out.text).toMatch(/Usage: dbt \[OPTIONS\] \[COMMAND\]/);
     expect(out.text).not.toContain('No such option');
     expect(out.code).toBe(0);
   });
 });
-
-/** Runs a command from the repository root; resolves with its exit code and combined output. */
-function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; text: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: path.resolve(import.meta.dirname, '..', '..'), env: { ...process.env, ...env } });
-    let text = '';
-    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, text }));
-  });
-}
