@@ -6,11 +6,11 @@
  *  - upsertAstronauts is keyed by the run key recorded in `ingest_runs`.
  * Only small references and counts cross into workflow history, never the people list.
  */
-import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { fetchSource, type SourceOptions } from './astronauts-api.ts';
 import { applySnapshot, loadPayload, rejectPayload, stagePayload, type StagedPayload } from './postgres.ts';
 import { transformPeople } from './transform.ts';
+import { cancellationSignal, heartbeat } from './heartbeat.ts';
 import { parseJson, validatePayload, type ValidatedPayload } from './validate.ts';
 import { ApplicationFailure } from '@temporalio/common';
 import type { IngestCounts, IngestStatus } from '../workflows/shared.ts';
@@ -69,23 +69,6 @@ export interface UpsertResult extends IngestCounts {
    * validation of Postgres against ClickHouse is meaningful after this run.
    */
   captured?: boolean;
-}
-
-/** Heartbeat if running inside an activity (the pure helpers are also called from tests and scripts). */
-function heartbeat(details: unknown): void {
-  try {
-    Context.current().heartbeat(details);
-  } catch {
-    // not in an activity context
-  }
-}
-
-function cancellationSignal(): AbortSignal | undefined {
-  try {
-    return Context.current().cancellationSignal;
-  } catch {
-    return undefined;
-  }
 }
 
 export function createActivities(deps: ActivityDeps) {

@@ -40,11 +40,11 @@
  * A key whose ClickHouse version is above W changed after the snapshot: it is
  * counted as such, not as a mismatch.
  */
-import { Context } from '@temporalio/activity';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
 import type pg from 'pg';
 import { IngestErrorType, permanentFailure } from './errors.ts';
+import { cancelled, heartbeat } from './heartbeat.ts';
 
 // ---------------------------------------------------------------------------
 // Input and report types (plain data: they travel through workflow history)
@@ -471,22 +471,6 @@ const CH_SETTINGS = {
   // FINAL on one thread per part would be slow; let the engine use the cores.
   max_threads: 0,
 } as const;
-
-function heartbeat(details: unknown): void {
-  try {
-    Context.current().heartbeat(details);
-  } catch {
-    // not inside an activity (benchmark, scripts)
-  }
-}
-
-function cancelled(): boolean {
-  try {
-    return Context.current().cancellationSignal.aborted;
-  } catch {
-    return false;
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const IDENT = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
