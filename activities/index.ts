@@ -15,7 +15,7 @@ import { parseJson, validatePayload, type ValidatedPayload } from './validate.ts
 import { ApplicationFailure } from '@temporalio/common';
 import type { IngestCounts, IngestStatus } from '../workflows/shared.ts';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createValidationActivities } from './validation.ts';
+import { createValidationActivities } from './pipeline-validation/activities.ts';
 
 export interface ActivityDeps {
   pool: pg.Pool;

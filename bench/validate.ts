@@ -13,7 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { createClient } from '@clickhouse/client';
 import { Command, InvalidArgumentError } from 'commander';
 import pg from 'pg';
-import { compareTable, type ValidationReport } from '../activities/validation.ts';
+import { compareTable } from '../activities/pipeline-validation/compare-table.ts';
+import type { ValidationReport } from '../activities/pipeline-validation/types.ts';
 
 function positiveInt(raw: string): number {
   const n = Number(raw);

@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { IngestErrorType } from '../activities/errors.ts';
-import type { CatchUpSpec, ValidationReport, ValidationSpec } from '../activities/validation.ts';
+import type { CatchUpSpec, ValidationReport, ValidationSpec } from '../activities/pipeline-validation/types.ts';
 import { loadConfigOrExit } from '../config/env.ts';
 import { ASTRONAUTS_VALIDATION, VALIDATE_WORKFLOW_TYPE, type ValidatePipelineInput } from '../workflows/validate-pipeline.ts';
 

@@ -15,7 +15,7 @@
 import { ApplicationFailure, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
 import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
-import type { ValidationReport, ValidationSpec } from '../activities/validation.ts';
+import type { ValidationReport, ValidationSpec } from '../activities/pipeline-validation/types.ts';
 
 export const VALIDATE_WORKFLOW_TYPE = 'validatePipeline';
 

@@ -1,15 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import {
-  bigIntToLsn,
-  chBaseType,
-  decodeKey,
-  diffBuckets,
-  diffRows,
-  formatSummary,
-  lsnToBigInt,
-  valueKindOf,
-  type ValidationReport,
-} from '../../activities/validation.ts';
+import { decodeKey, valueKindOf } from '../../activities/pipeline-validation/canonical.ts';
+import { chBaseType } from '../../activities/pipeline-validation/clickhouse-sql.ts';
+import { diffBuckets, diffRows } from '../../activities/pipeline-validation/diff.ts';
+import { bigIntToLsn, lsnToBigInt } from '../../activities/pipeline-validation/lsn.ts';
+import { findings, formatSummary } from '../../activities/pipeline-validation/report.ts';
+import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
 
 describe('LSN conversion', () => {
   it('round-trips X/Y and matches the number Debezium writes', () => {
@@ -112,6 +107,44 @@ describe('canonical encoding helpers', () => {
     expect(decodeKey('4:zoë|42', ['text', 'integer'])).toEqual(['zoë', '42']);
     expect(decodeKey('0:|N', ['text', 'text'])).toEqual(['', 'NULL']);
     expect(decodeKey('1704067201000001', ['timestamp'])).toEqual(['1704067201000001']);
+  });
+});
+
+describe('findings', () => {
+  const agreeing = { bucketDiffs: [], drilledBuckets: 0, rows: { diffs: [], changedAfterSnapshot: 2 }, keyKinds: ['text' as const], maxKeys: 20, missingColumns: [] };
+
+  it('agrees when nothing differs, counting keys changed after the snapshot', () => {
+    expect(findings(agreeing)).toEqual({
+      outcome: 'agree', mismatchedBuckets: 0, drilledBuckets: 0, missing: 0, extra: 0, different: 0, changedAfterSnapshot: 2, truncated: false, samples: [],
+    });
+  });
+
+  it('counts every differing key, names at most maxKeys per kind and decodes them', () => {
+    const f = findings({
+      ...agreeing,
+      bucketDiffs: [{ bucket: 1, sourceRows: 3, targetRows: 2 }],
+      drilledBuckets: 1,
+      rows: {
+        diffs: [
+          { kind: 'missing', k: '1:a', version: '7', deleted: true },
+          { kind: 'missing', k: '1:b' },
+          { kind: 'different', k: '1:c', version: '8', deleted: false },
+        ],
+        changedAfterSnapshot: 0,
+      },
+      maxKeys: 1,
+    });
+    expect(f).toMatchObject({ outcome: 'mismatch', mismatchedBuckets: 1, drilledBuckets: 1, missing: 2, extra: 0, different: 1, truncated: false });
+    expect(f.samples).toEqual([
+      { kind: 'missing', key: ['a'], targetVersion: '7', deletedInTarget: true },
+      { kind: 'different', key: ['c'], targetVersion: '8' },
+    ]);
+  });
+
+  it('is a mismatch when columns are missing or not every mismatching bucket was drilled into', () => {
+    expect(findings({ ...agreeing, missingColumns: ['mission'] }).outcome).toBe('mismatch');
+    const partial = findings({ ...agreeing, bucketDiffs: [{ bucket: 1, sourceRows: 1, targetRows: 1 }], drilledBuckets: 0 });
+    expect(partial).toMatchObject({ outcome: 'mismatch', truncated: true, mismatchedBuckets: 1 });
   });
 });
 
