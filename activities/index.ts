@@ -2,7 +2,7 @@
  * Ingest activities, built from their dependencies (pool, source settings) so
  * tests can hand in their own. Each activity is idempotent:
  *  - fetchAstronauts stages the body under this run's payload id (a retry replaces it);
- *  - validateAstronauts only reads (and dead-letters an unusable payload once per run key);
+ *  - validateAstronauts runs the payload checks and only reads (and dead-letters an unusable payload once per run key);
  *  - upsertAstronauts is keyed by the run key recorded in `ingest_runs`.
  * Only small references and counts cross into workflow history, never the people list.
  */
@@ -11,7 +11,7 @@ import { fetchSource, type SourceOptions } from './astronauts-api.ts';
 import { applySnapshot, loadPayload, rejectPayload, stagePayload, type StagedPayload } from './postgres.ts';
 import { transformPeople } from './transform.ts';
 import { cancellationSignal, heartbeat } from './heartbeat.ts';
-import { parseJson, validatePayload, type ValidatedPayload } from './validate.ts';
+import { checkPayload, parseJson, type CheckedPayload } from './payload-checks.ts';
 import { ApplicationFailure } from '@temporalio/common';
 import type { IngestCounts, IngestStatus } from '../workflows/shared.ts';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -38,12 +38,12 @@ export interface FetchResult extends StagedPayload {
   retriedErrors: string[];
 }
 
-export interface ValidateInput {
+export interface ValidateAstronautsInput {
   runKey: string;
   payload: StagedPayload;
 }
 
-export interface ValidateResult {
+export interface ValidateAstronautsResult {
   fetched: number;
   declaredNumber: number;
   numberMismatch: boolean;
@@ -72,19 +72,19 @@ export interface UpsertResult extends IngestCounts {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  /** Parse + validate + transform; a payload that is unusable as a whole is dead-lettered and fails permanently. */
+  /** Parse + payload checks + transform; a payload that is unusable as a whole is dead-lettered and fails permanently. */
   async function readSnapshot(runKey: string, payload: StagedPayload) {
     const body = await loadPayload(deps.pool, payload);
-    let validated: ValidatedPayload;
+    let checked: CheckedPayload;
     try {
-      validated = validatePayload(parseJson(body), { maxPeople: deps.source.maxPeople });
+      checked = checkPayload(parseJson(body), { maxPeople: deps.source.maxPeople });
     } catch (err) {
       if (err instanceof ApplicationFailure) await rejectPayload(deps.pool, { runKey, reason: `${err.type}: ${err.message}`, body });
       throw err;
     }
-    const { people, duplicates } = transformPeople(validated.valid);
-    const rejects = [...validated.rejects, ...duplicates].sort((a, b) => a.index - b.index);
-    return { validated, people, duplicates, rejects };
+    const { people, duplicates } = transformPeople(checked.valid);
+    const rejects = [...checked.rejects, ...duplicates].sort((a, b) => a.index - b.index);
+    return { checked, people, duplicates, rejects };
   }
 
   return {
@@ -105,21 +105,21 @@ export function createActivities(deps: ActivityDeps) {
       return { ...staged, httpAttempts: response.attempts, retriedErrors: response.retriedErrors };
     },
 
-    async validateAstronauts(input: ValidateInput): Promise<ValidateResult> {
-      const { validated, people, duplicates, rejects } = await readSnapshot(input.runKey, input.payload);
+    async validateAstronauts(input: ValidateAstronautsInput): Promise<ValidateAstronautsResult> {
+      const { checked, people, duplicates, rejects } = await readSnapshot(input.runKey, input.payload);
       return {
-        fetched: validated.listed,
-        declaredNumber: validated.declaredNumber,
-        numberMismatch: validated.numberMismatch,
+        fetched: checked.listed,
+        declaredNumber: checked.declaredNumber,
+        numberMismatch: checked.numberMismatch,
         valid: people.length,
-        invalid: validated.rejects.length,
+        invalid: checked.rejects.length,
         duplicates: duplicates.length,
         sampleReasons: rejects.slice(0, 5).map((r) => `people[${r.index}]: ${r.reason}`),
       };
     },
 
     async upsertAstronauts(input: UpsertInput): Promise<UpsertResult> {
-      const { validated, people, duplicates, rejects } = await readSnapshot(input.runKey, input.payload);
+      const { checked, people, duplicates, rejects } = await readSnapshot(input.runKey, input.payload);
       const result = await applySnapshot(
         deps.pool,
         {
@@ -128,9 +128,9 @@ export function createActivities(deps: ActivityDeps) {
           workflowRunId: input.workflowRunId,
           payload: input.payload,
           httpAttempts: input.httpAttempts,
-          declaredNumber: validated.declaredNumber,
-          fetched: validated.listed,
-          numberMismatch: validated.numberMismatch,
+          declaredNumber: checked.declaredNumber,
+          fetched: checked.listed,
+          numberMismatch: checked.numberMismatch,
           people,
           rejects,
           duplicates: duplicates.length,
@@ -142,9 +142,9 @@ export function createActivities(deps: ActivityDeps) {
       );
       return {
         ...result,
-        fetched: validated.listed,
-        declaredNumber: validated.declaredNumber,
-        numberMismatch: validated.numberMismatch,
+        fetched: checked.listed,
+        declaredNumber: checked.declaredNumber,
+        numberMismatch: checked.numberMismatch,
         captured: rows[0]?.captured === true,
       };
     },

@@ -22,7 +22,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { IngestErrorType, permanentFailure } from './errors.ts';
 import type { Person } from './transform.ts';
-import type { RecordReject } from './validate.ts';
+import type { RecordReject } from './payload-checks.ts';
 import type { ApplyCounts, IngestStatus } from '../workflows/shared.ts';
 
 export function createPool(databaseUrl: string, schema: string, max = 4): pg.Pool {

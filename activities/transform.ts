@@ -1,5 +1,5 @@
 /**
- * Transformation of validated records into rows (pure logic, no I/O).
+ * Transformation of checked records into rows (pure logic, no I/O).
  *
  * - Names: Unicode NFC, trimmed, inner whitespace collapsed to one space.
  * - Crafts: the same, and known crafts get their canonical spelling
@@ -13,7 +13,7 @@
  *   reader of the payload expects); the others are dead-lettered as
  *   duplicates, naming the kept record and what differed.
  */
-import type { RawPerson, RecordReject } from './validate.ts';
+import type { RawPerson, RecordReject } from './payload-checks.ts';
 
 export interface Person {
   personKey: string;

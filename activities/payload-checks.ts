@@ -1,10 +1,12 @@
 /**
- * Validation of the astros.json payload (pure logic, no I/O).
+ * Payload checks: is the astros.json feed usable? (pure logic, no I/O;
+ * not to be confused with pipeline validation, which compares Postgres with
+ * ClickHouse: activities/pipeline-validation/).
  *
  * Two levels, so that one bad record never sinks a whole fetch:
  *  - the envelope (`message`, `number`, `people` being an array) must hold,
  *    otherwise the payload as a whole is unusable (non-retryable failure);
- *  - each element of `people` is validated on its own; an invalid element is
+ *  - each element of `people` is checked on its own; an invalid element is
  *    rejected with its reasons (dead-lettered later) and the rest go on.
  * `number` disagreeing with the length of `people` is reported, not fatal:
  * the list is what we store, the mismatch is recorded with the run.
@@ -42,7 +44,7 @@ export interface RecordReject {
   record: unknown;
 }
 
-export interface ValidatedPayload {
+export interface CheckedPayload {
   declaredNumber: number;
   /** Length of people[] as received. */
   listed: number;
@@ -69,8 +71,8 @@ export function parseJson(body: string): unknown {
   }
 }
 
-/** Validate an already-parsed payload. Throws a non-retryable InvalidPayload failure when the envelope is wrong. */
-export function validatePayload(payload: unknown, opts: { maxPeople: number }): ValidatedPayload {
+/** Check an already-parsed payload. Throws a non-retryable InvalidPayload failure when the envelope is wrong. */
+export function checkPayload(payload: unknown, opts: { maxPeople: number }): CheckedPayload {
   const envelope = envelopeSchema.safeParse(payload);
   if (!envelope.success) {
     throw permanentFailure(IngestErrorType.InvalidPayload, `source payload has the wrong shape: ${describeIssues(envelope.error)}`);
@@ -82,7 +84,7 @@ export function validatePayload(payload: unknown, opts: { maxPeople: number }): 
       `source payload lists ${people.length} people, more than ASTROS_MAX_PEOPLE=${opts.maxPeople}`,
     );
   }
-  const valid: ValidatedPayload['valid'] = [];
+  const valid: CheckedPayload['valid'] = [];
   const rejects: RecordReject[] = [];
   people.forEach((record, index) => {
     const parsed = personSchema.safeParse(record);

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { IngestErrorType } from '../../activities/errors.ts';
-import { parseJson, validatePayload } from '../../activities/validate.ts';
+import { checkPayload, parseJson } from '../../activities/payload-checks.ts';
 
 function failureOf(fn: () => unknown): ApplicationFailure {
   try {
@@ -24,9 +24,9 @@ describe('parseJson', () => {
   });
 });
 
-describe('validatePayload', () => {
+describe('checkPayload', () => {
   it('accepts the open-notify shape', () => {
-    const v = validatePayload(
+    const v = checkPayload(
       { message: 'success', number: 2, people: [{ name: 'Oleg Kononenko', craft: 'ISS' }, { name: 'Ye Guangfu', craft: 'Tiangong' }] },
       opts,
     );
@@ -45,7 +45,7 @@ describe('validatePayload', () => {
       { name: 'Ctrl\u0007Char', craft: 'ISS' },
       { name: 'Also Valid', craft: 'Tiangong', extra: 'ignored' },
     ];
-    const v = validatePayload({ message: 'success', number: people.length, people }, opts);
+    const v = checkPayload({ message: 'success', number: people.length, people }, opts);
     expect(v.valid.map((r) => r.index)).toEqual([0, 6]);
     expect(v.rejects.map((r) => r.index)).toEqual([1, 2, 3, 4, 5]);
     expect(v.rejects[0]?.reason).toMatch(/name: must not be empty/);
@@ -57,7 +57,7 @@ describe('validatePayload', () => {
   });
 
   it('reports (does not fail on) a number that disagrees with the list', () => {
-    const v = validatePayload({ message: 'success', number: 5, people: [{ name: 'A B', craft: 'ISS' }] }, opts);
+    const v = checkPayload({ message: 'success', number: 5, people: [{ name: 'A B', craft: 'ISS' }] }, opts);
     expect(v.numberMismatch).toBe(true);
     expect(v.declaredNumber).toBe(5);
     expect(v.listed).toBe(1);
@@ -70,7 +70,7 @@ describe('validatePayload', () => {
     ['message not success', { message: 'failure', number: 0, people: [] }, /"success", got "failure"/],
     ['not an object', [1, 2, 3], /expected object/],
   ])('fails the whole payload as non-retryable InvalidPayload when %s', (_label, payload, pattern) => {
-    const f = failureOf(() => validatePayload(payload, opts));
+    const f = failureOf(() => checkPayload(payload, opts));
     expect(f.type).toBe(IngestErrorType.InvalidPayload);
     expect(f.nonRetryable).toBe(true);
     expect(f.message).toMatch(pattern);
@@ -78,7 +78,7 @@ describe('validatePayload', () => {
 
   it('bounds the list length', () => {
     const people = Array.from({ length: 3 }, (_, i) => ({ name: `P ${i}`, craft: 'ISS' }));
-    const f = failureOf(() => validatePayload({ message: 'success', number: 3, people }, { maxPeople: 2 }));
+    const f = failureOf(() => checkPayload({ message: 'success', number: 3, people }, { maxPeople: 2 }));
     expect(f.type).toBe(IngestErrorType.InvalidPayload);
     expect(f.message).toMatch(/ASTROS_MAX_PEOPLE=2/);
   });
