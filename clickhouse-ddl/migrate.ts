@@ -14,6 +14,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pipelineNames } from '../catalog/names.ts';
 
 export const ddlDir = path.dirname(fileURLToPath(import.meta.url));
 
@@ -55,12 +56,9 @@ export function statements(sql: string): string[] {
     .filter((s) => s.length > 0);
 }
 
-export function ddlVars(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  return {
-    KAFKA_BROKERS: env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-    SCHEMA_REGISTRY_URL: env.SCHEMA_REGISTRY_CCOMPAT_URL ?? `${env.REGISTRY_URL ?? 'http://127.0.0.1:8081'}/apis/ccompat/v7`,
-    KAFKA_GROUP_PREFIX: env.CLICKHOUSE_KAFKA_GROUP_PREFIX ?? 'clickhouse',
-  };
+/** Values of the files' `{{PLACEHOLDERS}}` (names owned by catalog/names.ts). */
+export function ddlVars(names: { clickhouseDatabase: string } = pipelineNames): Record<string, string> {
+  return { CLICKHOUSE_DATABASE: names.clickhouseDatabase };
 }
 
 export interface MigrateResult {

@@ -143,6 +143,56 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   };
 }
 
+/**
+ * Where the pipeline's services are, for the tools that set it up and watch it
+ * (setup, catalog, lag, ch, bench). Unset variables fall back to `defaults`:
+ * the addresses of the native stack of the chosen profile.
+ */
+export const endpointsSchema = z.object({
+  DATABASE_URL: z.string().refine((v) => /^postgres(ql)?:\/\//.test(v), 'expected postgres://user:password@host:port/database'),
+  CLICKHOUSE_URL: httpUrl,
+  /** Kafka Connect's REST API (the Debezium connector is registered there). */
+  CONNECT_URL: httpUrl,
+  KAFKA_BROKERS: z.string().refine((v) => v.split(',').every((b) => /^[^:\s/]+:[0-9]{1,5}$/.test(b.trim())), 'expected host:port[,host:port...]'),
+  /** The schema registry's base URL (Apicurio; its Confluent-compatible API is under /apis/ccompat/v7). */
+  REGISTRY_URL: httpUrl,
+  /** The Confluent-compatible API as ClickHouse must reach it, when that differs from REGISTRY_URL's (docker-compose). */
+  SCHEMA_REGISTRY_CCOMPAT_URL: httpUrl.optional(),
+  /** Prefix of the ClickHouse Kafka-engine consumer groups (<prefix>-<table>). */
+  CLICKHOUSE_KAFKA_GROUP_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ -').default('clickhouse'),
+});
+
+export interface Endpoints {
+  databaseUrl: string;
+  clickhouseUrl: string;
+  connectUrl: string;
+  kafkaBrokers: string;
+  registryUrl: string;
+  registryCcompatUrl: string;
+  groupPrefix: string;
+}
+
+export function endpoints(defaults: Partial<Record<string, string>>, env: Record<string, string | undefined> = process.env): Endpoints {
+  const pick = Object.fromEntries(Object.keys(endpointsSchema.shape).map((k) => [k, env[k] || defaults[k]]));
+  const r = endpointsSchema.safeParse(Object.fromEntries(Object.entries(pick).filter(([, v]) => v !== undefined && v !== '')));
+  if (!r.success) throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  const e = r.data;
+  return {
+    databaseUrl: e.DATABASE_URL,
+    clickhouseUrl: e.CLICKHOUSE_URL,
+    connectUrl: e.CONNECT_URL,
+    kafkaBrokers: e.KAFKA_BROKERS,
+    registryUrl: e.REGISTRY_URL,
+    registryCcompatUrl: e.SCHEMA_REGISTRY_CCOMPAT_URL ?? `${e.REGISTRY_URL.replace(/\/$/, '')}/apis/ccompat/v7`,
+    groupPrefix: e.CLICKHOUSE_KAFKA_GROUP_PREFIX,
+  };
+}
+
+/** Tools' own knobs (benchmarks). */
+export function toolEnv(env: Record<string, string | undefined> = process.env): { pgRecvlogical: string; benchPgUrl: string | undefined } {
+  return { pgRecvlogical: env.PG_RECVLOGICAL || '/usr/lib/postgresql/15/bin/pg_recvlogical', benchPgUrl: env.BENCH_PG_URL || undefined };
+}
+
 let cached: Config | undefined;
 
 /** The process-wide configuration, parsed once from process.env. */

@@ -1,30 +1,37 @@
 /**
- * Bring a running stack to a working pipeline, idempotently: Postgres
- * migrations (tables + publication), ClickHouse DDL (Kafka engine tables,
- * materialized views, targets), and the Debezium connector registered
- * through Kafka Connect's REST API with debezium/register.sh (curl).
- * Used by the quickstart and by the integration tests' global setup.
+ * Bring a running stack to a working pipeline, idempotently:
+ *   1. Postgres migrations (shared tables, the live catalog public.captured_tables)
+ *   2. the catalog: catalog/tables.ts synced into public.captured_tables, plus
+ *      any declarations the caller adds (tests declare their own tables)
+ *   3. from the active declarations and the Postgres catalog: publication
+ *      membership, replica identity, grants, the topics
+ *   4. ClickHouse: shared objects (numbered clickhouse-ddl migrations), then
+ *      every table's objects reconciled from the catalog
+ *   5. the Debezium connector registered through Kafka Connect's REST API with
+ *      debezium/register.sh (curl), its table list from the catalog
+ * Used by the quickstart, docker-compose's setup job and the tests' global setup.
  */
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel } from 'kafkajs';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { migrateClickHouse, ddlVars } from '../clickhouse-ddl/migrate.ts';
 import { migrate as migratePostgres } from '../db/migrate.ts';
+import { connectorFileText } from '../catalog/connector.ts';
+import type { TableDeclarationInput } from '../catalog/declaration.ts';
+import { connectorFile, type ConnectorSpec } from '../catalog/names.ts';
+import { capturedTables, connectorConfig, reconcileClickHouse, syncPostgres } from '../catalog/pipeline.ts';
+import { declareTable, syncRepositoryTables } from '../catalog/store.ts';
+import { repositoryTables } from '../catalog/tables.ts';
+import type { Endpoints } from '../config/env.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-export interface PipelineEnv {
-  DATABASE_URL: string;
-  CLICKHOUSE_URL: string;
-  CONNECT_URL: string;
-  KAFKA_BROKERS: string;
-  REGISTRY_URL: string;
-}
-
-export function registerConnector(connectUrl: string, file = path.join(root, 'debezium', 'astros-postgres.json'), log: (m: string) => void = console.log): Promise<void> {
+export function registerConnector(connectUrl: string, file = connectorFile, log: (m: string) => void = console.log): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [path.join(root, 'debezium', 'register.sh'), file], {
       env: { ...process.env, CONNECT_URL: connectUrl },
@@ -41,15 +48,16 @@ export function registerConnector(connectUrl: string, file = path.join(root, 'de
   });
 }
 
-/** The topics the connector writes for the tables it names literally (regex entries are left to Debezium). */
-export function connectorTopics(file = path.join(root, 'debezium', 'astros-postgres.json')): string[] {
-  const { config } = JSON.parse(fs.readFileSync(file, 'utf8')) as { config: Record<string, string> };
-  const prefix = config['topic.prefix'];
-  return (config['table.include.list'] ?? '')
-    .split(',')
-    .map((t) => t.trim())
-    .filter((t) => /^[\w]+\.[\w]+$/.test(t))
-    .map((t) => `${prefix}.${t}`);
+/** Register a connector config that exists only in memory (derived from the live catalog). */
+export async function registerConnectorSpec(connectUrl: string, spec: ConnectorSpec, log: (m: string) => void = console.log): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'astros-connector-'));
+  const file = path.join(dir, `${spec.name}.json`);
+  fs.writeFileSync(file, connectorFileText(spec));
+  try {
+    await registerConnector(connectUrl, file, log);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -100,18 +108,37 @@ async function waitForConsumers(ch: ClickHouseClient, log: (m: string) => void, 
   }
 }
 
-export async function setupPipeline(env: PipelineEnv, log: (m: string) => void = console.log): Promise<void> {
-  const pg = await migratePostgres({ databaseUrl: env.DATABASE_URL, log: (m) => log(`[postgres] ${m}`) });
-  log(`[postgres] migrations: ${pg.applied.length} applied, ${pg.alreadyApplied.length} already applied`);
-  await ensureTopics(env.KAFKA_BROKERS, connectorTopics(), log);
-  const ch = createClient({ url: env.CLICKHOUSE_URL, request_timeout: 60_000, log: { level: ClickHouseLogLevel.OFF } });
+export interface SetupOptions {
+  /** Declarations to add to the live catalog before deriving (tests declare their own tables). */
+  declare?: TableDeclarationInput[];
+  log?: (m: string) => void;
+}
+
+export async function setupPipeline(env: Endpoints, opts: SetupOptions = {}): Promise<void> {
+  const log = opts.log ?? console.log;
+  const pgm = await migratePostgres({ databaseUrl: env.databaseUrl, log: (m) => log(`[postgres] ${m}`) });
+  log(`[postgres] migrations: ${pgm.applied.length} applied, ${pgm.alreadyApplied.length} already applied`);
+  const db = new pg.Client({ connectionString: env.databaseUrl, application_name: 'astros-setup' });
+  await db.connect();
+  const ch = createClient({ url: env.clickhouseUrl, request_timeout: 60_000, log: { level: ClickHouseLogLevel.OFF } });
   try {
-    const r = await migrateClickHouse(ch, { vars: ddlVars(env as unknown as NodeJS.ProcessEnv), log: (m) => log(`[clickhouse] ${m}`) });
+    const synced = await syncRepositoryTables(db, repositoryTables);
+    for (const s of synced.removed) log(`[catalog] ${s}: no longer in catalog/tables.ts, marked removed`);
+    for (const d of opts.declare ?? []) await declareTable(db, d, 'test');
+    const tables = await capturedTables(db, { sink: { kafkaBrokers: env.kafkaBrokers, registryUrl: env.registryCcompatUrl }, names: { groupPrefix: env.groupPrefix } }, (m) => log(`[catalog] ${m}`));
+    log(`[catalog] capturing ${tables.map((t) => t.declaration.source).join(', ')}`);
+    await syncPostgres(db, tables, (m) => log(`[postgres] ${m}`));
+    await ensureTopics(env.kafkaBrokers, tables.map((t) => t.objects.names.topic), log);
+    const r = await migrateClickHouse(ch, { vars: ddlVars(), log: (m) => log(`[clickhouse] ${m}`) });
     log(`[clickhouse] migrations: ${r.applied.length} applied, ${r.skipped.length} already applied`);
-    await registerConnector(env.CONNECT_URL, undefined, log);
+    const plans = await reconcileClickHouse(ch, tables, (m) => log(`[clickhouse] ${m}`));
+    const changed = plans.filter((p) => p.actions.some((a) => a.kind !== 'drift')).length;
+    log(`[clickhouse] catalog objects: ${plans.length - changed} table(s) up to date, ${changed} changed`);
+    await registerConnectorSpec(env.connectUrl, connectorConfig(tables), log);
     await waitForConsumers(ch, log);
   } finally {
     await ch.close();
+    await db.end();
   }
 }
 
@@ -122,21 +149,14 @@ async function main(): Promise<void> {
   const program = new Command('setup')
     .description(
       'Make a running stack a working pipeline (idempotent): Postgres migrations and publication, ClickHouse DDL, ' +
-        'Debezium connector registered through Kafka Connect. Addresses come from the native stack of --profile; ' +
+        'the catalog (catalog/tables.ts) applied: publication, ClickHouse objects, the connector\'s tables; Debezium connector registered through Kafka Connect. Addresses come from the native stack of --profile; ' +
         'DATABASE_URL, CLICKHOUSE_URL, CONNECT_URL, KAFKA_BROKERS, REGISTRY_URL override them (docker-compose sets these).',
     )
     .addOption(new Option('-p, --profile <profile>', 'native stack whose addresses to use').choices(['dev', 'test']).default('dev'))
     .parse();
   const { profile } = program.opts<{ profile: 'dev' | 'test' }>();
-  const stack = stackEnv(createContext(profile));
-  const pick = (k: keyof PipelineEnv) => process.env[k] ?? stack[k];
-  await setupPipeline({
-    DATABASE_URL: pick('DATABASE_URL'),
-    CLICKHOUSE_URL: pick('CLICKHOUSE_URL'),
-    CONNECT_URL: pick('CONNECT_URL'),
-    KAFKA_BROKERS: pick('KAFKA_BROKERS'),
-    REGISTRY_URL: pick('REGISTRY_URL'),
-  });
+  const { endpoints } = await import('../config/env.ts');
+  await setupPipeline(endpoints(stackEnv(createContext(profile))));
   console.log('pipeline ready: Postgres -> Debezium -> Kafka -> ClickHouse');
 }
 

@@ -45,7 +45,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { componentsFor } from '../../stack/components/index.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { StackManager } from '../../stack/lib/manager.ts';
-import { chRows, clickhouse, postgres, requireEnv, uniqueTag, waitFor } from './helpers.ts';
+import { createSql, tableObjects } from '../../catalog/clickhouse-objects.ts';
+import type { SourceColumn } from '../../catalog/introspect.ts';
+import { tableNames } from '../../catalog/names.ts';
+import { deriveTables } from '../../catalog/pipeline.ts';
+import { applyPlan, liveTables, planTable } from '../../catalog/reconcile.ts';
+import { captureTable, chRows, clickhouse, postgres, releaseTable, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
 
 const tag = uniqueTag('cdc');
 let ch: ClickHouseClient;
@@ -259,26 +264,23 @@ describe('inserts, updates, deletes and ordering', () => {
     // (b) Re-consumption, as after an offset reset: a second Kafka table on the same
     //     topic with a fresh consumer group reads it from the start and writes this
     //     test's keys into the real current-state table a second time.
-    const topic = 'astros.public.cdc_types_probe';
-    const queue = `astros.replay_${tag}_queue`;
-    const mv = `astros.replay_${tag}_mv`;
-    const group = `replay-${tag}`;
+    // The same generated objects, in a database of its own and a fresh consumer group; only the
+    // current-state view is pointed at the real table, for this test's keys.
+    const e = testEndpoints();
+    const replayDb = `replay_${tag.replace(/[^a-z0-9_]/g, '_')}`;
+    const [t] = await deriveTables(pool, [{ source: 'public.cdc_types_probe', exclude: [], columns: {} }], {
+      sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl },
+      names: { database: replayDb, groupPrefix: `replay-${tag}` },
+    });
+    const { queue, views } = t!.objects;
+    const topic = t!.objects.names.topic;
+    const group = t!.objects.names.group;
+    const current = views.find((v) => v.name === t!.objects.names.currentMv)!;
     let consumed: number | undefined;
     try {
-      await ch.command({
-        query: `CREATE TABLE ${queue} (probe_key String, label Nullable(String), counter Nullable(Int32), __lsn Nullable(Int64),
-                  __source_ts_ms Nullable(Int64), __deleted Nullable(String))
-                ENGINE = Kafka SETTINGS kafka_broker_list = '${requireEnv('KAFKA_BROKERS')}', kafka_topic_list = '${topic}',
-                  kafka_group_name = '${group}', kafka_format = 'AvroConfluent', format_avro_schema_registry_url = '${registryCcompat}',
-                  input_format_avro_allow_missing_fields = 1, kafka_handle_error_mode = 'stream', kafka_flush_interval_ms = 200`,
-      });
-      await ch.command({
-        query: `CREATE MATERIALIZED VIEW ${mv} TO astros.cdc_types_probe AS
-                SELECT probe_key, label, coalesce(counter, 0) AS counter,
-                       fromUnixTimestamp64Milli(coalesce(__source_ts_ms, 0), 'UTC') AS commit_ts, toUInt64(coalesce(__lsn, 0)) AS version,
-                       toUInt8(__deleted = 'true') AS is_deleted
-                  FROM ${queue} WHERE length(_error) = 0 AND startsWith(probe_key, '${p}')`,
-      });
+      await ch.command({ query: `CREATE DATABASE IF NOT EXISTS ${replayDb}` });
+      await ch.command({ query: createSql(queue) });
+      await ch.command({ query: `CREATE MATERIALIZED VIEW ${current.name} TO astros.cdc_types_probe AS ${current.select} AND startsWith(probe_key, '${p}')` });
       const admin = kafka.admin();
       await admin.connect();
       try {
@@ -293,8 +295,7 @@ describe('inserts, updates, deletes and ordering', () => {
         await admin.disconnect();
       }
     } finally {
-      await ch.command({ query: `DROP VIEW IF EXISTS ${mv}` });
-      await ch.command({ query: `DROP TABLE IF EXISTS ${queue}` });
+      await ch.command({ query: `DROP DATABASE IF EXISTS ${replayDb}` });
     }
     expect(consumed).toBeGreaterThan(0);
     // Everything was delivered again, the deleted key's insert and update included: still deleted, the rest unchanged.
@@ -476,37 +477,35 @@ describe('unparsable messages', () => {
 
 describe('schema change: ALTER TABLE ... ADD COLUMN on the source', () => {
   const table = `cdc_evo_${tag.replace(/[^a-z0-9_]/g, '_')}`;
-  const topic = `astros.public.${table}`;
-  const group = `clickhouse-${table}`;
-  const q = `astros.${table}_queue`;
-  const mv = `astros.${table}_mv`;
-  const target = `astros.${table}`;
+  const source = `public.${table}`;
+  const names = tableNames(source, { groupPrefix: testEndpoints().groupPrefix });
+  const topic = names.topic;
+  const target = names.current;
+  const views = [names.changelogMv, names.currentMv, names.errorsMv];
 
-  /** Queue + current state + view for the evolving table, with the given extra columns. */
-  async function createQueueAndView(extra: string[]): Promise<void> {
-    const cols = extra.map((c) => `, ${c} Nullable(String)`).join('');
-    await ch.command({
-      query: `CREATE TABLE IF NOT EXISTS ${q} (id String, v Nullable(Int32)${cols}, __lsn Nullable(Int64), __deleted Nullable(String))
-              ENGINE = Kafka SETTINGS kafka_broker_list = '${requireEnv('KAFKA_BROKERS')}', kafka_topic_list = '${topic}',
-                kafka_group_name = '${group}', kafka_format = 'AvroConfluent', format_avro_schema_registry_url = '${registryCcompat}',
-                input_format_avro_allow_missing_fields = 1, kafka_handle_error_mode = 'stream', kafka_flush_interval_ms = 200`,
-    });
-    await ch.command({
-      query: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${mv} TO ${target} AS
-              SELECT id, coalesce(v, 0) AS v${extra.map((c) => `, ${c}`).join('')}, toUInt64(coalesce(__lsn, 0)) AS version,
-                     toUInt8(__deleted = 'true') AS is_deleted
-                FROM ${q} WHERE length(_error) = 0`,
-    });
+  /**
+   * Apply the catalog's objects for the table's current Postgres columns plus
+   * `planned` ones (ClickHouse first: the columns the source is about to get).
+   * Returns how many actions it took.
+   */
+  async function applyCatalog(planned: SourceColumn[] = []): Promise<number> {
+    const e = testEndpoints();
+    const sink = { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl };
+    const [t] = await deriveTables(pool, [{ source, exclude: [], columns: {} }], { sink, names: { groupPrefix: e.groupPrefix } });
+    const src = { ...t!.source, columns: [...t!.source.columns, ...planned.filter((p) => !t!.source.columns.some((c) => c.name === p.name))] };
+    const plan = await planTable(ch, tableObjects(t!.declaration, src, t!.objects.names, sink), await liveTables(ch, names.database));
+    await applyPlan(ch, plan, () => undefined);
+    return plan.actions.length;
   }
 
-  /** The migration: stop consumption, attach a paused queue, recreate it with the new column, resume. */
-  async function evolve(columns: string[], added: string): Promise<void> {
-    await ch.command({ query: `DROP VIEW IF EXISTS ${mv}` });
-    await ch.command({ query: `ATTACH TABLE IF NOT EXISTS ${q}` });
-    await ch.command({ query: `DROP TABLE IF EXISTS ${q}` });
-    await ch.command({ query: `ALTER TABLE ${target} ADD COLUMN IF NOT EXISTS ${added} Nullable(String)` });
-    await createQueueAndView(columns);
+  /** Source first: the consumer was paused before the ALTER; drop the views, attach the paused queue, recreate from the catalog. */
+  async function resumeWithNewSchema(): Promise<void> {
+    for (const v of views) await ch.command({ query: `DROP VIEW IF EXISTS ${v}` });
+    await ch.command({ query: `ATTACH TABLE IF NOT EXISTS ${names.queue}` });
+    await applyCatalog();
   }
+
+  const text = (name: string): SourceColumn => ({ name, type: 'text', notNull: false, keyPosition: null, comment: null });
 
   type EvoRow = { id: string; v: number; note?: string | null; note2?: string | null };
   const chEvo = (cols: string[]) =>
@@ -514,36 +513,22 @@ describe('schema change: ALTER TABLE ... ADD COLUMN on the source', () => {
 
   it('delivers the new column with no event lost: source first (consumer paused) and ClickHouse first', async () => {
     try {
-      await pool.query(`create table public.${table} (id text primary key, v integer not null)`);
-      await pool.query(`alter table public.${table} replica identity full`);
-      await pool.query(`grant select on public.${table} to astros_cdc`);
-      await pool.query(`alter publication astros_publication add table public.${table}`);
-      // Create the topic up front: a Kafka-engine consumer subscribed to a topic that does not
-      // exist yet only notices it at a later metadata refresh (tens of seconds).
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
-      } finally {
-        await admin.disconnect();
-      }
-      await ch.command({
-        query: `CREATE TABLE ${target} (id String, v Int32, version UInt64, is_deleted UInt8) ENGINE = ReplacingMergeTree(version, is_deleted) ORDER BY id`,
-      });
-      await createQueueAndView([]);
+      await pool.query(`create table ${source} (id text primary key, v integer not null)`);
+      // Declared like any table: publication, topic, ClickHouse objects and the connector's list come from the catalog.
+      await captureTable({ source });
 
-      await pool.query(`insert into public.${table} values ('a', 1)`);
+      await pool.query(`insert into ${source} values ('a', 1)`);
       await waitFor(() => chEvo([]), (r) => r.length === 1, 'the first row of the new table');
 
       // b) Source first: pause, ALTER the source, write while paused, migrate, resume.
-      await ch.command({ query: `DETACH TABLE ${q} PERMANENTLY` });
-      await pool.query(`alter table public.${table} add column note text`);
-      await pool.query(`insert into public.${table} values ('b', 2, 'written while paused')`);
-      await pool.query(`update public.${table} set note = 'a, updated while paused', v = 11 where id = 'a'`);
-      await pool.query(`insert into public.${table} values ('c', 3, null)`);
+      await ch.command({ query: `DETACH TABLE ${names.queue} PERMANENTLY` });
+      await pool.query(`alter table ${source} add column note text`);
+      await pool.query(`insert into ${source} values ('b', 2, 'written while paused')`);
+      await pool.query(`update ${source} set note = 'a, updated while paused', v = 11 where id = 'a'`);
+      await pool.query(`insert into ${source} values ('c', 3, null)`);
       await sleep(1500); // the events are in Kafka, waiting
-      await evolve(['note'], 'note');
-      await pool.query(`insert into public.${table} values ('d', 4, 'after the migration')`);
+      await resumeWithNewSchema();
+      await pool.query(`insert into ${source} values ('d', 4, 'after the migration')`);
       const afterB = await waitFor(() => chEvo(['note']), (r) => r.length === 4, 'rows written before, during and after the pause');
       expect(afterB).toEqual([
         { id: 'a', v: 11, note: 'a, updated while paused' },
@@ -552,31 +537,32 @@ describe('schema change: ALTER TABLE ... ADD COLUMN on the source', () => {
         { id: 'd', v: 4, note: 'after the migration' },
       ]);
 
-      // a) ClickHouse first: add the column downstream, then on the source; no pause needed.
-      await evolve(['note', 'note2'], 'note2');
-      await pool.query(`insert into public.${table} values ('e', 5, 'before note2 exists in the source')`);
-      await pool.query(`alter table public.${table} add column note2 text`);
-      await pool.query(`insert into public.${table} (id, v, note, note2) values ('f', 6, 'n', 'second column')`);
-      await pool.query(`update public.${table} set note2 = 'b got note2' where id = 'b'`);
+      // a) ClickHouse first: the catalog's objects for the planned column, then the source; no pause needed.
+      await applyCatalog([text('note2')]);
+      await pool.query(`insert into ${source} values ('e', 5, 'before note2 exists in the source')`);
+      await pool.query(`alter table ${source} add column note2 text`);
+      await pool.query(`insert into ${source} (id, v, note, note2) values ('f', 6, 'n', 'second column')`);
+      await pool.query(`update ${source} set note2 = 'b got note2' where id = 'b'`);
       const afterA = await waitFor(
         () => chEvo(['note', 'note2']),
         (r) => r.length === 6 && r.some((x) => x.note2 === 'b got note2'),
         'rows after the ClickHouse-first change',
       );
-      const { rows: source } = await pool.query<EvoRow>(`select id, v, note, note2 from public.${table} order by id`);
-      expect(afterA).toEqual(source);
+      const { rows: sourceRows } = await pool.query<EvoRow>(`select id, v, note, note2 from ${source} order by id`);
+      expect(afterA).toEqual(sourceRows);
+      // The source now has the column: the catalog derives exactly what ClickHouse has.
+      expect(await applyCatalog()).toBe(0);
       const errs = await chRows<{ n: string }>(ch, `SELECT count() AS n FROM astros.kafka_errors WHERE topic = {t:String}`, { t: topic });
       expect(Number(errs[0]!.n)).toBe(0);
       // The registry holds the evolved schema (three versions: v, +note, +note2).
       const versions = (await (await fetch(`${registryCcompat}/subjects/${topic}-value/versions`)).json()) as number[];
       expect(versions.length).toBeGreaterThanOrEqual(3);
     } finally {
-      await ch.command({ query: `DROP VIEW IF EXISTS ${mv}` }).catch(() => undefined);
-      await ch.command({ query: `ATTACH TABLE IF NOT EXISTS ${q}` }).catch(() => undefined);
-      await ch.command({ query: `DROP TABLE IF EXISTS ${q}` }).catch(() => undefined);
-      await ch.command({ query: `DROP TABLE IF EXISTS ${target}` }).catch(() => undefined);
-      await pool.query(`alter publication astros_publication drop table public.${table}`).catch(() => undefined);
-      await pool.query(`drop table if exists public.${table}`).catch(() => undefined);
+      for (const v of views) await ch.command({ query: `DROP VIEW IF EXISTS ${v}` }).catch(() => undefined);
+      await ch.command({ query: `ATTACH TABLE IF NOT EXISTS ${names.queue}` }).catch(() => undefined);
+      for (const t of [names.queue, names.changelog, target]) await ch.command({ query: `DROP TABLE IF EXISTS ${t}` }).catch(() => undefined);
+      await releaseTable(pool, source).catch(() => undefined);
+      await pool.query(`drop table if exists ${source}`).catch(() => undefined);
       const admin = kafka.admin();
       await admin.connect();
       await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);

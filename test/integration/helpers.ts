@@ -7,6 +7,10 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
+import type { TableDeclarationInput } from '../../catalog/declaration.ts';
+import { removeTable } from '../../catalog/store.ts';
+import { endpoints, type Endpoints } from '../../config/env.ts';
+import { setupPipeline } from '../../pipeline/setup.ts';
 import pg from 'pg';
 
 export function requireEnv(name: string): string {
@@ -62,4 +66,22 @@ export function runCommand(cmd: string, args: string[], env: Record<string, stri
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, text }));
   });
+}
+
+/** The pipeline's addresses in the test stack (set by the global setup). */
+export function testEndpoints(): Endpoints {
+  return endpoints({}, process.env);
+}
+
+/**
+ * Capture a table the way a person would: declare it in the live catalog and
+ * run setup (publication, topic, ClickHouse objects, connector table list).
+ */
+export async function captureTable(decl: TableDeclarationInput): Promise<void> {
+  await setupPipeline(testEndpoints(), { declare: [decl], log: () => undefined });
+}
+
+/** Stop capturing a test table (its declaration is marked removed; the connector keeps its list until the next setup). */
+export async function releaseTable(pool: pg.Pool, source: string): Promise<void> {
+  await removeTable(pool, source);
 }

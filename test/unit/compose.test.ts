@@ -21,6 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ddlDir, ddlVars, listMigrations, render } from '../../clickhouse-ddl/migrate.ts';
 import { migrationsDir } from '../../db/migrate.ts';
+import { connectorFile } from '../../catalog/names.ts';
+import { endpoints } from '../../config/env.ts';
 import { connect, connectorEnv } from '../../stack/components/connect.ts';
 import { kafka } from '../../stack/components/kafka.ts';
 import { initSqlDir, pgRoles, postgres } from '../../stack/components/postgres.ts';
@@ -422,16 +424,16 @@ describe('the services run the repository\'s own files', () => {
     }
   });
 
-  it('setup registers debezium/astros-postgres.json with register.sh and renders every ClickHouse DDL file for the containers', () => {
+  it('setup registers the connector (debezium/astros-postgres.json, tables from the catalog) with register.sh and renders every ClickHouse DDL file', () => {
     const setupSrc = fs.readFileSync(path.join(root, 'pipeline/setup.ts'), 'utf8');
     expect(setupSrc).toContain(`'debezium', 'register.sh'`);
-    expect(setupSrc).toContain(`'debezium', 'astros-postgres.json'`);
-    const e = env('setup');
-    const rendered = listMigrations().map((f) => render(f, ddlVars(e)));
+    expect(connectorFile).toBe(path.join(root, 'debezium', 'astros-postgres.json'));
+    const e = endpoints({}, env('setup'));
+    const rendered = listMigrations().map((f) => render(f, ddlVars()));
     expect(rendered.length).toBe(filesIn('clickhouse-ddl', /^\d{3}_[\w-]+\.sql$/).length);
     // The broker list the Kafka engine gets is a listener Kafka advertises to containers.
-    expect((env('kafka').KAFKA_ADVERTISED_LISTENERS ?? '').split(',').map((l) => l.replace(/^\w+:\/\//, ''))).toContain(e.KAFKA_BROKERS);
-    expect(ddlVars(e).SCHEMA_REGISTRY_URL).toBe('http://registry:8080/apis/ccompat/v7');
+    expect((env('kafka').KAFKA_ADVERTISED_LISTENERS ?? '').split(',').map((l) => l.replace(/^\w+:\/\//, ''))).toContain(e.kafkaBrokers);
+    expect(e.registryCcompatUrl).toBe('http://registry:8080/apis/ccompat/v7');
   });
 
   it('connect sets every ${env:NAME} the connector JSON reads, with the native names and values', () => {

@@ -1,0 +1,227 @@
+/**
+ * The ClickHouse objects of one captured table, as data, and their SQL.
+ * Three objects per topic, as in ClickHouse's own CDC examples:
+ *
+ *   <t>_queue        Kafka engine, reads the topic (at least once)
+ *   <t>_changelog_mv -> <t>_changelog   every event, append-only
+ *   <t>_current_mv   -> <t>             current state: ReplacingMergeTree(version, is_deleted)
+ *   <t>_errors_mv    -> kafka_errors    messages that could not be parsed, with the error
+ *
+ * version = the source LSN of the change, so replays and duplicates collapse
+ * and a late duplicate of an older event never undoes a newer delete:
+ * `SELECT ... FROM astros.<t> FINAL` shows exactly the live rows.
+ */
+import { ident, mapColumn, type MappedColumn } from './column-types.ts';
+import { queueSettings, type ConsumerOverrides } from './consumer-settings.ts';
+import type { SourceTable } from './introspect.ts';
+import type { TableDeclaration } from './declaration.ts';
+import type { TableNames } from './names.ts';
+
+export interface ColumnDef {
+  name: string;
+  type: string;
+  default?: string;
+  comment?: string;
+}
+
+export interface StorageObject {
+  kind: 'storage';
+  name: string;
+  columns: ColumnDef[];
+  engine: string;
+  orderBy: string[];
+}
+
+export interface QueueObject {
+  kind: 'queue';
+  name: string;
+  columns: ColumnDef[];
+  settings: [string, string | number][];
+}
+
+export interface ViewObject {
+  kind: 'view';
+  name: string;
+  to: string;
+  select: string;
+}
+
+export type ClickHouseObject = StorageObject | QueueObject | ViewObject;
+
+export interface TableObjects {
+  names: TableNames;
+  key: string[];
+  columns: MappedColumn[];
+  changelog: StorageObject;
+  current: StorageObject;
+  queue: QueueObject;
+  /** In creation order; the queue starts consuming once the first exists. */
+  views: ViewObject[];
+}
+
+export interface SinkSettings {
+  kafkaBrokers: string;
+  /** The registry's Confluent-compatible API (…/apis/ccompat/v7). */
+  registryUrl: string;
+  overrides?: ConsumerOverrides;
+}
+
+/** Debezium fields the connector's ExtractNewRecordState adds (add.fields=op,lsn,source.ts_ms,ts_ms,source.txId; deletes rewritten). */
+const debeziumFields: ColumnDef[] = [
+  { name: '__op', type: 'Nullable(String)' },
+  { name: '__lsn', type: 'Nullable(Int64)' },
+  { name: '__source_ts_ms', type: 'Nullable(Int64)' },
+  { name: '__ts_ms', type: 'Nullable(Int64)' },
+  { name: '__source_txId', type: 'Nullable(Int64)' },
+  { name: '__deleted', type: 'Nullable(String)' },
+];
+
+const commitTs = "fromUnixTimestamp64Milli(coalesce(__source_ts_ms, 0), 'UTC')";
+const lsnExpr = 'toUInt64(coalesce(__lsn, 0))';
+const deletedExpr = "toUInt8(__deleted = 'true')";
+
+/** The key: the declaration's, else the primary key; refused when there is neither. */
+export function keyColumns(decl: TableDeclaration, src: SourceTable): string[] {
+  if (decl.key) {
+    const missing = decl.key.filter((k) => !src.columns.some((c) => c.name === k));
+    if (missing.length > 0) throw new Error(`${decl.source}: declared key column(s) ${missing.join(', ')} not in the table`);
+    return decl.key;
+  }
+  const pk = src.columns.filter((c) => c.keyPosition !== null).sort((a, b) => a.keyPosition! - b.keyPosition!);
+  if (pk.length === 0) throw new Error(`${decl.source} has no primary key: declare "key" in the catalog`);
+  return pk.map((c) => c.name);
+}
+
+export function tableObjects(decl: TableDeclaration, src: SourceTable, names: TableNames, sink: SinkSettings): TableObjects {
+  const key = keyColumns(decl, src);
+  const unknownExcluded = decl.exclude.filter((c) => !src.columns.some((s) => s.name === c));
+  if (unknownExcluded.length > 0) throw new Error(`${decl.source}: excluded column(s) ${unknownExcluded.join(', ')} not in the table`);
+  const columns = src.columns
+    .filter((c) => !decl.exclude.includes(c.name))
+    .map((c) => {
+      try {
+        return mapColumn({ ...c, keyPosition: key.includes(c.name) ? key.indexOf(c.name) + 1 : null });
+      } catch (err) {
+        throw new Error(`${decl.source}: ${(err as Error).message}`, { cause: err });
+      }
+    });
+  const outputs = columns.flatMap((c) => c.outputs);
+  const data = outputs.map((o): ColumnDef => ({ name: o.name, type: o.type }));
+  const dataExprs = outputs.map((o) => (o.expr === ident(o.name) ? o.expr : `${o.expr} AS ${ident(o.name)}`));
+  const from = `FROM ${names.queue}`;
+
+  const changelog: StorageObject = {
+    kind: 'storage',
+    name: names.changelog,
+    columns: [
+      ...data,
+      { name: 'op', type: 'LowCardinality(String)', comment: 'c insert, u update, d delete, r snapshot read' },
+      { name: 'is_deleted', type: 'UInt8' },
+      { name: 'lsn', type: 'UInt64', comment: 'Postgres LSN of the change (orders changes)' },
+      { name: 'tx_id', type: 'Nullable(UInt64)' },
+      { name: 'commit_ts', type: "DateTime64(3, 'UTC')", comment: 'commit time in Postgres (source.ts_ms)' },
+      { name: 'captured_ts', type: "DateTime64(3, 'UTC')", comment: 'when Debezium processed the event' },
+      { name: 'kafka_partition', type: 'UInt32' },
+      { name: 'kafka_offset', type: 'UInt64' },
+      { name: 'ingested_at', type: "DateTime64(3, 'UTC')", default: 'now64(3)' },
+    ],
+    engine: 'MergeTree',
+    orderBy: [...key, 'lsn', 'kafka_offset'],
+  };
+  const current: StorageObject = {
+    kind: 'storage',
+    name: names.current,
+    columns: [
+      ...data,
+      { name: 'commit_ts', type: "DateTime64(3, 'UTC')" },
+      { name: 'version', type: 'UInt64', comment: 'source LSN of the change that produced this row' },
+      { name: 'is_deleted', type: 'UInt8' },
+    ],
+    engine: 'ReplacingMergeTree(version, is_deleted)',
+    orderBy: key,
+  };
+  const queue: QueueObject = {
+    kind: 'queue',
+    name: names.queue,
+    columns: [...columns.map((c) => ({ name: c.source.name, type: c.queueType })), ...debeziumFields],
+    settings: queueSettings({ brokers: sink.kafkaBrokers, topic: names.topic, group: names.group, registryUrl: sink.registryUrl }, sink.overrides),
+  };
+  const views: ViewObject[] = [
+    {
+      kind: 'view',
+      name: names.changelogMv,
+      to: names.changelog,
+      select: [
+        'SELECT',
+        [
+          ...dataExprs,
+          "coalesce(__op, '') AS op",
+          `${deletedExpr} AS is_deleted`,
+          `${lsnExpr} AS lsn`,
+          'toUInt64OrNull(toString(__source_txId)) AS tx_id',
+          `${commitTs} AS commit_ts`,
+          "fromUnixTimestamp64Milli(coalesce(__ts_ms, 0), 'UTC') AS captured_ts",
+          '_partition AS kafka_partition',
+          '_offset AS kafka_offset',
+        ]
+          .map((e) => `    ${e}`)
+          .join(',\n'),
+        from,
+        'WHERE length(_error) = 0',
+      ].join('\n'),
+    },
+    {
+      kind: 'view',
+      name: names.currentMv,
+      to: names.current,
+      select: ['SELECT', [...dataExprs, `${commitTs} AS commit_ts`, `${lsnExpr} AS version`, `${deletedExpr} AS is_deleted`].map((e) => `    ${e}`).join(',\n'), from, 'WHERE length(_error) = 0'].join(
+        '\n',
+      ),
+    },
+    {
+      kind: 'view',
+      name: names.errorsMv,
+      to: names.errors,
+      select: `SELECT _topic AS topic, _partition AS partition, _offset AS offset, _raw_message AS raw_message, _error AS error\n${from}\nWHERE length(_error) > 0`,
+    },
+  ];
+  return { names, key, columns, changelog, current, queue, views };
+}
+
+// ---------------------------------------------------------------- SQL text
+
+function sqlString(v: string): string {
+  return `'${v.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+}
+
+function columnList(cols: ColumnDef[]): string {
+  const width = Math.max(...cols.map((c) => ident(c.name).length)) + 1;
+  return cols
+    .map((c) => `    ${ident(c.name).padEnd(width)}${c.type}${c.default ? ` DEFAULT ${c.default}` : ''}${c.comment ? ` COMMENT ${sqlString(c.comment)}` : ''}`)
+    .join(',\n');
+}
+
+export function orderByClause(cols: string[]): string {
+  return cols.length === 1 ? ident(cols[0]!) : `(${cols.map(ident).join(', ')})`;
+}
+
+export function createSql(o: ClickHouseObject, ifNotExists = true): string {
+  const ine = ifNotExists ? 'IF NOT EXISTS ' : '';
+  switch (o.kind) {
+    case 'storage':
+      return `CREATE TABLE ${ine}${o.name}\n(\n${columnList(o.columns)}\n)\nENGINE = ${o.engine}\nORDER BY ${orderByClause(o.orderBy)}`;
+    case 'queue':
+      return (
+        `CREATE TABLE ${ine}${o.name}\n(\n${columnList(o.columns)}\n)\nENGINE = Kafka\nSETTINGS\n` +
+        o.settings.map(([k, v]) => `    ${k} = ${typeof v === 'number' ? String(v) : sqlString(v)}`).join(',\n')
+      );
+    case 'view':
+      return `CREATE MATERIALIZED VIEW ${ine}${o.name} TO ${o.to} AS\n${o.select}`;
+  }
+}
+
+/** Everything for one table, readable, in the order it is created. */
+export function tableSql(t: TableObjects): string {
+  const header = `-- ${t.names.source} -> topic ${t.names.topic} -> ${t.names.queue} (group ${t.names.group})`;
+  return [header, ...[t.changelog, t.current, t.queue, ...t.views].map((o) => `${createSql(o)};`)].join('\n\n');
+}

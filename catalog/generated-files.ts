@@ -1,0 +1,13 @@
+/** The committed files derived from the repository's declarations, with the content the generator wants. */
+import path from 'node:path';
+import { connectorFileText, connectorFor } from './connector.ts';
+import { dbtSourcesFile, dbtSourcesYaml } from './dbt-sources.ts';
+import { connectorFile, readConnectorFile, repoRoot } from './names.ts';
+import { repositoryTables } from './tables.ts';
+
+export function generatedFiles(): { file: string; text: string }[] {
+  return [
+    { file: connectorFile, text: connectorFileText(connectorFor(readConnectorFile(), repositoryTables)) },
+    { file: path.join(repoRoot, dbtSourcesFile), text: dbtSourcesYaml(repositoryTables) },
+  ];
+}

@@ -1,0 +1,81 @@
+/**
+ * The catalog applied to a running stack: from the live catalog's active
+ * declarations and the Postgres catalog, every table's objects; then the
+ * publication, the topics, ClickHouse and the connector brought in line.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import type pg from 'pg';
+import { tableObjects, type SinkSettings, type TableObjects } from './clickhouse-objects.ts';
+import { connectorFor } from './connector.ts';
+import type { TableDeclaration } from './declaration.ts';
+import { introspectTable, SourceTableMissing, type SourceTable } from './introspect.ts';
+import { readConnectorFile, tableNames, type ConnectorSpec, type NameOptions } from './names.ts';
+import { applyPlan, describeAction, liveTables, planTable, type TablePlan } from './reconcile.ts';
+import { syncPublication } from './publication.ts';
+import { activeTables } from './store.ts';
+
+export interface CapturedTable {
+  declaration: TableDeclaration;
+  source: SourceTable;
+  objects: TableObjects;
+}
+
+export interface DeriveOptions {
+  sink: SinkSettings;
+  names?: NameOptions;
+}
+
+export async function deriveTables(db: pg.Pool | pg.Client, decls: TableDeclaration[], opts: DeriveOptions): Promise<CapturedTable[]> {
+  const out: CapturedTable[] = [];
+  for (const declaration of decls) {
+    const source = await introspectTable(db, declaration.source);
+    out.push({ declaration, source, objects: tableObjects(declaration, source, tableNames(declaration.source, opts.names), opts.sink) });
+  }
+  return out;
+}
+
+/**
+ * Every active table of the live catalog. A declared table that Postgres no
+ * longer has is skipped with a warning rather than stopping every other table.
+ */
+export async function capturedTables(db: pg.Pool | pg.Client, opts: DeriveOptions, warn: (m: string) => void = console.warn): Promise<CapturedTable[]> {
+  const out: CapturedTable[] = [];
+  for (const d of await activeTables(db)) {
+    try {
+      out.push(...(await deriveTables(db, [d], opts)));
+    } catch (err) {
+      if (!(err instanceof SourceTableMissing)) throw err;
+      warn(`warning: ${err.message}; ${d.source} is skipped (npm run catalog -- list)`);
+    }
+  }
+  return out;
+}
+
+/** Plans for every table; drift is logged, never applied. */
+export async function reconcileClickHouse(ch: ClickHouseClient, tables: CapturedTable[], log: (m: string) => void, dryRun = false): Promise<TablePlan[]> {
+  const databases = [...new Set(tables.map((t) => t.objects.names.database))];
+  const live = new Map([...(await Promise.all(databases.map((d) => liveTables(ch, d)))).flatMap((m) => [...m])]);
+  const plans: TablePlan[] = [];
+  for (const t of tables) {
+    const plan = await planTable(ch, t.objects, live);
+    plans.push(plan);
+    if (dryRun) for (const a of plan.actions) log(`${plan.table}: would ${describeAction(a)}`);
+    else await applyPlan(ch, plan, log);
+  }
+  return plans;
+}
+
+export function connectorConfig(tables: CapturedTable[], base: ConnectorSpec = readConnectorFile()): ConnectorSpec {
+  return connectorFor(
+    base,
+    tables.map((t) => t.declaration),
+  );
+}
+
+export async function syncPostgres(db: pg.Pool | pg.Client, tables: CapturedTable[], log: (m: string) => void): Promise<void> {
+  await syncPublication(
+    db,
+    tables.map((t) => t.source),
+    log,
+  );
+}

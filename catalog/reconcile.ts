@@ -1,0 +1,214 @@
+/**
+ * Bring ClickHouse to the objects the catalog derives, without losing data or
+ * re-reading a topic:
+ *
+ *  - storage (change log, current state): created when missing; a column the
+ *    source gained is added (never dropped or retyped: a difference there is
+ *    reported as drift, because the data would not survive it); column
+ *    comments follow the generator.
+ *  - queue and views: compared with what ClickHouse reports (columns, engine
+ *    settings, the views' normalised SELECT and target). Any difference
+ *    recreates the whole consumer: views dropped first (the queue stops
+ *    reading once none is left; offsets are committed only after the views
+ *    have written a block), the queue dropped and created again with the same
+ *    consumer group (its committed offsets live in Kafka, so it resumes where
+ *    the old one stopped), then the views. A new consumer reads nothing until
+ *    it has joined the group, which takes far longer than creating three
+ *    views, so no view misses a block.
+ *  - objects that match are left alone: a stack built by the first,
+ *    hand-written DDL is adopted as is.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import { createSql, type ColumnDef, type QueueObject, type StorageObject, type TableObjects, type ViewObject } from './clickhouse-objects.ts';
+import { ident } from './column-types.ts';
+
+export interface LiveTable {
+  name: string;
+  engine: string;
+  engineFull: string;
+  createQuery: string;
+  asSelect: string;
+  sortingKey: string;
+  columns: { name: string; type: string; comment: string }[];
+}
+
+export type Action =
+  | { kind: 'create'; object: string; sql: string }
+  | { kind: 'add-column'; object: string; sql: string }
+  | { kind: 'comment'; object: string; sql: string }
+  | { kind: 'create-consumer'; object: string; sql: string[] }
+  | { kind: 'recreate-consumer'; object: string; reason: string; sql: string[] }
+  | { kind: 'drift'; object: string; detail: string };
+
+export interface TablePlan {
+  table: string;
+  actions: Action[];
+}
+
+async function rows<T>(ch: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  const rs = await ch.query({ query, query_params: params, format: 'JSONEachRow' });
+  return rs.json<T>();
+}
+
+export async function liveTables(ch: ClickHouseClient, database: string): Promise<Map<string, LiveTable>> {
+  const tables = await rows<{ name: string; engine: string; engine_full: string; create_table_query: string; as_select: string; sorting_key: string }>(
+    ch,
+    `SELECT name, engine, engine_full, create_table_query, as_select, sorting_key FROM system.tables WHERE database = {db:String}`,
+    { db: database },
+  );
+  const cols = await rows<{ table: string; name: string; type: string; comment: string }>(
+    ch,
+    `SELECT table, name, type, comment FROM system.columns WHERE database = {db:String} ORDER BY table, position`,
+    { db: database },
+  );
+  const out = new Map<string, LiveTable>();
+  for (const t of tables) {
+    out.set(`${database}.${t.name}`, {
+      name: `${database}.${t.name}`,
+      engine: t.engine,
+      engineFull: t.engine_full,
+      createQuery: t.create_table_query,
+      asSelect: t.as_select,
+      sortingKey: t.sorting_key,
+      columns: cols.filter((c) => c.table === t.name).map(({ name, type, comment }) => ({ name, type, comment })),
+    });
+  }
+  return out;
+}
+
+/** `Kafka SETTINGS a = 'x', b = 1` -> { a: 'x', b: '1' } */
+export function parseEngineSettings(engineFull: string): Record<string, string> {
+  const at = engineFull.indexOf(' SETTINGS ');
+  const out: Record<string, string> = {};
+  if (at < 0) return out;
+  const re = /(\w+) = ('(?:[^'\\]|\\.)*'|[^,\s]+)/g;
+  for (const m of engineFull.slice(at + 10).matchAll(re)) {
+    const raw = m[2]!;
+    out[m[1]!] = raw.startsWith("'") ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw;
+  }
+  return out;
+}
+
+function columnsDiffer(want: ColumnDef[], live: LiveTable): string | null {
+  const w = want.map((c) => `${c.name} ${c.type}`).join(', ');
+  const l = live.columns.map((c) => `${c.name} ${c.type}`).join(', ');
+  return w === l ? null : `columns (${l}) -> (${w})`;
+}
+
+function queueDiff(q: QueueObject, live: LiveTable): string | null {
+  if (live.engine !== 'Kafka') return `engine ${live.engine}, expected Kafka`;
+  const cols = columnsDiffer(q.columns, live);
+  if (cols) return cols;
+  const have = parseEngineSettings(live.engineFull);
+  const changed = q.settings.filter(([k, v]) => have[k] !== String(v)).map(([k, v]) => `${k} ${have[k] ?? '(unset)'} -> ${v}`);
+  const extra = Object.keys(have).filter((k) => !q.settings.some(([s]) => s === k));
+  if (changed.length + extra.length === 0) return null;
+  return [...changed, ...extra.map((k) => `${k} ${have[k]} -> (unset)`)].join(', ');
+}
+
+async function viewDiff(ch: ClickHouseClient, v: ViewObject, live: LiveTable): Promise<string | null> {
+  if (live.engine !== 'MaterializedView') return `engine ${live.engine}, expected MaterializedView`;
+  const to = / TO (\S+)/.exec(live.createQuery)?.[1]?.replaceAll('`', '');
+  if (to !== v.to) return `writes to ${to ?? '?'}, expected ${v.to}`;
+  const [r] = await rows<{ want: string; have: string }>(ch, 'SELECT formatQuerySingleLine({w:String}) AS want, formatQuerySingleLine({h:String}) AS have', {
+    w: v.select,
+    h: live.asSelect,
+  });
+  return r && r.want === r.have ? null : `SELECT changed`;
+}
+
+function storageActions(s: StorageObject, live: LiveTable | undefined): Action[] {
+  if (!live) return [{ kind: 'create', object: s.name, sql: createSql(s) }];
+  const actions: Action[] = [];
+  const engine = live.engineFull.split(' ORDER BY ')[0] ?? '';
+  if (engine.replaceAll(' ', '') !== s.engine.replaceAll(' ', '')) actions.push({ kind: 'drift', object: s.name, detail: `engine is ${engine}, the catalog derives ${s.engine}` });
+  const sorting = s.orderBy.join(', ');
+  if (live.sortingKey !== sorting) actions.push({ kind: 'drift', object: s.name, detail: `ORDER BY ${live.sortingKey}, the catalog derives ${sorting}` });
+  s.columns.forEach((c, i) => {
+    const have = live.columns.find((x) => x.name === c.name);
+    if (!have) {
+      const after = i > 0 ? ` AFTER ${ident(s.columns[i - 1]!.name)}` : ' FIRST';
+      actions.push({ kind: 'add-column', object: s.name, sql: `ALTER TABLE ${s.name} ADD COLUMN IF NOT EXISTS ${ident(c.name)} ${c.type}${c.default ? ` DEFAULT ${c.default}` : ''}${after}` });
+    } else if (have.type !== c.type) {
+      actions.push({ kind: 'drift', object: s.name, detail: `column ${c.name} is ${have.type}, the catalog derives ${c.type} (kept: retyping needs a resync)` });
+    } else if (have.comment !== (c.comment ?? '')) {
+      actions.push({ kind: 'comment', object: s.name, sql: `ALTER TABLE ${s.name} COMMENT COLUMN ${ident(c.name)} '${(c.comment ?? '').replaceAll("'", "\\'")}'` });
+    }
+  });
+  for (const x of live.columns) {
+    if (!s.columns.some((c) => c.name === x.name)) actions.push({ kind: 'drift', object: s.name, detail: `column ${x.name} is no longer derived (kept with its data)` });
+  }
+  return actions;
+}
+
+/** What reconcile would do for one table (nothing is changed). */
+export async function planTable(ch: ClickHouseClient, t: TableObjects, live: Map<string, LiveTable>): Promise<TablePlan> {
+  const actions: Action[] = [...storageActions(t.changelog, live.get(t.changelog.name)), ...storageActions(t.current, live.get(t.current.name))];
+  const reasons: string[] = [];
+  const liveQueue = live.get(t.queue.name);
+  const qd = liveQueue ? queueDiff(t.queue, liveQueue) : 'missing';
+  if (qd) reasons.push(`${t.queue.name}: ${qd}`);
+  for (const v of t.views) {
+    const lv = live.get(v.name);
+    const vd = lv ? await viewDiff(ch, v, lv) : 'missing';
+    if (vd) reasons.push(`${v.name}: ${vd}`);
+  }
+  if (reasons.length > 0) {
+    const existingViews = t.views.filter((v) => live.has(v.name));
+    const sql = [
+      ...existingViews.reverse().map((v) => `DROP VIEW IF EXISTS ${v.name}`),
+      ...(liveQueue ? [`DROP TABLE IF EXISTS ${t.queue.name}`] : []),
+      createSql(t.queue, false),
+      ...t.views.map((v) => createSql(v, false)),
+    ];
+    actions.push(liveQueue ? { kind: 'recreate-consumer', object: t.queue.name, reason: reasons.join('; '), sql } : { kind: 'create-consumer', object: t.queue.name, sql });
+  }
+  return { table: t.names.source, actions };
+}
+
+function statementsOf(a: Action): string[] {
+  switch (a.kind) {
+    case 'create':
+      return [a.sql];
+    case 'create-consumer':
+    case 'recreate-consumer':
+      return a.sql;
+    case 'add-column':
+    case 'comment':
+      return [a.sql];
+    case 'drift':
+      return [];
+  }
+}
+
+export function describeAction(a: Action): string {
+  switch (a.kind) {
+    case 'create':
+      return `create ${a.object}`;
+    case 'create-consumer':
+      return `create ${a.object} and its views`;
+    case 'add-column':
+      return `${a.object}: ${a.sql.replace(/^ALTER TABLE \S+ /, '')}`;
+    case 'comment':
+      return `${a.object}: column comment`;
+    case 'recreate-consumer':
+      return `recreate the consumer of ${a.object} with its group (${a.reason})`;
+    case 'drift':
+      return `DRIFT ${a.object}: ${a.detail}`;
+  }
+}
+
+/** Apply a plan: storage first (views need their targets), then the consumer. */
+export async function applyPlan(ch: ClickHouseClient, plan: TablePlan, log: (m: string) => void): Promise<void> {
+  const order = (a: Action) => (a.kind === 'recreate-consumer' || a.kind === 'create-consumer' ? 1 : 0);
+  for (const a of [...plan.actions].sort((x, y) => order(x) - order(y))) {
+    log(`${plan.table}: ${describeAction(a)}`);
+    for (const query of statementsOf(a)) {
+      try {
+        await ch.command({ query });
+      } catch (err) {
+        throw new Error(`${plan.table}: ${describeAction(a)} failed: ${(err as Error).message}\nstatement:\n${query}`, { cause: err });
+      }
+    }
+  }
+}

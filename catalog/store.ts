@@ -1,0 +1,63 @@
+/**
+ * The live catalog in Postgres (public.captured_tables): the tables a running
+ * pipeline follows. The repository's declarations (catalog/tables.ts) are
+ * synced into it by `npm run setup`; a command or a test adds its own rows.
+ */
+import type pg from 'pg';
+import { parseDeclarations, type TableDeclaration, type TableDeclarationInput } from './declaration.ts';
+import { pipelineNames } from './names.ts';
+
+export type Origin = 'repository' | 'command' | 'test';
+
+export interface CatalogEntry {
+  declaration: TableDeclaration;
+  origin: Origin;
+  state: 'active' | 'removed';
+  updatedAt: string;
+}
+
+type Db = pg.Pool | pg.Client;
+const table = pipelineNames.catalogTable;
+
+/** Make the repository's rows equal to the file; rows it no longer names are marked removed. */
+export async function syncRepositoryTables(db: Db, decls: TableDeclaration[]): Promise<{ upserted: string[]; removed: string[] }> {
+  for (const d of decls) await declareTable(db, d, 'repository');
+  const { rows } = await db.query<{ source: string }>(
+    `update ${table} set state = 'removed', updated_at = now()
+      where origin = 'repository' and state = 'active' and not (source = any($1::text[])) returning source`,
+    [decls.map((d) => d.source)],
+  );
+  return { upserted: decls.map((d) => d.source), removed: rows.map((r) => r.source) };
+}
+
+/** Add or replace one declaration (idempotent). */
+export async function declareTable(db: Db, decl: TableDeclarationInput, origin: Origin): Promise<TableDeclaration> {
+  const [d] = parseDeclarations([decl], origin);
+  await db.query(
+    `insert into ${table} (source, declaration, origin) values ($1, $2, $3)
+     on conflict (source) do update set declaration = excluded.declaration, origin = excluded.origin, state = 'active',
+       updated_at = case when ${table}.declaration = excluded.declaration and ${table}.state = 'active' then ${table}.updated_at else now() end`,
+    [d!.source, JSON.stringify(d), origin],
+  );
+  return d!;
+}
+
+export async function removeTable(db: Db, source: string): Promise<boolean> {
+  const r = await db.query(`update ${table} set state = 'removed', updated_at = now() where source = $1 and state = 'active'`, [source]);
+  return (r.rowCount ?? 0) > 0;
+}
+
+export async function catalogEntries(db: Db): Promise<CatalogEntry[]> {
+  const { rows } = await db.query<{ declaration: unknown; origin: Origin; state: 'active' | 'removed'; updated_at: Date }>(
+    `select declaration, origin, state, updated_at from ${table} order by source`,
+  );
+  const decls = parseDeclarations(
+    rows.map((r) => r.declaration),
+    table,
+  );
+  return rows.map((r, i) => ({ declaration: decls[i]!, origin: r.origin, state: r.state, updatedAt: r.updated_at.toISOString() }));
+}
+
+export async function activeTables(db: Db): Promise<TableDeclaration[]> {
+  return (await catalogEntries(db)).filter((e) => e.state === 'active').map((e) => e.declaration);
+}

@@ -1,0 +1,129 @@
+/**
+ * npm run catalog -- <command>: the tables the pipeline captures and what is
+ * derived from them.
+ *
+ *   list                 the live catalog (public.captured_tables) of a running stack
+ *   show <schema.table>  the ClickHouse SQL, topic, group and connector entry derived for a table
+ *   plan                 what `npm run setup` would change in ClickHouse (nothing is changed)
+ *   generate [--check]   rewrite the files derived from catalog/tables.ts (connector JSON, dbt sources)
+ *   export               the live catalog in catalog/tables.ts's shape (to commit a table added on a running stack)
+ */
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { Command, Option } from 'commander';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { tableSql } from '../catalog/clickhouse-objects.ts';
+import { dbtSourcesFile } from '../catalog/dbt-sources.ts';
+import { generatedFiles } from '../catalog/generated-files.ts';
+import { connectorFile, repoRoot } from '../catalog/names.ts';
+import { capturedTables, deriveTables, reconcileClickHouse } from '../catalog/pipeline.ts';
+import { catalogEntries } from '../catalog/store.ts';
+import { endpoints, type Endpoints } from '../config/env.ts';
+import { createContext } from '../stack/lib/context.ts';
+import { stackEnv } from '../stack/lib/endpoints.ts';
+
+type Profile = 'dev' | 'test';
+
+function addresses(profile: Profile): Endpoints {
+  return endpoints(stackEnv(createContext(profile, () => undefined)));
+}
+
+async function withPostgres<T>(e: Endpoints, fn: (db: pg.Client) => Promise<T>): Promise<T> {
+  const db = new pg.Client({ connectionString: e.databaseUrl, application_name: 'astros-catalog', connectionTimeoutMillis: 5_000 });
+  try {
+    await db.connect();
+  } catch (err) {
+    throw new Error(`cannot reach Postgres at ${e.databaseUrl.replace(/:[^:@/]*@/, ':***@')} (${(err as Error).message}); is the stack up? npm run stack -- status`, { cause: err });
+  }
+  try {
+    return await fn(db);
+  } finally {
+    await db.end();
+  }
+}
+
+const program = new Command('catalog').description('The tables the pipeline captures (catalog/tables.ts + public.captured_tables) and what is derived from them.');
+const profileOption = () => new Option('-p, --profile <profile>', 'native stack whose addresses to use (env variables override)').choices(['dev', 'test']).default('dev');
+
+program
+  .command('list')
+  .description('the live catalog of a running stack: each table, where its declaration came from, its state')
+  .addOption(profileOption())
+  .option('--json', 'machine-readable output')
+  .action(async (o: { profile: Profile; json?: boolean }) => {
+    const entries = await withPostgres(addresses(o.profile), catalogEntries);
+    if (o.json) return console.log(JSON.stringify(entries, null, 2));
+    if (entries.length === 0) return console.log('no table declared yet (npm run setup syncs catalog/tables.ts)');
+    for (const e of entries) console.log(`${e.declaration.source.padEnd(32)} ${e.state.padEnd(8)} ${e.origin.padEnd(10)} updated ${e.updatedAt}`);
+  });
+
+program
+  .command('show')
+  .description('print everything derived for one table: topic, consumer group, connector entry and the ClickHouse SQL')
+  .argument('<table>', 'schema.table (declared or not: shows what declaring it would create)')
+  .addOption(profileOption())
+  .action(async (table: string, o: { profile: Profile }) => {
+    const e = addresses(o.profile);
+    await withPostgres(e, async (db) => {
+      const decl = (await catalogEntries(db)).find((x) => x.declaration.source === table)?.declaration ?? { source: table, exclude: [], columns: {} };
+      const [t] = await deriveTables(db, [decl], { sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl }, names: { groupPrefix: e.groupPrefix } });
+      const n = t!.objects.names;
+      console.log(`-- ${table}: key (${t!.objects.key.join(', ')}), topic ${n.topic}, consumer group ${n.group}`);
+      if (decl.exclude.length > 0) console.log(`-- left out (connector column.exclude.list): ${decl.exclude.join(', ')}`);
+      console.log(`${tableSql(t!.objects)}\n`);
+    });
+  });
+
+program
+  .command('plan')
+  .description('what `npm run setup` would change in ClickHouse for the active tables (read-only)')
+  .addOption(profileOption())
+  .action(async (o: { profile: Profile }) => {
+    const e = addresses(o.profile);
+    const ch = createClient({ url: e.clickhouseUrl, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } });
+    try {
+      const tables = await withPostgres(e, (db) => capturedTables(db, { sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl }, names: { groupPrefix: e.groupPrefix } }));
+      const plans = await reconcileClickHouse(ch, tables, (m) => console.log(m), true);
+      for (const p of plans) if (p.actions.length === 0) console.log(`${p.table}: up to date`);
+    } finally {
+      await ch.close();
+    }
+  });
+
+program
+  .command('generate')
+  .description(`rewrite the files derived from catalog/tables.ts: ${path.relative(repoRoot, connectorFile)}, ${dbtSourcesFile}`)
+  .option('--check', 'only report files that are not in step (exit 1), write nothing')
+  .action((o: { check?: boolean }) => {
+    let stale = 0;
+    for (const g of generatedFiles()) {
+      const rel = path.relative(repoRoot, g.file);
+      const now = fs.existsSync(g.file) ? fs.readFileSync(g.file, 'utf8') : '';
+      if (now === g.text) {
+        console.log(`${rel}: in step`);
+        continue;
+      }
+      stale++;
+      if (o.check) console.log(`${rel}: NOT in step with catalog/tables.ts (npm run catalog -- generate)`);
+      else {
+        fs.writeFileSync(g.file, g.text);
+        console.log(`${rel}: written`);
+      }
+    }
+    if (o.check && stale > 0) process.exitCode = 1;
+  });
+
+program
+  .command('export')
+  .description("the live catalog's active tables in catalog/tables.ts's shape (paste the entries you want to keep)")
+  .addOption(profileOption())
+  .action(async (o: { profile: Profile }) => {
+    const entries = await withPostgres(addresses(o.profile), catalogEntries);
+    console.log(JSON.stringify(entries.filter((x) => x.state === 'active').map((x) => x.declaration), null, 2));
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

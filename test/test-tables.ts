@@ -1,0 +1,13 @@
+/**
+ * Tables only the tests capture, declared through the catalog like any other
+ * (origin 'test' in public.captured_tables), so the production connector
+ * (debezium/astros-postgres.json) never names them.
+ *
+ *   public.cdc_types_probe  the self-test table (db/migrations/postgres/100):
+ *                           types, TOAST, deletes and restarts are proven on it
+ *                           rather than on astronauts, which ingest runs of
+ *                           other tests rewrite mid-test.
+ */
+import type { TableDeclarationInput } from '../catalog/declaration.ts';
+
+export const testTables: TableDeclarationInput[] = [{ source: 'public.cdc_types_probe', description: 'The CDC self-test table.' }];

@@ -1,0 +1,123 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createSql, tableObjects, tableSql } from '../../catalog/clickhouse-objects.ts';
+import { mapColumn } from '../../catalog/column-types.ts';
+import { connectorFor } from '../../catalog/connector.ts';
+import { parseDeclarations } from '../../catalog/declaration.ts';
+import { generatedFiles } from '../../catalog/generated-files.ts';
+import type { SourceColumn, SourceTable } from '../../catalog/introspect.ts';
+import { pipelineNames, readConnectorFile, repoRoot, tableNames } from '../../catalog/names.ts';
+import { parseEngineSettings } from '../../catalog/reconcile.ts';
+import { statements } from '../../clickhouse-ddl/migrate.ts';
+
+const col = (name: string, type: string, notNull = false, keyPosition: number | null = null): SourceColumn => ({ name, type, notNull, keyPosition, comment: null });
+const sink = { kafkaBrokers: '127.0.0.1:9092', registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7' };
+
+const probe: SourceTable = {
+  source: 'public.cdc_types_probe',
+  schema: 'public',
+  table: 'cdc_types_probe',
+  kind: 'r',
+  replicaIdentity: 'f',
+  owner: 'astros',
+  columns: [
+    col('probe_key', 'text', true, 1),
+    col('label', 'text'),
+    col('counter', 'integer', true),
+    col('happened_at', 'timestamp with time zone'),
+    col('amount', 'numeric(38,18)'),
+    col('big_number', 'numeric'),
+    col('payload', 'text'),
+  ],
+};
+
+describe('catalog declarations', () => {
+  it('report every problem with the table it belongs to', () => {
+    expect(() =>
+      parseDeclarations(
+        [{ source: 'Public.X' }, { source: 'public.a', exclude: ['id'], key: ['id'] }, { source: 'public.b', colour: 'red' }, { source: 'public.b' }],
+        'here',
+      ),
+    ).toThrow(/here: Public\.X: source: expected schema\.table[\s\S]*public\.a: column id is both a key and excluded[\s\S]*public\.b: \(table\): Unrecognized key/);
+    expect(() => parseDeclarations([{ source: 'public.c' }, { source: 'public.c' }], 'here')).toThrow('public.c is declared twice');
+  });
+});
+
+describe('names', () => {
+  it('derive every object of a table from its source name, keeping the first DDL groups', () => {
+    const n = tableNames('public.cdc_types_probe');
+    expect(n).toMatchObject({ topic: 'astros.public.cdc_types_probe', group: 'clickhouse-cdc-types-probe', queue: 'astros.cdc_types_probe_queue', current: 'astros.cdc_types_probe' });
+    expect(tableNames('sales.orders', { groupPrefix: 'g', database: 'x' })).toMatchObject({ base: 'sales__orders', group: 'g-sales--orders', changelog: 'x.sales__orders_changelog' });
+    expect(pipelineNames).toMatchObject({ slot: 'astros_debezium', publication: 'astros_publication', topicPrefix: 'astros' });
+  });
+});
+
+describe('column types', () => {
+  it('map each supported type, keep nullability, and refuse the rest by name', () => {
+    expect(mapColumn(col('k', 'bigint', true, 1))).toMatchObject({ queueType: 'Int64', outputs: [{ type: 'Int64', expr: 'k' }] });
+    expect(mapColumn(col('n', 'integer', true)).outputs).toEqual([{ name: 'n', type: 'Int32', expr: 'coalesce(n, 0)' }]);
+    expect(mapColumn(col('s', 'character varying(20)')).outputs).toEqual([{ name: 's', type: 'Nullable(String)', expr: 's' }]);
+    expect(mapColumn(col('d', 'numeric(5,2)')).outputs.map((o) => o.expr)).toEqual(['toDecimal32OrNull(d, 2)', 'd']);
+    expect(mapColumn(col('d', 'numeric(60,10)')).outputs[0]!.type).toBe('Nullable(Decimal(60, 10))');
+    expect(mapColumn(col('select', 'boolean', true)).outputs[0]!.expr).toBe('coalesce(select, false)');
+    expect(mapColumn(col('odd name', 'text')).outputs[0]!.expr).toBe('`odd name`');
+    expect(() => mapColumn(col('p', 'point'))).toThrow(/column p has type point.*exclude/);
+  });
+});
+
+describe('ClickHouse objects', () => {
+  it('derive the shape the first hand-written DDL had (so stacks built by it are adopted as they are)', () => {
+    const t = tableObjects({ source: probe.source, exclude: [], columns: {} }, probe, tableNames(probe.source), sink);
+    const legacy = fs.readFileSync(path.join(repoRoot, 'test/fixtures/legacy-clickhouse-ddl.sql'), 'utf8');
+    // The last definition of each object in the fixture is what a stack holds.
+    const last = new Map<string, string>();
+    for (const s of statements(legacy)) {
+      const m = /^CREATE (?:TABLE|MATERIALIZED VIEW)(?: IF NOT EXISTS)? \{\{DB\}\}\.(\w+)/.exec(s);
+      if (m) last.set(m[1]!, s);
+    }
+    const norm = (s: string) => s.replace(/--[^\n]*/g, '').replace(/\s+/g, ' ').replace(/ COMMENT '[^']*'/g, '').replace('IF NOT EXISTS ', '').replace(/\( /g, '(').replace(/ \)/g, ')').trim();
+    const fromFixture = (name: string) =>
+      norm(last.get(name)!.replaceAll('{{DB}}', 'astros').replaceAll('{{KAFKA_BROKERS}}', sink.kafkaBrokers).replaceAll('{{SCHEMA_REGISTRY_URL}}', sink.registryUrl).replaceAll('{{KAFKA_GROUP_PREFIX}}', 'clickhouse'));
+    expect(norm(createSql(t.queue))).toBe(fromFixture('cdc_types_probe_queue'));
+    for (const v of t.views) expect(norm(createSql(v))).toBe(fromFixture(v.name.split('.')[1]!));
+    expect(norm(createSql(t.current))).toBe(fromFixture('cdc_types_probe'));
+    expect(norm(createSql(t.changelog))).toBe(fromFixture('cdc_types_probe_changelog'));
+  });
+
+  it('leave excluded columns out, honour a declared key, and refuse a table without one', () => {
+    const noPk: SourceTable = { ...probe, columns: probe.columns.map((c) => ({ ...c, keyPosition: null })) };
+    expect(() => tableObjects({ source: probe.source, exclude: [], columns: {} }, noPk, tableNames(probe.source), sink)).toThrow(/no primary key: declare "key"/);
+    const t = tableObjects({ source: probe.source, key: ['probe_key', 'counter'], exclude: ['payload'], columns: {} }, noPk, tableNames(probe.source), sink);
+    expect(t.current.orderBy).toEqual(['probe_key', 'counter']);
+    expect(tableSql(t)).not.toContain('payload');
+    expect(t.queue.columns.find((c) => c.name === 'counter')!.type).toBe('Int32');
+  });
+
+  it('read engine settings back as ClickHouse prints them', () => {
+    expect(parseEngineSettings("Kafka SETTINGS kafka_broker_list = 'a:1,b:2', kafka_format = 'AvroConfluent', kafka_num_consumers = 1, x = 'it\\'s'")).toEqual({
+      kafka_broker_list: 'a:1,b:2',
+      kafka_format: 'AvroConfluent',
+      kafka_num_consumers: '1',
+      x: "it's",
+    });
+  });
+});
+
+describe('derived files', () => {
+  it('are in step with catalog/tables.ts (npm run catalog -- generate)', () => {
+    for (const g of generatedFiles()) expect(fs.readFileSync(g.file, 'utf8'), path.relative(repoRoot, g.file)).toBe(g.text);
+  });
+
+  it('the production connector names only the repository tables, literally', () => {
+    const c = connectorFor(readConnectorFile(), [{ source: 'public.a$b', exclude: ['secret'], columns: {} }]);
+    expect(c.config['table.include.list']).toBe('public.a$b');
+    expect(c.config['column.exclude.list']).toBe('public\\.a\\$b\\.secret');
+    expect(readConnectorFile().config['table.include.list']).toBe('public.astronauts');
+  });
+
+  it('no two ClickHouse DDL files share a block, and none defines a Kafka queue by hand', () => {
+    const dir = path.join(repoRoot, 'clickhouse-ddl');
+    for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.sql'))) expect(fs.readFileSync(path.join(dir, f), 'utf8')).not.toMatch(/ENGINE\s*=\s*Kafka/i);
+  });
+});
