@@ -25,6 +25,8 @@ export interface ActivityDeps {
   clickhouse?: ClickHouseClient;
   /** Default Kafka brokers for validatePipeline's catch-up check. */
   kafkaBrokers?: string[];
+  /** ClickHouse consumer group prefix of the catalog's tables. */
+  groupPrefix?: string;
 }
 
 export interface FetchInput {
@@ -92,6 +94,7 @@ export function createActivities(deps: ActivityDeps) {
       pool: deps.pool,
       ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
       ...(deps.kafkaBrokers ? { kafkaBrokers: deps.kafkaBrokers } : {}),
+      ...(deps.groupPrefix ? { groupPrefix: deps.groupPrefix } : {}),
     }),
 
     async fetchAstronauts(input: FetchInput): Promise<FetchResult> {

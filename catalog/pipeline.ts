@@ -5,6 +5,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
+import type { Endpoints } from '../config/env.ts';
 import { tableObjects, type SinkSettings, type TableObjects } from './clickhouse-objects.ts';
 import { connectorFor } from './connector.ts';
 import type { TableDeclaration } from './declaration.ts';
@@ -23,6 +24,11 @@ export interface CapturedTable {
 export interface DeriveOptions {
   sink: SinkSettings;
   names?: NameOptions;
+}
+
+/** The options for the pipeline at these addresses (plus any name overrides: tests and the bench use their own). */
+export function deriveOptions(e: Endpoints, names: NameOptions = {}): DeriveOptions {
+  return { sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl }, names: { groupPrefix: e.groupPrefix, ...names } };
 }
 
 export async function deriveTables(db: pg.Pool | pg.Client, decls: TableDeclaration[], opts: DeriveOptions): Promise<CapturedTable[]> {

@@ -1,19 +1,29 @@
-/** What validatePipeline compares for a captured table, derived from its catalog entry. */
+/** What validatePipeline compares for a captured table, derived from its declaration and the Postgres catalog. */
+import type pg from 'pg';
 import type { ValidationSpec } from '../activities/pipeline-validation/types.ts';
-import { pipelineNames } from './names.ts';
-import type { CapturedTable } from './pipeline.ts';
+import { keyColumns } from './clickhouse-objects.ts';
+import type { TableDeclaration } from './declaration.ts';
+import { introspectTable, type SourceTable } from './introspect.ts';
+import { pipelineNames, tableNames, type TableNames } from './names.ts';
+import { catalogEntries } from './store.ts';
 
-export function validationSpec(t: CapturedTable, opts: { slot?: string } = {}): ValidationSpec {
-  const n = t.objects.names;
+export function validationSpec(decl: TableDeclaration, src: SourceTable, names: TableNames, opts: { slot?: string } = {}): ValidationSpec {
+  const key = keyColumns(decl, src);
   return {
-    source: {
-      schema: n.schema,
-      table: n.table,
-      key: t.objects.key,
-      // Left-out columns never reach ClickHouse: compare the rest.
-      columns: t.objects.columns.filter((c) => !c.key).map((c) => c.source.name),
-    },
-    target: { database: n.database, table: n.current.slice(n.database.length + 1), versionColumn: 'version', deletedColumn: 'is_deleted' },
-    catchUp: { mode: 'slot', slotName: opts.slot ?? pipelineNames.slot, kafka: { topic: n.topic, groupId: n.group } },
+    // Left-out columns never reach ClickHouse: compare the rest.
+    source: { schema: names.schema, table: names.table, key, columns: src.columns.map((c) => c.name).filter((c) => !key.includes(c) && !decl.exclude.includes(c)) },
+    target: { database: names.database, table: names.current.slice(names.database.length + 1), versionColumn: 'version', deletedColumn: 'is_deleted' },
+    catchUp: { mode: 'slot', slotName: opts.slot ?? pipelineNames.slot, kafka: { topic: names.topic, groupId: names.group } },
   };
+}
+
+export class TableNotCaptured extends Error {
+  override name = 'TableNotCaptured';
+}
+
+/** The spec of an active table of the live catalog, by `schema.table`. */
+export async function validationSpecFor(db: pg.Pool | pg.Client, source: string, groupPrefix: string): Promise<ValidationSpec> {
+  const entry = (await catalogEntries(db)).find((e) => e.declaration.source === source && e.state === 'active');
+  if (!entry) throw new TableNotCaptured(`${source} is not an active table of the catalog (npm run catalog -- list)`);
+  return validationSpec(entry.declaration, await introspectTable(db, source), tableNames(source, { groupPrefix }));
 }

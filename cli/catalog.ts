@@ -17,7 +17,7 @@ import { tableSql } from '../catalog/clickhouse-objects.ts';
 import { dbtSourcesFile } from '../catalog/dbt-sources.ts';
 import { generatedFiles } from '../catalog/generated-files.ts';
 import { connectorFile, repoRoot } from '../catalog/names.ts';
-import { capturedTables, deriveTables, reconcileClickHouse } from '../catalog/pipeline.ts';
+import { capturedTables, deriveOptions, deriveTables, reconcileClickHouse } from '../catalog/pipeline.ts';
 import { catalogEntries } from '../catalog/store.ts';
 import { endpoints, type Endpoints } from '../config/env.ts';
 import { createContext } from '../stack/lib/context.ts';
@@ -67,9 +67,8 @@ program
     const e = addresses(o.profile);
     await withPostgres(e, async (db) => {
       const decl = (await catalogEntries(db)).find((x) => x.declaration.source === table)?.declaration ?? { source: table, exclude: [], columns: {} };
-      const [t] = await deriveTables(db, [decl], { sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl }, names: { groupPrefix: e.groupPrefix } });
-      const n = t!.objects.names;
-      console.log(`-- ${table}: key (${t!.objects.key.join(', ')}), topic ${n.topic}, consumer group ${n.group}`);
+      const [t] = await deriveTables(db, [decl], deriveOptions(e));
+      console.log(`-- key (${t!.objects.key.join(', ')})`);
       if (decl.exclude.length > 0) console.log(`-- left out (connector column.exclude.list): ${decl.exclude.join(', ')}`);
       console.log(`${tableSql(t!.objects)}\n`);
     });
@@ -83,7 +82,7 @@ program
     const e = addresses(o.profile);
     const ch = createClient({ url: e.clickhouseUrl, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } });
     try {
-      const tables = await withPostgres(e, (db) => capturedTables(db, { sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl }, names: { groupPrefix: e.groupPrefix } }));
+      const tables = await withPostgres(e, (db) => capturedTables(db, deriveOptions(e)));
       const plans = await reconcileClickHouse(ch, tables, (m) => console.log(m), true);
       for (const p of plans) if (p.actions.length === 0) console.log(`${p.table}: up to date`);
     } finally {

@@ -6,6 +6,10 @@
  */
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Command } from 'commander';
+import { pipelineNames } from '../catalog/names.ts';
+import { endpoints } from '../config/env.ts';
+import { createContext } from '../stack/lib/context.ts';
+import { stackEnv } from '../stack/lib/endpoints.ts';
 import readline from 'node:readline';
 
 const hasFormat = (q: string) => /\bFORMAT\s+\w+\s*;?\s*$/i.test(q);
@@ -34,11 +38,12 @@ async function main(): Promise<void> {
   const program = new Command('ch')
     .description('run ClickHouse queries against the embedded engine (or any ClickHouse HTTP endpoint)')
     .argument('[query...]', 'the query; omit for an interactive prompt')
-    .option('--url <url>', 'ClickHouse HTTP URL', process.env.CLICKHOUSE_URL ?? 'http://127.0.0.1:8123')
+    .option('--url <url>', 'ClickHouse HTTP URL (default: CLICKHOUSE_URL, else the dev stack)')
     .option('-f, --format <format>', 'output format for reads', process.stdout.isTTY ? 'PrettyCompactMonoBlock' : 'TabSeparatedWithNames')
-    .option('-d, --database <db>', 'default database', 'astros')
+    .option('-d, --database <db>', 'default database', pipelineNames.clickhouseDatabase)
     .parse();
-  const opts = program.opts<{ url: string; format: string; database: string }>();
+  const o = program.opts<{ url?: string; format: string; database: string }>();
+  const opts = { ...o, url: o.url ?? endpoints(stackEnv(createContext('dev', () => undefined))).clickhouseUrl };
   const client = createClient({ url: opts.url, database: opts.database, request_timeout: 300_000, log: { level: ClickHouseLogLevel.OFF } });
   try {
     await client.ping().then((r) => {

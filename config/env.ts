@@ -26,6 +26,9 @@ const bool = z
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
+/** Prefix of the ClickHouse Kafka-engine consumer groups (<prefix>-<table>). */
+const groupPrefix = z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ -').default('clickhouse');
+
 /** Name, default and meaning of every variable: the schema is the table of tunables. */
 export const envSchema = z
   .object({
@@ -66,6 +69,7 @@ export const envSchema = z
       .string()
       .default('127.0.0.1:9092')
       .refine((v) => v.split(',').every((b) => /^[^:\s/]+:[0-9]{1,5}$/.test(b.trim())), 'expected host:port[,host:port...]'),
+    CLICKHOUSE_KAFKA_GROUP_PREFIX: groupPrefix,
   })
   .superRefine((env, ctx) => {
     // Worst case of one fetch activity attempt: every HTTP attempt times out, plus the backoff between them.
@@ -111,6 +115,8 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   clickhouseUrl: string;
   kafkaBrokers: string[];
+  /** ClickHouse consumer group prefix (validatePipeline's catch-up check of catalog tables). */
+  groupPrefix: string;
 }
 
 /** Parse an environment; throws ConfigError listing every problem. Pure: tests pass their own env. */
@@ -140,6 +146,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     logLevel: e.LOG_LEVEL,
     clickhouseUrl: e.CLICKHOUSE_URL,
     kafkaBrokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()),
+    groupPrefix: e.CLICKHOUSE_KAFKA_GROUP_PREFIX,
   };
 }
 
@@ -158,8 +165,7 @@ export const endpointsSchema = z.object({
   REGISTRY_URL: httpUrl,
   /** The Confluent-compatible API as ClickHouse must reach it, when that differs from REGISTRY_URL's (docker-compose). */
   SCHEMA_REGISTRY_CCOMPAT_URL: httpUrl.optional(),
-  /** Prefix of the ClickHouse Kafka-engine consumer groups (<prefix>-<table>). */
-  CLICKHOUSE_KAFKA_GROUP_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ -').default('clickhouse'),
+  CLICKHOUSE_KAFKA_GROUP_PREFIX: groupPrefix,
 });
 
 export interface Endpoints {

@@ -10,8 +10,9 @@
  *
  *   npm run lag [-- --profile test] [--json]
  *
- * Addresses come from the native stack of --profile; DATABASE_URL,
- * KAFKA_BROKERS, CLICKHOUSE_URL (or --postgres-url) override them. The
+ * One row per active table of the live catalog. Addresses come from the
+ * native stack of --profile; DATABASE_URL, KAFKA_BROKERS, CLICKHOUSE_URL,
+ * CLICKHOUSE_KAFKA_GROUP_PREFIX (or --postgres-url) override them. The
  * Postgres URL must point at the captured database (for cdc_heartbeat);
  * pg_replication_slots and pg_current_wal_lsn() need no superuser.
  */
@@ -20,8 +21,11 @@ import { Kafka, logLevel } from 'kafkajs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { pipelineNames, tableNames } from '../catalog/names.ts';
+import { activeTables } from '../catalog/store.ts';
+import { endpoints } from '../config/env.ts';
 
-export interface CapturedTable {
+export interface LagTable {
   /** Kafka topic Debezium writes. */
   topic: string;
   /** ClickHouse Kafka-engine consumer group. */
@@ -30,19 +34,23 @@ export interface CapturedTable {
   table: string;
 }
 
-export function capturedTables(groupPrefix = process.env.CLICKHOUSE_KAFKA_GROUP_PREFIX ?? 'clickhouse'): CapturedTable[] {
-  return [
-    { topic: 'astros.public.astronauts', group: `${groupPrefix}-astronauts`, table: 'astros.astronauts' },
-    { topic: 'astros.public.cdc_types_probe', group: `${groupPrefix}-cdc-types-probe`, table: 'astros.cdc_types_probe' },
-  ];
+/** The lag report's rows: one per active table of the live catalog. */
+export async function lagTables(db: pg.Client, groupPrefix: string): Promise<LagTable[]> {
+  return (await activeTables(db)).map((d) => {
+    const n = tableNames(d.source, { groupPrefix });
+    return { topic: n.topic, group: n.group, table: n.current };
+  });
 }
 
 export interface LagOptions {
   postgresUrl: string;
   kafkaBrokers: string;
   clickhouseUrl: string;
+  /** ClickHouse consumer group prefix (CLICKHOUSE_KAFKA_GROUP_PREFIX). */
+  groupPrefix: string;
   slot?: string;
-  tables?: CapturedTable[];
+  /** Default: every active table of the live catalog. */
+  tables?: LagTable[];
 }
 
 export interface LagReport {
@@ -71,13 +79,13 @@ export function formatLsn(v: bigint | string): string {
 }
 
 export async function lagReport(opts: LagOptions): Promise<LagReport> {
-  const slot = opts.slot ?? 'astros_debezium';
-  const tables = opts.tables ?? capturedTables();
-
+  const slot = opts.slot ?? pipelineNames.slot;
   const pgClient = new pg.Client({ connectionString: opts.postgresUrl, application_name: 'astros-lag' });
   await pgClient.connect();
   let postgres: LagReport['postgres'];
+  let tables: LagTable[];
   try {
+    tables = opts.tables ?? (await lagTables(pgClient, opts.groupPrefix));
     const { rows } = await pgClient.query<{ current: string; active: boolean | null; confirmed: string | null; flush_lag: string | null; retained: string | null; wal_status: string | null }>(
       `select pg_current_wal_lsn()::text as current, s.active, s.confirmed_flush_lsn::text as confirmed,
               pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint::text as flush_lag,
@@ -89,7 +97,7 @@ export async function lagReport(opts: LagOptions): Promise<LagReport> {
     const r = rows[0]!;
     // The heartbeat table lives in the database the connector reads (public schema).
     const hb = await pgClient
-      .query<{ beat_at: string }>(`select beat_at::text from public.cdc_heartbeat where id = 1`)
+      .query<{ beat_at: string }>(`select beat_at::text from ${pipelineNames.heartbeatTable} where id = 1`)
       .then((x) => x.rows[0]?.beat_at ?? null)
       .catch(() => null);
     postgres = {
@@ -185,16 +193,17 @@ async function main(): Promise<void> {
   const program = new Command('lag')
     .description('Replication lag: Postgres WAL vs the Debezium slot, Kafka end offsets vs the ClickHouse consumers, newest LSN applied in ClickHouse')
     .addOption(new Option('-p, --profile <profile>', 'native stack whose addresses to use').choices(['dev', 'test']).default('dev'))
-    .option('--slot <name>', 'replication slot', 'astros_debezium')
+    .option('--slot <name>', 'replication slot', pipelineNames.slot)
     .option('--postgres-url <url>', 'connection string of the captured database (default: DATABASE_URL)')
     .option('--json', 'machine-readable output')
     .parse();
   const opts = program.opts<{ profile: 'dev' | 'test'; slot: string; postgresUrl?: string; json?: boolean }>();
-  const stack = stackEnv(createContext(opts.profile));
+  const e = endpoints(stackEnv(createContext(opts.profile)));
   const report = await lagReport({
-    postgresUrl: opts.postgresUrl ?? process.env.DATABASE_URL ?? stack.DATABASE_URL,
-    kafkaBrokers: process.env.KAFKA_BROKERS ?? stack.KAFKA_BROKERS,
-    clickhouseUrl: process.env.CLICKHOUSE_URL ?? stack.CLICKHOUSE_URL,
+    postgresUrl: opts.postgresUrl ?? e.databaseUrl,
+    kafkaBrokers: e.kafkaBrokers,
+    clickhouseUrl: e.clickhouseUrl,
+    groupPrefix: e.groupPrefix,
     slot: opts.slot,
   });
   console.log(opts.json ? JSON.stringify(report, null, 2) : formatLagReport(report));

@@ -24,7 +24,7 @@ import { migrate as migratePostgres } from '../db/migrate.ts';
 import { connectorFileText } from '../catalog/connector.ts';
 import type { TableDeclarationInput } from '../catalog/declaration.ts';
 import { connectorFile, type ConnectorSpec } from '../catalog/names.ts';
-import { capturedTables, connectorConfig, reconcileClickHouse, syncPostgres } from '../catalog/pipeline.ts';
+import { capturedTables, connectorConfig, deriveOptions, reconcileClickHouse, syncPostgres } from '../catalog/pipeline.ts';
 import { declareTable, syncRepositoryTables } from '../catalog/store.ts';
 import { repositoryTables } from '../catalog/tables.ts';
 import type { Endpoints } from '../config/env.ts';
@@ -125,7 +125,7 @@ export async function setupPipeline(env: Endpoints, opts: SetupOptions = {}): Pr
     const synced = await syncRepositoryTables(db, repositoryTables);
     for (const s of synced.removed) log(`[catalog] ${s}: no longer in catalog/tables.ts, marked removed`);
     for (const d of opts.declare ?? []) await declareTable(db, d, 'test');
-    const tables = await capturedTables(db, { sink: { kafkaBrokers: env.kafkaBrokers, registryUrl: env.registryCcompatUrl }, names: { groupPrefix: env.groupPrefix } }, (m) => log(`[catalog] ${m}`));
+    const tables = await capturedTables(db, deriveOptions(env), (m) => log(`[catalog] ${m}`));
     log(`[catalog] capturing ${tables.map((t) => t.declaration.source).join(', ')}`);
     await syncPostgres(db, tables, (m) => log(`[postgres] ${m}`));
     await ensureTopics(env.kafkaBrokers, tables.map((t) => t.objects.names.topic), log);

@@ -30,7 +30,7 @@ export async function runWorker(cfg: Config): Promise<void> {
       namespace: cfg.temporal.namespace,
       taskQueue: cfg.temporal.taskQueue,
       workflowsPath,
-      activities: createActivities({ pool, source: cfg.source, clickhouse, kafkaBrokers: cfg.kafkaBrokers }),
+      activities: createActivities({ pool, source: cfg.source, clickhouse, kafkaBrokers: cfg.kafkaBrokers, groupPrefix: cfg.groupPrefix }),
     });
     console.log(
       `worker polling task queue '${cfg.temporal.taskQueue}' on ${cfg.temporal.address} (namespace ${cfg.temporal.namespace}); ` +

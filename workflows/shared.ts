@@ -21,6 +21,9 @@ export const INGEST_WORKFLOW_ID = 'ingest-astronauts';
 /** Default schedule id (overridable with ASTROS_SCHEDULE_ID). */
 export const INGEST_SCHEDULE_ID = 'ingest-astronauts';
 
+/** The captured table ingestAstronauts writes; validatePipeline compares it when told no other. */
+export const INGEST_TABLE = 'public.astronauts';
+
 /**
  * Activity time limits, declared once and used by proxyActivities. Exported
  * so that config validation can check that the HTTP timeouts and in-activity

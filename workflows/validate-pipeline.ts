@@ -2,7 +2,7 @@
  * validatePipeline: prove that a captured Postgres table and its ClickHouse
  * copy agree at one consistent point (a Postgres snapshot and its LSN):
  * counts and value-level checksums, with the differing keys named. The work
- * is done by activities/validation.ts (see there for the LSN and checksum
+ * is done by activities/pipeline-validation/ (see there for the LSN and checksum
  * design); this workflow orders it, records the report and decides the outcome:
  *  - agree:    completes with the report;
  *  - lag:      ClickHouse did not catch up within the bound; completes with
@@ -10,28 +10,23 @@
  *              input.failOnLag is set. Lag is never reported as a mismatch;
  *  - mismatch: fails, non-retryable, type ValidationMismatch, with the
  *              readable summary as message and the report as details.
- * Deterministic code only. With no input it validates the astronauts pipeline.
+ * Deterministic code only. With no input it validates the table
+ * ingestAstronauts writes; the spec of a captured table comes from the catalog
+ * (resolved inside the compareTable activity, so this workflow's history is
+ * the same as before tables came from the catalog).
  */
 import { ApplicationFailure, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
 import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
 import type { ValidationReport, ValidationSpec } from '../activities/pipeline-validation/types.ts';
+import { INGEST_TABLE } from './shared.ts';
 
 export const VALIDATE_WORKFLOW_TYPE = 'validatePipeline';
 
-/** The astronauts pipeline (db/migrations/postgres/010, clickhouse-ddl/010, debezium/astros-postgres.json). */
-export const ASTRONAUTS_VALIDATION: ValidationSpec = {
-  source: { schema: 'public', table: 'astronauts', key: ['person_key'] },
-  target: { database: 'astros', table: 'astronauts', versionColumn: 'version', deletedColumn: 'is_deleted' },
-  catchUp: {
-    mode: 'slot',
-    slotName: 'astros_debezium',
-    kafka: { topic: 'astros.public.astronauts', groupId: 'clickhouse-astronauts' },
-  },
-};
-
 export interface ValidatePipelineInput {
-  /** What to compare; default ASTRONAUTS_VALIDATION. */
+  /** A captured table (`schema.table`); its spec comes from the catalog. Default: the table ingestAstronauts writes. */
+  table?: string;
+  /** What to compare, when it is not a captured table (or not as the catalog derives it). */
   spec?: ValidationSpec;
   /** Fail (type ReplicationLag) instead of completing when ClickHouse has not caught up. */
   failOnLag?: boolean;
@@ -54,11 +49,10 @@ const { recordValidationReport } = proxyActivities<IngestActivities>({
 
 export async function validatePipeline(input: ValidatePipelineInput = {}): Promise<ValidationReport> {
   const info = workflowInfo();
-  const spec = input.spec ?? ASTRONAUTS_VALIDATION;
-  if ((spec.maxWaitMs ?? 60_000) + COMPARE_OVERHEAD_MS > 10 * 60_000) {
+  if ((input.spec?.maxWaitMs ?? 60_000) + COMPARE_OVERHEAD_MS > 10 * 60_000) {
     throw ApplicationFailure.create({ type: IngestErrorType.InvalidInput, nonRetryable: true, message: 'spec.maxWaitMs must be at most 8 minutes' });
   }
-  const report = await compareTable({ spec, reportKey: `${info.workflowId}/${info.runId}` });
+  const report = await compareTable({ ...input.spec ? { spec: input.spec } : { table: input.table ?? INGEST_TABLE }, reportKey: `${info.workflowId}/${info.runId}` });
   await recordValidationReport(report);
 
   if (report.outcome === 'mismatch') {

@@ -27,7 +27,11 @@ import { lsnToBigInt } from './lsn.ts';
 import { planTable } from './plan.ts';
 import { pgBucketsSql, pgDrillSql } from './postgres-sql.ts';
 import { findings, formatSummary, lagFindings, type Findings } from './report.ts';
-import type { CompareTableInput, ValidationReport } from './types.ts';
+import type { CompareTableInput, ValidationReport, ValidationSpec } from './types.ts';
+import { SourceTableMissing } from '../../catalog/introspect.ts';
+import { pipelineNames } from '../../catalog/names.ts';
+import { TableNotCaptured, validationSpecFor } from '../../catalog/validation-spec.ts';
+import { INGEST_TABLE } from '../../workflows/shared.ts';
 
 export interface ValidationDeps {
   pool: pg.Pool;
@@ -35,10 +39,21 @@ export interface ValidationDeps {
   clickhouse?: ClickHouseClient;
   /** Default Kafka brokers for catch-up mode `slot`. */
   kafkaBrokers?: string[];
+  /** Prefix of the ClickHouse consumer groups, for specs derived from the catalog (default 'clickhouse'). */
+  groupPrefix?: string;
 }
 
 const toSums = (rows: { bucket: number | string; rows: number | string; sum: string }[]): BucketSum[] =>
   rows.map((r) => ({ bucket: Number(r.bucket), rows: Number(r.rows), sum: r.sum }));
+
+async function specFromCatalog(deps: ValidationDeps, table: string): Promise<ValidationSpec> {
+  try {
+    return await validationSpecFor(deps.pool, table, deps.groupPrefix ?? pipelineNames.defaultGroupPrefix);
+  } catch (err) {
+    if (err instanceof TableNotCaptured || err instanceof SourceTableMissing) throw permanentFailure(IngestErrorType.InvalidInput, err.message);
+    throw err;
+  }
+}
 
 /**
  * The whole comparison inside one Postgres snapshot. Exported without the
@@ -47,7 +62,7 @@ const toSums = (rows: { bucket: number | string; rows: number | string; sum: str
 export async function compareTable(deps: ValidationDeps, input: CompareTableInput): Promise<ValidationReport> {
   const ch = deps.clickhouse;
   if (!ch) throw permanentFailure(IngestErrorType.InvalidInput, 'this worker has no ClickHouse client (set CLICKHOUSE_URL)');
-  const { spec } = input;
+  const spec = input.spec ?? (await specFromCatalog(deps, input.table ?? INGEST_TABLE));
   const started = new Date();
   const t0 = performance.now();
   const phasesMs = { snapshot: 0, catchUp: 0, checksum: 0, drillDown: 0 };

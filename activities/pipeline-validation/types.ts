@@ -47,7 +47,10 @@ export interface ValidationSpec {
 }
 
 export interface CompareTableInput {
-  spec: ValidationSpec;
+  /** What to compare; without it, the catalog's spec for `table`. */
+  spec?: ValidationSpec;
+  /** A captured table (`schema.table`) whose spec the catalog derives; default: the ingest's table. */
+  table?: string;
   /** Idempotency key of the report (the workflow passes its workflow id / run id). */
   reportKey: string;
 }

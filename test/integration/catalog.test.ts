@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
 import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
 import { statements } from '../../clickhouse-ddl/migrate.ts';
-import { deriveTables, reconcileClickHouse, type CapturedTable } from '../../catalog/pipeline.ts';
+import { deriveOptions, deriveTables, reconcileClickHouse, type CapturedTable } from '../../catalog/pipeline.ts';
 import { validationSpec } from '../../catalog/validation-spec.ts';
 import { chRows, clickhouse, postgres, repoRoot, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
 
@@ -39,11 +39,10 @@ afterAll(async () => {
 });
 
 function tablesFor(side: { db: string; groups: string }): Promise<CapturedTable[]> {
-  const e = testEndpoints();
   return deriveTables(
     pool,
     sources.map((source) => ({ source, exclude: [], columns: {} })),
-    { sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl }, names: { database: side.db, groupPrefix: side.groups } },
+    deriveOptions(testEndpoints(), { database: side.db, groupPrefix: side.groups }),
   );
 }
 
@@ -116,7 +115,7 @@ describe('catalog adoption', () => {
     // Validation agrees on the adopted copy (the whole table, against Postgres at one LSN).
     const [probe] = (await tablesFor(legacy)).filter((t) => t.declaration.source === 'public.cdc_types_probe');
     const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers.split(',') });
-    const report: ValidationReport = await new MockActivityEnvironment().run(acts.compareTable, { spec: { ...validationSpec(probe!), buckets: 64 }, reportKey: `catalog-${tag}` });
+    const report: ValidationReport = await new MockActivityEnvironment().run(acts.compareTable, { spec: { ...validationSpec(probe!.declaration, probe!.source, probe!.objects.names), buckets: 64 }, reportKey: `catalog-${tag}` });
     expect(report.outcome, report.summary).toBe('agree');
 
     // 3. A fresh database from the catalog ends with the same objects.

@@ -5,37 +5,38 @@
  *
  * Every test writes its own unique keys (or, for the schema change, its own
  * table) and checks the data in ClickHouse against Postgres. Tables used:
- *   public.cdc_types_probe  the self-test table, captured exactly like
- *                           public.astronauts (same connector, same DDL shape:
- *                           clickhouse-ddl/020 mirrors 010). Not astronauts
- *                           itself: an ingest run by another test on the shared
- *                           stack deletes every astronaut missing from the feed
- *                           (departures), test rows included, mid-test.
- *   public.cdc_evo_<tag>    created and dropped here (ALTER TABLE ... ADD COLUMN)
+ *   public.cdc_types_probe  the self-test table, declared in the catalog by the
+ *                           tests (test/test-tables.ts), so its objects are
+ *                           derived exactly like public.astronauts'. Not
+ *                           astronauts itself: an ingest run by another test on
+ *                           the shared stack deletes every astronaut missing
+ *                           from the feed (departures), test rows included.
+ *   public.cdc_evo_<tag>    created, captured through the catalog and dropped
+ *                           here (ALTER TABLE ... ADD COLUMN)
  *
  * The restart test stops and starts Kafka Connect and the ClickHouse host
  * through the stack manager (only processes the stack started) and always
  * brings them back up.
  *
- * Schema change procedure (what `evolve()` below does; a numbered
- * clickhouse-ddl migration for a real table runs the same statements):
+ * Schema change procedure (what the schema-change test does):
  *   The Kafka engine cannot be altered (ADD COLUMN on storage Kafka:
- *   NOT_IMPLEMENTED), so the queue is recreated with the same consumer group;
- *   the group's offsets live in Kafka, so the new queue resumes where the old
- *   one committed. AvroConfluent reads fields by name: a field the queue lacks
- *   is ignored, so events carrying the new column that the old queue consumes
- *   lose that column's value for good. Two orders lose nothing:
- *   a) ClickHouse first: recreate the queue with the new column (the queues
- *      set input_format_avro_allow_missing_fields=1, so messages still
- *      without the field read it as NULL), then ALTER the source. No pause.
+ *   NOT_IMPLEMENTED), so the catalog recreates the queue with the same
+ *   consumer group; the group's offsets live in Kafka, so the new queue
+ *   resumes where the old one committed. AvroConfluent reads fields by name:
+ *   a field the queue lacks is ignored, so events carrying the new column that
+ *   the old queue consumes lose that column's value for good. Two orders lose
+ *   nothing:
+ *   a) ClickHouse first: apply the catalog's objects for the planned column
+ *      (the queues set input_format_avro_allow_missing_fields=1, so messages
+ *      still without the field read it as NULL), then ALTER the source.
  *   b) Source first: pause the consumer BEFORE altering the source
  *      (`DETACH TABLE <t>_queue PERMANENTLY`, so it stays paused even across a
- *      ClickHouse restart; events wait in Kafka), ALTER the source, then run
- *      the migration: DROP the materialized views (nothing consumes without
- *      them), `ATTACH TABLE IF NOT EXISTS <t>_queue` (no-op unless paused),
- *      DROP the queue, ALTER the targets ADD COLUMN IF NOT EXISTS, CREATE the
- *      queue with the new column and the same group, CREATE the views.
- *      Consumption resumes from the committed offset with the new schema.
+ *      ClickHouse restart; events wait in Kafka), ALTER the source, then drop
+ *      the views (nothing consumes without them), `ATTACH TABLE IF NOT EXISTS
+ *      <t>_queue` and let the catalog reconcile: it adds the column to the
+ *      change log and the current state and recreates the queue with the new
+ *      column and the same group, then the views. Consumption resumes from the
+ *      committed offset with the new schema.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import crypto from 'node:crypto';
@@ -48,7 +49,7 @@ import { StackManager } from '../../stack/lib/manager.ts';
 import { createSql, tableObjects } from '../../catalog/clickhouse-objects.ts';
 import type { SourceColumn } from '../../catalog/introspect.ts';
 import { tableNames } from '../../catalog/names.ts';
-import { deriveTables } from '../../catalog/pipeline.ts';
+import { deriveOptions, deriveTables } from '../../catalog/pipeline.ts';
 import { applyPlan, liveTables, planTable } from '../../catalog/reconcile.ts';
 import { captureTable, chRows, clickhouse, postgres, releaseTable, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
 
@@ -266,12 +267,8 @@ describe('inserts, updates, deletes and ordering', () => {
     //     test's keys into the real current-state table a second time.
     // The same generated objects, in a database of its own and a fresh consumer group; only the
     // current-state view is pointed at the real table, for this test's keys.
-    const e = testEndpoints();
     const replayDb = `replay_${tag.replace(/[^a-z0-9_]/g, '_')}`;
-    const [t] = await deriveTables(pool, [{ source: 'public.cdc_types_probe', exclude: [], columns: {} }], {
-      sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl },
-      names: { database: replayDb, groupPrefix: `replay-${tag}` },
-    });
+    const [t] = await deriveTables(pool, [{ source: 'public.cdc_types_probe', exclude: [], columns: {} }], deriveOptions(testEndpoints(), { database: replayDb, groupPrefix: `replay-${tag}` }));
     const { queue, views } = t!.objects;
     const topic = t!.objects.names.topic;
     const group = t!.objects.names.group;
@@ -489,11 +486,10 @@ describe('schema change: ALTER TABLE ... ADD COLUMN on the source', () => {
    * Returns how many actions it took.
    */
   async function applyCatalog(planned: SourceColumn[] = []): Promise<number> {
-    const e = testEndpoints();
-    const sink = { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl };
-    const [t] = await deriveTables(pool, [{ source, exclude: [], columns: {} }], { sink, names: { groupPrefix: e.groupPrefix } });
+    const opts = deriveOptions(testEndpoints());
+    const [t] = await deriveTables(pool, [{ source, exclude: [], columns: {} }], opts);
     const src = { ...t!.source, columns: [...t!.source.columns, ...planned.filter((p) => !t!.source.columns.some((c) => c.name === p.name))] };
-    const plan = await planTable(ch, tableObjects(t!.declaration, src, t!.objects.names, sink), await liveTables(ch, names.database));
+    const plan = await planTable(ch, tableObjects(t!.declaration, src, t!.objects.names, opts.sink), await liveTables(ch, names.database));
     await applyPlan(ch, plan, () => undefined);
     return plan.actions.length;
   }

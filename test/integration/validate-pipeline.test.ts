@@ -16,8 +16,10 @@ import { createPool } from '../../activities/postgres.ts';
 import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
 import type { ValidationReport, ValidationSpec } from '../../activities/pipeline-validation/types.ts';
 import { migrate } from '../../db/migrate.ts';
-import { ASTRONAUTS_VALIDATION, VALIDATE_WORKFLOW_TYPE, type ValidatePipelineInput } from '../../workflows/validate-pipeline.ts';
-import { chRows, clickhouse, requireEnv, uniqueTag } from './helpers.ts';
+import { VALIDATE_WORKFLOW_TYPE, type ValidatePipelineInput } from '../../workflows/validate-pipeline.ts';
+import { validationSpecFor } from '../../catalog/validation-spec.ts';
+import { INGEST_TABLE } from '../../workflows/shared.ts';
+import { chRows, clickhouse, requireEnv, testEndpoints, uniqueTag } from './helpers.ts';
 
 const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 const tag = uniqueTag('validate');
@@ -252,13 +254,14 @@ describe('validatePipeline on the astronauts CDC pipeline', () => {
     try {
       // The insert's change LSN is above `before`: max(version) >= before means ClickHouse has applied it.
       const before = rows[0]?.lsn ?? '0/0';
-      const { report, failure } = await run({ spec: { ...ASTRONAUTS_VALIDATION, catchUp: { mode: 'version', minVersion: before }, maxWaitMs: 90_000 } });
+      const catalogSpec = await validationSpecFor(pool, INGEST_TABLE, testEndpoints().groupPrefix);
+      const { report, failure } = await run({ spec: { ...catalogSpec, catchUp: { mode: 'version', minVersion: before }, maxWaitMs: 90_000 } });
       expect(failure?.message).toBeUndefined();
       expect(report?.outcome).toBe('agree');
       expect(report?.sourceRows).toBeGreaterThan(0);
 
-      // The default spec: Debezium's slot position and the ClickHouse consumer group.
-      const slot = await run({ spec: { ...ASTRONAUTS_VALIDATION, maxWaitMs: 60_000 } });
+      // No input: the catalog's spec for the ingest's table (Debezium's slot position and the ClickHouse consumer group).
+      const slot = await run({});
       expect(slot.failure?.message).toBeUndefined();
       expect(slot.report?.outcome).toBe('agree');
     } finally {

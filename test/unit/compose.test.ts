@@ -368,6 +368,7 @@ describe('the services run the repository\'s own files', () => {
       path.relative(root, ddlDir), // clickhouse-ddl: what pipeline/setup.ts applies
       path.relative(root, migrationsDir), // db/migrations/postgres
       'debezium',
+      'catalog', // the captured tables and everything derived from them
       'pipeline',
       'worker',
       'workflows',
@@ -386,6 +387,7 @@ describe('the services run the repository\'s own files', () => {
       ...filesIn('worker', /\.ts$/),
       ...filesIn('workflows', /\.ts$/),
       ...filesIn('activities', /\.ts$/),
+      ...filesIn('catalog', /\.ts$/),
       'stack/maven/connect-plugins.xml',
       'stack/python/requirements.lock',
       'package.json',

@@ -71,7 +71,7 @@ describe('parseConfig', () => {
 describe('.env.example', () => {
   it('lists every variable of the schema, and parses as a valid configuration', async () => {
     const { readFile } = await import('node:fs/promises');
-    const { envSchema } = await import('../../config/env.ts');
+    const { endpoints, endpointsSchema, envSchema } = await import('../../config/env.ts');
     const text = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');
     const env = Object.fromEntries(
       text
@@ -79,9 +79,10 @@ describe('.env.example', () => {
         .filter((line) => /^[A-Z_]+=/.test(line))
         .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
     );
-    const keys = Object.keys(envSchema.shape);
+    const keys = [...Object.keys(envSchema.shape), ...Object.keys(endpointsSchema.shape), 'PG_RECVLOGICAL', 'BENCH_PG_URL'];
     expect(keys.length).toBeGreaterThan(10);
     expect(keys.filter((k) => !(k in env))).toEqual([]);
     expect(() => parseConfig(env)).not.toThrow();
+    expect(endpoints({}, env)).toMatchObject({ registryCcompatUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', groupPrefix: 'clickhouse' });
   });
 });
