@@ -14,6 +14,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { statements } from './statements.ts';
+
+export { statements } from './statements.ts';
 
 export const ddlDir = path.dirname(fileURLToPath(import.meta.url));
 
@@ -41,18 +44,6 @@ export function render(file: MigrationFile, vars: Record<string, string>): strin
     if (v === undefined) throw new Error(`${file.name}: placeholder {{${key}}} has no value (set ${key} in the environment)`);
     return v;
   });
-}
-
-/** Split on semicolons that end a line, ignoring `--` comment lines. */
-export function statements(sql: string): string[] {
-  const withoutComments = sql
-    .split('\n')
-    .filter((l) => !l.trimStart().startsWith('--'))
-    .join('\n');
-  return withoutComments
-    .split(/;\s*(?:\n|$)/)
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
 }
 
 export function ddlVars(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
