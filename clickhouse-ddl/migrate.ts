@@ -1,38 +1,30 @@
 /**
- * Applies clickhouse-ddl/NNN_*.sql in order and records each applied file
- * (name + checksum) in `astros_meta.schema_migrations`, so a rerun applies
- * only new files and an edited, already-applied file is reported, not
- * silently re-run. The same files serve the native stack and docker-compose:
- * only `{{PLACEHOLDERS}}` (broker list, registry URL) differ, filled in from
- * the environment.
+ * ClickHouse migrations: applies clickhouse-ddl/NNN_*.sql in order with the
+ * shared runner (db/migration-runner.ts: checksums, missing-file warning, dry
+ * run), recording each applied file (name + checksum) in
+ * `astros_meta.schema_migrations`. ClickHouse-specific here: the same files
+ * serve the native stack and docker-compose, with `{{PLACEHOLDERS}}` for the
+ * names catalog/names.ts owns; and a file is sent one statement at a time (statements.ts).
+ * ClickHouse has no transactions: a file that fails halfway is not recorded,
+ * and its statements are written to be rerun (IF NOT EXISTS / IF EXISTS).
  *
  *   npx tsx clickhouse-ddl/migrate.ts [--url URL] [--dry-run] [--help]
  */
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Command } from 'commander';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pipelineNames } from '../catalog/names.ts';
+import { readMigrationDir, runMigrations, type MigrationFile, type MigrationTarget } from '../db/migration-runner.ts';
+import { statements } from './statements.ts';
+
+export type { MigrationFile } from '../db/migration-runner.ts';
+export { statements } from './statements.ts';
 
 export const ddlDir = path.dirname(fileURLToPath(import.meta.url));
 
-export interface MigrationFile {
-  name: string;
-  sql: string;
-  checksum: string;
-}
-
 export function listMigrations(dir = ddlDir): MigrationFile[] {
-  return fs
-    .readdirSync(dir)
-    .filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f))
-    .sort()
-    .map((name) => {
-      const sql = fs.readFileSync(path.join(dir, name), 'utf8');
-      return { name, sql, checksum: crypto.createHash('sha256').update(sql).digest('hex') };
-    });
+  return readMigrationDir(dir);
 }
 
 /** Fill `{{NAME}}` from vars; an unknown placeholder is an error naming the file. */
@@ -42,18 +34,6 @@ export function render(file: MigrationFile, vars: Record<string, string>): strin
     if (v === undefined) throw new Error(`${file.name}: placeholder {{${key}}} has no value (set ${key} in the environment)`);
     return v;
   });
-}
-
-/** Split on semicolons that end a line, ignoring `--` comment lines. */
-export function statements(sql: string): string[] {
-  const withoutComments = sql
-    .split('\n')
-    .filter((l) => !l.trimStart().startsWith('--'))
-    .join('\n');
-  return withoutComments
-    .split(/;\s*(?:\n|$)/)
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
 }
 
 /** Values of the files' `{{PLACEHOLDERS}}` (names owned by catalog/names.ts). */
@@ -66,54 +46,63 @@ export interface MigrateResult {
   skipped: string[];
 }
 
-export async function migrateClickHouse(client: ClickHouseClient, opts: { vars?: Record<string, string>; log?: (m: string) => void; dryRun?: boolean } = {}): Promise<MigrateResult> {
-  const log = opts.log ?? (() => undefined);
-  const vars = opts.vars ?? ddlVars();
-  await client.command({ query: 'CREATE DATABASE IF NOT EXISTS astros_meta' });
-  await client.command({
-    query: `CREATE TABLE IF NOT EXISTS astros_meta.schema_migrations
-            (name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
-            ENGINE = MergeTree ORDER BY name`,
-  });
-  const rs = await client.query({ query: 'SELECT name, checksum FROM astros_meta.schema_migrations', format: 'JSONEachRow' });
-  const done = new Map((await rs.json<{ name: string; checksum: string }>()).map((r) => [r.name, r.checksum]));
-  const result: MigrateResult = { applied: [], skipped: [] };
-  for (const file of listMigrations()) {
-    const prior = done.get(file.name);
-    if (prior !== undefined) {
-      if (prior !== file.checksum) {
-        throw new Error(`${file.name} was changed after it was applied; add a new numbered migration instead of editing it`);
+export interface MigrateClickHouseOptions {
+  vars?: Record<string, string>;
+  log?: (m: string) => void;
+  dryRun?: boolean;
+  /** Folder of the migration files (tests). */
+  dir?: string;
+  /** Database of the bookkeeping table (tests); the pipeline's is astros_meta. */
+  metaDatabase?: string;
+}
+
+/** `<metaDatabase>.schema_migrations`, and each file rendered and sent statement by statement. */
+function clickhouseTarget(client: ClickHouseClient, vars: Record<string, string>, metaDatabase: string): MigrationTarget {
+  if (!/^\w+$/.test(metaDatabase)) throw new Error(`metaDatabase must be a plain identifier, not ${JSON.stringify(metaDatabase)}`);
+  const table = `${metaDatabase}.schema_migrations`;
+  return {
+    where: table,
+    async applied() {
+      await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${metaDatabase}` });
+      await client.command({
+        query: `CREATE TABLE IF NOT EXISTS ${table}
+                (name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
+                ENGINE = MergeTree ORDER BY name`,
+      });
+      const rs = await client.query({ query: `SELECT name, checksum FROM ${table}`, format: 'JSONEachRow' });
+      return new Map((await rs.json<{ name: string; checksum: string }>()).map((r) => [r.name, r.checksum]));
+    },
+    async apply(file) {
+      for (const stmt of statements(render(file, vars))) {
+        try {
+          await client.command({ query: stmt });
+        } catch (err) {
+          throw new Error(`${(err as Error).message}\nstatement:\n${stmt}`, { cause: err });
+        }
       }
-      result.skipped.push(file.name);
-      continue;
-    }
-    const sql = render(file, vars);
-    if (opts.dryRun) {
-      log(`-- would apply ${file.name}\n${sql}`);
-      result.applied.push(file.name);
-      continue;
-    }
-    for (const stmt of statements(sql)) {
-      try {
-        await client.command({ query: stmt });
-      } catch (err) {
-        throw new Error(`${file.name}: ${(err as Error).message}\nstatement:\n${stmt}`, { cause: err });
-      }
-    }
-    await client.insert({ table: 'astros_meta.schema_migrations', values: [{ name: file.name, checksum: file.checksum }], format: 'JSONEachRow' });
-    log(`applied ${file.name}`);
-    result.applied.push(file.name);
-  }
-  return result;
+      await client.insert({ table, values: [{ name: file.name, checksum: file.checksum }], format: 'JSONEachRow' });
+    },
+    preview: (file) => render(file, vars),
+  };
+}
+
+export async function migrateClickHouse(client: ClickHouseClient, opts: MigrateClickHouseOptions = {}): Promise<MigrateResult> {
+  const target = clickhouseTarget(client, opts.vars ?? ddlVars(), opts.metaDatabase ?? pipelineNames.metaDatabase);
+  const r = await runMigrations(listMigrations(opts.dir), target, { log: opts.log, dryRun: opts.dryRun });
+  return { applied: r.applied, skipped: r.alreadyApplied };
 }
 
 async function main(): Promise<void> {
   const program = new Command('clickhouse-migrate')
     .description('apply clickhouse-ddl/*.sql in order, recording what was applied')
-    .option('--url <url>', 'ClickHouse HTTP URL', process.env.CLICKHOUSE_URL ?? 'http://127.0.0.1:8123')
+    .option('--url <url>', 'ClickHouse HTTP URL (default: CLICKHOUSE_URL, else the dev stack)')
     .option('--dry-run', 'print the rendered SQL instead of running it')
     .parse();
-  const opts = program.opts<{ url: string; dryRun?: boolean }>();
+  const o = program.opts<{ url?: string; dryRun?: boolean }>();
+  const { endpoints } = await import('../config/env.ts');
+  const { createContext } = await import('../stack/lib/context.ts');
+  const { stackEnv } = await import('../stack/lib/endpoints.ts');
+  const opts = { ...o, url: o.url ?? endpoints(stackEnv(createContext('dev', () => undefined))).clickhouseUrl };
   const client = createClient({ url: opts.url, request_timeout: 60_000, log: { level: ClickHouseLogLevel.OFF } });
   try {
     const r = await migrateClickHouse(client, { log: (m) => console.log(m), dryRun: opts.dryRun });
