@@ -5,21 +5,25 @@
  *   npx tsx cli/validate.ts                        the astronauts pipeline (public.astronauts vs astros.astronauts)
  *   npx tsx cli/validate.ts --source-table people --key id --target-table people --catch-up none --json
  *
+ * Needs a running worker on TASK_QUEUE (npm run worker); checks that first.
  * Exit status: 0 agree, 1 mismatch (the differing keys are printed),
  * 3 ClickHouse has not caught up (lag, not a mismatch), 2 usage or
- * configuration problems, 4 any other failure.
- * Settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE) come from the environment; see .env.example.
+ * configuration problems, 4 any other failure, 5 Temporal does not answer or
+ * no worker polls (nothing started), 6 still running at --timeout (not cancelled).
+ * Settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE, TEMPORAL_UI_URL) come from the environment; see .env.example.
  */
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { IngestErrorType } from '../activities/errors.ts';
 import type { CatchUpSpec, ValidationReport, ValidationSpec } from '../activities/validation.ts';
 import { loadConfigOrExit } from '../config/env.ts';
 import { ASTRONAUTS_VALIDATION, VALIDATE_WORKFLOW_TYPE, type ValidatePipelineInput } from '../workflows/validate-pipeline.ts';
+import { awaitWorkflow, EXIT_TIMEOUT, timeoutOption, WaitTimeoutError } from './await-workflow.ts';
+import { connectWithWorker, EXIT_NOT_READY, TemporalNotReadyError, type TemporalTarget } from './worker-check.ts';
 
-export const EXIT = { agree: 0, mismatch: 1, usage: 2, lag: 3, error: 4 } as const;
+export const EXIT = { agree: 0, mismatch: 1, usage: 2, lag: 3, error: 4, notReady: EXIT_NOT_READY, timeout: EXIT_TIMEOUT } as const;
 
 interface Options {
   sourceSchema: string;
@@ -40,6 +44,7 @@ interface Options {
   maxKeys: number;
   workflowId?: string;
   json?: boolean;
+  timeout: number;
 }
 
 function positiveInt(raw: string): number {
@@ -86,11 +91,33 @@ function exitFor(report: ValidationReport): number {
   return report.outcome === 'agree' ? EXIT.agree : report.outcome === 'lag' ? EXIT.lag : EXIT.mismatch;
 }
 
+/** How the CLI waits for the run: progress lines on `log`, and a deadline. */
+export interface ValidationWait {
+  connection: Connection;
+  target: TemporalTarget;
+  uiUrl: string;
+  timeoutMs: number;
+  log: (line: string) => void;
+}
+
 /** Start the workflow, wait; returns the report (also the failed run's, taken from the failure details). */
-export async function runValidation(client: Client, taskQueue: string, input: ValidatePipelineInput, workflowId = `validate-pipeline-${randomUUID()}`): Promise<ValidationReport> {
+export async function runValidation(
+  client: Client,
+  taskQueue: string,
+  input: ValidatePipelineInput,
+  workflowId = `validate-pipeline-${randomUUID()}`,
+  wait?: ValidationWait,
+): Promise<ValidationReport> {
   const handle = await client.workflow.start(VALIDATE_WORKFLOW_TYPE, { taskQueue, workflowId, args: [input] });
   try {
-    return (await handle.result()) as ValidationReport;
+    if (!wait) return (await handle.result()) as ValidationReport;
+    return await awaitWorkflow<ValidationReport>({
+      ...wait,
+      handle,
+      runId: handle.firstExecutionRunId,
+      workflowType: VALIDATE_WORKFLOW_TYPE,
+      afterTimeout: 'Its report is recorded in validation_reports when it finishes.',
+    });
   } catch (err) {
     if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) {
       const type = err.cause.type;
@@ -107,7 +134,10 @@ export function buildValidateCommand(): Command {
     .description(
       `Start workflow ${VALIDATE_WORKFLOW_TYPE}: wait until ClickHouse has caught up with a Postgres snapshot, compare live row counts ` +
         'and value-level checksums, name the differing keys, record the report in validation_reports and print it. ' +
-        `Exit status ${EXIT.agree} agree, ${EXIT.mismatch} mismatch, ${EXIT.lag} ClickHouse lagging (nothing compared), ${EXIT.usage} usage, ${EXIT.error} other failure.`,
+        'Needs a running worker polling TASK_QUEUE (npm run worker, or the dev stack\'s worker component); it checks that first. ' +
+        'While waiting it prints progress every 10 s. ' +
+        `Exit status ${EXIT.agree} agree, ${EXIT.mismatch} mismatch, ${EXIT.lag} ClickHouse lagging (nothing compared), ${EXIT.usage} usage, ${EXIT.error} other failure, ` +
+        `${EXIT.notReady} Temporal not answering or no worker polling (nothing started), ${EXIT.timeout} still running at --timeout (not cancelled).`,
     )
     .option('--source-schema <name>', 'Postgres schema', a.source.schema)
     .option('--source-table <name>', 'Postgres table', a.source.table)
@@ -127,16 +157,32 @@ export function buildValidateCommand(): Command {
     .option('--max-keys <n>', 'differing keys named per kind', positiveInt, 20)
     .option('--workflow-id <id>', 'workflow id (default validate-pipeline-<uuid>)')
     .option('--json', 'print the whole report as JSON')
+    .addOption(timeoutOption())
     .action(async (o: Options) => {
       const cfg = loadConfigOrExit();
-      const connection = await Connection.connect({ address: cfg.temporal.address, connectTimeout: '10s' });
+      const log = (line: string) => process.stderr.write(`validate: ${line}\n`);
+      let connection: Connection;
+      try {
+        connection = await connectWithWorker(cfg.temporal, { ifNoWorker: 'fail', consequence: `${VALIDATE_WORKFLOW_TYPE} would never complete` });
+      } catch (err) {
+        if (!(err instanceof TemporalNotReadyError)) throw err;
+        log(err.message);
+        process.exitCode = err.exitCode;
+        return;
+      }
       let code: number;
       try {
         const client = new Client({ connection, namespace: cfg.temporal.namespace });
-        const report = await runValidation(client, cfg.temporal.taskQueue, { spec: specFromOptions(o) }, o.workflowId);
+        const wait: ValidationWait = { connection, target: cfg.temporal, uiUrl: cfg.temporal.uiUrl, timeoutMs: o.timeout, log };
+        const report = await runValidation(client, cfg.temporal.taskQueue, { spec: specFromOptions(o) }, o.workflowId, wait);
         console.log(o.json ? JSON.stringify(report, null, 2) : report.summary);
         code = exitFor(report);
       } catch (err) {
+        if (err instanceof WaitTimeoutError || err instanceof TemporalNotReadyError) {
+          log(err.message);
+          process.exitCode = err.exitCode;
+          return;
+        }
         let e: unknown = err;
         while (e instanceof Error && e.cause instanceof Error) e = e.cause;
         const msg = e instanceof ApplicationFailure && e.type ? `${e.type}: ${e.message}` : e instanceof Error ? e.message : String(e);
