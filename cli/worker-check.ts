@@ -74,11 +74,13 @@ export function judgePollers(pollers: QueuePollers, nowMs: number, recentMs = PO
   return { ok: false, missing, lastSeen: seen ? { identity: seen.identity, ageMs: nowMs - seen.lastAccessMs! } : undefined };
 }
 
+/** A duration for people: `45 s`, `2 min 5 s`, `1 h 30 min`. */
 export function formatAge(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   if (s < 120) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`;
   const m = Math.round(s / 60);
-  return m < 120 ? `${m} min` : `${Math.round(m / 60)} h`;
+  return `${Math.floor(m / 60)} h${m % 60 ? ` ${m % 60} min` : ''}`;
 }
 
 /** How to start a worker, in each of the ways this repository runs one. */

@@ -99,12 +99,14 @@ describe('messages', () => {
   });
 
   it('formats ages for people', () => {
-    expect([formatAge(400), formatAge(10_000), formatAge(119_000), formatAge(300_000), formatAge(3 * 3_600_000), formatAge(-5)]).toEqual([
+    expect([400, 10_000, 119_000, 125_000, 300_000, 3 * 3_600_000, 5_400_000, -5].map(formatAge)).toEqual([
       '0 s',
       '10 s',
       '119 s',
+      '2 min 5 s',
       '5 min',
       '3 h',
+      '1 h 30 min',
       '0 s',
     ]);
   });
