@@ -5,9 +5,14 @@
  *   npx tsx cli/astros.ts ingest [--source URL]      start (or attach to) a run, wait, print the summary
  *   npx tsx cli/astros.ts schedule [--interval 5m]   create or update the Temporal Schedule
  *   npx tsx cli/astros.ts migrate                    apply pending Postgres migrations
+ *
+ * ingest and validate need a running worker on TASK_QUEUE (npm run worker):
+ * they check at once and exit 5 if Temporal does not answer or no worker
+ * polls; while waiting they print progress, and stop waiting after --timeout
+ * with exit 6 (the run goes on). A failed run exits 1.
  */
 import { pathToFileURL } from 'node:url';
-import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { VALIDATE_WORKFLOW_TYPE } from '../workflows/validate-pipeline.ts';
 
@@ -15,16 +20,28 @@ import { VALIDATE_WORKFLOW_TYPE } from '../workflows/validate-pipeline.ts';
 const VALIDATE_SCHEDULE_ID = 'validate-pipeline';
 import { buildValidateCommand } from './validate.ts';
 import { ConfigError, MigrationError } from '../activities/errors.ts';
-import { loadConfigOrExit } from '../config/env.ts';
+import { loadConfigOrExit, type Config } from '../config/env.ts';
 import { migrate } from '../db/migrate.ts';
 import { INGEST_WORKFLOW_ID, INGEST_WORKFLOW_TYPE } from '../workflows/shared.ts';
+import { awaitWorkflow, EXIT_TIMEOUT, timeoutOption, WaitTimeoutError } from './await-workflow.ts';
 import { deleteIngestSchedule, startOrAttachIngest, upsertIngestSchedule } from './client.ts';
+import { connectWithWorker, EXIT_NOT_READY, TemporalNotReadyError } from './worker-check.ts';
 
-async function withClient<T>(fn: (client: Client, cfg: ReturnType<typeof loadConfigOrExit>) => Promise<T>): Promise<T> {
+const warn = (message: string) => process.stderr.write(`astros: ${message}\n`);
+
+/**
+ * Connect (TemporalNotReadyError within seconds when Temporal does not
+ * answer) and check that a worker polls TASK_QUEUE: `ifNoWorker` 'fail' for
+ * commands that wait for a run, 'warn' for those that only start or schedule one.
+ */
+async function withClient<T>(
+  check: { ifNoWorker: 'fail' | 'warn'; consequence: string },
+  fn: (client: Client, cfg: Config, connection: Connection) => Promise<T>,
+): Promise<T> {
   const cfg = loadConfigOrExit();
-  const connection = await Connection.connect({ address: cfg.temporal.address, connectTimeout: '10s' });
+  const connection = await connectWithWorker(cfg.temporal, { ...check, warn });
   try {
-    return await fn(new Client({ connection, namespace: cfg.temporal.namespace }), cfg);
+    return await fn(new Client({ connection, namespace: cfg.temporal.namespace }), cfg, connection);
   } finally {
     await connection.close();
   }
@@ -62,14 +79,21 @@ export function buildProgram(): Command {
     .command('ingest')
     .description(
       `Start workflow ${INGEST_WORKFLOW_TYPE} (id ${INGEST_WORKFLOW_ID}), wait for it and print its summary as JSON. ` +
-        'If a run with that id is still open, attach to it instead of starting an overlapping one.',
+        'If a run with that id is still open, attach to it instead of starting an overlapping one. ' +
+        'Needs a running worker polling TASK_QUEUE (npm run worker, or the dev stack\'s worker component): without one, or when ' +
+        `Temporal does not answer, it exits at once with status ${EXIT_NOT_READY}. While waiting it prints progress every 10 s; ` +
+        `after --timeout it stops waiting with status ${EXIT_TIMEOUT} (the run goes on). A failed run exits 1.`,
     )
     .option('--source <url>', 'source URL for this run (default: the worker\'s ASTROS_SOURCE_URL)', httpUrl)
     .option('--workflow-id <id>', 'workflow id (runs with the same id never overlap)', INGEST_WORKFLOW_ID)
     .option('--run-key <key>', 'idempotency key of the Postgres write (default: the run id); an already-applied key applies nothing')
-    .option('--no-wait', 'print the workflow and run id and return without waiting')
-    .action(async (opts: { source?: string; workflowId: string; runKey?: string; wait: boolean }) => {
-      await withClient(async (client, cfg) => {
+    .option('--no-wait', 'print the workflow and run id and return without waiting (only warns when no worker polls)')
+    .addOption(timeoutOption())
+    .action(async (opts: { source?: string; workflowId: string; runKey?: string; wait: boolean; timeout: number }) => {
+      const check = opts.wait
+        ? { ifNoWorker: 'fail' as const, consequence: `${INGEST_WORKFLOW_TYPE} would never complete` }
+        : { ifNoWorker: 'warn' as const, consequence: `the run waits until one does` };
+      await withClient(check, async (client, cfg, connection) => {
         const run = await startOrAttachIngest(client, {
           taskQueue: cfg.temporal.taskQueue,
           workflowId: opts.workflowId,
@@ -85,7 +109,18 @@ export function buildProgram(): Command {
         );
         if (!opts.wait) return;
         try {
-          console.log(JSON.stringify(await run.handle.result(), null, 2));
+          const summary = await awaitWorkflow({
+            connection,
+            handle: run.handle,
+            runId: run.runId,
+            workflowType: INGEST_WORKFLOW_TYPE,
+            target: cfg.temporal,
+            uiUrl: cfg.temporal.uiUrl,
+            timeoutMs: opts.timeout,
+            afterTimeout: `Run the same command again to attach to it (workflow id ${opts.workflowId}).`,
+            log: warn,
+          });
+          console.log(JSON.stringify(summary, null, 2));
         } catch (err) {
           if (err instanceof WorkflowFailedError) throw new Error(`run ${run.runId} failed: ${rootCause(err)}`, { cause: err });
           throw err;
@@ -97,7 +132,9 @@ export function buildProgram(): Command {
     .command('schedule')
     .description(
       'Create the Temporal Schedule that runs ingestAstronauts (or, with --workflow validate, validatePipeline) periodically, ' +
-        'or update it in place if it exists (overlap policy SKIP). It appears under Schedules in the Web UI.',
+        'or update it in place if it exists (overlap policy SKIP). It appears under Schedules in the Web UI. ' +
+        'Scheduled runs need a running worker polling TASK_QUEUE (npm run worker); without one this warns and goes on. ' +
+        `Exits ${EXIT_NOT_READY} at once when Temporal does not answer.`,
     )
     .addOption(new Option('--workflow <name>', 'what the schedule runs').choices(['ingest', 'validate']).default('ingest'))
     .option('--interval <duration>', 'how often to ingest (default: ASTROS_SCHEDULE_INTERVAL)', duration)
@@ -107,7 +144,8 @@ export function buildProgram(): Command {
     .option('--resume', 'unpause it')
     .option('--delete', 'delete the schedule instead')
     .action(async (opts: { workflow: 'ingest' | 'validate'; interval?: string; scheduleId?: string; source?: string; paused?: boolean; resume?: boolean; delete?: boolean }) => {
-      await withClient(async (client, cfg) => {
+      const check = { ifNoWorker: 'warn' as const, consequence: 'scheduled runs wait until one does' };
+      await withClient(check, async (client, cfg) => {
         const validate = opts.workflow === 'validate';
         const scheduleId = opts.scheduleId ?? (validate ? VALIDATE_SCHEDULE_ID : cfg.schedule.id);
         if (opts.delete) {
@@ -147,9 +185,9 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   buildProgram()
     .parseAsync(process.argv)
     .catch((err: unknown) => {
-      // Expected failures (configuration, migrations, a failed run) are reported without a stack trace.
+      // Expected failures (configuration, migrations, a failed run, no worker, a timeout) are reported without a stack trace.
       const message = err instanceof ConfigError || err instanceof MigrationError || err instanceof Error ? err.message : String(err);
       process.stderr.write(`astros: ${message}\n`);
-      process.exitCode = 1;
+      process.exitCode = err instanceof TemporalNotReadyError || err instanceof WaitTimeoutError ? err.exitCode : 1;
     });
 }

@@ -2,32 +2,43 @@
  * validate: start workflow validatePipeline, wait for it and print its report.
  *
  *   npx tsx cli/validate.ts --help
- *   npx tsx cli/validate.ts                        the astronauts pipeline (public.astronauts vs astros.astronauts)
- *   npx tsx cli/validate.ts --source-table people --key id --target-table people --catch-up none --json
+ *   npx tsx cli/validate.ts                        the table ingestAstronauts writes, as the catalog derives it
+ *   npx tsx cli/validate.ts --table public.orders  any captured table (npm run catalog -- list)
+ *   npx tsx cli/validate.ts --source-table people --key id --target-table people --catch-up none --json   a table the catalog does not capture
  *
+ * Needs a running worker on TASK_QUEUE (npm run worker); checks that first.
  * Exit status: 0 agree, 1 mismatch (the differing keys are printed),
  * 3 ClickHouse has not caught up (lag, not a mismatch), 2 usage or
- * configuration problems, 4 any other failure.
- * Settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE) come from the environment; see .env.example.
+ * configuration problems, 4 any other failure, 5 Temporal does not answer or
+ * no worker polls (nothing started), 6 still running at --timeout (not cancelled).
+ * Settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE, TEMPORAL_UI_URL) come from the environment; see .env.example.
  */
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { IngestErrorType } from '../activities/errors.ts';
 import type { CatchUpSpec, ValidationReport, ValidationSpec } from '../activities/pipeline-validation/types.ts';
 import { loadConfigOrExit } from '../config/env.ts';
-import { ASTRONAUTS_VALIDATION, VALIDATE_WORKFLOW_TYPE, type ValidatePipelineInput } from '../workflows/validate-pipeline.ts';
+import pg from 'pg';
+import { SourceTableMissing } from '../catalog/introspect.ts';
+import { pipelineNames } from '../catalog/names.ts';
+import { TableNotCaptured, validationSpecFor } from '../catalog/validation-spec.ts';
+import { INGEST_TABLE } from '../workflows/shared.ts';
+import { VALIDATE_WORKFLOW_TYPE, type ValidatePipelineInput } from '../workflows/validate-pipeline.ts';
+import { awaitWorkflow, EXIT_TIMEOUT, timeoutOption, WaitTimeoutError } from './await-workflow.ts';
+import { connectWithWorker, EXIT_NOT_READY, TemporalNotReadyError, type TemporalTarget } from './worker-check.ts';
 
-export const EXIT = { agree: 0, mismatch: 1, usage: 2, lag: 3, error: 4 } as const;
+export const EXIT = { agree: 0, mismatch: 1, usage: 2, lag: 3, error: 4, notReady: EXIT_NOT_READY, timeout: EXIT_TIMEOUT } as const;
 
 interface Options {
+  table: string;
   sourceSchema: string;
-  sourceTable: string;
+  sourceTable?: string;
   key?: string[];
   columns?: string[];
   targetDatabase: string;
-  targetTable: string;
+  targetTable?: string;
   versionColumn: string;
   deletedColumn: string;
   catchUp: CatchUpSpec['mode'];
@@ -40,6 +51,7 @@ interface Options {
   maxKeys: number;
   workflowId?: string;
   json?: boolean;
+  timeout: number;
 }
 
 function positiveInt(raw: string): number {
@@ -50,9 +62,13 @@ function positiveInt(raw: string): number {
 
 const list = (raw: string): string[] => raw.split(',').map((s) => s.trim()).filter(Boolean);
 
-/** The spec the options describe; with no options, the astronauts pipeline. */
-export function specFromOptions(o: Options): ValidationSpec {
-  const a = ASTRONAUTS_VALIDATION;
+/**
+ * The spec the options describe: a captured table's spec from the catalog
+ * (`catalogSpec`, for --table), or, with --source-table, one for a table the
+ * catalog does not capture. Catch-up and limits apply to both.
+ */
+export function specFromOptions(o: Options, catalogSpec?: ValidationSpec): ValidationSpec {
+  const base: ValidationSpec | undefined = o.sourceTable === undefined ? catalogSpec : undefined;
   const catchUp: CatchUpSpec =
     o.catchUp === 'none'
       ? { mode: 'none' }
@@ -63,15 +79,17 @@ export function specFromOptions(o: Options): ValidationSpec {
             slotName: o.slot,
             ...(o.kafkaTopic && o.kafkaGroup
               ? { kafka: { topic: o.kafkaTopic, groupId: o.kafkaGroup } }
-              : a.catchUp.mode === 'slot' && a.catchUp.kafka && o.sourceTable === a.source.table && o.sourceSchema === a.source.schema
-                ? { kafka: a.catchUp.kafka }
+              : base?.catchUp.mode === 'slot' && base.catchUp.kafka
+                ? { kafka: base.catchUp.kafka }
                 : {}),
           };
+  const source = base?.source ?? { schema: o.sourceSchema, table: o.sourceTable ?? '' };
+  const target = base?.target ?? { database: o.targetDatabase, table: o.targetTable ?? o.sourceTable ?? '' };
   return {
-    source: { schema: o.sourceSchema, table: o.sourceTable, ...(o.key ? { key: o.key } : {}), ...(o.columns ? { columns: o.columns } : {}) },
+    source: { ...source, ...(o.key ? { key: o.key } : {}), ...(o.columns ? { columns: o.columns } : {}) },
     target: {
-      database: o.targetDatabase,
-      table: o.targetTable,
+      database: target.database,
+      table: target.table,
       ...(o.versionColumn ? { versionColumn: o.versionColumn } : {}),
       ...(o.deletedColumn ? { deletedColumn: o.deletedColumn } : {}),
     },
@@ -82,15 +100,49 @@ export function specFromOptions(o: Options): ValidationSpec {
   };
 }
 
+/** The catalog's spec for --table (unless --source-table names a table outside the catalog). */
+async function catalogSpec(o: Options, databaseUrl: string, groupPrefix: string): Promise<ValidationSpec | undefined> {
+  if (o.sourceTable !== undefined) return undefined;
+  const db = new pg.Client({ connectionString: databaseUrl, application_name: 'astros-validate', connectionTimeoutMillis: 5_000 });
+  await db.connect();
+  try {
+    return await validationSpecFor(db, o.table, groupPrefix);
+  } finally {
+    await db.end();
+  }
+}
+
 function exitFor(report: ValidationReport): number {
   return report.outcome === 'agree' ? EXIT.agree : report.outcome === 'lag' ? EXIT.lag : EXIT.mismatch;
 }
 
+/** How the CLI waits for the run: progress lines on `log`, and a deadline. */
+export interface ValidationWait {
+  connection: Connection;
+  target: TemporalTarget;
+  uiUrl: string;
+  timeoutMs: number;
+  log: (line: string) => void;
+}
+
 /** Start the workflow, wait; returns the report (also the failed run's, taken from the failure details). */
-export async function runValidation(client: Client, taskQueue: string, input: ValidatePipelineInput, workflowId = `validate-pipeline-${randomUUID()}`): Promise<ValidationReport> {
+export async function runValidation(
+  client: Client,
+  taskQueue: string,
+  input: ValidatePipelineInput,
+  workflowId = `validate-pipeline-${randomUUID()}`,
+  wait?: ValidationWait,
+): Promise<ValidationReport> {
   const handle = await client.workflow.start(VALIDATE_WORKFLOW_TYPE, { taskQueue, workflowId, args: [input] });
   try {
-    return (await handle.result()) as ValidationReport;
+    if (!wait) return (await handle.result()) as ValidationReport;
+    return await awaitWorkflow<ValidationReport>({
+      ...wait,
+      handle,
+      runId: handle.firstExecutionRunId,
+      workflowType: VALIDATE_WORKFLOW_TYPE,
+      afterTimeout: 'Its report is recorded in validation_reports when it finishes.',
+    });
   } catch (err) {
     if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) {
       const type = err.cause.type;
@@ -102,24 +154,27 @@ export async function runValidation(client: Client, taskQueue: string, input: Va
 }
 
 export function buildValidateCommand(): Command {
-  const a = ASTRONAUTS_VALIDATION;
   return new Command('validate')
     .description(
       `Start workflow ${VALIDATE_WORKFLOW_TYPE}: wait until ClickHouse has caught up with a Postgres snapshot, compare live row counts ` +
         'and value-level checksums, name the differing keys, record the report in validation_reports and print it. ' +
-        `Exit status ${EXIT.agree} agree, ${EXIT.mismatch} mismatch, ${EXIT.lag} ClickHouse lagging (nothing compared), ${EXIT.usage} usage, ${EXIT.error} other failure.`,
+        'Needs a running worker polling TASK_QUEUE (npm run worker, or the dev stack\'s worker component); it checks that first. ' +
+        'While waiting it prints progress every 10 s. ' +
+        `Exit status ${EXIT.agree} agree, ${EXIT.mismatch} mismatch, ${EXIT.lag} ClickHouse lagging (nothing compared), ${EXIT.usage} usage, ${EXIT.error} other failure, ` +
+        `${EXIT.notReady} Temporal not answering or no worker polling (nothing started), ${EXIT.timeout} still running at --timeout (not cancelled).`,
     )
-    .option('--source-schema <name>', 'Postgres schema', a.source.schema)
-    .option('--source-table <name>', 'Postgres table', a.source.table)
-    .option('--key <cols>', 'key columns, comma-separated (default: the primary key)', list)
-    .option('--columns <cols>', 'compared columns, comma-separated (default: all non-key columns present in both)', list)
-    .option('--target-database <name>', 'ClickHouse database', a.target.database)
-    .option('--target-table <name>', 'ClickHouse table', a.target.table)
-    .option('--version-column <name>', 'ClickHouse version column (source LSN); empty for none', a.target.versionColumn ?? '')
-    .option('--deleted-column <name>', 'ClickHouse deleted flag; empty for none', a.target.deletedColumn ?? '')
+    .option('--table <schema.table>', 'a captured table: what to compare comes from the catalog (npm run catalog -- list)', INGEST_TABLE)
+    .option('--source-table <name>', 'instead of --table: a Postgres table the catalog does not capture')
+    .option('--source-schema <name>', 'with --source-table: its schema', 'public')
+    .option('--target-database <name>', 'with --source-table: the ClickHouse database', pipelineNames.clickhouseDatabase)
+    .option('--target-table <name>', 'with --source-table: the ClickHouse table (default: the source table\'s name)')
+    .option('--key <cols>', 'key columns, comma-separated (default: the catalog\'s, or the primary key)', list)
+    .option('--columns <cols>', 'compared columns, comma-separated (default: the catalog\'s, or all non-key columns present in both)', list)
+    .option('--version-column <name>', 'ClickHouse version column (source LSN); empty for none', 'version')
+    .option('--deleted-column <name>', 'ClickHouse deleted flag; empty for none', 'is_deleted')
     .addOption(new Option('--catch-up <mode>', 'how to know ClickHouse has caught up: slot (Debezium slot + Kafka consumer), version (max version >= --min-version or the snapshot LSN), none').choices(['slot', 'version', 'none']).default('slot'))
     .option('--min-version <lsn>', 'for --catch-up version: the LSN (X/Y or number) ClickHouse must have reached')
-    .option('--slot <name>', 'replication slot for --catch-up slot', a.catchUp.mode === 'slot' ? a.catchUp.slotName : 'astros_debezium')
+    .option('--slot <name>', 'replication slot for --catch-up slot', pipelineNames.slot)
     .option('--kafka-topic <topic>', 'topic the ClickHouse Kafka engine reads (with --kafka-group)')
     .option('--kafka-group <group>', "the ClickHouse Kafka engine's consumer group")
     .option('--buckets <n>', 'checksum buckets', positiveInt, 1024)
@@ -127,21 +182,38 @@ export function buildValidateCommand(): Command {
     .option('--max-keys <n>', 'differing keys named per kind', positiveInt, 20)
     .option('--workflow-id <id>', 'workflow id (default validate-pipeline-<uuid>)')
     .option('--json', 'print the whole report as JSON')
+    .addOption(timeoutOption())
     .action(async (o: Options) => {
       const cfg = loadConfigOrExit();
-      const connection = await Connection.connect({ address: cfg.temporal.address, connectTimeout: '10s' });
+      const log = (line: string) => process.stderr.write(`validate: ${line}\n`);
+      let connection: Connection;
+      try {
+        connection = await connectWithWorker(cfg.temporal, { ifNoWorker: 'fail', consequence: `${VALIDATE_WORKFLOW_TYPE} would never complete` });
+      } catch (err) {
+        if (!(err instanceof TemporalNotReadyError)) throw err;
+        log(err.message);
+        process.exitCode = err.exitCode;
+        return;
+      }
       let code: number;
       try {
         const client = new Client({ connection, namespace: cfg.temporal.namespace });
-        const report = await runValidation(client, cfg.temporal.taskQueue, { spec: specFromOptions(o) }, o.workflowId);
+        const wait: ValidationWait = { connection, target: cfg.temporal, uiUrl: cfg.temporal.uiUrl, timeoutMs: o.timeout, log };
+        const spec = specFromOptions(o, await catalogSpec(o, cfg.databaseUrl, cfg.groupPrefix));
+        const report = await runValidation(client, cfg.temporal.taskQueue, { spec }, o.workflowId, wait);
         console.log(o.json ? JSON.stringify(report, null, 2) : report.summary);
         code = exitFor(report);
       } catch (err) {
+        if (err instanceof WaitTimeoutError || err instanceof TemporalNotReadyError) {
+          log(err.message);
+          process.exitCode = err.exitCode;
+          return;
+        }
         let e: unknown = err;
         while (e instanceof Error && e.cause instanceof Error) e = e.cause;
         const msg = e instanceof ApplicationFailure && e.type ? `${e.type}: ${e.message}` : e instanceof Error ? e.message : String(e);
         console.error(`validatePipeline failed: ${msg}`);
-        code = e instanceof ApplicationFailure && e.type === IngestErrorType.InvalidInput ? EXIT.usage : EXIT.error;
+        code = (e instanceof ApplicationFailure && e.type === IngestErrorType.InvalidInput) || e instanceof TableNotCaptured || e instanceof SourceTableMissing ? EXIT.usage : EXIT.error;
       } finally {
         await connection.close();
       }

@@ -47,6 +47,8 @@ export const envSchema = z
       .refine((v) => /^[^:\s/]+:[0-9]{1,5}$/.test(v), 'expected host:port'),
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
     TASK_QUEUE: z.string().min(1).default(INGEST_TASK_QUEUE),
+    /** Temporal Web UI, for the links the CLI prints while it waits for a run. */
+    TEMPORAL_UI_URL: httpUrl.default('http://127.0.0.1:8233'),
     ASTROS_SOURCE_URL: httpUrl.default(DEFAULT_SOURCE_URL),
     ASTROS_HTTP_CONNECT_TIMEOUT_MS: int(100, 60_000).default(5_000),
     /** Time to the response headers, and the longest silence while reading the body. */
@@ -100,7 +102,7 @@ export type Env = z.infer<typeof envSchema>;
 export interface Config {
   databaseUrl: string;
   databaseSchema: string;
-  temporal: { address: string; namespace: string; taskQueue: string };
+  temporal: { address: string; namespace: string; taskQueue: string; uiUrl: string };
   source: {
     url: string;
     connectTimeoutMs: number;
@@ -131,7 +133,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   return {
     databaseUrl: e.DATABASE_URL,
     databaseSchema: e.DATABASE_SCHEMA,
-    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TASK_QUEUE },
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TASK_QUEUE, uiUrl: e.TEMPORAL_UI_URL },
     source: {
       url: e.ASTROS_SOURCE_URL,
       connectTimeoutMs: e.ASTROS_HTTP_CONNECT_TIMEOUT_MS,

@@ -16,7 +16,7 @@ describe('parseConfig', () => {
   it('has working defaults, with the real API as the source', () => {
     const cfg = parseConfig({});
     expect(cfg.source.url).toBe(DEFAULT_SOURCE_URL);
-    expect(cfg.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'astros-ingest' });
+    expect(cfg.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'astros-ingest', uiUrl: 'http://127.0.0.1:8233' });
     expect(cfg.databaseSchema).toBe('public');
     expect(cfg.migrateOnStart).toBe(true);
   });
@@ -47,10 +47,11 @@ describe('parseConfig', () => {
       ASTROS_SCHEDULE_INTERVAL: 'often',
       ASTROS_MIGRATE_ON_START: 'maybe',
       DATABASE_SCHEMA: 'Bad-Name',
+      TEMPORAL_UI_URL: '127.0.0.1:8233',
     });
     const vars = p.map((line) => line.split(':')[0]);
     expect(vars.sort()).toEqual(
-      ['ASTROS_HTTP_RETRIES', 'ASTROS_MIGRATE_ON_START', 'ASTROS_SCHEDULE_INTERVAL', 'ASTROS_SOURCE_URL', 'DATABASE_SCHEMA', 'DATABASE_URL', 'TEMPORAL_ADDRESS'].sort(),
+      ['ASTROS_HTTP_RETRIES', 'ASTROS_MIGRATE_ON_START', 'ASTROS_SCHEDULE_INTERVAL', 'ASTROS_SOURCE_URL', 'DATABASE_SCHEMA', 'DATABASE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_UI_URL'].sort(),
     );
   });
 
