@@ -196,6 +196,33 @@ export function endpoints(defaults: Partial<Record<string, string>>, env: Record
   };
 }
 
+/**
+ * The native stack's own settings (stack/): where it installs and keeps its
+ * state, the Python it uses, port overrides (PG_PORT, ... and TEST_PG_PORT,
+ * ... for the test profile), and what its worker component polls.
+ */
+export interface StackSettings {
+  cacheDir: string | undefined;
+  xdgCacheHome: string | undefined;
+  stateDir: string | undefined;
+  python: string;
+  /** The raw value of a port variable, e.g. port('TEST_PG_PORT'). */
+  port: (name: string) => string | undefined;
+  worker: { taskQueue: string; namespace: string; sourceUrl: string | undefined };
+}
+
+export function stackSettings(env: Record<string, string | undefined> = process.env): StackSettings {
+  const v = (k: string) => (env[k] === '' ? undefined : env[k]);
+  return {
+    cacheDir: v('ASTROS_CACHE_DIR'),
+    xdgCacheHome: v('XDG_CACHE_HOME'),
+    stateDir: v('ASTROS_STATE_DIR'),
+    python: v('PYTHON') ?? 'python3',
+    port: (name) => v(name),
+    worker: { taskQueue: v('TASK_QUEUE') ?? INGEST_TASK_QUEUE, namespace: v('TEMPORAL_NAMESPACE') ?? 'default', sourceUrl: v('ASTROS_SOURCE_URL') },
+  };
+}
+
 /** Tools' own knobs (benchmarks). */
 export function toolEnv(env: Record<string, string | undefined> = process.env): { pgRecvlogical: string; benchPgUrl: string | undefined } {
   return { pgRecvlogical: env.PG_RECVLOGICAL || '/usr/lib/postgresql/15/bin/pg_recvlogical', benchPgUrl: env.BENCH_PG_URL || undefined };

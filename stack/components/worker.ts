@@ -10,16 +10,16 @@
 import { Connection } from '@temporalio/client';
 import fs from 'node:fs';
 import path from 'node:path';
-import { INGEST_TASK_QUEUE } from '../../workflows/shared.ts';
 import { stackEnv } from '../lib/endpoints.ts';
 import { readPidfile } from '../lib/process.ts';
+import { stackSettings } from '../../config/env.ts';
 import type { Component, StackContext } from '../lib/types.ts';
 
 export const worker: Component = {
   name: 'worker',
   dependsOn: ['postgres', 'temporal', 'clickhouse', 'simulator'],
   startTimeoutSeconds: 120,
-  url: (ctx) => `task queue ${process.env.TASK_QUEUE ?? INGEST_TASK_QUEUE} on 127.0.0.1:${ctx.ports.temporal}`,
+  url: (ctx) => `task queue ${stackSettings().worker.taskQueue} on 127.0.0.1:${ctx.ports.temporal}`,
   install: async () => {
     // Code from this repository; its npm dependencies are installed with the project.
   },
@@ -34,7 +34,7 @@ export const worker: Component = {
         TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS,
         CLICKHOUSE_URL: env.CLICKHOUSE_URL,
         KAFKA_BROKERS: env.KAFKA_BROKERS,
-        ASTROS_SOURCE_URL: process.env.ASTROS_SOURCE_URL ?? env.ASTROS_SOURCE_URL,
+        ASTROS_SOURCE_URL: stackSettings().worker.sourceUrl ?? env.ASTROS_SOURCE_URL,
       },
     };
   },
@@ -46,8 +46,8 @@ export const worker: Component = {
     try {
       connection = await Connection.connect({ address: `127.0.0.1:${ctx.ports.temporal}`, connectTimeout: 2000 });
       const res = await connection.workflowService.describeTaskQueue({
-        namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
-        taskQueue: { name: process.env.TASK_QUEUE ?? INGEST_TASK_QUEUE },
+        namespace: stackSettings().worker.namespace,
+        taskQueue: { name: stackSettings().worker.taskQueue },
       });
       return (res.pollers ?? []).some((p) => (p.identity ?? '').startsWith(`${rec.pid}@`));
     } catch {
