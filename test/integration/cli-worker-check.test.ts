@@ -21,7 +21,7 @@ import { createPool } from '../../activities/postgres.ts';
 import { EXIT_TIMEOUT } from '../../cli/await-workflow.ts';
 import { describePollers, EXIT_NOT_READY, judgePollers } from '../../cli/worker-check.ts';
 import { migrate } from '../../db/migrate.ts';
-import { clickhouse, requireEnv, runCommand, uniqueTag, waitFor } from './helpers.ts';
+import { clickhouse, requireEnv, runCommand, uniqueTag, waitFor, closeTestWorker } from './helpers.ts';
 
 const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 const tag = uniqueTag('cliwait');
@@ -126,14 +126,7 @@ describe('with a worker polling', () => {
   });
 
   afterAll(async () => {
-    worker?.shutdown();
-    await workerDone?.catch(() => undefined);
-    await nativeConnection?.close();
-    await connection?.close();
-    await ch?.command({ query: `DROP DATABASE IF EXISTS ${tag}` }).catch(() => undefined);
-    await ch?.close();
-    await pool?.query(`drop schema if exists ${tag} cascade`).catch(() => undefined);
-    await pool?.end();
+    await closeTestWorker({ worker, workerDone, nativeConnection, connection, ch, pool, tag });
   });
 
   it('ingest: starts the run, says where to follow it, prints the summary', async () => {

@@ -85,3 +85,27 @@ export async function captureTable(decl: TableDeclarationInput): Promise<void> {
 export async function releaseTable(pool: pg.Pool, source: string): Promise<void> {
   await removeTable(pool, source);
 }
+
+/** What a test that runs its own worker over its own schema and ClickHouse database has to close. */
+export interface TestWorkerResources {
+  worker?: { shutdown(): void };
+  workerDone?: Promise<void>;
+  nativeConnection?: { close(): Promise<void> };
+  connection?: { close(): Promise<void> };
+  ch?: ClickHouseClient;
+  pool?: pg.Pool;
+  /** The schema and ClickHouse database named after the test. */
+  tag: string;
+}
+
+/** Stop the worker, close the connections, drop the test's schema and database. */
+export async function closeTestWorker(r: TestWorkerResources): Promise<void> {
+  r.worker?.shutdown();
+  await r.workerDone?.catch(() => undefined);
+  await r.nativeConnection?.close();
+  await r.connection?.close();
+  await r.ch?.command({ query: `DROP DATABASE IF EXISTS ${r.tag}` }).catch(() => undefined);
+  await r.ch?.close();
+  await r.pool?.query(`drop schema if exists ${r.tag} cascade`).catch(() => undefined);
+  await r.pool?.end();
+}

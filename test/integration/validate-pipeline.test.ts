@@ -19,7 +19,7 @@ import { migrate } from '../../db/migrate.ts';
 import { VALIDATE_WORKFLOW_TYPE, type ValidatePipelineInput } from '../../workflows/validate-pipeline.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
 import { INGEST_TABLE } from '../../workflows/shared.ts';
-import { chRows, clickhouse, requireEnv, testEndpoints, uniqueTag } from './helpers.ts';
+import { chRows, clickhouse, requireEnv, testEndpoints, uniqueTag, closeTestWorker } from './helpers.ts';
 
 const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 const tag = uniqueTag('validate');
@@ -119,14 +119,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await workerDone?.catch(() => undefined);
-  await nativeConnection?.close();
-  await connection?.close();
-  await ch?.command({ query: `DROP DATABASE IF EXISTS ${tag}` }).catch(() => undefined);
-  await ch?.close();
-  await pool?.query(`drop schema if exists ${tag} cascade`).catch(() => undefined);
-  await pool?.end();
+  await closeTestWorker({ worker, workerDone, nativeConnection, connection, ch, pool, tag });
 });
 
 describe('validatePipeline on tables created by the test', () => {
