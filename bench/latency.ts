@@ -1,24 +1,28 @@
 /**
- * Commit-to-visible latency of the CDC pipeline (not a test): makes N
- * single-row changes in Postgres one at a time (autocommit; inserts of new keys
- * alternating with updates of them) and, after each commit returns, polls
- * ClickHouse's current state with FINAL until the change is visible. Prints
- * median, p90, p99 and max, and where the time goes per change, from the
- * changelog: commit -> Debezium (source.ts_ms to ts_ms) and Debezium ->
- * ClickHouse insert (ts_ms to ingested_at).
+ * Commit-to-visible latency of the CDC pipeline as it ships (not a test):
+ * makes N single-row changes in Postgres one at a time (autocommit; inserts of
+ * new keys alternating with updates of them) and, after each commit returns,
+ * polls ClickHouse's current state with FINAL until the change is visible.
+ * Prints median, p90, p99 and max, and where the time goes per change, from
+ * the change log (millisecond resolution): commit -> Debezium (source.ts_ms to
+ * ts_ms) and Debezium -> ClickHouse insert (ts_ms to ingested_at).
  *
- *   npx tsx bench/latency.ts [--profile test] [--changes 100] [--poll-ms 10] [--json]
+ *   npx tsx bench/latency.ts [--changes 100] [--poll-ms 10] [--json]
  *
- * Uses public.cdc_types_probe (captured exactly like public.astronauts, see
- * clickhouse-ddl/020_cdc_types_probe.sql) with keys bench_<random>_<n>, deleted
- * at the end. DATABASE_URL / CLICKHOUSE_URL override the stack's addresses.
+ * On the dev stack, through the benchmark's own objects (bench/lib/objects.ts:
+ * public.bench_cdc, captured by the production connector's settings into the
+ * catalog's objects for it), which are created when missing and reset to what
+ * ships. Its rows are deleted at the end. Environment variables override the
+ * stack's addresses (.env.example).
  */
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { randomBytes } from 'node:crypto';
+import { Command, InvalidArgumentError } from 'commander';
 import pg from 'pg';
-import { createContext } from '../stack/lib/context.ts';
-import { stackEnv } from '../stack/lib/endpoints.ts';
+import { sleep } from './lib/baselines.ts';
+import { benchEnv } from './lib/env.ts';
+import { ensureOurs, ensurePostgres, names } from './lib/objects.ts';
+import { changeTimings, warmUp } from './lib/ours.ts';
+import { quantile } from './lib/stats.ts';
 
 function positiveInt(raw: string): number {
   const n = Number(raw);
@@ -27,72 +31,60 @@ function positiveInt(raw: string): number {
 }
 
 const program = new Command('bench/latency.ts')
-  .description('Commit -> visible-in-ClickHouse (FINAL) latency over single-row changes')
-  .addOption(new Option('-p, --profile <profile>', 'native stack whose addresses to use').choices(['dev', 'test']).default('dev'))
+  .description('Commit -> visible-in-ClickHouse (FINAL) latency over single-row changes, on the dev stack')
   .option('--changes <n>', 'single-row changes to measure', positiveInt, 100)
   .option('--poll-ms <n>', 'ClickHouse polling interval', positiveInt, 10)
   .option('--timeout-ms <n>', 'give up on one change after this long', positiveInt, 60_000)
   .option('--json', 'print one JSON object')
   .parse();
-const opts = program.opts<{ profile: 'dev' | 'test'; changes: number; pollMs: number; timeoutMs: number; json?: boolean }>();
+const opts = program.opts<{ changes: number; pollMs: number; timeoutMs: number; json?: boolean }>();
 
-const stack = stackEnv(createContext(opts.profile));
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL ?? stack.DATABASE_URL, max: 2 });
-const ch = createClient({ url: process.env.CLICKHOUSE_URL ?? stack.CLICKHOUSE_URL, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } });
-const prefix = `bench_${randomBytes(4).toString('hex')}`;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const env = benchEnv();
+const pool = new pg.Pool({ connectionString: env.pgUrl, max: 2, application_name: 'astros-bench-latency' });
+const ch = createClient({ url: env.clickhouseUrl, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } });
+const log = (m: string) => (opts.json ? console.error(m) : console.log(m));
 
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i]!;
-}
-
-async function visibleCounter(key: string): Promise<number | undefined> {
-  const rs = await ch.query({ query: 'SELECT counter FROM astros.cdc_types_probe FINAL WHERE probe_key = {k:String}', query_params: { k: key }, format: 'JSONEachRow' });
-  const rows = await rs.json<{ counter: number }>();
-  return rows[0]?.counter;
+async function visibleV(id: number): Promise<number | undefined> {
+  const rs = await ch.query({ query: `SELECT v FROM ${names.current} FINAL WHERE id = {id:Int64}`, query_params: { id }, format: 'JSONEachRow' });
+  return (await rs.json<{ v: number }>())[0]?.v;
 }
 
 async function main(): Promise<void> {
+  await ensurePostgres(pool);
+  await ensureOurs({ pool, ch }, env, { connector: {}, consumer: {} }, log);
+  // Warm up the path (registry lookups, a new consumer joining its group) with one change that is not measured.
+  log(`warm-up: first change visible after ${Math.round(await warmUp({ pool, ch }, opts.timeoutMs))} ms`);
+  const base = Date.now() * 1000; // ids no workload and no earlier run uses
+  const ids: number[] = [];
   const latencies: number[] = [];
   try {
-    // Warm up the path (registry lookups, connections) with one change that is not measured.
-    await pool.query(`insert into public.cdc_types_probe (probe_key, label, counter) values ($1, 'bench warm-up', -1)`, [`${prefix}_warmup`]);
-    for (let t = Date.now(); (await visibleCounter(`${prefix}_warmup`)) !== -1; ) {
-      if (Date.now() - t > opts.timeoutMs) throw new Error('the warm-up change never reached ClickHouse: is the pipeline running? (npm run lag)');
-      await sleep(50);
-    }
     for (let i = 0; i < opts.changes; i++) {
-      const key = `${prefix}_${Math.floor(i / 2)}`;
-      if (i % 2 === 0) await pool.query(`insert into public.cdc_types_probe (probe_key, label, counter) values ($1, 'bench', $2)`, [key, i]);
-      else await pool.query(`update public.cdc_types_probe set counter = $2 where probe_key = $1`, [key, i]);
+      const id = base + Math.floor(i / 2);
+      if (i % 2 === 0) {
+        await pool.query(`insert into public.${names.table} (id, v, payload) values ($1, $2, 'latency probe')`, [id, i]);
+        ids.push(id);
+      } else {
+        await pool.query(`update public.${names.table} set v = $2, updated_at = now() where id = $1`, [id, i]);
+      }
       const committed = performance.now();
-      while ((await visibleCounter(key)) !== i) {
-        if (performance.now() - committed > opts.timeoutMs) throw new Error(`change ${i} (${key}) not visible after ${opts.timeoutMs} ms`);
+      while ((await visibleV(id)) !== i) {
+        if (performance.now() - committed > opts.timeoutMs) throw new Error(`change ${i} (id ${id}) not visible after ${opts.timeoutMs} ms`);
         await sleep(opts.pollMs);
       }
       latencies.push(performance.now() - committed);
     }
-    const rs = await ch.query({
-      query: `SELECT quantileExact(0.5)(toFloat64(captured_ts - commit_ts) * 1000) AS commit_to_debezium_ms,
-                     quantileExact(0.5)(toFloat64(ingested_at - captured_ts) * 1000) AS debezium_to_clickhouse_ms
-                FROM astros.cdc_types_probe_changelog WHERE startsWith(probe_key, {p:String}) AND counter >= 0`,
-      query_params: { p: `${prefix}_` },
-      format: 'JSONEachRow',
-    });
-    const [stages] = await rs.json<{ commit_to_debezium_ms: number; debezium_to_clickhouse_ms: number }>();
-    const sorted = [...latencies].sort((a, b) => a - b);
+    const timings = await changeTimings(ch, ids);
+    const median = (xs: number[]) => (xs.length ? Math.round(quantile(xs, 0.5)) : null);
     const result = {
-      changes: sorted.length,
+      changes: latencies.length,
       pollMs: opts.pollMs,
-      medianMs: Math.round(quantile(sorted, 0.5)),
-      p90Ms: Math.round(quantile(sorted, 0.9)),
-      p99Ms: Math.round(quantile(sorted, 0.99)),
-      maxMs: Math.round(sorted.at(-1) ?? NaN),
-      minMs: Math.round(sorted[0] ?? NaN),
-      medianCommitToDebeziumMs: stages ? Math.round(Number(stages.commit_to_debezium_ms)) : null,
-      medianDebeziumToClickHouseMs: stages ? Math.round(Number(stages.debezium_to_clickhouse_ms)) : null,
+      medianMs: Math.round(quantile(latencies, 0.5)),
+      p90Ms: Math.round(quantile(latencies, 0.9)),
+      p99Ms: Math.round(quantile(latencies, 0.99)),
+      maxMs: Math.round(Math.max(...latencies)),
+      minMs: Math.round(Math.min(...latencies)),
+      medianCommitToDebeziumMs: median(timings.map((t) => t.captureMs)),
+      medianDebeziumToClickHouseMs: median(timings.map((t) => t.deliverMs)),
     };
     if (opts.json) {
       console.log(JSON.stringify(result));
@@ -102,13 +94,16 @@ async function main(): Promise<void> {
       console.log(`  median per stage: commit -> Debezium ${result.medianCommitToDebeziumMs} ms, Debezium -> ClickHouse insert ${result.medianDebeziumToClickHouseMs} ms`);
     }
   } finally {
-    await pool.query(`delete from public.cdc_types_probe where probe_key like $1`, [`${prefix}_%`]).catch(() => undefined);
-    await pool.end();
-    await ch.close();
+    await pool.query(`delete from public.${names.table} where id >= $1`, [base]).catch(() => undefined);
   }
 }
 
-main().catch((err: unknown) => {
+try {
+  await main();
+} catch (err) {
   console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+  process.exitCode = 1;
+} finally {
+  await pool.end();
+  await ch.close();
+}

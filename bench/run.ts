@@ -23,7 +23,7 @@ import { ceilingDrain, createPeer, peerSustained, type PeerMode } from './lib/ba
 import { benchEnv } from './lib/env.ts';
 import { kafkaAdmin } from './lib/lag.ts';
 import { singleChangeLatency } from './lib/latency.ts';
-import { ensureClickHouse, ensureConnector, ensurePostgres, kafkaDefaults, names, type Tuning } from './lib/objects.ts';
+import { ensureOurs, ensurePostgres, names, type OursApplied, type Tuning } from './lib/objects.ts';
 import { oursSingleLatency, oursSustained, warmUp, type SustainedResult } from './lib/ours.ts';
 import { latencyPlot, lagPlot, throughputPlot } from './lib/plots.ts';
 import { cdf, fmt, quantile, spread } from './lib/stats.ts';
@@ -46,7 +46,8 @@ const program = new Command('bench')
       '  latency    single-change commit->visible latency at idle\n' +
       '  validate   bench/validate.ts on a generated table (rows/s)\n' +
       '  ceiling    pg_recvlogical drain rate of the sustained workloads (pgoutput -> /dev/null)\n' +
-      '  peer       MaterializedPostgreSQL with default and tuned polling: sustained workloads + single-change latency',
+      '  peer       MaterializedPostgreSQL with default and tuned polling: sustained workloads + single-change latency\n' +
+      'Without tuning flags our pipeline runs as it ships (debezium/astros-postgres.json, catalog/consumer-settings.ts); each flag overrides one setting.',
   )
   .argument('[scenarios]', 'which scenarios', 'all')
   .option('--runs <n>', 'repetitions (figures are medians with min-max)', int, 3)
@@ -85,15 +86,35 @@ for (const s of rawScenarios) {
   if (!(scenarios as readonly string[]).includes(s)) program.error(`unknown scenario "${s}" (one of: all, ${scenarios.join(', ')})`);
   selected.add(s as Scenario);
 }
-const tuning: Tuning = {
-  pollIntervalMs: opts.pollIntervalMs, maxBatchSize: opts.maxBatchSize, maxQueueSize: opts.maxQueueSize, lingerMs: opts.lingerMs,
-  compression: opts.compression, kafkaMaxBlockSize: opts.kafkaMaxBlockSize, kafkaFlushIntervalMs: opts.kafkaFlushIntervalMs, kafkaPollTimeoutMs: opts.kafkaPollTimeoutMs,
-  kafkaConsumerRescheduleMs: opts.kafkaConsumerRescheduleMs,
-  connectorSet: Object.fromEntries(opts.connectorSet.map((kv) => {
+/** The tuning flags and the setting each overrides (unset flags: what ships). */
+const connectorFlags = {
+  pollIntervalMs: 'poll.interval.ms',
+  maxBatchSize: 'max.batch.size',
+  maxQueueSize: 'max.queue.size',
+  lingerMs: 'producer.override.linger.ms',
+  compression: 'producer.override.compression.type',
+} as const;
+const consumerFlags = {
+  kafkaMaxBlockSize: 'kafka_max_block_size',
+  kafkaFlushIntervalMs: 'kafka_flush_interval_ms',
+  kafkaPollTimeoutMs: 'kafka_poll_timeout_ms',
+  kafkaConsumerRescheduleMs: 'kafka_consumer_reschedule_ms',
+} as const;
+const flagged = (flags: Partial<Record<keyof typeof opts, string>>): [string, string | number][] =>
+  Object.entries(flags).flatMap(([flag, setting]) => {
+    const v = opts[flag as keyof typeof opts];
+    return typeof v === 'number' || typeof v === 'string' ? [[setting, v]] : [];
+  });
+const connectorSet = Object.fromEntries(
+  opts.connectorSet.map((kv) => {
     const i = kv.indexOf('=');
     if (i <= 0) program.error(`--connector-set wants key=value, got "${kv}"`);
     return [kv.slice(0, i), kv.slice(i + 1)];
-  })),
+  }),
+);
+const tuning: Tuning = {
+  connector: { ...Object.fromEntries(flagged(connectorFlags).map(([k, v]) => [k, String(v)])), ...connectorSet },
+  consumer: Object.fromEntries(flagged(consumerFlags)),
 };
 
 const env = benchEnv();
@@ -111,7 +132,8 @@ interface RunRecord {
   metrics: Metrics;
   sustained: Partial<Record<TxMode, SustainedResult>>;
   latency: Record<string, number[]>;
-  stages?: { capture: number; produce: number; consume: number };
+  /** medians of the latency samples' stages, ms */
+  stages?: { capture: number; deliver: number };
   notes: string[];
 }
 
@@ -144,13 +166,12 @@ async function main(): Promise<void> {
   const admin = await kafkaAdmin(env.kafkaBrokers);
   const deps = { pool, ch, admin, pgUrl: env.pgUrl };
   const runs: RunRecord[] = [];
-  let connectorConfig: Record<string, string> = {};
+  let applied: OursApplied | undefined;
   try {
     await ensurePostgres(pool);
     if (selected.has('sustained') || selected.has('latency')) {
-      const recreated = await ensureClickHouse(ch, env.kafkaBrokers, env.registryCcompatUrl, tuning);
-      connectorConfig = await ensureConnector(env.connectUrl, tuning, log);
-      log(`warm-up: first change visible after ${fmt(await warmUp(deps))} ms${recreated ? ' (Kafka table re-created)' : ''}`);
+      applied = await ensureOurs(deps, env, tuning, log);
+      log(`warm-up: first change visible after ${fmt(await warmUp(deps))} ms${applied.recreated ? ' (Kafka table re-created)' : ''}`);
     }
     fs.mkdirSync(outDir, { recursive: true });
     for (let run = 1; run <= opts.runs; run++) {
@@ -180,17 +201,16 @@ async function main(): Promise<void> {
         for (const [k, q] of [['p50Ms', 0.5], ['p95Ms', 0.95], ['p99Ms', 0.99]] as const) m[`latency.ours.${k}`] = quantile(l.ms, q);
         m['latency.ours.serverP50Ms'] = quantile(l.serverMs, 0.5);
         rec.stages = {
-          capture: quantile(l.stages.map((s) => s.capture), 0.5),
-          produce: quantile(l.stages.map((s) => s.produce), 0.5),
-          consume: quantile(l.stages.map((s) => s.consume), 0.5),
+          capture: quantile(l.stages.map((s) => s.captureMs), 0.5),
+          deliver: quantile(l.stages.map((s) => s.deliverMs), 0.5),
         };
         for (const [k, v] of Object.entries(rec.stages)) m[`latency.ours.${k}P50Ms`] = v;
-        log(`  p50 ${fmt(m['latency.ours.p50Ms']!)} p95 ${fmt(m['latency.ours.p95Ms']!)} p99 ${fmt(m['latency.ours.p99Ms']!)} ms (timeouts ${l.timeouts}); median stages: capture ${fmt(rec.stages.capture)}, produce ${fmt(rec.stages.produce)}, consume ${fmt(rec.stages.consume)} ms`);
+        log(`  p50 ${fmt(m['latency.ours.p50Ms']!)} p95 ${fmt(m['latency.ours.p95Ms']!)} p99 ${fmt(m['latency.ours.p99Ms']!)} ms (timeouts ${l.timeouts}); median stages: commit -> Debezium ${fmt(rec.stages.capture)}, -> ClickHouse insert ${fmt(rec.stages.deliver)} ms`);
       }
       if (selected.has('ceiling')) {
         for (const mode of ['batched', 'single'] as const) {
           log(` ceiling ${mode}: pg_recvlogical`);
-          const c = await ceilingDrain(pool, env.pgUrl, { ...workloads[mode], mode });
+          const c = await ceilingDrain(pool, env, { ...workloads[mode], mode });
           m[`sustained-${mode}.ceiling.changesPerSec`] = c.changesPerSec;
           log(`  ${c.changes} changes (${(c.walBytes / 1e6).toFixed(1)} MB WAL) drained in ${c.drainMs.toFixed(0)} ms = ${fmt(c.changesPerSec)} changes/s`);
         }
@@ -248,7 +268,7 @@ async function main(): Promise<void> {
     await pool.end();
     await ch.close();
   }
-  await report(runs, connectorConfig);
+  await report(runs, applied);
 }
 
 const contenders = ['ours', 'peerDefault', 'peerTuned', 'ceiling'] as const;
@@ -268,7 +288,7 @@ const rows: { scenario: string; metric: string; unit: string; higherIsBetter: bo
   { scenario: 'validate', metric: 'ms', unit: 'ms', higherIsBetter: false },
 ];
 
-async function report(runs: RunRecord[], connectorConfig: Record<string, string>): Promise<void> {
+async function report(runs: RunRecord[], applied: OursApplied | undefined): Promise<void> {
   const keys = new Set(runs.flatMap((r) => Object.keys(r.metrics)));
   const summary: Record<string, ReturnType<typeof spread>> = {};
   for (const k of keys) summary[k] = spread(runs.map((r) => r.metrics[k] ?? NaN));
@@ -297,16 +317,27 @@ async function report(runs: RunRecord[], connectorConfig: Record<string, string>
     `Configuration \`${opts.label}\`; ${runs.length} run(s), medians with (min–max); ${os.cpus().length} cores; 1-min load average per run (start→end): ${loads}.`,
     `Workloads: batched ${opts.n} changes (${opts.txRows}-row insert transactions, 60 % updated, 40 % deleted); single ${opts.nSingle} changes in 1-row transactions on ${opts.concurrency} connections; latency ${opts.samples} samples (peer default ${opts.peerDefaultSamples}); validation ${opts.validateRows} rows.`,
     stages.length
-      ? `Where a single change's time goes (median of run medians): Postgres commit → Debezium ${fmt(quantile(stages.map((s) => s.capture), 0.5))} ms, → Kafka append ${fmt(quantile(stages.map((s) => s.produce), 0.5))} ms, → ClickHouse insert ${fmt(quantile(stages.map((s) => s.consume), 0.5))} ms.`
+      ? `Where a single change's time goes (median of run medians, ms resolution): Postgres commit → Debezium ${fmt(quantile(stages.map((s) => s.capture), 0.5))} ms, → ClickHouse insert (Kafka append and consume) ${fmt(quantile(stages.map((s) => s.deliver), 0.5))} ms.`
       : '',
     ...runs.flatMap((r) => r.notes.map((n) => `Run ${r.run}: ${n}.`)),
   ].filter(Boolean);
   const table = `${lines.join('\n')}\n\n${meta.join('\n\n')}\n`;
-  const k = Object.fromEntries(Object.entries(kafkaDefaults).map(([key, v]) => [key, tuning[key as keyof typeof kafkaDefaults] ?? v]));
   fs.writeFileSync(path.join(outDir, 'table.md'), table);
   fs.writeFileSync(
     path.join(outDir, 'results.json'),
-    JSON.stringify({ label: opts.label, options: opts, tuning, connector: pick(connectorConfig, ['poll.interval.ms', 'max.batch.size', 'max.queue.size', 'producer.override.linger.ms', 'producer.override.compression.type', ...Object.keys(tuning.connectorSet ?? {})]), kafkaEngine: k, summary, runs }, null, 1),
+    JSON.stringify(
+      {
+        label: opts.label,
+        options: opts,
+        tuning,
+        connector: pick(applied?.connector.config ?? {}, [...Object.values(connectorFlags), ...Object.keys(connectorSet)]),
+        kafkaEngine: applied?.consumer,
+        summary,
+        runs,
+      },
+      null,
+      1,
+    ),
   );
   console.log(`\n${table}`);
 

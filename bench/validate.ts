@@ -4,7 +4,9 @@
  * ReplacingMergeTree with version and deleted flag), runs compareTable on it
  * and prints rows/s and the wall time of each phase.
  *
- *   DATABASE_URL=postgres://… CLICKHOUSE_URL=http://… npx tsx bench/validate.ts --rows 1000000 [--json]
+ *   npx tsx bench/validate.ts --rows 1000000 [--json]
+ *
+ * On the dev stack; DATABASE_URL and CLICKHOUSE_URL override its addresses.
  *
  * The objects are created in a throw-away Postgres schema and ClickHouse
  * database (bench_validate_<random>) and dropped at the end unless --keep.
@@ -15,6 +17,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import pg from 'pg';
 import { compareTable } from '../activities/pipeline-validation/compare-table.ts';
 import type { ValidationReport } from '../activities/pipeline-validation/types.ts';
+import { benchEnv } from './lib/env.ts';
 
 function positiveInt(raw: string): number {
   const n = Number(raw);
@@ -24,7 +27,7 @@ function positiveInt(raw: string): number {
 
 const program = new Command()
   .name('bench/validate.ts')
-  .description('Benchmark the Postgres vs ClickHouse value-level comparison on a generated table (DATABASE_URL, CLICKHOUSE_URL).')
+  .description('Benchmark the Postgres vs ClickHouse value-level comparison on a generated table (dev stack; DATABASE_URL, CLICKHOUSE_URL override it).')
   .option('--rows <n>', 'rows in the table', positiveInt, 1_000_000)
   .option('--buckets <n>', 'checksum buckets', positiveInt, 4096)
   .option('--diverge <n>', 'alter this many rows in ClickHouse only (exercises the drill-down)', positiveInt, 0)
@@ -37,8 +40,7 @@ const program = new Command()
 program.parse();
 const opts = program.opts<{ rows: number; buckets: number; diverge: number; pgParallelWorkers?: number; runs: number; json?: boolean; keep?: boolean }>();
 
-const databaseUrl = process.env.DATABASE_URL ?? 'postgres://astros:astros@127.0.0.1:5432/astros';
-const clickhouseUrl = process.env.CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
+const { databaseUrl, clickhouseUrl } = benchEnv();
 const name = `bench_validate_${randomBytes(4).toString('hex')}`;
 const say = (m: string) => {
   if (!opts.json) console.log(m);

@@ -65,7 +65,7 @@ export async function registerConnectorSpec(connectUrl: string, spec: ConnectorS
  * consumers get their partitions now rather than after the first change
  * (an empty table produces no topic until it changes).
  */
-async function ensureTopics(brokers: string, topics: string[], log: (m: string) => void): Promise<void> {
+export async function ensureTopics(brokers: string, topics: string[], log: (m: string) => void): Promise<void> {
   const kafka = new Kafka({ clientId: 'astros-setup', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();

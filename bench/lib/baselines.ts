@@ -13,10 +13,10 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { spawn } from 'node:child_process';
 import type pg from 'pg';
+import type { BenchEnv } from './env.ts';
 import { names } from './objects.ts';
 import { runWorkload, type WorkloadResult, type WorkloadSpec } from './workload.ts';
 
-const recvlogical = process.env.PG_RECVLOGICAL ?? '/usr/lib/postgresql/15/bin/pg_recvlogical';
 const ceilingSlot = 'bench_ceiling';
 const ceilingPublication = 'bench_base_publication';
 
@@ -27,7 +27,7 @@ export interface CeilingResult {
   walBytes: number;
 }
 
-export async function ceilingDrain(pool: pg.Pool, pgUrl: string, spec: Omit<WorkloadSpec, 'table'>): Promise<CeilingResult> {
+export async function ceilingDrain(pool: pg.Pool, env: Pick<BenchEnv, 'pgUrl' | 'pgRecvlogical'>, spec: Omit<WorkloadSpec, 'table'>): Promise<CeilingResult> {
   await pool.query(`do $$ begin
     if not exists (select 1 from pg_publication where pubname = '${ceilingPublication}') then
       create publication ${ceilingPublication} for table public.${names.baseTable} with (publish = 'insert, update, delete');
@@ -36,8 +36,8 @@ export async function ceilingDrain(pool: pg.Pool, pgUrl: string, spec: Omit<Work
   await pool.query(`truncate public.${names.baseTable}`);
   const slot = await pool.query<{ lsn: string }>(`select lsn::text from pg_create_logical_replication_slot($1, 'pgoutput')`, [ceilingSlot]);
   try {
-    const w = await runWorkload(pgUrl, { ...spec, table: names.baseTable });
-    const u = new URL(pgUrl);
+    const w = await runWorkload(env.pgUrl, { ...spec, table: names.baseTable });
+    const u = new URL(env.pgUrl);
     const args = [
       '-d', `host=${u.hostname} port=${u.port || 5432} dbname=${u.pathname.slice(1)} user=${decodeURIComponent(u.username)}`,
       '--slot', ceilingSlot, '--start', '--no-loop', '--endpos', w.endLsn,
@@ -45,7 +45,7 @@ export async function ceilingDrain(pool: pg.Pool, pgUrl: string, spec: Omit<Work
     ];
     const t0 = performance.now();
     await new Promise<void>((resolve, reject) => {
-      const child = spawn(recvlogical, args, { env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password) }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(env.pgRecvlogical, args, { env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password) }, stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       child.once('error', reject);

@@ -1,36 +1,26 @@
 /**
  * Addresses of the native DEV stack for the benchmark (never the test stack:
- * other engineers' tests use it). Environment variables override them.
+ * other engineers' tests use it). Environment variables override them; they
+ * are read in config/env.ts (`endpoints`, `toolEnv`) and listed in
+ * .env.example.
  */
+import { endpoints, toolEnv, type Endpoints } from '../../config/env.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { stackEnv } from '../../stack/lib/endpoints.ts';
 
-export interface BenchEnv {
-  /** superuser on the astros database: creates the bench tables, runs the workload */
+export interface BenchEnv extends Endpoints {
+  /** superuser on the astros database (BENCH_PG_URL): creates the bench tables, runs the workload */
   pgUrl: string;
-  pgHost: string;
-  pgPort: number;
-  clickhouseUrl: string;
-  connectUrl: string;
-  kafkaBrokers: string;
-  /** the registry's Confluent-compatible API, as ClickHouse's AvroConfluent reads it */
-  registryCcompatUrl: string;
-  /** for validate.ts (app role) */
-  databaseUrl: string;
+  /** pg_recvlogical binary for the ceiling (PG_RECVLOGICAL) */
+  pgRecvlogical: string;
 }
 
 export function benchEnv(): BenchEnv {
-  const s = stackEnv(createContext('dev'));
-  const superuser = process.env.BENCH_PG_URL ?? (s.PG_SUPERUSER_URL ?? '').replace(/\/postgres$/, '/astros');
-  const u = new URL(superuser);
+  const s = stackEnv(createContext('dev', () => undefined));
+  const tools = toolEnv();
   return {
-    pgUrl: superuser,
-    pgHost: u.hostname,
-    pgPort: Number(u.port || 5432),
-    clickhouseUrl: process.env.CLICKHOUSE_URL ?? s.CLICKHOUSE_URL,
-    connectUrl: process.env.CONNECT_URL ?? s.CONNECT_URL,
-    kafkaBrokers: process.env.KAFKA_BROKERS ?? s.KAFKA_BROKERS,
-    registryCcompatUrl: `${process.env.REGISTRY_URL ?? s.REGISTRY_URL}/apis/ccompat/v7`,
-    databaseUrl: process.env.DATABASE_URL ?? s.DATABASE_URL,
+    ...endpoints(s),
+    pgUrl: tools.benchPgUrl ?? (s.PG_SUPERUSER_URL ?? '').replace(/\/postgres$/, '/astros'),
+    pgRecvlogical: tools.pgRecvlogical,
   };
 }

@@ -7,7 +7,7 @@
  *   kafka  messages between the topic's end offset and the ClickHouse
  *          consumer group's committed offset (kafkajs admin)
  *   ch     changes committed in Postgres (workload counter) minus changes
- *          applied in ClickHouse (rows in bench.cdc_changelog)
+ *          applied in ClickHouse (rows in the change log, bench.bench_cdc_changelog)
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
@@ -45,7 +45,7 @@ export async function kafkaPosition(admin: Admin): Promise<{ end: number; commit
 }
 
 export async function appliedChanges(ch: ClickHouseClient): Promise<number> {
-  const rs = await ch.query({ query: `SELECT count() AS n FROM ${names.chDb}.cdc_changelog`, format: 'JSONEachRow' });
+  const rs = await ch.query({ query: `SELECT count() AS n FROM ${names.changelog}`, format: 'JSONEachRow' });
   const rows = await rs.json<{ n: string }>();
   return Number(rows[0]?.n ?? 0);
 }

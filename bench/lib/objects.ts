@@ -1,86 +1,78 @@
 /**
- * The benchmark's own objects, created at run time and idempotently, so the
- * numbered migrations and the main connector stay untouched:
+ * The benchmark's own objects, created at run time and idempotently beside the
+ * main pipeline's, which stay untouched:
  *
  *   Postgres   public.bench_cdc   captured by our pipeline (publication bench_publication)
  *              public.bench_base  same shape, same workload, read by the baselines
  *                                 (pg_recvlogical ceiling, MaterializedPostgreSQL peer)
- *   Connect    bench-postgres     debezium/bench-postgres.json (own slot, publication, topic prefix)
- *   ClickHouse bench.cdc_queue (Kafka engine) -> bench.cdc_changelog_mv -> bench.cdc_changelog
- *                                            -> bench.cdc_current_mv   -> bench.cdc_current
- *              (the same three-object shape as clickhouse-ddl/010_astronauts.sql)
+ *   Connect    bench-postgres     the production connector (debezium/astros-postgres.json)
+ *                                 with its own name, slot, publication and topic prefix
+ *   ClickHouse bench.bench_cdc_queue -> bench.bench_cdc_changelog, bench.bench_cdc (current
+ *              state), bench.kafka_errors: derived by the catalog from bench_cdc's declaration
+ *              and reconciled like a production table's (npm run setup)
  *
- * Both ClickHouse targets get `ingested_at DEFAULT now64(6)` and the change's
- * commit time (Debezium source.ts_us), so every change's commit->visible
- * latency is known without polling.
+ * Without tuning flags the bench measures what ships: every connector setting
+ * comes from the production file, every Kafka-engine setting from
+ * catalog/consumer-settings.ts. A flag overrides one setting; a changed
+ * Kafka-engine setting recreates the queue with the same consumer group.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type pg from 'pg';
-import { registerConnector } from '../../pipeline/setup.ts';
-import { repoRoot } from '../../stack/lib/context.ts';
+import { connectorFor } from '../../catalog/connector.ts';
+import type { ConsumerOverrides } from '../../catalog/consumer-settings.ts';
+import { parseDeclarations } from '../../catalog/declaration.ts';
+import { readConnectorFile, tableNames, type ConnectorSpec } from '../../catalog/names.ts';
+import { deriveTables, reconcileClickHouse, type CapturedTable } from '../../catalog/pipeline.ts';
+import { liveTables } from '../../catalog/reconcile.ts';
+import { ddlVars, listMigrations, render, statements } from '../../clickhouse-ddl/migrate.ts';
+import { ensureTopics, registerConnectorSpec } from '../../pipeline/setup.ts';
+import type { BenchEnv } from './env.ts';
+
+/** Declared like a production table, but here rather than in catalog/tables.ts: only the bench captures it. */
+export const benchTable = parseDeclarations(
+  [{ source: 'public.bench_cdc', description: 'The benchmark workload (bench/lib/workload.ts); truncated before each sustained run.' }],
+  'bench/lib/objects.ts',
+)[0]!;
+
+const nameOptions = {
+  database: 'bench',
+  topicPrefix: 'bench',
+  // Group astros-bench-cdc, as the bench's objects had before the catalog: its committed offsets stay.
+  groupPrefix: 'astros',
+};
 
 export const names = {
-  table: 'bench_cdc',
+  ...tableNames(benchTable.source, nameOptions),
   baseTable: 'bench_base',
   publication: 'bench_publication',
   slot: 'bench_debezium',
   connector: 'bench-postgres',
-  topic: 'bench.public.bench_cdc',
-  chDb: 'bench',
-  group: 'astros-bench-cdc',
-} as const;
+};
 
-/** Pipeline knobs the benchmark can turn (undefined = the main pipeline's value: debezium/astros-postgres.json, clickhouse-ddl/). */
+/** Single settings over what ships (empty objects = what ships). */
 export interface Tuning {
-  pollIntervalMs?: number;
-  maxBatchSize?: number;
-  maxQueueSize?: number;
-  lingerMs?: number;
-  compression?: string;
-  kafkaMaxBlockSize?: number;
-  kafkaFlushIntervalMs?: number;
-  kafkaPollTimeoutMs?: number;
-  kafkaNumConsumers?: number;
-  kafkaConsumerRescheduleMs?: number;
-  /** Any other connector settings (experiments); an empty value removes the key. */
-  connectorSet?: Record<string, string>;
+  /** Debezium connector settings; an empty value removes the key. */
+  connector: Record<string, string>;
+  /** ClickHouse Kafka-engine settings, named as in catalog/consumer-settings.ts. */
+  consumer: ConsumerOverrides;
 }
 
-/**
- * The main pipeline's Kafka-engine settings, read from the newest migration
- * that creates the astronauts queue (clickhouse-ddl/), so that a bench run
- * without flags measures what ships.
- */
-function mainKafkaSettings() {
-  const dir = path.join(repoRoot, 'clickhouse-ddl');
-  const files = fs.readdirSync(dir).filter((f) => /^\d+_.*\.sql$/.test(f)).sort().reverse();
-  for (const f of files) {
-    const sql = fs.readFileSync(path.join(dir, f), 'utf8');
-    const create = /CREATE TABLE[^;]*?kafka_topic_list\s*=\s*'astros\.public\.astronauts'[^;]*;/s.exec(sql)?.[0];
-    if (!create) continue;
-    const setting = (name: string): number => {
-      const m = new RegExp(`\\b${name}\\s*=\\s*(\\d+)`).exec(create);
-      if (!m?.[1]) throw new Error(`bench: ${name} not found in clickhouse-ddl/${f}'s astronauts queue`);
-      return Number(m[1]);
-    };
-    return {
-      kafkaMaxBlockSize: setting('kafka_max_block_size'),
-      kafkaFlushIntervalMs: setting('kafka_flush_interval_ms'),
-      kafkaPollTimeoutMs: setting('kafka_poll_timeout_ms'),
-      kafkaNumConsumers: setting('kafka_num_consumers'),
-      kafkaConsumerRescheduleMs: setting('kafka_consumer_reschedule_ms'),
-    };
-  }
-  throw new Error('bench: no migration in clickhouse-ddl/ creates the astronauts Kafka queue');
+/** What the bench connector changes in the production connector besides the table list (the catalog derives that). */
+const connectorIdentity: Record<string, string> = {
+  'slot.name': names.slot,
+  'publication.name': names.publication,
+  'topic.prefix': nameOptions.topicPrefix,
+  // The workload starts from an empty table: nothing to snapshot.
+  'snapshot.mode': 'no_data',
+  // It writes the main connector's heartbeat row, which `npm run lag` reports as the main connector's.
+  'heartbeat.action.query': '',
+};
+
+export function benchConnector(knobs: Record<string, string> = {}): ConnectorSpec {
+  const { config } = connectorFor(readConnectorFile(), [benchTable]);
+  const merged = { ...config, ...connectorIdentity, ...knobs };
+  return { name: names.connector, config: Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== '')) };
 }
-
-export const kafkaDefaults = mainKafkaSettings();
-
-/** Connector settings that are performance knobs: taken from the main connector, so the bench measures what ships. */
-const connectorKnobs = ['poll.interval.ms', 'max.batch.size', 'max.queue.size', 'producer.override.linger.ms', 'producer.override.compression.type'];
 
 export async function ensurePostgres(pool: pg.Pool): Promise<void> {
   for (const t of [names.table, names.baseTable]) {
@@ -97,101 +89,54 @@ export async function ensurePostgres(pool: pg.Pool): Promise<void> {
   end $$`);
 }
 
-/** Returns true when the Kafka table was (re)created: its consumer then needs a warm-up. */
-export async function ensureClickHouse(ch: ClickHouseClient, kafkaBrokers: string, registryUrl: string, tuning: Tuning): Promise<boolean> {
-  const t = stripUndefined(tuning);
-  const k = Object.fromEntries(Object.entries(kafkaDefaults).map(([key, v]) => [key, t[key as keyof Tuning] ?? v])) as typeof kafkaDefaults;
-  const db = names.chDb;
-  const signature = JSON.stringify([k, kafkaBrokers, registryUrl]);
-  const current = await ch
-    .query({ query: `SELECT comment FROM system.tables WHERE database = {db:String} AND name = 'cdc_queue'`, query_params: { db }, format: 'JSONEachRow' })
-    .then((r) => r.json<{ comment: string }>());
-  const recreate = current[0]?.comment !== signature;
-  const stmts = [
-    `CREATE DATABASE IF NOT EXISTS ${db}`,
-    `CREATE TABLE IF NOT EXISTS ${db}.cdc_changelog (
-       id Int64, op LowCardinality(String), lsn UInt64,
-       commit_ts DateTime64(6, 'UTC') COMMENT 'Postgres commit (Debezium source.ts_us)',
-       captured_ts DateTime64(6, 'UTC') COMMENT 'Debezium processed the event (ts_us)',
-       kafka_ts DateTime64(3, 'UTC') COMMENT 'Kafka record timestamp (producer CreateTime)',
-       ingested_at DateTime64(6, 'UTC') DEFAULT now64(6))
-     ENGINE = MergeTree ORDER BY (lsn, id)`,
-    `CREATE TABLE IF NOT EXISTS ${db}.cdc_current (
-       id Int64, v Int32, payload String, updated_at Nullable(DateTime64(6, 'UTC')),
-       commit_ts DateTime64(6, 'UTC'), version UInt64, is_deleted UInt8,
-       ingested_at DateTime64(6, 'UTC') DEFAULT now64(6))
-     ENGINE = ReplacingMergeTree(version, is_deleted) ORDER BY id`,
-  ];
-  // The Kafka table is re-created only when its settings change (a new
-  // consumer waits for the old member to leave the group); the consumer group
-  // and its committed offsets survive.
-  if (recreate) stmts.push(
-    `DROP VIEW IF EXISTS ${db}.cdc_changelog_mv`,
-    `DROP VIEW IF EXISTS ${db}.cdc_current_mv`,
-    `DROP TABLE IF EXISTS ${db}.cdc_queue`,
-    `CREATE TABLE ${db}.cdc_queue (
-       id Int64, v Nullable(Int32), payload Nullable(String), updated_at Nullable(String),
-       __op Nullable(String), __lsn Nullable(Int64), __source_ts_us Nullable(Int64), __ts_us Nullable(Int64), __deleted Nullable(String))
-     ENGINE = Kafka SETTINGS
-       kafka_broker_list = '${kafkaBrokers}', kafka_topic_list = '${names.topic}', kafka_group_name = '${names.group}',
-       kafka_format = 'AvroConfluent', format_avro_schema_registry_url = '${registryUrl}',
-       kafka_handle_error_mode = 'stream', kafka_num_consumers = ${k.kafkaNumConsumers},
-       kafka_max_block_size = ${k.kafkaMaxBlockSize}, kafka_poll_timeout_ms = ${k.kafkaPollTimeoutMs},
-       kafka_flush_interval_ms = ${k.kafkaFlushIntervalMs}, kafka_consumer_reschedule_ms = ${k.kafkaConsumerRescheduleMs}
-     COMMENT '${signature.replace(/'/g, "\\'")}'`,
-    `CREATE MATERIALIZED VIEW ${db}.cdc_changelog_mv TO ${db}.cdc_changelog AS
-     SELECT id, coalesce(__op, '') AS op, toUInt64(coalesce(__lsn, 0)) AS lsn,
-            fromUnixTimestamp64Micro(coalesce(__source_ts_us, 0), 'UTC') AS commit_ts,
-            fromUnixTimestamp64Micro(coalesce(__ts_us, 0), 'UTC') AS captured_ts,
-            coalesce(_timestamp_ms, fromUnixTimestamp64Milli(0, 'UTC')) AS kafka_ts
-     FROM ${db}.cdc_queue WHERE length(_error) = 0`,
-    `CREATE MATERIALIZED VIEW ${db}.cdc_current_mv TO ${db}.cdc_current AS
-     SELECT id, coalesce(v, 0) AS v, coalesce(payload, '') AS payload,
-            parseDateTime64BestEffortOrNull(updated_at, 6, 'UTC') AS updated_at,
-            fromUnixTimestamp64Micro(coalesce(__source_ts_us, 0), 'UTC') AS commit_ts,
-            toUInt64(coalesce(__lsn, 0)) AS version, toUInt8(__deleted = 'true') AS is_deleted
-     FROM ${db}.cdc_queue WHERE length(_error) = 0`,
-  );
-  for (const query of stmts) await ch.command({ query });
-  return recreate;
+/**
+ * Drop what the catalog does not derive for the bench database (the
+ * hand-written objects of earlier versions; their queue would share the
+ * group), and, when a derived table's shape drifted, every object but
+ * kafka_errors: the bench's data is disposable, and reconcile never retypes.
+ */
+async function dropUnderived(ch: ClickHouseClient, t: CapturedTable, log: (m: string) => void): Promise<void> {
+  const o = t.objects;
+  const derived = new Set([o.changelog, o.current, o.queue, ...o.views].map((x) => x.name));
+  const [dry] = await reconcileClickHouse(ch, [t], () => undefined, true);
+  const drifted = dry!.actions.some((a) => a.kind === 'drift');
+  const rank = (engine: string) => (engine === 'MaterializedView' ? 0 : engine === 'Kafka' ? 1 : 2);
+  const drop = [...(await liveTables(ch, names.database)).values()]
+    .filter((l) => l.name !== names.errors && (drifted || !derived.has(l.name)))
+    .sort((a, b) => rank(a.engine) - rank(b.engine));
+  for (const l of drop) {
+    log(`[clickhouse] ${l.name}: dropped (${drifted ? 'the derived shape changed' : 'not derived by the catalog'})`);
+    await ch.command({ query: `DROP ${l.engine === 'MaterializedView' ? 'VIEW' : 'TABLE'} IF EXISTS ${l.name}` });
+  }
 }
 
-/** Register (or update) the bench connector with the tuning overrides applied, through debezium/register.sh. */
-export async function ensureConnector(connectUrl: string, tuning: Tuning, log: (m: string) => void): Promise<Record<string, string>> {
-  const file = path.join(repoRoot, 'debezium', 'bench-postgres.json');
-  const spec = JSON.parse(fs.readFileSync(file, 'utf8')) as { name: string; config: Record<string, string> };
-  const main = JSON.parse(fs.readFileSync(path.join(repoRoot, 'debezium', 'astros-postgres.json'), 'utf8')) as { config: Record<string, string> };
-  for (const key of connectorKnobs) {
-    const value = main.config[key];
-    if (value !== undefined) spec.config[key] = value;
-  }
-  const o: Record<string, number | string | undefined> = {
-    'poll.interval.ms': tuning.pollIntervalMs,
-    'max.batch.size': tuning.maxBatchSize,
-    'max.queue.size': tuning.maxQueueSize,
-    'producer.override.linger.ms': tuning.lingerMs,
-    'producer.override.compression.type': tuning.compression,
+export interface OursApplied {
+  /** the queue and its views were (re)created: a new consumer needs a warm-up */
+  recreated: boolean;
+  connector: ConnectorSpec;
+  /** the queue's Kafka-engine settings as applied */
+  consumer: Record<string, string | number>;
+}
+
+/**
+ * Our pipeline for the bench table: the topic, the ClickHouse objects from
+ * the catalog (shared ones from the numbered migrations, rendered for the
+ * bench database and not recorded: they are idempotent), and the connector.
+ * Postgres must be ready (ensurePostgres): the catalog reads the table's columns.
+ */
+export async function ensureOurs(d: { pool: pg.Pool; ch: ClickHouseClient }, env: BenchEnv, tuning: Tuning, log: (m: string) => void): Promise<OursApplied> {
+  const sink = { kafkaBrokers: env.kafkaBrokers, registryUrl: env.registryCcompatUrl, overrides: tuning.consumer };
+  const [t] = await deriveTables(d.pool, [benchTable], { sink, names: nameOptions });
+  await ensureTopics(env.kafkaBrokers, [names.topic], log);
+  const vars = ddlVars({ clickhouseDatabase: names.database });
+  for (const file of listMigrations()) for (const query of statements(render(file, vars))) await d.ch.command({ query });
+  await dropUnderived(d.ch, t!, log);
+  const [plan] = await reconcileClickHouse(d.ch, [t!], (m) => log(`[clickhouse] ${m}`));
+  const connector = benchConnector(tuning.connector);
+  await registerConnectorSpec(env.connectUrl, connector, log);
+  return {
+    recreated: plan!.actions.some((a) => a.kind === 'create-consumer' || a.kind === 'recreate-consumer'),
+    connector,
+    consumer: Object.fromEntries(t!.objects.queue.settings.filter(([k]) => !['kafka_broker_list', 'format_avro_schema_registry_url'].includes(k))),
   };
-  for (const [key, value] of Object.entries(o)) if (value !== undefined) spec.config[key] = String(value);
-  const set = tuning.connectorSet ?? {};
-  spec.config = Object.fromEntries(
-    Object.entries({ ...spec.config, ...set }).filter(([, value]) => value !== ''),
-  );
-  const tmp = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bench-connector-')), 'bench-postgres.json');
-  fs.writeFileSync(tmp, JSON.stringify(spec));
-  try {
-    await registerConnector(connectUrl, tmp, log);
-  } finally {
-    fs.rmSync(path.dirname(tmp), { recursive: true, force: true });
-  }
-  return spec.config;
-}
-
-export async function setConnectorPaused(connectUrl: string, paused: boolean): Promise<void> {
-  const res = await fetch(`${connectUrl}/connectors/${names.connector}/${paused ? 'pause' : 'resume'}`, { method: 'PUT' });
-  if (!res.ok && res.status !== 202) throw new Error(`${paused ? 'pausing' : 'resuming'} ${names.connector}: HTTP ${res.status}`);
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -57,8 +57,8 @@ export async function oursSustained(d: Deps, spec: { changes: number; mode: TxMo
   const t = `public.${names.table}`;
   await d.pool.query(`truncate ${t}`); // not published (publish = insert, update, delete)
   await waitIdle(d.admin);
-  await d.ch.command({ query: `TRUNCATE TABLE ${names.chDb}.cdc_changelog` });
-  await d.ch.command({ query: `TRUNCATE TABLE ${names.chDb}.cdc_current` });
+  await d.ch.command({ query: `TRUNCATE TABLE ${names.changelog}` });
+  await d.ch.command({ query: `TRUNCATE TABLE ${names.current}` });
   let committed = 0;
   const startMs = Date.now();
   const sampler = startLagSampler(d, startMs, () => committed, 0);
@@ -76,20 +76,21 @@ export async function oursSustained(d: Deps, spec: { changes: number; mode: TxMo
   const lag = await sampler.stop();
   const q = async <T>(query: string): Promise<T[]> => (await d.ch.query({ query, format: 'JSONEachRow' })).json<T>();
   const levels = Array.from({ length: 99 }, (_, i) => ((i + 1) / 100).toFixed(2)).join(', ');
-  const lat = `dateDiff('microsecond', commit_ts, ingested_at) / 1000`;
-  const [agg] = await q<{ last: string; p: number[]; mx: number }>(
-    `SELECT toUnixTimestamp64Micro(max(ingested_at)) AS last, quantilesExact(0.5, 0.95, 0.99)(${lat}) AS p, max(${lat}) AS mx
-       FROM ${names.chDb}.cdc_changelog`,
+  const lat = msBetween('commit_ts', 'ingested_at');
+  // Int64 results arrive as JSON strings.
+  const [agg] = await q<{ last: string; p: string[]; mx: string }>(
+    `SELECT toUnixTimestamp64Milli(max(ingested_at)) AS last, quantilesExact(0.5, 0.95, 0.99)(${lat}) AS p, max(${lat}) AS mx
+       FROM ${names.changelog}`,
   );
-  const [cdf] = await q<{ c: number[] }>(`SELECT quantilesExact(${levels})(${lat}) AS c FROM ${names.chDb}.cdc_changelog`);
+  const [cdf] = await q<{ c: string[] }>(`SELECT quantilesExact(${levels})(${lat}) AS c FROM ${names.changelog}`);
   const [state] = await q<{ n: string; ok: string }>(
-    `SELECT count() AS n, countIf(v = 1) AS ok FROM ${names.chDb}.cdc_current FINAL WHERE is_deleted = 0`,
+    `SELECT count() AS n, countIf(v = 1) AS ok FROM ${names.current} FINAL WHERE is_deleted = 0`,
   );
   const bins = await q<{ b: string; n: string }>(
     `SELECT intDiv(toUnixTimestamp64Milli(ingested_at) - ${startMs}, 250) AS b, count() AS n
-       FROM ${names.chDb}.cdc_changelog GROUP BY b ORDER BY b`,
+       FROM ${names.changelog} GROUP BY b ORDER BY b`,
   );
-  const lastMs = Number(agg!.last) / 1000;
+  const lastMs = Number(agg!.last);
   const visibleMs = lastMs - w.startMs;
   return {
     mode: spec.mode,
@@ -99,8 +100,8 @@ export async function oursSustained(d: Deps, spec: { changes: number; mode: TxMo
     visibleMs,
     changesPerSec: w.changes / (visibleMs / 1000),
     drainAfterCommitMs: lastMs - w.endMs,
-    latencyMs: { p50: agg!.p[0]!, p95: agg!.p[1]!, p99: agg!.p[2]!, max: agg!.mx },
-    latencyCdf: cdf!.c,
+    latencyMs: { p50: Number(agg!.p[0]), p95: Number(agg!.p[1]), p99: Number(agg!.p[2]), max: Number(agg!.mx) },
+    latencyCdf: cdf!.c.map(Number),
     stateOk: Number(state!.n) === w.expectedLive && Number(state!.ok) === w.expectedLive,
     lag,
     visibleSeries: bins.map((r) => ({ t: Number(r.b) * 250, n: Number(r.n) })),
@@ -108,26 +109,54 @@ export async function oursSustained(d: Deps, spec: { changes: number; mode: TxMo
   };
 }
 
-/** Where a change's time goes: Postgres commit -> Debezium -> Kafka append -> ClickHouse insert (ms, per sample). */
-export interface StageMs {
-  capture: number;
-  produce: number;
-  consume: number;
+/**
+ * Milliseconds from one DateTime64(3) column to another: the generated shape
+ * records the commit (Debezium source.ts_ms), Debezium's processing (ts_ms)
+ * and the ClickHouse insert (now64(3)) in milliseconds.
+ */
+const msBetween = (from: string, to: string) => `toUnixTimestamp64Milli(${to}) - toUnixTimestamp64Milli(${from})`;
+
+/**
+ * Where one change's time went, from its change-log row: Postgres commit ->
+ * Debezium (capture), then Debezium -> ClickHouse insert (deliver: Kafka append
+ * and consume together; the change log has no Kafka timestamp to split them).
+ */
+export interface ChangeTiming {
+  id: number;
+  totalMs: number;
+  captureMs: number;
+  deliverMs: number;
+}
+
+export async function changeTimings(ch: ClickHouseClient, ids: number[]): Promise<ChangeTiming[]> {
+  const rs = await ch.query({
+    query: `SELECT id, ${msBetween('commit_ts', 'ingested_at')} AS totalMs, ${msBetween('commit_ts', 'captured_ts')} AS captureMs,
+                   ${msBetween('captured_ts', 'ingested_at')} AS deliverMs
+              FROM ${names.changelog} WHERE id IN ({ids:Array(Int64)}) ORDER BY lsn`,
+    query_params: { ids },
+    format: 'JSONEachRow',
+  });
+  return (await rs.json<Record<keyof ChangeTiming, string | number>>()).map((r) => ({
+    id: Number(r.id),
+    totalMs: Number(r.totalMs),
+    captureMs: Number(r.captureMs),
+    deliverMs: Number(r.deliverMs),
+  }));
 }
 
 /** After the Kafka table or the connector changed: one change end to end (a new consumer may wait for a group rebalance). */
-export async function warmUp(d: Deps, timeoutMs = 120_000): Promise<number> {
+export async function warmUp(d: Pick<Deps, 'pool' | 'ch'>, timeoutMs = 120_000): Promise<number> {
   const r = await singleChangeLatency({ pool: d.pool, table: `public.${names.table}`, samples: 1, timeoutMs, gapMs: [0, 0], isVisible: (id) => visibleInCurrent(d, id) });
   if (r.timeouts > 0) throw new Error(`warm-up: a change was not visible in ClickHouse after ${timeoutMs} ms`);
   return r.ms[0]!;
 }
 
-async function visibleInCurrent(d: Deps, id: number): Promise<boolean> {
-  const rs = await d.ch.query({ query: `SELECT count() AS n FROM ${names.chDb}.cdc_current WHERE id = {id:Int64}`, query_params: { id }, format: 'JSONEachRow' });
+async function visibleInCurrent(d: Pick<Deps, 'ch'>, id: number): Promise<boolean> {
+  const rs = await d.ch.query({ query: `SELECT count() AS n FROM ${names.current} WHERE id = {id:Int64}`, query_params: { id }, format: 'JSONEachRow' });
   return Number((await rs.json<{ n: string }>())[0]?.n ?? 0) > 0;
 }
 
-export async function oursSingleLatency(d: Deps, samples: number): Promise<LatencySamples & { serverMs: number[]; stages: StageMs[] }> {
+export async function oursSingleLatency(d: Deps, samples: number): Promise<LatencySamples & { serverMs: number[]; stages: Omit<ChangeTiming, 'id' | 'totalMs'>[] }> {
   await waitIdle(d.admin);
   const r = await singleChangeLatency({
     pool: d.pool,
@@ -136,23 +165,11 @@ export async function oursSingleLatency(d: Deps, samples: number): Promise<Laten
     isVisible: (id) => visibleInCurrent(d, id),
   });
   // The same samples measured without polling: ClickHouse insert time - Postgres commit time.
-  const rs = await d.ch.query({
-    query: `SELECT id, dateDiff('microsecond', commit_ts, ingested_at) / 1000 AS ms,
-                   dateDiff('microsecond', commit_ts, captured_ts) / 1000 AS capture,
-                   dateDiff('microsecond', captured_ts, kafka_ts) / 1000 AS produce,
-                   dateDiff('microsecond', kafka_ts, ingested_at) / 1000 AS consume
-              FROM ${names.chDb}.cdc_changelog WHERE id IN ({ids:Array(Int64)})`,
-    query_params: { ids: r.ids },
-    format: 'JSONEachRow',
-  });
-  const server = new Map((await rs.json<{ id: string; ms: number } & StageMs>()).map((x) => [Number(x.id), x]));
+  const server = new Map((await changeTimings(d.ch, r.ids)).map((x) => [x.id, x]));
   return {
     ...r,
-    serverMs: r.ids.map((id) => server.get(id)?.ms ?? NaN),
-    stages: r.ids.map((id) => {
-      const x = server.get(id);
-      return { capture: x?.capture ?? NaN, produce: x?.produce ?? NaN, consume: x?.consume ?? NaN };
-    }),
+    serverMs: r.ids.map((id) => server.get(id)?.totalMs ?? NaN),
+    stages: r.ids.map((id) => ({ captureMs: server.get(id)?.captureMs ?? NaN, deliverMs: server.get(id)?.deliverMs ?? NaN })),
   };
 }
 
