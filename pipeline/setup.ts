@@ -81,15 +81,16 @@ export async function ensureTopics(brokers: string, topics: string[], log: (m: s
   }
 }
 
-/** Wait until every Kafka-engine table's consumer has its partitions (bounded). */
-async function waitForConsumers(ch: ClickHouseClient, log: (m: string) => void, timeoutMs = 150_000): Promise<void> {
+/** Wait until the captured tables' Kafka-engine consumers have their partitions (bounded). */
+async function waitForConsumers(ch: ClickHouseClient, queues: string[], log: (m: string) => void, timeoutMs = 150_000): Promise<void> {
   const started = Date.now();
   let said = false;
   for (;;) {
     const rs = await ch.query({
       query: `SELECT t.database || '.' || t.name AS name, countIf(length(c.assignments.topic) > 0) AS assigned
               FROM system.tables AS t LEFT JOIN system.kafka_consumers AS c ON c.database = t.database AND c.table = t.name
-              WHERE t.engine = 'Kafka' GROUP BY name`,
+              WHERE t.engine = 'Kafka' AND (t.database || '.' || t.name) IN {queues:Array(String)} GROUP BY name`,
+      query_params: { queues },
       format: 'JSONEachRow',
     });
     const waiting = (await rs.json<{ name: string; assigned: string }>()).filter((r) => Number(r.assigned) === 0).map((r) => r.name);
@@ -135,7 +136,11 @@ export async function setupPipeline(env: Endpoints, opts: SetupOptions = {}): Pr
     const changed = plans.filter((p) => p.actions.some((a) => a.kind !== 'drift')).length;
     log(`[clickhouse] catalog objects: ${plans.length - changed} table(s) up to date, ${changed} changed`);
     await registerConnectorSpec(env.connectUrl, connectorConfig(tables), log);
-    await waitForConsumers(ch, log);
+    await waitForConsumers(
+      ch,
+      tables.map((t) => t.objects.names.queue),
+      log,
+    );
   } finally {
     await ch.close();
     await db.end();
