@@ -68,6 +68,11 @@ export async function reconcileClickHouse(ch: ClickHouseClient, tables: Captured
     if (dryRun) for (const a of plan.actions) log(`${plan.table}: would ${describeAction(a)}`);
     else await applyPlan(ch, plan, log);
   }
+  // A queue no declared table derives keeps consuming its topic: say so, never drop it (its targets hold data).
+  const wanted = new Set(tables.map((t) => t.objects.queue.name));
+  for (const [name, t] of live) {
+    if (t.engine === 'Kafka' && !wanted.has(name)) log(`note: ${name} belongs to no active table of the catalog; left as it is (drop it and its views by hand if it is no longer wanted)`);
+  }
   return plans;
 }
 
