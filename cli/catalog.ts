@@ -18,7 +18,7 @@ import { dbtSourcesFile } from '../catalog/dbt-sources.ts';
 import { generatedFiles } from '../catalog/generated-files.ts';
 import { connectorFile, repoRoot } from '../catalog/names.ts';
 import { capturedTables, deriveOptions, deriveTables, reconcileClickHouse } from '../catalog/pipeline.ts';
-import { catalogEntries } from '../catalog/store.ts';
+import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { endpoints, type Endpoints } from '../config/env.ts';
 import { createContext } from '../stack/lib/context.ts';
 import { stackEnv } from '../stack/lib/endpoints.ts';
@@ -119,7 +119,7 @@ program
   .addOption(profileOption())
   .action(async (o: { profile: Profile }) => {
     const entries = await withPostgres(addresses(o.profile), catalogEntries);
-    console.log(JSON.stringify(entries.filter((x) => x.state === 'active').map((x) => x.declaration), null, 2));
+    console.log(JSON.stringify(entries.filter((x) => isCaptured(x.state)).map((x) => x.declaration), null, 2));
   });
 
 program.parseAsync().catch((err: unknown) => {
