@@ -6,6 +6,7 @@
  *   show <schema.table>  the ClickHouse SQL, topic, group and connector entry derived for a table
  *   plan                 what `npm run setup` would change in ClickHouse (nothing is changed)
  *   generate [--check]   rewrite the files derived from catalog/tables.ts (connector JSON, dbt sources)
+ *   dbt-models           one SCD2 history model per captured table (dbt/models/history/)
  *   export               the live catalog in catalog/tables.ts's shape (to commit a table added on a running stack)
  */
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
@@ -14,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { tableSql } from '../catalog/clickhouse-objects.ts';
+import { writeHistoryModels } from '../catalog/dbt-history.ts';
 import { dbtSourcesFile } from '../catalog/dbt-sources.ts';
 import { generatedFiles } from '../catalog/generated-files.ts';
 import { connectorFile, repoRoot } from '../catalog/names.ts';
@@ -111,6 +113,24 @@ program
       }
     }
     if (o.check && stale > 0) process.exitCode = 1;
+  });
+
+program
+  .command('dbt-models')
+  .description(`write one SCD2 history model per captured table (dbt/models/history/, the macro astros_scd2_history); npm run dbt runs this first`)
+  .addOption(profileOption())
+  .action(async (o: { profile: Profile }) => {
+    const e = addresses(o.profile);
+    const ch = createClient({ url: e.clickhouseUrl, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } });
+    try {
+      const tables = await withPostgres(e, (db) => capturedTables(db, deriveOptions(e), () => undefined));
+      const rs = await ch.query({ query: `SELECT database || '.' || name AS t FROM system.tables`, format: 'JSONEachRow' });
+      const existing = new Set((await rs.json<{ t: string }>()).map((r) => r.t));
+      const written = writeHistoryModels(tables.filter((t) => existing.has(t.objects.names.changelog)));
+      for (const f of written) console.log(`${path.relative(repoRoot, f)}: written`);
+    } finally {
+      await ch.close();
+    }
   });
 
 program
