@@ -19,6 +19,7 @@
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { Connection } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import pg from 'pg';
@@ -27,6 +28,7 @@ import { createActivities } from '../../activities/index.ts';
 import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
 import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
 import { pipelineNames } from '../../catalog/names.ts';
+import { describePollers, judgePollers } from '../../cli/worker-check.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
 import { chRows, clickhouse, requireEnv, runCommand, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
 
@@ -107,6 +109,10 @@ beforeAll(async () => {
     }),
   });
   workerDone = worker.run();
+  // The command checks for a poller at once: let the worker's first polls reach the server.
+  const connection = await Connection.connect({ address: requireEnv('TEMPORAL_ADDRESS') });
+  const target = { address: requireEnv('TEMPORAL_ADDRESS'), namespace: 'default', taskQueue };
+  await waitFor(() => describePollers(connection, target), (p) => judgePollers(p, Date.now()).ok, `a poller on ${taskQueue}`, 30_000).finally(() => connection.close());
   await pool.query(`create table ${source} (
       id bigint primary key, name text not null, email varchar(80), phone text, note text, secret text,
       amount numeric(12,2), score double precision, active boolean, created_at timestamptz)`);
