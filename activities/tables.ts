@@ -189,9 +189,7 @@ export function createTableActivities(deps: TablesDeps) {
     /**
      * Wait until Debezium has finished the snapshot (its offset is past the
      * signal and lists no incremental snapshot of the table), heartbeating
-     * progress (snapshot rows in the change log / Postgres' estimate); then
-     * until every transaction open at that moment has ended, so validation
-     * sees any change that committed after a chunk was read.
+     * progress (snapshot rows in the change log / Postgres' estimate).
      */
     async awaitSnapshot(input: SnapshotStarted & { estimatedRows: number }): Promise<{ snapshotRows: number }> {
       const { env, ch } = need();
@@ -221,18 +219,6 @@ export function createTableActivities(deps: TablesDeps) {
         if (s.failure) throw new Error(`connector ${pipelineNames.connector} failed: ${s.failure}`);
         if (cancelled()) throw new Error('cancelled');
         await sleep(1_000);
-      }
-      const { rows } = await deps.pool.query<{ xmax: string }>('select pg_snapshot_xmax(pg_current_snapshot())::text as xmax');
-      for (;;) {
-        const { rows: r } = await deps.pool.query<{ done: boolean; oldest: string | null }>(
-          `select pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8 as done,
-                  (select min(xact_start)::text from pg_stat_activity where backend_xid is not null and pid <> pg_backend_pid()) as oldest`,
-          [rows[0]!.xmax],
-        );
-        if (r[0]!.done) break;
-        heartbeat({ step: `waiting for transactions open since ${r[0]!.oldest ?? '?'} to end (they may change rows the snapshot read)` });
-        if (cancelled()) throw new Error('cancelled');
-        await sleep(500);
       }
       return { snapshotRows: await read() };
     },

@@ -30,7 +30,7 @@ export const columnOptionsSchema = z
         salt: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'salt: 1-64 letters, digits, _ or -'),
       })
       .optional(),
-    /** Every non-null value becomes this many '*' (column.mask.with.N.chars). */
+    /** Every value, NULL included, becomes this many '*' (column.mask.with.N.chars). */
     mask: z.number().int().min(1).max(255).optional(),
     /** Values longer than this many characters are cut (column.truncate.to.N.chars). */
     truncate: z.number().int().min(1).max(1_000_000).optional(),

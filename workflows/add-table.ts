@@ -10,9 +10,8 @@
  *      (the only pause the other tables see)
  *   4. Debezium's incremental snapshot through the signal table brings the
  *      rows that already exist, while changes keep streaming
- *   5. validatePipeline must agree; keys it finds stale are re-read (a change
- *      in a transaction that was open across a chunk's read has a lower LSN
- *      than the snapshot row: see catalog/README.md), at most twice
+ *   5. validatePipeline must agree; keys it finds different or missing are
+ *      read again (catalog/README.md, "Snapshot rows and versions"), at most twice
  *   6. state streaming; on any failure after 2, state blocked with the error,
  *      and running the add again resumes.
  *
@@ -105,7 +104,8 @@ export async function addTable(input: AddTableInput): Promise<AddTableResult> {
       throw ApplicationFailure.create({
         type: result.report.outcome === 'lag' ? IngestErrorType.ReplicationLag : IngestErrorType.ValidationMismatch,
         nonRetryable: true,
-        message: `${source}: ${result.report.summary}`,
+        // One line (the report, with the differing keys, is in the details and in validation_reports).
+        message: `${source}: ${result.report.summary.split('\n')[0]}`,
         details: [result.report],
       });
     }

@@ -5,7 +5,7 @@
  *
  * Debezium's HashValueConverter (v2) digests the salt's bytes, then the
  * value's text (UTF-8), and writes lower-case hex, cut to the column's length
- * when it has one; masking replaces a non-null value with N '*'; truncation
+ * when it has one; masking replaces every value, NULL included, with N '*'; truncation
  * keeps the first N characters (Java counts UTF-16 units: a value with
  * characters outside the BMP near the cut would differ, and is reported).
  */
@@ -21,7 +21,8 @@ export function pgTransformed(v: string, t: ColumnTransform): string {
       return t.length === undefined ? hex : `left(${hex}, ${t.length})`;
     }
     case 'mask':
-      return `case when ${v} is null then null else repeat('*', ${t.chars}) end`;
+      // Debezium masks NULL too (checked on the stack).
+      return `repeat('*', ${t.chars})`;
     case 'truncate':
       return `left(${v}, ${t.chars})`;
   }

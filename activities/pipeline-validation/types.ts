@@ -19,7 +19,7 @@ export type CatchUpSpec =
 export type ColumnTransform =
   /** Lower-case hex digest of salt || value, cut to `length` characters when the column has a length. */
   | { kind: 'hash'; algorithm: 'sha256' | 'sha512'; salt: string; length?: number }
-  /** Every non-null value becomes `chars` asterisks. */
+  /** Every value, NULL included, becomes `chars` asterisks. */
   | { kind: 'mask'; chars: number }
   /** The first `chars` characters. */
   | { kind: 'truncate'; chars: number };
