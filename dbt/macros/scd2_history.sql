@@ -54,8 +54,8 @@ compared as (
 
     select
         *,
-        lagInFrame(toNullable(is_delete)) over (rows_before) as previous_is_delete,
-        lagInFrame(toNullable(row_hash)) over (rows_before) as previous_row_hash
+        lagInFrame(toNullable(is_delete)) over rows_before as previous_is_delete,
+        lagInFrame(toNullable(row_hash)) over rows_before as previous_row_hash
     from changes
     window rows_before as ({{ per_key }} rows between unbounded preceding and current row)
 
@@ -74,10 +74,10 @@ sequenced as (
 
     select
         *,
-        leadInFrame(toNullable(lsn)) over (all_rows) as next_lsn,
-        leadInFrame(toNullable(commit_ts)) over (all_rows) as next_commit_ts,
-        leadInFrame(toNullable(change_op)) over (all_rows) as next_change_op,
-        sum(toUInt32(not is_delete)) over (rows_before) as version_number
+        leadInFrame(toNullable(lsn)) over all_rows as next_lsn,
+        leadInFrame(toNullable(commit_ts)) over all_rows as next_commit_ts,
+        leadInFrame(toNullable(change_op)) over all_rows as next_change_op,
+        sum(toUInt32(not is_delete)) over rows_before as version_number
     from changed
     window
         all_rows as ({{ per_key }} rows between unbounded preceding and unbounded following),
