@@ -28,6 +28,11 @@ export const IngestErrorType = {
   ValidationMismatch: 'ValidationMismatch',
   /** validatePipeline with failOnLag: ClickHouse had not caught up with the snapshot LSN in time (lag, not corruption). */
   ReplicationLag: 'ReplicationLag',
+  /** tables add: the table cannot be captured as it is (missing, no key, unreadable by the CDC role, ...); the message names the fix. */
+  TableNotReady: 'TableNotReady',
+  /** tables add: the table is already captured; tables remove: it is not. */
+  TableAlreadyCaptured: 'TableAlreadyCaptured',
+  TableNotCaptured: 'TableNotCaptured',
 } as const;
 
 export type IngestErrorType = (typeof IngestErrorType)[keyof typeof IngestErrorType];

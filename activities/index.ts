@@ -16,6 +16,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { IngestCounts, IngestStatus } from '../workflows/shared.ts';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createValidationActivities } from './pipeline-validation/activities.ts';
+import { createTableActivities } from './tables.ts';
+import type { Endpoints } from '../config/env.ts';
 
 export interface ActivityDeps {
   pool: pg.Pool;
@@ -27,6 +29,8 @@ export interface ActivityDeps {
   kafkaBrokers?: string[];
   /** ClickHouse consumer group prefix of the catalog's tables. */
   groupPrefix?: string;
+  /** The pipeline's addresses, for tables add/remove (Kafka Connect, the registry). */
+  endpoints?: Endpoints;
 }
 
 export interface FetchInput {
@@ -95,6 +99,11 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
       ...(deps.kafkaBrokers ? { kafkaBrokers: deps.kafkaBrokers } : {}),
       ...(deps.groupPrefix ? { groupPrefix: deps.groupPrefix } : {}),
+    }),
+    ...createTableActivities({
+      pool: deps.pool,
+      ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
+      ...(deps.endpoints ? { endpoints: deps.endpoints } : {}),
     }),
 
     async fetchAstronauts(input: FetchInput): Promise<FetchResult> {

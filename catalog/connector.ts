@@ -2,22 +2,47 @@
  * The Debezium connector's configuration, derived from the catalog: the
  * committed debezium/astros-postgres.json (what users register with curl)
  * carries the repository's tables; a running pipeline registers the same
- * settings with its live catalog's tables.
+ * settings with its live catalog's tables. Per table: the include lists, the
+ * left-out columns and the column transforms (hash, mask, truncate: Debezium's
+ * own column settings); for the pipeline: the signal table that starts the
+ * incremental snapshot of a table added while it runs (`astros tables add`).
  */
-import type { TableDeclaration } from './declaration.ts';
-import { splitSource, type ConnectorSpec } from './names.ts';
+import { transformOf, type TableDeclaration } from './declaration.ts';
+import { pipelineNames, splitSource, type ConnectorSpec } from './names.ts';
 
 /** Debezium's include/exclude lists are regular expressions: match names literally. */
 const literal = (name: string) => name.replaceAll('.', '\\.').replaceAll('$', '\\$');
 
+/** Setting name -> the columns (`schema.table.column`) it applies to, one setting per transform and parameter. */
+export function columnTransformSettings(tables: TableDeclaration[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const t of tables) {
+    for (const [column, options] of Object.entries(t.columns)) {
+      const tr = transformOf(options);
+      if (!tr) continue;
+      const key =
+        'hash' in tr
+          ? `column.mask.hash.v2.${tr.hash.algorithm}.with.salt.${tr.hash.salt}`
+          : 'mask' in tr
+            ? `column.mask.with.${tr.mask}.chars`
+            : `column.truncate.to.${tr.truncate}.chars`;
+      (out[key] ??= []).push(literal(`${t.source}.${column}`));
+    }
+  }
+  return out;
+}
+
 export function connectorFor(base: ConnectorSpec, tables: TableDeclaration[]): ConnectorSpec {
-  const config = { ...base.config };
+  // Transforms are derived afresh: drop the base's.
+  const config = Object.fromEntries(Object.entries(base.config).filter(([k]) => !/^column\.(mask|truncate)\./.test(k)));
   if (tables.length === 0) throw new Error('the catalog declares no table: the connector would capture nothing');
   config['schema.include.list'] = [...new Set(tables.map((t) => splitSource(t.source).schema))].sort().join(',');
   config['table.include.list'] = tables.map((t) => t.source).join(',');
   const excluded = tables.flatMap((t) => t.exclude.map((c) => literal(`${t.source}.${c}`)));
   if (excluded.length > 0) config['column.exclude.list'] = excluded.join(',');
   else delete config['column.exclude.list'];
+  for (const [k, columns] of Object.entries(columnTransformSettings(tables))) config[k] = columns.join(',');
+  config['signal.data.collection'] = pipelineNames.signalTable;
   // Keep the file's key order, new keys after table.include.list.
   const ordered: Record<string, string> = {};
   for (const k of Object.keys(base.config)) if (k in config) ordered[k] = config[k]!;

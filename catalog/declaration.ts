@@ -8,11 +8,36 @@ import { splitSource } from './names.ts';
 
 const ident = z.string().regex(/^[a-z_][a-z0-9_$]*$/, 'expected a lower-case, unquoted Postgres identifier');
 
-/** Per-column options. Room for more (masking, hashing) without changing the shape. */
-export const columnOptionsSchema = z.strictObject({
-  /** Shown in the dbt sources and `catalog show`. */
-  description: z.string().optional(),
-});
+/** Hash algorithms of Debezium's column.mask.hash.v2 that Postgres can recompute (sha256(), sha512()). */
+export const hashAlgorithms = ['SHA-256', 'SHA-512'] as const;
+
+/**
+ * Per-column options. Transforms are applied by Debezium's own column
+ * settings (catalog/connector.ts), so the value never leaves Postgres
+ * untransformed; validation applies the same transform on the Postgres side
+ * (catalog/validation-spec.ts). At most one transform per column, on text
+ * columns only (Debezium's maskers and truncation apply to character columns).
+ */
+export const columnOptionsSchema = z
+  .strictObject({
+    /** Shown in the dbt sources and `catalog show`. */
+    description: z.string().optional(),
+    /** Lower-case hex digest of salt || value (column.mask.hash.v2.<algorithm>.with.salt.<salt>). */
+    hash: z
+      .strictObject({
+        algorithm: z.enum(hashAlgorithms).default('SHA-256'),
+        // Part of a connector property name: no dots or separators.
+        salt: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'salt: 1-64 letters, digits, _ or -'),
+      })
+      .optional(),
+    /** Every value, NULL included, becomes this many '*' (column.mask.with.N.chars). */
+    mask: z.number().int().min(1).max(255).optional(),
+    /** Values longer than this many characters are cut (column.truncate.to.N.chars). */
+    truncate: z.number().int().min(1).max(1_000_000).optional(),
+  })
+  .refine((o) => [o.hash, o.mask, o.truncate].filter((x) => x !== undefined).length <= 1, 'at most one of hash, mask, truncate per column');
+
+export type ColumnOptions = z.output<typeof columnOptionsSchema>;
 
 export const tableDeclarationSchema = z.strictObject({
   /** `schema.table` in Postgres. */
@@ -48,6 +73,10 @@ export function parseDeclarations(input: unknown[], where: string): TableDeclara
     }
     const d = r.data;
     for (const c of d.exclude) if (d.key?.includes(c)) problems.push(`${where}: ${label}: column ${c} is both a key and excluded`);
+    for (const [c, o] of Object.entries(d.columns)) {
+      if (transformOf(o) && d.exclude.includes(c)) problems.push(`${where}: ${label}: column ${c} is both excluded and transformed`);
+      if (transformOf(o) && d.key?.includes(c)) problems.push(`${where}: ${label}: key column ${c} cannot be transformed`);
+    }
     out.push(d);
   });
   const seen = new Set<string>();
@@ -57,4 +86,14 @@ export function parseDeclarations(input: unknown[], where: string): TableDeclara
   }
   if (problems.length > 0) throw new Error(problems.join('\n'));
   return out;
+}
+
+/** The one transform of a column's options, if any. */
+export type ColumnTransformOption = { hash: NonNullable<ColumnOptions['hash']> } | { mask: number } | { truncate: number };
+
+export function transformOf(o: ColumnOptions): ColumnTransformOption | undefined {
+  if (o.hash) return { hash: o.hash };
+  if (o.mask !== undefined) return { mask: o.mask };
+  if (o.truncate !== undefined) return { truncate: o.truncate };
+  return undefined;
 }

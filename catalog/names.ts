@@ -41,6 +41,8 @@ export const pipelineNames = {
   kafkaErrorsTable: 'kafka_errors',
   /** Written by the connector's heartbeat.action.query; published, never captured. */
   heartbeatTable: 'public.cdc_heartbeat',
+  /** The connector's signal.data.collection (db/migrations/postgres/120): incremental snapshots start here; published, never captured. */
+  signalTable: 'public.cdc_signal',
   /** The live catalog in Postgres (db/migrations/postgres/110_captured_tables.sql). */
   catalogTable: 'public.captured_tables',
   defaultGroupPrefix: 'clickhouse',

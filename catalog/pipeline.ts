@@ -7,6 +7,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import type { Endpoints } from '../config/env.ts';
 import { tableObjects, type SinkSettings, type TableObjects } from './clickhouse-objects.ts';
+import { checkColumnOptions } from './column-options.ts';
 import { connectorFor } from './connector.ts';
 import type { TableDeclaration } from './declaration.ts';
 import { introspectTable, SourceTableMissing, type SourceTable } from './introspect.ts';
@@ -35,6 +36,7 @@ export async function deriveTables(db: pg.Pool | pg.Client, decls: TableDeclarat
   const out: CapturedTable[] = [];
   for (const declaration of decls) {
     const source = await introspectTable(db, declaration.source);
+    checkColumnOptions(declaration, source);
     out.push({ declaration, source, objects: tableObjects(declaration, source, tableNames(declaration.source, opts.names), opts.sink) });
   }
   return out;

@@ -1,7 +1,7 @@
 /**
  * Publication membership and what Debezium needs of each captured table,
  * derived from the catalog: the publication holds exactly the active tables
- * plus the heartbeat table; each table gets REPLICA IDENTITY FULL (whole old
+ * plus the heartbeat and signal tables; each table gets REPLICA IDENTITY FULL (whole old
  * rows in the WAL: unchanged TOASTed values and before-images of deletes
  * arrive) and SELECT for the CDC role (the initial snapshot reads it).
  */
@@ -36,7 +36,7 @@ export async function syncPublication(db: pg.Pool | pg.Client, tables: SourceTab
   const pub = pipelineNames.publication;
   const { rows } = await db.query<{ name: string }>(`select schemaname || '.' || tablename as name from pg_publication_tables where pubname = $1`, [pub]);
   const have = new Set(rows.map((r) => r.name));
-  const want = new Set([...tables.map((t) => t.source), pipelineNames.heartbeatTable]);
+  const want = new Set([...tables.map((t) => t.source), pipelineNames.heartbeatTable, pipelineNames.signalTable]);
   for (const t of tables) {
     if (t.replicaIdentity !== 'f') {
       await run(db, `alter table ${qualified(t.source)} replica identity full`, `${t.source} needs REPLICA IDENTITY FULL`);

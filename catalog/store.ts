@@ -9,11 +9,22 @@ import { pipelineNames } from './names.ts';
 
 export type Origin = 'repository' | 'command' | 'test';
 
+/**
+ * 'active': declared by the repository or a test and applied by `npm run setup`;
+ * 'adding' -> 'streaming' (or 'blocked'): a table added by `astros tables add`;
+ * 'removed': not captured. Every state but 'removed' is captured.
+ */
+export type TableState = 'active' | 'adding' | 'streaming' | 'blocked' | 'removed';
+
+export const isCaptured = (state: TableState): boolean => state !== 'removed';
+
 export interface CatalogEntry {
   declaration: TableDeclaration;
   origin: Origin;
-  state: 'active' | 'removed';
+  state: TableState;
   updatedAt: string;
+  /** Why the table is blocked (the last failure of `tables add`). */
+  lastError?: string | null;
 }
 
 type Db = pg.Pool | pg.Client;
@@ -43,21 +54,42 @@ export async function declareTable(db: Db, decl: TableDeclarationInput, origin: 
 }
 
 export async function removeTable(db: Db, source: string): Promise<boolean> {
-  const r = await db.query(`update ${table} set state = 'removed', updated_at = now() where source = $1 and state = 'active'`, [source]);
+  const r = await db.query(`update ${table} set state = 'removed', updated_at = now() where source = $1 and state <> 'removed'`, [source]);
   return (r.rowCount ?? 0) > 0;
 }
 
 export async function catalogEntries(db: Db): Promise<CatalogEntry[]> {
-  const { rows } = await db.query<{ declaration: unknown; origin: Origin; state: 'active' | 'removed'; updated_at: Date }>(
-    `select declaration, origin, state, updated_at from ${table} order by source`,
+  const { rows } = await db.query<{ declaration: unknown; origin: Origin; state: TableState; updated_at: Date; last_error?: string | null }>(
+    `select * from ${table} order by source`,
   );
   const decls = parseDeclarations(
     rows.map((r) => r.declaration),
     table,
   );
-  return rows.map((r, i) => ({ declaration: decls[i]!, origin: r.origin, state: r.state, updatedAt: r.updated_at.toISOString() }));
+  return rows.map((r, i) => ({ declaration: decls[i]!, origin: r.origin, state: r.state, updatedAt: r.updated_at.toISOString(), lastError: r.last_error ?? null }));
 }
 
 export async function activeTables(db: Db): Promise<TableDeclaration[]> {
-  return (await catalogEntries(db)).filter((e) => e.state === 'active').map((e) => e.declaration);
+  return (await catalogEntries(db)).filter((e) => isCaptured(e.state)).map((e) => e.declaration);
+}
+
+/**
+ * `tables add`: declare a table in state 'adding' (origin 'command'). A row
+ * that is 'adding' or 'blocked' is taken over (the add resumes); a captured
+ * one ('active', 'streaming') is left alone and returned, for the caller to refuse.
+ */
+export async function beginAdd(db: Db, decl: TableDeclarationInput): Promise<{ declaration: TableDeclaration; conflict?: CatalogEntry }> {
+  const [d] = parseDeclarations([decl], 'tables add');
+  const existing = (await catalogEntries(db)).find((e) => e.declaration.source === d!.source);
+  if (existing && (existing.state === 'active' || existing.state === 'streaming')) return { declaration: d!, conflict: existing };
+  await db.query(
+    `insert into ${table} (source, declaration, origin, state) values ($1, $2, 'command', 'adding')
+     on conflict (source) do update set declaration = excluded.declaration, origin = 'command', state = 'adding', last_error = null, updated_at = now()`,
+    [d!.source, JSON.stringify(d)],
+  );
+  return { declaration: d! };
+}
+
+export async function setTableState(db: Db, source: string, state: TableState, error: string | null = null): Promise<void> {
+  await db.query(`update ${table} set state = $2, last_error = $3, updated_at = now() where source = $1`, [source, state, error]);
 }

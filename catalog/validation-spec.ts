@@ -2,16 +2,25 @@
 import type pg from 'pg';
 import type { ValidationSpec } from '../activities/pipeline-validation/types.ts';
 import { keyColumns } from './clickhouse-objects.ts';
+import { checkColumnOptions, validationTransforms } from './column-options.ts';
 import type { TableDeclaration } from './declaration.ts';
 import { introspectTable, type SourceTable } from './introspect.ts';
 import { pipelineNames, tableNames, type TableNames } from './names.ts';
-import { catalogEntries } from './store.ts';
+import { catalogEntries, isCaptured } from './store.ts';
 
 export function validationSpec(decl: TableDeclaration, src: SourceTable, names: TableNames, opts: { slot?: string } = {}): ValidationSpec {
   const key = keyColumns(decl, src);
+  checkColumnOptions(decl, src);
+  const transforms = validationTransforms(decl, src);
   return {
-    // Left-out columns never reach ClickHouse: compare the rest.
-    source: { schema: names.schema, table: names.table, key, columns: src.columns.map((c) => c.name).filter((c) => !key.includes(c) && !decl.exclude.includes(c)) },
+    // Left-out columns never reach ClickHouse: compare the rest; transformed ones as the connector sends them.
+    source: {
+      schema: names.schema,
+      table: names.table,
+      key,
+      columns: src.columns.map((c) => c.name).filter((c) => !key.includes(c) && !decl.exclude.includes(c)),
+      ...(Object.keys(transforms).length > 0 ? { transforms } : {}),
+    },
     target: { database: names.database, table: names.current.slice(names.database.length + 1), versionColumn: 'version', deletedColumn: 'is_deleted' },
     catchUp: { mode: 'slot', slotName: opts.slot ?? pipelineNames.slot, kafka: { topic: names.topic, groupId: names.group } },
   };
@@ -23,7 +32,7 @@ export class TableNotCaptured extends Error {
 
 /** The spec of an active table of the live catalog, by `schema.table`. */
 export async function validationSpecFor(db: pg.Pool | pg.Client, source: string, groupPrefix: string): Promise<ValidationSpec> {
-  const entry = (await catalogEntries(db)).find((e) => e.declaration.source === source && e.state === 'active');
+  const entry = (await catalogEntries(db)).find((e) => e.declaration.source === source && isCaptured(e.state));
   if (!entry) throw new TableNotCaptured(`${source} is not an active table of the catalog (npm run catalog -- list)`);
   return validationSpec(entry.declaration, await introspectTable(db, source), tableNames(source, { groupPrefix }));
 }

@@ -6,6 +6,7 @@
  * EXIT_TIMEOUT. Giving up does not cancel the run.
  */
 import type { Connection, WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { InvalidArgumentError, Option } from 'commander';
 import { checkWorker, formatAge, RPC_TIMEOUT_MS, startWorkerHint, type TemporalTarget } from './worker-check.ts';
 
@@ -49,7 +50,7 @@ export function workflowUrl(uiUrl: string, namespace: string, workflowId: string
 /** What a progress line reports about the run. */
 export interface RunState {
   status: string;
-  pendingActivities: { name: string; attempt: number; lastFailure?: string }[];
+  pendingActivities: { name: string; attempt: number; lastFailure?: string; step?: string }[];
   /** False when no worker has polled the task queue recently; undefined when that could not be checked. */
   workerPolling: boolean | undefined;
 }
@@ -69,7 +70,7 @@ export function progressLine(w: WaitDescription, elapsedMs: number, timeoutMs: n
   if (state) {
     parts.push(`status ${state.status}`);
     for (const a of state.pendingActivities) {
-      parts.push(`activity ${a.name} attempt ${a.attempt}${a.lastFailure ? ` (last failure: ${a.lastFailure})` : ''}`);
+      parts.push(`activity ${a.name} attempt ${a.attempt}${a.step ? ` (${a.step})` : ''}${a.lastFailure ? ` (last failure: ${a.lastFailure})` : ''}`);
     }
     if (state.workerPolling === false) {
       parts.push(`no worker is polling task queue '${w.taskQueue}' any more (start one: npm run worker)`);
@@ -143,6 +144,17 @@ export async function waitWithProgress<T>(opts: {
   }
 }
 
+/** The `step` an activity last heartbeated ({ step: '...' }), shown in the progress line. */
+function heartbeatStep(payload: Parameters<typeof defaultPayloadConverter.fromPayload>[0] | undefined): { step?: string } {
+  if (!payload) return {};
+  try {
+    const d = defaultPayloadConverter.fromPayload<unknown>(payload);
+    return d && typeof d === 'object' && 'step' in d && typeof d.step === 'string' ? { step: d.step } : {};
+  } catch {
+    return {};
+  }
+}
+
 async function runState(connection: Connection, handle: WorkflowHandle, target: TemporalTarget): Promise<RunState | undefined> {
   try {
     const [description, worker] = await Promise.all([
@@ -158,6 +170,7 @@ async function runState(connection: Connection, handle: WorkflowHandle, target: 
         name: a.activityType?.name ?? '?',
         attempt: a.attempt ?? 1,
         ...(a.lastFailure?.message ? { lastFailure: a.lastFailure.message } : {}),
+        ...heartbeatStep(a.heartbeatDetails?.payloads?.[0]),
       })),
       workerPolling: worker,
     };

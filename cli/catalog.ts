@@ -6,6 +6,7 @@
  *   show <schema.table>  the ClickHouse SQL, topic, group and connector entry derived for a table
  *   plan                 what `npm run setup` would change in ClickHouse (nothing is changed)
  *   generate [--check]   rewrite the files derived from catalog/tables.ts (connector JSON, dbt sources)
+ *   dbt-models           one SCD2 history model per captured table (dbt/models/history/)
  *   export               the live catalog in catalog/tables.ts's shape (to commit a table added on a running stack)
  */
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
@@ -14,11 +15,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { tableSql } from '../catalog/clickhouse-objects.ts';
+import { writeHistoryModels } from '../catalog/dbt-history.ts';
 import { dbtSourcesFile } from '../catalog/dbt-sources.ts';
 import { generatedFiles } from '../catalog/generated-files.ts';
 import { connectorFile, repoRoot } from '../catalog/names.ts';
 import { capturedTables, deriveOptions, deriveTables, reconcileClickHouse } from '../catalog/pipeline.ts';
-import { catalogEntries } from '../catalog/store.ts';
+import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { endpoints, type Endpoints } from '../config/env.ts';
 import { createContext } from '../stack/lib/context.ts';
 import { stackEnv } from '../stack/lib/endpoints.ts';
@@ -114,12 +116,30 @@ program
   });
 
 program
+  .command('dbt-models')
+  .description(`write one SCD2 history model per captured table (dbt/models/history/, the macro astros_scd2_history); npm run dbt runs this first`)
+  .addOption(profileOption())
+  .action(async (o: { profile: Profile }) => {
+    const e = addresses(o.profile);
+    const ch = createClient({ url: e.clickhouseUrl, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } });
+    try {
+      const tables = await withPostgres(e, (db) => capturedTables(db, deriveOptions(e), () => undefined));
+      const rs = await ch.query({ query: `SELECT database || '.' || name AS t FROM system.tables`, format: 'JSONEachRow' });
+      const existing = new Set((await rs.json<{ t: string }>()).map((r) => r.t));
+      const written = writeHistoryModels(tables.filter((t) => existing.has(t.objects.names.changelog)));
+      for (const f of written) console.log(`${path.relative(repoRoot, f)}: written`);
+    } finally {
+      await ch.close();
+    }
+  });
+
+program
   .command('export')
   .description("the live catalog's active tables in catalog/tables.ts's shape (paste the entries you want to keep)")
   .addOption(profileOption())
   .action(async (o: { profile: Profile }) => {
     const entries = await withPostgres(addresses(o.profile), catalogEntries);
-    console.log(JSON.stringify(entries.filter((x) => x.state === 'active').map((x) => x.declaration), null, 2));
+    console.log(JSON.stringify(entries.filter((x) => isCaptured(x.state)).map((x) => x.declaration), null, 2));
   });
 
 program.parseAsync().catch((err: unknown) => {

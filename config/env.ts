@@ -223,6 +223,14 @@ export function stackSettings(env: Record<string, string | undefined> = process.
   };
 }
 
+/** The worker's view of the pipeline's addresses (tables add/remove): its own settings, CONNECT_URL and REGISTRY_URL from the environment. */
+export function workerEndpoints(cfg: Config, env: Record<string, string | undefined> = process.env): Endpoints {
+  return endpoints(
+    { DATABASE_URL: cfg.databaseUrl, CLICKHOUSE_URL: cfg.clickhouseUrl, KAFKA_BROKERS: cfg.kafkaBrokers.join(','), CONNECT_URL: 'http://127.0.0.1:8083', REGISTRY_URL: 'http://127.0.0.1:8081' },
+    env,
+  );
+}
+
 /** Tools' own knobs (benchmarks). */
 export function toolEnv(env: Record<string, string | undefined> = process.env): { pgRecvlogical: string; benchPgUrl: string | undefined } {
   return { pgRecvlogical: env.PG_RECVLOGICAL || '/usr/lib/postgresql/15/bin/pg_recvlogical', benchPgUrl: env.BENCH_PG_URL || undefined };

@@ -126,25 +126,35 @@ export async function setupPipeline(env: Endpoints, opts: SetupOptions = {}): Pr
     const synced = await syncRepositoryTables(db, repositoryTables);
     for (const s of synced.removed) log(`[catalog] ${s}: no longer in catalog/tables.ts, marked removed`);
     for (const d of opts.declare ?? []) await declareTable(db, d, 'test');
-    const tables = await capturedTables(db, deriveOptions(env), (m) => log(`[catalog] ${m}`));
-    log(`[catalog] capturing ${tables.map((t) => t.declaration.source).join(', ')}`);
-    await syncPostgres(db, tables, (m) => log(`[postgres] ${m}`));
-    await ensureTopics(env.kafkaBrokers, tables.map((t) => t.objects.names.topic), log);
     const r = await migrateClickHouse(ch, { vars: ddlVars(), log: (m) => log(`[clickhouse] ${m}`) });
     log(`[clickhouse] migrations: ${r.applied.length} applied, ${r.skipped.length} already applied`);
-    const plans = await reconcileClickHouse(ch, tables, (m) => log(`[clickhouse] ${m}`));
-    const changed = plans.filter((p) => p.actions.some((a) => a.kind !== 'drift')).length;
-    log(`[clickhouse] catalog objects: ${plans.length - changed} table(s) up to date, ${changed} changed`);
-    await registerConnectorSpec(env.connectUrl, connectorConfig(tables), log);
-    await waitForConsumers(
-      ch,
-      tables.map((t) => t.objects.names.queue),
-      log,
-    );
+    await applyCatalog(env, db, ch, log);
   } finally {
     await ch.close();
     await db.end();
   }
+}
+
+/**
+ * Steps 3-5 for the live catalog's captured tables as they are now: what
+ * setup does after the migrations, and what `astros tables add|remove` runs
+ * after changing the catalog. Registering the connector with a changed table
+ * list restarts its task: the only pause the other tables see.
+ */
+export async function applyCatalog(env: Endpoints, db: pg.Client | pg.Pool, ch: ClickHouseClient, log: (m: string) => void): Promise<void> {
+  const tables = await capturedTables(db, deriveOptions(env), (m) => log(`[catalog] ${m}`));
+  log(`[catalog] capturing ${tables.map((t) => t.declaration.source).join(', ')}`);
+  await syncPostgres(db, tables, (m) => log(`[postgres] ${m}`));
+  await ensureTopics(env.kafkaBrokers, tables.map((t) => t.objects.names.topic), log);
+  const plans = await reconcileClickHouse(ch, tables, (m) => log(`[clickhouse] ${m}`));
+  const changed = plans.filter((p) => p.actions.some((a) => a.kind !== 'drift')).length;
+  log(`[clickhouse] catalog objects: ${plans.length - changed} table(s) up to date, ${changed} changed`);
+  await registerConnectorSpec(env.connectUrl, connectorConfig(tables), log);
+  await waitForConsumers(
+    ch,
+    tables.map((t) => t.objects.names.queue),
+    log,
+  );
 }
 
 async function main(): Promise<void> {

@@ -49,6 +49,11 @@ fi
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 [ $# -eq 0 ] && set -- build
+# One SCD2 history model per captured table of the live catalog (dbt/models/history/).
+if ! $help && [ "${ASTROS_DBT_MODELS:-1}" = 1 ]; then
+  npx --no-install tsx cli/catalog.ts dbt-models --profile "$profile" >&2 \
+    || echo "warning: could not write the history models from the live catalog (is the stack up?); building what is there" >&2
+fi
 case "$1" in
   # dbt's own top-level options take no --project-dir: pass them through alone.
   -h|--help) echo; echo "dbt's own help:"; exec "$DBT_EXECUTABLE" --help ;;

@@ -11,7 +11,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterSt
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { createActivities } from '../activities/index.ts';
 import { createPool } from '../activities/postgres.ts';
-import { loadConfigOrExit, type Config } from '../config/env.ts';
+import { loadConfigOrExit, workerEndpoints, type Config } from '../config/env.ts';
 import { migrate } from '../db/migrate.ts';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -30,7 +30,7 @@ export async function runWorker(cfg: Config): Promise<void> {
       namespace: cfg.temporal.namespace,
       taskQueue: cfg.temporal.taskQueue,
       workflowsPath,
-      activities: createActivities({ pool, source: cfg.source, clickhouse, kafkaBrokers: cfg.kafkaBrokers, groupPrefix: cfg.groupPrefix }),
+      activities: createActivities({ pool, source: cfg.source, clickhouse, kafkaBrokers: cfg.kafkaBrokers, groupPrefix: cfg.groupPrefix, endpoints: workerEndpoints(cfg) }),
     });
     console.log(
       `worker polling task queue '${cfg.temporal.taskQueue}' on ${cfg.temporal.address} (namespace ${cfg.temporal.namespace}); ` +

@@ -1,3 +1,5 @@
 /** Every workflow the ingest worker registers (the bundler's entry point). */
 export { ingestAstronauts } from './ingest-astronauts.ts';
 export * from './validate-pipeline.ts';
+export * from './add-table.ts';
+export * from './remove-table.ts';

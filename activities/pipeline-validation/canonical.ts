@@ -16,6 +16,8 @@
  * only, and the keys missing, extra or different are named (diff.ts).
  */
 
+import type { ColumnTransform } from './types.ts';
+
 /** How a column is rendered canonically; decided by the Postgres type. */
 export type ValueKind = 'timestamp' | 'date' | 'numeric' | 'integer' | 'boolean' | 'float' | 'text';
 
@@ -64,6 +66,8 @@ export interface ColumnPlan {
   name: string;
   kind: ValueKind;
   chType: string;
+  /** Applied to the Postgres value (ClickHouse holds the transformed one). */
+  transform?: ColumnTransform;
 }
 
 /** What both engines' SQL is generated from (built by plan.ts). */

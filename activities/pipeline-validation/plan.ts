@@ -52,7 +52,11 @@ export async function planTable(
   for (const col of [target.versionColumn, target.deletedColumn]) {
     if (col !== undefined && !chType.has(col)) throw permanentFailure(IngestErrorType.InvalidInput, `column ${col} not in the ClickHouse table`);
   }
-  const plan = (n: string): ColumnPlan => ({ name: n, kind: valueKindOf(pgType.get(n) ?? 'text'), chType: chType.get(n) ?? 'String' });
+  const transforms = source.transforms ?? {};
+  const plan = (n: string): ColumnPlan => {
+    const transform = transforms[n];
+    return { name: n, kind: transform ? 'text' : valueKindOf(pgType.get(n) ?? 'text'), chType: chType.get(n) ?? 'String', ...(transform ? { transform } : {}) };
+  };
   const engine = chCols[0]?.engine ?? '';
   const tablePlan: TablePlan = {
     pgTable,

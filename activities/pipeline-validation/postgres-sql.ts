@@ -1,5 +1,6 @@
 /** Postgres' side of the canonical row (canonical.ts): catalog, row, bucket and drill-down SQL. Pure, no I/O. */
-import { integerKey, lengthPrefixed, type TablePlan, type ValueKind } from './canonical.ts';
+import { integerKey, lengthPrefixed, type ColumnPlan, type TablePlan, type ValueKind } from './canonical.ts';
+import { pgTransformed } from './transforms.ts';
 
 export const pgIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 
@@ -30,8 +31,8 @@ function pgValue(col: string, kind: ValueKind): string {
   }
 }
 
-function pgEncoded(col: string, kind: ValueKind): string {
-  const v = pgValue(col, kind);
+function pgEncoded({ name: col, kind, transform }: ColumnPlan): string {
+  const v = transform ? pgTransformed(pgValue(col, kind), transform) : pgValue(col, kind);
   return lengthPrefixed(kind) ? `coalesce(octet_length(${v})::text || ':' || ${v}, 'N')` : `coalesce(${v}, 'N')`;
 }
 
@@ -39,8 +40,8 @@ const joinPg = (parts: string[]): string => (parts.length === 0 ? `''` : parts.j
 
 /** Inner Postgres query: canonical key k, bucket b and row hash h of every row. */
 export function pgRowsSql(p: TablePlan): string {
-  const k = joinPg(p.key.map((c) => pgEncoded(c.name, c.kind)));
-  const r = joinPg(p.columns.map((c) => pgEncoded(c.name, c.kind)));
+  const k = joinPg(p.key.map(pgEncoded));
+  const r = joinPg(p.columns.map(pgEncoded));
   const ik = integerKey(p);
   const n = p.buckets;
   const b = ik ? `(((${pgIdent(ik.name)}::bigint % ${n}) + ${n}) % ${n})::int` : `(('x' || substr(md5(${k}), 1, 8))::bit(32)::bigint % ${n})::int`;

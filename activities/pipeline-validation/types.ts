@@ -15,6 +15,15 @@ export type CatchUpSpec =
       kafka?: { topic: string; groupId: string; brokers?: string[] };
     };
 
+/** What the connector does to a text column's value (catalog column options), recomputed on the Postgres side. */
+export type ColumnTransform =
+  /** Lower-case hex digest of salt || value, cut to `length` characters when the column has a length. */
+  | { kind: 'hash'; algorithm: 'sha256' | 'sha512'; salt: string; length?: number }
+  /** Every value, NULL included, becomes `chars` asterisks. */
+  | { kind: 'mask'; chars: number }
+  /** The first `chars` characters. */
+  | { kind: 'truncate'; chars: number };
+
 export interface ValidationSpec {
   source: {
     schema: string;
@@ -23,6 +32,8 @@ export interface ValidationSpec {
     key?: string[];
     /** Compared columns; default: every non-key column that exists in both engines. */
     columns?: string[];
+    /** Columns the connector transforms (hash, mask, truncate): Postgres' value is transformed the same way before comparing. */
+    transforms?: Record<string, ColumnTransform>;
   };
   target: {
     database: string;

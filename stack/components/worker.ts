@@ -34,6 +34,8 @@ export const worker: Component = {
         TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS,
         CLICKHOUSE_URL: env.CLICKHOUSE_URL,
         KAFKA_BROKERS: env.KAFKA_BROKERS,
+        CONNECT_URL: env.CONNECT_URL,
+        REGISTRY_URL: env.REGISTRY_URL,
         ASTROS_SOURCE_URL: stackSettings().worker.sourceUrl ?? env.ASTROS_SOURCE_URL,
       },
     };

@@ -1,0 +1,257 @@
+/**
+ * Activities of `astros tables add|remove` (workflows addTable, removeTable):
+ * check a table, change the live catalog, apply it to the running stack the
+ * way `npm run setup` does, and run Debezium's incremental snapshot of the
+ * table through the signal table. Each is idempotent: a retry, or a second
+ * run of the same add, finds what the first did and goes on from there.
+ *
+ * Errors a person must fix are non-retryable and one line that names the fix
+ * (TableNotReady, TableAlreadyCaptured, TableNotCaptured); they are raised
+ * before anything is changed.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import type pg from 'pg';
+import { keyColumns, tableObjects } from '../catalog/clickhouse-objects.ts';
+import { checkColumnOptions } from '../catalog/column-options.ts';
+import { parseDeclarations, type TableDeclarationInput } from '../catalog/declaration.ts';
+import { introspectTable, SourceTableMissing } from '../catalog/introspect.ts';
+import { pipelineNames, tableNames } from '../catalog/names.ts';
+import { deriveOptions } from '../catalog/pipeline.ts';
+import { PrivilegeNeeded } from '../catalog/publication.ts';
+import { beginAdd, catalogEntries, isCaptured, removeTable, setTableState, type TableState } from '../catalog/store.ts';
+import { validationSpec } from '../catalog/validation-spec.ts';
+import type { Endpoints } from '../config/env.ts';
+import { applyCatalog } from '../pipeline/setup.ts';
+import { IngestErrorType, permanentFailure } from './errors.ts';
+import { cancelled, heartbeat } from './heartbeat.ts';
+import { connectorOffset, connectorState } from './kafka-connect.ts';
+import type { ValidationSpec } from './pipeline-validation/types.ts';
+
+export interface TablesDeps {
+  pool: pg.Pool;
+  clickhouse?: ClickHouseClient;
+  /** Where the pipeline's services are (Kafka Connect, Kafka, the registry); without it add/remove fail with InvalidInput. */
+  endpoints?: Endpoints;
+}
+
+const CDC_ROLE = 'astros_cdc';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface CheckedTable {
+  source: string;
+  key: string[];
+  /** Postgres' estimate of the rows the snapshot will read. */
+  estimatedRows: number;
+}
+
+export interface SnapshotRequest {
+  source: string;
+  signalId: string;
+  /** Only these keys (key values as text, in key order): a re-read of rows validation found stale. */
+  keys?: string[][];
+}
+
+export interface SnapshotStarted {
+  source: string;
+  signalId: string;
+  /** WAL position after the signal committed: Debezium has read the signal once its offset passes it. */
+  signalLsn: string;
+  /** Postgres time of the signal (snapshot rows read since then are this snapshot's). */
+  since: string;
+}
+
+const notReady = (m: string) => permanentFailure(IngestErrorType.TableNotReady, m);
+const pgString = (s: string) => `'${s.replaceAll("'", "''")}'`;
+const pgIdent = (s: string) => `"${s.replaceAll('"', '""')}"`;
+
+/** The signal's data: the table, and for a re-read the keys as an additional condition. */
+export function snapshotSignalData(source: string, key: string[], keys?: string[][]): string {
+  const data: Record<string, unknown> = { 'data-collections': [source], type: 'incremental' };
+  if (keys && keys.length > 0) {
+    // Keys as validation names them (their text); integer and text keys compare as text.
+    const cols = key.map((c) => `${pgIdent(c)}::text`);
+    const tuple = (vs: string[]) => (vs.length === 1 ? vs[0]! : `(${vs.join(', ')})`);
+    data['additional-conditions'] = [{ 'data-collection': source, filter: `${tuple(cols)} in (${keys.map((k) => tuple(k.map(pgString))).join(', ')})` }];
+  }
+  return JSON.stringify(data);
+}
+
+export function createTableActivities(deps: TablesDeps) {
+  const need = () => {
+    if (!deps.endpoints || !deps.clickhouse) throw permanentFailure(IngestErrorType.InvalidInput, 'this worker has no pipeline addresses (CONNECT_URL, CLICKHOUSE_URL, KAFKA_BROKERS, REGISTRY_URL)');
+    return { env: deps.endpoints, ch: deps.clickhouse };
+  };
+
+  /** Heartbeat every few seconds while `work` runs (connector registration and consumer rebalances take tens of seconds). */
+  async function withHeartbeat<T>(step: string, work: (log: (m: string) => void) => Promise<T>): Promise<T> {
+    let last = step;
+    const timer = setInterval(() => heartbeat({ step: last }), 5_000);
+    try {
+      return await work((m) => {
+        last = m;
+        heartbeat({ step: m });
+      });
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  return {
+    /** Can the table be captured as declared? Changes nothing. */
+    async checkTableForCapture(input: TableDeclarationInput): Promise<CheckedTable> {
+      const { env } = need();
+      let decl;
+      try {
+        [decl] = parseDeclarations([input], 'tables add');
+      } catch (err) {
+        throw notReady((err as Error).message.replaceAll('\n', '; '));
+      }
+      const d = decl!;
+      const src = await introspectTable(deps.pool, d.source).catch((err: unknown) => {
+        if (err instanceof SourceTableMissing) throw notReady(`Postgres has no table ${d.source}: create it first, or check the name (schema.table)`);
+        throw err;
+      });
+      let key: string[];
+      try {
+        key = keyColumns(d, src);
+        checkColumnOptions(d, src);
+        tableObjects(d, src, tableNames(d.source, deriveOptions(env).names), deriveOptions(env).sink);
+      } catch (err) {
+        const m = (err as Error).message;
+        throw notReady(/no primary key/.test(m) ? `${d.source} has no primary key: add one, or name the key columns: astros tables add ${d.source} --key <col[,col]>` : m);
+      }
+      const existing = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === d.source);
+      if (existing && (existing.state === 'active' || existing.state === 'streaming')) {
+        throw permanentFailure(IngestErrorType.TableAlreadyCaptured, `${d.source} is already captured (state ${existing.state}): nothing to do; to declare it again, astros tables remove ${d.source} first`);
+      }
+      const { rows } = await deps.pool.query<{ may: boolean; reads: boolean; estimate: string }>(
+        `select pg_has_role(current_user, c.relowner, 'USAGE') as may,
+                coalesce(has_schema_privilege($2, n.oid, 'USAGE') and has_table_privilege($2, c.oid, 'SELECT'), false) as reads,
+                greatest(c.reltuples, 0)::bigint::text as estimate
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $3`,
+        [src.schema, CDC_ROLE, src.table],
+      );
+      const r = rows[0]!;
+      const table = `${pgIdent(src.schema)}.${pgIdent(src.table)}`;
+      if (!r.reads && !r.may) {
+        throw notReady(`the CDC role ${CDC_ROLE} cannot read ${d.source}; as its owner (${src.owner}) or a superuser run: grant usage on schema ${pgIdent(src.schema)} to ${CDC_ROLE}; grant select on ${table} to ${CDC_ROLE};`);
+      }
+      if (src.replicaIdentity !== 'f' && !r.may) {
+        throw notReady(`${d.source} needs REPLICA IDENTITY FULL and the pipeline may not set it; as its owner (${src.owner}) or a superuser run: alter table ${table} replica identity full;`);
+      }
+      return { source: d.source, key, estimatedRows: Number(r.estimate) };
+    },
+
+    /** Declare the table in the live catalog, state 'adding' (taking over an 'adding' or 'blocked' row). */
+    async declareAddingTable(input: TableDeclarationInput): Promise<void> {
+      const { conflict, declaration } = await beginAdd(deps.pool, input);
+      if (conflict) throw permanentFailure(IngestErrorType.TableAlreadyCaptured, `${declaration.source} is already captured (state ${conflict.state})`);
+    },
+
+    async setTableState(input: { source: string; state: TableState; error?: string }): Promise<void> {
+      await setTableState(deps.pool, input.source, input.state, input.error ?? null);
+    },
+
+    /** What `npm run setup` does after its migrations: publication, topics, ClickHouse objects, the connector's table list. */
+    async applyCatalogToStack(): Promise<void> {
+      const { env, ch } = need();
+      try {
+        await withHeartbeat('applying the catalog', (log) => applyCatalog(env, deps.pool, ch, log));
+      } catch (err) {
+        if (err instanceof PrivilegeNeeded) throw notReady(err.message.replaceAll('\n', ' '));
+        throw err;
+      }
+    },
+
+    /** Once the connector's task runs with the table in its list: insert the execute-snapshot signal (once per signal id). */
+    async requestSnapshot(input: SnapshotRequest): Promise<SnapshotStarted> {
+      const { env } = need();
+      for (;;) {
+        const s = await connectorState(env.connectUrl, pipelineNames.connector);
+        if (s.failure) throw new Error(`connector ${pipelineNames.connector} failed: ${s.failure}`);
+        if (s.running && s.taskTables.includes(input.source)) break;
+        heartbeat({ step: `waiting for the connector's task to capture ${input.source}` });
+        if (cancelled()) throw new Error('cancelled');
+        await sleep(1_000);
+      }
+      const key = keyColumns(
+        (await catalogEntries(deps.pool)).find((e) => e.declaration.source === input.source)!.declaration,
+        await introspectTable(deps.pool, input.source),
+      );
+      await deps.pool.query(`insert into ${pipelineNames.signalTable} (id, type, data) values ($1, 'execute-snapshot', $2) on conflict (id) do nothing`, [
+        input.signalId,
+        snapshotSignalData(input.source, key, input.keys),
+      ]);
+      const { rows } = await deps.pool.query<{ lsn: string; now: Date }>('select pg_current_wal_lsn()::text as lsn, now() as now');
+      return { source: input.source, signalId: input.signalId, signalLsn: rows[0]!.lsn, since: rows[0]!.now.toISOString() };
+    },
+
+    /**
+     * Wait until Debezium has finished the snapshot (its offset is past the
+     * signal and lists no incremental snapshot of the table), heartbeating
+     * progress (snapshot rows in the change log / Postgres' estimate).
+     */
+    async awaitSnapshot(input: SnapshotStarted & { estimatedRows: number }): Promise<{ snapshotRows: number }> {
+      const { env, ch } = need();
+      const names = tableNames(input.source, deriveOptions(env).names);
+      const read = async () => {
+        const rs = await ch.query({
+          query: `SELECT count() AS n FROM ${names.changelog} WHERE op = 'r' AND captured_ts >= parseDateTime64BestEffort({since:String}, 3, 'UTC') - INTERVAL 5 SECOND`,
+          query_params: { since: input.since },
+          format: 'JSONEachRow',
+        });
+        return Number((await rs.json<{ n: string }>())[0]?.n ?? 0);
+      };
+      const { rows: target } = await deps.pool.query<{ lsn: string }>(`select ($1::pg_lsn - '0/0')::text as lsn`, [input.signalLsn]);
+      const signalLsn = BigInt(target[0]!.lsn);
+      for (;;) {
+        const offset = await connectorOffset(env.connectUrl, pipelineNames.connector);
+        const at = BigInt(String(offset.lsn_proc ?? offset.lsn ?? 0));
+        const running = String(offset.incremental_snapshot_collections ?? '').includes(`"${input.source}"`);
+        const n = await read();
+        if (at >= signalLsn && !running) {
+          heartbeat({ step: `snapshot of ${input.source} done: ${n} rows read` });
+          break;
+        }
+        const pct = input.estimatedRows > 0 ? ` (${Math.min(100, Math.round((100 * n) / input.estimatedRows))}%)` : '';
+        heartbeat({ step: `snapshot of ${input.source}: ${n} of about ${input.estimatedRows} rows read${pct}` });
+        const s = await connectorState(env.connectUrl, pipelineNames.connector);
+        if (s.failure) throw new Error(`connector ${pipelineNames.connector} failed: ${s.failure}`);
+        if (cancelled()) throw new Error('cancelled');
+        await sleep(1_000);
+      }
+      return { snapshotRows: await read() };
+    },
+
+    /** validatePipeline's spec for the table, with room to name every differing key (add re-reads them). */
+    async tableValidationSpec(input: { source: string; maxKeys: number }): Promise<ValidationSpec> {
+      const { env } = need();
+      const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === input.source && isCaptured(e.state));
+      if (!entry) throw permanentFailure(IngestErrorType.TableNotCaptured, `${input.source} is not captured`);
+      const spec = validationSpec(entry.declaration, await introspectTable(deps.pool, input.source), tableNames(input.source, deriveOptions(env).names));
+      return { ...spec, maxKeys: input.maxKeys };
+    },
+
+    /** Mark the table removed (stops capture once the catalog is applied). */
+    async removeFromCatalog(input: { source: string }): Promise<void> {
+      if (!(await catalogEntries(deps.pool)).some((e) => e.declaration.source === input.source)) {
+        throw permanentFailure(IngestErrorType.TableNotCaptured, `${input.source} is not in the catalog (astros tables list shows what is captured)`);
+      }
+      await removeTable(deps.pool, input.source);
+    },
+
+    /** Drop the table's ClickHouse objects (views first, then the queue and the targets). */
+    async dropTableTargets(input: { source: string }): Promise<string[]> {
+      const { env, ch } = need();
+      const n = tableNames(input.source, deriveOptions(env).names);
+      const dropped: string[] = [];
+      for (const [kind, name] of [['VIEW', n.changelogMv], ['VIEW', n.currentMv], ['VIEW', n.errorsMv], ['TABLE', n.queue], ['TABLE', n.changelog], ['TABLE', n.current]] as const) {
+        await ch.command({ query: `DROP ${kind} IF EXISTS ${name}` });
+        dropped.push(name);
+      }
+      return dropped;
+    },
+  };
+}
+
+export type TableActivities = ReturnType<typeof createTableActivities>;

@@ -1,0 +1,258 @@
+/**
+ * `astros tables add|list|remove` on the running test stack, through the real
+ * CLI (a child process) and a worker of this test's own task queue:
+ *
+ *  - a new 10,000-row table with a mix of types is captured by one `tables add`
+ *    while a writer keeps inserting, updating and deleting (some changes in
+ *    transactions held open across snapshot chunks); the existing rows and
+ *    every later change arrive, validation agrees, `tables list` shows it
+ *    streaming, and its generated SCD2 model builds and matches the change log;
+ *  - column options: a hashed column (ClickHouse holds Debezium's digest,
+ *    recomputed here), a masked and a truncated one, a left-out one (no
+ *    column in ClickHouse); validation agrees;
+ *  - the incremental snapshot's read events carry no LSN (version 0: every
+ *    streamed change of the key wins over them) and no transaction id;
+ *  - no key, a missing table, a table the CDC role cannot read, a second add:
+ *    one line naming the fix, nothing changed;
+ *  - `tables remove --drop` stops capture and drops the targets.
+ */
+import crypto from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { Connection } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities/index.ts';
+import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
+import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
+import { pipelineNames } from '../../catalog/names.ts';
+import { describePollers, judgePollers } from '../../cli/worker-check.ts';
+import { validationSpecFor } from '../../catalog/validation-spec.ts';
+import { chRows, clickhouse, requireEnv, runCommand, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+
+const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+const tag = uniqueTag('tbl');
+const table = `orders_${tag}`;
+const source = `public.${table}`;
+const taskQueue = `tables-${tag}`;
+const salt = 'pepper_1';
+
+let pool: pg.Pool;
+let su: pg.Pool;
+let ch: ClickHouseClient;
+let nativeConnection: NativeConnection;
+let worker: Worker;
+let workerDone: Promise<void>;
+
+const astros = (...args: string[]) => runCommand('npx', ['tsx', 'cli/astros.ts', 'tables', ...args], { TASK_QUEUE: taskQueue, FORCE_COLOR: '0' });
+
+async function validate(): Promise<ValidationReport> {
+  const e = testEndpoints();
+  const spec = await validationSpecFor(pool, source, e.groupPrefix);
+  const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers.split(',') });
+  return new MockActivityEnvironment().run(acts.compareTable, { spec: { ...spec, buckets: 64, maxWaitMs: 120_000 }, reportKey: `tables-${tag}-${Date.now()}` });
+}
+
+/** Inserts, updates and deletes until stopped; every 8th change is a transaction with two updates of one key, held open 300 ms. */
+function startWriter(): { stop: () => Promise<number> } {
+  let running = true;
+  let n = 0;
+  const done = (async () => {
+    let next = 20_001;
+    while (running) {
+      const id = 100 + Math.floor(Math.random() * 9_900);
+      const kind = n % 8;
+      if (kind === 7) {
+        const c = await pool.connect();
+        try {
+          await c.query('begin');
+          await c.query(`update ${source} set name = name || '+', amount = amount + 1 where id = $1`, [id]);
+          await new Promise((r) => setTimeout(r, 300));
+          await c.query(`update ${source} set email = $2 where id = $1`, [id, `tx${n}@example.org`]);
+          await c.query('commit');
+        } finally {
+          c.release();
+        }
+      } else if (kind === 3) await pool.query(`delete from ${source} where id = $1`, [id]);
+      else if (kind === 5) await pool.query(`insert into ${source} (id, name, email, phone, note, secret, amount, score, active, created_at) values ($1, 'new', 'n@x.org', null, 'fresh note', 's', 1.5, 0.25, true, now())`, [next++]);
+      else await pool.query(`update ${source} set name = $2, active = not active, created_at = now() where id = $1`, [id, `name ${n} é`]);
+      n++;
+      await new Promise((r) => setTimeout(r, 15));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await done;
+      return n;
+    },
+  };
+}
+
+beforeAll(async () => {
+  pool = new pg.Pool({ connectionString: requireEnv('DATABASE_URL'), max: 6 });
+  su = new pg.Pool({ connectionString: requireEnv('PG_SUPERUSER_URL').replace(/\/postgres$/, '/astros'), max: 2 });
+  ch = clickhouse();
+  nativeConnection = await NativeConnection.connect({ address: requireEnv('TEMPORAL_ADDRESS') });
+  worker = await Worker.create({
+    connection: nativeConnection,
+    taskQueue,
+    workflowsPath,
+    activities: createActivities({
+      pool,
+      clickhouse: ch,
+      kafkaBrokers: requireEnv('KAFKA_BROKERS').split(','),
+      endpoints: testEndpoints(),
+      source: { url: 'http://127.0.0.1:1/unused', connectTimeoutMs: 1000, responseTimeoutMs: 1000, retries: 0, retryMinDelayMs: 10, maxBodyBytes: 1024, maxPeople: 1 },
+    }),
+  });
+  workerDone = worker.run();
+  // The command checks for a poller at once: let the worker's first polls reach the server.
+  const connection = await Connection.connect({ address: requireEnv('TEMPORAL_ADDRESS') });
+  const target = { address: requireEnv('TEMPORAL_ADDRESS'), namespace: 'default', taskQueue };
+  await waitFor(() => describePollers(connection, target), (p) => judgePollers(p, Date.now()).ok, `a poller on ${taskQueue}`, 30_000).finally(() => connection.close());
+  await pool.query(`create table ${source} (
+      id bigint primary key, name text not null, email varchar(80), phone text, note text, secret text,
+      amount numeric(12,2), score double precision, active boolean, created_at timestamptz)`);
+  await pool.query(
+    `insert into ${source} select g, 'name ' || g, 'user' || g || '@example.org', case when g % 3 = 0 then null else '+41 ' || g end,
+            repeat('note ', 1 + g % 4), 'secret ' || g, g * 1.25, g / 7.0, g % 2 = 0, timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute'
+       from generate_series(1, 10000) g`,
+  );
+  await pool.query(`analyze ${source}`);
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await workerDone?.catch(() => undefined);
+  await nativeConnection?.close();
+  await pool?.query(`drop table if exists ${source}, public.nokey_${tag}`).catch(() => undefined);
+  await su?.query(`drop table if exists public.theirs_${tag}`).catch(() => undefined);
+  await ch?.close();
+  await su?.end();
+  await pool?.end();
+});
+
+describe('astros tables', () => {
+  it('captures a 10,000-row table with one add while writes continue; validation agrees; list shows it streaming', { timeout: 420_000 }, async () => {
+    const writer = startWriter();
+    const add = await astros('add', source, '--hash', `email=${salt}`, '--mask', 'phone=4', '--truncate', 'note=7', '--exclude', 'secret', '--timeout', '6m');
+    const writes = await writer.stop();
+    expect(add.code, add.text).toBe(0);
+    expect(add.text).toMatch(new RegExp(`${source}: streaming`));
+    expect(writes).toBeGreaterThan(20);
+    console.log(`[tables] add with ${writes} concurrent writes:\n${add.text}`);
+
+    // Later changes arrive too.
+    await pool.query(`update ${source} set name = 'after add' where id = 2`);
+    await pool.query(`delete from ${source} where id = 4`);
+    await pool.query(`insert into ${source} (id, name, email) values (30001, 'late', 'late@example.org')`);
+    const report = await validate();
+    expect(report.outcome, report.summary).toBe('agree');
+    expect(report.sourceRows).toBeGreaterThan(9_000);
+    expect(report.columns).not.toContain('secret');
+
+    // Column options: hash (Debezium's digest of salt || value, lower-case hex), mask, truncate, left out.
+    const cols = await chRows<{ name: string }>(ch, `SELECT name FROM system.columns WHERE database = 'astros' AND table = {t:String}`, { t: table });
+    expect(cols.map((c) => c.name)).not.toContain('secret');
+    const [row] = await chRows<{ email: string; phone: string | null; note: string }>(ch, `SELECT email, phone, note FROM astros.${table} FINAL WHERE id = 30001`);
+    expect(row!.email).toBe(crypto.createHash('sha256').update(salt + 'late@example.org', 'utf8').digest('hex'));
+    const masked = await chRows<{ id: string; phone: string | null; note: string }>(ch, `SELECT toString(id) AS id, phone, note FROM astros.${table} FINAL WHERE id IN (1, 3) ORDER BY id`);
+    expect(masked).toEqual([
+      { id: '1', phone: '****', note: 'note no' },
+      { id: '3', phone: '****', note: 'note no' }, // Debezium masks NULL too
+    ]);
+
+    // What the snapshot's read events carry: no LSN and no transaction (Debezium 3.6), so their version is 0.
+    const [reads] = await chRows<{ n: string; lsns: string; max_lsn: string; with_tx: string }>(
+      ch,
+      `SELECT toString(count()) AS n, toString(uniqExact(lsn)) AS lsns, toString(max(lsn)) AS max_lsn, toString(countIf(tx_id IS NOT NULL)) AS with_tx
+       FROM astros.${table}_changelog WHERE op = 'r'`,
+    );
+    console.log(`[tables] snapshot read events: ${JSON.stringify(reads)}`);
+    expect(Number(reads!.n)).toBeGreaterThanOrEqual(9_000);
+    expect(reads).toMatchObject({ lsns: '1', max_lsn: '0', with_tx: '0' });
+
+    const list = await astros('list', '--json');
+    expect(list.code, list.text).toBe(0);
+    const mine = (JSON.parse(list.text.slice(list.text.indexOf('['))) as { source: string; state: string; rows: number; lastValidation: string }[]).find((r) => r.source === source);
+    expect(mine).toMatchObject({ state: 'streaming' });
+    expect(mine!.rows).toBe(report.sourceRows);
+    expect(mine!.lastValidation).toMatch(/^agree /);
+  });
+
+  it('builds the generated SCD2 model of the new table, matching the change log', { timeout: 300_000 }, async () => {
+    const dbtSchema = `dbt_${tag}`;
+    const model = `scd2_${table}`;
+    await waitFor(() => validate(), (r) => r.outcome === 'agree', 'ClickHouse to agree before dbt', 120_000, 1000);
+    const run = await runCommand('bash', ['scripts/dbt.sh', 'build', '--select', model], {
+      DBT_USE_COLORS: 'false',
+      DBT_SCHEMA: dbtSchema,
+      DBT_EXECUTABLE: requireEnv('DBT_EXECUTABLE'),
+      CLICKHOUSE_URL: requireEnv('CLICKHOUSE_URL'),
+    });
+    try {
+      expect(run.code, run.text.split('\n').slice(-40).join('\n')).toBe(0);
+      // The current versions are exactly ClickHouse's live rows.
+      const [cmp] = await chRows<{ hist: string; live: string; same: string }>(
+        ch,
+        `SELECT (SELECT toString(count()) FROM ${dbtSchema}.${model} WHERE is_current) AS hist,
+                (SELECT toString(count()) FROM astros.${table} FINAL WHERE is_deleted = 0) AS live,
+                (SELECT toString(count()) FROM ${dbtSchema}.${model} h
+                   JOIN (SELECT * FROM astros.${table} FINAL WHERE is_deleted = 0) c ON c.id = h.id
+                  WHERE h.is_current AND h.name = c.name AND ifNull(h.email, '-') = ifNull(c.email, '-') AND h.amount IS NULL = (c.amount IS NULL) AND ifNull(h.amount, 0) = ifNull(c.amount, 0)) AS same`,
+      );
+      expect(cmp).toEqual({ hist: cmp!.live, live: cmp!.live, same: cmp!.live });
+      // Every streamed change is a version or a delete; windows are contiguous; a deleted key has no current row.
+      const [chk] = await chRows<{ gaps: string; deleted_current: string; events: string; versions: string }>(
+        ch,
+        `SELECT
+           (SELECT toString(count()) FROM ${dbtSchema}.${model} WHERE NOT is_current AND valid_to_lsn IS NULL) AS gaps,
+           (SELECT toString(count()) FROM ${dbtSchema}.${model} WHERE is_current AND id = 4) AS deleted_current,
+           (SELECT toString(uniqExact(id, lsn)) FROM astros.${table}_changelog WHERE op IN ('c', 'u')) AS events,
+           (SELECT toString(count()) FROM ${dbtSchema}.${model} WHERE change_op IN ('c', 'u')) AS versions`,
+      );
+      expect(chk).toMatchObject({ gaps: '0', deleted_current: '0' });
+      expect(chk!.versions).toBe(chk!.events);
+    } finally {
+      await ch.command({ query: `DROP DATABASE IF EXISTS ${dbtSchema}` });
+    }
+  });
+
+  it('refuses a table without a key, a missing table, one the CDC role cannot read, and a second add: one line naming the fix, nothing changed', { timeout: 180_000 }, async () => {
+    await pool.query(`create table public.nokey_${tag} (a int, b text)`);
+    await su.query(`create table public.theirs_${tag} (id int primary key, v text)`);
+    const catalogBefore = await pool.query(`select source, state, updated_at from ${pipelineNames.catalogTable} order by source`);
+    const pubBefore = await pool.query(`select tablename from pg_publication_tables where pubname = $1 order by 1`, [pipelineNames.publication]);
+    const cases: [string, RegExp][] = [
+      [`public.nokey_${tag}`, /has no primary key: add one, or name the key columns: astros tables add \S+ --key/],
+      [`public.missing_${tag}`, /Postgres has no table public\.missing_\S+: create it first/],
+      [`public.theirs_${tag}`, /the CDC role astros_cdc cannot read \S+; as its owner \(postgres\) or a superuser run: grant usage on schema "public" to astros_cdc; grant select on "public"\."theirs_\S+" to astros_cdc;/],
+      [source, /is already captured \(state streaming\): nothing to do/],
+    ];
+    for (const [table, expected] of cases) {
+      const r = await astros('add', table, '--timeout', '1m');
+      expect(r.code, r.text).toBe(1);
+      const errorLines = r.text.split('\n').filter((l) => l.startsWith('astros: '));
+      expect(errorLines, r.text).toHaveLength(1);
+      expect(errorLines[0]).toMatch(expected);
+    }
+    expect((await pool.query(`select source, state, updated_at from ${pipelineNames.catalogTable} order by source`)).rows).toEqual(catalogBefore.rows);
+    expect((await pool.query(`select tablename from pg_publication_tables where pubname = $1 order by 1`, [pipelineNames.publication])).rows).toEqual(pubBefore.rows);
+  });
+
+  it('removes the table: capture stops, the ClickHouse targets are dropped with --drop', { timeout: 300_000 }, async () => {
+    const r = await astros('remove', source, '--drop', '--timeout', '5m');
+    expect(r.code, r.text).toBe(0);
+    const { rows } = await pool.query(`select state from ${pipelineNames.catalogTable} where source = $1`, [source]);
+    expect(rows).toEqual([{ state: 'removed' }]);
+    const pub = await pool.query(`select 1 from pg_publication_tables where pubname = $1 and tablename = $2`, [pipelineNames.publication, table]);
+    expect(pub.rowCount).toBe(0);
+    const left = await chRows<{ name: string }>(ch, `SELECT name FROM system.tables WHERE database = 'astros' AND startsWith(name, {t:String})`, { t: table });
+    expect(left).toEqual([]);
+    const tasks = (await (await fetch(`${requireEnv('CONNECT_URL')}/connectors/${pipelineNames.connector}/tasks`)).json()) as { config: Record<string, string> }[];
+    expect(tasks[0]!.config['table.include.list']).not.toContain(source);
+  });
+});

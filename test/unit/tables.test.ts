@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { snapshotSignalData } from '../../activities/tables.ts';
+import { pgTransformed } from '../../activities/pipeline-validation/transforms.ts';
+import { validationTransforms } from '../../catalog/column-options.ts';
+import { connectorFor } from '../../catalog/connector.ts';
+import { historyModelSql } from '../../catalog/dbt-history.ts';
+import { parseDeclarations } from '../../catalog/declaration.ts';
+import type { SourceTable } from '../../catalog/introspect.ts';
+import { readConnectorFile } from '../../catalog/names.ts';
+import { declarationFromOptions } from '../../cli/tables.ts';
+
+const people: SourceTable = {
+  source: 'public.people',
+  schema: 'public',
+  table: 'people',
+  kind: 'r',
+  replicaIdentity: 'f',
+  owner: 'astros',
+  columns: [
+    { name: 'id', type: 'bigint', notNull: true, keyPosition: 1, comment: null },
+    { name: 'name', type: 'text', notNull: true, keyPosition: null, comment: null },
+    { name: 'email', type: 'character varying(20)', notNull: false, keyPosition: null, comment: null },
+    { name: 'phone', type: 'text', notNull: false, keyPosition: null, comment: null },
+    { name: 'amount', type: 'numeric(10,2)', notNull: false, keyPosition: null, comment: null },
+    { name: 'ssn', type: 'text', notNull: false, keyPosition: null, comment: null },
+  ],
+};
+
+const [decl] = parseDeclarations(
+  [declarationFromOptions('public.people', { exclude: ['ssn'], hash: [['name', 'salt_1'], ['email', 'salt_1:SHA-512']], mask: [['phone', '4']] })],
+  'test',
+);
+
+describe('column options', () => {
+  it('become Debezium column settings, one per transform and parameter, with the signal table', () => {
+    const c = connectorFor(readConnectorFile(), [decl!]).config;
+    expect(c['column.exclude.list']).toBe('public\\.people\\.ssn');
+    expect(c['column.mask.hash.v2.SHA-256.with.salt.salt_1']).toBe('public\\.people\\.name');
+    expect(c['column.mask.hash.v2.SHA-512.with.salt.salt_1']).toBe('public\\.people\\.email');
+    expect(c['column.mask.with.4.chars']).toBe('public\\.people\\.phone');
+    expect(c['signal.data.collection']).toBe('public.cdc_signal');
+    // A base that had transforms of a table no longer declared loses them.
+    expect(Object.keys(connectorFor({ name: 'x', config: { ...c } }, [{ source: 'public.a', exclude: [], columns: {} }]).config).filter((k) => k.startsWith('column.'))).toEqual([]);
+  });
+
+  it('are refused when they clash: two transforms, transformed and excluded, a transformed key', () => {
+    expect(() => parseDeclarations([{ source: 'public.a', columns: { b: { mask: 3, truncate: 2 } } }], 'here')).toThrow(/at most one of hash, mask, truncate/);
+    expect(() => parseDeclarations([{ source: 'public.a', exclude: ['b'], columns: { b: { mask: 3 } } }], 'here')).toThrow(/both excluded and transformed/);
+    expect(() => parseDeclarations([{ source: 'public.a', key: ['b'], columns: { b: { truncate: 3 } } }], 'here')).toThrow(/key column b cannot be transformed/);
+    expect(() => parseDeclarations([{ source: 'public.a', columns: { b: { hash: { salt: 'a.b' } } } }], 'here')).toThrow(/salt/);
+  });
+
+  it('are recomputed by validation on the Postgres side (hash cut to the column length)', () => {
+    const t = validationTransforms(decl!, people);
+    expect(t).toEqual({
+      name: { kind: 'hash', algorithm: 'sha256', salt: 'salt_1' },
+      email: { kind: 'hash', algorithm: 'sha512', salt: 'salt_1', length: 20 },
+      phone: { kind: 'mask', chars: 4 },
+    });
+    expect(pgTransformed('"email"::text', t.email!)).toBe(`left(encode(sha512(convert_to('salt_1', 'UTF8') || convert_to("email"::text, 'UTF8')), 'hex'), 20)`);
+    expect(pgTransformed('v', t.phone!)).toBe(`repeat('*', 4)`);
+    expect(pgTransformed('v', { kind: 'truncate', chars: 5 })).toBe('left(v, 5)');
+  });
+});
+
+describe('tables add', () => {
+  it('asks Debezium for an incremental snapshot of the table, or of some keys', () => {
+    expect(JSON.parse(snapshotSignalData('public.people', ['id']))).toEqual({ 'data-collections': ['public.people'], type: 'incremental' });
+    expect(JSON.parse(snapshotSignalData('public.people', ['a', 'b'], [['1', "o'k"]]))['additional-conditions']).toEqual([
+      { 'data-collection': 'public.people', filter: `("a"::text, "b"::text) in (('1', 'o''k'))` },
+    ]);
+  });
+
+  it('generates an SCD2 model calling the macro with the key and the columns ClickHouse holds', () => {
+    const sql = historyModelSql(decl!, people);
+    expect(sql).toContain(`changelog=env_var('ASTROS_SOURCE_DATABASE', 'astros') ~ '.people_changelog'`);
+    expect(sql).toContain(`key=['id']`);
+    expect(sql).toContain(`columns=['name', 'email', 'phone', 'amount', 'amount_text']`);
+  });
+});

@@ -1,0 +1,30 @@
+/**
+ * removeTable: stop capturing a table (`astros tables remove`, or the Web UI:
+ * Workflow Type removeTable, input {"source": "public.orders", "drop": false}).
+ * The catalog marks it removed and is applied (publication and the
+ * connector's table list lose it); its ClickHouse objects are dropped only
+ * with drop: true. Idempotent. Deterministic code only.
+ */
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type { IngestActivities } from '../activities/index.ts';
+import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
+
+export const REMOVE_TABLE_WORKFLOW_TYPE = 'removeTable';
+export const removeTableWorkflowId = (source: string): string => `tables-remove-${source}`;
+
+export interface RemoveTableInput {
+  source: string;
+  /** Also drop the ClickHouse queue, views, change log and current state. */
+  drop?: boolean;
+}
+
+const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes };
+const { removeFromCatalog, dropTableTargets } = proxyActivities<IngestActivities>({ startToCloseTimeout: 60_000, retry });
+const { applyCatalogToStack } = proxyActivities<IngestActivities>({ startToCloseTimeout: 10 * 60_000, heartbeatTimeout: 60_000, retry });
+
+export async function removeTable(input: RemoveTableInput): Promise<{ source: string; dropped: string[] }> {
+  if (!input?.source) throw ApplicationFailure.create({ type: IngestErrorType.InvalidInput, nonRetryable: true, message: 'input needs "source": "schema.table"' });
+  await removeFromCatalog({ source: input.source });
+  await applyCatalogToStack();
+  return { source: input.source, dropped: input.drop ? await dropTableTargets({ source: input.source }) : [] };
+}
