@@ -254,8 +254,8 @@ export interface MonitorConfig {
 
 /** The monitor's configuration; `defaults` fill unset addresses (the native stack's, for `--profile`). */
 export function monitorConfig(env: Record<string, string | undefined> = process.env, defaults: Partial<Record<string, string>> = {}): MonitorConfig {
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const r = monitorSchema.safeParse({ ...Object.fromEntries(Object.entries(defaults).filter(([k]) => k in monitorSchema.shape)), ...cleaned });
+  const set = (o: Record<string, string | undefined>) => Object.entries(o).filter(([k, v]) => k in monitorSchema.shape && v !== undefined && v !== '');
+  const r = monitorSchema.safeParse(Object.fromEntries([...set(defaults), ...set(env)]));
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
   const e = r.data as Record<string, string | number | undefined>;
   return {
