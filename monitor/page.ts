@@ -115,12 +115,12 @@ function table(headers: string[], rows: string[][], empty: string, id: string): 
 
 const css = `body{font:14px system-ui,sans-serif;margin:20px;color:#0f172a;background:#fff}h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:22px 0 8px}
 a{color:#1d4ed8}.meta{color:#475569}.links a{margin-right:14px}.alerts{border:2px solid #dc2626;background:#fef2f2;padding:8px 12px;margin:12px 0}
-.pipeline{display:flex;align-items:stretch;gap:0;flex-wrap:wrap}.stage{border:2px solid #94a3b8;border-radius:8px;padding:8px 10px;min-width:150px;background:#f8fafc}
-.stage h3{margin:0 0 4px;font-size:14px}.stage div{font-size:12px;color:#334155}.arrow{align-self:center;font-size:22px;color:#64748b;padding:0 6px}
+.pipeline{display:flex;align-items:stretch;gap:0;max-width:1360px}.stage{flex:1 1 0;border:2px solid #94a3b8;border-radius:8px;padding:6px 8px;min-width:0;background:#f8fafc}
+.stage h3{margin:0 0 4px;font-size:14px}.stage div{font-size:12px;color:#334155}.arrow{align-self:center;font-size:20px;color:#64748b;padding:0 3px}
 .stage.ok{border-color:#16a34a}.stage.warn{border-color:#f59e0b;background:#fffbeb}.stage.down{border-color:#dc2626;background:#fef2f2}
 .dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:6px}.ok .dot{background:#16a34a}.warn .dot{background:#f59e0b}.down .dot{background:#dc2626}
 table{border-collapse:collapse;font-size:12px;margin-bottom:6px}td,th{border:1px solid #cbd5e1;padding:3px 7px;text-align:left;vertical-align:top}th{background:#f1f5f9}
-td.bad{color:#b91c1c;font-weight:600}.charts{display:flex;flex-wrap:wrap;gap:8px}.chart{margin:0}figcaption{font-size:11px}.key i{display:inline-block;width:10px;height:3px;margin:0 4px 3px 8px}
+.bad{color:#b91c1c;font-weight:600}.charts{display:flex;flex-wrap:wrap;gap:8px}.chart{margin:0}figcaption{font-size:11px}.key i{display:inline-block;width:10px;height:3px;margin:0 4px 3px 8px}
 .empty{color:#64748b;font-size:12px}code{font-size:11px}`;
 
 export interface PageInput {
@@ -149,7 +149,7 @@ export async function renderPage({ cfg, snapshot: s, history, firing }: PageInpu
         secs(t.newestLatencySeconds),
         secs(t.debeziumLagSeconds),
         String(t.deadLetters),
-        v ? `<span class="${v.outcome === 'mismatch' ? 'bad' : ''}">${esc(v.outcome)}${v.differences > 0 ? ` (${v.differences} rows)` : ''}</span>, ${when(v.finishedAt)}` : '–',
+        v ? `<span class="${v.outcome === 'mismatch' ? 'bad' : ''}">${esc(v.outcome)}${v.differences > 0 ? ` (${v.differences} ${v.differences === 1 ? 'row' : 'rows'})` : ''}</span>, ${when(v.finishedAt)}` : '–',
       ];
     }),
     'no captured tables',
