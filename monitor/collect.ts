@@ -99,8 +99,7 @@ async function tableSamples(d: CollectDeps, sources: string[], since: Map<string
   const errors = new Map(
     (await chRows<{ topic: string; n: string }>(d.clickhouse, `SELECT topic, count() AS n FROM ${pipelineNames.clickhouseDatabase}.${pipelineNames.kafkaErrorsTable} GROUP BY topic`)).map((r) => [r.topic, Number(r.n)]),
   );
-  const out: TableSample[] = [];
-  for (const source of sources) {
+  const one = async (source: string): Promise<TableSample> => {
     const n = tableNames(source, { groupPrefix: d.cfg.endpoints.groupPrefix });
     const [head] = await chRows<{ n: string; dbz: number | null; vis: number | null }>(
       d.clickhouse,
@@ -120,7 +119,7 @@ async function tableSamples(d: CollectDeps, sources: string[], since: Map<string
       { from, until, buckets: latencyBuckets },
     );
     since.set(source, until);
-    out.push({
+    return {
       source,
       topic: n.topic,
       current: n.current,
@@ -129,7 +128,13 @@ async function tableSamples(d: CollectDeps, sources: string[], since: Map<string
       debeziumLagSeconds: head?.dbz ?? null,
       newestLatencySeconds: head?.vis ?? null,
       latency: groups.map((g) => ({ count: Number(g.n), avg: g.s / Number(g.n) })),
-    });
+    };
+  };
+  // A table whose ClickHouse objects are not there yet (declared, setup not run) is left out, not the whole sample.
+  const out: TableSample[] = [];
+  for (const source of sources) {
+    const t = await settle(one(source));
+    if (t) out.push(t);
   }
   return out;
 }
@@ -150,8 +155,9 @@ async function ingestWorkflows(d: CollectDeps): Promise<Pick<Snapshot['ingest'],
     if (recent.length >= 10) break;
   }
   recent.sort((a, b) => (b.closedAt ?? '').localeCompare(a.closedAt ?? ''));
-  const firstOk = recent.findIndex((w) => w.status === 'COMPLETED');
-  return { consecutiveFailures: firstOk === -1 ? recent.length : firstOk, recentWorkflows: recent };
+  // Failed or timed out; a cancelled or terminated run was stopped by someone and ends the streak.
+  const streakEnd = recent.findIndex((w) => w.status !== 'FAILED' && w.status !== 'TIMED_OUT');
+  return { consecutiveFailures: streakEnd === -1 ? recent.length : streakEnd, recentWorkflows: recent };
 }
 
 const validationSql = `select source_table as source, outcome, finished_at, missing + extra + different as differences, summary from validation_reports`;
