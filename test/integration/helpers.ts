@@ -12,6 +12,8 @@ import { removeTable } from '../../catalog/store.ts';
 import { endpoints, type Endpoints } from '../../config/env.ts';
 import { setupPipeline } from '../../pipeline/setup.ts';
 import pg from 'pg';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
 
 export function requireEnv(name: string): string {
   const v = process.env[name];
@@ -84,4 +86,27 @@ export async function captureTable(decl: TableDeclarationInput): Promise<void> {
 /** Stop capturing a test table (its declaration is marked removed; the connector keeps its list until the next setup). */
 export async function releaseTable(pool: pg.Pool, source: string): Promise<void> {
   await removeTable(pool, source);
+}
+
+export interface TestWorker {
+  client: Client;
+  stop(): Promise<void>;
+}
+
+/** A worker for the project's workflows on the test's own task queue, with the given activities, and a client. */
+export async function startTestWorker(taskQueue: string, activities: object): Promise<TestWorker> {
+  const address = requireEnv('TEMPORAL_ADDRESS');
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  const worker = await Worker.create({ connection: nativeConnection, taskQueue, workflowsPath: path.join(repoRoot, 'workflows', 'index.ts'), activities });
+  const done = worker.run();
+  return {
+    client: new Client({ connection }),
+    async stop() {
+      worker.shutdown();
+      await done.catch(() => undefined);
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
 }

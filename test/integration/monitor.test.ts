@@ -14,15 +14,13 @@
  *     `promtool check rules` on the generated rules.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { WorkflowFailedError } from '@temporalio/client';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import puppeteer from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,7 +33,7 @@ import { startMonitor, type Monitor } from '../../monitor/service.ts';
 import { promtool } from '../../stack/components/prometheus.ts';
 import { VALIDATE_WORKFLOW_TYPE } from '../../workflows/validate-pipeline.ts';
 import { chromiumPath } from '../global-setup.ts';
-import { captureTable, clickhouse, releaseTable, repoRoot, requireEnv, uniqueTag, waitFor } from './helpers.ts';
+import { captureTable, clickhouse, releaseTable, repoRoot, requireEnv, startTestWorker, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 
 const tag = uniqueTag('monitor');
 const source = `public.${tag}`;
@@ -49,13 +47,7 @@ let ch: ClickHouseClient;
 let monitor: Monitor;
 let receiver: http.Server;
 const received: { text: string }[] = [];
-let worker: Worker;
-let workerDone: Promise<void>;
-let nativeConnection: NativeConnection;
-let connection: Connection;
-let client: Client;
-
-const quiet = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+let worker: TestWorker;
 
 async function metricsText(url = monitor.url): Promise<string> {
   return (await fetch(`${url}/metrics`)).text();
@@ -78,7 +70,7 @@ function value(text: string, series: string): number | undefined {
 }
 
 async function validate(): Promise<'agree' | 'mismatch'> {
-  const handle = await client.workflow.start(VALIDATE_WORKFLOW_TYPE, { taskQueue, workflowId: `${tag}-${Date.now()}`, args: [{ table: source }] });
+  const handle = await worker.client.workflow.start(VALIDATE_WORKFLOW_TYPE, { taskQueue, workflowId: `${tag}-${Date.now()}`, args: [{ table: source }] });
   try {
     await handle.result();
     return 'agree';
@@ -108,24 +100,11 @@ beforeAll(async () => {
   const webhook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
   monitor = await startMonitor(monitorConfig({ ...process.env, MONITOR_PORT: '0', MONITOR_INTERVAL: '1s', MONITOR_INSTANCE: tag, ALERT_WEBHOOK_URL: webhook }), () => undefined);
 
-  const address = requireEnv('TEMPORAL_ADDRESS');
-  nativeConnection = await NativeConnection.connect({ address });
-  connection = await Connection.connect({ address });
-  client = new Client({ connection });
-  worker = await Worker.create({
-    connection: nativeConnection,
-    taskQueue,
-    workflowBundle: await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)), logger: quiet }),
-    activities: createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: requireEnv('KAFKA_BROKERS').split(',') }),
-  });
-  workerDone = worker.run();
+  worker = await startTestWorker(taskQueue, createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: requireEnv('KAFKA_BROKERS').split(',') }));
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await workerDone?.catch(() => undefined);
-  await nativeConnection?.close();
-  await connection?.close();
+  await worker?.stop();
   await monitor?.stop();
   receiver?.close();
   if (pool) {
