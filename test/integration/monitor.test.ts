@@ -14,7 +14,8 @@
  *     `promtool check rules` on the generated rules.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { IngestErrorType } from '../../activities/errors.ts';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -75,7 +76,7 @@ async function validate(): Promise<'agree' | 'mismatch'> {
     await handle.result();
     return 'agree';
   } catch (err) {
-    if (err instanceof WorkflowFailedError && /mismatch/i.test(String(err.cause?.message))) return 'mismatch';
+    if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure && err.cause.type === IngestErrorType.ValidationMismatch) return 'mismatch';
     throw err;
   }
 }
