@@ -175,7 +175,7 @@ export class StackManager {
     const rows: StatusRow[] = await Promise.all(
       this.components.map(async (c) => {
         const rec = this.running(c);
-        if (!rec) return { name: c.name, state: 'stopped' as const, url: c.url(this.ctx) };
+        if (!rec) return { name: c.name, state: 'stopped' as const, url: c.optional ? `optional: \`up ${c.name}\` starts it (${c.url(this.ctx)})` : c.url(this.ctx) };
         const ok = await c.healthy(this.ctx);
         return { name: c.name, state: ok ? ('healthy' as const) : ('unhealthy' as const), pid: rec.pid, rssMiB: rssMiB(rec.pid), url: c.url(this.ctx) };
       }),
