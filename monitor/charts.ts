@@ -41,8 +41,9 @@ export function lineChart(spec: ChartSpec, width = 460, height = 170): string {
     parts.push(`<line x1="${pad.l}" x2="${pad.l + w}" y1="${y(v)}" y2="${y(v)}" stroke="#e2e8f0"/>`);
     parts.push(`<text x="${pad.l - 4}" y="${y(v) + 4}" font-size="10" text-anchor="end" fill="#475569">${escapeHtml(spec.format(v))}</text>`);
   }
-  const minutes = Math.round((spec.to - spec.from) / 60_000);
-  for (const [f, label] of [[0, `-${minutes} min`], [0.5, `-${Math.round(minutes / 2)} min`], [1, 'now']] as const) {
+  const span = (spec.to - spec.from) / 1000;
+  const ago = (sec: number) => (span < 300 ? `-${Math.round(sec)} s` : `-${Math.round(sec / 60)} min`);
+  for (const [f, label] of [[0, ago(span)], [0.5, ago(span / 2)], [1, 'now']] as const) {
     parts.push(`<text x="${pad.l + f * w}" y="${height - 6}" font-size="10" text-anchor="${f === 0 ? 'start' : f === 1 ? 'end' : 'middle'}" fill="#475569">${label}</text>`);
   }
   spec.series.forEach((s, i) => {

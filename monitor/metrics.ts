@@ -91,6 +91,9 @@ export class MonitorMetrics {
       const table = { table: t.source };
       this.syncCounter(this.changes, table, t.changes);
       this.syncCounter(this.deadLetters, { ...table, stage: 'clickhouse' }, t.deadLetters);
+      // Zeroed once, so the first changes show as growth from 0 (rate() and the page's chart see them).
+      if (!this.counted.has(`latency${t.source}`)) this.latency.zero(table);
+      this.counted.set(`latency${t.source}`, 0);
       for (const g of t.latency) for (let i = 0; i < g.count; i++) this.latency.observe(table, g.avg);
       if (t.newestLatencySeconds !== null) this.newestLatency.set(table, t.newestLatencySeconds);
       if (t.debeziumLagSeconds !== null) this.debeziumLag.set(table, t.debeziumLagSeconds);

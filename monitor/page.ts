@@ -91,9 +91,11 @@ const seriesOf = (points: HistoryPoint[], metric: string, label: string): Map<st
 };
 
 async function charts(history: MonitorHistory, tables: string[], now: number): Promise<string> {
-  const from = now - 3_600_000;
+  const hourAgo = now - 3_600_000;
   const metrics = ['astros_changes_applied_total', 'astros_kafka_consumer_lag_messages', 'astros_commit_to_visible_seconds_sum', 'astros_commit_to_visible_seconds_count', 'astros_replication_slot_lag_bytes'];
-  const points = await history.points(metrics, from - 60_000).catch(() => []);
+  const points = await history.points(metrics, hourAgo - 60_000).catch(() => []);
+  // The last hour, or less while the history is younger than that (a new monitor's first minutes are not squeezed into a corner).
+  const from = Math.min(now - 60_000, Math.max(hourAgo, points[0]?.t ?? hourAgo));
   const per = (metric: string, f: (pts: [number, number][], table: string) => [number, number][]): ChartSeries[] => {
     const m = seriesOf(points, metric, 'table');
     return tables.map((t) => ({ name: t, points: f(m.get(t) ?? [], t) }));

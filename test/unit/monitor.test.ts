@@ -127,6 +127,12 @@ const snapshot: Snapshot = {
 };
 
 describe('metrics from a snapshot', () => {
+  it('a new table\'s latency histogram starts at zero, so its first changes count as growth', async () => {
+    const m = new MonitorMetrics();
+    m.apply({ ...snapshot, tables: [{ ...snapshot.tables[0]!, latency: [] }] }, 0.1);
+    expect(await m.registry.metrics()).toContain('astros_commit_to_visible_seconds_count{table="public.t"} 0');
+  });
+
   it('sets each family, and counters follow the absolute counts', async () => {
     const m = new MonitorMetrics();
     m.apply(snapshot, 0.5);
