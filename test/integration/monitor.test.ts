@@ -113,6 +113,10 @@ afterAll(async () => {
     await pool.query(`drop table if exists ${source}`).catch(() => undefined);
     await pool.end();
   }
+  // The test monitor's history (its own instance name).
+  for (const t of ['monitor_samples', 'monitor_alerts']) {
+    await ch?.command({ query: `DELETE FROM ${pipelineNames.clickhouseDatabase}.${t} WHERE instance = {i:String}`, query_params: { i: tag } }).catch(() => undefined);
+  }
   await ch?.close();
 });
 
