@@ -61,7 +61,7 @@ export interface Snapshot {
   tables: TableSample[];
   connector: { name: string; state: string; tasks: { id: number; state: string; trace?: string }[] } | undefined;
   ingest: { runs: Record<string, number>; rejects: number; lastAppliedAt: string | null; consecutiveFailures: number | null; recentWorkflows: { status: string; closedAt: string | null; workflowId: string }[] };
-  /** The latest report per source table. */
+  /** The latest report per captured (active) table. */
   validations: ValidationRow[];
   recentValidations: ValidationRow[];
   recentDeadLetters: { topic: string; error: string; receivedAt: string; message: string }[];
@@ -240,7 +240,8 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
       consecutiveFailures: workflows?.consecutiveFailures ?? null,
       recentWorkflows: workflows?.recentWorkflows ?? [],
     },
-    validations: pgFacts?.validations ?? [],
+    // Only tables the pipeline still captures: a dropped table's last mismatch must not keep an alert open.
+    validations: (pgFacts?.validations ?? []).filter((v) => sources?.includes(v.source) ?? true),
     recentValidations: pgFacts?.recentValidations ?? [],
     recentDeadLetters: (recentDeadLetters ?? []).map((r) => ({ topic: r.topic, error: truncate(r.error), receivedAt: `${r.received_at}Z`, message: truncate(r.raw_message) })),
     recentRejects: pgFacts?.recentRejects ?? [],
