@@ -8,6 +8,7 @@
 import type { Connection, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { InvalidArgumentError, Option } from 'commander';
+import { durationMs } from '../config/env.ts';
 import { checkWorker, formatAge, RPC_TIMEOUT_MS, startWorkerHint, type TemporalTarget } from './worker-check.ts';
 
 /** Exit status of a command that stopped waiting at its --timeout (the run goes on). */
@@ -23,12 +24,9 @@ export class WaitTimeoutError extends Error {
   override readonly name = 'WaitTimeoutError';
 }
 
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
 /** `500ms`, `30s`, `10m`, `1h`, `1d` -> milliseconds; undefined when the text is not such a duration. */
 export function parseDuration(text: string): number | undefined {
-  const m = /^([1-9][0-9]*)(ms|s|m|h|d)$/.exec(text.trim());
-  return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : undefined;
+  return durationMs(text);
 }
 
 /** `--timeout <duration>`, parsed to milliseconds. */

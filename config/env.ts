@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../activities/errors.ts';
+import { alertRules, type ResolvedRule } from '../monitor/alert-rules.ts';
 import { activityLimits, INGEST_SCHEDULE_ID, INGEST_TASK_QUEUE } from '../workflows/shared.ts';
 
 export const DEFAULT_SOURCE_URL = 'http://api.open-notify.org/astros.json';
@@ -234,6 +235,77 @@ export function workerEndpoints(cfg: Config, env: Record<string, string | undefi
 /** Tools' own knobs (benchmarks). */
 export function toolEnv(env: Record<string, string | undefined> = process.env): { pgRecvlogical: string; benchPgUrl: string | undefined } {
   return { pgRecvlogical: env.PG_RECVLOGICAL || '/usr/lib/postgresql/15/bin/pg_recvlogical', benchPgUrl: env.BENCH_PG_URL || undefined };
+}
+
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `500ms`, `30s`, `10m`, `1h`, `1d` (and `0s` when allowed) -> milliseconds; undefined when the text is not such a duration. */
+export function durationMs(text: string, opts: { allowZero?: boolean } = {}): number | undefined {
+  const m = (opts.allowZero ? /^(0|[1-9][0-9]*)(ms|s|m|h|d)$/ : /^([1-9][0-9]*)(ms|s|m|h|d)$/).exec(text.trim());
+  return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : undefined;
+}
+
+const durationOrZero = z
+  .string()
+  .trim()
+  .refine((v) => durationMs(v, { allowZero: true }) !== undefined, 'expected a duration such as 0s, 30s, 5m, 1h');
+
+/**
+ * The monitor (monitor/main.ts): where it listens, how often it samples, where
+ * alerts go, and every alert threshold of monitor/alert-rules.ts (one
+ * `<threshold.env>` and one `<for.env>` per row, defaults from the table).
+ */
+export const monitorSchema = z.object({
+  MONITOR_HOST: z.string().min(1).default('127.0.0.1'),
+  MONITOR_PORT: int(0, 65535).default(9464),
+  /** How often the monitor samples the pipeline (and writes a sample row to ClickHouse). */
+  MONITOR_INTERVAL: duration.default('10s'),
+  /** Names this monitor's rows in astros.monitor_samples / monitor_alerts (several monitors can share them). */
+  MONITOR_INSTANCE: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ -').default('astros'),
+  /** Slack-compatible incoming webhook (POST {"text": ...}); empty: alerts are only logged and shown on the page. */
+  ALERT_WEBHOOK_URL: httpUrl.optional(),
+  TEMPORAL_ADDRESS: envSchema.shape.TEMPORAL_ADDRESS,
+  TEMPORAL_NAMESPACE: envSchema.shape.TEMPORAL_NAMESPACE,
+  TEMPORAL_UI_URL: envSchema.shape.TEMPORAL_UI_URL,
+  ...Object.fromEntries(
+    alertRules.flatMap((r) => [
+      [r.threshold.env, z.coerce.number().finite().default(r.threshold.default)],
+      [r.for.env, durationOrZero.default(r.for.default)],
+    ]),
+  ),
+});
+
+export interface MonitorConfig {
+  host: string;
+  port: number;
+  intervalMs: number;
+  instance: string;
+  webhookUrl: string | undefined;
+  temporal: { address: string; namespace: string; uiUrl: string };
+  endpoints: Endpoints;
+  /** The threshold table with this environment's values. */
+  rules: ResolvedRule[];
+}
+
+/** The monitor's configuration; `defaults` fill unset addresses (the native stack's, for `--profile`). */
+export function monitorConfig(env: Record<string, string | undefined> = process.env, defaults: Partial<Record<string, string>> = {}): MonitorConfig {
+  const set = (o: Record<string, string | undefined>) => Object.entries(o).filter(([k, v]) => k in monitorSchema.shape && v !== undefined && v !== '');
+  const r = monitorSchema.safeParse(Object.fromEntries([...set(defaults), ...set(env)]));
+  if (!r.success) throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  const e = r.data as Record<string, string | number | undefined>;
+  return {
+    host: String(e.MONITOR_HOST),
+    port: Number(e.MONITOR_PORT),
+    intervalMs: durationMs(String(e.MONITOR_INTERVAL))!,
+    instance: String(e.MONITOR_INSTANCE),
+    webhookUrl: e.ALERT_WEBHOOK_URL === undefined ? undefined : String(e.ALERT_WEBHOOK_URL),
+    temporal: { address: String(e.TEMPORAL_ADDRESS), namespace: String(e.TEMPORAL_NAMESPACE), uiUrl: String(e.TEMPORAL_UI_URL) },
+    endpoints: endpoints(defaults, env),
+    rules: alertRules.map((rule) => {
+      const forText = String(e[rule.for.env]);
+      return { ...rule, value: Number(e[rule.threshold.env]), forText, forMs: durationMs(forText, { allowZero: true })! };
+    }),
+  };
 }
 
 let cached: Config | undefined;

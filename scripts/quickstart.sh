@@ -46,6 +46,7 @@ cat <<MSG
 
 Pipeline is running.
   Temporal Web UI   $TEMPORAL_UI_URL   (Workflows: ingestAstronauts / validatePipeline; Schedules: ingest-astronauts)
+  Pipeline page     $MONITOR_URL/   (stages, lag, charts, validations, dead letters; Prometheus metrics at /metrics)
   ClickHouse        npm run ch -- "SELECT * FROM astros.astronauts_changelog ORDER BY lsn DESC LIMIT 10"
   dbt               npm run dbt -- run
   Connector status  curl -s $CONNECT_URL/connectors/astros-postgres/status

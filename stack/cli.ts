@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   program
     .command('up')
     .description('install (cached) and start components and their dependencies; healthy ones are left alone')
-    .argument('[components...]', `subset to start (default: all): ${allComponents.map((c) => c.name).join(', ')}`)
+    .argument('[components...]', `subset to start (default: all but the optional ${allComponents.filter((c) => c.optional).map((c) => c.name).join(', ')}): ${allComponents.map((c) => c.name).join(', ')}`)
     .addOption(profileOption)
     .action(async (names: string[], opts: { profile: Profile }) => {
       const t0 = Date.now();

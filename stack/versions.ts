@@ -19,4 +19,8 @@ export const versions = {
   temporalCli: '1.9.1',
   dbtCore: '1.10.15',
   dbtClickhouse: '1.10.3',
+  // Debian bookworm's `prometheus` package (the native component); docker-compose pins prom/prometheus to the same.
+  prometheus: '2.42.0',
+  // docker-compose only (the provisioned dashboard); the native stack has the monitor's own page instead.
+  grafana: '11.6.0',
 } as const;

@@ -2,20 +2,30 @@
  * One native stack for the whole integration run, on the test profile's own
  * ports (see stack/lib/context.ts) so it never collides with a person's stack.
  * Left running afterwards when KEEP_STACK=1 (fast reruns); stopped otherwise.
+ * The test stack includes the optional components (Prometheus, whose package
+ * also brings the promtool the monitor tests run), and Debian's chromium for
+ * the tests that load the pipeline page.
  */
 import { componentsFor } from '../stack/components/index.ts';
 import { createContext } from '../stack/lib/context.ts';
 import { stackEnv } from '../stack/lib/endpoints.ts';
 import { StackManager } from '../stack/lib/manager.ts';
+import { aptInstall } from '../stack/lib/apt.ts';
 import { endpoints } from '../config/env.ts';
 import { setupPipeline } from '../pipeline/setup.ts';
 import { testTables } from './test-tables.ts';
+
+/** Debian's chromium: what the page tests drive through puppeteer-core (never a downloaded browser). */
+export const chromiumPath = '/usr/bin/chromium';
 
 export default async function setup(): Promise<() => Promise<void>> {
   const ctx = createContext('test', (m) => console.log(m));
   const manager = new StackManager(ctx, componentsFor('test'));
   const t0 = Date.now();
-  await manager.up([], { withDbt: true });
+  await Promise.all([
+    manager.up([], { withDbt: true, optional: true }),
+    aptInstall({ component: 'tests (pipeline page)', packages: ['chromium'], provides: chromiumPath, recommends: false }, (m) => console.log(m)),
+  ]);
   console.log(`[global-setup] native stack (test profile) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const env = stackEnv(ctx);
   Object.assign(process.env, env);

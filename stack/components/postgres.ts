@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { aptInstall } from '../lib/apt.ts';
 import { run, InstallError } from '../lib/download.ts';
 import { userIds } from '../lib/process.ts';
 import type { Component, StackContext } from '../lib/types.ts';
@@ -59,17 +60,7 @@ export const postgres: Component = {
   url: (ctx) => databaseUrl(ctx),
 
   async install(ctx) {
-    if (fs.existsSync(path.join(binDir, 'postgres'))) return;
-    if (process.getuid?.() !== 0) {
-      throw new InstallError('postgres', `PostgreSQL ${versions.postgresMajor} is not installed. Install it with: sudo apt-get install -y postgresql-${versions.postgresMajor}`);
-    }
-    ctx.progress(`[install] postgres: apt-get install postgresql-${versions.postgresMajor} (Debian package)`);
-    await run('apt-get', ['update', '-q'], { echo: /^(Get|Hit):/, progress: ctx.progress });
-    await run('apt-get', ['install', '-y', '-q', `postgresql-${versions.postgresMajor}`], {
-      env: { DEBIAN_FRONTEND: 'noninteractive' },
-      echo: /^(Get:|Setting up postgresql)/,
-      progress: ctx.progress,
-    });
+    await aptInstall({ component: 'postgres', packages: [`postgresql-${versions.postgresMajor}`], provides: path.join(binDir, 'postgres') }, ctx.progress);
   },
 
   async prepare(ctx) {

@@ -18,6 +18,8 @@ export const defaultPorts: Record<Profile, Ports> = {
     temporal: 7233,
     temporalUi: 8233,
     simulator: 8090,
+    monitor: 9464,
+    prometheus: 9090,
   },
   test: {
     postgres: 25432,
@@ -29,6 +31,8 @@ export const defaultPorts: Record<Profile, Ports> = {
     temporal: 27233,
     temporalUi: 28233,
     simulator: 28090,
+    monitor: 29464,
+    prometheus: 29090,
   },
 };
 
@@ -42,6 +46,8 @@ const portEnv: Record<keyof Ports, string> = {
   temporal: 'TEMPORAL_PORT',
   temporalUi: 'TEMPORAL_UI_PORT',
   simulator: 'SIMULATOR_PORT',
+  monitor: 'MONITOR_PORT',
+  prometheus: 'PROMETHEUS_PORT',
 };
 
 export function cacheDir(): string {

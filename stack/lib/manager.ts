@@ -34,6 +34,8 @@ const portOf: Record<string, { key: keyof Ports; env: string }[]> = {
     { key: 'temporalUi', env: 'TEMPORAL_UI_PORT' },
   ],
   simulator: [{ key: 'simulator', env: 'SIMULATOR_PORT' }],
+  monitor: [{ key: 'monitor', env: 'MONITOR_PORT' }],
+  prometheus: [{ key: 'prometheus', env: 'PROMETHEUS_PORT' }],
 };
 
 export const pidFile = (ctx: StackContext, c: Component) => path.join(ctx.pidDir, `${c.name}.pid`);
@@ -56,9 +58,9 @@ export class StackManager {
     this.byName = new Map(components.map((c) => [c.name, c]));
   }
 
-  /** The named components plus everything they depend on, in start order. */
-  resolve(names: string[]): Component[] {
-    const wanted = names.length > 0 ? names : this.components.map((c) => c.name);
+  /** The named components plus everything they depend on, in start order (none named: all but the optional ones, unless `optional`). */
+  resolve(names: string[], optional = false): Component[] {
+    const wanted = names.length > 0 ? names : this.components.filter((c) => optional || !c.optional).map((c) => c.name);
     const ordered: Component[] = [];
     const visit = (name: string, trail: string[]) => {
       const c = this.byName.get(name);
@@ -78,8 +80,8 @@ export class StackManager {
   }
 
   /** Install everything first (downloads in parallel), then start in dependency waves. */
-  async up(names: string[] = [], opts: { withDbt?: boolean } = {}): Promise<void> {
-    const list = this.resolve(names);
+  async up(names: string[] = [], opts: { withDbt?: boolean; optional?: boolean } = {}): Promise<void> {
+    const list = this.resolve(names, opts.optional);
     fs.mkdirSync(this.ctx.logDir, { recursive: true });
     fs.mkdirSync(this.ctx.pidDir, { recursive: true });
     // Every failure names its component and keeps the component's own advice.
@@ -173,7 +175,7 @@ export class StackManager {
     const rows: StatusRow[] = await Promise.all(
       this.components.map(async (c) => {
         const rec = this.running(c);
-        if (!rec) return { name: c.name, state: 'stopped' as const, url: c.url(this.ctx) };
+        if (!rec) return { name: c.name, state: 'stopped' as const, url: c.optional ? `optional: \`up ${c.name}\` starts it (${c.url(this.ctx)})` : c.url(this.ctx) };
         const ok = await c.healthy(this.ctx);
         return { name: c.name, state: ok ? ('healthy' as const) : ('unhealthy' as const), pid: rec.pid, rssMiB: rssMiB(rec.pid), url: c.url(this.ctx) };
       }),

@@ -17,6 +17,8 @@ export interface Ports {
   temporal: number;
   temporalUi: number;
   simulator: number;
+  monitor: number;
+  prometheus: number;
 }
 
 export interface StackContext {
@@ -49,6 +51,8 @@ export interface ProcessSpec {
 export interface Component {
   /** Short name used for the pidfile, the log file and the CLI. */
   name: string;
+  /** Started only when named (`up prometheus`) or when `up` is asked for optional components. */
+  optional?: boolean;
   /** Names of components that must be healthy before this one starts. */
   dependsOn: string[];
   /** Human-facing URL or address printed by `status`. */

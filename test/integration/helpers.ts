@@ -12,6 +12,8 @@ import { removeTable } from '../../catalog/store.ts';
 import { endpoints, type Endpoints } from '../../config/env.ts';
 import { setupPipeline } from '../../pipeline/setup.ts';
 import pg from 'pg';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
 
 export function requireEnv(name: string): string {
   const v = process.env[name];
@@ -108,4 +110,27 @@ export async function closeTestWorker(r: TestWorkerResources): Promise<void> {
   await r.ch?.close();
   await r.pool?.query(`drop schema if exists ${r.tag} cascade`).catch(() => undefined);
   await r.pool?.end();
+}
+
+export interface TestWorker {
+  client: Client;
+  stop(): Promise<void>;
+}
+
+/** A worker for the project's workflows on the test's own task queue, with the given activities, and a client. */
+export async function startTestWorker(taskQueue: string, activities: object): Promise<TestWorker> {
+  const address = requireEnv('TEMPORAL_ADDRESS');
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  const worker = await Worker.create({ connection: nativeConnection, taskQueue, workflowsPath: path.join(repoRoot, 'workflows', 'index.ts'), activities });
+  const done = worker.run();
+  return {
+    client: new Client({ connection }),
+    async stop() {
+      worker.shutdown();
+      await done.catch(() => undefined);
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
 }

@@ -25,6 +25,8 @@ import { connectorFile } from '../../catalog/names.ts';
 import { endpoints } from '../../config/env.ts';
 import { connect, connectorEnv } from '../../stack/components/connect.ts';
 import { kafka } from '../../stack/components/kafka.ts';
+import { monitor as monitorComponent } from '../../stack/components/monitor.ts';
+import { prometheusConfig } from '../../stack/components/prometheus.ts';
 import { initSqlDir, pgRoles, postgres } from '../../stack/components/postgres.ts';
 import { registry } from '../../stack/components/registry.ts';
 import { temporal } from '../../stack/components/temporal.ts';
@@ -266,7 +268,7 @@ afterAll(() => {
 describe('docker-compose.yml against the Compose Specification', () => {
   it('loads with compose-go: schema, interpolation from .env.docker.example, consistency', () => {
     expect(Object.keys(project.services).sort()).toEqual(
-      ['clickhouse', 'connect', 'dbt', 'kafka', 'postgres', 'registry', 'schedule', 'setup', 'simulator', 'temporal', 'worker'].sort(),
+      ['clickhouse', 'connect', 'dbt', 'grafana', 'kafka', 'monitor', 'postgres', 'prometheus', 'registry', 'schedule', 'setup', 'simulator', 'temporal', 'worker'].sort(),
     );
   });
 
@@ -346,7 +348,7 @@ describe('images are pinned and match stack/versions.ts', () => {
 });
 
 describe('the services run the repository\'s own files', () => {
-  const appServices = ['setup', 'worker', 'schedule', 'simulator'];
+  const appServices = ['setup', 'worker', 'schedule', 'simulator', 'monitor'];
 
   it('setup, worker, schedule and simulator share one image built from the repository root', () => {
     for (const name of appServices) {
@@ -375,6 +377,7 @@ describe('the services run the repository\'s own files', () => {
       'activities',
       'config',
       'cli',
+      'monitor',
     ];
     for (const dir of used) {
       expect(copied.some((c) => dir === c || dir.startsWith(`${c}/`)), `${dir} is not copied into the image`).toBe(true);
@@ -388,6 +391,7 @@ describe('the services run the repository\'s own files', () => {
       ...filesIn('workflows', /\.ts$/),
       ...filesIn('activities', /\.ts$/),
       ...filesIn('catalog', /\.ts$/),
+      ...filesIn('monitor', /\.ts$/),
       'stack/maven/connect-plugins.xml',
       'stack/python/requirements.lock',
       'package.json',
@@ -461,6 +465,48 @@ describe('the services run the repository\'s own files', () => {
     expect(e.KAFKA_BROKERS).toBe(env('setup').KAFKA_BROKERS);
     expect(e.CLICKHOUSE_URL).toBe(env('setup').CLICKHOUSE_URL);
     expect(e.DATABASE_URL).toBe(env('setup').DATABASE_URL);
+  });
+});
+
+describe('monitoring: the monitor, Prometheus and Grafana', () => {
+  it('the monitor runs monitor/main.ts with every variable the native monitor component sets', async () => {
+    expect(svc('monitor').command).toEqual(['node', '--import', 'tsx', 'monitor/main.ts', 'run']);
+    const spec = await monitorComponent.process(nativeCtx);
+    expect(spec.args.slice(2, 4)).toEqual([path.join(root, 'monitor', 'main.ts'), 'run']);
+    const e = env('monitor');
+    expect(Object.keys(spec.env ?? {}).filter((k) => !(k in e))).toEqual([]);
+    for (const k of ['DATABASE_URL', 'CLICKHOUSE_URL', 'KAFKA_BROKERS', 'CONNECT_URL', 'REGISTRY_URL']) expect(e[k], k).toBe(env('setup')[k]);
+    expect(e.MONITOR_PORT).toBe(String(defaultPorts.dev.monitor));
+  });
+
+  it('Prometheus and Grafana are pinned official images, optional (profile monitoring); Prometheus is the Debian package\'s version', () => {
+    expect(imageTag(svc('prometheus').image!)).toMatchObject({ name: 'prom/prometheus', tag: `v${versions.prometheus}` });
+    expect(imageTag(svc('grafana').image!)).toMatchObject({ name: 'grafana/grafana', tag: versions.grafana });
+    for (const name of ['prometheus', 'grafana']) expect(svc(name).profiles, name).toEqual(['monitoring']);
+  });
+
+  it('docker/prometheus/prometheus.yml scrapes the monitor and loads the generated rules, like the native component\'s', () => {
+    const docker = fs.readFileSync(path.join(root, 'docker/prometheus/prometheus.yml'), 'utf8');
+    const native = prometheusConfig(nativeCtx);
+    const field = (text: string, re: RegExp) => re.exec(text)?.[1];
+    expect(field(docker, /job_name: (\S+)/)).toBe(field(native, /job_name: (\S+)/));
+    expect(field(docker, /targets: \['monitor:(\d+)'\]/)).toBe(String(defaultPorts.dev.monitor));
+    expect(field(native, /targets: \['127\.0\.0\.1:(\d+)'\]/)).toBe(String(defaultPorts.dev.monitor));
+    expect(path.basename(field(docker, /rule_files:\n\s+- (\S+)/) ?? '')).toBe(path.basename(field(native, /rule_files:\n\s+- (\S+)/) ?? 'missing'));
+    const mounts = svc('prometheus').volumes ?? [];
+    expect(mounts).toContainEqual(expect.objectContaining({ source: './docker/prometheus/rules.yml', target: field(docker, /rule_files:\n\s+- (\S+)/), read_only: true }));
+    expect(mounts).toContainEqual(expect.objectContaining({ source: './docker/prometheus/prometheus.yml', read_only: true }));
+  });
+
+  it('Grafana provisions the Prometheus data source and the dashboard folder', () => {
+    const mounts = svc('grafana').volumes ?? [];
+    expect(mounts).toContainEqual(expect.objectContaining({ source: './docker/grafana/dashboards', target: '/var/lib/grafana/dashboards', read_only: true }));
+    expect(mounts).toContainEqual(expect.objectContaining({ source: './docker/grafana/provisioning', target: '/etc/grafana/provisioning', read_only: true }));
+    const ds = fs.readFileSync(path.join(root, 'docker/grafana/provisioning/datasources/prometheus.yml'), 'utf8');
+    expect(ds).toContain('url: http://prometheus:9090');
+    const dash = JSON.parse(fs.readFileSync(path.join(root, 'docker/grafana/dashboards/astros-cdc.json'), 'utf8')) as { panels: { datasource: { uid: string } }[] };
+    expect(new Set(dash.panels.map((p) => p.datasource.uid))).toEqual(new Set([/uid: (\S+)/.exec(ds)?.[1]]));
+    expect(fs.readFileSync(path.join(root, 'docker/grafana/provisioning/dashboards/astros.yml'), 'utf8')).toContain('path: /var/lib/grafana/dashboards');
   });
 });
 
@@ -546,6 +592,8 @@ describe('settings match the native components', () => {
         [p.temporalUi, 8233],
       ],
       simulator: [[p.simulator, 8090]],
+      monitor: [[p.monitor, 9464]],
+      prometheus: [[p.prometheus, 9090]],
     };
     for (const [name, pairs] of Object.entries(want)) {
       const got = (svc(name).ports ?? []).map((x) => [Number(x.published), x.target]);
@@ -558,7 +606,7 @@ describe('settings match the native components', () => {
 });
 
 describe('start order, health and state', () => {
-  const longRunning = ['postgres', 'kafka', 'registry', 'connect', 'clickhouse', 'temporal'];
+  const longRunning = ['postgres', 'kafka', 'registry', 'connect', 'clickhouse', 'temporal', 'monitor', 'prometheus'];
   const oneShot = ['setup', 'schedule'];
 
   it('every long-running infrastructure service has a health check', () => {

@@ -72,7 +72,7 @@ describe('parseConfig', () => {
 describe('.env.example', () => {
   it('lists every variable of the schema, and parses as a valid configuration', async () => {
     const { readFile } = await import('node:fs/promises');
-    const { endpoints, endpointsSchema, envSchema } = await import('../../config/env.ts');
+    const { endpoints, endpointsSchema, envSchema, monitorConfig, monitorSchema } = await import('../../config/env.ts');
     const text = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');
     const env = Object.fromEntries(
       text
@@ -80,10 +80,17 @@ describe('.env.example', () => {
         .filter((line) => /^[A-Z_]+=/.test(line))
         .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
     );
-    const keys = [...Object.keys(envSchema.shape), ...Object.keys(endpointsSchema.shape), 'PG_RECVLOGICAL', 'BENCH_PG_URL'];
+    const keys = [...Object.keys(envSchema.shape), ...Object.keys(endpointsSchema.shape), ...Object.keys(monitorSchema.shape), 'PG_RECVLOGICAL', 'BENCH_PG_URL'];
     expect(keys.length).toBeGreaterThan(10);
     expect(keys.filter((k) => !(k in env))).toEqual([]);
     expect(() => parseConfig(env)).not.toThrow();
+    // Every threshold's default is the one .env.example shows.
+    const defaults = monitorConfig({}, env);
+    for (const r of defaults.rules) {
+      expect(env[r.threshold.env], r.threshold.env).toBe(String(r.threshold.default));
+      expect(env[r.for.env], r.for.env).toBe(r.for.default);
+    }
+    expect(defaults).toMatchObject({ port: 9464, intervalMs: 10_000, instance: 'astros', webhookUrl: undefined });
     expect(endpoints({}, env)).toMatchObject({ registryCcompatUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', groupPrefix: 'clickhouse' });
   });
 });

@@ -1,0 +1,61 @@
+/**
+ * The monitor's command line.
+ *
+ *   npm run monitor [-- --profile dev|test]     sample, serve the page and /metrics, send alerts
+ *   npm run monitor -- rules [--profile ...]    print the Prometheus alert rules (the threshold table)
+ *
+ * Addresses default to the native stack of --profile; every variable of
+ * .env.example (DATABASE_URL, CLICKHOUSE_URL, MONITOR_PORT, ALERT_*, ...)
+ * overrides them.
+ */
+import { Command, Option } from 'commander';
+import { ConfigError } from '../activities/errors.ts';
+import { monitorConfig, type MonitorConfig } from '../config/env.ts';
+import { createContext } from '../stack/lib/context.ts';
+import { stackEnv } from '../stack/lib/endpoints.ts';
+import type { Profile } from '../stack/lib/types.ts';
+import { prometheusRules } from './alert-rules.ts';
+import { startMonitor } from './service.ts';
+
+const profileOption = () => new Option('-p, --profile <profile>', 'native stack whose addresses are the defaults').choices(['dev', 'test']).default('dev');
+
+function load(profile: Profile): MonitorConfig {
+  try {
+    return monitorConfig(process.env, stackEnv(createContext(profile, () => undefined)));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\nSee .env.example for every variable and its default.\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+const program = new Command('monitor').description('Prometheus metrics, alerts and the pipeline page for the astros CDC pipeline');
+program
+  .command('run', { isDefault: true })
+  .description('sample the pipeline every MONITOR_INTERVAL; serve / (page), /metrics, /rules.yml; post alerts to ALERT_WEBHOOK_URL')
+  .addOption(profileOption())
+  .action(async (opts: { profile: Profile }) => {
+    const monitor = await startMonitor(load(opts.profile));
+    const stop = () => {
+      monitor.stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+program
+  .command('rules')
+  .description('print the Prometheus alert rules generated from the threshold table with this environment\'s thresholds')
+  .addOption(profileOption())
+  .action((opts: { profile: Profile }) => {
+    process.stdout.write(prometheusRules(load(opts.profile).rules));
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  console.error(`monitor: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,145 @@
+/**
+ * The monitor's Prometheus metrics (prom-client), set from each Snapshot.
+ * Names follow Prometheus' conventions: `astros_` prefix, base units in the
+ * name (`_bytes`, `_seconds`, `_messages`), `_total` for counters, and the
+ * table, slot, topic or component as labels.
+ *
+ * Counters mirror absolute counts the pipeline keeps itself (rows in a
+ * change log, in astros.kafka_errors, in ingest_runs), so they are right
+ * from the first sample after a restart; Prometheus sees a reset only if a
+ * table is emptied.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { INGEST_TABLE } from '../workflows/shared.ts';
+import type { Series } from './alerts.ts';
+import { latencyBuckets, type Snapshot } from './collect.ts';
+
+const seconds = (iso: string | null | undefined) => (iso ? Date.parse(iso) / 1000 : undefined);
+
+export class MonitorMetrics {
+  readonly registry = new Registry();
+  private readonly counted = new Map<string, number>();
+
+  private gauge(name: string, help: string, labelNames: string[] = []) {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  readonly componentUp = this.gauge('astros_component_up', 'Whether the component answered the last sample (1) or not (0).', ['component']);
+  readonly slotLag = this.gauge('astros_replication_slot_lag_bytes', "WAL written that the slot's consumer (Debezium) has not confirmed: current LSN − confirmed_flush_lsn.", ['slot']);
+  readonly slotRetained = this.gauge('astros_replication_slot_retained_wal_bytes', 'WAL Postgres keeps on disk for the slot: current LSN − restart_lsn.', ['slot']);
+  readonly slotLimit = this.gauge('astros_replication_slot_wal_limit_bytes', 'max_slot_wal_keep_size (absent when unlimited).', ['slot']);
+  readonly slotRatio = this.gauge('astros_replication_slot_retained_wal_ratio', 'Retained WAL as a fraction of max_slot_wal_keep_size (absent when unlimited).', ['slot']);
+  readonly slotActive = this.gauge('astros_replication_slot_active', 'Whether a consumer is connected to the slot.', ['slot']);
+  readonly consumerLag = this.gauge('astros_kafka_consumer_lag_messages', "Messages in the table's topic that ClickHouse's consumer group has not committed.", ['table', 'topic', 'group']);
+  readonly changes = new Counter({ name: 'astros_changes_applied_total', help: "Changes ClickHouse applied: rows in the table's change log.", labelNames: ['table'], registers: [this.registry] });
+  readonly latency = new Histogram({
+    name: 'astros_commit_to_visible_seconds',
+    help: 'Commit in Postgres (commit_ts) to visible in the ClickHouse change log (ingested_at), per change; snapshot reads excluded.',
+    labelNames: ['table'],
+    buckets: latencyBuckets,
+    registers: [this.registry],
+  });
+  readonly newestLatency = this.gauge('astros_newest_change_latency_seconds', 'Commit to visible in ClickHouse of the newest change in the change log.', ['table']);
+  readonly debeziumLag = this.gauge(
+    'astros_debezium_lag_seconds',
+    "Debezium's lag behind the source, from the change log: when Debezium processed the newest change (captured_ts) − its commit time (commit_ts).",
+    ['table'],
+  );
+  readonly newestCommit = this.gauge('astros_clickhouse_newest_commit_timestamp_seconds', 'Commit time of the newest change applied to the current-state table (max version).', ['table']);
+  readonly deadLetters = new Counter({
+    name: 'astros_dead_letters_total',
+    help: 'Dead letters: Kafka messages ClickHouse could not parse (stage="clickhouse", astros.kafka_errors) and feed records ingest rejected (stage="ingest", ingest_rejects).',
+    labelNames: ['table', 'stage'],
+    registers: [this.registry],
+  });
+  readonly ingestRuns = new Counter({ name: 'astros_ingest_runs_total', help: 'Ingest runs recorded in ingest_runs, by status (applied, stale).', labelNames: ['status'], registers: [this.registry] });
+  readonly ingestLast = this.gauge('astros_ingest_last_applied_timestamp_seconds', 'When the newest applied ingest run was written.');
+  readonly ingestFailures = this.gauge('astros_ingest_consecutive_failures', 'How many of the newest closed ingestAstronauts workflows failed in a row (Temporal visibility).');
+  readonly validationOutcome = this.gauge('astros_validation_last_outcome', 'Outcome of the latest validatePipeline report per table: 1 for its outcome (agree, mismatch, lag), 0 for the others.', ['table', 'outcome']);
+  readonly validationDiff = this.gauge('astros_validation_last_differences', 'Rows missing, extra or different in the latest validatePipeline report.', ['table']);
+  readonly validationTime = this.gauge('astros_validation_last_timestamp_seconds', 'When the latest validatePipeline report finished.', ['table']);
+  readonly connectorTasks = this.gauge('astros_connector_tasks', 'Debezium connector tasks by state (RUNNING, FAILED, PAUSED, ...).', ['connector', 'state']);
+  readonly sampleSeconds = this.gauge('astros_monitor_sample_duration_seconds', 'How long the last sample took.');
+
+  /** Advance a counter to an absolute count (a smaller count means the source was emptied: start again). */
+  private syncCounter(c: Counter, labels: Record<string, string>, absolute: number): void {
+    const key = `${(c as unknown as { name: string }).name}${JSON.stringify(labels)}`;
+    const last = this.counted.get(key);
+    if (last !== undefined && absolute < last) c.remove(labels);
+    const base = last !== undefined && absolute >= last ? last : 0;
+    c.inc(labels, absolute - base);
+    this.counted.set(key, absolute);
+  }
+
+  apply(s: Snapshot, sampleSeconds: number): void {
+    for (const g of [this.slotLag, this.slotRetained, this.slotLimit, this.slotRatio, this.slotActive, this.consumerLag, this.newestLatency, this.debeziumLag, this.newestCommit, this.validationOutcome, this.validationDiff, this.validationTime, this.connectorTasks]) g.reset();
+    for (const [component, up] of Object.entries(s.components)) this.componentUp.set({ component }, up ? 1 : 0);
+    this.sampleSeconds.set(sampleSeconds);
+
+    const p = s.lag?.postgres;
+    if (p?.slotFound) {
+      const slot = { slot: p.slot };
+      if (p.flushLagBytes !== null) this.slotLag.set(slot, p.flushLagBytes);
+      if (p.retainedWalBytes !== null) this.slotRetained.set(slot, p.retainedWalBytes);
+      this.slotActive.set(slot, p.active ? 1 : 0);
+      if (s.slotLimitBytes !== null) {
+        this.slotLimit.set(slot, s.slotLimitBytes);
+        if (p.retainedWalBytes !== null) this.slotRatio.set(slot, p.retainedWalBytes / s.slotLimitBytes);
+      }
+    }
+    for (const t of s.tables) {
+      const table = { table: t.source };
+      this.syncCounter(this.changes, table, t.changes);
+      this.syncCounter(this.deadLetters, { ...table, stage: 'clickhouse' }, t.deadLetters);
+      // Zeroed once, so the first changes show as growth from 0 (rate() and the page's chart see them).
+      if (!this.counted.has(`latency${t.source}`)) this.latency.zero(table);
+      this.counted.set(`latency${t.source}`, 0);
+      for (const g of t.latency) for (let i = 0; i < g.count; i++) this.latency.observe(table, g.avg);
+      if (t.newestLatencySeconds !== null) this.newestLatency.set(table, t.newestLatencySeconds);
+      if (t.debeziumLagSeconds !== null) this.debeziumLag.set(table, t.debeziumLagSeconds);
+      const k = s.lag?.kafka.find((x) => x.topic === t.topic);
+      if (k) this.consumerLag.set({ ...table, topic: k.topic, group: k.group }, k.lag);
+      const c = s.lag?.clickhouse.find((x) => x.table === t.current);
+      const commit = seconds(c?.newestCommit);
+      if (commit !== undefined) this.newestCommit.set(table, commit);
+    }
+    if (s.components.postgres) {
+      this.syncCounter(this.deadLetters, { table: INGEST_TABLE, stage: 'ingest' }, s.ingest.rejects);
+      for (const status of ['applied', 'stale']) this.syncCounter(this.ingestRuns, { status }, s.ingest.runs[status] ?? 0);
+    }
+    const last = seconds(s.ingest.lastAppliedAt);
+    if (last !== undefined) this.ingestLast.set(last);
+    if (s.ingest.consecutiveFailures !== null) this.ingestFailures.set(s.ingest.consecutiveFailures);
+    for (const v of s.validations) {
+      for (const outcome of ['agree', 'mismatch', 'lag']) this.validationOutcome.set({ table: v.source, outcome }, v.outcome === outcome ? 1 : 0);
+      this.validationDiff.set({ table: v.source }, v.differences);
+      this.validationTime.set({ table: v.source }, Date.parse(v.finishedAt) / 1000);
+    }
+    if (s.connector) {
+      const byState = new Map<string, number>([['RUNNING', 0], ['FAILED', 0]]);
+      for (const t of s.connector.tasks) byState.set(t.state, (byState.get(t.state) ?? 0) + 1);
+      for (const [state, n] of byState) this.connectorTasks.set({ connector: s.connector.name, state }, n);
+    }
+  }
+
+  /** Every series' current value; histograms as their _sum and _count (buckets left out). */
+  async series(): Promise<Series[]> {
+    const out: Series[] = [];
+    for (const m of await this.registry.getMetricsAsJSON()) {
+      for (const v of m.values) {
+        const metric = (v as { metricName?: string }).metricName ?? m.name;
+        if (metric.endsWith('_bucket')) continue;
+        out.push({ metric, labels: Object.fromEntries(Object.entries(v.labels).map(([k, x]) => [k, String(x)])), value: v.value });
+      }
+    }
+    return out;
+  }
+
+  /** Every metric name this monitor exports (histograms with their _bucket, _sum, _count series). */
+  names(): string[] {
+    return this.registry.getMetricsAsArray().flatMap((m) => {
+      const name = (m as unknown as { name: string }).name;
+      return m instanceof Histogram ? [name, `${name}_bucket`, `${name}_sum`, `${name}_count`] : [name];
+    });
+  }
+}

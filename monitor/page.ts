@@ -1,0 +1,204 @@
+/**
+ * The pipeline page the monitor serves at `/`: the pipeline drawn as its
+ * stages with each one's live health and lag, per-table figures, charts of
+ * the last hour (from astros.monitor_samples), the latest validations,
+ * recent dead letters and rejects with their reasons, the alerts, and links
+ * to the Temporal Web UI, the registry and the connector's status.
+ * Server-rendered HTML with inline SVG; reloads itself every interval.
+ */
+import { pipelineNames } from '../catalog/names.ts';
+import type { MonitorConfig } from '../config/env.ts';
+import type { AlertKind } from './alert-rules.ts';
+import { escapeHtml as esc, intervalAverage, lineChart, rate, type ChartSeries } from './charts.ts';
+import type { Snapshot } from './collect.ts';
+import type { HistoryPoint, MonitorHistory } from './history.ts';
+
+type Health = 'ok' | 'warn' | 'down';
+
+interface Stage {
+  id: string;
+  name: string;
+  health: Health;
+  lines: string[];
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${Math.round(n)} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+const secs = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v < 10 ? `${v.toFixed(2)} s` : `${v.toFixed(0)} s`);
+const when = (iso: string | null | undefined) => (iso ? esc(iso.replace('T', ' ').replace(/\.\d+Z?$/, '').replace(/Z$/, '')) + ' UTC' : 'never');
+
+function stages(s: Snapshot, firing: Set<AlertKind>): Stage[] {
+  const p = s.lag?.postgres;
+  const kafkaLag = (s.lag?.kafka ?? []).reduce((a, k) => a + k.lag, 0);
+  const mismatches = s.validations.filter((v) => v.outcome === 'mismatch');
+  const worst = (down: boolean, warn: boolean): Health => (down ? 'down' : warn ? 'warn' : 'ok');
+  const failedTasks = s.connector?.tasks.filter((t) => t.state === 'FAILED').length ?? 0;
+  const newestVisible = Math.max(0, ...s.tables.map((t) => t.newestLatencySeconds ?? 0));
+  return [
+    {
+      id: 'ingest',
+      name: 'Ingest (Temporal)',
+      health: worst(!s.components.temporal, firing.has('ingest_failing')),
+      lines: [`last applied run ${when(s.ingest.lastAppliedAt)}`, `failed in a row: ${s.ingest.consecutiveFailures ?? '–'}`, `rejected records: ${s.ingest.rejects}`],
+    },
+    {
+      id: 'postgres',
+      name: 'Postgres',
+      health: worst(!s.components.postgres || p?.slotFound !== true, firing.has('slot_lag') || firing.has('wal_retained')),
+      lines: p?.slotFound
+        ? [`slot ${esc(p.slot)} ${p.active ? 'active' : 'INACTIVE'}`, `slot lag ${bytes(p.flushLagBytes ?? 0)}`, `WAL retained ${bytes(p.retainedWalBytes ?? 0)}${s.slotLimitBytes ? ` of ${bytes(s.slotLimitBytes)}` : ''}`]
+        : ['replication slot not found'],
+    },
+    {
+      id: 'debezium',
+      name: 'Debezium (Connect)',
+      health: worst(!s.components.connect || s.connector?.state !== 'RUNNING' || failedTasks > 0, !s.components.registry),
+      lines: [`${esc(s.connector?.name ?? pipelineNames.connector)}: ${esc(s.connector?.state ?? 'unreachable')}`, `tasks: ${esc((s.connector?.tasks ?? []).map((t) => t.state).join(', ') || '–')}`, `lag behind source ${secs(Math.max(0, ...s.tables.map((t) => t.debeziumLagSeconds ?? 0)))}`],
+    },
+    {
+      id: 'kafka',
+      name: 'Kafka',
+      health: worst(!s.components.kafka, firing.has('consumer_lag')),
+      lines: [`consumer lag ${kafkaLag} messages`, `${s.lag?.kafka.length ?? 0} topics`],
+    },
+    {
+      id: 'clickhouse',
+      name: 'ClickHouse',
+      health: worst(!s.components.clickhouse, firing.has('dead_letters')),
+      lines: [`newest commit→visible ${secs(newestVisible)}`, `dead letters ${s.tables.reduce((a, t) => a + t.deadLetters, 0)}`, `${s.tables.length} tables`],
+    },
+    {
+      id: 'validation',
+      name: 'Validation',
+      health: worst(false, mismatches.length > 0),
+      lines: mismatches.length > 0 ? [`MISMATCH: ${mismatches.map((m) => esc(m.source)).join(', ')}`] : [`${s.validations.filter((v) => v.outcome === 'agree').length} tables agree`],
+    },
+  ];
+}
+
+const seriesOf = (points: HistoryPoint[], metric: string, label: string): Map<string, [number, number][]> => {
+  const m = new Map<string, [number, number][]>();
+  for (const p of points.filter((x) => x.metric === metric)) {
+    const k = p.labels[label] ?? '';
+    m.set(k, [...(m.get(k) ?? []), [p.t, p.value]]);
+  }
+  return m;
+};
+
+async function charts(history: MonitorHistory, tables: string[], now: number): Promise<string> {
+  const hourAgo = now - 3_600_000;
+  const metrics = ['astros_changes_applied_total', 'astros_kafka_consumer_lag_messages', 'astros_commit_to_visible_seconds_sum', 'astros_commit_to_visible_seconds_count', 'astros_replication_slot_lag_bytes'];
+  const points = await history.points(metrics, hourAgo - 60_000).catch(() => []);
+  // The last hour, or less while the history is younger than that (a new monitor's first minutes are not squeezed into a corner).
+  const from = Math.min(now - 60_000, Math.max(hourAgo, points[0]?.t ?? hourAgo));
+  const per = (metric: string, f: (pts: [number, number][], table: string) => [number, number][]): ChartSeries[] => {
+    const m = seriesOf(points, metric, 'table');
+    return tables.map((t) => ({ name: t, points: f(m.get(t) ?? [], t) }));
+  };
+  const counts = seriesOf(points, 'astros_commit_to_visible_seconds_count', 'table');
+  const slot = [...seriesOf(points, 'astros_replication_slot_lag_bytes', 'slot')].map(([name, pts]) => ({ name, points: pts }));
+  return [
+    lineChart({ id: 'throughput', title: 'Changes applied per second', format: (v) => v.toFixed(v < 10 ? 1 : 0), from, to: now, series: per('astros_changes_applied_total', (p) => rate(p)) }),
+    lineChart({ id: 'consumer-lag', title: 'Kafka consumer lag (messages)', format: (v) => v.toFixed(0), from, to: now, series: per('astros_kafka_consumer_lag_messages', (p) => p) }),
+    lineChart({ id: 'latency', title: 'Commit → visible, average per sample (s)', format: (v) => v.toFixed(2), from, to: now, series: per('astros_commit_to_visible_seconds_sum', (p, t) => intervalAverage(p, counts.get(t) ?? [])) }),
+    lineChart({ id: 'slot-lag', title: 'Replication slot lag', format: bytes, from, to: now, series: slot }),
+  ].join('\n');
+}
+
+function table(headers: string[], rows: string[][], empty: string, id: string): string {
+  if (rows.length === 0) return `<p class="empty" data-table="${id}">${esc(empty)}</p>`;
+  return `<table data-table="${id}"><thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+}
+
+const css = `body{font:14px system-ui,sans-serif;margin:20px;color:#0f172a;background:#fff}h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:22px 0 8px}
+a{color:#1d4ed8}.meta{color:#475569}.links a{margin-right:14px}.alerts{border:2px solid #dc2626;background:#fef2f2;padding:8px 12px;margin:12px 0}
+.pipeline{display:flex;align-items:stretch;gap:0;max-width:1360px}.stage{flex:1 1 0;border:2px solid #94a3b8;border-radius:8px;padding:6px 8px;min-width:0;background:#f8fafc}
+.stage h3{margin:0 0 4px;font-size:14px}.stage div{font-size:12px;color:#334155}.arrow{align-self:center;font-size:20px;color:#64748b;padding:0 3px}
+.stage.ok{border-color:#16a34a}.stage.warn{border-color:#f59e0b;background:#fffbeb}.stage.down{border-color:#dc2626;background:#fef2f2}
+.dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:6px}.ok .dot{background:#16a34a}.warn .dot{background:#f59e0b}.down .dot{background:#dc2626}
+table{border-collapse:collapse;font-size:12px;margin-bottom:6px}td,th{border:1px solid #cbd5e1;padding:3px 7px;text-align:left;vertical-align:top}th{background:#f1f5f9}
+.bad{color:#b91c1c;font-weight:600}.charts{display:flex;flex-wrap:wrap;gap:8px}.chart{margin:0}figcaption{font-size:11px}.key i{display:inline-block;width:10px;height:3px;margin:0 4px 3px 8px}
+.empty{color:#64748b;font-size:12px}code{font-size:11px}`;
+
+export interface PageInput {
+  cfg: MonitorConfig;
+  snapshot: Snapshot;
+  history: MonitorHistory;
+  firing: { kind: AlertKind; labels: Record<string, string>; since: number; value: number }[];
+}
+
+export async function renderPage({ cfg, snapshot: s, history, firing }: PageInput): Promise<string> {
+  const e = cfg.endpoints;
+  const kinds = new Set(firing.map((f) => f.kind));
+  const stageHtml = stages(s, kinds)
+    .map((st) => `<div class="stage ${st.health}" data-stage="${st.id}" data-health="${st.health}"><h3><span class="dot"></span>${esc(st.name)}</h3>${st.lines.map((l) => `<div>${l}</div>`).join('')}</div>`)
+    .join('<div class="arrow">→</div>');
+  const lastValidation = new Map(s.validations.map((v) => [v.source, v]));
+  const perTable = table(
+    ['table', 'changes applied', 'Kafka consumer lag', 'commit→visible (newest)', 'Debezium lag', 'dead letters', 'last validation'],
+    s.tables.map((t) => {
+      const v = lastValidation.get(t.source);
+      const k = s.lag?.kafka.find((x) => x.topic === t.topic);
+      return [
+        esc(t.source),
+        String(t.changes),
+        k ? `<span data-lag="${esc(t.source)}">${k.lag}</span> messages` : '–',
+        secs(t.newestLatencySeconds),
+        secs(t.debeziumLagSeconds),
+        String(t.deadLetters),
+        v ? `<span class="${v.outcome === 'mismatch' ? 'bad' : ''}">${esc(v.outcome)}${v.differences > 0 ? ` (${v.differences} ${v.differences === 1 ? 'row' : 'rows'})` : ''}</span>, ${when(v.finishedAt)}` : '–',
+      ];
+    }),
+    'no captured tables',
+    'tables',
+  );
+  const validations = table(
+    ['finished', 'table', 'outcome', 'summary'],
+    s.recentValidations.map((v) => [when(v.finishedAt), esc(v.source), `<span class="${v.outcome === 'mismatch' ? 'bad' : ''}">${esc(v.outcome)}</span>`, esc(v.summary)]),
+    'no validation has run yet',
+    'validations',
+  );
+  const deadLetters = table(
+    ['received', 'topic', 'error', 'message'],
+    s.recentDeadLetters.map((d) => [when(d.receivedAt), esc(d.topic), esc(d.error), `<code>${esc(d.message)}</code>`]),
+    'no dead letters in astros.kafka_errors',
+    'dead-letters',
+  );
+  const rejects = table(
+    ['rejected', 'run', 'reason', 'record'],
+    s.recentRejects.map((r) => [when(r.rejectedAt), esc(r.runKey), esc(r.reason), `<code>${esc(r.record)}</code>`]),
+    'no rejected feed records in ingest_rejects',
+    'rejects',
+  );
+  const recentAlerts = await history.recentAlerts(8).catch(() => []);
+  const alertLog = table(['at', 'state', 'message', 'webhook'], recentAlerts.map((a) => [when(a.at), esc(a.state), esc(a.text), a.delivered ? 'sent' : cfg.webhookUrl ? 'FAILED' : 'no webhook set']), 'no alerts yet', 'alert-log');
+  const firingHtml =
+    firing.length > 0
+      ? `<div class="alerts" data-alerts="firing"><strong>Firing:</strong> ${firing.map((f) => `${esc(f.kind)} (${esc(Object.entries(f.labels).map(([k, v]) => `${k}=${v}`).join(', '))}) = ${f.value}`).join('; ')}</div>`
+      : '';
+  const links = [
+    [`${cfg.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows`, 'Temporal Web UI'],
+    [`${e.registryUrl}/apis/ccompat/v7/subjects`, 'Schema registry subjects'],
+    [`${e.connectUrl}/connectors/${pipelineNames.connector}/status`, 'Connector status'],
+    ['/metrics', 'Prometheus metrics'],
+    ['/rules.yml', 'Alert rules'],
+  ];
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="${Math.max(5, Math.round(cfg.intervalMs / 1000))}">
+<title>astros-cdc pipeline</title><style>${css}</style></head><body>
+<h1>astros-cdc pipeline</h1><div class="meta">sampled ${when(new Date(s.at).toISOString())} · monitor ${esc(cfg.instance)} · every ${cfg.intervalMs / 1000} s</div>
+<div class="links">${links.map(([href, text]) => `<a href="${esc(href!)}">${esc(text!)}</a>`).join('')}</div>
+${firingHtml}
+<h2>Pipeline</h2><div class="pipeline">${stageHtml}</div>
+<h2>Tables</h2>${perTable}
+<h2>Last hour</h2><div class="charts">${await charts(history, s.tables.map((t) => t.source), s.at)}</div>
+<h2>Latest validations</h2>${validations}
+<h2>Recent dead letters</h2>${deadLetters}
+<h2>Recent rejected feed records</h2>${rejects}
+<h2>Alerts</h2>${alertLog}
+</body></html>`;
+}
