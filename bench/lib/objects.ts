@@ -14,6 +14,7 @@
  * commit time (Debezium source.ts_us), so every change's commit->visible
  * latency is known without polling.
  */
+import { consumerSettings } from '../../catalog/consumer-settings.ts';
 import type { ClickHouseClient } from '@clickhouse/client';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -50,31 +51,23 @@ export interface Tuning {
 }
 
 /**
- * The main pipeline's Kafka-engine settings, read from the newest migration
- * that creates the astronauts queue (clickhouse-ddl/), so that a bench run
- * without flags measures what ships.
+ * The main pipeline's Kafka-engine settings, from the catalog's one list
+ * (catalog/consumer-settings.ts: every captured table's queue gets them), so
+ * that a bench run without flags measures what ships.
  */
 function mainKafkaSettings() {
-  const dir = path.join(repoRoot, 'clickhouse-ddl');
-  const files = fs.readdirSync(dir).filter((f) => /^\d+_.*\.sql$/.test(f)).sort().reverse();
-  for (const f of files) {
-    const sql = fs.readFileSync(path.join(dir, f), 'utf8');
-    const create = /CREATE TABLE[^;]*?kafka_topic_list\s*=\s*'astros\.public\.astronauts'[^;]*;/s.exec(sql)?.[0];
-    if (!create) continue;
-    const setting = (name: string): number => {
-      const m = new RegExp(`\\b${name}\\s*=\\s*(\\d+)`).exec(create);
-      if (!m?.[1]) throw new Error(`bench: ${name} not found in clickhouse-ddl/${f}'s astronauts queue`);
-      return Number(m[1]);
-    };
-    return {
-      kafkaMaxBlockSize: setting('kafka_max_block_size'),
-      kafkaFlushIntervalMs: setting('kafka_flush_interval_ms'),
-      kafkaPollTimeoutMs: setting('kafka_poll_timeout_ms'),
-      kafkaNumConsumers: setting('kafka_num_consumers'),
-      kafkaConsumerRescheduleMs: setting('kafka_consumer_reschedule_ms'),
-    };
-  }
-  throw new Error('bench: no migration in clickhouse-ddl/ creates the astronauts Kafka queue');
+  const setting = (name: string): number => {
+    const v = consumerSettings.find((s) => s.name === name)?.value;
+    if (typeof v !== 'number') throw new Error(`bench: ${name} is not a number in catalog/consumer-settings.ts`);
+    return v;
+  };
+  return {
+    kafkaMaxBlockSize: setting('kafka_max_block_size'),
+    kafkaFlushIntervalMs: setting('kafka_flush_interval_ms'),
+    kafkaPollTimeoutMs: setting('kafka_poll_timeout_ms'),
+    kafkaNumConsumers: setting('kafka_num_consumers'),
+    kafkaConsumerRescheduleMs: setting('kafka_consumer_reschedule_ms'),
+  };
 }
 
 export const kafkaDefaults = mainKafkaSettings();

@@ -14,9 +14,10 @@
  * (absorbed by the change log), time until it answered again, time to catch up.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
@@ -24,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
 import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
 import { capturedTables, deriveOptions, reconcileClickHouse, type CapturedTable } from '../../catalog/pipeline.ts';
+import { tableNames } from '../../catalog/names.ts';
 import { validationSpec } from '../../catalog/validation-spec.ts';
 import { componentsFor } from '../../stack/components/index.ts';
 import { createContext } from '../../stack/lib/context.ts';
@@ -54,6 +56,7 @@ interface PhaseRow {
   outageS: number;
   catchUpS: number;
   taskRestarts: number;
+  workerRestarts: number;
 }
 
 async function tables(): Promise<{ faults: CapturedTable; astronauts: CapturedTable }> {
@@ -61,17 +64,28 @@ async function tables(): Promise<{ faults: CapturedTable; astronauts: CapturedTa
   return { faults: all.find((t) => t.declaration.source === source)!, astronauts: all.find((t) => t.declaration.source === 'public.astronauts')! };
 }
 
-function startWorker(): ChildProcess {
+/** The test's worker, supervised: if it exits on its own (e.g. it gave up on an unreachable Temporal) it is started again and counted. */
+const supervisor = { restarts: 0, stopping: false };
+
+function startWorker(): void {
+  const log = fs.openSync(path.join(repoRoot, '.stack', 'faults-worker.log'), 'a'); // the worker's output, for a failed run
   const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
     cwd: repoRoot,
     env: { ...process.env, TASK_QUEUE: taskQueue, ASTROS_MIGRATE_ON_START: 'false', LOG_LEVEL: 'WARN' },
-    stdio: 'ignore',
+    stdio: ['ignore', log, log],
   });
-  return child;
+  fs.closeSync(log);
+  child.once('exit', () => {
+    if (supervisor.stopping || worker !== child) return;
+    supervisor.restarts++;
+    startWorker();
+  });
+  worker = child;
 }
 
 async function killWorker(): Promise<void> {
   const w = worker!;
+  worker = undefined; // not restarted by the supervisor
   if (w.exitCode !== null || w.signalCode !== null) return;
   const exited = new Promise((r) => w.once('exit', r));
   w.kill('SIGKILL'); // the pid of the child this test spawned
@@ -118,9 +132,18 @@ async function validate(spec: ReturnType<typeof validationSpec>): Promise<Valida
   return new MockActivityEnvironment().run(acts.compareTable, { spec: { ...spec, buckets: 64 }, reportKey: `faults-${tag}-${Date.now()}` });
 }
 
-/** validatePipeline on the test's worker; retried while Temporal is unreachable. */
+/** validatePipeline's report; asked again while Temporal is unreachable, a failed run named with its cause. */
 async function workflowResult(workflowId: string): Promise<ValidationReport> {
-  return waitFor(() => temporal.workflow.getHandle(workflowId).result() as Promise<ValidationReport>, () => true, `workflow ${workflowId}`, 240_000, 1000);
+  const deadline = Date.now() + 240_000;
+  for (;;) {
+    try {
+      return (await temporal.workflow.getHandle(workflowId).result()) as ValidationReport;
+    } catch (err) {
+      if (err instanceof WorkflowFailedError) throw new Error(`${workflowId} failed: ${String(err.cause)} / ${String(err.cause?.cause)}`, { cause: err });
+      if (Date.now() > deadline) throw err;
+      await sleep(1000);
+    }
+  }
 }
 
 async function dbt(args: string[]): Promise<void> {
@@ -182,20 +205,18 @@ describe('faults: SIGKILL each component mid-stream', () => {
   });
 
   afterAll(async () => {
+    supervisor.stopping = true;
     if (worker) await killWorker().catch(() => undefined);
     await releaseTable(pool, source).catch(() => undefined);
     await pool.query(`drop table if exists ${source}`).catch(() => undefined);
     await pool.query(`delete from public.astronauts where starts_with(person_key, $1)`, [prefix]).catch(() => undefined);
-    const { faults } = await tables().catch(() => ({ faults: undefined }));
-    if (faults) {
-      const n = faults.objects.names;
-      for (const o of [...faults.objects.views.map((v) => v.name), faults.objects.changesView.name]) await ch.command({ query: `DROP VIEW IF EXISTS ${o}` }).catch(() => undefined);
-      for (const o of [n.queue, n.changelog, n.changes, n.current]) await ch.command({ query: `DROP TABLE IF EXISTS ${o}` }).catch(() => undefined);
-      const admin = kafka.admin();
-      await admin.connect().catch(() => undefined);
-      await admin.deleteTopics({ topics: [n.topic] }).catch(() => undefined);
-      await admin.disconnect().catch(() => undefined);
-    }
+    const n = tableNames(source, deriveOptions(testEndpoints()).names);
+    for (const o of [n.changelogMv, n.currentMv, n.errorsMv, n.changesMv]) await ch.command({ query: `DROP VIEW IF EXISTS ${o}` }).catch(() => undefined);
+    for (const o of [n.queue, n.changelog, n.changes, n.current]) await ch.command({ query: `DROP TABLE IF EXISTS ${o}` }).catch(() => undefined);
+    const admin = kafka.admin();
+    await admin.connect().catch(() => undefined);
+    await admin.deleteTopics({ topics: [n.topic] }).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
     await ch.command({ query: `DROP DATABASE IF EXISTS ${tag}` }).catch(() => undefined);
     await temporal.connection.close().catch(() => undefined);
     await ch.close();
@@ -204,10 +225,10 @@ describe('faults: SIGKILL each component mid-stream', () => {
 
   it('loses nothing and shows nothing twice; a rewind by 10,000 messages changes no documented read', { timeout: 900_000 }, async () => {
     const t0 = Date.now();
-    await pool.query(`create table ${source} (id text primary key, change_id bigint not null, v bigint not null)`);
+    await pool.query(`create table ${source} (id text primary key, change_id bigint not null, writes integer not null)`);
     await captureTable({ source, description: 'Fault-suite writer table.' });
     let t = await tables();
-    worker = startWorker();
+    startWorker();
     const writer = new FaultWriter(pool, source, prefix, { keys: 300, astronautEvery: 4, pauseMs: 40 });
     writer.start();
     await sleep(3000);
@@ -225,18 +246,18 @@ describe('faults: SIGKILL each component mid-stream', () => {
         await sleep(1500);
       }
       const killedAt = Date.now();
+      const workerRestarts = supervisor.restarts;
       if (component === 'worker') {
         await killWorker();
-        worker = startWorker();
+        startWorker();
       } else {
         expect(await manager.kill(component), `${component} was running`).toBeDefined();
         await manager.up([component]);
-        if (worker.exitCode !== null) worker = startWorker(); // the worker gave up on Temporal: counted as a restart below
       }
       const backAt = Date.now();
       const lastId = writer.lastId;
       const taskRestarts = await catchUp(writer, t.faults, lastId);
-      rows.push({ component, firstId, lastId, outageS: (backAt - killedAt) / 1000, catchUpS: (Date.now() - backAt) / 1000, taskRestarts });
+      rows.push({ component, firstId, lastId, outageS: (backAt - killedAt) / 1000, catchUpS: (Date.now() - backAt) / 1000, taskRestarts, workerRestarts: supervisor.restarts - workerRestarts });
     }
     await sleep(2000);
     await writer.stop();
@@ -244,8 +265,13 @@ describe('faults: SIGKILL each component mid-stream', () => {
 
     // Validation agrees (the current state against Postgres at one LSN), and the runs in flight across the crashes completed.
     const report = await validate(validationSpec(t.faults.declaration, t.faults.source, t.faults.objects.names));
+    if (report.outcome !== 'agree') {
+      const k = report.samples[0]?.key[0] ?? '';
+      const pgRow = (await pool.query(`select * from ${source} where id = $1`, [k])).rows;
+      const chRow = await chRows(ch, `SELECT * FROM ${t.faults.objects.names.current} WHERE id = {k:String} ORDER BY version`, { k });
+      console.log(JSON.stringify({ columns: report.columns, sample: report.samples[0], pgRow, chRow }, null, 1));
+    }
     expect(report.outcome, report.summary).toBe('agree');
-    for (const w of inFlight) expect((await workflowResult(w.id)).outcome, `validatePipeline across the ${w.component} crash`).toBe('agree');
 
     // Nothing lost, nothing visible twice, per component.
     const record = await events(t.faults, 'record');
@@ -262,11 +288,13 @@ describe('faults: SIGKILL each component mid-stream', () => {
         'outage s': r.outageS.toFixed(1),
         'catch-up s': r.catchUpS.toFixed(1),
         'task restarts': r.taskRestarts,
+        'worker restarts': r.workerRestarts,
       };
     });
     console.log(`fault suite (${writer.committed.length} changes committed, ${writer.inDoubt} in doubt and read back):`);
     console.table(table);
     for (const r of table) expect({ component: r.component, lost: r.lost, twice: r['visible twice'] }).toEqual({ component: r.component, lost: 0, twice: 0 });
+    for (const w of inFlight) expect((await workflowResult(w.id)).outcome, `validatePipeline across the ${w.component} crash`).toBe('agree');
     const all = writer.committed.flatMap(FaultWriter.events);
     expect(all.filter((e) => changes.get(e) !== 1)).toEqual([]);
     expect([...changes.keys()].length).toBe(all.length); // nothing else either
@@ -282,7 +310,7 @@ describe('faults: SIGKILL each component mid-stream', () => {
 
     // A deliberate replay: 10,000 more changes in one transaction, then both consumer groups rewound by 10,000 messages.
     const base = 10_000_000;
-    await pool.query(`insert into ${source} (id, change_id, v) select $1 || 'bulk' || g, $2 + g, 0 from generate_series(1, ${REWIND}) g`, [prefix, base]);
+    await pool.query(`insert into ${source} (id, change_id, writes) select $1 || 'bulk' || g, $2 + g, 1 from generate_series(1, ${REWIND}) g`, [prefix, base]);
     for (let g = 1; g <= REWIND; g++) writer.committed.push({ id: base + g, key: `${prefix}bulk${g}`, op: 'c' });
     await catchUp(writer, t.faults, base + REWIND);
     t = await tables();
