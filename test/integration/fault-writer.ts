@@ -88,8 +88,8 @@ export class FaultWriter {
 
   private async apply(client: pg.PoolClient, c: Change): Promise<void> {
     const t = this.source;
-    if (c.op === 'c') await client.query(`insert into ${t} (id, change_id, v) values ($1, $2, $2)`, [c.key, c.id]);
-    else await client.query(`update ${t} set change_id = $2, v = v + 1 where id = $1`, [c.key, c.id]);
+    if (c.op === 'c') await client.query(`insert into ${t} (id, change_id, writes) values ($1, $2, 1)`, [c.key, c.id]);
+    else await client.query(`update ${t} set change_id = $2, writes = writes + 1 where id = $1`, [c.key, c.id]);
     if (c.op === 'd') await client.query(`delete from ${t} where id = $1`, [c.key]);
     const a = c.astronaut;
     if (!a) return;

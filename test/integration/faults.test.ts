@@ -240,8 +240,8 @@ describe('faults: SIGKILL each component mid-stream', () => {
       await sleep(2000);
       if (component === 'temporal' || component === 'worker') {
         // a validatePipeline run in flight across the crash must still complete, with the right verdict: it checks the
-        // quiet self-test table (under the writer, a transaction that began before its snapshot and committed after
-        // it can be reported as different: see the report)
+        // quiet self-test table (under the writer, a transaction whose changes precede the snapshot LSN but whose
+        // commit follows it is reported as different: validation orders by the change's LSN, not its commit's)
         const id = `${tag}-${component}`;
         await temporal.workflow.start(VALIDATE_WORKFLOW_TYPE, { taskQueue, workflowId: id, args: [{ table: 'public.cdc_types_probe' }] });
         inFlight.push({ component, id });
