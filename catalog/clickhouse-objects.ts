@@ -1,15 +1,32 @@
 /**
  * The ClickHouse objects of one captured table, as data, and their SQL.
- * Three objects per topic, as in ClickHouse's own CDC examples:
+ * Queue, views and targets, as in ClickHouse's own CDC examples:
  *
  *   <t>_queue        Kafka engine, reads the topic (at least once)
- *   <t>_changelog_mv -> <t>_changelog   every event, append-only
+ *   <t>_changelog_mv -> <t>_changelog   every Kafka message as delivered, append-only:
+ *                                       the per-message record (partition, offset)
+ *   <t>_changes_mv   <t>_changelog -> <t>_changes   each committed change once:
+ *                                       ReplacingMergeTree ORDER BY (key, lsn)
  *   <t>_current_mv   -> <t>             current state: ReplacingMergeTree(version, is_deleted)
  *   <t>_errors_mv    -> kafka_errors    messages that could not be parsed, with the error
  *
- * version = the source LSN of the change, so replays and duplicates collapse
- * and a late duplicate of an older event never undoes a newer delete:
- * `SELECT ... FROM astros.<t> FINAL` shows exactly the live rows.
+ * The Kafka engine and Debezium deliver at least once: a Connect crash, a
+ * consumer crash or a deliberate rewind repeats messages. A change is
+ * identified by (table key, source LSN), so
+ *
+ *  - `SELECT ... FROM astros.<t>_changes FINAL` shows each committed change
+ *    exactly once (the documented read of the change log; dbt's staging reads
+ *    it). Only columns that every delivery of a change shares are kept there,
+ *    so a replay cannot alter what it shows.
+ *  - `SELECT ... FROM astros.<t> FINAL` shows exactly the live rows: version =
+ *    the LSN, so a late duplicate of an older event never undoes a newer delete.
+ *  - `<t>_changelog` keeps every delivery (kafka_partition, kafka_offset of the
+ *    table's one topic, captured_ts, ingested_at): duplicates stay visible
+ *    there, each accountable to its message.
+ *
+ * `<t>_changes` is fed from `<t>_changelog` rather than from the queue: every
+ * row of the record reaches it by construction, and no view of the queue is
+ * added (a queue starts consuming once its first view exists).
  */
 import { ident, mapColumn, type MappedColumn } from './column-types.ts';
 import { queueSettings, type ConsumerOverrides } from './consumer-settings.ts';
@@ -53,9 +70,12 @@ export interface TableObjects {
   key: string[];
   columns: MappedColumn[];
   changelog: StorageObject;
+  changes: StorageObject;
   current: StorageObject;
+  /** changelog -> changes: a view of a table, not of the queue. */
+  changesView: ViewObject;
   queue: QueueObject;
-  /** In creation order; the queue starts consuming once the first exists. */
+  /** The queue's views, in creation order; the queue starts consuming once the first exists. */
   views: ViewObject[];
 }
 
@@ -128,6 +148,21 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
     engine: 'MergeTree',
     orderBy: [...key, 'lsn', 'kafka_offset'],
   };
+  // What every delivery of one change shares: the data, op, lsn, transaction and commit time.
+  const changeColumns = [...data.map((c) => c.name), 'op', 'is_deleted', 'lsn', 'tx_id', 'commit_ts'];
+  const changes: StorageObject = {
+    kind: 'storage',
+    name: names.changes,
+    columns: changelog.columns.filter((c) => changeColumns.includes(c.name)),
+    engine: 'ReplacingMergeTree',
+    orderBy: [...key, 'lsn'],
+  };
+  const changesView: ViewObject = {
+    kind: 'view',
+    name: names.changesMv,
+    to: names.changes,
+    select: `SELECT\n${changeColumns.map((c) => `    ${ident(c)}`).join(',\n')}\nFROM ${names.changelog}`,
+  };
   const current: StorageObject = {
     kind: 'storage',
     name: names.current,
@@ -185,7 +220,7 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
       select: `SELECT _topic AS topic, _partition AS partition, _offset AS offset, _raw_message AS raw_message, _error AS error\n${from}\nWHERE length(_error) > 0`,
     },
   ];
-  return { names, key, columns, changelog, current, queue, views };
+  return { names, key, columns, changelog, changes, current, changesView, queue, views };
 }
 
 // ---------------------------------------------------------------- SQL text
@@ -220,8 +255,14 @@ export function createSql(o: ClickHouseObject, ifNotExists = true): string {
   }
 }
 
+/** Copies what the per-message record holds into the deduplicated change log (replays collapse there). */
+export function backfillChangesSql(t: TableObjects): string {
+  const cols = t.changes.columns.map((c) => ident(c.name)).join(', ');
+  return `INSERT INTO ${t.changes.name} (${cols})\n${t.changesView.select}`;
+}
+
 /** Everything for one table, readable, in the order it is created. */
 export function tableSql(t: TableObjects): string {
   const header = `-- ${t.names.source} -> topic ${t.names.topic} -> ${t.names.queue} (group ${t.names.group})`;
-  return [header, ...[t.changelog, t.current, t.queue, ...t.views].map((o) => `${createSql(o)};`)].join('\n\n');
+  return [header, ...[t.changelog, t.changes, t.current, t.changesView, t.queue, ...t.views].map((o) => `${createSql(o)};`)].join('\n\n');
 }

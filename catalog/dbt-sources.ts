@@ -1,8 +1,8 @@
 /**
  * dbt's sources for the captured tables, generated from the repository's
- * declarations: each table's change log and current state, with the
- * declaration's descriptions and the columns every table shares (op, lsn,
- * version, ...) described once, here. Written to
+ * declarations: each table's deduplicated change log, per-message record and
+ * current state, with the declaration's descriptions and the columns every
+ * table shares (op, lsn, version, ...) described once, here. Written to
  * dbt/models/staging/__sources.yml by `npm run catalog -- generate`.
  */
 import type { TableDeclaration } from './declaration.ts';
@@ -16,13 +16,18 @@ interface Col {
   tests?: string[];
 }
 
-const changelogColumns: Col[] = [
+/** The columns of a change: what every delivery of it shares (`<t>_changes`). */
+const changeColumns: Col[] = [
   { name: 'op', description: 'Debezium operation: c insert, u update, d delete, r snapshot read.', tests: ["accepted_values:\n                  arguments:\n                    values: ['c', 'u', 'd', 'r']"] },
   { name: 'is_deleted', description: '1 for a delete event, else 0.' },
   { name: 'lsn', description: 'Postgres WAL position of the change; orders the changes of a key.', tests: ['not_null'] },
   { name: 'tx_id', description: 'Postgres transaction id of the change.' },
   { name: 'commit_ts', description: 'Commit time of the transaction in Postgres (UTC, milliseconds).' },
-  { name: 'captured_ts', description: 'When Debezium processed the event.' },
+];
+
+/** The columns of one delivery (`<t>_changelog`, the per-message record), after the change's own. */
+const deliveryColumns: Col[] = [
+  { name: 'captured_ts', description: 'When Debezium processed the event (differs between deliveries after a Connect restart).' },
   { name: 'kafka_partition', description: 'Kafka partition the event was read from.' },
   { name: 'kafka_offset', description: 'Kafka offset the event was read from.' },
   { name: 'ingested_at', description: 'When ClickHouse stored the event.' },
@@ -66,10 +71,15 @@ export function dbtSourcesYaml(tables: TableDeclaration[]): string {
     const declared: Col[] = Object.entries(t.columns).map(([name, o]) => ({ name, description: o.description ?? '' }));
     const about = t.description ? ` ${t.description}` : '';
     out.push(
-      `      - name: ${n.base}_changelog`,
-      `        description: ${q(`Every CDC event of ${t.source}, append-only and at least once: the Kafka consumer may deliver an event twice (same key and lsn).${about}`)}`,
+      `      - name: ${n.base}_changes`,
+      `        description: ${q(`Each committed change of ${t.source} once: ReplacingMergeTree ORDER BY (key, lsn), fed from ${n.base}_changelog. Read with FINAL: replays and redeliveries collapse.${about}`)}`,
       '        columns:',
-      columnsYaml([...declared, ...changelogColumns]),
+      columnsYaml([...declared, ...changeColumns]),
+      '',
+      `      - name: ${n.base}_changelog`,
+      `        description: ${q(`Every Kafka message of ${t.source} as delivered, append-only and at least once (the per-message record): a change may appear more than once (same key and lsn, another kafka_offset). Read ${n.base}_changes FINAL for each change once.${about}`)}`,
+      '        columns:',
+      columnsYaml([...declared, ...changeColumns, ...deliveryColumns]),
       '',
       `      - name: ${n.base}`,
       `        description: ${q(`Current state of ${t.source}: ReplacingMergeTree(version, is_deleted). Read with FINAL and is_deleted = 0 for the live rows.${about}`)}`,

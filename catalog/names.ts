@@ -60,9 +60,14 @@ export interface TableNames {
   group: string;
   database: string;
   queue: string;
+  /** Every Kafka message as delivered (append-only, at least once): the per-message record. */
   changelog: string;
+  /** Each committed change once: ReplacingMergeTree keyed by (table key, lsn), read with FINAL. */
+  changes: string;
   current: string;
   changelogMv: string;
+  /** Feeds `changes` from `changelog` (not from the queue). */
+  changesMv: string;
   currentMv: string;
   errorsMv: string;
   errors: string;
@@ -97,8 +102,10 @@ export function tableNames(source: string, opts: NameOptions = {}): TableNames {
     database: db,
     queue: `${db}.${base}_queue`,
     changelog: `${db}.${base}_changelog`,
+    changes: `${db}.${base}_changes`,
     current: `${db}.${base}`,
     changelogMv: `${db}.${base}_changelog_mv`,
+    changesMv: `${db}.${base}_changes_mv`,
     currentMv: `${db}.${base}_current_mv`,
     errorsMv: `${db}.${base}_errors_mv`,
     errors: `${db}.${pipelineNames.kafkaErrorsTable}`,

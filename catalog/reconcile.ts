@@ -15,11 +15,19 @@
  *    the old one stopped), then the views. A new consumer reads nothing until
  *    it has joined the group, which takes far longer than creating three
  *    views, so no view misses a block.
+ *  - the deduplicated change log (`<t>_changes`) is fed by a view of the
+ *    per-message record (`<t>_changelog`), never of the queue, so creating or
+ *    recreating that view leaves the consumer alone. Whenever the view is
+ *    (re)created on a record that already existed, the record is copied into
+ *    `<t>_changes` once, after the view exists: rows the record received
+ *    before (a stack older than `<t>_changes`) or while the view was being
+ *    replaced are covered, and anything copied twice collapses on (key, lsn).
  *  - objects that match are left alone: a stack built by the first,
- *    hand-written DDL is adopted as is.
+ *    hand-written DDL keeps its queue, views, record and current state as
+ *    they are (nothing re-read) and gains `<t>_changes`, backfilled once.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createSql, type ColumnDef, type QueueObject, type StorageObject, type TableObjects, type ViewObject } from './clickhouse-objects.ts';
+import { backfillChangesSql, createSql, type ColumnDef, type QueueObject, type StorageObject, type TableObjects, type ViewObject } from './clickhouse-objects.ts';
 import { ident } from './column-types.ts';
 
 export interface LiveTable {
@@ -36,6 +44,7 @@ export type Action =
   | { kind: 'create'; object: string; sql: string }
   | { kind: 'add-column'; object: string; sql: string }
   | { kind: 'comment'; object: string; sql: string }
+  | { kind: 'feed-changes'; object: string; reason: string; backfill: boolean; sql: string[] }
   | { kind: 'create-consumer'; object: string; sql: string[] }
   | { kind: 'recreate-consumer'; object: string; reason: string; sql: string[] }
   | { kind: 'drift'; object: string; detail: string };
@@ -143,7 +152,14 @@ function storageActions(s: StorageObject, live: LiveTable | undefined): Action[]
 
 /** What reconcile would do for one table (nothing is changed). */
 export async function planTable(ch: ClickHouseClient, t: TableObjects, live: Map<string, LiveTable>): Promise<TablePlan> {
-  const actions: Action[] = [...storageActions(t.changelog, live.get(t.changelog.name)), ...storageActions(t.current, live.get(t.current.name))];
+  const actions: Action[] = [t.changelog, t.changes, t.current].flatMap((s) => storageActions(s, live.get(s.name)));
+  const liveFeed = live.get(t.changesView.name);
+  const fd = liveFeed ? await viewDiff(ch, t.changesView, liveFeed) : 'missing';
+  if (fd) {
+    const backfill = live.has(t.changelog.name);
+    const sql = [...(liveFeed ? [`DROP VIEW IF EXISTS ${t.changesView.name}`] : []), createSql(t.changesView, false), ...(backfill ? [backfillChangesSql(t)] : [])];
+    actions.push({ kind: 'feed-changes', object: t.changes.name, reason: `${t.changesView.name}: ${fd}`, backfill, sql });
+  }
   const reasons: string[] = [];
   const liveQueue = live.get(t.queue.name);
   const qd = liveQueue ? queueDiff(t.queue, liveQueue) : 'missing';
@@ -170,6 +186,7 @@ function statementsOf(a: Action): string[] {
   switch (a.kind) {
     case 'create':
       return [a.sql];
+    case 'feed-changes':
     case 'create-consumer':
     case 'recreate-consumer':
       return a.sql;
@@ -185,6 +202,8 @@ export function describeAction(a: Action): string {
   switch (a.kind) {
     case 'create':
       return `create ${a.object}`;
+    case 'feed-changes':
+      return `feed ${a.object} from the per-message record (${a.reason})${a.backfill ? ', then copy the record into it once' : ''}`;
     case 'create-consumer':
       return `create ${a.object} and its views`;
     case 'add-column':
@@ -198,9 +217,9 @@ export function describeAction(a: Action): string {
   }
 }
 
-/** Apply a plan: storage first (views need their targets), then the consumer. */
+/** Apply a plan: storage first (views need their targets), then the feed of `<t>_changes` (it must exist before the queue writes the record), then the consumer. */
 export async function applyPlan(ch: ClickHouseClient, plan: TablePlan, log: (m: string) => void): Promise<void> {
-  const order = (a: Action) => (a.kind === 'recreate-consumer' || a.kind === 'create-consumer' ? 1 : 0);
+  const order = (a: Action) => (a.kind === 'recreate-consumer' || a.kind === 'create-consumer' ? 2 : a.kind === 'feed-changes' ? 1 : 0);
   for (const a of [...plan.actions].sort((x, y) => order(x) - order(y))) {
     log(`${plan.table}: ${describeAction(a)}`);
     for (const query of statementsOf(a)) {

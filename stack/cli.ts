@@ -47,6 +47,17 @@ async function main(): Promise<void> {
     });
 
   program
+    .command('kill')
+    .description('signal one component by the pid its pidfile records (default SIGKILL, its whole process group: a crash); `up` brings it back')
+    .argument('<component>')
+    .option('--signal <name>', 'signal to send', 'SIGKILL')
+    .addOption(profileOption)
+    .action(async (name: string, opts: { profile: Profile; signal: string }) => {
+      const pid = await manager(opts.profile).kill(name, opts.signal as NodeJS.Signals);
+      console.log(pid === undefined ? `${name} is not running in stack '${opts.profile}'` : `${name}: ${opts.signal} sent to pid ${pid}`);
+    });
+
+  program
     .command('status')
     .description('each component, its pid, memory, address and health')
     .addOption(profileOption)

@@ -171,6 +171,29 @@ export class StackManager {
     }
   }
 
+  /**
+   * Send `signal` to a running component, by the pid its pidfile records (and
+   * only while that pid is still the process we started); SIGKILL takes its
+   * whole process group (Postgres backends, a JVM's children), as a crash
+   * would. The pidfile is left for `up`, which cleans it as stale. Returns
+   * the pid signalled, or undefined when the component was not running.
+   */
+  async kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | undefined> {
+    const c = this.resolve([name]).at(-1)!;
+    const rec = this.running(c);
+    if (!rec) return undefined;
+    const { pid } = rec;
+    process.kill(signal === 'SIGKILL' ? -pid : pid, signal);
+    let alive = true;
+    for (let i = 0; i < 100 && alive; i++) {
+      await sleep(100);
+      alive = isOurs(rec);
+    }
+    if (alive) throw new StackError(`${name} (pid ${pid}) still runs 10 s after ${signal}`);
+    this.ctx.progress(`[kill] ${name}: ${signal} (pid ${pid})`);
+    return pid;
+  }
+
   async status(): Promise<StatusRow[]> {
     const rows: StatusRow[] = await Promise.all(
       this.components.map(async (c) => {

@@ -1,9 +1,11 @@
 /**
  * The catalog on the real stack: a ClickHouse database built by the first,
  * hand-written DDL (test/fixtures/legacy-clickhouse-ddl.sql, what
- * clickhouse-ddl/010-030 created) is adopted as it is — same objects, same
- * consumer groups, nothing re-read — and a fresh database built from the
- * catalog ends with the same objects. Each side has its own database and
+ * clickhouse-ddl/010-030 created) is adopted — its queue, views, change log
+ * (now the per-message record) and current state kept as they are, same
+ * consumer groups, nothing re-read; it gains the deduplicated change log
+ * `<t>_changes`, fed from the record and backfilled once — and a fresh
+ * database built from the catalog ends with the same objects. Each side has its own database and
  * consumer groups on the pipeline's real topics.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -89,11 +91,17 @@ describe('catalog adoption', () => {
     await caughtUp(legacy.db);
     const before = await changelogCounts(legacy.db);
 
-    // 2. The catalog adopts it: nothing is created or recreated (only column comments follow the generator).
+    // 2. The catalog adopts it: the consumer is left alone (only column comments follow the generator);
+    //    each table gains <t>_changes, fed from the record and backfilled once from it.
     const log: string[] = [];
     const plans = await reconcileClickHouse(ch, await tablesFor(legacy), (m) => log.push(m));
     const actions = plans.flatMap((p) => p.actions);
-    expect(actions.filter((a) => a.kind !== 'comment'), log.join('\n')).toEqual([]);
+    expect(
+      actions.filter((a) => a.kind !== 'comment').map((a) => `${a.kind} ${a.object}${a.kind === 'feed-changes' ? ` backfill=${a.backfill}` : ''}`),
+      log.join('\n'),
+    ).toEqual(
+      ['astronauts', 'cdc_types_probe'].flatMap((t) => [`create ${legacy.db}.${t}_changes`, `feed-changes ${legacy.db}.${t}_changes backfill=true`]),
+    );
     const again = await reconcileClickHouse(ch, await tablesFor(legacy), () => undefined);
     expect(again.flatMap((p) => p.actions)).toEqual([]);
 
@@ -112,6 +120,18 @@ describe('catalog adoption', () => {
     );
     expect(mine).toEqual({ n: '11', k: '11' }); // 5 inserts + 5 updates + 1 insert, each once: nothing re-read
     expect((await changelogCounts(legacy.db)).cdc_types_probe_changelog).toBe(before.cdc_types_probe_changelog! + 6);
+    // The deduplicated change log holds every change of the record once: what was there before adoption
+    // (backfilled) and what came after (fed from the record).
+    for (const t of ['astronauts', 'cdc_types_probe']) {
+      const key = t === 'astronauts' ? 'person_key' : 'probe_key';
+      const [r] = await chRows<{ record: string; changes: string; once: string }>(
+        ch,
+        `SELECT (SELECT uniqExact(${key}, lsn) FROM ${legacy.db}.${t}_changelog) AS record,
+                (SELECT count() FROM ${legacy.db}.${t}_changes FINAL) AS changes,
+                (SELECT uniqExact(${key}, lsn) FROM ${legacy.db}.${t}_changes) AS once`,
+      );
+      expect(r, t).toEqual({ record: r!.record, changes: r!.record, once: r!.record });
+    }
     // Validation agrees on the adopted copy (the whole table, against Postgres at one LSN).
     const [probe] = (await tablesFor(legacy)).filter((t) => t.declaration.source === 'public.cdc_types_probe');
     const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers.split(',') });
@@ -122,7 +142,8 @@ describe('catalog adoption', () => {
     await ch.command({ query: `CREATE DATABASE IF NOT EXISTS ${fresh.db}` });
     await ch.command({ query: `CREATE TABLE ${fresh.db}.kafka_errors AS ${legacy.db}.kafka_errors` });
     const created = await reconcileClickHouse(ch, await tablesFor(fresh), () => undefined);
-    expect(created.flatMap((p) => p.actions.map((a) => a.kind)).sort()).toEqual(['create', 'create', 'create', 'create', 'create-consumer', 'create-consumer']);
+    expect(created.flatMap((p) => p.actions.map((a) => a.kind)).sort()).toEqual([...Array<string>(6).fill('create'), 'create-consumer', 'create-consumer', 'feed-changes', 'feed-changes']);
+    expect(created.flatMap((p) => p.actions).some((a) => a.kind === 'feed-changes' && a.backfill)).toBe(false); // nothing to copy on a fresh stack
     expect(await objectsOf(fresh)).toEqual(await objectsOf(legacy));
     await caughtUp(fresh.db);
   });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createSql, tableObjects, tableSql } from '../../catalog/clickhouse-objects.ts';
+import { backfillChangesSql, createSql, tableObjects, tableSql } from '../../catalog/clickhouse-objects.ts';
 import { mapColumn } from '../../catalog/column-types.ts';
 import { connectorFor } from '../../catalog/connector.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';
@@ -48,7 +48,7 @@ describe('names', () => {
   it('derive every object of a table from its source name, keeping the first DDL groups', () => {
     const n = tableNames('public.cdc_types_probe');
     expect(n).toMatchObject({ topic: 'astros.public.cdc_types_probe', group: 'clickhouse-cdc-types-probe', queue: 'astros.cdc_types_probe_queue', current: 'astros.cdc_types_probe' });
-    expect(tableNames('sales.orders', { groupPrefix: 'g', database: 'x' })).toMatchObject({ base: 'sales__orders', group: 'g-sales--orders', changelog: 'x.sales__orders_changelog' });
+    expect(tableNames('sales.orders', { groupPrefix: 'g', database: 'x' })).toMatchObject({ base: 'sales__orders', group: 'g-sales--orders', changelog: 'x.sales__orders_changelog', changes: 'x.sales__orders_changes' });
     expect(pipelineNames).toMatchObject({ slot: 'astros_debezium', publication: 'astros_publication', topicPrefix: 'astros' });
   });
 });
@@ -83,6 +83,21 @@ describe('ClickHouse objects', () => {
     for (const v of t.views) expect(norm(createSql(v))).toBe(fromFixture(v.name.split('.')[1]!));
     expect(norm(createSql(t.current))).toBe(fromFixture('cdc_types_probe'));
     expect(norm(createSql(t.changelog))).toBe(fromFixture('cdc_types_probe_changelog'));
+  });
+
+  it('keep each change once, keyed by (key, lsn), fed from the per-message record with only what every delivery shares', () => {
+    const t = tableObjects({ source: probe.source, key: ['probe_key', 'counter'], exclude: [], columns: {} }, probe, tableNames(probe.source), sink);
+    expect(t.changes).toMatchObject({ name: 'astros.cdc_types_probe_changes', engine: 'ReplacingMergeTree', orderBy: ['probe_key', 'counter', 'lsn'] });
+    const cols = t.changes.columns.map((c) => c.name);
+    expect(cols).toEqual([...t.columns.flatMap((c) => c.outputs.map((o) => o.name)), 'op', 'is_deleted', 'lsn', 'tx_id', 'commit_ts']);
+    // delivery facts differ between deliveries of one change: they stay in the record only
+    for (const c of ['captured_ts', 'kafka_partition', 'kafka_offset', 'ingested_at']) expect(t.changelog.columns.map((x) => x.name)).toContain(c);
+    expect(t.changesView).toMatchObject({ name: 'astros.cdc_types_probe_changes_mv', to: t.changes.name });
+    expect(t.changesView.select).toMatch(/FROM astros\.cdc_types_probe_changelog$/);
+    expect(t.views.map((v) => v.name)).not.toContain(t.changesView.name); // not a view of the queue
+    expect(backfillChangesSql(t)).toBe(`INSERT INTO astros.cdc_types_probe_changes (${cols.join(', ')})\n${t.changesView.select}`);
+    const sql = tableSql(t);
+    expect(sql.indexOf(t.changesView.name)).toBeLessThan(sql.indexOf(t.queue.name + '\n')); // fed before the queue exists
   });
 
   it('leave excluded columns out, honour a declared key, and refuse a table without one', () => {

@@ -82,10 +82,11 @@ new_changes as (
 
 deduplicated as (
 
-    -- the Kafka consumer delivers at least once: keep one event per (person_key, lsn)
+    -- staging already holds each change once (the change log read with FINAL);
+    -- one row per (person_key, lsn) is what this model's windows rely on
     select *
     from new_changes
-    order by person_key, change_lsn, ingested_at, kafka_partition, kafka_offset
+    order by person_key, change_lsn
     limit 1 by person_key, change_lsn
 
 ),

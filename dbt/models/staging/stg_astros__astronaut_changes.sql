@@ -1,11 +1,13 @@
--- One row per CDC event of public.astronauts, renamed and cast. Duplicates from
--- the at-least-once Kafka consumer are still here (deduplicated in the marts).
+-- One row per committed change of public.astronauts, renamed and cast. Reads
+-- the deduplicated change log with FINAL: redeliveries and replays of the
+-- at-least-once Kafka consumer (same person_key and lsn) collapse there, so
+-- each change appears exactly once however often it was delivered.
 
 with
 
 source as (
 
-    select * from {{ source('astros', 'astronauts_changelog') }}
+    select * from {{ source('astros', 'astronauts_changes') }} final
 
 ),
 
@@ -28,14 +30,8 @@ renamed as (
 
         -- timestamps
         commit_ts as committed_at,
-        captured_ts as captured_at,
-        ingested_at,
         created_at as source_created_at,
-        updated_at as source_updated_at,
-
-        -- delivery
-        kafka_partition,
-        kafka_offset
+        updated_at as source_updated_at
 
     from source
 
