@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import type { ValidationSpec } from '../activities/pipeline-validation/types.ts';
 import { keyColumns } from './clickhouse-objects.ts';
+import { mapColumn } from './column-types.ts';
 import type { TableDeclaration } from './declaration.ts';
 import { introspectTable, type SourceTable } from './introspect.ts';
 import { pipelineNames, tableNames, type TableNames } from './names.ts';
@@ -9,10 +10,22 @@ import { catalogEntries } from './store.ts';
 
 export function validationSpec(decl: TableDeclaration, src: SourceTable, names: TableNames, opts: { slot?: string } = {}): ValidationSpec {
   const key = keyColumns(decl, src);
+  const queue = names.queue.slice(names.database.length + 1);
+  // Where a column has two outputs (numeric(p,s): Decimal and exact text), the exact one is compared.
+  const renamed = src.columns
+    .filter((c) => !key.includes(c.name) && !decl.exclude.includes(c.name))
+    .map((c) => [c.name, mapColumn(c, queue).compared] as const)
+    .filter(([s, t]) => s !== t);
   return {
     // Left-out columns never reach ClickHouse: compare the rest.
     source: { schema: names.schema, table: names.table, key, columns: src.columns.map((c) => c.name).filter((c) => !key.includes(c) && !decl.exclude.includes(c)) },
-    target: { database: names.database, table: names.current.slice(names.database.length + 1), versionColumn: 'version', deletedColumn: 'is_deleted' },
+    target: {
+      database: names.database,
+      table: names.current.slice(names.database.length + 1),
+      versionColumn: 'version',
+      deletedColumn: 'is_deleted',
+      ...(renamed.length > 0 ? { columns: Object.fromEntries(renamed) } : {}),
+    },
     catchUp: { mode: 'slot', slotName: opts.slot ?? pipelineNames.slot, kafka: { topic: names.topic, groupId: names.group } },
   };
 }

@@ -4,7 +4,7 @@
  * (they are part of the canonical rendering).
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { integerKey, lengthPrefixed, type TablePlan, type ValueKind } from './canonical.ts';
+import { integerKey, lengthPrefixed, type ColumnPlan, type TablePlan, type ValueKind } from './canonical.ts';
 
 export const chIdent = (name: string): string => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
 
@@ -35,37 +35,57 @@ export function chBaseType(type: string): string {
   }
 }
 
-function chValue(col: string, kind: ValueKind, chType: string): string {
-  const c = chIdent(col);
+const micros = (v: string) => `toString(toInt64(toDecimal64(${v}, 6) * 1000000))`;
+// One group of Debezium's ISO-8601 interval 'P1Y2M3DT4H5M6.78S' (every part always present).
+const isoPart = (v: string, re: string) => `toInt64(extract(${v}, '${re}'))`;
+
+/** The canonical text of expression `v` (ClickHouse type `chType`) of this kind (canonical.ts). */
+function chValue(v: string, kind: ValueKind, chType: string, element?: ValueKind): string {
   const base = chBaseType(chType);
   const isString = base === 'String' || base.startsWith('FixedString');
   switch (kind) {
     case 'timestamp':
       return isString
-        ? `toString(toUnixTimestamp64Micro(parseDateTime64BestEffortOrNull(${c}, 6, 'UTC')))`
-        : `toString(toUnixTimestamp64Micro(toDateTime64(${c}, 6, 'UTC')))`;
+        ? `toString(toUnixTimestamp64Micro(parseDateTime64BestEffortOrNull(${v}, 6, 'UTC')))`
+        : `toString(toUnixTimestamp64Micro(toDateTime64(${v}, 6, 'UTC')))`;
     case 'date':
-      return isString ? c : `toString(toDate32(${c}))`;
+      return isString ? v : `toString(toDate32(${v}))`;
+    case 'time':
+    case 'timetz':
+      return micros(v);
+    case 'interval':
+      return `concat(toString(${isoPart(v, 'P(-?[0-9]+)Y')} * 12 + ${isoPart(v, 'Y(-?[0-9]+)M')}), ',', toString(${isoPart(v, 'M(-?[0-9]+)D')}), ',', toString(toInt64((${isoPart(v, 'T(-?[0-9]+)H')} * 3600 + ${isoPart(v, 'H(-?[0-9]+)M')} * 60) * 1000000 + toDecimal128(extract(${v}, 'M(-?[0-9.]+)S$'), 6) * 1000000)))`;
     case 'numeric':
       // Decimal's text has no trailing zeros (output_format_decimal_trailing_zeros=0, set per query); a String is trimmed the same way.
-      return isString ? `replaceRegexpOne(replaceRegexpOne(${c}, '(\\\\.[0-9]*[1-9])0+$', '\\\\1'), '\\\\.0+$', '')` : `toString(${c})`;
+      return isString ? `replaceRegexpOne(replaceRegexpOne(${v}, '(\\.[0-9]*[1-9])0+$', '\\1'), '\\.0+$', '')` : `toString(${v})`;
     case 'boolean':
-      return `toString(toUInt8(${c}))`;
+      return `toString(toUInt8(${v}))`;
+    case 'float4':
+    case 'float8':
+      return `if(isNaN(${v}), 'NaN', lower(hex(reverse(reinterpretAsString(${v})))))`;
+    case 'bytea':
+      return `lower(hex(${v}))`;
+    case 'array': {
+      const el = chBaseType(/^Array\((.*)\)$/.exec(base)?.[1] ?? 'String');
+      return `concat('[', arrayStringConcat(arrayMap(e -> ${chEncoded('e', element ?? 'text', el)}, ${v}), ','), ']')`;
+    }
     default:
-      return isString ? c : `toString(${c})`;
+      return isString ? v : `toString(${v})`;
   }
 }
 
-function chEncoded(col: string, kind: ValueKind, chType: string): string {
-  const v = chValue(col, kind, chType);
-  return lengthPrefixed(kind) ? `ifNull(concat(toString(length(${v})), ':', ${v}), 'N')` : `ifNull(${v}, 'N')`;
+function chEncoded(v: string, kind: ValueKind, chType: string, element?: ValueKind): string {
+  const t = chValue(v, kind, chType, element);
+  return lengthPrefixed(kind) ? `ifNull(concat(toString(length(${t})), ':', ${t}), 'N')` : `ifNull(${t}, 'N')`;
 }
+
+const chColumn = (c: ColumnPlan): string => chEncoded(chIdent(c.chName ?? c.name), c.kind, c.chType, c.element);
 
 const joinCh = (parts: string[]): string => (parts.length === 1 ? (parts[0] ?? `''`) : parts.length === 0 ? `''` : `concat(${parts.join(`, '|', `)})`);
 
 function chRowsSql(p: TablePlan, opts: { final: boolean; live: boolean }): string {
-  const k = joinCh(p.key.map((c) => chEncoded(c.name, c.kind, c.chType)));
-  const r = joinCh(p.columns.map((c) => chEncoded(c.name, c.kind, c.chType)));
+  const k = joinCh(p.key.map(chColumn));
+  const r = joinCh(p.columns.map(chColumn));
   const extra = [
     p.versionColumn ? `, ${chIdent(p.versionColumn)} AS v` : '',
     p.deletedColumn ? `, toUInt8(${chIdent(p.deletedColumn)} != 0) AS d` : '',
