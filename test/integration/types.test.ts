@@ -135,7 +135,15 @@ function chLive<T>(select: string): Promise<T[]> {
 
 describe('every row of the type mapping, through the real pipeline', () => {
   it('arrives value by value as validation sees it, edge values included', { timeout: 240_000 }, async () => {
-    await waitFor(() => chLive<{ id: number }>('1 AS x'), (r) => r.length === rows.length, `the ${rows.length} typed rows in ClickHouse`, 120_000, 500);
+    try {
+      await waitFor(() => chLive<{ id: number }>('1 AS x'), (r) => r.length === rows.length, `the ${rows.length} typed rows in ClickHouse`, 60_000, 500);
+    } catch (err) {
+      const errs = await chRows(ch, `SELECT error, substring(raw_message, 1, 300) AS m FROM astros.kafka_errors WHERE topic = {t:String} LIMIT 3`, { t: names.topic });
+      const status = await (await fetch(`${requireEnv('CONNECT_URL')}/connectors/astros-postgres/status`)).json();
+      const subjects = await (await fetch(`${requireEnv('REGISTRY_URL')}/apis/ccompat/v7/subjects/${names.topic}-value/versions/latest`)).text();
+      console.log('DEBUG', JSON.stringify({ errs, status, subjects }, null, 1).slice(0, 12000));
+      throw err;
+    }
     const report = await validate();
     expect(report.summary).toContain('agree');
     expect(report).toMatchObject({ outcome: 'agree', sourceRows: rows.length, targetRows: rows.length, missingColumns: [] });
