@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareTable } from '../../activities/pipeline-validation/compare-table.ts';
 import { tableNames } from '../../catalog/names.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
-import { captureTable, chRows, clickhouse, postgres, releaseTable, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
 
 const tag = uniqueTag('part').replace(/[^a-z0-9_]/g, '_');
 const table = `cdc_parted_${tag}`;
@@ -32,14 +32,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const v of [names.changelogMv, names.currentMv, names.errorsMv]) await ch.command({ query: `DROP VIEW IF EXISTS ${v}` }).catch(() => undefined);
-  for (const t of [names.queue, names.changelog, names.current]) await ch.command({ query: `DROP TABLE IF EXISTS ${t}` }).catch(() => undefined);
-  await releaseTable(pool, source).catch(() => undefined);
-  await pool.query(`drop table if exists ${source}, ${table}_us`).catch(() => undefined);
-  const admin = new Kafka({ clientId: `parted-${tag}`, brokers: requireEnv('KAFKA_BROKERS').split(','), logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics: [names.topic] }).catch(() => undefined);
-  await admin.disconnect();
+  await dropCapturedTable(pool, ch, source);
+  await pool.query(`drop table if exists ${table}_us`).catch(() => undefined);
   await ch.close();
   await pool.end();
 });

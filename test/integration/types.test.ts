@@ -7,13 +7,12 @@
  * value by value. The lossy rows are checked for the loss the table states.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareTable } from '../../activities/pipeline-validation/compare-table.ts';
 import { tableNames } from '../../catalog/names.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
-import { captureTable, chRows, clickhouse, postgres, releaseTable, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
 
 const tag = uniqueTag('ty').replace(/[^a-z0-9_]/g, '_');
 const table = `cdc_types_${tag}`;
@@ -110,16 +109,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const v of [names.changelogMv, names.currentMv, names.errorsMv]) await ch.command({ query: `DROP VIEW IF EXISTS ${v}` }).catch(() => undefined);
-  for (const t of [names.queue, names.changelog, names.current]) await ch.command({ query: `DROP TABLE IF EXISTS ${t}` }).catch(() => undefined);
-  await releaseTable(pool, source).catch(() => undefined);
-  await pool.query(`drop table if exists ${source}`).catch(() => undefined);
+  await dropCapturedTable(pool, ch, source);
   for (const t of [instant, small, positive]) await pool.query(`drop domain if exists ${t}`).catch(() => undefined);
   await pool.query(`drop type if exists ${mood}`).catch(() => undefined);
-  const admin = new Kafka({ clientId: `types-${tag}`, brokers: requireEnv('KAFKA_BROKERS').split(','), logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics: [names.topic] }).catch(() => undefined);
-  await admin.disconnect();
   await ch.close();
   await pool.end();
 });
