@@ -79,7 +79,8 @@ function chEncoded(v: string, kind: ValueKind, chType: string, element?: ValueKi
   return lengthPrefixed(kind) ? `ifNull(concat(toString(length(${t})), ':', ${t}), 'N')` : `ifNull(${t}, 'N')`;
 }
 
-const chColumn = (c: ColumnPlan): string => chEncoded(chIdent(c.chName ?? c.name), c.kind, c.chType, c.element);
+/** One column's canonical, encoded text (also for tests that name the differing column). */
+export const chColumn = (c: ColumnPlan): string => chEncoded(chIdent(c.chName ?? c.name), c.kind, c.chType, c.element);
 
 const joinCh = (parts: string[]): string => (parts.length === 1 ? (parts[0] ?? `''`) : parts.length === 0 ? `''` : `concat(${parts.join(`, '|', `)})`);
 

@@ -54,7 +54,8 @@ function pgEncoded(v: string, kind: ValueKind, element?: ValueKind): string {
   return lengthPrefixed(kind) ? `coalesce(octet_length(${t})::text || ':' || ${t}, 'N')` : `coalesce(${t}, 'N')`;
 }
 
-const pgColumn = (c: ColumnPlan): string => pgEncoded(pgIdent(c.name), c.kind, c.element);
+/** One column's canonical, encoded text (also for tests that name the differing column). */
+export const pgColumn = (c: ColumnPlan): string => pgEncoded(pgIdent(c.name), c.kind, c.element);
 
 const joinPg = (parts: string[]): string => (parts.length === 0 ? `''` : parts.join(` || '|' || `));
 
