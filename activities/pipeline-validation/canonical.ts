@@ -39,7 +39,8 @@ export type ValueKind =
  * (NaN as 'NaN', whatever its payload); time and timetz as microseconds of
  * the day (timetz in UTC: the offset does not travel); interval as
  * 'months,days,microseconds'; bytea as lower-case hex; char(n) with its
- * padding; an array as '[' + its elements' canonical forms + ']'. Timestamp
+ * padding; an array as '[' + its elements' canonical forms + ']' (a NULL
+ * array as '[]': ClickHouse has no Nullable(Array)). Timestamp
  * ±infinity and dates outside ClickHouse's Date32 have no ClickHouse value
  * and render as NULL on both sides (the lossy rows of the mapping table).
  */

@@ -62,7 +62,10 @@ function chValue(v: string, kind: ValueKind, chType: string, element?: ValueKind
       return `toString(toUInt8(${v}))`;
     case 'float4':
     case 'float8':
-      return `if(isNaN(${v}), 'NaN', lower(hex(reverse(reinterpretAsString(${v})))))`;
+      // The IEEE bits as a big-endian integer, zero-padded (hex() drops leading zero bytes).
+      return base === 'Float32'
+        ? `if(isNaN(${v}), 'NaN', leftPad(lower(hex(reinterpretAsUInt32(${v}))), 8, '0'))`
+        : `if(isNaN(${v}), 'NaN', leftPad(lower(hex(reinterpretAsUInt64(${v}))), 16, '0'))`;
     case 'bytea':
       return `lower(hex(${v}))`;
     case 'array': {

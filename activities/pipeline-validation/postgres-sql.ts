@@ -43,7 +43,8 @@ function pgValue(v: string, kind: ValueKind, element?: ValueKind): string {
       // ::text would strip char(n)'s padding; its output function keeps it, as Debezium sends it
       return `(textin(bpcharout(${v})))`;
     case 'array':
-      return `case when ${v} is null then null else '[' || coalesce((select string_agg(${pgEncoded('e', element ?? 'text')}, ',' order by i) from unnest(${v}) with ordinality u(e, i)), '') || ']' end`;
+      // A NULL array arrives in ClickHouse as [] (it has no Nullable(Array)): the documented loss, rendered alike.
+      return `'[' || coalesce((select string_agg(${pgEncoded('e', element ?? 'text')}, ',' order by i) from unnest(${v}) with ordinality u(e, i)), '') || ']'`;
     default:
       return `${v}::text`;
   }

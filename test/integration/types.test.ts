@@ -61,7 +61,6 @@ const columns = `
   ea      ${mood}[],
   ia      integer[],
   ta      text[],
-  na      numeric[],
   fa      double precision[],
   tsa     timestamptz[],
   dp      ${positive},
@@ -90,7 +89,7 @@ const rows: Record<string, string | null>[] = [
   { id: '12', d: '1900-01-01', tm: '24:00:00', ttz: '12:34:56.789012-14', ts: 'infinity', tstz: 'infinity', iv: '1 year 2 mons 3 days 04:05:06.789012' },
   { id: '13', d: '2299-12-31', ts: '-infinity', tstz: '-infinity', iv: '-1 year -2 mons +3 days -04:05:06.000001' },
   { id: '14', d: 'infinity', ts: '2024-02-29 12:00:00.000001', tstz: '2024-02-29 23:59:59.123456+05:30', iv: '0', ia: '{1,NULL,3}', ta: '{"a,b","",NULL,"ü"}' },
-  { id: '15', d: '2024-02-29', iv: '1000000 hours', na: '{1.50,NaN,-3}', fa: '{NaN,-0,1e-300}', tsa: '{"2024-01-01 00:00:00.000001+00",infinity}' },
+  { id: '15', d: '2024-02-29', iv: '1000000 hours', fa: '{NaN,-0,1e-300}', tsa: '{"2024-01-01 00:00:00.000001+00",infinity}' },
   { id: '16', dp: '1', dd: '7', dts: '2000-01-01 00:00:00+00', nn_i4: '-1', nn_t: 'x' },
   { id: '17' },
 ];
@@ -158,7 +157,7 @@ describe('every row of the type mapping, through the real pipeline', () => {
       const status = await (await fetch(`${requireEnv('CONNECT_URL')}/connectors/astros-postgres/status`)).json();
       const subjects = await (await fetch(`${requireEnv('REGISTRY_URL')}/apis/ccompat/v7/subjects/${names.topic}-value/versions/latest`)).text();
       const consumers = await chRows(ch, `SELECT exceptions.text AS e FROM system.kafka_consumers WHERE table = {t:String}`, { t: `${table}_queue` });
-      console.log('DEBUG', JSON.stringify({ errs, status, subjects, consumers }, null, 1).slice(0, 20000));
+      console.log('types test: the rows did not arrive; pipeline state:', JSON.stringify({ errs, status, subjects, consumers }, null, 1).slice(0, 20000));
       throw err;
     }
     const report = await validate();
