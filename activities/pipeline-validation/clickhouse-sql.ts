@@ -90,9 +90,11 @@ const joinCh = (parts: string[]): string => (parts.length === 1 ? (parts[0] ?? `
 function chRowsSql(p: TablePlan, opts: { final: boolean; live: boolean }): string {
   const k = joinCh(p.key.map(chColumn));
   const r = joinCh(p.columns.map(chColumn));
+  // The inner aliases must not be names a table's columns could have: ClickHouse lets an alias shadow a
+  // column in the other expressions of its SELECT (a column named b or d read the bucket or the deleted flag).
   const extra = [
-    p.versionColumn ? `, ${chIdent(p.versionColumn)} AS v` : '',
-    p.deletedColumn ? `, toUInt8(${chIdent(p.deletedColumn)} != 0) AS d` : '',
+    p.versionColumn ? `, ${chIdent(p.versionColumn)} AS __astros_v` : '',
+    p.deletedColumn ? `, toUInt8(${chIdent(p.deletedColumn)} != 0) AS __astros_d` : '',
   ].join('');
   const where = opts.live && p.deletedColumn ? ` WHERE ${chIdent(p.deletedColumn)} = 0` : '';
   const ik = integerKey(p);
@@ -100,8 +102,8 @@ function chRowsSql(p: TablePlan, opts: { final: boolean; live: boolean }): strin
   const b = ik
     ? `toUInt32(((toInt64(${chIdent(ik.name)}) % toInt64(${n})) + toInt64(${n})) % toInt64(${n}))`
     : `toUInt32(reinterpretAsUInt32(reverse(substring(MD5(${k}), 1, 4))) % ${n})`;
-  return `SELECT k, b, reinterpretAsInt64(reverse(substring(MD5(concat(k, '#', r)), 1, 8))) AS h${p.versionColumn ? ', v' : ''}${p.deletedColumn ? ', d' : ''}
-FROM (SELECT ${k} AS k, ${r} AS r, ${b} AS b${extra} FROM ${p.chTable}${opts.final ? ' FINAL' : ''}${where})`;
+  return `SELECT __astros_k AS k, __astros_b AS b, reinterpretAsInt64(reverse(substring(MD5(concat(__astros_k, '#', __astros_r)), 1, 8))) AS h${p.versionColumn ? ', __astros_v AS v' : ''}${p.deletedColumn ? ', __astros_d AS d' : ''}
+FROM (SELECT ${k} AS __astros_k, ${r} AS __astros_r, ${b} AS __astros_b${extra} FROM ${p.chTable}${opts.final ? ' FINAL' : ''}${where})`;
 }
 
 export function chBucketsSql(p: TablePlan): string {
