@@ -120,7 +120,7 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
     .filter((c) => !decl.exclude.includes(c.name))
     .map((c) => {
       try {
-        return mapColumn({ ...c, keyPosition: key.includes(c.name) ? key.indexOf(c.name) + 1 : null });
+        return mapColumn({ ...c, keyPosition: key.includes(c.name) ? key.indexOf(c.name) + 1 : null }, names.queue.slice(names.database.length + 1));
       } catch (err) {
         throw new Error(`${decl.source}: ${(err as Error).message}`, { cause: err });
       }

@@ -28,7 +28,7 @@ export function historyModelSql(decl: TableDeclaration, src: SourceTable): strin
   const key = keyColumns(decl, src);
   const columns = src.columns
     .filter((c) => !key.includes(c.name) && !decl.exclude.includes(c.name))
-    .flatMap((c) => mapColumn({ ...c, keyPosition: null }).outputs.map((o) => o.name));
+    .flatMap((c) => mapColumn({ ...c, keyPosition: null }, tableNames(decl.source).queue).outputs.map((o) => o.name));
   const list = (xs: string[]) => `[${xs.map((x) => `'${x}'`).join(', ')}]`;
   const orderBy = key.length === 1 ? `${key[0]}, valid_from_lsn` : `${key.join(', ')}, valid_from_lsn`;
   return [

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { ValidationSpec } from '../activities/pipeline-validation/types.ts';
 import { keyColumns } from './clickhouse-objects.ts';
 import { checkColumnOptions, validationTransforms } from './column-options.ts';
+import { mapColumn } from './column-types.ts';
 import type { TableDeclaration } from './declaration.ts';
 import { introspectTable, type SourceTable } from './introspect.ts';
 import { pipelineNames, tableNames, type TableNames } from './names.ts';
@@ -12,6 +13,12 @@ export function validationSpec(decl: TableDeclaration, src: SourceTable, names: 
   const key = keyColumns(decl, src);
   checkColumnOptions(decl, src);
   const transforms = validationTransforms(decl, src);
+  const queue = names.queue.slice(names.database.length + 1);
+  // Where a column has two outputs (numeric(p,s): Decimal and exact text), the exact one is compared.
+  const renamed = src.columns
+    .filter((c) => !key.includes(c.name) && !decl.exclude.includes(c.name))
+    .map((c) => [c.name, mapColumn(c, queue).compared] as const)
+    .filter(([s, t]) => s !== t);
   return {
     // Left-out columns never reach ClickHouse: compare the rest; transformed ones as the connector sends them.
     source: {
@@ -21,7 +28,13 @@ export function validationSpec(decl: TableDeclaration, src: SourceTable, names: 
       columns: src.columns.map((c) => c.name).filter((c) => !key.includes(c) && !decl.exclude.includes(c)),
       ...(Object.keys(transforms).length > 0 ? { transforms } : {}),
     },
-    target: { database: names.database, table: names.current.slice(names.database.length + 1), versionColumn: 'version', deletedColumn: 'is_deleted' },
+    target: {
+      database: names.database,
+      table: names.current.slice(names.database.length + 1),
+      versionColumn: 'version',
+      deletedColumn: 'is_deleted',
+      ...(renamed.length > 0 ? { columns: Object.fromEntries(renamed) } : {}),
+    },
     catchUp: { mode: 'slot', slotName: opts.slot ?? pipelineNames.slot, kafka: { topic: names.topic, groupId: names.group } },
   };
 }

@@ -4,7 +4,8 @@
  *
  * Each row is rendered as the same canonical text in both engines
  * (timestamps as UTC microseconds since the epoch, numerics as exact decimal
- * text without trailing zeros, text length-prefixed so that NULL ('N') and ''
+ * text without trailing zeros, NaN and ±Infinity spelled as Postgres spells
+ * them, text length-prefixed so that NULL ('N') and ''
  * ('0:') and separators can never be confused), hashed with MD5 (the one
  * hash both engines have) and reduced to a signed 64-bit integer (first 8
  * bytes, big-endian). Rows go to one of N buckets by their key alone: the
@@ -18,22 +19,53 @@
 
 import type { ColumnTransform } from './types.ts';
 
-/** How a column is rendered canonically; decided by the Postgres type. */
-export type ValueKind = 'timestamp' | 'date' | 'numeric' | 'integer' | 'boolean' | 'float' | 'text';
+/** How a column is rendered canonically; decided by the Postgres type (a domain's base type). */
+export type ValueKind =
+  | 'timestamp'
+  | 'date'
+  | 'time'
+  | 'timetz'
+  | 'interval'
+  | 'numeric'
+  | 'integer'
+  | 'boolean'
+  | 'float4'
+  | 'float8'
+  | 'bytea'
+  | 'bpchar'
+  | 'text'
+  | 'array';
 
+/**
+ * The canonical forms beyond the ones above: floats as their IEEE bits in hex
+ * (NaN as 'NaN', whatever its payload); time and timetz as microseconds of
+ * the day (timetz in UTC: the offset does not travel); interval as
+ * 'months,days,microseconds'; bytea as lower-case hex; char(n) with its
+ * padding; an array as '[' + its elements' canonical forms + ']' (a NULL
+ * array as '[]': ClickHouse has no Nullable(Array)). Timestamp
+ * ±infinity and dates outside ClickHouse's Date32 have no ClickHouse value
+ * and render as NULL on both sides (the lossy rows of the mapping table).
+ */
 export function valueKindOf(pgType: string): ValueKind {
   const t = pgType.toLowerCase();
+  if (t.endsWith('[]')) return 'array';
   if (t.startsWith('timestamp')) return 'timestamp';
+  if (/^time(\(\d\))? with time zone$/.test(t)) return 'timetz';
+  if (t.startsWith('time')) return 'time';
+  if (t.startsWith('interval')) return 'interval';
   if (t === 'date') return 'date';
   if (t.startsWith('numeric') || t.startsWith('decimal')) return 'numeric';
   if (t === 'smallint' || t === 'integer' || t === 'bigint') return 'integer';
   if (t === 'boolean') return 'boolean';
-  if (t === 'real' || t === 'double precision') return 'float';
+  if (t === 'real') return 'float4';
+  if (t === 'double precision') return 'float8';
+  if (t === 'bytea') return 'bytea';
+  if (t.startsWith('character(') || t === 'bpchar' || t === 'character') return 'bpchar';
   return 'text';
 }
 
-/** Text kinds are length-prefixed ('<bytes>:<value>'); the other kinds never contain '|' or ':'. */
-export const lengthPrefixed = (kind: ValueKind): boolean => kind === 'text';
+/** Text kinds (and arrays, whose elements may be text) are length-prefixed ('<bytes>:<value>'); the others never contain '|' or ':'. */
+export const lengthPrefixed = (kind: ValueKind): boolean => kind === 'text' || kind === 'bpchar' || kind === 'array';
 
 /** Inverse of the canonical key encoding, for display: '7:abc def|42' -> ['abc def', '42']. */
 export function decodeKey(canonical: string, kinds: ValueKind[]): string[] {
@@ -63,8 +95,13 @@ export function decodeKey(canonical: string, kinds: ValueKind[]): string[] {
 }
 
 export interface ColumnPlan {
+  /** Postgres column. */
   name: string;
+  /** ClickHouse column compared with it (the same name unless the catalog says otherwise: numeric(p,s) -> <col>_text). */
+  chName?: string;
   kind: ValueKind;
+  /** An array's element kind. */
+  element?: ValueKind;
   chType: string;
   /** Applied to the Postgres value (ClickHouse holds the transformed one). */
   transform?: ColumnTransform;

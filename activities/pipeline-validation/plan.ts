@@ -53,20 +53,30 @@ export async function planTable(
     if (col !== undefined && !chType.has(col)) throw permanentFailure(IngestErrorType.InvalidInput, `column ${col} not in the ClickHouse table`);
   }
   const transforms = source.transforms ?? {};
+  const chName = (n: string): string => target.columns?.[n] ?? n;
   const plan = (n: string): ColumnPlan => {
+    const t = pgType.get(n) ?? 'text';
     const transform = transforms[n];
-    return { name: n, kind: transform ? 'text' : valueKindOf(pgType.get(n) ?? 'text'), chType: chType.get(n) ?? 'String', ...(transform ? { transform } : {}) };
+    const kind = transform ? 'text' : valueKindOf(t);
+    return {
+      name: n,
+      ...(chName(n) !== n ? { chName: chName(n) } : {}),
+      kind,
+      ...(kind === 'array' ? { element: valueKindOf(t.slice(0, -2)) } : {}),
+      chType: chType.get(chName(n)) ?? 'String',
+      ...(transform ? { transform } : {}),
+    };
   };
   const engine = chCols[0]?.engine ?? '';
   const tablePlan: TablePlan = {
     pgTable,
     chTable: `${chIdent(target.database)}.${chIdent(target.table)}`,
     key: keyNames.map(plan),
-    columns: wanted.filter((n) => chType.has(n)).map(plan),
+    columns: wanted.filter((n) => chType.has(chName(n))).map(plan),
     buckets: Math.max(1, Math.min(1 << 20, Math.floor(spec.buckets ?? 1024))),
     ...(target.versionColumn !== undefined ? { versionColumn: target.versionColumn } : {}),
     ...(target.deletedColumn !== undefined ? { deletedColumn: target.deletedColumn } : {}),
     final: /Replacing|Collapsing|Summing|Aggregating/.test(engine),
   };
-  return { plan: tablePlan, missingColumns: wanted.filter((n) => !chType.has(n)) };
+  return { plan: tablePlan, missingColumns: wanted.filter((n) => !chType.has(chName(n))) };
 }

@@ -42,6 +42,8 @@ export interface ValidationSpec {
     versionColumn?: string;
     /** Deleted flag (rows with a non-zero flag are not live). */
     deletedColumn?: string;
+    /** Target column compared with a source column whose name differs (the catalog's numeric(p,s) -> its exact text, `<col>_text`). */
+    columns?: Record<string, string>;
   };
   catchUp: CatchUpSpec;
   /** Hash buckets (default 1024). */

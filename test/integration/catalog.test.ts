@@ -91,16 +91,24 @@ describe('catalog adoption', () => {
     await caughtUp(legacy.db);
     const before = await changelogCounts(legacy.db);
 
-    // 2. The catalog adopts it: the consumer is left alone (only column comments follow the generator);
-    //    each table gains <t>_changes, fed from the record and backfilled once from it.
+    // 2. The catalog adopts it: no storage is changed (only column comments follow the generator); each
+    //    table gains <t>_changes, fed from the record and backfilled once from it; the probe's consumer is
+    //    recreated with its consumer group because two of its view expressions were corrected (numeric
+    //    <col>_text reads the queue's text; NaN/±Infinity spelled as Postgres spells them).
     const log: string[] = [];
     const plans = await reconcileClickHouse(ch, await tablesFor(legacy), (m) => log.push(m));
     const actions = plans.flatMap((p) => p.actions);
     expect(
-      actions.filter((a) => a.kind !== 'comment').map((a) => `${a.kind} ${a.object}${a.kind === 'feed-changes' ? ` backfill=${a.backfill}` : ''}`),
+      actions
+        .filter((a) => a.kind !== 'comment')
+        .map((a) => `${a.kind} ${a.object}${a.kind === 'feed-changes' ? ` backfill=${a.backfill}` : ''}`)
+        .sort(),
       log.join('\n'),
     ).toEqual(
-      ['astronauts', 'cdc_types_probe'].flatMap((t) => [`create ${legacy.db}.${t}_changes`, `feed-changes ${legacy.db}.${t}_changes backfill=true`]),
+      [
+        ...['astronauts', 'cdc_types_probe'].flatMap((t) => [`create ${legacy.db}.${t}_changes`, `feed-changes ${legacy.db}.${t}_changes backfill=true`]),
+        `recreate-consumer ${legacy.db}.cdc_types_probe_queue`,
+      ].sort(),
     );
     const again = await reconcileClickHouse(ch, await tablesFor(legacy), () => undefined);
     expect(again.flatMap((p) => p.actions)).toEqual([]);

@@ -1,0 +1,79 @@
+/**
+ * Table operations beyond row changes (issue 16), on tables of their own
+ * captured through the catalog:
+ *   - a partitioned table is captured as one table through its partition root,
+ *     a partition attached mid-stream included; validation agrees afterwards;
+ *   - TRUNCATE of a captured table (or of one of its partitions) is refused
+ *     with the reason, so ClickHouse never silently keeps rows Postgres lost.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import { Kafka, logLevel } from 'kafkajs';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareTable } from '../../activities/pipeline-validation/compare-table.ts';
+import { tableNames } from '../../catalog/names.ts';
+import { validationSpecFor } from '../../catalog/validation-spec.ts';
+import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+
+const tag = uniqueTag('part').replace(/[^a-z0-9_]/g, '_');
+const table = `cdc_parted_${tag}`;
+const source = `public.${table}`;
+const names = tableNames(source, { groupPrefix: testEndpoints().groupPrefix });
+let ch: ClickHouseClient;
+let pool: pg.Pool;
+
+beforeAll(async () => {
+  ch = clickhouse();
+  pool = postgres();
+  await pool.query(`create table ${source} (id bigint not null, region text not null, note text, primary key (id, region)) partition by list (region)`);
+  await pool.query(`create table ${table}_eu partition of ${source} for values in ('eu')`);
+  await pool.query(`insert into ${source} values (1, 'eu', 'before capture')`);
+  await captureTable({ source });
+});
+
+afterAll(async () => {
+  await dropCapturedTable(pool, ch, source);
+  await pool.query(`drop table if exists ${table}_us`).catch(() => undefined);
+  await ch.close();
+  await pool.end();
+});
+
+const live = () => chRows<{ id: string; region: string; note: string | null }>(ch, `SELECT toString(id) AS id, region, note FROM ${names.current} FINAL WHERE is_deleted = 0 ORDER BY id`);
+
+describe('a partitioned table', () => {
+  it('is captured as one table through its root, a partition attached mid-stream included', { timeout: 240_000 }, async () => {
+    await pool.query(`insert into ${source} values (2, 'eu', 'streamed')`);
+    // Attached while the stream runs: created apart, filled, then attached (its rows were never published: not captured yet).
+    await pool.query(`create table ${table}_us (like ${source} including all)`);
+    await pool.query(`alter table ${source} attach partition ${table}_us for values in ('us')`);
+    await pool.query(`insert into ${source} values (3, 'us', 'into the new partition'), (4, 'us', 'to be deleted')`);
+    await pool.query(`update ${source} set note = 'moved to us', region = 'us' where id = 1`); // a move between partitions: delete + insert
+    await pool.query(`delete from ${source} where id = 4`);
+    await captureTable({ source }); // setup again after attaching: REPLICA IDENTITY FULL and the TRUNCATE guard on the new partition
+    await pool.query(`update ${source} set note = 'updated after setup' where id = 3`);
+    await waitFor(live, (r) => r.length === 3 && r.some((x) => x.note === 'updated after setup'), 'the partitioned rows in ClickHouse', 120_000, 500);
+    const { rows } = await pool.query<{ id: string; region: string; note: string | null }>(`select id::text, region, note from ${source} order by id`);
+    expect(await live()).toEqual(rows);
+    const spec = await validationSpecFor(pool, source, testEndpoints().groupPrefix);
+    const report = await compareTable({ pool, clickhouse: ch, kafkaBrokers: requireEnv('KAFKA_BROKERS').split(',') }, { spec: { ...spec, buckets: 4 }, reportKey: `parted-${tag}` });
+    expect(report).toMatchObject({ outcome: 'agree', sourceRows: 3, targetRows: 3 });
+    // One topic: the partitions have none of their own.
+    const admin = new Kafka({ clientId: `parted-topics-${tag}`, brokers: requireEnv('KAFKA_BROKERS').split(','), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const topics = await admin.listTopics().finally(() => admin.disconnect());
+    expect(topics.filter((t) => t.includes(table))).toEqual([names.topic]);
+  });
+
+  it('refuses TRUNCATE of the table and of a partition, saying why and what to do instead', async () => {
+    for (const target of [source, `public.${table}_us`]) {
+      const err = await pool.query(`truncate ${target}`).then(
+        () => null,
+        (e: unknown) => e as { message: string; hint?: string; code?: string },
+      );
+      expect(err?.message).toMatch(/TRUNCATE of public\.cdc_parted_\w+ is refused: the table is captured by the CDC pipeline/);
+      expect(err?.hint).toMatch(/DELETE the rows instead/);
+      expect(err?.code).toBe('0A000');
+    }
+    expect((await pool.query(`select count(*)::int as n from ${source}`)).rows[0]).toEqual({ n: 3 });
+  });
+});
