@@ -101,6 +101,12 @@ export function parseJson(body: string, contentType?: string): unknown {
   }
 }
 
+/** One element of people[]: the person, or why it is rejected. */
+export function checkPerson(record: unknown): { person: RawPerson } | { reason: string } {
+  const parsed = personSchema.safeParse(record);
+  return parsed.success ? { person: parsed.data } : { reason: `invalid record: ${describeIssues(parsed.error)}` };
+}
+
 /** Check an already-parsed payload. Throws a non-retryable InvalidPayload failure when the envelope is wrong. */
 export function checkPayload(payload: unknown, opts: { maxPeople: number }): CheckedPayload {
   const envelope = envelopeSchema.safeParse(payload);
@@ -117,9 +123,9 @@ export function checkPayload(payload: unknown, opts: { maxPeople: number }): Che
   const valid: CheckedPayload['valid'] = [];
   const rejects: RecordReject[] = [];
   people.forEach((record, index) => {
-    const parsed = personSchema.safeParse(record);
-    if (parsed.success) valid.push({ index, person: parsed.data });
-    else rejects.push({ index, record, reason: `invalid record: ${describeIssues(parsed.error)}` });
+    const checked = checkPerson(record);
+    if ('person' in checked) valid.push({ index, person: checked.person });
+    else rejects.push({ index, record, reason: checked.reason });
   });
   return { declaredNumber, listed: people.length, numberMismatch: declaredNumber !== people.length, valid, rejects };
 }

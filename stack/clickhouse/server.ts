@@ -126,7 +126,7 @@ async function main(): Promise<void> {
 
   server.listen(opts.port, opts.host, () => {
     log(`ClickHouse ${engine.version} (chDB) on ${dataDir}, time zone ${engine.timezone}`);
-    log(`listening on http://${opts.host}:${opts.port}`);
+    log(`listening on http://${opts.host}:${opts.port} (no authentication: any user and password are accepted; keep it on loopback)`);
   });
 }
 

@@ -271,3 +271,12 @@ export function checkOutcome(c: FeedCase, o: FeedOutcome): string[] {
 export function feedFigures(label: string, seed: number, tried: number, crashes: number, rejected: number, accepted: number, failed: number): string {
   return `${label} (seed ${seed}): payloads tried ${tried}, crashes ${crashes}, rejected with a reason ${rejected} (records), accepted ${accepted} (records), payloads failed with a clear reason ${failed}`;
 }
+
+/** Queue cases as raw responses in a simulator scenario (POST <scenario>/control, in chunks: its body is bounded). */
+export async function serveRaw(controlUrl: string, cases: FeedCase[]): Promise<void> {
+  for (let i = 0; i < cases.length; i += 200) {
+    const serve = cases.slice(i, i + 200).map((c) => ({ bodyBase64: c.body.toString('base64'), contentType: c.contentType }));
+    const res = await fetch(controlUrl, { method: 'POST', body: JSON.stringify({ serve }) });
+    if (!res.ok) throw new Error(`simulator control: ${await res.text()}`);
+  }
+}
