@@ -14,6 +14,7 @@
  * at the end. DATABASE_URL / CLICKHOUSE_URL override the stack's addresses.
  */
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { toolEnv } from '../config/env.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -37,8 +38,8 @@ const program = new Command('bench/latency.ts')
 const opts = program.opts<{ profile: 'dev' | 'test'; changes: number; pollMs: number; timeoutMs: number; json?: boolean }>();
 
 const stack = stackEnv(createContext(opts.profile));
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL ?? stack.DATABASE_URL, max: 2 });
-const ch = createClient({ url: process.env.CLICKHOUSE_URL ?? stack.CLICKHOUSE_URL, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } });
+const pool = new pg.Pool({ connectionString: toolEnv().overrides.databaseUrl ?? stack.DATABASE_URL, max: 2 });
+const ch = createClient({ url: toolEnv().overrides.clickhouseUrl ?? stack.CLICKHOUSE_URL, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } });
 const prefix = `bench_${randomBytes(4).toString('hex')}`;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

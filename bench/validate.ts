@@ -10,6 +10,7 @@
  * database (bench_validate_<random>) and dropped at the end unless --keep.
  */
 import { randomBytes } from 'node:crypto';
+import { toolEnv } from '../config/env.ts';
 import { createClient } from '@clickhouse/client';
 import { Command, InvalidArgumentError } from 'commander';
 import pg from 'pg';
@@ -37,8 +38,8 @@ const program = new Command()
 program.parse();
 const opts = program.opts<{ rows: number; buckets: number; diverge: number; pgParallelWorkers?: number; runs: number; json?: boolean; keep?: boolean }>();
 
-const databaseUrl = process.env.DATABASE_URL ?? 'postgres://astros:astros@127.0.0.1:5432/astros';
-const clickhouseUrl = process.env.CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
+const databaseUrl = toolEnv().overrides.databaseUrl ?? 'postgres://astros:astros@127.0.0.1:5432/astros';
+const clickhouseUrl = toolEnv().overrides.clickhouseUrl ?? 'http://127.0.0.1:8123';
 const name = `bench_validate_${randomBytes(4).toString('hex')}`;
 const say = (m: string) => {
   if (!opts.json) console.log(m);

@@ -196,9 +196,40 @@ export function endpoints(defaults: Partial<Record<string, string>>, env: Record
   };
 }
 
-/** Tools' own knobs (benchmarks). */
-export function toolEnv(env: Record<string, string | undefined> = process.env): { pgRecvlogical: string; benchPgUrl: string | undefined } {
-  return { pgRecvlogical: env.PG_RECVLOGICAL || '/usr/lib/postgresql/15/bin/pg_recvlogical', benchPgUrl: env.BENCH_PG_URL || undefined };
+/** Tools' own knobs (benchmarks), and the addresses they were told to use (unset: the native stack's). */
+export function toolEnv(env: Record<string, string | undefined> = process.env): {
+  pgRecvlogical: string;
+  benchPgUrl: string | undefined;
+  overrides: { databaseUrl?: string; clickhouseUrl?: string; connectUrl?: string; kafkaBrokers?: string; registryUrl?: string };
+} {
+  const set = (v: string | undefined) => (v ? v : undefined);
+  const overrides = Object.fromEntries(
+    Object.entries({ databaseUrl: env.DATABASE_URL, clickhouseUrl: env.CLICKHOUSE_URL, connectUrl: env.CONNECT_URL, kafkaBrokers: env.KAFKA_BROKERS, registryUrl: env.REGISTRY_URL }).filter(
+      ([, v]) => set(v) !== undefined,
+    ),
+  );
+  return { pgRecvlogical: env.PG_RECVLOGICAL || '/usr/lib/postgresql/15/bin/pg_recvlogical', benchPgUrl: set(env.BENCH_PG_URL), overrides };
+}
+
+/**
+ * The native stack's own settings (stack/): where it keeps its state and
+ * downloads, port overrides, the runtimes it starts, and what the dev
+ * worker component passes on. Unset means the stack's default.
+ */
+export function stackSettings(env: Record<string, string | undefined> = process.env) {
+  const set = (v: string | undefined) => (v ? v : undefined);
+  return {
+    cacheDir: set(env.ASTROS_CACHE_DIR),
+    xdgCacheHome: set(env.XDG_CACHE_HOME),
+    stateDir: set(env.ASTROS_STATE_DIR),
+    javaHome: set(env.JAVA_HOME),
+    python: env.PYTHON || 'python3',
+    /** Set by the embedded ClickHouse server when it re-executes itself with a larger libuv pool. */
+    uvThreadpoolSize: set(env.UV_THREADPOOL_SIZE),
+    /** A port variable (PG_PORT, KAFKA_PORT, ...): TEST_-prefixed for the test profile. */
+    port: (name: string, profile: 'dev' | 'test') => set(env[`${profile === 'test' ? 'TEST_' : ''}${name}`]),
+    worker: { taskQueue: set(env.TASK_QUEUE), namespace: set(env.TEMPORAL_NAMESPACE), sourceUrl: set(env.ASTROS_SOURCE_URL) },
+  };
 }
 
 let cached: Config | undefined;

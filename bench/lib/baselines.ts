@@ -11,12 +11,13 @@
  *   tuned polling (materialized_postgresql_backoff_min_ms/max_ms).
  */
 import type { ClickHouseClient } from '@clickhouse/client';
+import { toolEnv } from '../../config/env.ts';
 import { spawn } from 'node:child_process';
 import type pg from 'pg';
 import { names } from './objects.ts';
 import { runWorkload, type WorkloadResult, type WorkloadSpec } from './workload.ts';
 
-const recvlogical = process.env.PG_RECVLOGICAL ?? '/usr/lib/postgresql/15/bin/pg_recvlogical';
+const recvlogical = toolEnv().pgRecvlogical;
 const ceilingSlot = 'bench_ceiling';
 const ceilingPublication = 'bench_base_publication';
 

@@ -3,6 +3,7 @@
  * other engineers' tests use it). Environment variables override them.
  */
 import { createContext } from '../../stack/lib/context.ts';
+import { toolEnv } from '../../config/env.ts';
 import { stackEnv } from '../../stack/lib/endpoints.ts';
 
 export interface BenchEnv {
@@ -21,16 +22,17 @@ export interface BenchEnv {
 
 export function benchEnv(): BenchEnv {
   const s = stackEnv(createContext('dev'));
-  const superuser = process.env.BENCH_PG_URL ?? (s.PG_SUPERUSER_URL ?? '').replace(/\/postgres$/, '/astros');
+  const t = toolEnv();
+  const superuser = t.benchPgUrl ?? (s.PG_SUPERUSER_URL ?? '').replace(/\/postgres$/, '/astros');
   const u = new URL(superuser);
   return {
     pgUrl: superuser,
     pgHost: u.hostname,
     pgPort: Number(u.port || 5432),
-    clickhouseUrl: process.env.CLICKHOUSE_URL ?? s.CLICKHOUSE_URL,
-    connectUrl: process.env.CONNECT_URL ?? s.CONNECT_URL,
-    kafkaBrokers: process.env.KAFKA_BROKERS ?? s.KAFKA_BROKERS,
-    registryCcompatUrl: `${process.env.REGISTRY_URL ?? s.REGISTRY_URL}/apis/ccompat/v7`,
-    databaseUrl: process.env.DATABASE_URL ?? s.DATABASE_URL,
+    clickhouseUrl: t.overrides.clickhouseUrl ?? s.CLICKHOUSE_URL,
+    connectUrl: t.overrides.connectUrl ?? s.CONNECT_URL,
+    kafkaBrokers: t.overrides.kafkaBrokers ?? s.KAFKA_BROKERS,
+    registryCcompatUrl: `${t.overrides.registryUrl ?? s.REGISTRY_URL}/apis/ccompat/v7`,
+    databaseUrl: t.overrides.databaseUrl ?? s.DATABASE_URL,
   };
 }

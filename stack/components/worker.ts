@@ -8,6 +8,7 @@
  * simulator; set ASTROS_SOURCE_URL to use another source (e.g. the real API).
  */
 import { Connection } from '@temporalio/client';
+import { stackSettings } from '../../config/env.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { INGEST_TASK_QUEUE } from '../../workflows/shared.ts';
@@ -19,7 +20,7 @@ export const worker: Component = {
   name: 'worker',
   dependsOn: ['postgres', 'temporal', 'clickhouse', 'simulator'],
   startTimeoutSeconds: 120,
-  url: (ctx) => `task queue ${process.env.TASK_QUEUE ?? INGEST_TASK_QUEUE} on 127.0.0.1:${ctx.ports.temporal}`,
+  url: (ctx) => `task queue ${stackSettings().worker.taskQueue ?? INGEST_TASK_QUEUE} on 127.0.0.1:${ctx.ports.temporal}`,
   install: async () => {
     // Code from this repository; its npm dependencies are installed with the project.
   },
@@ -34,7 +35,7 @@ export const worker: Component = {
         TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS,
         CLICKHOUSE_URL: env.CLICKHOUSE_URL,
         KAFKA_BROKERS: env.KAFKA_BROKERS,
-        ASTROS_SOURCE_URL: process.env.ASTROS_SOURCE_URL ?? env.ASTROS_SOURCE_URL,
+        ASTROS_SOURCE_URL: stackSettings().worker.sourceUrl ?? env.ASTROS_SOURCE_URL,
       },
     };
   },
@@ -46,8 +47,8 @@ export const worker: Component = {
     try {
       connection = await Connection.connect({ address: `127.0.0.1:${ctx.ports.temporal}`, connectTimeout: 2000 });
       const res = await connection.workflowService.describeTaskQueue({
-        namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
-        taskQueue: { name: process.env.TASK_QUEUE ?? INGEST_TASK_QUEUE },
+        namespace: stackSettings().worker.namespace ?? 'default',
+        taskQueue: { name: stackSettings().worker.taskQueue ?? INGEST_TASK_QUEUE },
       });
       return (res.pollers ?? []).some((p) => (p.identity ?? '').startsWith(`${rec.pid}@`));
     } catch {

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stackSettings } from '../../config/env.ts';
 import type { Ports, Profile, StackContext } from './types.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -44,20 +45,21 @@ const portEnv: Record<keyof Ports, string> = {
 };
 
 export function cacheDir(): string {
-  const base = process.env.ASTROS_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'astros-cdc');
+  const s = stackSettings();
+  const base = s.cacheDir ?? path.join(s.xdgCacheHome ?? path.join(os.homedir(), '.cache'), 'astros-cdc');
   return path.resolve(base);
 }
 
 export function createContext(profile: Profile, progress: (m: string) => void = (m) => console.error(m)): StackContext {
   const ports = { ...defaultPorts[profile] };
   for (const [key, envName] of Object.entries(portEnv) as [keyof Ports, string][]) {
-    const raw = process.env[`${profile === 'test' ? 'TEST_' : ''}${envName}`];
-    if (raw === undefined || raw === '') continue;
+    const raw = stackSettings().port(envName, profile);
+    if (raw === undefined) continue;
     const n = Number(raw);
     if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${envName}=${raw} is not a valid port (1-65535)`);
     ports[key] = n;
   }
-  const stateDir = path.join(process.env.ASTROS_STATE_DIR ?? path.join(repoRoot, '.stack'), profile);
+  const stateDir = path.join(stackSettings().stateDir ?? path.join(repoRoot, '.stack'), profile);
   return {
     profile,
     ports,

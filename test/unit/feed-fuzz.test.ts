@@ -18,7 +18,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { nonRetryableErrorTypes } from '../../activities/errors.ts';
 import { createActivities } from '../../activities/index.ts';
 import { createSimulator } from '../../simulator/server.ts';
-import { checkOutcome, corpusLimits, feedCorpus, feedFigures, type FeedCase, type FeedOutcome } from '../fuzz/feed-corpus.ts';
+import { checkOutcome, corpusLimits, feedCorpus, feedFigures, serveRaw, type FeedOutcome } from '../fuzz/feed-corpus.ts';
 import { RecordingPool } from '../fuzz/recording-pool.ts';
 
 const SEED = 20_240_229;
@@ -36,15 +36,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
-
-/** Queue raw responses in the simulator (in chunks: the control body is bounded). */
-export async function serveRaw(controlUrl: string, cases: FeedCase[]): Promise<void> {
-  for (let i = 0; i < cases.length; i += 200) {
-    const serve = cases.slice(i, i + 200).map((c) => ({ bodyBase64: c.body.toString('base64'), contentType: c.contentType }));
-    const res = await fetch(controlUrl, { method: 'POST', body: JSON.stringify({ serve }) });
-    if (!res.ok) throw new Error(`simulator control: ${await res.text()}`);
-  }
-}
 
 const quiet = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
