@@ -9,7 +9,7 @@
 import type pg from 'pg';
 import { fetchSource, type SourceOptions } from './astronauts-api.ts';
 import { applySnapshot, loadPayload, rejectPayload, stagePayload, type StagedPayload } from './postgres.ts';
-import { transformPeople } from './transform.ts';
+import { snapshotOf } from './transform.ts';
 import { cancellationSignal, heartbeat } from './heartbeat.ts';
 import { checkPayload, decodeBody, parseJson, type CheckedPayload } from './payload-checks.ts';
 import { ApplicationFailure } from '@temporalio/common';
@@ -84,10 +84,7 @@ export function createActivities(deps: ActivityDeps) {
       if (err instanceof ApplicationFailure) await rejectPayload(deps.pool, { runKey, reason: `${err.type}: ${err.message}`, body });
       throw err;
     }
-    const { people, duplicates, unkeyable } = transformPeople(checked.valid);
-    const invalid = [...checked.rejects, ...unkeyable];
-    const rejects = [...invalid, ...duplicates].sort((a, b) => a.index - b.index);
-    return { checked, people, duplicates, invalid, rejects };
+    return { checked, ...snapshotOf(checked) };
   }
 
   return {
@@ -115,7 +112,8 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async validateAstronauts(input: ValidateAstronautsInput): Promise<ValidateAstronautsResult> {
-      const { checked, people, duplicates, invalid, rejects } = await readSnapshot(input.runKey, input.payload);
+      const { checked, duplicates, invalid, apply } = await readSnapshot(input.runKey, input.payload);
+      const { people, rejects } = apply;
       return {
         fetched: checked.listed,
         declaredNumber: checked.declaredNumber,
@@ -128,7 +126,7 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async upsertAstronauts(input: UpsertInput): Promise<UpsertResult> {
-      const { checked, people, duplicates, rejects } = await readSnapshot(input.runKey, input.payload);
+      const { checked, apply } = await readSnapshot(input.runKey, input.payload);
       const result = await applySnapshot(
         deps.pool,
         {
@@ -137,12 +135,7 @@ export function createActivities(deps: ActivityDeps) {
           workflowRunId: input.workflowRunId,
           payload: input.payload,
           httpAttempts: input.httpAttempts,
-          declaredNumber: checked.declaredNumber,
-          fetched: checked.listed,
-          numberMismatch: checked.numberMismatch,
-          people,
-          rejects,
-          duplicates: duplicates.length,
+          ...apply,
         },
         (step) => heartbeat({ step }),
       );

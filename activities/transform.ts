@@ -13,7 +13,7 @@
  *   reader of the payload expects); the others are dead-lettered as
  *   duplicates, naming the kept record and what differed.
  */
-import type { RawPerson, RecordReject } from './payload-checks.ts';
+import type { CheckedPayload, RawPerson, RecordReject } from './payload-checks.ts';
 
 export interface Person {
   personKey: string;
@@ -93,4 +93,16 @@ export function transformPeople(valid: { index: number; person: RawPerson }[]): 
   people.sort((a, b) => compare(a.personKey, b.personKey));
   duplicates.sort((a, b) => a.index - b.index);
   return { people, duplicates, unkeyable };
+}
+
+/** A checked payload as applySnapshot takes it: rows, dead letters (invalid, unkeyable, duplicates, by index) and counts. */
+export function snapshotOf(checked: CheckedPayload) {
+  const { people, duplicates, unkeyable } = transformPeople(checked.valid);
+  const invalid = [...checked.rejects, ...unkeyable];
+  const rejects = [...invalid, ...duplicates].sort((a, b) => a.index - b.index);
+  return {
+    invalid,
+    duplicates,
+    apply: { declaredNumber: checked.declaredNumber, fetched: checked.listed, numberMismatch: checked.numberMismatch, people, rejects, duplicates: duplicates.length },
+  };
 }

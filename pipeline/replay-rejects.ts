@@ -22,7 +22,7 @@ import type pg from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
 import { checkPayload, checkPerson, parseJson, type RawPerson } from '../activities/payload-checks.ts';
 import { applySnapshot } from '../activities/postgres.ts';
-import { transformPeople } from '../activities/transform.ts';
+import { snapshotOf, transformPeople } from '../activities/transform.ts';
 
 export type ReplayOutcome = 'applied' | 'present' | 'superseded' | 'unrecoverable' | 'still-invalid';
 
@@ -154,23 +154,17 @@ async function replayPayload(pool: pg.Pool, r: RejectRow, opts: RejectReplayOpti
     if (!(err instanceof ApplicationFailure)) throw err;
     return { ...base, outcome: 'still-invalid', detail: `${err.type}: ${err.message}` };
   }
-  const { people, duplicates, unkeyable } = transformPeople(checked.valid);
+  const { apply } = snapshotOf(checked);
   const runKey = `replay-${r.reject_id}`;
-  if (opts.dryRun) return { ...base, outcome: 'applied', detail: `dry run: would apply ${people.length} people as run ${runKey}` };
+  if (opts.dryRun) return { ...base, outcome: 'applied', detail: `dry run: would apply ${apply.people.length} people as run ${runKey}` };
   const body = Buffer.from(r.raw_text);
-  const rejects = [...checked.rejects, ...unkeyable, ...duplicates].sort((a, b) => a.index - b.index);
   const result = await applySnapshot(pool, {
     runKey,
     workflowId: 'dead-letters-replay',
     workflowRunId: runKey,
     payload: { payloadId: runKey, sourceUrl: `dead letter ${r.reject_id}`, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex'), fetchedAt: r.rejected_at.toISOString() },
     httpAttempts: 0,
-    declaredNumber: checked.declaredNumber,
-    fetched: checked.listed,
-    numberMismatch: checked.numberMismatch,
-    people,
-    rejects,
-    duplicates: duplicates.length,
+    ...apply,
   });
   const item: ReplayItem =
     result.status === 'stale'
