@@ -172,7 +172,7 @@ describe('topic fuzzing', () => {
     expect(wrong.map(({ offset, m }) => `${offset} ${m.kind}`)).toEqual([]);
     expect(refused).toBe(1);
     // Only the real changes parsed: nothing malformed became a row.
-    const parsedKeys = await chRows<{ k: string }>(ch, `SELECT probe_key AS k FROM ${names.changelog} WHERE kafka_offset >= {a:UInt64} AND kafka_offset < {b:UInt64}`, {
+    const parsedKeys = await chRows<{ k: string }>(ch, `SELECT DISTINCT kafka_offset, probe_key AS k FROM ${names.changelog} WHERE kafka_offset >= {a:UInt64} AND kafka_offset < {b:UInt64}`, {
       a: start!.toString(),
       b: end.toString(),
     });
