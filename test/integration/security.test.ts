@@ -6,8 +6,9 @@
  *  - the Postgres roles have generated passwords, and none of them appears in
  *    `stack status`, the components' logs, workflow histories or the error
  *    messages of a failed connection and a failed run;
- *  - the CDC role (astros_cdc) can stream and read but cannot write the
- *    captured tables, only the heartbeat table its connector writes;
+ *  - the CDC role (astros_cdc) can stream and read the captured tables but
+ *    not write them, writes only the heartbeat table its connector writes,
+ *    and cannot read what it does not capture;
  *  - the ClickHouse front's lack of authentication is said in `stack status`.
  */
 import fs from 'node:fs';
@@ -187,7 +188,7 @@ describe('security basics of the native stack', () => {
     expect(found).toEqual([]);
   });
 
-  it('the CDC role can stream and read the captured tables but write only the heartbeat table', async () => {
+  it('the CDC role reads only the captured tables and writes only the heartbeat table', async () => {
     const cdc = new pg.Client({ connectionString: databaseUrl(ctx, 'cdc') });
     await cdc.connect();
     try {
@@ -208,6 +209,9 @@ describe('security basics of the native stack', () => {
       }
       expect(await denied('create table public.cdc_should_not_create (x int)')).toBe('42501');
       expect(await denied('delete from public.ingest_runs')).toBe('42501');
+      // Nor read what it does not capture (staged payloads, dead letters).
+      expect(await denied('select 1 from public.ingest_payloads limit 1')).toBe('42501');
+      expect(await denied('select 1 from public.ingest_rejects limit 1')).toBe('42501');
       // The heartbeat it must write (heartbeat.action.query), in a transaction rolled back.
       await cdc.query('begin');
       await cdc.query('update public.cdc_heartbeat set beat_at = now() where id = 1');
