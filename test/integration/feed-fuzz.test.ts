@@ -7,7 +7,7 @@
  *  1. 200 payloads through the real ingestAstronauts workflow (Temporal dev
  *     server, in-process worker): each run completes, or fails with a named
  *     permanent error and its reason, the whole payload dead-lettered;
- *  2. 400 more through the activities alone (fetch, checks, transform,
+ *  2. 1,000 more through the activities alone (fetch, checks, transform,
  *     apply), which is where the odd records meet Postgres' jsonb;
  *
  * and after each applied payload the table holds exactly the generator's good
@@ -32,7 +32,7 @@ import { requireEnv, uniqueTag } from './helpers.ts';
 
 const SEED = 20_240_229;
 const WORKFLOW_RUNS = 200;
-const ACTIVITY_RUNS = 400;
+const ACTIVITY_RUNS = 1_000;
 const quiet = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 const LANES = 4;

@@ -75,7 +75,7 @@ function listeners(): Map<string, { address: string; port: number }> {
 function decodeAddress(hex: string): string {
   const words = hex.match(/.{8}/g)!.map((w) => w.match(/../g)!.reverse().join(''));
   if (words.length === 1) return words[0]!.match(/../g)!.map((b) => parseInt(b, 16)).join('.');
-  const v6 = words.join('');
+  const v6 = words.join('').toLowerCase();
   if (v6 === '00000000000000000000000000000001') return '::1';
   if (v6 === '00000000000000000000000000000000') return '::';
   if (v6.startsWith('00000000000000000000ffff')) return `::ffff:${v6.slice(24).match(/../g)!.map((b) => parseInt(b, 16)).join('.')}`;

@@ -50,7 +50,8 @@ async function messageAt(offset: string): Promise<Buffer> {
   const consumer = kafka.consumer({ groupId: `${tag}-reader` });
   await consumer.connect();
   try {
-    await consumer.subscribe({ topic: names.topic });
+    // From the beginning (a new group has no offset), and seek straight to it.
+    await consumer.subscribe({ topic: names.topic, fromBeginning: true });
     return await new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no message at offset ${offset}`)), 60_000);
       void consumer
