@@ -21,7 +21,7 @@ import { tableNames } from '../../catalog/names.ts';
 import { accountOffsets, describeAccount } from '../../pipeline/topic-accounting.ts';
 import { replayKafkaErrors } from '../../pipeline/replay-kafka-errors.ts';
 import { topicCorpus, type TopicMessage } from '../fuzz/topic-corpus.ts';
-import { chRows, clickhouse, postgres, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+import { chRows, clickhouse, postgres, requireEnv, runCommand, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
 
 const SEED = 7_331;
 const MESSAGES = 1_000;
@@ -220,6 +220,12 @@ describe('topic fuzzing', () => {
     const recorded = await pool.query(`select outcome, result from dead_letter_replays where source = 'kafka_errors' and item = $1`, [first[0]!.item]);
     expect(recorded.rows).toEqual([{ outcome: 'applied', result: first[0]!.result }]);
     expect(await replayKafkaErrors({ ch, kafka, pool }, { ...filter, dryRun: false })).toEqual([]);
+    // The CLI says the same: what was replayed, and every offset of the topic accounted for.
+    const cli = await runCommand('node', ['--import', 'tsx', 'cli/astros.ts', 'dead-letters', 'replay', '--source', 'kafka', '--topic', names.topic, '--offset', offset]);
+    expect(cli.text).toContain('nothing to replay');
+    const list = await runCommand('node', ['--import', 'tsx', 'cli/astros.ts', 'dead-letters', 'list', '--source', 'kafka', '--topic', names.topic, '--limit', '1']);
+    expect(list.code).toBe(0);
+    expect(list.text).toMatch(/skipped by AvroConfluent \(empty or tombstone/);
     expect(await validateProbe()).toBe('agree');
   });
 });
