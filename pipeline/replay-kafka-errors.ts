@@ -45,7 +45,7 @@ function where(f: KafkaErrorFilter): { sql: string; params: Record<string, unkno
     params.topic = f.topic;
   }
   if (f.offsets !== undefined) {
-    parts.push('offset IN {offsets:Array(UInt64)}');
+    parts.push('toString(offset) IN {offsets:Array(String)}');
     params.offsets = f.offsets;
   }
   return { sql: parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '', params };
