@@ -33,6 +33,8 @@ export interface SourceProgress {
 export interface SourceResponse {
   body: Buffer;
   statusCode: number;
+  /** The Content-Type header as sent (not trusted: the body is parsed as JSON whatever it says). */
+  contentType?: string;
   /** HTTP requests made, including the successful one. */
   attempts: number;
   /** One line per failed attempt, oldest first (kept short: at most 20). */
@@ -114,7 +116,14 @@ export async function fetchSource(
       const response = await request;
       if (response.body.length > opts.maxBodyBytes) tooLarge = response.body.length;
       if (tooLarge === undefined) {
-        return { body: response.body, statusCode: response.statusCode, attempts: attempt, retriedErrors: [...retriedErrors] };
+        const contentType = response.headers['content-type'];
+        return {
+          body: response.body,
+          statusCode: response.statusCode,
+          ...(contentType !== undefined ? { contentType } : {}),
+          attempts: attempt,
+          retriedErrors: [...retriedErrors],
+        };
       }
     } catch (err) {
       if (tooLarge === undefined) throw err;

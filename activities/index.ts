@@ -9,9 +9,9 @@
 import type pg from 'pg';
 import { fetchSource, type SourceOptions } from './astronauts-api.ts';
 import { applySnapshot, loadPayload, rejectPayload, stagePayload, type StagedPayload } from './postgres.ts';
-import { transformPeople } from './transform.ts';
+import { snapshotOf } from './transform.ts';
 import { cancellationSignal, heartbeat } from './heartbeat.ts';
-import { checkPayload, parseJson, type CheckedPayload } from './payload-checks.ts';
+import { checkPayload, decodeBody, parseJson, type CheckedPayload } from './payload-checks.ts';
 import { ApplicationFailure } from '@temporalio/common';
 import type { IngestCounts, IngestStatus } from '../workflows/shared.ts';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -80,17 +80,15 @@ export interface UpsertResult extends IngestCounts {
 export function createActivities(deps: ActivityDeps) {
   /** Parse + payload checks + transform; a payload that is unusable as a whole is dead-lettered and fails permanently. */
   async function readSnapshot(runKey: string, payload: StagedPayload) {
-    const body = await loadPayload(deps.pool, payload);
+    const { text: body } = decodeBody(await loadPayload(deps.pool, payload));
     let checked: CheckedPayload;
     try {
-      checked = checkPayload(parseJson(body), { maxPeople: deps.source.maxPeople });
+      checked = checkPayload(parseJson(body, payload.contentType), { maxPeople: deps.source.maxPeople });
     } catch (err) {
       if (err instanceof ApplicationFailure) await rejectPayload(deps.pool, { runKey, reason: `${err.type}: ${err.message}`, body });
       throw err;
     }
-    const { people, duplicates } = transformPeople(checked.valid);
-    const rejects = [...checked.rejects, ...duplicates].sort((a, b) => a.index - b.index);
-    return { checked, people, duplicates, rejects };
+    return { checked, ...snapshotOf(checked) };
   }
 
   return {
@@ -114,24 +112,30 @@ export function createActivities(deps: ActivityDeps) {
         { onProgress: (p) => heartbeat(p), ...(signal ? { signal } : {}) },
       );
       const staged = await stagePayload(deps.pool, { payloadId: input.payloadId, sourceUrl, body: response.body });
-      return { ...staged, httpAttempts: response.attempts, retriedErrors: response.retriedErrors };
+      return {
+        ...staged,
+        ...(response.contentType !== undefined ? { contentType: response.contentType } : {}),
+        httpAttempts: response.attempts,
+        retriedErrors: response.retriedErrors,
+      };
     },
 
     async validateAstronauts(input: ValidateAstronautsInput): Promise<ValidateAstronautsResult> {
-      const { checked, people, duplicates, rejects } = await readSnapshot(input.runKey, input.payload);
+      const { checked, duplicates, invalid, apply } = await readSnapshot(input.runKey, input.payload);
+      const { people, rejects } = apply;
       return {
         fetched: checked.listed,
         declaredNumber: checked.declaredNumber,
         numberMismatch: checked.numberMismatch,
         valid: people.length,
-        invalid: checked.rejects.length,
+        invalid: invalid.length,
         duplicates: duplicates.length,
         sampleReasons: rejects.slice(0, 5).map((r) => `people[${r.index}]: ${r.reason}`),
       };
     },
 
     async upsertAstronauts(input: UpsertInput): Promise<UpsertResult> {
-      const { checked, people, duplicates, rejects } = await readSnapshot(input.runKey, input.payload);
+      const { checked, apply } = await readSnapshot(input.runKey, input.payload);
       const result = await applySnapshot(
         deps.pool,
         {
@@ -140,12 +144,7 @@ export function createActivities(deps: ActivityDeps) {
           workflowRunId: input.workflowRunId,
           payload: input.payload,
           httpAttempts: input.httpAttempts,
-          declaredNumber: checked.declaredNumber,
-          fetched: checked.listed,
-          numberMismatch: checked.numberMismatch,
-          people,
-          rejects,
-          duplicates: duplicates.length,
+          ...apply,
         },
         (step) => heartbeat({ step }),
       );

@@ -14,6 +14,8 @@
 import { z } from 'zod';
 import { IngestErrorType, permanentFailure } from './errors.ts';
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /** Printable text without control characters; bounded so a runaway value cannot bloat the table. */
 const text = (max: number) =>
   z
@@ -21,7 +23,11 @@ const text = (max: number) =>
     .refine((v) => v.trim().length > 0, 'must not be empty or blank')
     .refine((v) => v.length <= max, `must be at most ${max} characters`)
     // eslint-disable-next-line no-control-regex
-    .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must not contain control characters');
+    .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must not contain control characters')
+    // A lone surrogate (escaped in the JSON) is not text: Postgres cannot store it and UTF-8 cannot encode it.
+    .refine((v) => !LONE_SURROGATE.test(v), 'must be well-formed Unicode (no lone surrogate)')
+    // U+FFFD marks bytes that were not valid UTF-8 in the body (see decodeBody).
+    .refine((v) => !v.includes('\uFFFD'), 'must not contain U+FFFD (bytes that were not valid UTF-8)');
 
 export const personSchema = z.object({
   name: text(200),
@@ -30,9 +36,16 @@ export const personSchema = z.object({
 
 export type RawPerson = z.infer<typeof personSchema>;
 
+/** A received value for a message: its JSON, cut short (a huge value must not flood reasons or workflow history). */
+export function preview(value: unknown, max = 80): string {
+  const json = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null ? JSON.stringify(value) : typeof value;
+  return json.length > max ? `${json.slice(0, max)}… (${json.length} characters)` : json;
+}
+
 export const envelopeSchema = z.object({
-  message: z.literal('success', { error: (i) => `expected "success", got ${JSON.stringify(i.input)}` }),
-  number: z.number().int().nonnegative(),
+  message: z.literal('success', { error: (i) => `expected "success", got ${preview(i.input)}` }),
+  // Stored in an integer column (ingest_runs.declared_number).
+  number: z.number().int().nonnegative().max(2_147_483_647),
   people: z.array(z.unknown()),
 });
 
@@ -59,16 +72,39 @@ function describeIssues(error: z.ZodError): string {
     .join('; ');
 }
 
-/** Parse the body as JSON; a body that is not JSON is a permanent fault. */
-export function parseJson(body: string): unknown {
+/**
+ * The body as text. Bytes that are not valid UTF-8 become U+FFFD, which the
+ * record checks refuse: the records they fall in are rejected, not the whole
+ * payload (a payload whose envelope they break fails as not JSON). A UTF-8
+ * byte order mark is dropped.
+ */
+export function decodeBody(body: Buffer): { text: string; invalidUtf8: boolean } {
+  const start = body.subarray(0, 3).equals(Buffer.from([0xef, 0xbb, 0xbf])) ? 3 : 0;
+  const bytes = body.subarray(start);
+  try {
+    return { text: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes), invalidUtf8: false };
+  } catch {
+    return { text: bytes.toString('utf8'), invalidUtf8: true };
+  }
+}
+
+/** Parse the body as JSON; a body that is not JSON is a permanent fault (the content type it was served with is named). */
+export function parseJson(body: string, contentType?: string): unknown {
   try {
     return JSON.parse(body) as unknown;
   } catch (err) {
-    throw permanentFailure(IngestErrorType.MalformedPayload, `source body is not valid JSON: ${(err as Error).message}`, {
+    const servedAs = contentType === undefined ? '' : ` (served as ${preview(contentType, 100)})`;
+    throw permanentFailure(IngestErrorType.MalformedPayload, `source body is not valid JSON${servedAs}: ${preview((err as Error).message, 200)}`, {
       bodyPrefix: body.slice(0, 200),
       bytes: Buffer.byteLength(body),
     });
   }
+}
+
+/** One element of people[]: the person, or why it is rejected. */
+export function checkPerson(record: unknown): { person: RawPerson } | { reason: string } {
+  const parsed = personSchema.safeParse(record);
+  return parsed.success ? { person: parsed.data } : { reason: `invalid record: ${describeIssues(parsed.error)}` };
 }
 
 /** Check an already-parsed payload. Throws a non-retryable InvalidPayload failure when the envelope is wrong. */
@@ -87,9 +123,9 @@ export function checkPayload(payload: unknown, opts: { maxPeople: number }): Che
   const valid: CheckedPayload['valid'] = [];
   const rejects: RecordReject[] = [];
   people.forEach((record, index) => {
-    const parsed = personSchema.safeParse(record);
-    if (parsed.success) valid.push({ index, person: parsed.data });
-    else rejects.push({ index, record, reason: `invalid record: ${describeIssues(parsed.error)}` });
+    const checked = checkPerson(record);
+    if ('person' in checked) valid.push({ index, person: checked.person });
+    else rejects.push({ index, record, reason: checked.reason });
   });
   return { declaredNumber, listed: people.length, numberMismatch: declaredNumber !== people.length, valid, rejects };
 }

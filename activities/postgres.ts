@@ -23,6 +23,7 @@ import pg from 'pg';
 import { IngestErrorType, permanentFailure } from './errors.ts';
 import type { Person } from './transform.ts';
 import type { RecordReject } from './payload-checks.ts';
+import { keptRecord, MAX_KEPT_CHARS, storableText } from './reject-text.ts';
 import type { ApplyCounts, IngestStatus } from '../workflows/shared.ts';
 
 export function createPool(databaseUrl: string, schema: string, max = 4): pg.Pool {
@@ -43,6 +44,8 @@ export interface StagedPayload {
   sha256: string;
   /** Database clock, ISO 8601. Orders snapshots (an older fetch never overwrites a newer one). */
   fetchedAt: string;
+  /** The Content-Type the source declared (named when the body is not JSON; not stored). */
+  contentType?: string;
 }
 
 /**
@@ -70,7 +73,7 @@ export async function stagePayload(
   return { payloadId: input.payloadId, sourceUrl: input.sourceUrl, bytes: input.body.length, sha256, fetchedAt: fetchedAt.toISOString() };
 }
 
-export async function loadPayload(pool: pg.Pool, ref: StagedPayload): Promise<string> {
+export async function loadPayload(pool: pg.Pool, ref: StagedPayload): Promise<Buffer> {
   const { rows } = await pool.query<{ body: Buffer; sha256: string }>(
     'select body, sha256 from ingest_payloads where payload_id = $1',
     [ref.payloadId],
@@ -82,19 +85,17 @@ export async function loadPayload(pool: pg.Pool, ref: StagedPayload): Promise<st
       row ? `staged payload ${ref.payloadId} changed since it was fetched` : `staged payload ${ref.payloadId} not found (pruned after a day)`,
     );
   }
-  return row.body.toString('utf8');
+  return row.body;
 }
 
 /** Dead-letter a payload that cannot be used at all (not JSON, wrong envelope). Idempotent per run key. */
 export async function rejectPayload(pool: pg.Pool, input: { runKey: string; reason: string; body: string }): Promise<void> {
-  const max = 64 * 1024;
   // NUL is not allowed in Postgres text; the raw bytes stay in ingest_payloads anyway.
-  const raw = input.body.slice(0, max).replaceAll('\u0000', '\uFFFD');
   await pool.query(
     `insert into ingest_rejects (run_key, record_index, reason, raw_text, raw_truncated)
      values ($1, null, $2, $3, $4)
      on conflict (run_key, record_index) do nothing`,
-    [input.runKey, input.reason, raw, input.body.length > max],
+    [input.runKey, storableText(input.reason, 4096), storableText(input.body), input.body.length > MAX_KEPT_CHARS],
   );
 }
 
@@ -207,15 +208,19 @@ export async function applySnapshot(pool: pg.Pool, input: ApplyInput, heartbeat:
 
     heartbeat('rejects');
     if (input.rejects.length > 0) {
+      // jsonb when Postgres can hold the record exactly, else escaped JSON text (see reject-text.ts).
+      const kept = input.rejects.map((r) => keptRecord(r.record));
       await client.query(
-        `insert into ingest_rejects (run_key, record_index, reason, record)
-         select $1, i, r, rec::jsonb from unnest($2::int[], $3::text[], $4::text[]) as t(i, r, rec)
+        `insert into ingest_rejects (run_key, record_index, reason, record, raw_text, raw_truncated)
+         select $1, i, r, rec::jsonb, raw, cut from unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::bool[]) as t(i, r, rec, raw, cut)
          on conflict (run_key, record_index) do nothing`,
         [
           input.runKey,
           input.rejects.map((r) => r.index),
-          input.rejects.map((r) => r.reason),
-          input.rejects.map((r) => JSON.stringify(r.record) ?? 'null'),
+          input.rejects.map((r) => storableText(r.reason, 4096)),
+          kept.map((k) => k.json),
+          kept.map((k) => k.raw),
+          kept.map((k) => k.truncated),
         ],
       );
     }

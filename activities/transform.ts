@@ -13,7 +13,7 @@
  *   reader of the payload expects); the others are dead-lettered as
  *   duplicates, naming the kept record and what differed.
  */
-import type { RawPerson, RecordReject } from './payload-checks.ts';
+import type { CheckedPayload, RawPerson, RecordReject } from './payload-checks.ts';
 
 export interface Person {
   personKey: string;
@@ -25,7 +25,12 @@ export interface TransformResult {
   /** Sorted by personKey: the order rows are written in, deterministic for a given payload. */
   people: Person[];
   duplicates: RecordReject[];
+  /** Names that give no usable key (nothing but combining marks, or a key past the column's 200 characters). */
+  unkeyable: RecordReject[];
 }
+
+/** astronauts.person_key's check constraint (db/migrations/postgres/010_astronauts.sql). */
+export const MAX_KEY_LENGTH = 200;
 
 const KNOWN_CRAFTS = ['ISS', 'Tiangong'];
 const canonicalCraft = new Map(KNOWN_CRAFTS.map((c) => [c.toLowerCase(), c]));
@@ -54,9 +59,15 @@ function compare(a: string, b: string): number {
 
 export function transformPeople(valid: { index: number; person: RawPerson }[]): TransformResult {
   const groups = new Map<string, { index: number; person: Person; record: RawPerson }[]>();
+  const unkeyable: RecordReject[] = [];
   for (const { index, person } of valid) {
     const name = normaliseText(person.name);
     const row: Person = { personKey: personKey(name), name, craft: normaliseCraft(person.craft) };
+    if (row.personKey === '' || row.personKey.length > MAX_KEY_LENGTH) {
+      const why = row.personKey === '' ? 'is empty' : `has ${row.personKey.length} characters, more than ${MAX_KEY_LENGTH}`;
+      unkeyable.push({ index, record: person, reason: `invalid record: name: its key (accents removed, lower case) ${why}` });
+      continue;
+    }
     const group = groups.get(row.personKey);
     if (group) group.push({ index, person: row, record: person });
     else groups.set(row.personKey, [{ index, person: row, record: person }]);
@@ -81,5 +92,17 @@ export function transformPeople(valid: { index: number; person: RawPerson }[]): 
   }
   people.sort((a, b) => compare(a.personKey, b.personKey));
   duplicates.sort((a, b) => a.index - b.index);
-  return { people, duplicates };
+  return { people, duplicates, unkeyable };
+}
+
+/** A checked payload as applySnapshot takes it: rows, dead letters (invalid, unkeyable, duplicates, by index) and counts. */
+export function snapshotOf(checked: CheckedPayload) {
+  const { people, duplicates, unkeyable } = transformPeople(checked.valid);
+  const invalid = [...checked.rejects, ...unkeyable];
+  const rejects = [...invalid, ...duplicates].sort((a, b) => a.index - b.index);
+  return {
+    invalid,
+    duplicates,
+    apply: { declaredNumber: checked.declaredNumber, fetched: checked.listed, numberMismatch: checked.numberMismatch, people, rejects, duplicates: duplicates.length },
+  };
 }

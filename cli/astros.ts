@@ -6,6 +6,7 @@
  *   npx tsx cli/astros.ts schedule [--interval 5m]   create or update the Temporal Schedule
  *   npx tsx cli/astros.ts migrate                    apply pending Postgres migrations
  *   npx tsx cli/astros.ts tables add|list|remove     capture a table on the running pipeline (cli/tables.ts)
+ *   npx tsx cli/astros.ts dead-letters list|replay   kept records of the ingest and the CDC path; replay after a fix
  *
  * ingest and validate need a running worker on TASK_QUEUE (npm run worker):
  * they check at once and exit 5 if Temporal does not answer or no worker
@@ -21,6 +22,7 @@ import { VALIDATE_WORKFLOW_TYPE } from '../workflows/validate-pipeline.ts';
 const VALIDATE_SCHEDULE_ID = 'validate-pipeline';
 import { buildValidateCommand } from './validate.ts';
 import { buildTablesCommand } from './tables.ts';
+import { buildDeadLettersCommand } from './dead-letters.ts';
 import { ConfigError, MigrationError } from '../activities/errors.ts';
 import { loadConfigOrExit, type Config } from '../config/env.ts';
 import { migrate } from '../db/migrate.ts';
@@ -180,6 +182,7 @@ export function buildProgram(): Command {
 
   program.addCommand(buildValidateCommand());
   program.addCommand(buildTablesCommand());
+  program.addCommand(buildDeadLettersCommand());
 
   return program;
 }

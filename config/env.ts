@@ -197,33 +197,6 @@ export function endpoints(defaults: Partial<Record<string, string>>, env: Record
   };
 }
 
-/**
- * The native stack's own settings (stack/): where it installs and keeps its
- * state, the Python it uses, port overrides (PG_PORT, ... and TEST_PG_PORT,
- * ... for the test profile), and what its worker component polls.
- */
-export interface StackSettings {
-  cacheDir: string | undefined;
-  xdgCacheHome: string | undefined;
-  stateDir: string | undefined;
-  python: string;
-  /** The raw value of a port variable, e.g. port('TEST_PG_PORT'). */
-  port: (name: string) => string | undefined;
-  worker: { taskQueue: string; namespace: string; sourceUrl: string | undefined };
-}
-
-export function stackSettings(env: Record<string, string | undefined> = process.env): StackSettings {
-  const v = (k: string) => (env[k] === '' ? undefined : env[k]);
-  return {
-    cacheDir: v('ASTROS_CACHE_DIR'),
-    xdgCacheHome: v('XDG_CACHE_HOME'),
-    stateDir: v('ASTROS_STATE_DIR'),
-    python: v('PYTHON') ?? 'python3',
-    port: (name) => v(name),
-    worker: { taskQueue: v('TASK_QUEUE') ?? INGEST_TASK_QUEUE, namespace: v('TEMPORAL_NAMESPACE') ?? 'default', sourceUrl: v('ASTROS_SOURCE_URL') },
-  };
-}
-
 /** The worker's view of the pipeline's addresses (tables add/remove): its own settings, CONNECT_URL and REGISTRY_URL from the environment. */
 export function workerEndpoints(cfg: Config, env: Record<string, string | undefined> = process.env): Endpoints {
   return endpoints(
@@ -235,6 +208,27 @@ export function workerEndpoints(cfg: Config, env: Record<string, string | undefi
 /** Tools' own knobs (benchmarks). */
 export function toolEnv(env: Record<string, string | undefined> = process.env): { pgRecvlogical: string; benchPgUrl: string | undefined } {
   return { pgRecvlogical: env.PG_RECVLOGICAL || '/usr/lib/postgresql/15/bin/pg_recvlogical', benchPgUrl: env.BENCH_PG_URL || undefined };
+}
+
+/**
+ * The native stack's own settings (stack/): where it keeps its state and
+ * downloads, port overrides, the runtimes it starts, and what the dev
+ * worker component passes on. Unset means the stack's default.
+ */
+export function stackSettings(env: Record<string, string | undefined> = process.env) {
+  const set = (v: string | undefined) => (v ? v : undefined);
+  return {
+    cacheDir: set(env.ASTROS_CACHE_DIR),
+    xdgCacheHome: set(env.XDG_CACHE_HOME),
+    stateDir: set(env.ASTROS_STATE_DIR),
+    javaHome: set(env.JAVA_HOME),
+    python: env.PYTHON || 'python3',
+    /** Set by the embedded ClickHouse server when it re-executes itself with a larger libuv pool. */
+    uvThreadpoolSize: set(env.UV_THREADPOOL_SIZE),
+    /** A port variable (PG_PORT, KAFKA_PORT, ...): TEST_-prefixed for the test profile. */
+    port: (name: string, profile: 'dev' | 'test') => set(env[`${profile === 'test' ? 'TEST_' : ''}${name}`]),
+    worker: { taskQueue: set(env.TASK_QUEUE), namespace: set(env.TEMPORAL_NAMESPACE), sourceUrl: set(env.ASTROS_SOURCE_URL) },
+  };
 }
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;

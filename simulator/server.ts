@@ -47,6 +47,19 @@ export const controlSchema = z
       })
       .partial(),
     clearFaults: z.boolean(),
+    /**
+     * Raw responses served as they are, one per feed request, in order, before
+     * the crew (fuzzing: any bytes, any content type, any status).
+     */
+    serve: z
+      .array(
+        z.object({
+          bodyBase64: z.string(),
+          contentType: z.string().default('application/json'),
+          status: z.number().int().min(200).max(599).default(200),
+        }),
+      )
+      .max(100_000),
   })
   .partial()
   .strict();
@@ -71,6 +84,8 @@ interface Scenario {
   };
   requests: number;
   served: Record<string, number>;
+  /** Raw responses still to serve (POST /control {"serve": [...]}). */
+  queue: { body: Buffer; contentType: string; status: number }[];
 }
 
 export interface SimulatorOptions {
@@ -131,6 +146,7 @@ export function createSimulator(opts: SimulatorOptions): http.Server {
         faults: noFaults(),
         requests: 0,
         served: {},
+        queue: [],
       };
       scenarios.set(name, s);
     }
@@ -159,6 +175,7 @@ export function createSimulator(opts: SimulatorOptions): http.Server {
     crewSize: crewOf(s).length,
     number: s.number,
     faults: s.faults,
+    queued: s.queue.length,
     requests: s.requests,
     served: s.served,
   });
@@ -178,7 +195,11 @@ export function createSimulator(opts: SimulatorOptions): http.Server {
     if (c.advance !== undefined) s.stepOffset += c.advance;
     if (c.crew !== undefined) s.crew = c.crew;
     if (c.number !== undefined) s.number = c.number;
-    if (c.clearFaults) s.faults = noFaults();
+    if (c.clearFaults) {
+      s.faults = noFaults();
+      s.queue = [];
+    }
+    if (c.serve) s.queue.push(...c.serve.map((r) => ({ body: Buffer.from(r.bodyBase64, 'base64'), contentType: r.contentType, status: r.status })));
     if (c.faults) {
       const f = c.faults;
       if (f.http5xx) s.faults.http5xx = f.http5xx;
@@ -213,6 +234,13 @@ export function createSimulator(opts: SimulatorOptions): http.Server {
       served('slow');
       await new Promise((resolve) => setTimeout(resolve, f.slow.ms));
       if (res.destroyed || req.socket.destroyed) return;
+    }
+    const raw = s.queue.shift();
+    if (raw) {
+      served('raw');
+      res.writeHead(raw.status, { 'content-type': raw.contentType, 'content-length': raw.body.length });
+      res.end(raw.body);
+      return;
     }
     if (f.malformed.count > 0) {
       f.malformed.count -= 1;
@@ -311,7 +339,8 @@ Routes (also under /s/<scenario>/ for independent scenarios):
   POST /control         e.g. {"crew":[{"name":"A B","craft":"ISS"}]}, {"advance":1},
                         {"faults":{"http5xx":{"count":3},"slow":{"count":1,"ms":5000},
                          "malformed":{"count":1},"invalidRecords":{"count":1,"records":3},
-                         "reset":{"count":1},"duplicates":{"count":1}}}, {"clearFaults":true}
+                         "reset":{"count":1},"duplicates":{"count":1}}}, {"clearFaults":true},
+                        {"serve":[{"bodyBase64":"…","contentType":"text/html","status":200}]}  (raw responses, in order)
   DELETE /s/<scenario>  forget a scenario`,
     )
     .action(async (opts: { port: number; host: string; seed: number; size: number; stepSeconds: number }) => {

@@ -5,8 +5,10 @@
 
 grant connect on database astros to astros_cdc;
 
--- The app role creates its tables in public; Debezium reads whatever it creates:
--- default privileges make every new table of astros readable by astros_cdc.
+-- The app role creates its tables in public. The CDC role reads only what it
+-- captures: SELECT is granted per captured table by the catalog's setup
+-- (catalog/publication.ts), so no default privilege; an older stack's default
+-- grant is withdrawn (db/migrations/postgres/130 revokes what it granted).
 grant usage on schema public to astros_cdc;
 grant create on schema public to astros;
-alter default privileges for role astros in schema public grant select on tables to astros_cdc;
+alter default privileges for role astros in schema public revoke select on tables from astros_cdc;

@@ -5,6 +5,7 @@
  *   npx tsx stack/clickhouse/server.ts --port 8123 --data-dir .stack/dev/clickhouse
  */
 import { spawn } from 'node:child_process';
+import { stackSettings } from '../../config/env.ts';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -126,11 +127,11 @@ async function main(): Promise<void> {
 
   server.listen(opts.port, opts.host, () => {
     log(`ClickHouse ${engine.version} (chDB) on ${dataDir}, time zone ${engine.timezone}`);
-    log(`listening on http://${opts.host}:${opts.port}`);
+    log(`listening on http://${opts.host}:${opts.port} (no authentication: any user and password are accepted; keep it on loopback)`);
   });
 }
 
-if (process.env.UV_THREADPOOL_SIZE) {
+if (stackSettings().uvThreadpoolSize) {
   main().catch((err: unknown) => {
     log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(1);

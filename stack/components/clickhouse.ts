@@ -18,7 +18,8 @@ export const clickhouse: Component = {
   startTimeoutSeconds: 60,
   // The server closes the engine on SIGTERM (flushes parts, commits Kafka offsets).
   stopSignal: 'SIGTERM',
-  url,
+  // Said where people look: the embedded server checks no user or password.
+  url: (ctx) => `${url(ctx)} (no authentication: any user/password accepted; loopback only)`,
 
   async install(ctx) {
     // Nothing to download: chdb and its native library come with `npm ci`.

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { pgRoles } from './postgres.ts';
+import { pgCredentials, pgRoles } from './postgres.ts';
 import { installOnce } from '../lib/download.ts';
 import { apicurioVersions, classpath, findJava, getJson, jvmFlags, log4j2Config, propertiesFile, runMaven } from '../lib/jvm.ts';
 import type { Component, ProcessSpec, StackContext } from '../lib/types.ts';
@@ -20,7 +20,7 @@ export function connectorEnv(ctx: StackContext): Record<string, string> {
     ASTROS_PG_PORT: String(ctx.ports.postgres),
     ASTROS_PG_DATABASE: pgRoles.app.database,
     ASTROS_CDC_USER: pgRoles.cdc.user,
-    ASTROS_CDC_PASSWORD: pgRoles.cdc.password,
+    ASTROS_CDC_PASSWORD: pgCredentials(ctx).cdc,
     ASTROS_REGISTRY_URL: `http://127.0.0.1:${ctx.ports.registry}/apis/registry/v2`,
   };
 }

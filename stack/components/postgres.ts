@@ -2,6 +2,7 @@
  * Postgres 15 from Debian's package, run as the unprivileged `postgres` OS user
  * (initdb refuses root), loopback only, wal_level=logical for Debezium.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -14,18 +15,60 @@ import { versions } from '../versions.ts';
 const OS_USER = 'postgres';
 const binDir = `/usr/lib/postgresql/${versions.postgresMajor}/bin`;
 
-/** Development credentials of the embedded stack (loopback only); docker-compose reads them from .env. */
+/**
+ * The roles. Passwords: the dev profile keeps fixed development values (what
+ * .env.example's DATABASE_URL and `npm run quickstart` use; loopback only);
+ * the test profile generates its own at its first start (pgCredentials).
+ * docker-compose reads them from .env.
+ */
 export const pgRoles = {
   superuser: { user: 'postgres', password: 'postgres' },
   app: { user: 'astros', password: 'astros', database: 'astros' },
   cdc: { user: 'astros_cdc', password: 'astros_cdc' },
 } as const;
 
-export function databaseUrl(ctx: StackContext, role: 'app' | 'cdc' | 'superuser' = 'app'): string {
+type Role = keyof typeof pgRoles;
+type Passwords = Record<Role, string>;
+
+const devPasswords: Passwords = { superuser: pgRoles.superuser.password, app: pgRoles.app.password, cdc: pgRoles.cdc.password };
+const passwordFile = (ctx: StackContext) => path.join(ctx.stateDir, 'postgres', 'passwords.json');
+const generatesPasswords = (ctx: StackContext) => ctx.profile === 'test';
+
+function readPasswords(ctx: StackContext): Passwords | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(passwordFile(ctx), 'utf8')) as Passwords;
+  } catch {
+    return undefined;
+  }
+}
+
+function newPasswords(): Passwords {
+  const one = () => crypto.randomBytes(24).toString('base64url');
+  return { superuser: one(), app: one(), cdc: one() };
+}
+
+function writePasswords(ctx: StackContext, p: Passwords): void {
+  fs.mkdirSync(path.dirname(passwordFile(ctx)), { recursive: true });
+  fs.writeFileSync(passwordFile(ctx), JSON.stringify(p), { mode: 0o600 });
+}
+
+/**
+ * The passwords of this stack's roles. Test profile: generated once, kept in
+ * `<state>/postgres/passwords.json` (mode 600); a cluster made before that
+ * file existed still has the development values until afterStart rotates them.
+ */
+export function pgCredentials(ctx: StackContext): Passwords {
+  return (generatesPasswords(ctx) ? readPasswords(ctx) : undefined) ?? devPasswords;
+}
+
+export function databaseUrl(ctx: StackContext, role: Role = 'app'): string {
   const r = pgRoles[role];
   const db = role === 'superuser' ? 'postgres' : pgRoles.app.database;
-  return `postgres://${r.user}:${r.password}@127.0.0.1:${ctx.ports.postgres}/${db}`;
+  return `postgres://${r.user}:${encodeURIComponent(pgCredentials(ctx)[role])}@127.0.0.1:${ctx.ports.postgres}/${db}`;
 }
+
+/** The app role's URL without its password, for what people read (`stack status`). */
+export const displayUrl = (ctx: StackContext): string => `postgres://${pgRoles.app.user}@127.0.0.1:${ctx.ports.postgres}/${pgRoles.app.database} (password: npm run stack -- env)`;
 
 const dataDir = (ctx: StackContext) => path.join(ctx.stateDir, 'postgres', 'data');
 const socketDir = (ctx: StackContext) => path.join(ctx.stateDir, 'postgres', 'run');
@@ -57,7 +100,7 @@ export const postgres: Component = {
   startTimeoutSeconds: 60,
   // Fast shutdown: roll back open transactions instead of waiting for clients to leave.
   stopSignal: 'SIGINT',
-  url: (ctx) => databaseUrl(ctx),
+  url: displayUrl,
 
   async install(ctx) {
     await aptInstall({ component: 'postgres', packages: [`postgresql-${versions.postgresMajor}`], provides: path.join(binDir, 'postgres') }, ctx.progress);
@@ -76,8 +119,9 @@ export const postgres: Component = {
       if ((mode & 0o001) === 0) throw new InstallError('postgres', `the OS user '${OS_USER}' cannot enter ${d}; make it traversable (chmod o+x) or set ASTROS_STATE_DIR elsewhere`);
     }
     if (fs.existsSync(path.join(dataDir(ctx), 'PG_VERSION'))) return;
+    if (generatesPasswords(ctx)) writePasswords(ctx, newPasswords());
     const pwfile = path.join(base, '.pwfile');
-    fs.writeFileSync(pwfile, pgRoles.superuser.password, { mode: 0o600 });
+    fs.writeFileSync(pwfile, pgCredentials(ctx).superuser, { mode: 0o600 });
     fs.chownSync(pwfile, uid, gid);
     ctx.progress('[prepare] postgres: initdb');
     await run('runuser', ['-u', OS_USER, '--', path.join(binDir, 'initdb'), '-D', dataDir(ctx), '-U', pgRoles.superuser.user, '--pwfile', pwfile, '--auth-local=peer', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8']);
@@ -116,10 +160,25 @@ export const postgres: Component = {
 
   async afterStart(ctx) {
     // The same SQL files docker-compose runs at its first start (db/init/); only the passwords differ.
-    const { app, cdc } = pgRoles;
+    const { app } = pgRoles;
+    // A test cluster made before passwords were generated still has the development ones: rotate them once.
+    const rotate = generatesPasswords(ctx) && readPasswords(ctx) === undefined ? newPasswords() : undefined;
+    const pw = rotate ?? pgCredentials(ctx);
     await withClient(databaseUrl(ctx, 'superuser'), async (c) => {
-      await c.query(`select set_config('astros.app_password', $1, false), set_config('astros.cdc_password', $2, false)`, [app.password, cdc.password]);
+      // Passwords travel as parameters, never in statement text (which Postgres may log).
+      await c.query(`select set_config('astros.app_password', $1, false), set_config('astros.cdc_password', $2, false), set_config('astros.superuser_password', $3, false)`, [
+        pw.app,
+        pw.cdc,
+        pw.superuser,
+      ]);
       await c.query(readInitSql(ctx, '10_roles.sql'));
+      if (rotate) {
+        const alter = (role: string, setting: string) => `execute format('alter role %I password %L', '${role}', current_setting('${setting}'));`;
+        await c.query(
+          `do $rotate$ begin ${alter(pgRoles.superuser.user, 'astros.superuser_password')} ${alter(app.user, 'astros.app_password')} ${alter(pgRoles.cdc.user, 'astros.cdc_password')} end $rotate$`,
+        );
+        writePasswords(ctx, rotate);
+      }
       const db = await c.query('select 1 from pg_database where datname = $1', [app.database]);
       if (db.rowCount === 0) await c.query(`create database ${app.database} owner ${app.user}`);
     });

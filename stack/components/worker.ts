@@ -8,18 +8,19 @@
  * simulator; set ASTROS_SOURCE_URL to use another source (e.g. the real API).
  */
 import { Connection } from '@temporalio/client';
+import { stackSettings } from '../../config/env.ts';
+import { INGEST_TASK_QUEUE } from '../../workflows/shared.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { stackEnv } from '../lib/endpoints.ts';
 import { readPidfile } from '../lib/process.ts';
-import { stackSettings } from '../../config/env.ts';
 import type { Component, StackContext } from '../lib/types.ts';
 
 export const worker: Component = {
   name: 'worker',
   dependsOn: ['postgres', 'temporal', 'clickhouse', 'simulator'],
   startTimeoutSeconds: 120,
-  url: (ctx) => `task queue ${stackSettings().worker.taskQueue} on 127.0.0.1:${ctx.ports.temporal}`,
+  url: (ctx) => `task queue ${stackSettings().worker.taskQueue ?? INGEST_TASK_QUEUE} on 127.0.0.1:${ctx.ports.temporal}`,
   install: async () => {
     // Code from this repository; its npm dependencies are installed with the project.
   },
@@ -48,8 +49,8 @@ export const worker: Component = {
     try {
       connection = await Connection.connect({ address: `127.0.0.1:${ctx.ports.temporal}`, connectTimeout: 2000 });
       const res = await connection.workflowService.describeTaskQueue({
-        namespace: stackSettings().worker.namespace,
-        taskQueue: { name: stackSettings().worker.taskQueue },
+        namespace: stackSettings().worker.namespace ?? 'default',
+        taskQueue: { name: stackSettings().worker.taskQueue ?? INGEST_TASK_QUEUE },
       });
       return (res.pollers ?? []).some((p) => (p.identity ?? '').startsWith(`${rec.pid}@`));
     } catch {

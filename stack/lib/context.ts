@@ -59,8 +59,8 @@ export function cacheDir(): string {
 export function createContext(profile: Profile, progress: (m: string) => void = (m) => console.error(m)): StackContext {
   const ports = { ...defaultPorts[profile] };
   for (const [key, envName] of Object.entries(portEnv) as [keyof Ports, string][]) {
-    const raw = stackSettings().port(`${profile === 'test' ? 'TEST_' : ''}${envName}`);
-    if (raw === undefined || raw === '') continue;
+    const raw = stackSettings().port(envName, profile);
+    if (raw === undefined) continue;
     const n = Number(raw);
     if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${envName}=${raw} is not a valid port (1-65535)`);
     ports[key] = n;

@@ -1,0 +1,114 @@
+/**
+ * Every message of a captured table's topic, accounted for by its offset.
+ *
+ * ClickHouse's Kafka engine turns a message into a change-log row (parsed;
+ * the row keeps `kafka_offset`) or, with kafka_handle_error_mode='stream', a
+ * row of `astros.kafka_errors` (topic, partition, offset, raw message,
+ * error). One kind of message leaves neither: AvroConfluent SKIPS empty
+ * messages and tombstones (null value) without an error, so they would
+ * vanish without a trace. They are counted here instead: an offset the
+ * consumer group has committed past that has neither a change-log row nor an
+ * error row is "skipped (empty or tombstone)". Offsets not yet committed are
+ * "pending". (Kafka transaction markers would count as skipped too; the
+ * Debezium connector does not write transactions.)
+ *
+ * One partition per captured topic (kafka_num_consumers=1, the connector's
+ * topics have one partition): the change log does not store a partition.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Kafka } from 'kafkajs';
+import { chRows } from '../activities/pipeline-validation/clickhouse-sql.ts';
+import { pipelineNames, type TableNames } from '../catalog/names.ts';
+
+export interface OffsetAccount {
+  topic: string;
+  partition: number;
+  /** First offset looked at (inclusive) and the end (exclusive, the high watermark unless told). */
+  from: string;
+  to: string;
+  /** The ClickHouse group's committed offset (everything before it was consumed). */
+  committed: string;
+  parsed: number;
+  errors: number;
+  /** Consumed offsets with neither a row nor an error: empty messages and tombstones. */
+  skipped: number;
+  /** Offsets at or past the committed one: not consumed yet. */
+  pending: number;
+  /** The skipped offsets themselves, when the range is small enough to list them (at most `listLimit`). */
+  skippedOffsets?: string[];
+}
+
+/** Account for the offsets [from, to) of partition 0 of a table's topic (default: everything Kafka still holds). */
+export async function accountOffsets(
+  ch: ClickHouseClient,
+  kafka: Kafka,
+  names: Pick<TableNames, 'topic' | 'group' | 'changelog' | 'database'>,
+  range: { from?: bigint; to?: bigint } = {},
+  listLimit = 100_000,
+): Promise<OffsetAccount> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let low: bigint;
+  let high: bigint;
+  let committed: bigint;
+  try {
+    const offsets = await admin.fetchTopicOffsets(names.topic);
+    const p0 = offsets.find((o) => o.partition === 0);
+    if (!p0) throw new Error(`topic ${names.topic} has no partition 0`);
+    low = BigInt(p0.low);
+    high = BigInt(p0.high);
+    const [group] = await admin.fetchOffsets({ groupId: names.group, topics: [names.topic] });
+    const c = group?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
+    committed = BigInt(c) < 0n ? low : BigInt(c);
+  } finally {
+    await admin.disconnect();
+  }
+  const from = range.from ?? low;
+  const to = range.to ?? high;
+  const consumedTo = committed < to ? committed : to;
+  const params = { t: names.topic, from: from.toString(), to: consumedTo.toString() };
+  const inRange = 'offset >= {from:UInt64} AND offset < {to:UInt64}';
+  const errorsTable = `${names.database}.${pipelineNames.kafkaErrorsTable}`;
+  const [counts] = await chRows<{ parsed: string; errors: string }>(
+    ch,
+    `SELECT
+       (SELECT uniqExact(kafka_offset) FROM ${names.changelog} WHERE ${inRange.replaceAll('offset', 'kafka_offset')}) AS parsed,
+       (SELECT uniqExact(offset) FROM ${errorsTable} WHERE topic = {t:String} AND partition = 0 AND ${inRange}) AS errors`,
+    params,
+  );
+  const parsed = Number(counts?.parsed ?? 0);
+  const errors = Number(counts?.errors ?? 0);
+  const consumed = consumedTo > from ? Number(consumedTo - from) : 0;
+  const account: OffsetAccount = {
+    topic: names.topic,
+    partition: 0,
+    from: from.toString(),
+    to: to.toString(),
+    committed: committed.toString(),
+    parsed,
+    errors,
+    skipped: consumed - parsed - errors,
+    pending: to > consumedTo ? Number(to - consumedTo) : 0,
+  };
+  if (account.skipped > 0 && consumed <= listLimit) {
+    const seen = await chRows<{ o: string }>(
+      ch,
+      `SELECT toString(kafka_offset) AS o FROM ${names.changelog} WHERE ${inRange.replaceAll('offset', 'kafka_offset')}
+       UNION DISTINCT
+       SELECT toString(offset) AS o FROM ${errorsTable} WHERE topic = {t:String} AND partition = 0 AND ${inRange}`,
+      params,
+    );
+    const have = new Set(seen.map((r) => r.o));
+    const skippedOffsets: string[] = [];
+    for (let o = from; o < consumedTo; o++) if (!have.has(o.toString())) skippedOffsets.push(o.toString());
+    account.skippedOffsets = skippedOffsets;
+  }
+  return account;
+}
+
+export function describeAccount(a: OffsetAccount): string {
+  return (
+    `${a.topic}[${a.partition}] offsets ${a.from}..${a.to}: ${a.parsed} parsed into the change log, ${a.errors} in ${pipelineNames.kafkaErrorsTable}, ` +
+    `${a.skipped} skipped by AvroConfluent (empty or tombstone: consumed, no row, no error), ${a.pending} not consumed yet (group at ${a.committed})`
+  );
+}
