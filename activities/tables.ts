@@ -15,7 +15,7 @@ import { keyColumns, tableObjects } from '../catalog/clickhouse-objects.ts';
 import { checkColumnOptions } from '../catalog/column-options.ts';
 import { parseDeclarations, type TableDeclarationInput } from '../catalog/declaration.ts';
 import { introspectTable, SourceTableMissing } from '../catalog/introspect.ts';
-import { pipelineNames, tableNames } from '../catalog/names.ts';
+import { pipelineNames, dropOrder, tableNames } from '../catalog/names.ts';
 import { deriveOptions } from '../catalog/pipeline.ts';
 import { PrivilegeNeeded } from '../catalog/publication.ts';
 import { beginAdd, catalogEntries, isCaptured, removeTable, setTableState, type TableState } from '../catalog/store.ts';
@@ -245,7 +245,7 @@ export function createTableActivities(deps: TablesDeps) {
       const { env, ch } = need();
       const n = tableNames(input.source, deriveOptions(env).names);
       const dropped: string[] = [];
-      for (const [kind, name] of [['VIEW', n.changelogMv], ['VIEW', n.currentMv], ['VIEW', n.errorsMv], ['TABLE', n.queue], ['TABLE', n.changelog], ['TABLE', n.current]] as const) {
+      for (const { kind, name } of dropOrder(n)) {
         await ch.command({ query: `DROP ${kind} IF EXISTS ${name}` });
         dropped.push(name);
       }

@@ -111,3 +111,11 @@ export function tableNames(source: string, opts: NameOptions = {}): TableNames {
     errors: `${db}.${pipelineNames.kafkaErrorsTable}`,
   };
 }
+
+/** Every object of a table in the order they can be dropped: views first (the queue stops reading), then the queue and the tables. */
+export function dropOrder(n: TableNames): { kind: 'VIEW' | 'TABLE'; name: string }[] {
+  return [
+    ...[n.changesMv, n.changelogMv, n.currentMv, n.errorsMv].map((name) => ({ kind: 'VIEW' as const, name })),
+    ...[n.queue, n.changes, n.changelog, n.current].map((name) => ({ kind: 'TABLE' as const, name })),
+  ];
+}

@@ -51,7 +51,7 @@ import type { SourceColumn } from '../../catalog/introspect.ts';
 import { tableNames } from '../../catalog/names.ts';
 import { deriveOptions, deriveTables } from '../../catalog/pipeline.ts';
 import { applyPlan, liveTables, planTable } from '../../catalog/reconcile.ts';
-import { captureTable, chRows, clickhouse, postgres, releaseTable, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+import { captureTable, chRows, dropCapturedTable, clickhouse, postgres, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
 
 const tag = uniqueTag('cdc');
 let ch: ClickHouseClient;
@@ -554,15 +554,9 @@ describe('schema change: ALTER TABLE ... ADD COLUMN on the source', () => {
       const versions = (await (await fetch(`${registryCcompat}/subjects/${topic}-value/versions`)).json()) as number[];
       expect(versions.length).toBeGreaterThanOrEqual(3);
     } finally {
-      for (const v of views) await ch.command({ query: `DROP VIEW IF EXISTS ${v}` }).catch(() => undefined);
+      // A paused queue must be attached before it can be dropped.
       await ch.command({ query: `ATTACH TABLE IF NOT EXISTS ${names.queue}` }).catch(() => undefined);
-      for (const t of [names.queue, names.changelog, target]) await ch.command({ query: `DROP TABLE IF EXISTS ${t}` }).catch(() => undefined);
-      await releaseTable(pool, source).catch(() => undefined);
-      await pool.query(`drop table if exists ${source}`).catch(() => undefined);
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-      await admin.disconnect();
+      await dropCapturedTable(pool, ch, source);
     }
   });
 });

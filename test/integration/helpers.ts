@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import type { TableDeclarationInput } from '../../catalog/declaration.ts';
-import { tableNames } from '../../catalog/names.ts';
+import { dropOrder, tableNames } from '../../catalog/names.ts';
 import { removeTable } from '../../catalog/store.ts';
 import { endpoints, type Endpoints } from '../../config/env.ts';
 import { setupPipeline } from '../../pipeline/setup.ts';
@@ -140,8 +140,7 @@ export async function startTestWorker(taskQueue: string, activities: object): Pr
 /** Undo `captureTable` for a test's own table: its ClickHouse objects, its declaration, the Postgres table and its topic. Never throws. */
 export async function dropCapturedTable(pool: pg.Pool, ch: ClickHouseClient, source: string): Promise<void> {
   const names = tableNames(source, { groupPrefix: testEndpoints().groupPrefix });
-  for (const v of [names.changesMv, names.changelogMv, names.currentMv, names.errorsMv]) await ch.command({ query: `DROP VIEW IF EXISTS ${v}` }).catch(() => undefined);
-  for (const t of [names.queue, names.changes, names.changelog, names.current]) await ch.command({ query: `DROP TABLE IF EXISTS ${t}` }).catch(() => undefined);
+  for (const o of dropOrder(names)) await ch.command({ query: `DROP ${o.kind} IF EXISTS ${o.name}` }).catch(() => undefined);
   await releaseTable(pool, source).catch(() => undefined);
   await pool.query(`drop table if exists ${source}`).catch(() => undefined);
   const admin = new Kafka({ clientId: `drop-${names.base}`, brokers: requireEnv('KAFKA_BROKERS').split(','), logLevel: logLevel.NOTHING }).admin();
