@@ -16,6 +16,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { describePollers, judgePollers } from '../../cli/worker-check.ts';
 
 export function requireEnv(name: string): string {
   const v = process.env[name];
@@ -119,13 +120,19 @@ export interface TestWorker {
   stop(): Promise<void>;
 }
 
-/** A worker for the project's workflows on the test's own task queue, with the given activities, and a client. */
+/**
+ * A worker for the project's workflows on the test's own task queue, with the
+ * given activities, and a client. Returns once the server has seen it poll,
+ * so the CLI's worker check (which looks at once) finds it.
+ */
 export async function startTestWorker(taskQueue: string, activities: object): Promise<TestWorker> {
   const address = requireEnv('TEMPORAL_ADDRESS');
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
   const worker = await Worker.create({ connection: nativeConnection, taskQueue, workflowsPath: path.join(repoRoot, 'workflows', 'index.ts'), activities });
   const done = worker.run();
+  const target = { address, namespace: 'default', taskQueue };
+  await waitFor(() => describePollers(connection, target), (p) => judgePollers(p, Date.now()).ok, `a poller on ${taskQueue}`, 30_000);
   return {
     client: new Client({ connection }),
     async stop() {

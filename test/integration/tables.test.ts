@@ -17,22 +17,17 @@
  *  - `tables remove --drop` stops capture and drops the targets.
  */
 import crypto from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { Connection } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities/index.ts';
 import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
 import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
 import { pipelineNames } from '../../catalog/names.ts';
-import { describePollers, judgePollers } from '../../cli/worker-check.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
-import { chRows, clickhouse, requireEnv, runCommand, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+import { chRows, clickhouse, requireEnv, runCommand, startTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 
-const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 const tag = uniqueTag('tbl');
 const table = `orders_${tag}`;
 const source = `public.${table}`;
@@ -42,9 +37,7 @@ const salt = 'pepper_1';
 let pool: pg.Pool;
 let su: pg.Pool;
 let ch: ClickHouseClient;
-let nativeConnection: NativeConnection;
-let worker: Worker;
-let workerDone: Promise<void>;
+let worker: TestWorker;
 
 const astros = (...args: string[]) => runCommand('npx', ['tsx', 'cli/astros.ts', 'tables', ...args], { TASK_QUEUE: taskQueue, FORCE_COLOR: '0' });
 
@@ -95,24 +88,16 @@ beforeAll(async () => {
   pool = new pg.Pool({ connectionString: requireEnv('DATABASE_URL'), max: 6 });
   su = new pg.Pool({ connectionString: requireEnv('PG_SUPERUSER_URL').replace(/\/postgres$/, '/astros'), max: 2 });
   ch = clickhouse();
-  nativeConnection = await NativeConnection.connect({ address: requireEnv('TEMPORAL_ADDRESS') });
-  worker = await Worker.create({
-    connection: nativeConnection,
+  worker = await startTestWorker(
     taskQueue,
-    workflowsPath,
-    activities: createActivities({
+    createActivities({
       pool,
       clickhouse: ch,
       kafkaBrokers: requireEnv('KAFKA_BROKERS').split(','),
       endpoints: testEndpoints(),
       source: { url: 'http://127.0.0.1:1/unused', connectTimeoutMs: 1000, responseTimeoutMs: 1000, retries: 0, retryMinDelayMs: 10, maxBodyBytes: 1024, maxPeople: 1 },
     }),
-  });
-  workerDone = worker.run();
-  // The command checks for a poller at once: let the worker's first polls reach the server.
-  const connection = await Connection.connect({ address: requireEnv('TEMPORAL_ADDRESS') });
-  const target = { address: requireEnv('TEMPORAL_ADDRESS'), namespace: 'default', taskQueue };
-  await waitFor(() => describePollers(connection, target), (p) => judgePollers(p, Date.now()).ok, `a poller on ${taskQueue}`, 30_000).finally(() => connection.close());
+  );
   await pool.query(`create table ${source} (
       id bigint primary key, name text not null, email varchar(80), phone text, note text, secret text,
       amount numeric(12,2), score double precision, active boolean, created_at timestamptz)`);
@@ -125,9 +110,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await workerDone?.catch(() => undefined);
-  await nativeConnection?.close();
+  await worker?.stop();
   await pool?.query(`drop table if exists ${source}, public.nokey_${tag}`).catch(() => undefined);
   await su?.query(`drop table if exists public.theirs_${tag}`).catch(() => undefined);
   await ch?.close();
