@@ -33,6 +33,7 @@ export function validationSpec(decl: TableDeclaration, src: SourceTable, names: 
       table: names.current.slice(names.database.length + 1),
       versionColumn: 'version',
       deletedColumn: 'is_deleted',
+      changesTable: names.changes.slice(names.database.length + 1),
       ...(renamed.length > 0 ? { columns: Object.fromEntries(renamed) } : {}),
     },
     catchUp: { mode: 'slot', slotName: opts.slot ?? pipelineNames.slot, kafka: { topic: names.topic, groupId: names.group } },

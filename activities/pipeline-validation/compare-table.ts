@@ -14,16 +14,18 @@
  * per-bucket checksums of the canonical rows (canonical.ts and the two
  * dialects' SQL), drill into the buckets that differ (diff.ts). A key whose
  * ClickHouse version is above W changed after the snapshot: it is counted as
- * such, not as a mismatch.
+ * such, not as a mismatch; so is a key whose row came from a transaction
+ * the snapshot does not see (visibility.ts).
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import { IngestErrorType, permanentFailure } from '../errors.ts';
 import { heartbeat } from '../heartbeat.ts';
 import { waitForCatchUp } from './catch-up.ts';
-import { chBucketsSql, chDrillSql, chRows } from './clickhouse-sql.ts';
+import { chBucketsSql, chDrillSql, chIdent, chRows } from './clickhouse-sql.ts';
 import { diffBuckets, diffRows, type BucketSum, type RowDiffResult, type SourceRow } from './diff.ts';
 import { lsnToBigInt } from './lsn.ts';
+import { parsePgSnapshot, setAsideInvisible, type PgSnapshot } from './visibility.ts';
 import { planTable } from './plan.ts';
 import { pgBucketsSql, pgDrillSql } from './postgres-sql.ts';
 import { findings, formatSummary, lagFindings, type Findings } from './report.ts';
@@ -56,6 +58,24 @@ async function specFromCatalog(deps: ValidationDeps, table: string): Promise<Val
 }
 
 /**
+ * Keys whose ClickHouse row is below the watermark yet came from a transaction
+ * that committed after the snapshot (it wrote before W, committed after):
+ * changed after the snapshot, not different. The change log knows each
+ * change's transaction; only the few differing versions are looked up.
+ */
+async function setAsideLateCommits(ch: ClickHouseClient, database: string, changesTable: string, rows: RowDiffResult, snapshot: PgSnapshot): Promise<RowDiffResult> {
+  const versions = [...new Set(rows.diffs.map((d) => d.version).filter((v): v is string => v !== undefined && v !== '0'))];
+  if (versions.length === 0) return rows;
+  const found = await chRows<{ v: string; tx: string }>(
+    ch,
+    `SELECT DISTINCT toString(lsn) AS v, toString(tx_id) AS tx FROM ${chIdent(database)}.${chIdent(changesTable)} WHERE lsn IN (SELECT toUInt64(arrayJoin({versions:Array(String)}))) AND tx_id IS NOT NULL`,
+    { versions },
+  );
+  const { kept, setAside } = setAsideInvisible(rows.diffs, new Map(found.map((r) => [r.v, BigInt(r.tx)])), snapshot);
+  return { diffs: kept, changedAfterSnapshot: rows.changedAfterSnapshot + setAside };
+}
+
+/**
  * The whole comparison inside one Postgres snapshot. Exported without the
  * activity wrapper for the benchmark and scripts.
  */
@@ -70,8 +90,11 @@ export async function compareTable(deps: ValidationDeps, input: CompareTableInpu
   try {
     await client.query('begin isolation level repeatable read read only');
     // First statement: takes the snapshot, then reads the WAL insert position (>= every visible commit).
-    const { rows: lsnRows } = await client.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
+    const { rows: lsnRows } = await client.query<{ lsn: string; snap: string }>(
+      'select pg_current_wal_insert_lsn()::text as lsn, pg_current_snapshot()::text as snap',
+    );
     const snapshotLsn = lsnRows[0]?.lsn ?? '0/0';
+    const snapshot = parsePgSnapshot(lsnRows[0]?.snap ?? '0:0:');
     const watermark = lsnToBigInt(snapshotLsn);
     // The planner can't estimate how many buckets the GROUP BY yields, so it
     // assumes one group per row and picks sort-based aggregation, spilling to
@@ -146,6 +169,7 @@ export async function compareTable(deps: ValidationDeps, input: CompareTableInpu
         tgt.map((r) => ({ k: r.k, h: r.h, deleted: Number(r.d) !== 0, ...(r.version !== undefined ? { version: r.version } : {}) })),
         usesLsn ? watermark : undefined,
       );
+      if (usesLsn && spec.target.changesTable) rows = await setAsideLateCommits(ch, spec.target.database, spec.target.changesTable, rows, snapshot);
     }
     await client.query('commit');
     phasesMs.drillDown = Math.round(performance.now() - t3);

@@ -32,6 +32,7 @@ export async function planTable(
     ['target.table', target.table],
     ['target.versionColumn', target.versionColumn],
     ['target.deletedColumn', target.deletedColumn],
+    ['target.changesTable', target.changesTable],
   ] as const) {
     checkIdent(what, name);
   }

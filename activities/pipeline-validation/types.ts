@@ -40,6 +40,8 @@ export interface ValidationSpec {
     table: string;
     /** Version column (the source LSN); required by catch-up mode `version` and to tell later changes apart. */
     versionColumn?: string;
+    /** The deduplicated change log beside the target (lsn, tx_id): tells a transaction that committed after the snapshot from a real difference. */
+    changesTable?: string;
     /** Deleted flag (rows with a non-zero flag are not live). */
     deletedColumn?: string;
     /** Target column compared with a source column whose name differs (the catalog's numeric(p,s) -> its exact text, `<col>_text`). */
