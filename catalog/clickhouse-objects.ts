@@ -77,6 +77,21 @@ export interface TableObjects {
   queue: QueueObject;
   /** The queue's views, in creation order; the queue starts consuming once the first exists. */
   views: ViewObject[];
+  /** A resync's objects (resync.ts creates them for one load and drops them after). */
+  resync: ResyncObjects;
+}
+
+/**
+ * A bulk load writes rows shaped like the queue's (Debezium's wire values)
+ * into a Null table whose view applies the current-state view's own
+ * expressions and writes the shadow copy of the current state.
+ */
+export interface ResyncObjects {
+  input: StorageObject;
+  shadow: StorageObject;
+  view: ViewObject;
+  /** Data columns of `input` that a load supplies, in order (the Debezium fields come after them). */
+  loadColumns: string[];
 }
 
 export interface SinkSettings {
@@ -181,6 +196,16 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
     columns: [...columns.map((c) => ({ name: c.source.name, type: c.queueType })), ...debeziumFields],
     settings: queueSettings({ brokers: sink.kafkaBrokers, topic: names.topic, group: names.group, registryUrl: sink.registryUrl }, sink.overrides),
   };
+  const currentSelect = (source: string, where: string) =>
+    ['SELECT', [...dataExprs, `${commitTs} AS commit_ts`, `${lsnExpr} AS version`, `${deletedExpr} AS is_deleted`].map((e) => `    ${e}`).join(',\n'), source, ...(where ? [where] : [])].join('\n');
+  const queueShort = names.queue.slice(names.database.length + 1);
+  const resync: ResyncObjects = {
+    input: { kind: 'storage', name: names.resyncInput, columns: queue.columns, engine: 'Null', orderBy: [] },
+    shadow: { ...current, name: names.resyncShadow },
+    // Aliased as the queue: expressions that read a queue column by its qualified name work unchanged.
+    view: { kind: 'view', name: names.resyncMv, to: names.resyncShadow, select: currentSelect(`FROM ${names.resyncInput} AS ${ident(queueShort)}`, '') },
+    loadColumns: columns.map((c) => c.source.name),
+  };
   const views: ViewObject[] = [
     {
       kind: 'view',
@@ -209,9 +234,7 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
       kind: 'view',
       name: names.currentMv,
       to: names.current,
-      select: ['SELECT', [...dataExprs, `${commitTs} AS commit_ts`, `${lsnExpr} AS version`, `${deletedExpr} AS is_deleted`].map((e) => `    ${e}`).join(',\n'), from, 'WHERE length(_error) = 0'].join(
-        '\n',
-      ),
+      select: currentSelect(from, 'WHERE length(_error) = 0'),
     },
     {
       kind: 'view',
@@ -220,7 +243,7 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
       select: `SELECT _topic AS topic, _partition AS partition, _offset AS offset, _raw_message AS raw_message, _error AS error\n${from}\nWHERE length(_error) > 0`,
     },
   ];
-  return { names, key, columns, changelog, changes, current, changesView, queue, views };
+  return { names, key, columns, changelog, changes, current, changesView, queue, views, resync };
 }
 
 // ---------------------------------------------------------------- SQL text
@@ -244,7 +267,7 @@ export function createSql(o: ClickHouseObject, ifNotExists = true): string {
   const ine = ifNotExists ? 'IF NOT EXISTS ' : '';
   switch (o.kind) {
     case 'storage':
-      return `CREATE TABLE ${ine}${o.name}\n(\n${columnList(o.columns)}\n)\nENGINE = ${o.engine}\nORDER BY ${orderByClause(o.orderBy)}`;
+      return `CREATE TABLE ${ine}${o.name}\n(\n${columnList(o.columns)}\n)\nENGINE = ${o.engine}${o.orderBy.length > 0 ? `\nORDER BY ${orderByClause(o.orderBy)}` : ''}`;
     case 'queue':
       return (
         `CREATE TABLE ${ine}${o.name}\n(\n${columnList(o.columns)}\n)\nENGINE = Kafka\nSETTINGS\n` +

@@ -71,6 +71,10 @@ export interface TableNames {
   currentMv: string;
   errorsMv: string;
   errors: string;
+  /** A resync's shadow copy of `current` (swapped in with EXCHANGE TABLES), its Null input table and view. */
+  resyncShadow: string;
+  resyncInput: string;
+  resyncMv: string;
 }
 
 export interface NameOptions {
@@ -109,13 +113,16 @@ export function tableNames(source: string, opts: NameOptions = {}): TableNames {
     currentMv: `${db}.${base}_current_mv`,
     errorsMv: `${db}.${base}_errors_mv`,
     errors: `${db}.${pipelineNames.kafkaErrorsTable}`,
+    resyncShadow: `${db}.${base}_resync`,
+    resyncInput: `${db}.${base}_resync_input`,
+    resyncMv: `${db}.${base}_resync_mv`,
   };
 }
 
 /** Every object of a table in the order they can be dropped: views first (the queue stops reading), then the queue and the tables. */
 export function dropOrder(n: TableNames): { kind: 'VIEW' | 'TABLE'; name: string }[] {
   return [
-    ...[n.changesMv, n.changelogMv, n.currentMv, n.errorsMv].map((name) => ({ kind: 'VIEW' as const, name })),
-    ...[n.queue, n.changes, n.changelog, n.current].map((name) => ({ kind: 'TABLE' as const, name })),
+    ...[n.changesMv, n.changelogMv, n.currentMv, n.errorsMv, n.resyncMv].map((name) => ({ kind: 'VIEW' as const, name })),
+    ...[n.queue, n.changes, n.changelog, n.current, n.resyncInput, n.resyncShadow].map((name) => ({ kind: 'TABLE' as const, name })),
   ];
 }

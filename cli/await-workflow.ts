@@ -192,6 +192,8 @@ export async function awaitWorkflow<T>(opts: {
   afterTimeout?: string;
   log: (line: string) => void;
   everyMs?: number;
+  /** What the workflow itself says of its progress (a query), put first on each progress line. */
+  detail?: () => Promise<string | undefined>;
 }): Promise<T> {
   const w: WaitDescription = {
     workflowType: opts.workflowType,
@@ -206,7 +208,11 @@ export async function awaitWorkflow<T>(opts: {
     result: (signal) => opts.connection.withAbortSignal(signal, () => opts.handle.result() as Promise<T>),
     timeoutMs: opts.timeoutMs,
     everyMs: opts.everyMs ?? PROGRESS_EVERY_MS,
-    progress: async (elapsedMs) => progressLine(w, elapsedMs, opts.timeoutMs, await runState(opts.connection, opts.handle, opts.target)),
+    progress: async (elapsedMs) => {
+      const line = progressLine(w, elapsedMs, opts.timeoutMs, await runState(opts.connection, opts.handle, opts.target));
+      const detail = await opts.detail?.().catch(() => undefined);
+      return detail ? `${detail}; ${line}` : line;
+    },
     onTimeout: async () => timeoutMessage(w, opts.timeoutMs, await runState(opts.connection, opts.handle, opts.target), opts.afterTimeout ?? ''),
     log: opts.log,
   });

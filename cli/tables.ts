@@ -68,14 +68,20 @@ export function declarationFromOptions(source: string, o: Omit<AddOptions, 'time
 }
 
 /** The innermost failure's message (TableNotReady and friends are one line naming the fix). */
-function failureMessage(err: unknown): string {
+export function failureMessage(err: unknown): string {
   let e: unknown = err;
   while (e instanceof Error && e.cause instanceof Error) e = e.cause;
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Start the workflow under its fixed id, or attach to the run that is open; wait with progress. */
-async function runTableWorkflow<T>(type: string, workflowId: string, input: unknown, timeoutMs: number): Promise<{ result: T; cfg: Config }> {
+/** Start the workflow under its fixed id, or attach to the run that is open; wait with progress (`detail` adds the workflow's own). */
+export async function runTableWorkflow<T>(
+  type: string,
+  workflowId: string,
+  input: unknown,
+  timeoutMs: number,
+  detail?: (handle: WorkflowHandle, elapsedMs: number) => Promise<string | undefined>,
+): Promise<{ result: T; cfg: Config }> {
   const cfg = loadConfigOrExit();
   const connection: Connection = await connectWithWorker(cfg.temporal, { ifNoWorker: 'fail', consequence: `${type} would never complete` });
   try {
@@ -94,7 +100,19 @@ async function runTableWorkflow<T>(type: string, workflowId: string, input: unkn
       log(`${workflowId} is already running (run ${runId}): attached to it`);
     }
     try {
-      const result = await awaitWorkflow<T>({ connection, handle, runId, workflowType: type, target: cfg.temporal, uiUrl: cfg.temporal.uiUrl, timeoutMs, log, afterTimeout: 'Run the same command again to attach to it.' });
+      const started = Date.now();
+      const result = await awaitWorkflow<T>({
+        connection,
+        handle,
+        runId,
+        workflowType: type,
+        target: cfg.temporal,
+        uiUrl: cfg.temporal.uiUrl,
+        timeoutMs,
+        log,
+        afterTimeout: 'Run the same command again to attach to it.',
+        ...(detail ? { detail: () => detail(handle, Date.now() - started) } : {}),
+      });
       return { result, cfg };
     } catch (err) {
       if (err instanceof WorkflowFailedError) throw new Error(failureMessage(err), { cause: err });

@@ -153,30 +153,36 @@ export async function compareTable(deps: ValidationDeps, input: CompareTableInpu
     const targetRows = chBuckets.reduce((n, b) => n + Number(b.rows), 0);
     phasesMs.checksum = Math.round(performance.now() - t2);
 
-    // Drill down into the mismatching buckets: both engines list (key, hash) of those buckets only.
+    // Drill down into the mismatching buckets, a chunk at a time: both engines list (key, hash) of those buckets only.
+    // While every key found so far changed after the snapshot (a table under heavy writes), the next chunk is
+    // drilled too, so such a run still ends agreeing or naming a real difference; a real one stops it.
     const t3 = performance.now();
-    const drilled = bucketDiffs.slice(0, spec.maxDrillBuckets ?? 256).map((b) => b.bucket);
+    const chunk = spec.maxDrillBuckets ?? 256;
+    let drilled = 0;
     let rows: RowDiffResult = { diffs: [], changedAfterSnapshot: 0 };
-    if (drilled.length > 0) {
-      heartbeat({ phase: 'drill-down', buckets: drilled.length });
+    while (drilled < bucketDiffs.length && (drilled === 0 || rows.diffs.length === 0)) {
+      const buckets = bucketDiffs.slice(drilled, drilled + chunk).map((b) => b.bucket);
+      drilled += buckets.length;
+      heartbeat({ phase: 'drill-down', buckets: drilled, of: bucketDiffs.length });
       const [src, tgt] = await Promise.all([
-        client.query<SourceRow>(pgDrillSql(plan), [drilled]).then((r) => r.rows),
-        chRows<{ k: string; h: string; version?: string; d: number | string }>(ch, chDrillSql(plan), { buckets: drilled }),
+        client.query<SourceRow>(pgDrillSql(plan), [buckets]).then((r) => r.rows),
+        chRows<{ k: string; h: string; version?: string; d: number | string }>(ch, chDrillSql(plan), { buckets }),
       ]);
       const usesLsn = spec.catchUp.mode !== 'none' && plan.versionColumn !== undefined;
-      rows = diffRows(
+      let found = diffRows(
         src,
         tgt.map((r) => ({ k: r.k, h: r.h, deleted: Number(r.d) !== 0, ...(r.version !== undefined ? { version: r.version } : {}) })),
         usesLsn ? watermark : undefined,
       );
-      if (usesLsn && spec.target.changesTable) rows = await setAsideLateCommits(ch, spec.target.database, spec.target.changesTable, rows, snapshot);
+      if (usesLsn && spec.target.changesTable) found = await setAsideLateCommits(ch, spec.target.database, spec.target.changesTable, found, snapshot);
+      rows = { diffs: [...rows.diffs, ...found.diffs], changedAfterSnapshot: rows.changedAfterSnapshot + found.changedAfterSnapshot };
     }
     await client.query('commit');
     phasesMs.drillDown = Math.round(performance.now() - t3);
 
     const found = findings({
       bucketDiffs,
-      drilledBuckets: drilled.length,
+      drilledBuckets: drilled,
       rows,
       keyKinds: plan.key.map((c) => c.kind),
       maxKeys: spec.maxKeys ?? 20,

@@ -53,7 +53,7 @@ export interface ValidationSpec {
   /** Longest wait for ClickHouse to catch up (default 60 s). */
   maxWaitMs?: number;
   pollMs?: number;
-  /** Buckets drilled into at most (default 256); the rest are counted only. */
+  /** Buckets drilled into per pass (default 256); another pass only while every key found changed after the snapshot, else the rest are counted only. */
   maxDrillBuckets?: number;
   /** Keys named per kind of difference at most (default 20). */
   maxKeys?: number;

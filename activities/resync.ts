@@ -1,0 +1,272 @@
+/**
+ * Resync activities: rebuild one table's ClickHouse copy straight from
+ * Postgres, beside the live copy, and swap it in (workflows/resync-table.ts
+ * orders them; catalog/resync-sql.ts says why the versions make it exact).
+ *
+ *   prepareResync   fresh shadow objects; S0, then wait for the transactions
+ *                   open at S0 to end; the block ranges
+ *   loadResyncRange one range: Postgres COPY (CSV, Debezium's wire values)
+ *                   streamed into the Null input table, whose view writes the
+ *                   shadow; memory is one range's CSV at most
+ *   swapResync      ClickHouse caught up; rows streamed since S0 copied into
+ *                   the shadow; EXCHANGE TABLES (queries see the old copy
+ *                   until here)
+ *   completeResync  wait until every message consumed before the swap is in,
+ *                   copy what reached the old copy meanwhile, history rows,
+ *                   drop the old copy
+ *   abandonResync   drop the shadow objects; the live copy is never touched
+ *
+ * Each is idempotent: a retry repeats it to the same result.
+ */
+import { Transform } from 'node:stream';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { createSql, tableObjects, type TableObjects } from '../catalog/clickhouse-objects.ts';
+import { validationTransforms } from '../catalog/column-options.ts';
+import { introspectTable, type SourceTable } from '../catalog/introspect.ts';
+import { tableNames } from '../catalog/names.ts';
+import { deriveOptions } from '../catalog/pipeline.ts';
+import { copyRangeSql, copyStreamedSql, historySql, insertColumns, lateRowsSql, splitBlocks, swapMark, type BlockRange } from '../catalog/resync-sql.ts';
+import { catalogEntries, isCaptured } from '../catalog/store.ts';
+import { validationSpec } from '../catalog/validation-spec.ts';
+import type { Endpoints } from '../config/env.ts';
+import { IngestErrorType, permanentFailure } from './errors.ts';
+import { cancelled, heartbeat } from './heartbeat.ts';
+import { waitForCatchUp } from './pipeline-validation/catch-up.ts';
+import { lsnToBigInt } from './pipeline-validation/lsn.ts';
+
+export interface ResyncDeps {
+  pool: pg.Pool;
+  clickhouse?: ClickHouseClient;
+  endpoints?: Endpoints;
+}
+
+export interface ResyncPlan {
+  source: string;
+  /** L = S0 - 1 as a decimal string: the version of every loaded row. */
+  lsnFloor: string;
+  ranges: BlockRange[];
+  estimatedRows: number;
+  /** Transactions waited for before the first read. */
+  waitedFor: number;
+}
+
+export interface RangeInput {
+  source: string;
+  lsnFloor: string;
+  range: BlockRange;
+  ranges: number;
+  /** Rows loaded by ranges finished before this one started, and the estimate: for progress. */
+  rowsBefore: number;
+  estimatedRows: number;
+}
+
+export interface SwapResult {
+  streamedCopied: number;
+  swapped: boolean;
+}
+
+export interface ResyncOutcome {
+  loadedRows: number;
+  /** History rows added: loaded rows that differed from the live copy, live keys the load did not find. */
+  changedRows: number;
+  deletedRows: number;
+  lateCopied: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function createResyncActivities(deps: ResyncDeps) {
+  const need = () => {
+    if (!deps.endpoints || !deps.clickhouse) throw permanentFailure(IngestErrorType.InvalidInput, 'this worker has no pipeline addresses (CLICKHOUSE_URL, KAFKA_BROKERS, REGISTRY_URL)');
+    return { env: deps.endpoints, ch: deps.clickhouse };
+  };
+
+  async function resolve(source: string): Promise<{ src: SourceTable; t: TableObjects; transforms: ReturnType<typeof validationTransforms>; entry: Awaited<ReturnType<typeof catalogEntries>>[number] }> {
+    const { env } = need();
+    const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === source && isCaptured(e.state));
+    if (!entry) throw permanentFailure(IngestErrorType.TableNotCaptured, `${source} is not captured (astros tables list shows what is)`);
+    const src = await introspectTable(deps.pool, source);
+    const opts = deriveOptions(env);
+    const t = tableObjects(entry.declaration, src, tableNames(source, opts.names), opts.sink);
+    return { src, t, transforms: validationTransforms(entry.declaration, src), entry };
+  }
+
+  const count = async (ch: ClickHouseClient, sql: string): Promise<number> => {
+    const rs = await ch.query({ query: sql, format: 'JSONEachRow' });
+    return Number((await rs.json<{ n: string }>())[0]?.n ?? 0);
+  };
+
+  async function dropShadow(ch: ClickHouseClient, t: TableObjects): Promise<void> {
+    await ch.command({ query: `DROP VIEW IF EXISTS ${t.resync.view.name}` });
+    await ch.command({ query: `DROP TABLE IF EXISTS ${t.resync.input.name}` });
+    await ch.command({ query: `DROP TABLE IF EXISTS ${t.resync.shadow.name}` });
+  }
+
+  /** Catch-up as validation does it: the slot confirmed past `lsn` and the table's consumer group at the topic's end. */
+  async function catchUpTo(t: TableObjects, src: SourceTable, entry: Awaited<ReturnType<typeof resolve>>['entry'], lsn: bigint, what: string): Promise<void> {
+    const { env, ch } = need();
+    const spec = { ...validationSpec(entry.declaration, src, t.names), maxWaitMs: 10 * 60_000 };
+    heartbeat({ step: `waiting for ClickHouse to catch up (${what})` });
+    const r = await waitForCatchUp({ pool: deps.pool, clickhouse: ch, kafkaBrokers: env.kafkaBrokers.split(',') }, spec, t.current.name, lsn);
+    if (!r.caughtUp) throw new Error(`ClickHouse did not catch up with Postgres (${what}): ${r.detail}`);
+  }
+
+  const walInsertLsn = async (): Promise<bigint> => {
+    const { rows } = await deps.pool.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
+    return lsnToBigInt(rows[0]!.lsn);
+  };
+
+  return {
+    /** Fresh shadow objects, the version floor L and the ranges. */
+    async prepareResync(input: { source: string; rangeRows?: number }): Promise<ResyncPlan> {
+      const { ch } = need();
+      const { src, t } = await resolve(input.source);
+      await dropShadow(ch, t);
+      for (const o of [t.resync.shadow, t.resync.input, t.resync.view]) await ch.command({ query: createSql(o, false) });
+
+      const s0 = await walInsertLsn();
+      const { rows: snap } = await deps.pool.query<{ xip: string[] }>('select array(select x::text from pg_snapshot_xip(pg_current_snapshot()) x) as xip');
+      const open = snap[0]!.xip;
+      // Every transaction that had an id at S0 must end before the first read (catalog/resync-sql.ts).
+      for (;;) {
+        const { rows } = await deps.pool.query<{ x: string; pid: number | null; since: Date | null }>(
+          `select x::text, a.pid, a.xact_start as since from unnest($1::xid8[]) x
+             left join pg_stat_activity a on a.backend_xid::text = (x::text::numeric % 4294967296)::text
+            where pg_xact_status(x) = 'in progress'`,
+          [open],
+        );
+        if (rows.length === 0) break;
+        const first = rows[0]!;
+        heartbeat({ step: `waiting for ${rows.length} transaction(s) open since before the load to end (e.g. xid ${first.x}${first.pid ? `, pid ${first.pid} since ${first.since?.toISOString()}` : ''})` });
+        if (cancelled()) throw new Error('cancelled');
+        await sleep(500);
+      }
+      const { rows: size } = await deps.pool.query<{ blocks: string; tuples: string }>(
+        // A partitioned table's ranges cover its largest partition (ctid ranges apply to each partition).
+        `with leaves as (
+           select relid from pg_partition_tree($1::regclass) where isleaf
+           union select $1::regclass where (select relkind from pg_class where oid = $1::regclass) <> 'p')
+         select coalesce(max(pg_relation_size(l.relid) / current_setting('block_size')::bigint), 0)::text as blocks,
+                coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint::text as tuples
+           from leaves l join pg_class c on c.oid = l.relid`,
+        [`${src.schema}.${src.table}`],
+      );
+      const blocks = Number(size[0]!.blocks);
+      const estimatedRows = Number(size[0]!.tuples);
+      const rowsPerBlock = blocks > 0 && estimatedRows > 0 ? estimatedRows / blocks : 50;
+      const ranges = splitBlocks(blocks, (input.rangeRows ?? 100_000) / rowsPerBlock);
+      return { source: input.source, lsnFloor: String(s0 - 1n), ranges, estimatedRows, waitedFor: open.length };
+    },
+
+    /** One block range, Postgres COPY → ClickHouse, streamed. */
+    async loadResyncRange(input: RangeInput): Promise<{ rows: number }> {
+      const { ch } = need();
+      const { src, t, transforms } = await resolve(input.source);
+      const sql = copyRangeSql(src, t, transforms, BigInt(input.lsnFloor), input.range);
+      const client = await deps.pool.connect();
+      const started = Date.now();
+      let bytes = 0;
+      try {
+        const out = client.query(copyTo(sql));
+        // Counted on the way through (a 'data' listener on `out` itself would start it flowing before the insert reads).
+        const counted = new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            bytes += chunk.length;
+            done(null, chunk);
+          },
+        });
+        out.once('error', (err) => counted.destroy(err));
+        out.pipe(counted);
+        const timer = setInterval(() => {
+          const s = (Date.now() - started) / 1000;
+          heartbeat({
+            step: `range ${input.range.index + 1}/${input.ranges}: ${(bytes / 1e6).toFixed(1)} MB read in ${s.toFixed(0)} s; about ${input.rowsBefore} of ${input.estimatedRows} rows loaded before it`,
+          });
+          if (cancelled()) out.destroy(new Error('cancelled'));
+        }, 2_000);
+        try {
+          await ch.insert({
+            table: t.resync.input.name,
+            values: counted,
+            format: 'CSV',
+            columns: insertColumns(t) as [string, ...string[]],
+            // '' stays '' (NULL is \N), and leading or trailing blanks of unquoted fields are kept (char(n) padding).
+            clickhouse_settings: { input_format_csv_empty_as_default: 0, input_format_csv_trim_whitespaces: 0 },
+          });
+        } finally {
+          clearInterval(timer);
+        }
+        return { rows: out.rowCount };
+      } finally {
+        client.release();
+      }
+    },
+
+    /** Catch up, copy what streamed since S0 into the shadow, swap. A retry after the swap does nothing. */
+    async swapResync(input: { source: string; lsnFloor: string }): Promise<SwapResult> {
+      const { ch } = need();
+      const { src, t, entry } = await resolve(input.source);
+      const floor = BigInt(input.lsnFloor);
+      const mark = swapMark(floor);
+      const comment = async (table: string) => {
+        const rs = await ch.query({ query: `SELECT comment FROM system.tables WHERE database = {db:String} AND name = {t:String}`, query_params: { db: t.names.database, t: table.slice(t.names.database.length + 1) }, format: 'JSONEachRow' });
+        return (await rs.json<{ comment: string }>())[0]?.comment;
+      };
+      if ((await comment(t.current.name)) === mark) return { streamedCopied: 0, swapped: true };
+      await catchUpTo(t, src, entry, await walInsertLsn(), 'before the swap');
+      const streamed = await count(ch, `SELECT count() AS n FROM ${t.current.name} WHERE version > ${floor}`);
+      await ch.command({ query: copyStreamedSql(t.current.name, t.resync.shadow.name, floor) });
+      await ch.command({ query: `ALTER TABLE ${t.resync.shadow.name} MODIFY COMMENT '${mark}'` });
+      await ch.command({ query: `EXCHANGE TABLES ${t.current.name} AND ${t.resync.shadow.name}` });
+      return { streamedCopied: streamed, swapped: true };
+    },
+
+    /** After the swap: late rows of the old copy, the history, the old copy dropped. */
+    async completeResync(input: { source: string; lsnFloor: string }): Promise<ResyncOutcome> {
+      const { ch } = need();
+      const { src, t, entry } = await resolve(input.source);
+      const floor = BigInt(input.lsnFloor);
+      const old = t.resync.shadow.name;
+      const hasOld = (await count(ch, `SELECT count() AS n FROM system.tables WHERE database = '${t.names.database}' AND name = '${old.slice(t.names.database.length + 1)}'`)) > 0;
+      let lateCopied = 0;
+      let changedRows = 0;
+      let deletedRows = 0;
+      if (hasOld) {
+        // Every message consumed before the swap has been inserted (into the old copy, if it was resolved before the swap).
+        await catchUpTo(t, src, entry, await walInsertLsn(), 'after the swap');
+        await ch.command({ query: `DROP VIEW IF EXISTS ${t.resync.view.name}` });
+        const late = lateRowsSql(t, old, floor);
+        lateCopied = await count(ch, late.count);
+        if (lateCopied > 0) await ch.command({ query: late.copy });
+        const h = historySql(t, old, floor);
+        const changesBefore = await count(ch, `SELECT count() AS n FROM ${t.changes.name} FINAL WHERE lsn = ${floor}`);
+        // Repeated after a crash between the two statements, the first adds nothing new: the change log collapses (key, lsn).
+        await ch.command({ query: h.changed });
+        const afterChanged = await count(ch, `SELECT count() AS n FROM ${t.changes.name} FINAL WHERE lsn = ${floor}`);
+        await ch.command({ query: h.deleted });
+        const afterDeleted = await count(ch, `SELECT count() AS n FROM ${t.changes.name} FINAL WHERE lsn = ${floor}`);
+        changedRows = afterChanged - changesBefore;
+        deletedRows = afterDeleted - afterChanged;
+        await ch.command({ query: `DROP TABLE IF EXISTS ${t.resync.input.name}` });
+        await ch.command({ query: `DROP TABLE IF EXISTS ${old}` });
+      }
+      await ch.command({ query: `ALTER TABLE ${t.current.name} MODIFY COMMENT ''` });
+      const loadedRows = await count(ch, `SELECT count() AS n FROM ${t.current.name} WHERE version = ${floor}`);
+      return { loadedRows, changedRows, deletedRows, lateCopied };
+    },
+
+    /** Cancelled or failed before the swap: the shadow objects go, the live copy stays as it was. */
+    async abandonResync(input: { source: string }): Promise<void> {
+      const { ch } = need();
+      const { t } = await resolve(input.source);
+      const rs = await ch.query({ query: `SELECT comment FROM system.tables WHERE database = {db:String} AND name = {t:String}`, query_params: { db: t.names.database, t: t.current.name.slice(t.names.database.length + 1) }, format: 'JSONEachRow' });
+      // After the swap the shadow name holds the old copy, which completeResync still needs.
+      if (((await rs.json<{ comment: string }>())[0]?.comment ?? '').startsWith('resync at ')) return;
+      await dropShadow(ch, t);
+    },
+  };
+}
+
+export type ResyncActivities = ReturnType<typeof createResyncActivities>;

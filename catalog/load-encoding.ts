@@ -1,0 +1,90 @@
+/**
+ * A bulk load's Postgres side: each column rendered as Debezium sends it
+ * (the connector settings named in column-types.ts), so that loaded rows go
+ * through the very expressions the queue's views apply and come out equal to
+ * streamed ones. The rows leave Postgres as CSV (`COPY … WITH (FORMAT csv,
+ * NULL '\N')`): ClickHouse's CSV reader takes arrays as literals inside the
+ * field and tells NULL from '' that way (its TSV reader would need arrays
+ * escaped twice).
+ *
+ * Written next to column-types.ts's `valueMapping`; a type added there needs
+ * its rendering here (an unknown one throws, as it does there).
+ */
+import type { ColumnTransform } from '../activities/pipeline-validation/types.ts';
+import { pgTransformed } from '../activities/pipeline-validation/transforms.ts';
+import type { SourceColumn } from './introspect.ts';
+
+export const pgIdent = (s: string): string => `"${s.replaceAll('"', '""')}"`;
+
+// io.debezium.time.(Micro)Timestamp values Debezium sends for ±infinity (column-types.ts maps them to NULL).
+const INFINITY_MICROS = ['9223372036825200000', '-9223372036832400000'] as const;
+const INFINITY_MILLIS = ['9223372036825200', '-9223372036832400'] as const;
+
+const stringTypes = [
+  /^text$/,
+  /^character varying(\(\d+\))?$/,
+  /^character(\(\d+\))?$/,
+  /^bpchar$/,
+  /^uuid$/,
+  /^jsonb?$/,
+  /^citext$/,
+  /^inet$/,
+  /^cidr$/,
+  /^macaddr8?$/,
+  /^xml$/,
+];
+
+/** Scalar value `x` of type `t` as Debezium's wire value, as Postgres text. */
+function scalar(x: string, t: string, isEnum: boolean): string | null {
+  // char(n) keeps its padding (Debezium sends it padded; a cast to text would strip it, its output function does not).
+  if (/^(character(\(\d+\))?|bpchar)$/.test(t)) return `case when ${x} is not null then format('%s', ${x}) end`;
+  if (isEnum || stringTypes.some((re) => re.test(t))) return `${x}::text`;
+  if (['smallint', 'integer', 'bigint', 'boolean', 'real', 'double precision'].includes(t)) return `${x}::text`;
+  if (t === 'numeric' || t.startsWith('numeric(')) return `${x}::text`;
+  if (t === 'bytea') return `translate(encode(${x}, 'base64'), E'\\n', '')`;
+  if (t === 'date') return `case when isfinite(${x}) then (${x} - date '1970-01-01')::text end`;
+  // Debezium's Interval.toIsoString: every part, seconds without trailing zeros.
+  if (/^interval(\(\d\))?$/.test(t)) {
+    const part = (f: string) => `extract(${f} from ${x})::bigint::text`;
+    return `'P' || ${part('year')} || 'Y' || ${part('month')} || 'M' || ${part('day')} || 'DT' || ${part('hour')} || 'H' || ${part('minute')} || 'M' || trim_scale(extract(second from ${x}))::text || 'S'`;
+  }
+  if (/^time(\(\d\))? without time zone$/.test(t)) return `(extract(epoch from ${x}) * 1000000)::bigint::text`;
+  if (/^time(\(\d\))? with time zone$/.test(t)) return `to_char(date '2000-01-01' + (${x} at time zone 'UTC')::time, 'HH24:MI:SS.US') || 'Z'`;
+  const ts = /^timestamp(?:\((\d)\))? without time zone$/.exec(t);
+  if (ts) {
+    const millis = ts[1] !== undefined && Number(ts[1]) <= 3;
+    const [pos, neg] = millis ? INFINITY_MILLIS : INFINITY_MICROS;
+    return `case when isfinite(${x}) then (extract(epoch from ${x}) * ${millis ? 1000 : 1000000})::bigint::text when ${x} > 'epoch' then '${pos}' else '${neg}' end`;
+  }
+  if (/^timestamp(\(\d\))? with time zone$/.test(t)) {
+    return `case when isfinite(${x}) then to_char(${x} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') else 'infinity' end`;
+  }
+  return null;
+}
+
+/** An array element inside a ClickHouse array literal. */
+function element(e: string, t: string, isEnum: boolean): string | null {
+  const v = scalar(e, t, isEnum);
+  if (v === null) return null;
+  if (t === 'real' || t === 'double precision') return `case when ${e} = 'NaN' then 'nan' when ${e} = 'Infinity' then 'inf' when ${e} = '-Infinity' then '-inf' else ${v} end`;
+  if (t === 'boolean') return `case when ${e} then 'true' else 'false' end`;
+  const numeric = ['smallint', 'integer', 'bigint'].includes(t) || /^(date|time|timestamp)/.test(t) && !/with time zone/.test(t);
+  if (numeric) return v;
+  // A quoted string literal: backslash and quote escaped.
+  return `'''' || replace(replace(${v}, '\\', '\\\\'), '''', '\\''') || ''''`;
+}
+
+/** Column `c` as its wire value (text), with the connector's transform applied when it has one. */
+export function pgWireValue(c: SourceColumn, transform?: ColumnTransform): string {
+  const id = pgIdent(c.name);
+  if (transform) return pgTransformed(`${id}::text`, transform);
+  if (c.type.endsWith('[]')) {
+    const el = element('e', c.type.slice(0, -2), c.enumType === true);
+    if (el === null) throw new Error(`column ${c.name}: no load encoding for ${c.type}`);
+    // A NULL array reaches ClickHouse as [] (its arrays cannot be NULL): the same here.
+    return `case when ${id} is null then '[]' else '[' || array_to_string(array(select ${el} from unnest(${id}) as u(e)), ',', 'NULL') || ']' end`;
+  }
+  const v = scalar(id, c.type, c.enumType === true);
+  if (v === null) throw new Error(`column ${c.name}: no load encoding for ${c.type}`);
+  return v;
+}

@@ -1,0 +1,96 @@
+/**
+ * The SQL of a resync (activities/resync.ts runs it), from a table's objects.
+ *
+ * Versions. Every loaded row carries version L = S0 - 1, where S0 is the WAL
+ * insert position read before the load started and before waiting for every
+ * transaction then in progress to end. So each transaction a range's read
+ * does not see began after S0 and every change of it has an LSN > L: it
+ * streams and wins over the loaded row (ReplacingMergeTree keeps the highest
+ * version). Changes of transactions the read does see are either below L (the
+ * loaded row holds their result) or above it (streamed, same values or later).
+ * That holds key by key, whenever a range is read, so ranges need no shared
+ * snapshot: each is one statement, read in parallel, and a range that is read
+ * again after a crash is simply newer.
+ */
+import { ident } from './column-types.ts';
+import type { TableObjects } from './clickhouse-objects.ts';
+import { pgWireValue, pgIdent } from './load-encoding.ts';
+import type { SourceTable } from './introspect.ts';
+import type { ColumnTransform } from '../activities/pipeline-validation/types.ts';
+
+/** A range of heap blocks: [fromBlock, toBlock), the last one open-ended (rows appended meanwhile are read too). */
+export interface BlockRange {
+  index: number;
+  fromBlock: number;
+  toBlock: number | null;
+}
+
+/** Debezium fields a loaded row carries: a read (`r`) at version L, read now, no transaction. */
+export const LOADED_FIELDS = ['__op', '__lsn', '__source_ts_ms', '__ts_ms', '__source_txId', '__deleted'] as const;
+
+export function splitBlocks(blocks: number, blocksPerRange: number): BlockRange[] {
+  const per = Math.max(1, Math.floor(blocksPerRange));
+  const out: BlockRange[] = [];
+  for (let from = 0, i = 0; from < Math.max(blocks, 1); from += per, i++) out.push({ index: i, fromBlock: from, toBlock: from + per });
+  out[out.length - 1]!.toBlock = null;
+  return out;
+}
+
+/** `COPY (SELECT <wire values>, <loaded fields> FROM t WHERE ctid in range) TO STDOUT` as CSV. */
+export function copyRangeSql(src: SourceTable, t: TableObjects, transforms: Record<string, ColumnTransform>, lsnFloor: bigint, r: BlockRange): string {
+  const cols = t.resync.loadColumns.map((name) => {
+    const c = src.columns.find((s) => s.name === name);
+    if (!c) throw new Error(`${src.source}: column ${name} is no longer in the table`);
+    return pgWireValue(c, transforms[name]);
+  });
+  const now = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+  const fields = [`'r'`, `'${lsnFloor}'`, now, now, 'null', `'false'`];
+  const where = [`ctid >= '(${r.fromBlock},0)'::tid`, ...(r.toBlock === null ? [] : [`ctid < '(${r.toBlock},0)'::tid`])].join(' and ');
+  return `COPY (SELECT ${[...cols, ...fields].join(', ')} FROM ${pgIdent(src.schema)}.${pgIdent(src.table)} WHERE ${where}) TO STDOUT WITH (FORMAT csv, NULL '\\N')`;
+}
+
+/** The ClickHouse side of a range: rows into the Null input table (its view writes the shadow). */
+export function insertColumns(t: TableObjects): string[] {
+  return [...t.resync.loadColumns, ...LOADED_FIELDS];
+}
+
+const dataColumns = (t: TableObjects): string[] => t.current.columns.map((c) => c.name).filter((n) => !['commit_ts', 'version', 'is_deleted'].includes(n));
+const keyTuple = (t: TableObjects, alias = ''): string => `(${t.key.map((k) => `${alias}${ident(k)}`).join(', ')})`;
+const rowHash = (t: TableObjects): string => `cityHash64(toString(tuple(${dataColumns(t).map((c) => ident(c)).join(', ')})))`;
+
+/** Rows that streamed after S0 into `from`, copied into `to` (equal versions collapse: copying twice is harmless). */
+export function copyStreamedSql(from: string, to: string, lsnFloor: bigint): string {
+  return `INSERT INTO ${to} SELECT * FROM ${from} WHERE version > ${lsnFloor}`;
+}
+
+/** Rows that reached the old copy after the first copy (consumed while the swap ran): the ones the live copy lacks. */
+export function lateRowsSql(t: TableObjects, old: string, lsnFloor: bigint): { count: string; copy: string } {
+  const where = `WHERE version > ${lsnFloor} AND (${keyTuple(t)}, version) NOT IN (SELECT ${keyTuple(t)}, version FROM ${t.current.name} WHERE version > ${lsnFloor})`;
+  return { count: `SELECT count() AS n FROM ${old} ${where}`, copy: `INSERT INTO ${t.current.name} SELECT * FROM ${old} ${where}` };
+}
+
+/**
+ * The change history after the swap (`current` is the loaded copy, `old` the
+ * one it replaced): a loaded row that differs from the key's live row before
+ * adds a read (`r`) at L; a live key the load did not find adds a delete at
+ * L. A loaded row equal to what was there adds nothing, so a resync of a
+ * table that had not drifted writes no history.
+ */
+export function historySql(t: TableObjects, old: string, lsnFloor: bigint): { changed: string; deleted: string } {
+  const data = dataColumns(t).map((c) => ident(c));
+  const target = `${t.changes.name} (${[...data, 'op', 'is_deleted', 'lsn', 'tx_id', 'commit_ts'].join(', ')})`;
+  const changed = `INSERT INTO ${target}
+SELECT ${data.join(', ')}, 'r', 0, ${lsnFloor}, NULL, commit_ts
+FROM ${t.current.name} FINAL
+WHERE version = ${lsnFloor} AND is_deleted = 0
+  AND (${keyTuple(t)}, ${rowHash(t)}) NOT IN (SELECT ${keyTuple(t)}, ${rowHash(t)} FROM ${old} FINAL WHERE is_deleted = 0)`;
+  const deleted = `INSERT INTO ${target}
+SELECT ${data.join(', ')}, 'd', 1, ${lsnFloor}, NULL, now64(3)
+FROM ${old} FINAL
+WHERE is_deleted = 0 AND version <= ${lsnFloor}
+  AND ${keyTuple(t)} NOT IN (SELECT ${keyTuple(t)} FROM ${t.current.name})`;
+  return { changed, deleted };
+}
+
+/** The comment that marks the shadow as swapped in (EXCHANGE moves it to the live name): a retried swap checks it. */
+export const swapMark = (lsnFloor: bigint): string => `resync at ${lsnFloor}`;

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { tableObjects } from '../../catalog/clickhouse-objects.ts';
+import { parseDeclarations } from '../../catalog/declaration.ts';
+import type { SourceTable } from '../../catalog/introspect.ts';
+import { pgWireValue } from '../../catalog/load-encoding.ts';
+import { tableNames } from '../../catalog/names.ts';
+import { copyRangeSql, historySql, insertColumns, lateRowsSql, splitBlocks } from '../../catalog/resync-sql.ts';
+import { progressBar } from '../../cli/resync.ts';
+
+const src: SourceTable = {
+  source: 'public.orders',
+  schema: 'public',
+  table: 'orders',
+  owner: 'astros',
+  replicaIdentity: 'f',
+  columns: [
+    { name: 'id', type: 'bigint', notNull: true, keyPosition: 1, comment: null },
+    { name: 'amount', type: 'numeric(12,2)', notNull: false, keyPosition: null, comment: null },
+    { name: 'tags', type: 'text[]', notNull: false, keyPosition: null, comment: null },
+    { name: 'email', type: 'text', notNull: false, keyPosition: null, comment: null },
+  ],
+} as SourceTable;
+const [decl] = parseDeclarations([{ source: 'public.orders' }], 'test');
+const t = tableObjects(decl!, src, tableNames('public.orders'), { kafkaBrokers: 'k:9092', registryUrl: 'http://r' });
+
+describe('resync objects and SQL', () => {
+  it('splits heap blocks into ranges, the last open-ended, at least one for an empty table', () => {
+    expect(splitBlocks(10, 4)).toEqual([
+      { index: 0, fromBlock: 0, toBlock: 4 },
+      { index: 1, fromBlock: 4, toBlock: 8 },
+      { index: 2, fromBlock: 8, toBlock: null },
+    ]);
+    expect(splitBlocks(0, 100)).toEqual([{ index: 0, fromBlock: 0, toBlock: null }]);
+  });
+
+  it('generates a Null input shaped like the queue and a view into the shadow with the current view’s expressions', () => {
+    expect(t.resync.input.engine).toBe('Null');
+    expect(t.resync.input.columns.map((c) => c.name)).toEqual(t.queue.columns.map((c) => c.name));
+    expect(t.resync.shadow.columns).toEqual(t.current.columns);
+    expect(t.resync.view.to).toBe(t.resync.shadow.name);
+    const currentView = t.views.find((v) => v.to === t.current.name)!;
+    expect(t.resync.view.select.split('\nFROM')[0]).toBe(currentView.select.split('\nFROM')[0]);
+    expect(t.resync.view.select).toContain(`FROM ${t.resync.input.name} AS orders_queue`);
+  });
+
+  it('reads a block range as CSV with the loaded fields at version L', () => {
+    const sql = copyRangeSql(src, t, {}, 41n, { index: 1, fromBlock: 4, toBlock: 8 });
+    expect(sql).toMatch(/^COPY \(SELECT .* FROM "public"\."orders" WHERE ctid >= '\(4,0\)'::tid and ctid < '\(8,0\)'::tid\) TO STDOUT WITH \(FORMAT csv, NULL '\\N'\)$/s);
+    expect(sql).toContain(`'r', '41'`);
+    expect(insertColumns(t)).toEqual(['id', 'amount', 'tags', 'email', '__op', '__lsn', '__source_ts_ms', '__ts_ms', '__source_txId', '__deleted']);
+    expect(copyRangeSql(src, t, {}, 41n, { index: 2, fromBlock: 8, toBlock: null })).not.toContain('ctid <');
+  });
+
+  it('renders wire values as Debezium sends them, transforms applied', () => {
+    expect(pgWireValue(src.columns[2]!)).toContain(`when "tags" is null then '[]'`);
+    expect(pgWireValue({ name: 'ts', type: 'timestamp(3) without time zone', notNull: false, keyPosition: null, comment: null })).toContain('* 1000)::bigint');
+    expect(pgWireValue(src.columns[3]!, { kind: 'mask', chars: 3 })).toBe(`repeat('*', 3)`);
+    expect(() => pgWireValue({ name: 'p', type: 'point', notNull: false, keyPosition: null, comment: null })).toThrow(/no load encoding for point/);
+  });
+
+  it('adds history only for rows that differ and keys the load did not find; copies only late rows the live copy lacks', () => {
+    const h = historySql(t, 'astros.orders_resync', 41n);
+    expect(h.changed).toContain(`'r', 0, 41`);
+    expect(h.changed).toContain('NOT IN (SELECT (id), cityHash64');
+    expect(h.deleted).toContain(`'d', 1, 41`);
+    expect(h.deleted).toContain('version <= 41');
+    expect(lateRowsSql(t, 'astros.orders_resync', 41n).copy).toContain('((id), version) NOT IN (SELECT (id), version FROM astros.orders WHERE version > 41)');
+  });
+
+  it('draws the progress bar with rate and ETA', () => {
+    expect(progressBar({ phase: 'loading', rangesDone: 4, ranges: 8, rowsLoaded: 100_000, estimatedRows: 200_000 }, 10_000, 10)).toBe(
+      '[#####-----] 50% 100,000 of ~200,000 rows, 4/8 ranges, 10,000 rows/s, ETA 10 s',
+    );
+    expect(progressBar({ phase: 'swapping', rangesDone: 8, ranges: 8, rowsLoaded: 200_000, estimatedRows: 200_000 }, 1)).toBe('resync: swapping (8/8 ranges, 200,000 rows loaded)');
+  });
+});
+
+describe('replication slot health', () => {
+  it('names a lost or missing slot and the command that recovers; warns while it can be saved', async () => {
+    const { slotProblem, slotWarning } = await import('../../pipeline/slot-health.ts');
+    expect(slotProblem({ slot: 's', found: true, walStatus: 'reserved', active: true })).toBeUndefined();
+    expect(slotProblem({ slot: 's', found: true, walStatus: 'lost', active: false })).toMatch(/^replication slot s is lost: .*run npm run recover/);
+    expect(slotProblem({ slot: 's', found: false, walStatus: null, active: null })).toMatch(/^replication slot s does not exist: .*npm run recover/);
+    expect(slotWarning({ slot: 's', found: true, walStatus: 'unreserved', active: true })).toMatch(/invalidates it at the next checkpoint/);
+    expect(slotWarning({ slot: 's', found: true, walStatus: 'extended', active: true })).toBeUndefined();
+  });
+});

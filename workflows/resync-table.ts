@@ -1,0 +1,115 @@
+/**
+ * resyncTable: rebuild one captured table's ClickHouse copy from Postgres,
+ * bypassing Kafka, while changes keep streaming (`astros resync <table>`, or
+ * the Web UI: Workflow Type resyncTable, input {"source": "public.orders"}).
+ *
+ *   1. prepareResync: shadow objects, the version floor L, block ranges
+ *   2. loadResyncRange for every range, `parallel` at a time; a range that
+ *      finished is in this history and never read again (a worker killed
+ *      mid-load resumes with the unfinished ones)
+ *   3. swapResync: the shadow, with what streamed meanwhile, replaces the
+ *      live copy in one EXCHANGE
+ *   4. completeResync: late rows, the change history (only what differed),
+ *      the old copy dropped
+ *   5. validatePipeline must agree
+ *
+ * Cancelled (or failed) before the swap, the shadow objects are dropped and
+ * the live copy is as it was; after the swap the resync always completes.
+ * Query `progress` for rows and ranges done. Deterministic code only.
+ */
+import { ApplicationFailure, CancellationScope, defineQuery, executeChild, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { IngestActivities } from '../activities/index.ts';
+import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
+import type { ResyncOutcome } from '../activities/resync.ts';
+import type { ValidationReport } from '../activities/pipeline-validation/types.ts';
+import { validatePipeline } from './validate-pipeline.ts';
+
+export const RESYNC_WORKFLOW_TYPE = 'resyncTable';
+export const resyncWorkflowId = (source: string): string => `resync-${source}`;
+
+export interface ResyncTableInput {
+  source: string;
+  /** Ranges read at once (default 2). */
+  parallel?: number;
+  /** Rows per range, roughly (default 100,000). */
+  rangeRows?: number;
+  /** Skip the closing validation (the bench times the load alone). */
+  skipValidation?: boolean;
+}
+
+export interface ResyncProgress {
+  phase: 'preparing' | 'loading' | 'swapping' | 'completing' | 'validating' | 'done';
+  rangesDone: number;
+  ranges: number;
+  rowsLoaded: number;
+  estimatedRows: number;
+}
+
+export interface ResyncTableResult extends ResyncOutcome {
+  source: string;
+  lsnFloor: string;
+  ranges: number;
+  rowsRead: number;
+  streamedCopied: number;
+  validation?: { workflowId: string; outcome: ValidationReport['outcome']; summary: string };
+}
+
+export const resyncProgressQuery = defineQuery<ResyncProgress>('progress');
+
+const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes };
+
+const { prepareResync, swapResync, completeResync, abandonResync } = proxyActivities<IngestActivities>({
+  // Waiting for open transactions and for ClickHouse to catch up: heartbeated.
+  startToCloseTimeout: 30 * 60_000,
+  heartbeatTimeout: 60_000,
+  retry,
+});
+
+const { loadResyncRange } = proxyActivities<IngestActivities>({
+  startToCloseTimeout: 30 * 60_000,
+  // A killed worker's range is handed to another worker this soon.
+  heartbeatTimeout: 20_000,
+  retry,
+});
+
+export async function resyncTable(input: ResyncTableInput): Promise<ResyncTableResult> {
+  if (!input?.source) throw ApplicationFailure.create({ type: IngestErrorType.InvalidInput, nonRetryable: true, message: 'input needs "source": "schema.table"' });
+  const { source } = input;
+  const progress: ResyncProgress = { phase: 'preparing', rangesDone: 0, ranges: 0, rowsLoaded: 0, estimatedRows: 0 };
+  setHandler(resyncProgressQuery, () => progress);
+
+  let swapped = false;
+  try {
+    const plan = await prepareResync({ source, ...(input.rangeRows ? { rangeRows: input.rangeRows } : {}) });
+    Object.assign(progress, { phase: 'loading', ranges: plan.ranges.length, estimatedRows: plan.estimatedRows });
+    const queue = [...plan.ranges];
+    const worker = async () => {
+      for (let r = queue.shift(); r; r = queue.shift()) {
+        const { rows } = await loadResyncRange({ source, lsnFloor: plan.lsnFloor, range: r, ranges: plan.ranges.length, rowsBefore: progress.rowsLoaded, estimatedRows: plan.estimatedRows });
+        progress.rowsLoaded += rows;
+        progress.rangesDone++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(8, input.parallel ?? 2)) }, worker));
+
+    progress.phase = 'swapping';
+    // Once begun, the swap and what follows it finish even when the workflow is cancelled.
+    const swap = await CancellationScope.nonCancellable(() => swapResync({ source, lsnFloor: plan.lsnFloor }));
+    swapped = true;
+    progress.phase = 'completing';
+    const outcome = await CancellationScope.nonCancellable(() => completeResync({ source, lsnFloor: plan.lsnFloor }));
+    const result: ResyncTableResult = { source, lsnFloor: plan.lsnFloor, ranges: plan.ranges.length, rowsRead: progress.rowsLoaded, streamedCopied: swap.streamedCopied, ...outcome };
+    if (!input.skipValidation) {
+      progress.phase = 'validating';
+      const workflowId = `${workflowInfo().workflowId}-validate-${workflowInfo().runId.slice(0, 8)}`;
+      const report = await executeChild(validatePipeline, { workflowId, args: [{ table: source }] });
+      result.validation = { workflowId, outcome: report.outcome, summary: report.summary };
+    }
+    progress.phase = 'done';
+    return result;
+  } catch (err) {
+    // Before the swap nothing live was touched: drop the shadow (abandonResync leaves it if a swap did happen).
+    if (!swapped) await CancellationScope.nonCancellable(() => abandonResync({ source }));
+    throw err;
+  }
+}
