@@ -33,6 +33,8 @@ export const IngestErrorType = {
   /** tables add: the table is already captured; tables remove: it is not. */
   TableAlreadyCaptured: 'TableAlreadyCaptured',
   TableNotCaptured: 'TableNotCaptured',
+  /** The connector's replication slot is missing or invalidated: only `npm run recover` brings the stream back without a gap. */
+  ReplicationSlotLost: 'ReplicationSlotLost',
 } as const;
 
 export type IngestErrorType = (typeof IngestErrorType)[keyof typeof IngestErrorType];

@@ -17,6 +17,8 @@ import type { IngestCounts, IngestStatus } from '../workflows/shared.ts';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createValidationActivities } from './pipeline-validation/activities.ts';
 import { createTableActivities } from './tables.ts';
+import { createResyncActivities } from './resync.ts';
+import { createRecoverActivities } from './recover.ts';
 import type { Endpoints } from '../config/env.ts';
 
 export interface ActivityDeps {
@@ -99,6 +101,12 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.groupPrefix ? { groupPrefix: deps.groupPrefix } : {}),
     }),
     ...createTableActivities({
+      pool: deps.pool,
+      ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
+      ...(deps.endpoints ? { endpoints: deps.endpoints } : {}),
+    }),
+    ...createRecoverActivities({ pool: deps.pool, ...(deps.endpoints ? { endpoints: deps.endpoints } : {}) }),
+    ...createResyncActivities({
       pool: deps.pool,
       ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
       ...(deps.endpoints ? { endpoints: deps.endpoints } : {}),

@@ -35,3 +35,33 @@ export async function connectorOffset(connectUrl: string, name: string): Promise
   const r = await getJson<{ offsets: { offset: Record<string, unknown> }[] }>(`${connectUrl.replace(/\/$/, '')}/connectors/${encodeURIComponent(name)}/offsets`);
   return r.offsets[0]?.offset ?? {};
 }
+
+async function send(method: 'PUT' | 'DELETE', url: string): Promise<void> {
+  const res = await fetch(url, { method, signal: AbortSignal.timeout(30_000) });
+  if (!res.ok && res.status !== 404) throw new Error(`${method} ${url}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
+}
+
+const connectorUrl = (connectUrl: string, name: string) => `${connectUrl.replace(/\/$/, '')}/connectors/${encodeURIComponent(name)}`;
+
+/** The connector's configuration (slot.name and friends). */
+export function connectorConfigOf(connectUrl: string, name: string): Promise<Record<string, string>> {
+  return getJson<Record<string, string>>(`${connectorUrl(connectUrl, name)}/config`);
+}
+
+/** The connector's own state: RUNNING, PAUSED, STOPPED, FAILED, UNASSIGNED. */
+export async function connectorStatus(connectUrl: string, name: string): Promise<string> {
+  return (await getJson<{ connector: { state: string } }>(`${connectorUrl(connectUrl, name)}/status`)).connector.state;
+}
+
+/** Stop (tasks shut down, configuration kept: the state in which Connect lets offsets be reset). */
+export const stopConnector = (connectUrl: string, name: string) => send('PUT', `${connectorUrl(connectUrl, name)}/stop`);
+export const resumeConnector = (connectUrl: string, name: string) => send('PUT', `${connectorUrl(connectUrl, name)}/resume`);
+/** Forget the committed source offsets (the connector must be STOPPED). */
+export const resetConnectorOffsets = (connectUrl: string, name: string) => send('DELETE', `${connectorUrl(connectUrl, name)}/offsets`);
+
+/** Replace the connector's configuration (a stopped connector stays stopped). */
+export async function putConnectorConfig(connectUrl: string, name: string, config: Record<string, string>): Promise<void> {
+  const url = `${connectorUrl(connectUrl, name)}/config`;
+  const res = await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config), signal: AbortSignal.timeout(30_000) });
+  if (!res.ok) throw new Error(`PUT ${url}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
+}

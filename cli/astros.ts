@@ -6,6 +6,8 @@
  *   npx tsx cli/astros.ts schedule [--interval 5m]   create or update the Temporal Schedule
  *   npx tsx cli/astros.ts migrate                    apply pending Postgres migrations
  *   npx tsx cli/astros.ts tables add|list|remove     capture a table on the running pipeline (cli/tables.ts)
+ *   npx tsx cli/astros.ts resync <table>             rebuild a table's ClickHouse copy from Postgres (cli/resync.ts)
+ *   npx tsx cli/astros.ts recover                    after a lost replication slot: new slot, every table resynced (cli/recover.ts)
  *   npx tsx cli/astros.ts dead-letters list|replay   kept records of the ingest and the CDC path; replay after a fix
  *
  * ingest and validate need a running worker on TASK_QUEUE (npm run worker):
@@ -22,6 +24,8 @@ import { VALIDATE_WORKFLOW_TYPE } from '../workflows/validate-pipeline.ts';
 const VALIDATE_SCHEDULE_ID = 'validate-pipeline';
 import { buildValidateCommand } from './validate.ts';
 import { buildTablesCommand } from './tables.ts';
+import { buildResyncCommand } from './resync.ts';
+import { buildRecoverCommand } from './recover.ts';
 import { buildDeadLettersCommand } from './dead-letters.ts';
 import { ConfigError, MigrationError } from '../activities/errors.ts';
 import { loadConfigOrExit, type Config } from '../config/env.ts';
@@ -182,6 +186,8 @@ export function buildProgram(): Command {
 
   program.addCommand(buildValidateCommand());
   program.addCommand(buildTablesCommand());
+  program.addCommand(buildResyncCommand());
+  program.addCommand(buildRecoverCommand());
   program.addCommand(buildDeadLettersCommand());
 
   return program;

@@ -227,6 +227,11 @@ export function stackSettings(env: Record<string, string | undefined> = process.
     uvThreadpoolSize: set(env.UV_THREADPOOL_SIZE),
     /** A port variable (PG_PORT, KAFKA_PORT, ...): TEST_-prefixed for the test profile. */
     port: (name: string, profile: 'dev' | 'test') => set(env[`${profile === 'test' ? 'TEST_' : ''}${name}`]),
+    /**
+     * Postgres' max_slot_wal_keep_size (PG_MAX_SLOT_WAL_KEEP_SIZE, TEST_-prefixed for the test profile): past it a
+     * lagging slot is invalidated. The test profile's is small, so a test can lose its own slot in seconds.
+     */
+    walKeepSize: (profile: 'dev' | 'test') => set(env[`${profile === 'test' ? 'TEST_' : ''}PG_MAX_SLOT_WAL_KEEP_SIZE`]) ?? (profile === 'test' ? '256MB' : '2GB'),
     worker: { taskQueue: set(env.TASK_QUEUE), namespace: set(env.TEMPORAL_NAMESPACE), sourceUrl: set(env.ASTROS_SOURCE_URL) },
   };
 }

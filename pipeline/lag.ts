@@ -21,6 +21,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { slotProblem, slotWarning } from './slot-health.ts';
 import { pipelineNames, tableNames } from '../catalog/names.ts';
 import { activeTables } from '../catalog/store.ts';
 import { endpoints } from '../config/env.ts';
@@ -172,14 +173,16 @@ function bytes(n: number | null): string {
 export function formatLagReport(r: LagReport): string {
   const p = r.postgres;
   const lines = [`lag report at ${r.at}`, `postgres    current LSN ${p.currentLsn}`];
+  const problem = slotProblem({ slot: p.slot, found: p.slotFound, walStatus: p.walStatus, active: p.active }) ?? slotWarning({ slot: p.slot, found: p.slotFound, walStatus: p.walStatus, active: p.active });
   if (!p.slotFound) {
-    lines.push(`            slot ${p.slot}: NOT FOUND (connector never started?)`);
+    lines.push(`            slot ${p.slot}: NOT FOUND (connector never started, or the slot was dropped)`);
   } else {
     lines.push(
       `            slot ${p.slot} ${p.active ? 'active' : 'INACTIVE'}, confirmed flush ${p.confirmedFlushLsn} (${bytes(p.flushLagBytes)} behind), ` +
         `WAL retained ${bytes(p.retainedWalBytes)}, wal_status ${p.walStatus}`,
     );
   }
+  if (problem) lines.push(`            ${problem}`);
   lines.push(`            last connector heartbeat ${p.lastHeartbeat ?? 'never (heartbeat.action.query not running?)'}`);
   for (const k of r.kafka) lines.push(`kafka       ${k.topic} -> group ${k.group}: end ${k.endOffset}, committed ${k.committedOffset}, lag ${k.lag}`);
   for (const c of r.clickhouse) lines.push(`clickhouse  ${c.table}: newest LSN applied ${c.newestLsn ?? 'none'} (commit ${c.newestCommit ?? 'n/a'}), ${c.rows} rows before merges`);

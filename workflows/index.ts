@@ -3,3 +3,5 @@ export { ingestAstronauts } from './ingest-astronauts.ts';
 export * from './validate-pipeline.ts';
 export * from './add-table.ts';
 export * from './remove-table.ts';
+export * from './resync-table.ts';
+export * from './recover-pipeline.ts';

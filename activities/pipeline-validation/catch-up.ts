@@ -23,6 +23,7 @@ import { IngestErrorType, permanentFailure } from '../errors.ts';
 import { cancelled, heartbeat } from '../heartbeat.ts';
 import { chIdent, chRows } from './clickhouse-sql.ts';
 import { bigIntToLsn, lsnToBigInt } from './lsn.ts';
+import { slotProblem } from '../../pipeline/slot-health.ts';
 import type { CatchUpSpec, ValidationSpec } from './types.ts';
 
 export interface CatchUpDeps {
@@ -93,12 +94,13 @@ async function waitForSlotAndConsumer(
   }
   let flushed: bigint | undefined;
   for (;;) {
-    const { rows } = await deps.pool.query<{ lsn: string | null; active: boolean }>(
-      'select confirmed_flush_lsn::text as lsn, active from pg_replication_slots where slot_name = $1',
+    const { rows } = await deps.pool.query<{ lsn: string | null; active: boolean; wal_status: string | null }>(
+      'select confirmed_flush_lsn::text as lsn, active, wal_status from pg_replication_slots where slot_name = $1',
       [c.slotName],
     );
     const row = rows[0];
-    if (!row) throw permanentFailure(IngestErrorType.InvalidInput, `replication slot ${JSON.stringify(c.slotName)} does not exist`);
+    const problem = slotProblem({ slot: c.slotName, found: row !== undefined, walStatus: row?.wal_status ?? null, active: row?.active ?? null });
+    if (problem || !row) throw permanentFailure(IngestErrorType.ReplicationSlotLost, problem ?? `replication slot ${c.slotName} does not exist`);
     flushed = row.lsn ? lsnToBigInt(row.lsn) : 0n;
     if (flushed >= watermark) break;
     heartbeat({ phase: 'catch-up: slot', confirmedFlush: bigIntToLsn(flushed), need: bigIntToLsn(watermark) });

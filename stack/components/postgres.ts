@@ -2,6 +2,7 @@
  * Postgres 15 from Debian's package, run as the unprivileged `postgres` OS user
  * (initdb refuses root), loopback only, wal_level=logical for Debezium.
  */
+import { stackSettings } from '../../config/env.ts';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -139,8 +140,8 @@ export const postgres: Component = {
         '-c', 'wal_level=logical',
         '-c', 'max_wal_senders=10',
         '-c', 'max_replication_slots=10',
-        // Bound the WAL a stopped consumer can pin; the lag report shows what is retained.
-        '-c', 'max_slot_wal_keep_size=2GB',
+        // Bound the WAL a stopped consumer can pin; the lag report shows what is retained (npm run recover after a loss).
+        '-c', `max_slot_wal_keep_size=${stackSettings().walKeepSize(ctx.profile)}`,
         '-c', 'timezone=UTC',
         '-c', 'log_timezone=UTC',
         '-c', 'shared_buffers=128MB',
