@@ -125,7 +125,7 @@ export interface OursApplied {
  * Postgres must be ready (ensurePostgres): the catalog reads the table's columns.
  */
 export async function ensureOurs(d: { pool: pg.Pool; ch: ClickHouseClient }, env: BenchEnv, tuning: Tuning, log: (m: string) => void): Promise<OursApplied> {
-  const sink = { kafkaBrokers: env.kafkaBrokers, registryUrl: env.registryCcompatUrl, overrides: tuning.consumer };
+  const sink = { kafkaBrokers: env.kafkaBrokers, registryUrl: env.registryCcompatUrl, overrides: tuning.consumer, retention: env.retention };
   const [t] = await deriveTables(d.pool, [benchTable], { sink, names: nameOptions });
   await ensureTopics(env.kafkaBrokers, [names.topic], log);
   const vars = ddlVars({ clickhouseDatabase: names.database });
