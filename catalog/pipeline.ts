@@ -59,6 +59,9 @@ export async function capturedTables(db: pg.Pool | pg.Client, opts: DeriveOption
   return out;
 }
 
+/** The plan of the objects every table shares (kafka_errors' TTL). */
+export const SHARED_PLAN = 'shared objects';
+
 /** Plans for every table, then for the shared error stream(s) they write to (its TTL); drift is logged, never applied. */
 export async function reconcileClickHouse(ch: ClickHouseClient, tables: CapturedTable[], log: (m: string) => void, dryRun = false): Promise<TablePlan[]> {
   const databases = [...new Set(tables.map((t) => t.objects.names.database))];
@@ -73,7 +76,7 @@ export async function reconcileClickHouse(ch: ClickHouseClient, tables: Captured
   // kafka_errors is a numbered migration's (shared by every table); only its TTL follows the settings.
   for (const [name, ttl] of new Map(tables.map((t) => [t.objects.errors.name, t.objects.errors.ttl]))) {
     if (!live.has(name)) continue;
-    const plan: TablePlan = { table: name, actions: await ttlActions(ch, name, ttl, live.get(name)) };
+    const plan: TablePlan = { table: SHARED_PLAN, actions: await ttlActions(ch, name, ttl, live.get(name)) };
     plans.push(plan);
     if (dryRun) for (const a of plan.actions) log(`${plan.table}: would ${describeAction(a)}`);
     else await applyPlan(ch, plan, log);

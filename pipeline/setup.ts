@@ -24,7 +24,7 @@ import { migrate as migratePostgres } from '../db/migrate.ts';
 import { connectorFileText } from '../catalog/connector.ts';
 import type { TableDeclarationInput } from '../catalog/declaration.ts';
 import { connectorFile, type ConnectorSpec } from '../catalog/names.ts';
-import { capturedTables, connectorConfig, deriveOptions, reconcileClickHouse, syncPostgres, type CapturedTable } from '../catalog/pipeline.ts';
+import { capturedTables, connectorConfig, deriveOptions, reconcileClickHouse, SHARED_PLAN, syncPostgres, type CapturedTable } from '../catalog/pipeline.ts';
 import { formatRetention, topicRetentionMs, topicRetentionUpdate } from '../catalog/retention.ts';
 import { declareTable, syncRepositoryTables } from '../catalog/store.ts';
 import { repositoryTables } from '../catalog/tables.ts';
@@ -188,7 +188,7 @@ export async function applyCatalog(env: Endpoints, db: pg.Client | pg.Pool, ch: 
   log(`[catalog] capturing ${tables.map((t) => t.declaration.source).join(', ')}`);
   await syncPostgres(db, tables, (m) => log(`[postgres] ${m}`));
   await ensureTopics(env.kafkaBrokers, topicSpecs(tables), log);
-  const plans = await reconcileClickHouse(ch, tables, (m) => log(`[clickhouse] ${m}`));
+  const plans = (await reconcileClickHouse(ch, tables, (m) => log(`[clickhouse] ${m}`))).filter((p) => p.table !== SHARED_PLAN);
   const changed = plans.filter((p) => p.actions.some((a) => a.kind !== 'drift')).length;
   log(`[clickhouse] catalog objects: ${plans.length - changed} table(s) up to date, ${changed} changed`);
   await registerConnectorSpec(env.connectUrl, connectorConfig(tables), log);
