@@ -27,12 +27,16 @@
  * `<t>_changes` is fed from `<t>_changelog` rather than from the queue: every
  * row of the record reaches it by construction, and no view of the queue is
  * added (a queue starts consuming once its first view exists).
+ *
+ * Retention (catalog/retention.ts): `<t>_changelog` and kafka_errors expire
+ * by TTL; `<t>_changes` and the current state never do.
  */
 import { ident, mapColumn, type MappedColumn } from './column-types.ts';
 import { queueSettings, type ConsumerOverrides } from './consumer-settings.ts';
 import type { SourceTable } from './introspect.ts';
 import type { TableDeclaration } from './declaration.ts';
 import type { TableNames } from './names.ts';
+import { formatRetention, tableRetention, ttlExpression, type Retention } from './retention.ts';
 
 export interface ColumnDef {
   name: string;
@@ -47,6 +51,8 @@ export interface StorageObject {
   columns: ColumnDef[];
   engine: string;
   orderBy: string[];
+  /** TTL expression (rows expire), absent to keep every row. */
+  ttl?: string;
 }
 
 export interface QueueObject {
@@ -77,6 +83,10 @@ export interface TableObjects {
   queue: QueueObject;
   /** The queue's views, in creation order; the queue starts consuming once the first exists. */
   views: ViewObject[];
+  /** This table's retention (its declaration's overrides applied). */
+  retention: Retention;
+  /** The shared error stream this table's errors view writes to (a numbered migration creates it), and its TTL. */
+  errors: { name: string; ttl?: string };
   /** A resync's objects (resync.ts creates them for one load and drops them after). */
   resync: ResyncObjects;
 }
@@ -99,6 +109,8 @@ export interface SinkSettings {
   /** The registry's Confluent-compatible API (…/apis/ccompat/v7). */
   registryUrl: string;
   overrides?: ConsumerOverrides;
+  /** The pipeline's retention (config/env.ts); a declaration may override the change log's and the topic's. */
+  retention: Retention;
 }
 
 /** Debezium fields the connector's ExtractNewRecordState adds (add.fields=op,lsn,source.ts_ms,ts_ms,source.txId; deletes rewritten). */
@@ -144,6 +156,9 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
   const data = outputs.map((o): ColumnDef => ({ name: o.name, type: o.type }));
   const dataExprs = outputs.map((o) => (o.expr === ident(o.name) ? o.expr : `${o.expr} AS ${ident(o.name)}`));
   const from = `FROM ${names.queue}`;
+  const retention = tableRetention(decl.retention, sink.retention);
+  const changelogTtl = ttlExpression('ingested_at', retention.changelogMs);
+  const errorsTtl = ttlExpression('received_at', retention.errorsMs);
 
   const changelog: StorageObject = {
     kind: 'storage',
@@ -162,8 +177,10 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
     ],
     engine: 'MergeTree',
     orderBy: [...key, 'lsn', 'kafka_offset'],
+    ...(changelogTtl ? { ttl: changelogTtl } : {}),
   };
   // What every delivery of one change shares: the data, op, lsn, transaction and commit time.
+  // No TTL: the SCD2 history is built from here, and an expired insert would drop a live key from it.
   const changeColumns = [...data.map((c) => c.name), 'op', 'is_deleted', 'lsn', 'tx_id', 'commit_ts'];
   const changes: StorageObject = {
     kind: 'storage',
@@ -243,7 +260,7 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
       select: `SELECT _topic AS topic, _partition AS partition, _offset AS offset, _raw_message AS raw_message, _error AS error\n${from}\nWHERE length(_error) > 0`,
     },
   ];
-  return { names, key, columns, changelog, changes, current, changesView, queue, views, resync };
+  return { names, key, columns, changelog, changes, current, changesView, queue, views, retention, errors: { name: names.errors, ...(errorsTtl ? { ttl: errorsTtl } : {}) }, resync };
 }
 
 // ---------------------------------------------------------------- SQL text
@@ -267,7 +284,7 @@ export function createSql(o: ClickHouseObject, ifNotExists = true): string {
   const ine = ifNotExists ? 'IF NOT EXISTS ' : '';
   switch (o.kind) {
     case 'storage':
-      return `CREATE TABLE ${ine}${o.name}\n(\n${columnList(o.columns)}\n)\nENGINE = ${o.engine}${o.orderBy.length > 0 ? `\nORDER BY ${orderByClause(o.orderBy)}` : ''}`;
+      return `CREATE TABLE ${ine}${o.name}\n(\n${columnList(o.columns)}\n)\nENGINE = ${o.engine}${o.orderBy.length > 0 ? `\nORDER BY ${orderByClause(o.orderBy)}` : ''}${o.ttl ? `\nTTL ${o.ttl}` : ''}`;
     case 'queue':
       return (
         `CREATE TABLE ${ine}${o.name}\n(\n${columnList(o.columns)}\n)\nENGINE = Kafka\nSETTINGS\n` +
@@ -286,6 +303,10 @@ export function backfillChangesSql(t: TableObjects): string {
 
 /** Everything for one table, readable, in the order it is created. */
 export function tableSql(t: TableObjects): string {
-  const header = `-- ${t.names.source} -> topic ${t.names.topic} -> ${t.names.queue} (group ${t.names.group})`;
+  const r = t.retention;
+  const header = [
+    `-- ${t.names.source} -> topic ${t.names.topic} -> ${t.names.queue} (group ${t.names.group})`,
+    `-- retention: topic ${formatRetention(r.topicMs)}, ${t.changelog.name} ${formatRetention(r.changelogMs)}, ${t.errors.name} ${formatRetention(r.errorsMs)}; ${t.changes.name} and ${t.current.name} forever`,
+  ].join('\n');
   return [header, ...[t.changelog, t.changes, t.current, t.changesView, t.queue, ...t.views].map((o) => `${createSql(o)};`)].join('\n\n');
 }

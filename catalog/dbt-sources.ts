@@ -72,12 +72,12 @@ export function dbtSourcesYaml(tables: TableDeclaration[]): string {
     const about = t.description ? ` ${t.description}` : '';
     out.push(
       `      - name: ${n.base}_changes`,
-      `        description: ${q(`Each committed change of ${t.source} once: ReplacingMergeTree ORDER BY (key, lsn), fed from ${n.base}_changelog. Read with FINAL: replays and redeliveries collapse.${about}`)}`,
+      `        description: ${q(`Each committed change of ${t.source} once: ReplacingMergeTree ORDER BY (key, lsn), fed from ${n.base}_changelog. Read with FINAL: replays and redeliveries collapse. Never expires (the SCD2 history is built from it).${about}`)}`,
       '        columns:',
       columnsYaml([...declared, ...changeColumns]),
       '',
       `      - name: ${n.base}_changelog`,
-      `        description: ${q(`Every Kafka message of ${t.source} as delivered, append-only and at least once (the per-message record): a change may appear more than once (same key and lsn, another kafka_offset). Read ${n.base}_changes FINAL for each change once.${about}`)}`,
+      `        description: ${q(`Every Kafka message of ${t.source} as delivered, append-only and at least once (the per-message record): a change may appear more than once (same key and lsn, another kafka_offset). Read ${n.base}_changes FINAL for each change once. Rows expire after the change log's TTL (CLICKHOUSE_CHANGELOG_TTL).${about}`)}`,
       '        columns:',
       columnsYaml([...declared, ...changeColumns, ...deliveryColumns]),
       '',

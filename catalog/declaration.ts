@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { splitSource } from './names.ts';
+import { parseRetention, retentionHint } from './retention.ts';
 
 const ident = z.string().regex(/^[a-z_][a-z0-9_$]*$/, 'expected a lower-case, unquoted Postgres identifier');
 
@@ -55,6 +56,17 @@ export const tableDeclarationSchema = z.strictObject({
   exclude: z.array(ident).default([]),
   description: z.string().optional(),
   columns: z.record(ident, columnOptionsSchema).default({}),
+  /**
+   * This table's own retention, where the pipeline's (CLICKHOUSE_CHANGELOG_TTL,
+   * KAFKA_TOPIC_RETENTION) does not fit: `14d`, `12h`, `forever`. The deduplicated
+   * change log and the current state never expire (catalog/retention.ts).
+   */
+  retention: z
+    .strictObject({
+      changelog: z.string().refine((v) => parseRetention(v) !== undefined, retentionHint).optional(),
+      topic: z.string().refine((v) => parseRetention(v) !== undefined, retentionHint).optional(),
+    })
+    .optional(),
 });
 
 export type TableDeclaration = z.output<typeof tableDeclarationSchema>;

@@ -12,7 +12,7 @@ import { connectorFor } from './connector.ts';
 import type { TableDeclaration } from './declaration.ts';
 import { introspectTable, SourceTableMissing, type SourceTable } from './introspect.ts';
 import { readConnectorFile, tableNames, type ConnectorSpec, type NameOptions } from './names.ts';
-import { applyPlan, describeAction, liveTables, planTable, type TablePlan } from './reconcile.ts';
+import { applyPlan, describeAction, liveTables, planTable, ttlActions, type TablePlan } from './reconcile.ts';
 import { syncPublication } from './publication.ts';
 import { activeTables } from './store.ts';
 
@@ -29,7 +29,7 @@ export interface DeriveOptions {
 
 /** The options for the pipeline at these addresses (plus any name overrides: tests and the bench use their own). */
 export function deriveOptions(e: Endpoints, names: NameOptions = {}): DeriveOptions {
-  return { sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl }, names: { groupPrefix: e.groupPrefix, ...names } };
+  return { sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl, retention: e.retention }, names: { groupPrefix: e.groupPrefix, ...names } };
 }
 
 export async function deriveTables(db: pg.Pool | pg.Client, decls: TableDeclaration[], opts: DeriveOptions): Promise<CapturedTable[]> {
@@ -59,13 +59,24 @@ export async function capturedTables(db: pg.Pool | pg.Client, opts: DeriveOption
   return out;
 }
 
-/** Plans for every table; drift is logged, never applied. */
+/** The plan of the objects every table shares (kafka_errors' TTL). */
+export const SHARED_PLAN = 'shared objects';
+
+/** Plans for every table, then for the shared error stream(s) they write to (its TTL); drift is logged, never applied. */
 export async function reconcileClickHouse(ch: ClickHouseClient, tables: CapturedTable[], log: (m: string) => void, dryRun = false): Promise<TablePlan[]> {
   const databases = [...new Set(tables.map((t) => t.objects.names.database))];
   const live = new Map([...(await Promise.all(databases.map((d) => liveTables(ch, d)))).flatMap((m) => [...m])]);
   const plans: TablePlan[] = [];
   for (const t of tables) {
     const plan = await planTable(ch, t.objects, live);
+    plans.push(plan);
+    if (dryRun) for (const a of plan.actions) log(`${plan.table}: would ${describeAction(a)}`);
+    else await applyPlan(ch, plan, log);
+  }
+  // kafka_errors is a numbered migration's (shared by every table); only its TTL follows the settings.
+  for (const [name, ttl] of new Map(tables.map((t) => [t.objects.errors.name, t.objects.errors.ttl]))) {
+    if (!live.has(name)) continue;
+    const plan: TablePlan = { table: SHARED_PLAN, actions: await ttlActions(ch, name, ttl, live.get(name)) };
     plans.push(plan);
     if (dryRun) for (const a of plan.actions) log(`${plan.table}: would ${describeAction(a)}`);
     else await applyPlan(ch, plan, log);

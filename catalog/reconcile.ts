@@ -22,6 +22,12 @@
  *    `<t>_changes` once, after the view exists: rows the record received
  *    before (a stack older than `<t>_changes`) or while the view was being
  *    replaced are covered, and anything copied twice collapses on (key, lsn).
+ *  - retention: the change log's and kafka_errors' TTL follow the settings
+ *    (ALTER TABLE ... MODIFY TTL / REMOVE TTL; ClickHouse then rewrites the
+ *    existing parts once, deleting what expired). Applied last, after any
+ *    copy of the record into `<t>_changes`, so a stack adopting both never
+ *    loses history to the new TTL. A TTL on `<t>_changes` or the current
+ *    state, which must never expire, is removed and reported as drift.
  *  - objects that match are left alone: a stack built by the first,
  *    hand-written DDL keeps its queue, views, record and current state as
  *    they are (nothing re-read) and gains `<t>_changes`, backfilled once.
@@ -29,6 +35,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { backfillChangesSql, createSql, type ColumnDef, type QueueObject, type StorageObject, type TableObjects, type ViewObject } from './clickhouse-objects.ts';
 import { ident } from './column-types.ts';
+import { ttlOf } from './retention.ts';
 
 export interface LiveTable {
   name: string;
@@ -44,6 +51,7 @@ export type Action =
   | { kind: 'create'; object: string; sql: string }
   | { kind: 'add-column'; object: string; sql: string }
   | { kind: 'comment'; object: string; sql: string }
+  | { kind: 'ttl'; object: string; detail: string; sql: string }
   | { kind: 'feed-changes'; object: string; reason: string; backfill: boolean; sql: string[] }
   | { kind: 'create-consumer'; object: string; sql: string[] }
   | { kind: 'recreate-consumer'; object: string; reason: string; sql: string[] }
@@ -150,9 +158,42 @@ function storageActions(s: StorageObject, live: LiveTable | undefined): Action[]
   return actions;
 }
 
+/** Whether two TTL expressions are the same once ClickHouse formats them (`INTERVAL 30 DAY` is `toIntervalDay(30)`). */
+async function sameTtl(ch: ClickHouseClient, a: string, b: string): Promise<boolean> {
+  if (a === b) return true;
+  try {
+    const [r] = await rows<{ a: string; b: string }>(ch, 'SELECT formatQuerySingleLine({a:String}) AS a, formatQuerySingleLine({b:String}) AS b', { a: `SELECT ${a}`, b: `SELECT ${b}` });
+    return r !== undefined && r.a === r.b;
+  } catch {
+    return false; // not a plain expression (e.g. a TTL with TO VOLUME): not ours
+  }
+}
+
+/**
+ * The TTL a table should have against the one it has. `neverExpires` names
+ * why a table must keep every row (no TTL is ever derived for it): a TTL
+ * found there is removed and reported.
+ */
+export async function ttlActions(ch: ClickHouseClient, name: string, want: string | undefined, live: LiveTable | undefined, neverExpires?: string): Promise<Action[]> {
+  if (!live) return []; // created with its TTL
+  const have = ttlOf(live.engineFull);
+  if (have === undefined && want === undefined) return [];
+  if (have !== undefined && want !== undefined && (await sameTtl(ch, have, want))) return [];
+  if (want === undefined) {
+    const remove: Action = { kind: 'ttl', object: name, detail: `remove TTL ${have}`, sql: `ALTER TABLE ${name} REMOVE TTL` };
+    return neverExpires ? [{ kind: 'drift', object: name, detail: `had TTL ${have}, removed: ${neverExpires}` }, remove] : [remove];
+  }
+  return [{ kind: 'ttl', object: name, detail: have === undefined ? `set TTL ${want}` : `TTL ${have} -> ${want}`, sql: `ALTER TABLE ${name} MODIFY TTL ${want}` }];
+}
+
 /** What reconcile would do for one table (nothing is changed). */
 export async function planTable(ch: ClickHouseClient, t: TableObjects, live: Map<string, LiveTable>): Promise<TablePlan> {
   const actions: Action[] = [t.changelog, t.changes, t.current].flatMap((s) => storageActions(s, live.get(s.name)));
+  actions.push(
+    ...(await ttlActions(ch, t.changelog.name, t.changelog.ttl, live.get(t.changelog.name))),
+    ...(await ttlActions(ch, t.changes.name, undefined, live.get(t.changes.name), 'the SCD2 history is built from it; changes already deleted are missing from the history until a resync')),
+    ...(await ttlActions(ch, t.current.name, undefined, live.get(t.current.name), 'the current state must keep every row; rows already deleted are missing until a resync (validation names them)')),
+  );
   const liveFeed = live.get(t.changesView.name);
   const fd = liveFeed ? await viewDiff(ch, t.changesView, liveFeed) : 'missing';
   if (fd) {
@@ -192,6 +233,7 @@ function statementsOf(a: Action): string[] {
       return a.sql;
     case 'add-column':
     case 'comment':
+    case 'ttl':
       return [a.sql];
     case 'drift':
       return [];
@@ -210,6 +252,8 @@ export function describeAction(a: Action): string {
       return `${a.object}: ${a.sql.replace(/^ALTER TABLE \S+ /, '')}`;
     case 'comment':
       return `${a.object}: column comment`;
+    case 'ttl':
+      return `${a.object}: ${a.detail}`;
     case 'recreate-consumer':
       return `recreate the consumer of ${a.object} with its group (${a.reason})`;
     case 'drift':
@@ -217,9 +261,15 @@ export function describeAction(a: Action): string {
   }
 }
 
-/** Apply a plan: storage first (views need their targets), then the feed of `<t>_changes` (it must exist before the queue writes the record), then the consumer. */
+/**
+ * Apply a plan: storage first (views need their targets), then the feed of
+ * `<t>_changes` (it must exist before the queue writes the record), then the
+ * consumer, and TTLs last: a copy of the record into `<t>_changes` must read
+ * it before a new TTL deletes from it.
+ */
 export async function applyPlan(ch: ClickHouseClient, plan: TablePlan, log: (m: string) => void): Promise<void> {
-  const order = (a: Action) => (a.kind === 'recreate-consumer' || a.kind === 'create-consumer' ? 2 : a.kind === 'feed-changes' ? 1 : 0);
+  const rank: Partial<Record<Action['kind'], number>> = { 'feed-changes': 1, 'create-consumer': 2, 'recreate-consumer': 2, ttl: 3 };
+  const order = (a: Action) => rank[a.kind] ?? 0;
   for (const a of [...plan.actions].sort((x, y) => order(x) - order(y))) {
     log(`${plan.table}: ${describeAction(a)}`);
     for (const query of statementsOf(a)) {

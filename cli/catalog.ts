@@ -4,7 +4,7 @@
  *
  *   list                 the live catalog (public.captured_tables) of a running stack
  *   show <schema.table>  the ClickHouse SQL, topic, group and connector entry derived for a table
- *   plan                 what `npm run setup` would change in ClickHouse (nothing is changed)
+ *   plan                 what `npm run setup` would change in ClickHouse and the topics' retention (nothing is changed)
  *   generate [--check]   rewrite the files derived from catalog/tables.ts (connector JSON, dbt sources)
  *   dbt-models           one SCD2 history model per captured table (dbt/models/history/)
  *   export               the live catalog in catalog/tables.ts's shape (to commit a table added on a running stack)
@@ -22,6 +22,7 @@ import { connectorFile, repoRoot } from '../catalog/names.ts';
 import { capturedTables, deriveOptions, deriveTables, reconcileClickHouse } from '../catalog/pipeline.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { endpoints, type Endpoints } from '../config/env.ts';
+import { ensureTopics, topicSpecs } from '../pipeline/setup.ts';
 import { createContext } from '../stack/lib/context.ts';
 import { stackEnv } from '../stack/lib/endpoints.ts';
 
@@ -78,7 +79,7 @@ program
 
 program
   .command('plan')
-  .description('what `npm run setup` would change in ClickHouse for the active tables (read-only)')
+  .description("what `npm run setup` would change in ClickHouse and in the topics' retention for the active tables (read-only)")
   .addOption(profileOption())
   .action(async (o: { profile: Profile }) => {
     const e = addresses(o.profile);
@@ -87,6 +88,8 @@ program
       const tables = await withPostgres(e, (db) => capturedTables(db, deriveOptions(e)));
       const plans = await reconcileClickHouse(ch, tables, (m) => console.log(m), true);
       for (const p of plans) if (p.actions.length === 0) console.log(`${p.table}: up to date`);
+      const topics = await ensureTopics(e.kafkaBrokers, topicSpecs(tables), (m) => console.log(m), true);
+      if (topics.length === 0) console.log('topics: retention up to date');
     } finally {
       await ch.close();
     }

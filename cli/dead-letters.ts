@@ -7,15 +7,17 @@
  * without an error (empty, tombstones) are counted rather than invisible.
  *
  * Reads DATABASE_URL / DATABASE_SCHEMA, CLICKHOUSE_URL, KAFKA_BROKERS,
- * CLICKHOUSE_KAFKA_GROUP_PREFIX and ASTROS_MAX_PEOPLE (config/env.ts).
+ * CLICKHOUSE_KAFKA_GROUP_PREFIX, ASTROS_MAX_PEOPLE and the ClickHouse TTLs
+ * (config/env.ts).
  */
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
 import { createPool } from '../activities/postgres.ts';
 import { tableNames } from '../catalog/names.ts';
+import { rowsKeptMs, tableRetention } from '../catalog/retention.ts';
 import { catalogEntries } from '../catalog/store.ts';
-import { loadConfigOrExit, type Config } from '../config/env.ts';
+import { loadConfigOrExit, workerEndpoints, type Config } from '../config/env.ts';
 import { listKafkaErrors, replayKafkaErrors } from '../pipeline/replay-kafka-errors.ts';
 import { listRejects, replayRejects, type ReplayItem } from '../pipeline/replay-rejects.ts';
 import { accountOffsets, describeAccount } from '../pipeline/topic-accounting.ts';
@@ -96,11 +98,12 @@ export function buildDeadLettersCommand(): Command {
         for (const r of rows) console.log(`${r.topic}/${r.partition}/${r.offset}\t${r.bytes} bytes\t${r.received_at}\t${r.error.split('\n')[0]?.slice(0, 160) ?? ''}`);
         console.log(`${rows.length} message(s) in astros.kafka_errors${rows.length === opts.limit ? ` (first ${opts.limit}; --limit)` : ''}`);
         const entries = (await catalogEntries(pool)).filter((e) => e.state === 'active');
+        const retention = workerEndpoints(cfg).retention;
         for (const e of entries) {
           const names = tableNames(e.declaration.source, { groupPrefix: cfg.groupPrefix });
           if (opts.topic !== undefined && names.topic !== opts.topic) continue;
           try {
-            console.log(describeAccount(await accountOffsets(ch, kafka, names, {}, 0)));
+            console.log(describeAccount(await accountOffsets(ch, kafka, names, {}, 0, rowsKeptMs(tableRetention(e.declaration.retention, retention)))));
           } catch (err) {
             console.log(`${names.topic}: offsets not accounted (${err instanceof Error ? err.message : String(err)})`);
           }

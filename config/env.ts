@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../activities/errors.ts';
+import { parseRetention, retentionHint, type Retention } from '../catalog/retention.ts';
 import { alertRules, type ResolvedRule } from '../monitor/alert-rules.ts';
 import { activityLimits, INGEST_SCHEDULE_ID, INGEST_TASK_QUEUE } from '../workflows/shared.ts';
 
@@ -26,6 +27,12 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+
+/** How long to keep something: `30d`, `12h`, `90m`, `3600s`, or `0` / `forever`. */
+const retention = z
+  .string()
+  .trim()
+  .refine((v) => parseRetention(v) !== undefined, retentionHint);
 
 /** Prefix of the ClickHouse Kafka-engine consumer groups (<prefix>-<table>). */
 const groupPrefix = z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ -').default('clickhouse');
@@ -155,8 +162,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
 
 /**
  * Where the pipeline's services are, for the tools that set it up and watch it
- * (setup, catalog, lag, ch, bench). Unset variables fall back to `defaults`:
- * the addresses of the native stack of the chosen profile.
+ * (setup, catalog, lag, ch, bench), and how long it keeps what passes through
+ * (catalog/retention.ts: what each retention bounds). Unset variables fall
+ * back to `defaults`: the addresses of the native stack of the chosen profile.
  */
 export const endpointsSchema = z.object({
   DATABASE_URL: z.string().refine((v) => /^postgres(ql)?:\/\//.test(v), 'expected postgres://user:password@host:port/database'),
@@ -169,6 +177,12 @@ export const endpointsSchema = z.object({
   /** The Confluent-compatible API as ClickHouse must reach it, when that differs from REGISTRY_URL's (docker-compose). */
   SCHEMA_REGISTRY_CCOMPAT_URL: httpUrl.optional(),
   CLICKHOUSE_KAFKA_GROUP_PREFIX: groupPrefix,
+  /** TTL of every <t>_changelog (the per-message record), on ingested_at; a declaration's retention.changelog overrides it. */
+  CLICKHOUSE_CHANGELOG_TTL: retention.default('30d'),
+  /** TTL of kafka_errors (the error stream), on received_at: how long a dead letter can still be listed and replayed. */
+  CLICKHOUSE_KAFKA_ERRORS_TTL: retention.default('90d'),
+  /** retention.ms of the captured tables' topics: how far back a replay or rewind can read; a declaration's retention.topic overrides it. */
+  KAFKA_TOPIC_RETENTION: retention.default('7d'),
 });
 
 export interface Endpoints {
@@ -179,6 +193,8 @@ export interface Endpoints {
   registryUrl: string;
   registryCcompatUrl: string;
   groupPrefix: string;
+  /** What setup applies: ClickHouse TTLs and topic retention (0 = forever). */
+  retention: Retention;
 }
 
 export function endpoints(defaults: Partial<Record<string, string>>, env: Record<string, string | undefined> = process.env): Endpoints {
@@ -194,6 +210,11 @@ export function endpoints(defaults: Partial<Record<string, string>>, env: Record
     registryUrl: e.REGISTRY_URL,
     registryCcompatUrl: e.SCHEMA_REGISTRY_CCOMPAT_URL ?? `${e.REGISTRY_URL.replace(/\/$/, '')}/apis/ccompat/v7`,
     groupPrefix: e.CLICKHOUSE_KAFKA_GROUP_PREFIX,
+    retention: {
+      changelogMs: parseRetention(e.CLICKHOUSE_CHANGELOG_TTL)!,
+      errorsMs: parseRetention(e.CLICKHOUSE_KAFKA_ERRORS_TTL)!,
+      topicMs: parseRetention(e.KAFKA_TOPIC_RETENTION)!,
+    },
   };
 }
 

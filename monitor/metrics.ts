@@ -6,8 +6,11 @@
  *
  * Counters mirror absolute counts the pipeline keeps itself (rows in a
  * change log, in astros.kafka_errors, in ingest_runs), so they are right
- * from the first sample after a restart; Prometheus sees a reset only if a
- * table is emptied.
+ * from the first sample after a restart. A count that drops (rows expired by
+ * the change log's or kafka_errors' TTL, a table emptied) is not a reset:
+ * the counter keeps its value and counts growth from the new level, so
+ * rate() and increase() (the dead-letters alert) never read the remaining
+ * rows as new ones.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { INGEST_TABLE } from '../workflows/shared.ts';
@@ -65,9 +68,7 @@ export class MonitorMetrics {
   private syncCounter(c: Counter, labels: Record<string, string>, absolute: number): void {
     const key = `${(c as unknown as { name: string }).name}${JSON.stringify(labels)}`;
     const last = this.counted.get(key);
-    if (last !== undefined && absolute < last) c.remove(labels);
-    const base = last !== undefined && absolute >= last ? last : 0;
-    c.inc(labels, absolute - base);
+    c.inc(labels, last === undefined ? absolute : Math.max(0, absolute - last));
     this.counted.set(key, absolute);
   }
 

@@ -12,7 +12,7 @@
  * Used by the quickstart, docker-compose's setup job and the tests' global setup.
  */
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type ConfigResourceTypes } from 'kafkajs';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -24,7 +24,8 @@ import { migrate as migratePostgres } from '../db/migrate.ts';
 import { connectorFileText } from '../catalog/connector.ts';
 import type { TableDeclarationInput } from '../catalog/declaration.ts';
 import { connectorFile, type ConnectorSpec } from '../catalog/names.ts';
-import { capturedTables, connectorConfig, deriveOptions, reconcileClickHouse, syncPostgres } from '../catalog/pipeline.ts';
+import { capturedTables, connectorConfig, deriveOptions, reconcileClickHouse, SHARED_PLAN, syncPostgres, type CapturedTable } from '../catalog/pipeline.ts';
+import { formatRetention, topicRetentionMs, topicRetentionUpdate } from '../catalog/retention.ts';
 import { declareTable, syncRepositoryTables } from '../catalog/store.ts';
 import { repositoryTables } from '../catalog/tables.ts';
 import type { Endpoints } from '../config/env.ts';
@@ -60,25 +61,66 @@ export async function registerConnectorSpec(connectUrl: string, spec: ConnectorS
   }
 }
 
+/** ConfigResourceTypes.TOPIC (not an ESM named export of kafkajs' CommonJS build). */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
+
+export interface TopicSpec {
+  topic: string;
+  /** retention.ms to keep on the topic (0: forever). */
+  retentionMs: number;
+}
+
 /**
  * Create the captured tables' topics before ClickHouse subscribes, so its
  * consumers get their partitions now rather than after the first change
- * (an empty table produces no topic until it changes).
+ * (an empty table produces no topic until it changes), and give every one
+ * its retention.ms: at creation, and on a topic that exists (made by an
+ * earlier setup, or by the broker when Debezium first wrote to it) whenever
+ * it differs. Returns what changed (or, with dryRun, would change).
  */
-export async function ensureTopics(brokers: string, topics: string[], log: (m: string) => void): Promise<void> {
+export async function ensureTopics(brokers: string, topics: TopicSpec[], log: (m: string) => void, dryRun = false): Promise<string[]> {
   const kafka = new Kafka({ clientId: 'astros-setup', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
+  const changes: string[] = [];
+  const say = (m: string) => {
+    changes.push(m);
+    log(`[kafka] ${dryRun ? 'would ' : ''}${m}`);
+  };
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((t) => !existing.has(t));
+    const missing = topics.filter((t) => !existing.has(t.topic));
     if (missing.length > 0) {
-      await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
-      log(`[kafka] created topics ${missing.join(', ')}`);
+      if (!dryRun) {
+        await admin.createTopics({
+          topics: missing.map((t) => ({ topic: t.topic, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: topicRetentionMs(t.retentionMs) }] })),
+          waitForLeaders: true,
+        });
+      }
+      for (const t of missing) say(`create topic ${t.topic} (retention ${formatRetention(t.retentionMs)})`);
+    }
+    const present = topics.filter((t) => existing.has(t.topic));
+    if (present.length > 0) {
+      const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: present.map((t) => ({ type: TOPIC_RESOURCE, name: t.topic })) });
+      const alter = present.flatMap((t) => {
+        const described = resources.find((r) => r.resourceName === t.topic);
+        if (!described || described.errorCode !== 0) throw new Error(`describing topic ${t.topic} failed: ${described?.errorMessage ?? 'no answer'}`);
+        const u = topicRetentionUpdate(described.configEntries, t.retentionMs);
+        if (!u) return [];
+        say(`${t.topic}: retention.ms ${u.from} -> ${u.to} (${formatRetention(t.retentionMs)})`);
+        return [{ type: TOPIC_RESOURCE, name: t.topic, configEntries: u.entries }];
+      });
+      if (alter.length > 0 && !dryRun) await admin.alterConfigs({ validateOnly: false, resources: alter });
     }
   } finally {
     await admin.disconnect();
   }
+  return changes;
+}
+
+/** Each captured table's topic with its retention (the table's own, else the pipeline's). */
+export function topicSpecs(tables: CapturedTable[]): TopicSpec[] {
+  return tables.map((t) => ({ topic: t.objects.names.topic, retentionMs: t.objects.retention.topicMs }));
 }
 
 /** Wait until the captured tables' Kafka-engine consumers have their partitions (bounded). */
@@ -145,8 +187,8 @@ export async function applyCatalog(env: Endpoints, db: pg.Client | pg.Pool, ch: 
   const tables = await capturedTables(db, deriveOptions(env), (m) => log(`[catalog] ${m}`));
   log(`[catalog] capturing ${tables.map((t) => t.declaration.source).join(', ')}`);
   await syncPostgres(db, tables, (m) => log(`[postgres] ${m}`));
-  await ensureTopics(env.kafkaBrokers, tables.map((t) => t.objects.names.topic), log);
-  const plans = await reconcileClickHouse(ch, tables, (m) => log(`[clickhouse] ${m}`));
+  await ensureTopics(env.kafkaBrokers, topicSpecs(tables), log);
+  const plans = (await reconcileClickHouse(ch, tables, (m) => log(`[clickhouse] ${m}`))).filter((p) => p.table !== SHARED_PLAN);
   const changed = plans.filter((p) => p.actions.some((a) => a.kind !== 'drift')).length;
   log(`[clickhouse] catalog objects: ${plans.length - changed} table(s) up to date, ${changed} changed`);
   await registerConnectorSpec(env.connectUrl, connectorConfig(tables), log);

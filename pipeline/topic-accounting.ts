@@ -14,6 +14,13 @@
  *
  * One partition per captured topic (kafka_num_consumers=1, the connector's
  * topics have one partition): the change log does not store a partition.
+ *
+ * Retention: the change log and kafka_errors expire rows by TTL, the topic
+ * its messages by retention.ms, on separate clocks. Offsets whose message is
+ * older than what ClickHouse keeps (`keptMs`) are left out of the default
+ * range: their rows may be gone, and they would read as skipped. A message's
+ * timestamp is earlier than its row's ingested_at, so every offset from the
+ * first message inside that window on still has its row.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
@@ -36,21 +43,29 @@ export interface OffsetAccount {
   pending: number;
   /** The skipped offsets themselves, when the range is small enough to list them (at most `listLimit`). */
   skippedOffsets?: string[];
+  /** Kafka's first offset, when `from` is later because older messages are past ClickHouse's retention. */
+  expiredFrom?: string;
 }
 
-/** Account for the offsets [from, to) of partition 0 of a table's topic (default: everything Kafka still holds). */
+/**
+ * Account for the offsets [from, to) of partition 0 of a table's topic
+ * (default: everything Kafka still holds that is younger than `keptMs`, how
+ * long ClickHouse keeps the change log's and kafka_errors' rows; 0 = forever).
+ */
 export async function accountOffsets(
   ch: ClickHouseClient,
   kafka: Kafka,
   names: Pick<TableNames, 'topic' | 'group' | 'changelog' | 'database'>,
   range: { from?: bigint; to?: bigint } = {},
   listLimit = 100_000,
+  keptMs = 0,
 ): Promise<OffsetAccount> {
   const admin = kafka.admin();
   await admin.connect();
   let low: bigint;
   let high: bigint;
   let committed: bigint;
+  let kept: bigint | undefined;
   try {
     const offsets = await admin.fetchTopicOffsets(names.topic);
     const p0 = offsets.find((o) => o.partition === 0);
@@ -60,10 +75,15 @@ export async function accountOffsets(
     const [group] = await admin.fetchOffsets({ groupId: names.group, topics: [names.topic] });
     const c = group?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
     committed = BigInt(c) < 0n ? low : BigInt(c);
+    if (keptMs > 0 && range.from === undefined) {
+      const byTime = await admin.fetchTopicOffsetsByTimestamp(names.topic, Date.now() - keptMs);
+      const o = BigInt(byTime.find((x) => x.partition === 0)?.offset ?? String(low));
+      if (o > low) kept = o;
+    }
   } finally {
     await admin.disconnect();
   }
-  const from = range.from ?? low;
+  const from = range.from ?? kept ?? low;
   const to = range.to ?? high;
   const consumedTo = committed < to ? committed : to;
   const params = { t: names.topic, from: from.toString(), to: consumedTo.toString() };
@@ -88,7 +108,9 @@ export async function accountOffsets(
     parsed,
     errors,
     skipped: consumed - parsed - errors,
-    pending: to > consumedTo ? Number(to - consumedTo) : 0,
+    // Only offsets inside the range count, also when the group is behind its start.
+    pending: to > consumedTo ? Number(to - (consumedTo > from ? consumedTo : from)) : 0,
+    ...(kept !== undefined ? { expiredFrom: low.toString() } : {}),
   };
   if (account.skipped > 0 && consumed <= listLimit) {
     const seen = await chRows<{ o: string }>(
@@ -109,6 +131,7 @@ export async function accountOffsets(
 export function describeAccount(a: OffsetAccount): string {
   return (
     `${a.topic}[${a.partition}] offsets ${a.from}..${a.to}: ${a.parsed} parsed into the change log, ${a.errors} in ${pipelineNames.kafkaErrorsTable}, ` +
-    `${a.skipped} skipped by AvroConfluent (empty or tombstone: consumed, no row, no error), ${a.pending} not consumed yet (group at ${a.committed})`
+    `${a.skipped} skipped by AvroConfluent (empty or tombstone: consumed, no row, no error), ${a.pending} not consumed yet (group at ${a.committed})` +
+    (a.expiredFrom !== undefined ? `; offsets ${a.expiredFrom}..${a.from} are older than ClickHouse keeps their rows (TTL): not accounted` : '')
   );
 }

@@ -125,9 +125,9 @@ export interface OursApplied {
  * Postgres must be ready (ensurePostgres): the catalog reads the table's columns.
  */
 export async function ensureOurs(d: { pool: pg.Pool; ch: ClickHouseClient }, env: BenchEnv, tuning: Tuning, log: (m: string) => void): Promise<OursApplied> {
-  const sink = { kafkaBrokers: env.kafkaBrokers, registryUrl: env.registryCcompatUrl, overrides: tuning.consumer };
+  const sink = { kafkaBrokers: env.kafkaBrokers, registryUrl: env.registryCcompatUrl, overrides: tuning.consumer, retention: env.retention };
   const [t] = await deriveTables(d.pool, [benchTable], { sink, names: nameOptions });
-  await ensureTopics(env.kafkaBrokers, [names.topic], log);
+  await ensureTopics(env.kafkaBrokers, [{ topic: names.topic, retentionMs: t!.objects.retention.topicMs }], log);
   const vars = ddlVars({ clickhouseDatabase: names.database });
   for (const file of listMigrations()) for (const query of statements(render(file, vars))) await d.ch.command({ query });
   await dropUnderived(d.ch, t!, log);

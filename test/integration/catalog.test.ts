@@ -91,13 +91,15 @@ describe('catalog adoption', () => {
     await caughtUp(legacy.db);
     const before = await changelogCounts(legacy.db);
 
-    // 2. The catalog adopts it: no storage is changed (only column comments follow the generator); each
-    //    table gains <t>_changes, fed from the record and backfilled once from it; the probe's consumer is
-    //    recreated with its consumer group because two of its view expressions were corrected (numeric
-    //    <col>_text reads the queue's text; NaN/±Infinity spelled as Postgres spells them).
+    // 2. The catalog adopts it: no storage is changed (only column comments follow the generator, and the
+    //    record and kafka_errors get their TTLs, after the backfill); each table gains <t>_changes, fed from
+    //    the record and backfilled once from it; the probe's consumer is recreated with its consumer group
+    //    because two of its view expressions were corrected (numeric <col>_text reads the queue's text;
+    //    NaN/±Infinity spelled as Postgres spells them).
     const log: string[] = [];
     const plans = await reconcileClickHouse(ch, await tablesFor(legacy), (m) => log.push(m));
     const actions = plans.flatMap((p) => p.actions);
+    const { retention } = e;
     expect(
       actions
         .filter((a) => a.kind !== 'comment')
@@ -106,7 +108,12 @@ describe('catalog adoption', () => {
       log.join('\n'),
     ).toEqual(
       [
-        ...['astronauts', 'cdc_types_probe'].flatMap((t) => [`create ${legacy.db}.${t}_changes`, `feed-changes ${legacy.db}.${t}_changes backfill=true`]),
+        ...['astronauts', 'cdc_types_probe'].flatMap((t) => [
+          `create ${legacy.db}.${t}_changes`,
+          `feed-changes ${legacy.db}.${t}_changes backfill=true`,
+          ...(retention.changelogMs > 0 ? [`ttl ${legacy.db}.${t}_changelog`] : []),
+        ]),
+        ...(retention.errorsMs > 0 ? [`ttl ${legacy.db}.kafka_errors`] : []),
         `recreate-consumer ${legacy.db}.cdc_types_probe_queue`,
       ].sort(),
     );

@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ddlDir, ddlVars, listMigrations, render } from '../../clickhouse-ddl/migrate.ts';
 import { migrationsDir } from '../../db/migrate.ts';
 import { connectorFile } from '../../catalog/names.ts';
-import { endpoints } from '../../config/env.ts';
+import { endpoints, endpointsSchema } from '../../config/env.ts';
 import { connect, connectorEnv } from '../../stack/components/connect.ts';
 import { kafka } from '../../stack/components/kafka.ts';
 import { monitor as monitorComponent } from '../../stack/components/monitor.ts';
@@ -440,6 +440,15 @@ describe('the services run the repository\'s own files', () => {
     // The broker list the Kafka engine gets is a listener Kafka advertises to containers.
     expect((env('kafka').KAFKA_ADVERTISED_LISTENERS ?? '').split(',').map((l) => l.replace(/^\w+:\/\//, ''))).toContain(e.kafkaBrokers);
     expect(e.registryCcompatUrl).toBe('http://registry:8080/apis/ccompat/v7');
+  });
+
+  it('setup and the worker get the same retention settings, the defaults of config/env.ts unless .env sets them', () => {
+    const names = ['CLICKHOUSE_CHANGELOG_TTL', 'CLICKHOUSE_KAFKA_ERRORS_TTL', 'KAFKA_TOPIC_RETENTION'];
+    for (const n of names) expect(n in endpointsSchema.shape, n).toBe(true);
+    for (const s of ['setup', 'worker']) expect(names.filter((n) => !(n in env(s))), s).toEqual([]);
+    const defaults = endpoints({}, { ...env('setup'), ...Object.fromEntries(names.map((n) => [n, ''])) }).retention;
+    expect(endpoints({}, env('setup')).retention).toEqual(defaults);
+    expect(endpoints({}, env('worker')).retention).toEqual(defaults);
   });
 
   it('connect sets every ${env:NAME} the connector JSON reads, with the native names and values', () => {

@@ -92,5 +92,29 @@ describe('.env.example', () => {
     }
     expect(defaults).toMatchObject({ port: 9464, intervalMs: 10_000, instance: 'astros', webhookUrl: undefined });
     expect(endpoints({}, env)).toMatchObject({ registryCcompatUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', groupPrefix: 'clickhouse' });
+    // The retention .env.example shows is the default.
+    const unset = Object.fromEntries(Object.entries(env).filter(([k]) => !/_TTL$|_RETENTION$/.test(k)));
+    expect(endpoints({}, env).retention).toEqual(endpoints({}, unset).retention);
+  });
+});
+
+describe('retention settings', () => {
+  const base = { DATABASE_URL: 'postgres://a:b@h:1/d', CLICKHOUSE_URL: 'http://h:8123', CONNECT_URL: 'http://h:8083', KAFKA_BROKERS: 'h:9092', REGISTRY_URL: 'http://h:8081' };
+  const day = 86_400_000;
+
+  it('default to a 30-day change log, 90-day error stream and 7-day topics; 0 and forever keep everything', async () => {
+    const { endpoints } = await import('../../config/env.ts');
+    expect(endpoints({}, base).retention).toEqual({ changelogMs: 30 * day, errorsMs: 90 * day, topicMs: 7 * day });
+    expect(endpoints({}, { ...base, CLICKHOUSE_CHANGELOG_TTL: '12h', CLICKHOUSE_KAFKA_ERRORS_TTL: 'forever', KAFKA_TOPIC_RETENTION: '0' }).retention).toEqual({
+      changelogMs: 12 * 3_600_000,
+      errorsMs: 0,
+      topicMs: 0,
+    });
+  });
+
+  it('refuse what is not a whole number of s, m, h or d, naming the variable', async () => {
+    const { endpoints } = await import('../../config/env.ts');
+    const bad = { ...base, CLICKHOUSE_CHANGELOG_TTL: '500ms', CLICKHOUSE_KAFKA_ERRORS_TTL: '-1', KAFKA_TOPIC_RETENTION: '7 days' };
+    expect(() => endpoints({}, bad)).toThrowError(/CLICKHOUSE_CHANGELOG_TTL: expected a duration[\s\S]*CLICKHOUSE_KAFKA_ERRORS_TTL[\s\S]*KAFKA_TOPIC_RETENTION/);
   });
 });

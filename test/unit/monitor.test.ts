@@ -156,6 +156,19 @@ describe('metrics from a snapshot', () => {
   });
 });
 
+describe('counters when rows expire', () => {
+  it('a count that drops (TTL) keeps the counter and counts growth from the new level: no reset, no dead letters read as new', async () => {
+    const m = new MonitorMetrics();
+    const at = (changes: number, deadLetters: number) => m.apply({ ...snapshot, tables: [{ ...snapshot.tables[0]!, changes, deadLetters, latency: [] }] }, 0.5);
+    at(12, 5);
+    at(4, 2); // expired rows
+    at(6, 3); // two changes and one dead letter arrived since
+    const text = await m.registry.metrics();
+    expect(text).toContain('astros_changes_applied_total{table="public.t"} 14');
+    expect(text).toContain('astros_dead_letters_total{table="public.t",stage="clickhouse"} 6');
+  });
+});
+
 describe('the Grafana dashboard', () => {
   it('parses and uses only metric names the monitor exports', () => {
     const dash = JSON.parse(fs.readFileSync(path.join(root, 'docker/grafana/dashboards/astros-cdc.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
