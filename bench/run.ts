@@ -55,7 +55,7 @@ const program = new Command('bench')
   .option('--runs <n>', 'repetitions (figures are medians with min-max)', int, 3)
   .option('--n <n>', 'changes in the batched sustained workload', int, 500_000)
   .option('--tx-rows <n>', 'rows per insert transaction in the batched workload', int, 5_000)
-  .option('--n-single <n>', 'changes in the 1-row-transaction workload', int, 5_000)
+  .option('--n-single <n>', 'changes in the 1-row-transaction workload (0: skip it)', int, 5_000)
   .option('--concurrency <n>', 'connections for the 1-row-transaction workload', int, 4)
   .option('--update-rows <n>', 'rows of the one-transaction UPDATE scenario', int, 200_000)
   .option('--idle-seconds <n>', 'length of each idle CPU window (quiet, then with the bench sampling) measured before the runs', int, 15)
@@ -211,7 +211,7 @@ async function main(): Promise<void> {
       const m = rec.metrics;
       log(`run ${run}/${opts.runs} (load average ${rec.loadavgStart.join(' ')})`);
       if (selected.has('sustained')) {
-        for (const mode of ['batched', 'single'] as const) {
+        for (const mode of (['batched', 'single'] as const).filter((x) => workloads[x].changes > 0)) {
           log(` sustained ${mode}: ours`);
           const r = await oursSustained(deps, { ...workloads[mode], mode, timeoutMs: 600_000 }, idle!.rate, log);
           rec.sustained[mode] = r;
