@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   await ensurePostgres(pool);
   await ensureOurs({ pool, ch }, env, { connector: {}, consumer: {} }, log);
   // Warm up the path (registry lookups, a new consumer joining its group) with one change that is not measured.
-  log(`warm-up: first change visible after ${Math.round(await warmUp({ pool, ch }, opts.timeoutMs))} ms`);
+  log(`warm-up: first change visible after ${Math.round(await warmUp({ pool, ch }, names, opts.timeoutMs))} ms`);
   const base = Date.now() * 1000; // ids no workload and no earlier run uses
   const ids: number[] = [];
   const latencies: number[] = [];

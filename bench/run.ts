@@ -23,13 +23,14 @@ import { ceilingDrain, createPeer, peerSustained, type PeerMode } from './lib/ba
 import { benchEnv } from './lib/env.ts';
 import { kafkaAdmin } from './lib/lag.ts';
 import { singleChangeLatency } from './lib/latency.ts';
-import { ensureOurs, ensurePostgres, names, type OursApplied, type Tuning } from './lib/objects.ts';
-import { oursSingleLatency, oursSustained, warmUp, type SustainedResult } from './lib/ours.ts';
+import { cpuGroups, describe, groupLabels, type CpuDelta, type CpuPerChange, type IdleRate } from './lib/cpu.ts';
+import { ensureOurs, ensurePostgres, fullNames, names, type OursApplied, type Tuning } from './lib/objects.ts';
+import { measureIdle, oursBulkUpdate, oursSingleLatency, oursSustained, warmUp, type BulkUpdateResult, type SustainedResult } from './lib/ours.ts';
 import { latencyPlot, lagPlot, throughputPlot } from './lib/plots.ts';
 import { cdf, fmt, quantile, spread } from './lib/stats.ts';
 import type { TxMode } from './lib/workload.ts';
 
-const scenarios = ['sustained', 'latency', 'validate', 'ceiling', 'peer'] as const;
+const scenarios = ['sustained', 'update', 'latency', 'validate', 'ceiling', 'peer'] as const;
 type Scenario = (typeof scenarios)[number];
 
 const int = (raw: string): number => {
@@ -42,7 +43,8 @@ const program = new Command('bench')
   .description(
     'Benchmark the CDC pipeline on the dev stack against pg_recvlogical (capture ceiling) and ClickHouse MaterializedPostgreSQL (peer).\n' +
       `Scenarios (comma-separated, or "all"): ${scenarios.join(', ')}.\n` +
-      '  sustained  N changes (50% inserts, 30% updates, 20% deletes) in batched and in 1-row transactions -> changes/s visible, per-change latency, lag per stage\n' +
+      '  sustained  N changes (50% inserts, 30% updates, 20% deletes) in batched and in 1-row transactions -> changes/s visible, per-change latency, lag per stage, CPU per change per component\n' +
+      '  update     one UPDATE of every row of a table (--update-rows), replica identity the primary key and FULL -> commit->all visible, CPU per change\n' +
       '  latency    single-change commit->visible latency at idle\n' +
       '  validate   bench/validate.ts on a generated table (rows/s)\n' +
       '  ceiling    pg_recvlogical drain rate of the sustained workloads (pgoutput -> /dev/null)\n' +
@@ -51,10 +53,12 @@ const program = new Command('bench')
   )
   .argument('[scenarios]', 'which scenarios', 'all')
   .option('--runs <n>', 'repetitions (figures are medians with min-max)', int, 3)
-  .option('--n <n>', 'changes in the batched sustained workload', int, 100_000)
+  .option('--n <n>', 'changes in the batched sustained workload', int, 500_000)
   .option('--tx-rows <n>', 'rows per insert transaction in the batched workload', int, 5_000)
-  .option('--n-single <n>', 'changes in the 1-row-transaction workload', int, 5_000)
+  .option('--n-single <n>', 'changes in the 1-row-transaction workload (0: skip it)', int, 5_000)
   .option('--concurrency <n>', 'connections for the 1-row-transaction workload', int, 4)
+  .option('--update-rows <n>', 'rows of the one-transaction UPDATE scenario', int, 200_000)
+  .option('--idle-seconds <n>', 'length of each idle CPU window (quiet, then with the bench sampling) measured before the runs', int, 15)
   .option('--samples <n>', 'single-change latency samples (ours, tuned peer)', int, 100)
   .option('--peer-default-samples <n>', 'single-change samples for the peer with default polling (each takes seconds)', int, 10)
   .option('--validate-rows <n>', 'rows for the validation scenario', int, 1_000_000)
@@ -75,7 +79,7 @@ const program = new Command('bench')
 
 program.parse();
 const opts = program.opts<{
-  runs: number; n: number; txRows: number; nSingle: number; concurrency: number; samples: number; peerDefaultSamples: number; validateRows: number;
+  runs: number; n: number; txRows: number; nSingle: number; updateRows: number; idleSeconds: number; concurrency: number; samples: number; peerDefaultSamples: number; validateRows: number;
   pollIntervalMs?: number; maxBatchSize?: number; maxQueueSize?: number; lingerMs?: number; compression?: string;
   kafkaMaxBlockSize?: number; kafkaFlushIntervalMs?: number; kafkaPollTimeoutMs?: number; kafkaConsumerRescheduleMs?: number; connectorSet: string[]; label: string; out: string; latest?: boolean;
 }>();
@@ -123,6 +127,25 @@ const outDir = path.join(opts.out, stamp);
 const log = (m: string) => console.log(m);
 const load = () => os.loadavg().map((x) => Number(x.toFixed(2)));
 
+interface Idle {
+  quiet: CpuDelta;
+  observed: CpuDelta;
+  /** µs of CPU per second, per component: what is subtracted */
+  rate: IdleRate;
+}
+
+const idleLine = (d: CpuDelta) => {
+  const pct = (us: number) => (us / (d.ms * 10)).toFixed(1);
+  const total = cpuGroups.reduce((s, g) => s + d.us[g], 0);
+  return `${pct(total)} % of a core (${cpuGroups.map((g) => `${g} ${pct(d.us[g])}`).join(', ')})`;
+};
+
+/** CPU figures as flat metrics: "<scenario>.ours.cpuNet.<group|total>", "<scenario>.ours.cpuGross.total". */
+function cpuMetrics(m: Metrics, scenario: string, c: CpuPerChange): void {
+  for (const g of [...cpuGroups, 'total'] as const) m[`${scenario}.ours.cpuNet.${g}`] = c.net[g];
+  m[`${scenario}.ours.cpuGross.total`] = c.gross.total;
+}
+
 /** one run's figures: flat keys "<scenario>.<contender>.<metric>" */
 type Metrics = Record<string, number>;
 interface RunRecord {
@@ -131,6 +154,7 @@ interface RunRecord {
   loadavgEnd: number[];
   metrics: Metrics;
   sustained: Partial<Record<TxMode, SustainedResult>>;
+  update: Partial<Record<'pk' | 'full', BulkUpdateResult>>;
   latency: Record<string, number[]>;
   /** medians of the latency samples' stages, ms */
   stages?: { capture: number; deliver: number };
@@ -164,25 +188,34 @@ async function main(): Promise<void> {
   const pool = new pg.Pool({ connectionString: env.pgUrl, max: 4, application_name: 'astros-bench' });
   const ch = createClient({ url: env.clickhouseUrl, request_timeout: 600_000, log: { level: ClickHouseLogLevel.OFF } });
   const admin = await kafkaAdmin(env.kafkaBrokers);
-  const deps = { pool, ch, admin, pgUrl: env.pgUrl };
+  const deps = { pool, ch, admin, pgUrl: env.pgUrl, pidDir: env.pidDir };
   const runs: RunRecord[] = [];
   let applied: OursApplied | undefined;
+  let idle: Idle | undefined;
   try {
     await ensurePostgres(pool);
-    if (selected.has('sustained') || selected.has('latency')) {
+    if (selected.has('sustained') || selected.has('latency') || selected.has('update')) {
       applied = await ensureOurs(deps, env, tuning, log);
       log(`warm-up: first change visible after ${fmt(await warmUp(deps))} ms${applied.recreated ? ' (Kafka table re-created)' : ''}`);
+      if (selected.has('update')) log(`warm-up (${fullNames.table}): first change visible after ${fmt(await warmUp(deps, fullNames))} ms`);
+    }
+    if (selected.has('sustained') || selected.has('update')) {
+      log(`idle stack: ${opts.idleSeconds} s quiet, then ${opts.idleSeconds} s with the bench's sampling`);
+      const i = await measureIdle(deps, opts.idleSeconds);
+      idle = { quiet: i.quiet, observed: i.observed, rate: i.rate };
+      log(`  idle: ${idleLine(i.quiet)} quiet; ${idleLine(i.observed)} sampled (subtracted)`);
     }
     fs.mkdirSync(outDir, { recursive: true });
     for (let run = 1; run <= opts.runs; run++) {
-      const rec: RunRecord = { run, loadavgStart: load(), loadavgEnd: [], metrics: {}, sustained: {}, latency: {}, notes: [] };
+      const rec: RunRecord = { run, loadavgStart: load(), loadavgEnd: [], metrics: {}, sustained: {}, update: {}, latency: {}, notes: [] };
       const m = rec.metrics;
       log(`run ${run}/${opts.runs} (load average ${rec.loadavgStart.join(' ')})`);
       if (selected.has('sustained')) {
-        for (const mode of ['batched', 'single'] as const) {
+        for (const mode of (['batched', 'single'] as const).filter((x) => workloads[x].changes > 0)) {
           log(` sustained ${mode}: ours`);
-          const r = await oursSustained(deps, { ...workloads[mode], mode, timeoutMs: 600_000 }, log);
+          const r = await oursSustained(deps, { ...workloads[mode], mode, timeoutMs: 600_000 }, idle!.rate, log);
           rec.sustained[mode] = r;
+          cpuMetrics(m, `sustained-${mode}`, r.cpu);
           m[`sustained-${mode}.ours.changesPerSec`] = r.changesPerSec;
           m[`sustained-${mode}.ours.commitPerSec`] = r.commitPerSec;
           m[`sustained-${mode}.ours.p50Ms`] = r.latencyMs.p50;
@@ -191,6 +224,20 @@ async function main(): Promise<void> {
           m[`sustained-${mode}.ours.drainAfterCommitMs`] = r.drainAfterCommitMs;
           if (!r.stateOk) rec.notes.push(`sustained ${mode}: ClickHouse current state did not match the workload's end state`);
           log(`  ${fmt(r.changesPerSec)} changes/s visible (committed at ${fmt(r.commitPerSec)}/s), latency p50 ${fmt(r.latencyMs.p50)} p95 ${fmt(r.latencyMs.p95)} p99 ${fmt(r.latencyMs.p99)} ms, state ${r.stateOk ? 'ok' : 'MISMATCH'}`);
+          log(`  ${describe(r.cpu)}`);
+        }
+      }
+      if (selected.has('update')) {
+        for (const [identity, t] of [['pk', names], ['full', fullNames]] as const) {
+          log(` update: one UPDATE of ${opts.updateRows} rows, replica identity ${identity === 'pk' ? 'the primary key' : 'FULL'} (${t.table})`);
+          const r = await oursBulkUpdate(deps, t, opts.updateRows, idle!.rate, 600_000);
+          rec.update[identity] = r;
+          m[`update-${identity}.ours.changesPerSec`] = r.changesPerSec;
+          m[`update-${identity}.ours.drainAfterCommitMs`] = r.visibleAfterCommitMs;
+          cpuMetrics(m, `update-${identity}`, r.cpu);
+          if (!r.stateOk) rec.notes.push(`update ${identity}: ClickHouse current state did not show every row updated`);
+          log(`  UPDATE took ${fmt(r.commitMs)} ms; all visible ${fmt(r.visibleAfterCommitMs)} ms after its commit (${fmt(r.changesPerSec)} changes/s), state ${r.stateOk ? 'ok' : 'MISMATCH'}`);
+          log(`  ${describe(r.cpu)}`);
         }
       }
       if (selected.has('latency')) {
@@ -268,7 +315,7 @@ async function main(): Promise<void> {
     await pool.end();
     await ch.close();
   }
-  await report(runs, applied);
+  await report(runs, applied, idle);
 }
 
 const contenders = ['ours', 'peerDefault', 'peerTuned', 'ceiling'] as const;
@@ -281,6 +328,10 @@ const rows: { scenario: string; metric: string; unit: string; higherIsBetter: bo
   { scenario: 'sustained-single', metric: 'p50Ms', unit: 'ms p50 per change', higherIsBetter: false },
   { scenario: 'sustained-single', metric: 'p99Ms', unit: 'ms p99 per change', higherIsBetter: false },
   { scenario: 'sustained-single', metric: 'drainAfterCommitMs', unit: 'ms last commit -> all visible', higherIsBetter: false },
+  { scenario: 'update-pk', metric: 'changesPerSec', unit: 'changes/s', higherIsBetter: true },
+  { scenario: 'update-pk', metric: 'drainAfterCommitMs', unit: 'ms commit -> all visible', higherIsBetter: false },
+  { scenario: 'update-full', metric: 'changesPerSec', unit: 'changes/s', higherIsBetter: true },
+  { scenario: 'update-full', metric: 'drainAfterCommitMs', unit: 'ms commit -> all visible', higherIsBetter: false },
   { scenario: 'latency', metric: 'p50Ms', unit: 'ms p50', higherIsBetter: false },
   { scenario: 'latency', metric: 'p95Ms', unit: 'ms p95', higherIsBetter: false },
   { scenario: 'latency', metric: 'p99Ms', unit: 'ms p99', higherIsBetter: false },
@@ -288,7 +339,7 @@ const rows: { scenario: string; metric: string; unit: string; higherIsBetter: bo
   { scenario: 'validate', metric: 'ms', unit: 'ms', higherIsBetter: false },
 ];
 
-async function report(runs: RunRecord[], applied: OursApplied | undefined): Promise<void> {
+async function report(runs: RunRecord[], applied: OursApplied | undefined, idle: Idle | undefined): Promise<void> {
   const keys = new Set(runs.flatMap((r) => Object.keys(r.metrics)));
   const summary: Record<string, ReturnType<typeof spread>> = {};
   for (const k of keys) summary[k] = spread(runs.map((r) => r.metrics[k] ?? NaN));
@@ -311,17 +362,31 @@ async function report(runs: RunRecord[], applied: OursApplied | undefined): Prom
     if (!contenders.some((c) => summary[k(c)])) continue;
     lines.push(`| ${r.scenario} | ${r.unit} | ${contenders.map((c) => cell(k(c))).join(' | ')} | ${ratio(k('ours'), k('peerTuned'))} | ${ratio(k('ours'), k('ceiling'))} |`);
   }
+  const cpuScenarios = ['sustained-batched', 'sustained-single', 'update-pk', 'update-full'].filter((sc) => summary[`${sc}.ours.cpuNet.total`]);
+  const cpuLines = cpuScenarios.length
+    ? [
+        `| µs CPU per change (ours) | changes/s | **total, net of idle** | ${cpuGroups.map((g) => groupLabels[g]).join(' | ')} | total, gross |`,
+        `|---|---|---|${cpuGroups.map(() => '---|').join('')}---|`,
+        ...cpuScenarios.map(
+          (sc) =>
+            `| ${sc} | ${cell(`${sc}.ours.changesPerSec`)} | ${cell(`${sc}.ours.cpuNet.total`)} | ${cpuGroups.map((g) => cell(`${sc}.ours.cpuNet.${g}`)).join(' | ')} | ${cell(`${sc}.ours.cpuGross.total`)} |`,
+        ),
+      ]
+    : [];
   const loads = runs.map((r) => `${r.loadavgStart[0]}→${r.loadavgEnd[0]}`).join(', ');
   const stages = runs.map((r) => r.stages).filter((s) => s !== undefined);
   const meta = [
     `Configuration \`${opts.label}\`; ${runs.length} run(s), medians with (min–max); ${os.cpus().length} cores; 1-min load average per run (start→end): ${loads}.`,
-    `Workloads: batched ${opts.n} changes (${opts.txRows}-row insert transactions, 60 % updated, 40 % deleted); single ${opts.nSingle} changes in 1-row transactions on ${opts.concurrency} connections; latency ${opts.samples} samples (peer default ${opts.peerDefaultSamples}); validation ${opts.validateRows} rows.`,
+    `Workloads: batched ${opts.n} changes (${opts.txRows}-row insert transactions, 60 % updated, 40 % deleted); single ${opts.nSingle} changes in 1-row transactions on ${opts.concurrency} connections; update: one UPDATE of ${opts.updateRows} rows; latency ${opts.samples} samples (peer default ${opts.peerDefaultSamples}); validation ${opts.validateRows} rows.`,
+    idle
+      ? `CPU per change: each component's process tree from /proc (exited children included), from the workload's start until its last change is visible plus 2 s, minus the idle stack's use over the same time. Idle, measured in this invocation: ${idleLine(idle.quiet)} quiet; ${idleLine(idle.observed)} with the bench's sampling (what is subtracted).`
+      : '',
     stages.length
       ? `Where a single change's time goes (median of run medians, ms resolution): Postgres commit → Debezium ${fmt(quantile(stages.map((s) => s.capture), 0.5))} ms, → ClickHouse insert (Kafka append and consume) ${fmt(quantile(stages.map((s) => s.deliver), 0.5))} ms.`
       : '',
     ...runs.flatMap((r) => r.notes.map((n) => `Run ${r.run}: ${n}.`)),
   ].filter(Boolean);
-  const table = `${lines.join('\n')}\n\n${meta.join('\n\n')}\n`;
+  const table = `${lines.join('\n')}\n\n${cpuLines.length ? `${cpuLines.join('\n')}\n\n` : ''}${meta.join('\n\n')}\n`;
   fs.writeFileSync(path.join(outDir, 'table.md'), table);
   fs.writeFileSync(
     path.join(outDir, 'results.json'),
@@ -332,6 +397,7 @@ async function report(runs: RunRecord[], applied: OursApplied | undefined): Prom
         tuning,
         connector: pick(applied?.connector.config ?? {}, [...Object.values(connectorFlags), ...Object.keys(connectorSet)]),
         kafkaEngine: applied?.consumer,
+        idle,
         summary,
         runs,
       },

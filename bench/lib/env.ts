@@ -13,14 +13,18 @@ export interface BenchEnv extends Endpoints {
   pgUrl: string;
   /** pg_recvlogical binary for the ceiling (PG_RECVLOGICAL) */
   pgRecvlogical: string;
+  /** the dev stack's pidfiles: whose process trees the CPU figures sum */
+  pidDir: string;
 }
 
 export function benchEnv(): BenchEnv {
-  const s = stackEnv(createContext('dev', () => undefined));
+  const ctx = createContext('dev', () => undefined);
+  const s = stackEnv(ctx);
   const tools = toolEnv();
   return {
     ...endpoints(s),
     pgUrl: tools.benchPgUrl ?? (s.PG_SUPERUSER_URL ?? '').replace(/\/postgres$/, '/astros'),
     pgRecvlogical: tools.pgRecvlogical,
+    pidDir: ctx.pidDir,
   };
 }

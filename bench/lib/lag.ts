@@ -12,7 +12,11 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type pg from 'pg';
+import type { TableNames } from '../../catalog/names.ts';
 import { names } from './objects.ts';
+
+/** The names a bench table's lag is read from. */
+export type BenchTable = Pick<TableNames, 'table' | 'topic' | 'group' | 'changelog' | 'changes' | 'current'>;
 
 export interface LagSample {
   /** ms since the workload started */
@@ -34,18 +38,18 @@ export async function kafkaAdmin(brokers: string): Promise<Admin> {
   return admin;
 }
 
-export async function kafkaPosition(admin: Admin): Promise<{ end: number; committed: number }> {
+export async function kafkaPosition(admin: Admin, t: BenchTable = names): Promise<{ end: number; committed: number }> {
   const [ends, groups] = await Promise.all([
-    admin.fetchTopicOffsets(names.topic),
-    admin.fetchOffsets({ groupId: names.group, topics: [names.topic] }),
+    admin.fetchTopicOffsets(t.topic),
+    admin.fetchOffsets({ groupId: t.group, topics: [t.topic] }),
   ]);
   const end = ends.reduce((s, p) => s + Number(p.high), 0);
   const committed = (groups[0]?.partitions ?? []).reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
   return { end, committed };
 }
 
-export async function appliedChanges(ch: ClickHouseClient): Promise<number> {
-  const rs = await ch.query({ query: `SELECT count() AS n FROM ${names.changelog}`, format: 'JSONEachRow' });
+export async function appliedChanges(ch: ClickHouseClient, t: BenchTable = names): Promise<number> {
+  const rs = await ch.query({ query: `SELECT count() AS n FROM ${t.changelog}`, format: 'JSONEachRow' });
   const rows = await rs.json<{ n: string }>();
   return Number(rows[0]?.n ?? 0);
 }
@@ -55,8 +59,9 @@ export function startLagSampler(
   startMs: number,
   committed: () => number,
   baseApplied: number,
+  t: BenchTable = names,
   intervalMs = 250,
-): { stop: () => Promise<LagSample[]> } {
+): { stop: () => Promise<LagSample[]>; latest: () => LagSample | undefined } {
   const samples: LagSample[] = [];
   let running = true;
   const loop = (async () => {
@@ -69,8 +74,8 @@ export function startLagSampler(
                from pg_replication_slots s left join pg_stat_replication r on r.pid = s.active_pid where s.slot_name = $1`,
             [names.slot],
           ),
-          kafkaPosition(deps.admin),
-          appliedChanges(deps.ch),
+          kafkaPosition(deps.admin, t),
+          appliedChanges(deps.ch, t),
         ]);
         const row = slot.rows[0];
         const c = committed();
@@ -94,6 +99,7 @@ export function startLagSampler(
     }
   })();
   return {
+    latest: () => samples.at(-1),
     stop: async () => {
       running = false;
       await loop;

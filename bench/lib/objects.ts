@@ -3,13 +3,14 @@
  * main pipeline's, which stay untouched:
  *
  *   Postgres   public.bench_cdc   captured by our pipeline (publication bench_publication)
+ *              public.bench_cdc_full  the same with REPLICA IDENTITY FULL (the bulk update scenario)
  *              public.bench_base  same shape, same workload, read by the baselines
  *                                 (pg_recvlogical ceiling, MaterializedPostgreSQL peer)
  *   Connect    bench-postgres     the production connector (debezium/astros-postgres.json)
  *                                 with its own name, slot, publication and topic prefix
  *   ClickHouse bench.bench_cdc_queue -> bench.bench_cdc_changelog, bench.bench_cdc (current
  *              state), bench.kafka_errors: derived by the catalog from bench_cdc's declaration
- *              and reconciled like a production table's (npm run setup)
+ *              and reconciled like a production table's (npm run setup); bench_cdc_full's alike
  *
  * Without tuning flags the bench measures what ships: every connector setting
  * comes from the production file, every Kafka-engine setting from
@@ -20,19 +21,22 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import { connectorFor } from '../../catalog/connector.ts';
 import type { ConsumerOverrides } from '../../catalog/consumer-settings.ts';
-import { parseDeclarations } from '../../catalog/declaration.ts';
-import { readConnectorFile, tableNames, type ConnectorSpec } from '../../catalog/names.ts';
+import { parseDeclarations, type TableDeclaration } from '../../catalog/declaration.ts';
+import { readConnectorFile, tableNames, type ConnectorSpec, type TableNames } from '../../catalog/names.ts';
 import { deriveTables, reconcileClickHouse, type CapturedTable } from '../../catalog/pipeline.ts';
 import { liveTables } from '../../catalog/reconcile.ts';
 import { ddlVars, listMigrations, render, statements } from '../../clickhouse-ddl/migrate.ts';
 import { ensureTopics, registerConnectorSpec } from '../../pipeline/setup.ts';
 import type { BenchEnv } from './env.ts';
 
-/** Declared like a production table, but here rather than in catalog/tables.ts: only the bench captures it. */
-export const benchTable = parseDeclarations(
-  [{ source: 'public.bench_cdc', description: 'The benchmark workload (bench/lib/workload.ts); truncated before each sustained run.' }],
+/** Declared like production tables, but here rather than in catalog/tables.ts: only the bench captures them. */
+export const [benchTable, benchFullTable] = parseDeclarations(
+  [
+    { source: 'public.bench_cdc', description: 'The benchmark workload (bench/lib/workload.ts); truncated before each run. Replica identity: the primary key.' },
+    { source: 'public.bench_cdc_full', description: 'The bulk update scenario with REPLICA IDENTITY FULL (every update carries the old row).' },
+  ],
   'bench/lib/objects.ts',
-)[0]!;
+) as [TableDeclaration, TableDeclaration];
 
 const nameOptions = {
   database: 'bench',
@@ -40,6 +44,9 @@ const nameOptions = {
   // Group astros-bench-cdc, as the bench's objects had before the catalog: its committed offsets stay.
   groupPrefix: 'astros',
 };
+
+/** The names of bench_cdc_full's objects (topic, group, ClickHouse tables). */
+export const fullNames: TableNames = tableNames(benchFullTable.source, nameOptions);
 
 export const names = {
   ...tableNames(benchTable.source, nameOptions),
@@ -69,40 +76,43 @@ const connectorIdentity: Record<string, string> = {
 };
 
 export function benchConnector(knobs: Record<string, string> = {}): ConnectorSpec {
-  const { config } = connectorFor(readConnectorFile(), [benchTable]);
+  const { config } = connectorFor(readConnectorFile(), [benchTable, benchFullTable]);
   const merged = { ...config, ...connectorIdentity, ...knobs };
   return { name: names.connector, config: Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== '')) };
 }
 
 export async function ensurePostgres(pool: pg.Pool): Promise<void> {
-  for (const t of [names.table, names.baseTable]) {
+  for (const t of [names.table, fullNames.table, names.baseTable]) {
     await pool.query(`create table if not exists public.${t} (
       id bigint primary key, v integer not null, payload text not null, updated_at timestamptz not null default now())`);
   }
+  await pool.query(`alter table public.${fullNames.table} replica identity full`);
   await pool.query(`do $$ begin
     if not exists (select 1 from pg_publication where pubname = '${names.publication}') then
       create publication ${names.publication} for table public.${names.table} with (publish = 'insert, update, delete');
     end if;
+    if not exists (select 1 from pg_publication_tables where pubname = '${names.publication}' and tablename = '${fullNames.table}') then
+      alter publication ${names.publication} add table public.${fullNames.table};
+    end if;
     if exists (select 1 from pg_roles where rolname = 'astros_cdc') then
-      grant select on public.${names.table} to astros_cdc;
+      grant select on public.${names.table}, public.${fullNames.table} to astros_cdc;
     end if;
   end $$`);
 }
 
 /**
- * Drop what the catalog does not derive for the bench database (the
+ * Drop what neither the catalog nor the shared migrations create in the bench database (the
  * hand-written objects of earlier versions; their queue would share the
- * group), and, when a derived table's shape drifted, every object but
- * kafka_errors: the bench's data is disposable, and reconcile never retypes.
+ * group), and, when a derived table's shape drifted, every object but the
+ * shared ones: the bench's data is disposable, and reconcile never retypes.
  */
-async function dropUnderived(ch: ClickHouseClient, t: CapturedTable, log: (m: string) => void): Promise<void> {
-  const o = t.objects;
-  const derived = new Set([o.changelog, o.current, o.queue, ...o.views].map((x) => x.name));
-  const [dry] = await reconcileClickHouse(ch, [t], () => undefined, true);
-  const drifted = dry!.actions.some((a) => a.kind === 'drift');
+async function dropUnderived(ch: ClickHouseClient, ts: CapturedTable[], shared: Set<string>, log: (m: string) => void): Promise<void> {
+  const derived = new Set(ts.flatMap(({ objects: o }) => [o.changelog, o.changes, o.current, o.changesView, o.queue, ...o.views].map((x) => x.name)));
+  const dry = await reconcileClickHouse(ch, ts, () => undefined, true);
+  const drifted = dry.some((p) => p.actions.some((a) => a.kind === 'drift'));
   const rank = (engine: string) => (engine === 'MaterializedView' ? 0 : engine === 'Kafka' ? 1 : 2);
   const drop = [...(await liveTables(ch, names.database)).values()]
-    .filter((l) => l.name !== names.errors && (drifted || !derived.has(l.name)))
+    .filter((l) => !shared.has(l.name) && (drifted || !derived.has(l.name)))
     .sort((a, b) => rank(a.engine) - rank(b.engine));
   for (const l of drop) {
     log(`[clickhouse] ${l.name}: dropped (${drifted ? 'the derived shape changed' : 'not derived by the catalog'})`);
@@ -119,24 +129,46 @@ export interface OursApplied {
 }
 
 /**
- * Our pipeline for the bench table: the topic, the ClickHouse objects from
+ * Our pipeline for the bench tables: the topics, the ClickHouse objects from
  * the catalog (shared ones from the numbered migrations, rendered for the
- * bench database and not recorded: they are idempotent), and the connector.
- * Postgres must be ready (ensurePostgres): the catalog reads the table's columns.
+ * bench database and not recorded: they are idempotent), and the connector,
+ * then a wait until its slot exists (the connector says RUNNING before its
+ * task has created the slot, and with snapshot.mode=no_data a change
+ * committed before that is never captured).
+ * Postgres must be ready (ensurePostgres): the catalog reads the tables' columns.
  */
 export async function ensureOurs(d: { pool: pg.Pool; ch: ClickHouseClient }, env: BenchEnv, tuning: Tuning, log: (m: string) => void): Promise<OursApplied> {
   const sink = { kafkaBrokers: env.kafkaBrokers, registryUrl: env.registryCcompatUrl, overrides: tuning.consumer, retention: env.retention };
-  const [t] = await deriveTables(d.pool, [benchTable], { sink, names: nameOptions });
-  await ensureTopics(env.kafkaBrokers, [{ topic: names.topic, retentionMs: t!.objects.retention.topicMs }], log);
+  const ts = await deriveTables(d.pool, [benchTable, benchFullTable], { sink, names: nameOptions });
+  await ensureTopics(env.kafkaBrokers, ts.map((t) => ({ topic: t.objects.names.topic, retentionMs: t.objects.retention.topicMs })), log);
   const vars = ddlVars({ clickhouseDatabase: names.database });
-  for (const file of listMigrations()) for (const query of statements(render(file, vars))) await d.ch.command({ query });
-  await dropUnderived(d.ch, t!, log);
-  const [plan] = await reconcileClickHouse(d.ch, [t!], (m) => log(`[clickhouse] ${m}`));
+  const shared = new Set<string>();
+  for (const file of listMigrations()) {
+    for (const query of statements(render(file, vars))) {
+      await d.ch.command({ query });
+      const created = /^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\S+)/i.exec(query)?.[1];
+      if (created !== undefined) shared.add(created);
+    }
+  }
+  await dropUnderived(d.ch, ts, shared, log);
+  const plans = await reconcileClickHouse(d.ch, ts, (m) => log(`[clickhouse] ${m}`));
   const connector = benchConnector(tuning.connector);
   await registerConnectorSpec(env.connectUrl, connector, log);
+  await waitForSlot(d.pool, log);
   return {
-    recreated: plan!.actions.some((a) => a.kind === 'create-consumer' || a.kind === 'recreate-consumer'),
+    recreated: plans.some((p) => p.actions.some((a) => a.kind === 'create-consumer' || a.kind === 'recreate-consumer')),
     connector,
-    consumer: Object.fromEntries(t!.objects.queue.settings.filter(([k]) => !['kafka_broker_list', 'format_avro_schema_registry_url'].includes(k))),
+    consumer: Object.fromEntries(ts[0]!.objects.queue.settings.filter(([k]) => !['kafka_broker_list', 'format_avro_schema_registry_url'].includes(k))),
   };
+}
+
+async function waitForSlot(pool: pg.Pool, log: (m: string) => void, timeoutMs = 120_000): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    const r = await pool.query<{ active: boolean }>('select active from pg_replication_slots where slot_name = $1', [names.slot]);
+    if (r.rows[0]?.active === true) return;
+    if (Date.now() - start > timeoutMs) throw new Error(`replication slot ${names.slot} not ${r.rows[0] ? 'active' : 'created'} ${timeoutMs} ms after the connector started`);
+    if (Date.now() - start > 2_000 && Date.now() - start < 2_600) log(`[postgres] waiting for the connector's slot ${names.slot}`);
+    await new Promise((res) => setTimeout(res, 500));
+  }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { benchConnector, names } from '../../bench/lib/objects.ts';
+import { benchConnector, fullNames, names } from '../../bench/lib/objects.ts';
 import { readConnectorFile } from '../../catalog/names.ts';
 
 describe('the benchmark objects', () => {
@@ -12,6 +12,7 @@ describe('the benchmark objects', () => {
       current: 'bench.bench_cdc',
       errors: 'bench.kafka_errors',
     });
+    expect(fullNames).toMatchObject({ topic: 'bench.public.bench_cdc_full', group: 'astros-bench-cdc-full', current: 'bench.bench_cdc_full' });
   });
 
   it('connector: the production connector with its own identity and table, and the given knobs', () => {
@@ -25,7 +26,7 @@ describe('the benchmark objects', () => {
       'publication.name': 'bench_publication',
       'topic.prefix': 'bench',
       'snapshot.mode': 'no_data',
-      'table.include.list': 'public.bench_cdc',
+      'table.include.list': 'public.bench_cdc,public.bench_cdc_full',
       'poll.interval.ms': '7',
     });
     expect(Object.keys(bench.config)).not.toContain('heartbeat.action.query');
