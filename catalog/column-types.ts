@@ -55,12 +55,13 @@ interface ValueMapping {
 const numericText = (x: string) => `multiIf(${x} = 'NAN', 'NaN', ${x} = 'POSITIVE_INFINITY', 'Infinity', ${x} = 'NEGATIVE_INFINITY', '-Infinity', ${x})`;
 
 // io.debezium.time.(Micro)Timestamp for ±infinity (PGStatement.DATE_POSITIVE/NEGATIVE_INFINITY as µs and ms).
-const infinityMicros = ['9223372036825200000', '-9223372036832400000'];
-const infinityMillis = ['9223372036825200', '-9223372036832400'];
+export const infinityMicros = ['9223372036825200000', '-9223372036832400000'] as const;
+export const infinityMillis = ['9223372036825200', '-9223372036832400'] as const;
 // Date32's range in days since 1970-01-01: 1900-01-01 .. 2299-12-31 (outside it ClickHouse would clamp).
 const date32Days = [-25567, 120529];
 
-const stringTypes = [
+/** Types that travel as text (Debezium's string) and stay String; catalog/load-encoding.ts renders them too. */
+export const stringTypes = [
   /^text$/,
   /^character varying(\(\d+\))?$/,
   /^character(\(\d+\))?$/,

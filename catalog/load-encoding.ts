@@ -12,48 +12,32 @@
  */
 import type { ColumnTransform } from '../activities/pipeline-validation/types.ts';
 import { pgTransformed } from '../activities/pipeline-validation/transforms.ts';
+import { infinityMicros, infinityMillis, stringTypes } from './column-types.ts';
 import type { SourceColumn } from './introspect.ts';
 
 export const pgIdent = (s: string): string => `"${s.replaceAll('"', '""')}"`;
 
-// io.debezium.time.(Micro)Timestamp values Debezium sends for ±infinity (column-types.ts maps them to NULL).
-const INFINITY_MICROS = ['9223372036825200000', '-9223372036832400000'] as const;
-const INFINITY_MILLIS = ['9223372036825200', '-9223372036832400'] as const;
-
-const stringTypes = [
-  /^text$/,
-  /^character varying(\(\d+\))?$/,
-  /^character(\(\d+\))?$/,
-  /^bpchar$/,
-  /^uuid$/,
-  /^jsonb?$/,
-  /^citext$/,
-  /^inet$/,
-  /^cidr$/,
-  /^macaddr8?$/,
-  /^xml$/,
-];
 
 /** Scalar value `x` of type `t` as Debezium's wire value, as Postgres text. */
 function scalar(x: string, t: string, isEnum: boolean): string | null {
   // char(n) keeps its padding (Debezium sends it padded; a cast to text would strip it, its output function does not).
   if (/^(character(\(\d+\))?|bpchar)$/.test(t)) return `case when ${x} is not null then format('%s', ${x}) end`;
-  if (isEnum || stringTypes.some((re) => re.test(t))) return `${x}::text`;
-  if (['smallint', 'integer', 'bigint', 'boolean', 'real', 'double precision'].includes(t)) return `${x}::text`;
-  if (t === 'numeric' || t.startsWith('numeric(')) return `${x}::text`;
-  if (t === 'bytea') return `translate(encode(${x}, 'base64'), E'\\n', '')`;
-  if (t === 'date') return `case when isfinite(${x}) then (${x} - date '1970-01-01')::text end`;
   // Debezium's Interval.toIsoString: every part, seconds without trailing zeros.
   if (/^interval(\(\d\))?$/.test(t)) {
     const part = (f: string) => `extract(${f} from ${x})::bigint::text`;
     return `'P' || ${part('year')} || 'Y' || ${part('month')} || 'M' || ${part('day')} || 'DT' || ${part('hour')} || 'H' || ${part('minute')} || 'M' || trim_scale(extract(second from ${x}))::text || 'S'`;
   }
+  if (isEnum || stringTypes.some((re) => re.test(t))) return `${x}::text`;
+  if (['smallint', 'integer', 'bigint', 'boolean', 'real', 'double precision'].includes(t)) return `${x}::text`;
+  if (t === 'numeric' || t.startsWith('numeric(')) return `${x}::text`;
+  if (t === 'bytea') return `translate(encode(${x}, 'base64'), E'\\n', '')`;
+  if (t === 'date') return `case when isfinite(${x}) then (${x} - date '1970-01-01')::text end`;
   if (/^time(\(\d\))? without time zone$/.test(t)) return `(extract(epoch from ${x}) * 1000000)::bigint::text`;
   if (/^time(\(\d\))? with time zone$/.test(t)) return `to_char(date '2000-01-01' + (${x} at time zone 'UTC')::time, 'HH24:MI:SS.US') || 'Z'`;
   const ts = /^timestamp(?:\((\d)\))? without time zone$/.exec(t);
   if (ts) {
     const millis = ts[1] !== undefined && Number(ts[1]) <= 3;
-    const [pos, neg] = millis ? INFINITY_MILLIS : INFINITY_MICROS;
+    const [pos, neg] = millis ? infinityMillis : infinityMicros;
     return `case when isfinite(${x}) then (extract(epoch from ${x}) * ${millis ? 1000 : 1000000})::bigint::text when ${x} > 'epoch' then '${pos}' else '${neg}' end`;
   }
   if (/^timestamp(\(\d\))? with time zone$/.test(t)) {

@@ -155,3 +155,21 @@ export async function dropCapturedTable(pool: pg.Pool, ch: ClickHouseClient, sou
   await admin.deleteTopics({ topics: [names.topic] }).catch(() => undefined);
   await admin.disconnect();
 }
+
+/**
+ * startTestWorker with the project's activities wired to the test stack (no
+ * ingest source: tests of tables, resync and recovery never fetch the feed).
+ */
+export async function startPipelineTestWorker(taskQueue: string, pool: pg.Pool, ch: ClickHouseClient): Promise<TestWorker> {
+  const { createActivities } = await import('../../activities/index.ts');
+  return startTestWorker(
+    taskQueue,
+    createActivities({
+      pool,
+      clickhouse: ch,
+      kafkaBrokers: requireEnv('KAFKA_BROKERS').split(','),
+      endpoints: testEndpoints(),
+      source: { url: 'http://127.0.0.1:1/unused', connectTimeoutMs: 1000, responseTimeoutMs: 1000, retries: 0, retryMinDelayMs: 10, maxBodyBytes: 1024, maxPeople: 1 },
+    }),
+  );
+}

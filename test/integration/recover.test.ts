@@ -11,7 +11,6 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities/index.ts';
 import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
 import { connectorStatus, stopConnector } from '../../activities/kafka-connect.ts';
 import { pipelineNames, readConnectorFile } from '../../catalog/names.ts';
@@ -19,7 +18,7 @@ import { validationSpecFor } from '../../catalog/validation-spec.ts';
 import { formatLagReport, lagReport } from '../../pipeline/lag.ts';
 import { registerConnectorSpec } from '../../pipeline/setup.ts';
 import { slotState } from '../../pipeline/slot-health.ts';
-import { captureTable, clickhouse, dropCapturedTable, requireEnv, runCommand, startTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { captureTable, clickhouse, dropCapturedTable, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 
 const tag = uniqueTag('rc');
 const source = `public.recover_${tag}`;
@@ -48,16 +47,7 @@ beforeAll(async () => {
   const config: Record<string, string> = { ...rest, 'slot.name': slot, 'topic.prefix': `astros_rc_${tag}`, 'table.include.list': source, 'snapshot.mode': 'no_data' };
   await registerConnectorSpec(connectUrl(), { name: connector, config }, () => undefined);
   await waitFor(() => slotState(pool, slot), (s) => s.found && s.active === true, `slot ${slot} in use`, 90_000, 500);
-  worker = await startTestWorker(
-    taskQueue,
-    createActivities({
-      pool,
-      clickhouse: ch,
-      kafkaBrokers: requireEnv('KAFKA_BROKERS').split(','),
-      endpoints: testEndpoints(),
-      source: { url: 'http://127.0.0.1:1/unused', connectTimeoutMs: 1000, responseTimeoutMs: 1000, retries: 0, retryMinDelayMs: 10, maxBodyBytes: 1024, maxPeople: 1 },
-    }),
-  );
+  worker = await startPipelineTestWorker(taskQueue, pool, ch);
 }, 180_000);
 
 afterAll(async () => {

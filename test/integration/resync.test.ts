@@ -15,10 +15,9 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities/index.ts';
 import { tableNames } from '../../catalog/names.ts';
 import { resyncProgressQuery, resyncWorkflowId, type ResyncTableResult } from '../../workflows/resync-table.ts';
-import { captureTable, chRows, clickhouse, dropCapturedTable, repoRoot, requireEnv, startTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { captureTable, chRows, clickhouse, dropCapturedTable, repoRoot, requireEnv, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 
 const tag = uniqueTag('rs');
 const source = `public.resync_${tag}`;
@@ -91,16 +90,7 @@ beforeAll(async () => {
   );
   await pool.query(`analyze ${source}`);
   await captureTable({ source });
-  worker = await startTestWorker(
-    taskQueue,
-    createActivities({
-      pool,
-      clickhouse: ch,
-      kafkaBrokers: requireEnv('KAFKA_BROKERS').split(','),
-      endpoints: testEndpoints(),
-      source: { url: 'http://127.0.0.1:1/unused', connectTimeoutMs: 1000, responseTimeoutMs: 1000, retries: 0, retryMinDelayMs: 10, maxBodyBytes: 1024, maxPeople: 1 },
-    }),
-  );
+  worker = await startPipelineTestWorker(taskQueue, pool, ch);
   client = worker.client;
 }, 180_000);
 

@@ -21,12 +21,11 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities/index.ts';
 import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
 import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
 import { pipelineNames } from '../../catalog/names.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
-import { chRows, clickhouse, requireEnv, runCommand, startTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { chRows, clickhouse, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 
 const tag = uniqueTag('tbl');
 const table = `orders_${tag}`;
@@ -88,16 +87,7 @@ beforeAll(async () => {
   pool = new pg.Pool({ connectionString: requireEnv('DATABASE_URL'), max: 6 });
   su = new pg.Pool({ connectionString: requireEnv('PG_SUPERUSER_URL').replace(/\/postgres$/, '/astros'), max: 2 });
   ch = clickhouse();
-  worker = await startTestWorker(
-    taskQueue,
-    createActivities({
-      pool,
-      clickhouse: ch,
-      kafkaBrokers: requireEnv('KAFKA_BROKERS').split(','),
-      endpoints: testEndpoints(),
-      source: { url: 'http://127.0.0.1:1/unused', connectTimeoutMs: 1000, responseTimeoutMs: 1000, retries: 0, retryMinDelayMs: 10, maxBodyBytes: 1024, maxPeople: 1 },
-    }),
-  );
+  worker = await startPipelineTestWorker(taskQueue, pool, ch);
   await pool.query(`create table ${source} (
       id bigint primary key, name text not null, email varchar(80), phone text, note text, secret text,
       amount numeric(12,2), score double precision, active boolean, created_at timestamptz)`);
