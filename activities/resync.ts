@@ -83,20 +83,40 @@ export function createResyncActivities(deps: ResyncDeps) {
     return { env: deps.endpoints, ch: deps.clickhouse };
   };
 
-  async function resolve(source: string): Promise<{ src: SourceTable; t: TableObjects; transforms: ReturnType<typeof validationTransforms>; entry: Awaited<ReturnType<typeof catalogEntries>>[number] }> {
+  type Resolved = { src: SourceTable; t: TableObjects; transforms: ReturnType<typeof validationTransforms>; entry: Awaited<ReturnType<typeof catalogEntries>>[number] };
+
+  /** The captured table's source, objects and column transforms, or undefined when it is not captured. */
+  async function lookup(source: string): Promise<Resolved | undefined> {
     const { env } = need();
     const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === source && isCaptured(e.state));
-    if (!entry) throw permanentFailure(IngestErrorType.TableNotCaptured, `${source} is not captured (astros tables list shows what is)`);
+    if (!entry) return undefined;
     const src = await introspectTable(deps.pool, source);
     const opts = deriveOptions(env);
     const t = tableObjects(entry.declaration, src, tableNames(source, opts.names), opts.sink);
     return { src, t, transforms: validationTransforms(entry.declaration, src), entry };
   }
 
+  async function resolve(source: string): Promise<Resolved> {
+    const found = await lookup(source);
+    if (!found) throw permanentFailure(IngestErrorType.TableNotCaptured, `${source} is not captured (astros tables list shows what is)`);
+    return found;
+  }
+
+
   const count = async (ch: ClickHouseClient, sql: string): Promise<number> => {
     const rs = await ch.query({ query: sql, format: 'JSONEachRow' });
     return Number((await rs.json<{ n: string }>())[0]?.n ?? 0);
   };
+
+  /** A table's comment (the swap's mark), or undefined when the table does not exist. */
+  async function tableComment(ch: ClickHouseClient, t: TableObjects, table: string): Promise<string | undefined> {
+    const rs = await ch.query({
+      query: 'SELECT comment FROM system.tables WHERE database = {db:String} AND name = {t:String}',
+      query_params: { db: t.names.database, t: table.slice(t.names.database.length + 1) },
+      format: 'JSONEachRow',
+    });
+    return (await rs.json<{ comment: string }>())[0]?.comment;
+  }
 
   async function dropShadow(ch: ClickHouseClient, t: TableObjects): Promise<void> {
     await ch.command({ query: `DROP VIEW IF EXISTS ${t.resync.view.name}` });
@@ -105,7 +125,7 @@ export function createResyncActivities(deps: ResyncDeps) {
   }
 
   /** Catch-up as validation does it: the slot confirmed past `lsn` and the table's consumer group at the topic's end. */
-  async function catchUpTo(t: TableObjects, src: SourceTable, entry: Awaited<ReturnType<typeof resolve>>['entry'], lsn: bigint, what: string): Promise<void> {
+  async function catchUpTo(t: TableObjects, src: SourceTable, entry: Resolved["entry"], lsn: bigint, what: string): Promise<void> {
     const { env, ch } = need();
     const spec = { ...validationSpec(entry.declaration, src, t.names), maxWaitMs: 10 * 60_000 };
     heartbeat({ step: `waiting for ClickHouse to catch up (${what})` });
@@ -210,11 +230,7 @@ export function createResyncActivities(deps: ResyncDeps) {
       const { src, t, entry } = await resolve(input.source);
       const floor = BigInt(input.lsnFloor);
       const mark = swapMark(floor);
-      const comment = async (table: string) => {
-        const rs = await ch.query({ query: `SELECT comment FROM system.tables WHERE database = {db:String} AND name = {t:String}`, query_params: { db: t.names.database, t: table.slice(t.names.database.length + 1) }, format: 'JSONEachRow' });
-        return (await rs.json<{ comment: string }>())[0]?.comment;
-      };
-      if ((await comment(t.current.name)) === mark) return { streamedCopied: 0, swapped: true };
+      if ((await tableComment(ch, t, t.current.name)) === mark) return { streamedCopied: 0, swapped: true };
       await catchUpTo(t, src, entry, await walInsertLsn(), 'before the swap');
       const streamed = await count(ch, `SELECT count() AS n FROM ${t.current.name} WHERE version > ${floor}`);
       await ch.command({ query: copyStreamedSql(t.current.name, t.resync.shadow.name, floor) });
@@ -229,7 +245,7 @@ export function createResyncActivities(deps: ResyncDeps) {
       const { src, t, entry } = await resolve(input.source);
       const floor = BigInt(input.lsnFloor);
       const old = t.resync.shadow.name;
-      const hasOld = (await count(ch, `SELECT count() AS n FROM system.tables WHERE database = '${t.names.database}' AND name = '${old.slice(t.names.database.length + 1)}'`)) > 0;
+      const hasOld = (await tableComment(ch, t, old)) !== undefined;
       let lateCopied = 0;
       let changedRows = 0;
       let deletedRows = 0;
@@ -253,17 +269,19 @@ export function createResyncActivities(deps: ResyncDeps) {
         await ch.command({ query: `DROP TABLE IF EXISTS ${old}` });
       }
       await ch.command({ query: `ALTER TABLE ${t.current.name} MODIFY COMMENT ''` });
-      const loadedRows = await count(ch, `SELECT count() AS n FROM ${t.current.name} WHERE version = ${floor}`);
+      // Live keys whose row is the loaded one (a range read twice inserts a key twice until merges collapse it).
+      const loadedRows = await count(ch, `SELECT count() AS n FROM ${t.current.name} FINAL WHERE version = ${floor} AND is_deleted = 0`);
       return { loadedRows, changedRows, deletedRows, lateCopied };
     },
 
     /** Cancelled or failed before the swap: the shadow objects go, the live copy stays as it was. */
     async abandonResync(input: { source: string }): Promise<void> {
       const { ch } = need();
-      const { t } = await resolve(input.source);
-      const rs = await ch.query({ query: `SELECT comment FROM system.tables WHERE database = {db:String} AND name = {t:String}`, query_params: { db: t.names.database, t: t.current.name.slice(t.names.database.length + 1) }, format: 'JSONEachRow' });
+      const found = await lookup(input.source);
+      if (!found) return; // nothing was created for a table that is not captured
+      const { t } = found;
       // After the swap the shadow name holds the old copy, which completeResync still needs.
-      if (((await rs.json<{ comment: string }>())[0]?.comment ?? '').startsWith('resync at ')) return;
+      if ((await tableComment(ch, t, t.current.name))?.startsWith(swapMark(''))) return;
       await dropShadow(ch, t);
     },
   };

@@ -93,4 +93,4 @@ WHERE is_deleted = 0 AND version <= ${lsnFloor}
 }
 
 /** The comment that marks the shadow as swapped in (EXCHANGE moves it to the live name): a retried swap checks it. */
-export const swapMark = (lsnFloor: bigint): string => `resync at ${lsnFloor}`;
+export const swapMark = (lsnFloor: bigint | ''): string => `resync at ${lsnFloor}`;

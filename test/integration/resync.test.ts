@@ -18,7 +18,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tableNames } from '../../catalog/names.ts';
 import { resyncProgressQuery, resyncWorkflowId, type ResyncTableResult } from '../../workflows/resync-table.ts';
-import { captureTable, chRows, clickhouse, dropCapturedTable, repoRoot, requireEnv, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { captureTable, chRows, clickhouse, dropCapturedTable, repoRoot, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 
 const tag = uniqueTag('rs');
 const source = `public.resync_${tag}`;
@@ -132,6 +132,13 @@ describe('resyncTable', () => {
     expect(result.changedRows).toBe(1);
     const [ghost] = await chRows<{ n: string }>(ch, `SELECT toString(count()) AS n FROM ${n.current} FINAL WHERE id = 999999999 AND is_deleted = 0`);
     expect(ghost?.n).toBe('0');
+  });
+
+  it('refuses a table that is not captured with one line naming where to look, starting nothing', { timeout: 60_000 }, async () => {
+    const r = await runCommand('npx', ['tsx', 'cli/astros.ts', 'resync', 'public.not_captured_here', '--timeout', '30s'], { TASK_QUEUE: taskQueue, FORCE_COLOR: '0' });
+    expect(r.code, r.text).toBe(1);
+    const errors = r.text.split('\n').filter((l) => l.startsWith('astros:'));
+    expect(errors, r.text).toEqual(['astros: public.not_captured_here is not captured (astros tables list shows what is)']);
   });
 
   it('a cancelled resync leaves the live copy exactly as it was and drops its shadow', { timeout: 120_000 }, async () => {
