@@ -35,6 +35,8 @@ export const IngestErrorType = {
   TableNotCaptured: 'TableNotCaptured',
   /** The connector's replication slot is missing or invalidated: only `npm run recover` brings the stream back without a gap. */
   ReplicationSlotLost: 'ReplicationSlotLost',
+  /** A schema change ClickHouse's copy cannot take (a key change, a narrowing or incompatible type): the table's stream is stopped; the message names the fix. */
+  SchemaChangeRefused: 'SchemaChangeRefused',
 } as const;
 
 export type IngestErrorType = (typeof IngestErrorType)[keyof typeof IngestErrorType];

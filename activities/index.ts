@@ -19,6 +19,7 @@ import { createValidationActivities } from './pipeline-validation/activities.ts'
 import { createTableActivities } from './tables.ts';
 import { createResyncActivities } from './resync.ts';
 import { createRecoverActivities } from './recover.ts';
+import { createSchemaChangeActivities } from './schema-changes.ts';
 import type { Endpoints } from '../config/env.ts';
 
 export interface ActivityDeps {
@@ -106,6 +107,11 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.endpoints ? { endpoints: deps.endpoints } : {}),
     }),
     ...createRecoverActivities({ pool: deps.pool, ...(deps.endpoints ? { endpoints: deps.endpoints } : {}) }),
+    ...createSchemaChangeActivities({
+      pool: deps.pool,
+      ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
+      ...(deps.endpoints ? { endpoints: deps.endpoints } : {}),
+    }),
     ...createResyncActivities({
       pool: deps.pool,
       ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),

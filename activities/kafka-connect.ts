@@ -30,12 +30,6 @@ export async function connectorState(connectUrl: string, name: string): Promise<
   };
 }
 
-/** The connector's committed source offset (Debezium Postgres: lsn, lsn_proc, incremental_snapshot_* ...). */
-export async function connectorOffset(connectUrl: string, name: string): Promise<Record<string, unknown>> {
-  const r = await getJson<{ offsets: { offset: Record<string, unknown> }[] }>(`${connectUrl.replace(/\/$/, '')}/connectors/${encodeURIComponent(name)}/offsets`);
-  return r.offsets[0]?.offset ?? {};
-}
-
 async function send(method: 'PUT' | 'DELETE', url: string): Promise<void> {
   const res = await fetch(url, { method, signal: AbortSignal.timeout(30_000) });
   if (!res.ok && res.status !== 404) throw new Error(`${method} ${url}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);

@@ -147,19 +147,27 @@ export function createResyncActivities(deps: ResyncDeps) {
       for (const o of [t.resync.shadow, t.resync.input, t.resync.view]) await ch.command({ query: createSql(o, false) });
 
       const s0 = await walInsertLsn();
-      const { rows: snap } = await deps.pool.query<{ xip: string[] }>('select array(select x::text from pg_snapshot_xip(pg_current_snapshot()) x) as xip');
-      const open = snap[0]!.xip;
       // Every transaction that had an id at S0 must end before the first read (catalog/resync-sql.ts).
+      // Taking an id now gives N, above every id given out before S0. A snapshot's list of running
+      // ids stops at its xmax (the newest completed id + 1), so a transaction holding the newest id
+      // is not in it; its xmin, the oldest running id, is exact: once it passes N, every older id
+      // has ended, as any later read sees it.
+      const { rows: ids } = await deps.pool.query<{ n: string }>('select pg_current_xact_id()::text as n');
+      const n = ids[0]!.n;
+      let waitedFor: number | undefined;
       for (;;) {
-        const { rows } = await deps.pool.query<{ x: string; pid: number | null; since: Date | null }>(
-          `select x::text, a.pid, a.xact_start as since from unnest($1::xid8[]) x
-             left join pg_stat_activity a on a.backend_xid::text = (x::text::numeric % 4294967296)::text
-            where pg_xact_status(x) = 'in progress'`,
-          [open],
+        const { rows } = await deps.pool.query<{ done: boolean; open: number; pid: number | null; since: Date | null }>(
+          `with open as (
+             select pid, xact_start from pg_stat_activity
+              where backend_xid is not null and age(backend_xid) > age(($1::xid8::text::numeric % 4294967296)::text::xid))
+           select pg_snapshot_xmin(pg_current_snapshot()) > $1::xid8 as done, (select count(*)::int from open) as open,
+                  (select pid from open order by xact_start limit 1) as pid, (select min(xact_start) from open) as since`,
+          [n],
         );
-        if (rows.length === 0) break;
-        const first = rows[0]!;
-        heartbeat({ step: `waiting for ${rows.length} transaction(s) open since before the load to end (e.g. xid ${first.x}${first.pid ? `, pid ${first.pid} since ${first.since?.toISOString()}` : ''})` });
+        const r = rows[0]!;
+        waitedFor ??= r.done ? 0 : Math.max(1, r.open);
+        if (r.done) break;
+        heartbeat({ step: `waiting for ${Math.max(1, r.open)} transaction(s) open since before the load to end${r.pid ? ` (oldest: pid ${r.pid} since ${r.since?.toISOString()})` : ''}` });
         if (cancelled()) throw new Error('cancelled');
         await sleep(500);
       }
@@ -177,7 +185,7 @@ export function createResyncActivities(deps: ResyncDeps) {
       const estimatedRows = Number(size[0]!.tuples);
       const rowsPerBlock = blocks > 0 && estimatedRows > 0 ? estimatedRows / blocks : 50;
       const ranges = splitBlocks(blocks, (input.rangeRows ?? 100_000) / rowsPerBlock);
-      return { source: input.source, lsnFloor: String(s0 - 1n), ranges, estimatedRows, waitedFor: open.length };
+      return { source: input.source, lsnFloor: String(s0 - 1n), ranges, estimatedRows, waitedFor };
     },
 
     /** One block range, Postgres COPY → ClickHouse, streamed. */

@@ -1,8 +1,8 @@
 /**
  * Activities of `astros tables add|remove` (workflows addTable, removeTable):
  * check a table, change the live catalog, apply it to the running stack the
- * way `npm run setup` does, and run Debezium's incremental snapshot of the
- * table through the signal table. Each is idempotent: a retry, or a second
+ * way `npm run setup` does, and wait until the connector captures the table
+ * (its rows are then loaded by resyncTable). Each is idempotent: a retry, or a second
  * run of the same add, finds what the first did and goes on from there.
  *
  * Errors a person must fix are non-retryable and one line that names the fix
@@ -17,15 +17,14 @@ import { parseDeclarations, type TableDeclarationInput } from '../catalog/declar
 import { introspectTable, SourceTableMissing } from '../catalog/introspect.ts';
 import { pipelineNames, dropOrder, tableNames } from '../catalog/names.ts';
 import { deriveOptions } from '../catalog/pipeline.ts';
+import { pgIdent } from '../catalog/load-encoding.ts';
 import { PrivilegeNeeded } from '../catalog/publication.ts';
-import { beginAdd, catalogEntries, isCaptured, removeTable, setTableState, type TableState } from '../catalog/store.ts';
-import { validationSpec } from '../catalog/validation-spec.ts';
+import { beginAdd, catalogEntries, removeTable, setTableState, type TableState } from '../catalog/store.ts';
 import type { Endpoints } from '../config/env.ts';
 import { applyCatalog } from '../pipeline/setup.ts';
 import { IngestErrorType, permanentFailure } from './errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
-import { connectorOffset, connectorState } from './kafka-connect.ts';
-import type { ValidationSpec } from './pipeline-validation/types.ts';
+import { connectorState } from './kafka-connect.ts';
 
 export interface TablesDeps {
   pool: pg.Pool;
@@ -40,41 +39,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export interface CheckedTable {
   source: string;
   key: string[];
-  /** Postgres' estimate of the rows the snapshot will read. */
+  /** Postgres' estimate of the table's rows. */
   estimatedRows: number;
 }
 
-export interface SnapshotRequest {
-  source: string;
-  signalId: string;
-  /** Only these keys (key values as text, in key order): a re-read of rows validation found stale. */
-  keys?: string[][];
-}
-
-export interface SnapshotStarted {
-  source: string;
-  signalId: string;
-  /** WAL position after the signal committed: Debezium has read the signal once its offset passes it. */
-  signalLsn: string;
-  /** Postgres time of the signal (snapshot rows read since then are this snapshot's). */
-  since: string;
-}
-
 const notReady = (m: string) => permanentFailure(IngestErrorType.TableNotReady, m);
-const pgString = (s: string) => `'${s.replaceAll("'", "''")}'`;
-const pgIdent = (s: string) => `"${s.replaceAll('"', '""')}"`;
-
-/** The signal's data: the table, and for a re-read the keys as an additional condition. */
-export function snapshotSignalData(source: string, key: string[], keys?: string[][]): string {
-  const data: Record<string, unknown> = { 'data-collections': [source], type: 'incremental' };
-  if (keys && keys.length > 0) {
-    // Keys as validation names them (their text); integer and text keys compare as text.
-    const cols = key.map((c) => `${pgIdent(c)}::text`);
-    const tuple = (vs: string[]) => (vs.length === 1 ? vs[0]! : `(${vs.join(', ')})`);
-    data['additional-conditions'] = [{ 'data-collection': source, filter: `${tuple(cols)} in (${keys.map((k) => tuple(k.map(pgString))).join(', ')})` }];
-  }
-  return JSON.stringify(data);
-}
 
 export function createTableActivities(deps: TablesDeps) {
   const need = () => {
@@ -163,73 +132,17 @@ export function createTableActivities(deps: TablesDeps) {
       }
     },
 
-    /** Once the connector's task runs with the table in its list: insert the execute-snapshot signal (once per signal id). */
-    async requestSnapshot(input: SnapshotRequest): Promise<SnapshotStarted> {
+    /** Until the connector's task runs with the table in its list (changes from then on stream). */
+    async awaitCapture(input: { source: string }): Promise<void> {
       const { env } = need();
       for (;;) {
         const s = await connectorState(env.connectUrl, pipelineNames.connector);
         if (s.failure) throw new Error(`connector ${pipelineNames.connector} failed: ${s.failure}`);
-        if (s.running && s.taskTables.includes(input.source)) break;
+        if (s.running && s.taskTables.includes(input.source)) return;
         heartbeat({ step: `waiting for the connector's task to capture ${input.source}` });
         if (cancelled()) throw new Error('cancelled');
         await sleep(1_000);
       }
-      const key = keyColumns(
-        (await catalogEntries(deps.pool)).find((e) => e.declaration.source === input.source)!.declaration,
-        await introspectTable(deps.pool, input.source),
-      );
-      await deps.pool.query(`insert into ${pipelineNames.signalTable} (id, type, data) values ($1, 'execute-snapshot', $2) on conflict (id) do nothing`, [
-        input.signalId,
-        snapshotSignalData(input.source, key, input.keys),
-      ]);
-      const { rows } = await deps.pool.query<{ lsn: string; now: Date }>('select pg_current_wal_lsn()::text as lsn, now() as now');
-      return { source: input.source, signalId: input.signalId, signalLsn: rows[0]!.lsn, since: rows[0]!.now.toISOString() };
-    },
-
-    /**
-     * Wait until Debezium has finished the snapshot (its offset is past the
-     * signal and lists no incremental snapshot of the table), heartbeating
-     * progress (snapshot rows in the change log / Postgres' estimate).
-     */
-    async awaitSnapshot(input: SnapshotStarted & { estimatedRows: number }): Promise<{ snapshotRows: number }> {
-      const { env, ch } = need();
-      const names = tableNames(input.source, deriveOptions(env).names);
-      const read = async () => {
-        const rs = await ch.query({
-          query: `SELECT count() AS n FROM ${names.changelog} WHERE op = 'r' AND captured_ts >= parseDateTime64BestEffort({since:String}, 3, 'UTC') - INTERVAL 5 SECOND`,
-          query_params: { since: input.since },
-          format: 'JSONEachRow',
-        });
-        return Number((await rs.json<{ n: string }>())[0]?.n ?? 0);
-      };
-      const { rows: target } = await deps.pool.query<{ lsn: string }>(`select ($1::pg_lsn - '0/0')::text as lsn`, [input.signalLsn]);
-      const signalLsn = BigInt(target[0]!.lsn);
-      for (;;) {
-        const offset = await connectorOffset(env.connectUrl, pipelineNames.connector);
-        const at = BigInt(String(offset.lsn_proc ?? offset.lsn ?? 0));
-        const running = String(offset.incremental_snapshot_collections ?? '').includes(`"${input.source}"`);
-        const n = await read();
-        if (at >= signalLsn && !running) {
-          heartbeat({ step: `snapshot of ${input.source} done: ${n} rows read` });
-          break;
-        }
-        const pct = input.estimatedRows > 0 ? ` (${Math.min(100, Math.round((100 * n) / input.estimatedRows))}%)` : '';
-        heartbeat({ step: `snapshot of ${input.source}: ${n} of about ${input.estimatedRows} rows read${pct}` });
-        const s = await connectorState(env.connectUrl, pipelineNames.connector);
-        if (s.failure) throw new Error(`connector ${pipelineNames.connector} failed: ${s.failure}`);
-        if (cancelled()) throw new Error('cancelled');
-        await sleep(1_000);
-      }
-      return { snapshotRows: await read() };
-    },
-
-    /** validatePipeline's spec for the table, with room to name every differing key (add re-reads them). */
-    async tableValidationSpec(input: { source: string; maxKeys: number }): Promise<ValidationSpec> {
-      const { env } = need();
-      const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === input.source && isCaptured(e.state));
-      if (!entry) throw permanentFailure(IngestErrorType.TableNotCaptured, `${input.source} is not captured`);
-      const spec = validationSpec(entry.declaration, await introspectTable(deps.pool, input.source), tableNames(input.source, deriveOptions(env).names));
-      return { ...spec, maxKeys: input.maxKeys };
     },
 
     /** Mark the table removed (stops capture once the catalog is applied). */

@@ -1,7 +1,7 @@
 /**
  * One dbt model per captured table: its SCD2 history, a call of the macro
- * astros_scd2_history (dbt/macros/scd2_history.sql) with the table's change
- * log, key and columns. Generated from the live catalog into
+ * astros_scd2_history (dbt/macros/scd2_history.sql) with the table's
+ * deduplicated change log, key and columns. Generated from the live catalog into
  * dbt/models/history/ by `npm run catalog -- dbt-models`, which `npm run dbt`
  * and `astros tables add` run first: a table added on a running stack (by the
  * command or from the Web UI) has its model at the next dbt run, and nothing
@@ -37,7 +37,7 @@ export function historyModelSql(decl: TableDeclaration, src: SourceTable): strin
     `{{ config(order_by='(${orderBy})') }}`,
     '',
     `{{ astros_scd2_history(`,
-    `    changelog=env_var('ASTROS_SOURCE_DATABASE', 'astros') ~ '.${tableNames(decl.source).base}_changelog',`,
+    `    changes=env_var('ASTROS_SOURCE_DATABASE', 'astros') ~ '.${tableNames(decl.source).base}_changes',`,
     `    key=${list(key)},`,
     `    columns=${list(columns)}`,
     `) }}`,

@@ -7,7 +7,8 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import type { WorkflowHandle } from '@temporalio/client';
-import { RESYNC_WORKFLOW_TYPE, resyncProgressQuery, resyncWorkflowId, type ResyncProgress, type ResyncTableResult } from '../workflows/resync-table.ts';
+import { RESYNC_WORKFLOW_TYPE, resyncProgressQuery, resyncWorkflowId, type ResyncTableResult } from '../workflows/resync-table.ts';
+import { progressBar } from './resync-progress.ts';
 import { timeoutOption } from './await-workflow.ts';
 import { runTableWorkflow } from './tables.ts';
 
@@ -16,20 +17,6 @@ const positive = (raw: string): number => {
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
 };
-
-/** Pure: `[#####-----] 45% 90,000 of ~200,000 rows, 4/8 ranges, 30,000 rows/s, ETA 4 s`. */
-export function progressBar(p: ResyncProgress, elapsedMs: number, width = 20): string {
-  if (p.phase !== 'loading') return `resync: ${p.phase}${p.ranges ? ` (${p.rangesDone}/${p.ranges} ranges, ${p.rowsLoaded.toLocaleString('en-US')} rows loaded)` : ''}`;
-  const total = Math.max(p.estimatedRows, p.rowsLoaded, 1);
-  const frac = Math.min(1, p.ranges > 0 ? Math.max(p.rowsLoaded / total, p.rangesDone / p.ranges) : 0);
-  const filled = Math.round(frac * width);
-  const rate = elapsedMs > 0 ? (p.rowsLoaded / elapsedMs) * 1000 : 0;
-  const eta = rate > 0 ? Math.max(0, (total - p.rowsLoaded) / rate) : undefined;
-  return (
-    `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.round(frac * 100)}% ${p.rowsLoaded.toLocaleString('en-US')} of ~${total.toLocaleString('en-US')} rows, ` +
-    `${p.rangesDone}/${p.ranges} ranges, ${Math.round(rate).toLocaleString('en-US')} rows/s${eta !== undefined ? `, ETA ${Math.ceil(eta)} s` : ''}`
-  );
-}
 
 export function buildResyncCommand(): Command {
   return new Command('resync')

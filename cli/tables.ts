@@ -26,7 +26,12 @@ import { loadConfigOrExit, workerEndpoints, type Config, type Endpoints } from '
 import { lagReport } from '../pipeline/lag.ts';
 import { ADD_TABLE_WORKFLOW_TYPE, addTableWorkflowId, type AddTableResult } from '../workflows/add-table.ts';
 import { REMOVE_TABLE_WORKFLOW_TYPE, removeTableWorkflowId } from '../workflows/remove-table.ts';
+import { RESYNC_WORKFLOW_TYPE, resyncProgressQuery } from '../workflows/resync-table.ts';
+import { RESUME_TABLE_WORKFLOW_TYPE, resumeTableWorkflowId } from '../workflows/schema-changes.ts';
+import type { AppliedChange } from '../activities/schema-changes.ts';
+import { tableRetention } from '../catalog/retention.ts';
 import { awaitWorkflow, timeoutOption } from './await-workflow.ts';
+import { progressBar } from './resync-progress.ts';
 import { connectWithWorker } from './worker-check.ts';
 
 const log = (m: string) => process.stderr.write(`tables: ${m}\n`);
@@ -142,6 +147,17 @@ export interface TableRow {
   lag: string;
   lastValidation: string;
   error?: string | null;
+  /** A blocked table: since when, and how long its topic still keeps the events it has not applied. */
+  blocked?: { since: string; keptFor: string };
+}
+
+/** `3d 4h`, `2h 5m`, `40s`: a duration for people. */
+export function formatSpan(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const [d, h, m] = [Math.floor(s / 86400), Math.floor((s % 86400) / 3600), Math.floor((s % 3600) / 60)];
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  return m > 0 ? `${m}m ${s % 60}s` : `${s}s`;
 }
 
 /** Each table of the live catalog with its state, live rows in ClickHouse, lag and last validation. */
@@ -181,6 +197,9 @@ export async function tableRows(e: Endpoints, opts: { all?: boolean } = {}): Pro
         lag: !isCaptured(x.state) ? '-' : k ? `${k.lag} msg${ckh?.newestCommit ? `, newest commit ${ckh.newestCommit}` : ''}` : 'n/a',
         lastValidation: v ? `${v.outcome} ${v.finished_at.toISOString()}` : 'never',
         ...(x.lastError ? { error: x.lastError } : {}),
+        ...(x.state === 'blocked'
+          ? { blocked: { since: x.updatedAt, keptFor: formatSpan(tableRetention(x.declaration.retention, e.retention).topicMs - (Date.now() - Date.parse(x.updatedAt))) } }
+          : {}),
       });
     }
     return out;
@@ -190,6 +209,14 @@ export async function tableRows(e: Endpoints, opts: { all?: boolean } = {}): Pro
   }
 }
 
+/** The running load's progress bar (the add's child resyncTable), once it has started. */
+async function loadProgress(handle: WorkflowHandle, elapsedMs: number): Promise<string | undefined> {
+  const child = (await handle.describe()).raw.pendingChildren?.find((c) => c.workflowTypeName === RESYNC_WORKFLOW_TYPE);
+  if (!child?.workflowId) return undefined;
+  const progress = await handle.client.getHandle(child.workflowId, child.runId ?? undefined).query(resyncProgressQuery);
+  return `load: ${progressBar(progress, elapsedMs)}`;
+}
+
 export function buildTablesCommand(): Command {
   const tables = new Command('tables').description('Capture tables on a running pipeline: add, list, remove (see catalog/README.md).');
 
@@ -197,7 +224,7 @@ export function buildTablesCommand(): Command {
     .command('add')
     .description(
       `Capture a table (workflow ${ADD_TABLE_WORKFLOW_TYPE}): check it, declare it in the live catalog, apply it (publication, topic, ClickHouse objects, ` +
-        'connector), bring its existing rows with an incremental snapshot, and end when validation agrees. Idempotent: run again to resume or attach.',
+        'connector), load its existing rows (resyncTable) while changes keep streaming, and end when validation agrees. Idempotent: run again to resume or attach.',
     )
     .argument('<table>', 'schema.table')
     .option('--key <cols>', 'key columns when the table has no primary key', list)
@@ -208,9 +235,9 @@ export function buildTablesCommand(): Command {
     .option('--description <text>', 'what the table holds (dbt docs)')
     .addOption(timeoutOption())
     .action(async (source: string, o: AddOptions) => {
-      const { result, cfg } = await runTableWorkflow<AddTableResult>(ADD_TABLE_WORKFLOW_TYPE, addTableWorkflowId(source), declarationFromOptions(source, o), o.timeout);
+      const { result, cfg } = await runTableWorkflow<AddTableResult>(ADD_TABLE_WORKFLOW_TYPE, addTableWorkflowId(source), declarationFromOptions(source, o), o.timeout, loadProgress);
       await writeModels(workerEndpoints(cfg)).catch((err: unknown) => log(`warning: dbt models not written (${failureMessage(err)}); npm run dbt writes them`));
-      console.log(`${result.source}: streaming (key ${result.key.join(', ')}; ${result.snapshotRows} rows from the snapshot${result.reread ? `, ${result.reread} re-read` : ''})`);
+      console.log(`${result.source}: streaming (key ${result.key.join(', ')}; ${result.loadedRows} rows loaded${result.loads > 1 ? `, in the second of ${result.loads} loads` : ''})`);
       console.log(`validation: ${result.validation.summary}`);
     });
 
@@ -225,7 +252,8 @@ export function buildTablesCommand(): Command {
       const w = Math.max(5, ...rows.map((r) => r.source.length));
       console.log(`${'table'.padEnd(w)}  ${'state'.padEnd(9)}  ${'rows'.padStart(9)}  lag / last validation`);
       for (const r of rows) {
-        console.log(`${r.source.padEnd(w)}  ${r.state.padEnd(9)}  ${String(r.rows ?? '?').padStart(9)}  ${r.lag}; validation ${r.lastValidation}${r.error ? `; error: ${r.error}` : ''}`);
+        const blocked = r.blocked ? `; blocked since ${r.blocked.since}, its unapplied changes stay in Kafka for another ${r.blocked.keptFor}` : '';
+        console.log(`${r.source.padEnd(w)}  ${r.state.padEnd(9)}  ${String(r.rows ?? '?').padStart(9)}  ${r.lag}; validation ${r.lastValidation}${blocked}${r.error ? `; error: ${r.error}` : ''}`);
       }
     });
 
@@ -239,6 +267,18 @@ export function buildTablesCommand(): Command {
       const { result, cfg } = await runTableWorkflow<{ source: string; dropped: string[] }>(REMOVE_TABLE_WORKFLOW_TYPE, removeTableWorkflowId(source), { source, drop: o.drop === true }, o.timeout);
       await writeModels(workerEndpoints(cfg)).catch(() => undefined);
       console.log(`${result.source}: removed${result.dropped.length ? `; dropped ${result.dropped.join(', ')}` : ' (ClickHouse data kept; --drop drops it)'}`);
+    });
+
+  tables
+    .command('resume')
+    .description(
+      `After a refused schema change was fixed (the refusal names the fix): apply the table's current shape to ClickHouse, read its waiting changes again, reload it, and let it flow (workflow ${RESUME_TABLE_WORKFLOW_TYPE}).`,
+    )
+    .argument('<table>', 'schema.table')
+    .addOption(timeoutOption())
+    .action(async (source: string, o: { timeout: number }) => {
+      const { result } = await runTableWorkflow<AppliedChange>(RESUME_TABLE_WORKFLOW_TYPE, resumeTableWorkflowId(source), { source }, o.timeout, loadProgress);
+      console.log(`${result.source}: streaming again (${result.steps.join('; ') || 'no change to apply'}; table loaded again)`);
     });
 
   return tables;

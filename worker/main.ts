@@ -1,6 +1,7 @@
 /**
  * The ingest worker: applies pending migrations, then polls the task queue
- * (TASK_QUEUE, default astros-ingest) for ingestAstronauts and its activities.
+ * (TASK_QUEUE, default astros-ingest) for every workflow and activity, and
+ * starts the watch of schema changes (workflow schema-changes) unless it runs.
  *
  *   npx tsx worker/main.ts        (npm run worker)
  *
@@ -9,12 +10,32 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities/index.ts';
 import { createPool } from '../activities/postgres.ts';
 import { loadConfigOrExit, workerEndpoints, type Config } from '../config/env.ts';
 import { migrate } from '../db/migrate.ts';
+import { SCHEMA_WATCH_WORKFLOW_ID, SCHEMA_WATCH_WORKFLOW_TYPE } from '../workflows/schema-changes.ts';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** The one watch of schema changes (workflows/schema-changes.ts): started once, kept when already running. */
+async function startSchemaWatch(cfg: Config): Promise<void> {
+  const connection = await Connection.connect({ address: cfg.temporal.address });
+  try {
+    const handle = await new Client({ connection, namespace: cfg.temporal.namespace }).workflow.start(SCHEMA_WATCH_WORKFLOW_TYPE, {
+      taskQueue: cfg.temporal.taskQueue,
+      workflowId: SCHEMA_WATCH_WORKFLOW_ID,
+      args: [{}],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+    console.log(`schema changes: watched by workflow ${handle.workflowId}`);
+  } catch (err) {
+    console.error(`schema changes: could not start workflow ${SCHEMA_WATCH_WORKFLOW_ID} (${err instanceof Error ? err.message : String(err)}); start it from the Web UI`);
+  } finally {
+    await connection.close();
+  }
+}
 
 export async function runWorker(cfg: Config): Promise<void> {
   if (cfg.migrateOnStart) {
@@ -36,7 +57,9 @@ export async function runWorker(cfg: Config): Promise<void> {
       `worker polling task queue '${cfg.temporal.taskQueue}' on ${cfg.temporal.address} (namespace ${cfg.temporal.namespace}); ` +
         `source ${cfg.source.url}`,
     );
-    await worker.run();
+    const running = worker.run();
+    await startSchemaWatch(cfg);
+    await running;
   } finally {
     await connection.close();
     await clickhouse.close();

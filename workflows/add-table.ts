@@ -8,23 +8,23 @@
  *   3. apply the catalog as `npm run setup` does: publication, topic,
  *      ClickHouse objects, the connector re-registered with the new table list
  *      (the only pause the other tables see)
- *   4. Debezium's incremental snapshot through the signal table brings the
- *      rows that already exist, while changes keep streaming
- *   5. validatePipeline must agree; keys it finds different or missing are
- *      read again (catalog/README.md, "Snapshot rows and versions"), at most twice
- *   6. state streaming; on any failure after 2, state blocked with the error,
+ *   4. once the connector's task captures it, resyncTable loads the rows
+ *      that already exist (parallel COPY into a shadow copy, swapped in) while
+ *      changes keep streaming, and validation must agree; when it does not,
+ *      the table is loaded once more
+ *   5. state streaming; on any failure after 2, state blocked with the error,
  *      and running the add again resumes.
  *
  * Idempotent: the workflow id is tables-add-<schema.table> (the CLI attaches
  * to a running add), every step can be repeated.
  * Deterministic code only.
  */
-import { ApplicationFailure, ChildWorkflowFailure, executeChild, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
 import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
 import type { ValidationReport } from '../activities/pipeline-validation/types.ts';
 import type { TableDeclarationInput } from '../catalog/declaration.ts';
-import { validatePipeline } from './validate-pipeline.ts';
+import { resyncTable } from './resync-table.ts';
 
 export const ADD_TABLE_WORKFLOW_TYPE = 'addTable';
 export const addTableWorkflowId = (source: string): string => `tables-add-${source}`;
@@ -35,47 +35,36 @@ export interface AddTableResult {
   source: string;
   key: string[];
   estimatedRows: number;
-  snapshotRows: number;
-  /** Keys re-read after a validation found them stale. */
-  reread: number;
+  /** Rows the load read (of the last load, when there were two). */
+  loadedRows: number;
+  /** Loads run: 2 when the first one's validation did not agree. */
+  loads: number;
   validation: { workflowId: string; outcome: ValidationReport['outcome']; summary: string };
 }
 
 const quick = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes };
 
-const { checkTableForCapture, declareAddingTable, setTableState, tableValidationSpec } = proxyActivities<IngestActivities>({
+const { checkTableForCapture, declareAddingTable, setTableState } = proxyActivities<IngestActivities>({
   startToCloseTimeout: 60_000,
   retry: quick,
 });
 
-const { applyCatalogToStack, requestSnapshot } = proxyActivities<IngestActivities>({
+const { applyCatalogToStack, awaitCapture } = proxyActivities<IngestActivities>({
   // Registering the connector and the consumers' rebalance take up to a few minutes on a busy machine.
   startToCloseTimeout: 10 * 60_000,
   heartbeatTimeout: 60_000,
   retry: quick,
 });
 
-const { awaitSnapshot } = proxyActivities<IngestActivities>({
-  startToCloseTimeout: 6 * 60 * 60_000,
-  heartbeatTimeout: 60_000,
-  retry: { ...quick, maximumAttempts: 20 },
-});
+const LOADS = 2;
 
-/** Keys named per kind by the validation of an add: the ones to re-read. */
-const MAX_KEYS = 1000;
-const REREADS = 2;
-
-async function validate(source: string, attempt: number): Promise<{ workflowId: string; report: ValidationReport }> {
-  const info = workflowInfo();
-  const workflowId = `${info.workflowId}-validate-${info.runId.slice(0, 8)}-${attempt}`;
-  const spec = await tableValidationSpec({ source, maxKeys: MAX_KEYS });
-  try {
-    return { workflowId, report: await executeChild(validatePipeline, { workflowId, args: [{ spec: { ...spec, maxWaitMs: 5 * 60_000 } }] }) };
-  } catch (err) {
-    const details = err instanceof ChildWorkflowFailure && err.cause instanceof ApplicationFailure ? err.cause.details?.[0] : undefined;
-    if (details && typeof details === 'object' && 'outcome' in details) return { workflowId, report: details as ValidationReport };
-    throw err;
+/** The validation report a failed load carries, if validation is what failed it. */
+function validationReportOf(err: unknown): ValidationReport | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const details = e instanceof ApplicationFailure ? e.details?.[0] : undefined;
+    if (details && typeof details === 'object' && 'outcome' in details) return details as ValidationReport;
   }
+  return undefined;
 }
 
 export async function addTable(input: AddTableInput): Promise<AddTableResult> {
@@ -86,38 +75,30 @@ export async function addTable(input: AddTableInput): Promise<AddTableResult> {
   await declareAddingTable(input);
   try {
     await applyCatalogToStack();
-    let signal = await requestSnapshot({ source, signalId: `${info.runId}-0` });
-    let { snapshotRows } = await awaitSnapshot({ ...signal, estimatedRows: checked.estimatedRows });
-    let reread = 0;
-    let result = await validate(source, 0);
-    for (let attempt = 1; attempt <= REREADS && result.report.outcome !== 'agree'; attempt++) {
-      const stale = result.report.samples.filter((s) => s.kind !== 'extra').map((s) => s.key);
-      log.warn('validation after the snapshot did not agree', { outcome: result.report.outcome, summary: result.report.summary, rereading: stale.length });
-      if (stale.length > 0 && !result.report.truncated) {
-        signal = await requestSnapshot({ source, signalId: `${info.runId}-${attempt}`, keys: stale });
-        snapshotRows += (await awaitSnapshot({ ...signal, estimatedRows: stale.length })).snapshotRows;
-        reread += stale.length;
+    await awaitCapture({ source });
+    let loads = 0;
+    for (;;) {
+      loads++;
+      try {
+        const loaded = await executeChild(resyncTable, { workflowId: `${info.workflowId}-load-${info.runId.slice(0, 8)}-${loads}`, args: [{ source }] });
+        await setTableState({ source, state: 'streaming' });
+        return { source, key: checked.key, estimatedRows: checked.estimatedRows, loadedRows: loaded.rowsRead, loads, validation: loaded.validation! };
+      } catch (err) {
+        // The load's validation did not agree (its report is the innermost failure's details): load once more.
+        const report = validationReportOf(err);
+        if (!report) throw err;
+        if (loads >= LOADS) {
+          throw ApplicationFailure.create({
+            type: report.outcome === 'lag' ? IngestErrorType.ReplicationLag : IngestErrorType.ValidationMismatch,
+            nonRetryable: true,
+            // One line (the report, with the differing keys, is in the details and in validation_reports).
+            message: `${source}: ${report.summary.split('\n')[0]}`,
+            details: [report],
+          });
+        }
+        log.warn('validation after the load did not agree: loading once more', { summary: report.summary });
       }
-      result = await validate(source, attempt);
     }
-    if (result.report.outcome !== 'agree') {
-      throw ApplicationFailure.create({
-        type: result.report.outcome === 'lag' ? IngestErrorType.ReplicationLag : IngestErrorType.ValidationMismatch,
-        nonRetryable: true,
-        // One line (the report, with the differing keys, is in the details and in validation_reports).
-        message: `${source}: ${result.report.summary.split('\n')[0]}`,
-        details: [result.report],
-      });
-    }
-    await setTableState({ source, state: 'streaming' });
-    return {
-      source,
-      key: checked.key,
-      estimatedRows: checked.estimatedRows,
-      snapshotRows,
-      reread,
-      validation: { workflowId: result.workflowId, outcome: result.report.outcome, summary: result.report.summary },
-    };
   } catch (err) {
     const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
     await setTableState({ source, state: 'blocked', error: message });

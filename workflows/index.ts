@@ -5,3 +5,4 @@ export * from './add-table.ts';
 export * from './remove-table.ts';
 export * from './resync-table.ts';
 export * from './recover-pipeline.ts';
+export * from './schema-changes.ts';

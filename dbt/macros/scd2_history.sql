@@ -8,23 +8,24 @@
     return) opens a new row;
   - changes inside one transaction are separate versions (the earlier ones get
     a zero-length window);
-  - the Kafka consumer delivers at least once: one event per (key, lsn) is kept
-    (its first delivery), so replays and duplicates change nothing;
-  - a snapshot read (op 'r', from `astros tables add`'s incremental snapshot)
-    that repeats the key's open version is that version read again, not a
-    change: it is dropped. A key's first snapshot read opens its first version.
+  - each committed change once: the deduplicated change log (`<t>_changes`,
+    read FINAL) collapses the at-least-once consumer's redeliveries;
+  - a read (op 'r', written by a resync or by `astros tables add` at the
+    load's version) that repeats the key's open version is that version read
+    again, not a change: it is dropped. A key's first read opens its first
+    version.
 
-  Order: a key's events in the order of their first delivery in the topic
-  (one partition: commit order, and LSN order inside a transaction), not by
-  LSN, because Debezium gives incremental snapshot reads no LSN (lsn = 0 here)
-  and a read must sit between the changes before and after it.
+  Order: a key's changes by LSN. Row locks make that their commit order, and
+  a load's reads carry a version between the changes it saw and the ones it
+  did not. (Tables added before loads had versions kept one read per key at
+  lsn 0: it sorts first.)
 
-  Arguments: changelog (the ClickHouse change log table), key (key columns),
+  Arguments: changes (the table's deduplicated change log), key (key columns),
   columns (the other columns, as the change log names them).
 -#}
-{% macro astros_scd2_history(changelog, key, columns) -%}
+{% macro astros_scd2_history(changes, key, columns) -%}
 {%- set keys = key | join(', ') -%}
-{%- set per_key = 'partition by ' ~ keys ~ ' order by kafka_partition, kafka_offset' -%}
+{%- set per_key = 'partition by ' ~ keys ~ ' order by lsn' -%}
 with
 
 changes as (
@@ -39,17 +40,10 @@ changes as (
         toString(op) as change_op,
         toBool(is_deleted) as is_delete,
         commit_ts,
-        kafka_partition,
-        kafka_offset,
         cityHash64(toString(tuple({{ columns | join(', ') if columns else "''" }}))) as row_hash
-    from {{ changelog }}
-    -- the consumer delivers at least once: keep the first delivery of each (key, lsn);
-    -- snapshot reads all have lsn 0, each read is its own event
-    order by {{ keys }}, lsn, ingested_at, kafka_partition, kafka_offset
-    limit 1 by {{ keys }}, lsn, if(op = 'r', kafka_offset, 0)
+    from {{ changes }} final
 
 ),
-
 compared as (
 
     select
@@ -86,7 +80,7 @@ sequenced as (
 )
 
 select
-    {{ astros_surrogate_key(key + ['lsn', 'kafka_offset']) }} as version_key,
+    {{ astros_surrogate_key(key + ['lsn']) }} as version_key,
     {{ keys }},
     toUInt32(version_number) as version_number,
     {%- for c in columns %}

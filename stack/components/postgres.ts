@@ -185,6 +185,7 @@ export const postgres: Component = {
     });
     await withClient(databaseUrl(ctx, 'superuser').replace(/\/postgres$/, `/${app.database}`), async (c) => {
       await c.query(readInitSql(ctx, '20_grants.sql'));
+      await c.query(readInitSql(ctx, '30_schema_changes.sql'));
     });
   },
 };

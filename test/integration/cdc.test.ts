@@ -18,25 +18,10 @@
  * through the stack manager (only processes the stack started) and always
  * brings them back up.
  *
- * Schema change procedure (what the schema-change test does):
- *   The Kafka engine cannot be altered (ADD COLUMN on storage Kafka:
- *   NOT_IMPLEMENTED), so the catalog recreates the queue with the same
- *   consumer group; the group's offsets live in Kafka, so the new queue
- *   resumes where the old one committed. AvroConfluent reads fields by name:
- *   a field the queue lacks is ignored, so events carrying the new column that
- *   the old queue consumes lose that column's value for good. Two orders lose
- *   nothing:
- *   a) ClickHouse first: apply the catalog's objects for the planned column
- *      (the queues set input_format_avro_allow_missing_fields=1, so messages
- *      still without the field read it as NULL), then ALTER the source.
- *   b) Source first: pause the consumer BEFORE altering the source
- *      (`DETACH TABLE <t>_queue PERMANENTLY`, so it stays paused even across a
- *      ClickHouse restart; events wait in Kafka), ALTER the source, then drop
- *      the views (nothing consumes without them), `ATTACH TABLE IF NOT EXISTS
- *      <t>_queue` and let the catalog reconcile: it adds the column to the
- *      change log and the current state and recreates the queue with the new
- *      column and the same group, then the views. Consumption resumes from the
- *      committed offset with the new schema.
+ * Schema changes are applied by the pipeline itself (workflows/schema-changes.ts,
+ * test/integration/schema-changes.test.ts); the ADD COLUMN test here checks the
+ * catalog's reconcile underneath it: the queue recreated with the same
+ * consumer group resumes from the committed offsets with the new column.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import crypto from 'node:crypto';

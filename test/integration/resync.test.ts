@@ -6,8 +6,8 @@
  * or reverted. A second resync of the undrifted table writes no history; a
  * drift planted in ClickHouse is repaired with one history row. A worker
  * killed mid-load resumes without reading finished ranges again; a cancelled
- * resync leaves the live copy exactly as it was. (The writer's own two-update
- * transactions, held open 200 ms, run across the load.)
+ * resync leaves the live copy exactly as it was. A transaction open when the
+ * resync starts is waited for, and its change is kept.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -106,10 +106,33 @@ describe('resyncTable', () => {
   it('loads 200,000 rows while 20,000 changes stream in: validation agrees, nothing lost or reverted', { timeout: 240_000 }, async () => {
     const before = await chState();
     expect(Number(before.rows)).toBeLessThan(1000); // captured without a snapshot: the load brings the rows
-    const resync = runResync({ rangeRows: 40_000 });
+    // One transaction open across the resync's start: it must be waited for, and its change must win.
+    const held = await pool.connect();
+    let resync: Promise<ResyncTableResult>;
+    try {
+      await held.query('begin');
+      await held.query(`update ${source} set name = 'held open' where id = 17`);
+      resync = runResync({ rangeRows: 40_000 });
+      // The worker's wait for open transactions is the last statement of its session (S0 is read by then);
+      // the pattern is built so that this probe's own text does not match it.
+      await waitFor(
+        () => pool.query(`select 1 from pg_stat_activity where query like '%pg_snapshot' || '_xmin(pg_current_snapshot()) > $1%'`),
+        (r) => (r.rowCount ?? 0) > 0,
+        'the resync waiting for the open transaction',
+        60_000,
+        50,
+      );
+      await held.query('commit');
+    } finally {
+      await held.query('rollback').catch(() => undefined);
+      held.release();
+    }
     const writes = writeChanges(20_000);
     const [result] = await Promise.all([resync, writes]);
     console.log(`[resync] ${JSON.stringify(result)}`);
+    expect(result.waitedFor).toBeGreaterThanOrEqual(1);
+    const [held17] = await chRows<{ name: string }>(ch, `SELECT name FROM ${names().current} FINAL WHERE id = 17`);
+    expect(held17?.name).toBe('held open');
     expect(result.validation?.outcome, result.validation?.summary).toBe('agree');
     expect(result.rowsRead).toBeGreaterThanOrEqual(ROWS - 5_000);
     expect(result.ranges).toBeGreaterThan(1);

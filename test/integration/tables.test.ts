@@ -4,14 +4,14 @@
  *
  *  - a new 10,000-row table with a mix of types is captured by one `tables add`
  *    while a writer keeps inserting, updating and deleting (some changes in
- *    transactions held open across snapshot chunks); the existing rows and
+ *    transactions held open across the load); the existing rows and
  *    every later change arrive, validation agrees, `tables list` shows it
  *    streaming, and its generated SCD2 model builds and matches the change log;
  *  - column options: a hashed column (ClickHouse holds Debezium's digest,
  *    recomputed here), a masked and a truncated one, a left-out one (no
  *    column in ClickHouse); validation agrees;
- *  - the incremental snapshot's read events carry no LSN (version 0: every
- *    streamed change of the key wins over them) and no transaction id;
+ *  - the loaded rows are in the change log as reads at one version (the load's
+ *    L, below every change that streamed after it began) with no transaction;
  *  - no key, a missing table, a table the CDC role cannot read, a second add:
  *    one line naming the fix, nothing changed;
  *  - `tables remove --drop` stops capture and drops the targets.
@@ -138,15 +138,16 @@ describe('astros tables', () => {
       { id: '3', phone: '****', note: 'note no' }, // Debezium masks NULL too
     ]);
 
-    // What the snapshot's read events carry: no LSN and no transaction (Debezium 3.6), so their version is 0.
-    const [reads] = await chRows<{ n: string; lsns: string; max_lsn: string; with_tx: string }>(
+    // The load's rows: one read per key in the deduplicated change log, all at one version L (> 0), no transaction.
+    const [reads] = await chRows<{ n: string; lsns: string; min_lsn: string; with_tx: string }>(
       ch,
-      `SELECT toString(count()) AS n, toString(uniqExact(lsn)) AS lsns, toString(max(lsn)) AS max_lsn, toString(countIf(tx_id IS NOT NULL)) AS with_tx
-       FROM astros.${table}_changelog WHERE op = 'r'`,
+      `SELECT toString(count()) AS n, toString(uniqExact(lsn)) AS lsns, toString(min(lsn)) AS min_lsn, toString(countIf(tx_id IS NOT NULL)) AS with_tx
+       FROM astros.${table}_changes FINAL WHERE op = 'r'`,
     );
-    console.log(`[tables] snapshot read events: ${JSON.stringify(reads)}`);
+    console.log(`[tables] loaded rows in the change log: ${JSON.stringify(reads)}`);
     expect(Number(reads!.n)).toBeGreaterThanOrEqual(9_000);
-    expect(reads).toMatchObject({ lsns: '1', max_lsn: '0', with_tx: '0' });
+    expect(reads).toMatchObject({ lsns: '1', with_tx: '0' });
+    expect(BigInt(reads!.min_lsn)).toBeGreaterThan(0n);
 
     const list = await astros('list', '--json');
     expect(list.code, list.text).toBe(0);

@@ -5,7 +5,7 @@ import type { SourceTable } from '../../catalog/introspect.ts';
 import { pgWireValue } from '../../catalog/load-encoding.ts';
 import { tableNames } from '../../catalog/names.ts';
 import { copyRangeSql, historySql, insertColumns, lateRowsSql, splitBlocks } from '../../catalog/resync-sql.ts';
-import { progressBar } from '../../cli/resync.ts';
+import { progressBar } from '../../cli/resync-progress.ts';
 
 const src: SourceTable = {
   source: 'public.orders',

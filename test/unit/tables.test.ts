@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { snapshotSignalData } from '../../activities/tables.ts';
 import { pgTransformed } from '../../activities/pipeline-validation/transforms.ts';
 import { validationTransforms } from '../../catalog/column-options.ts';
 import { connectorFor } from '../../catalog/connector.ts';
@@ -64,16 +63,9 @@ describe('column options', () => {
 });
 
 describe('tables add', () => {
-  it('asks Debezium for an incremental snapshot of the table, or of some keys', () => {
-    expect(JSON.parse(snapshotSignalData('public.people', ['id']))).toEqual({ 'data-collections': ['public.people'], type: 'incremental' });
-    expect(JSON.parse(snapshotSignalData('public.people', ['a', 'b'], [['1', "o'k"]]))['additional-conditions']).toEqual([
-      { 'data-collection': 'public.people', filter: `("a"::text, "b"::text) in (('1', 'o''k'))` },
-    ]);
-  });
-
   it('generates an SCD2 model calling the macro with the key and the columns ClickHouse holds', () => {
     const sql = historyModelSql(decl!, people);
-    expect(sql).toContain(`changelog=env_var('ASTROS_SOURCE_DATABASE', 'astros') ~ '.people_changelog'`);
+    expect(sql).toContain(`changes=env_var('ASTROS_SOURCE_DATABASE', 'astros') ~ '.people_changes'`);
     expect(sql).toContain(`key=['id']`);
     expect(sql).toContain(`columns=['name', 'email', 'phone', 'amount', 'amount_text']`);
   });

@@ -5,7 +5,8 @@
 #
 #   1. roles astros / astros_cdc: db/init/10_roles.sql, the file the native stack runs
 #   2. database astros, owned by astros
-#   3. grants in astros: db/init/20_grants.sql, the file the native stack runs
+#   3. grants in astros: db/init/20_grants.sql, the file the native stack runs;
+#      the schema-change event triggers: db/init/30_schema_changes.sql
 #   4. role + database of the schema registry (docker only; the native registry uses an H2 file)
 #
 # db/init is mounted at /astros/db/init (docker-compose.yml). Passwords come from
@@ -29,6 +30,7 @@ create database astros owner astros;
 SQL
 
 "${psql[@]}" --dbname astros --file "$init/20_grants.sql"
+"${psql[@]}" --dbname astros --file "$init/30_schema_changes.sql"
 
 "${psql[@]}" --dbname postgres -v registry_password="$REGISTRY_DB_PASSWORD" <<'SQL'
 create role apicurio_registry login password :'registry_password';

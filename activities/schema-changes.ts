@@ -1,0 +1,286 @@
+/**
+ * Activities of schema changes (workflows/schema-changes.ts): read the DDL
+ * log Postgres writes (public.cdc_ddl_log), apply one change to the table's
+ * ClickHouse objects, refuse what cannot be applied, resume a refused table.
+ *
+ * Applying a change, with the table's consumer stopped throughout:
+ *   1. drop the queue's views and the queue (the group's offsets stay in Kafka)
+ *   2. rename, widen, drop columns of the storage tables (catalog/schema-change.ts)
+ *   3. rewind the group to the first message at or after the DDL's LSN: those
+ *      messages were read by the old queue, without the new shape; the
+ *      deduplicated change log and the current state absorb the replay
+ *   4. reconcile (catalog/reconcile.ts): new columns added, the queue and its
+ *      views created with the same group
+ * A change that needs values only Postgres has (a default that existing rows
+ * read, a renamed column) is followed by a resync (the workflow runs it). Each step is
+ * idempotent: a retry repeats the whole activity.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import { Kafka, logLevel } from 'kafkajs';
+import type pg from 'pg';
+import { tableObjects, type TableObjects } from '../catalog/clickhouse-objects.ts';
+import { ident } from '../catalog/column-types.ts';
+import { introspectTable } from '../catalog/introspect.ts';
+import { tableNames } from '../catalog/names.ts';
+import { deriveOptions } from '../catalog/pipeline.ts';
+import { applyPlan, liveTables, planTable, type TablePlan } from '../catalog/reconcile.ts';
+import { formatRetention } from '../catalog/retention.ts';
+import { describeStep, planSchemaChange, type SchemaPlan, type TableShape } from '../catalog/schema-change.ts';
+import { catalogEntries, isCaptured, setTableState } from '../catalog/store.ts';
+import type { Endpoints } from '../config/env.ts';
+import { IngestErrorType, permanentFailure } from './errors.ts';
+import { heartbeat } from './heartbeat.ts';
+
+export interface SchemaChangeDeps {
+  pool: pg.Pool;
+  clickhouse?: ClickHouseClient;
+  endpoints?: Endpoints;
+}
+
+export interface PendingChange {
+  id: string;
+  source: string;
+  lsn: string;
+}
+
+export interface AppliedChange {
+  id: string;
+  /** The changes applied together (this one and the table's later pending ones). */
+  ids?: string[];
+  source: string;
+  status: 'applied' | 'refused' | 'skipped';
+  steps: string[];
+  /** The table must be loaded again (resyncTable) before the change is complete. */
+  reload: boolean;
+  message?: string;
+}
+
+interface LogRow {
+  id: string;
+  source: string;
+  command_tag: string;
+  ddl: string;
+  lsn: string;
+  before: TableShape | null;
+  after: TableShape;
+  status: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Reconcile's plan without the copy of the per-message record into `<t>_changes` that follows a
+ * recreated feed view: the consumer is stopped while the view is replaced, so nothing is missed, and
+ * the copy would write every past change again without the columns the feed no longer selects.
+ */
+function withoutBackfill(plan: TablePlan): TablePlan {
+  return { ...plan, actions: plan.actions.map((a) => (a.kind === 'feed-changes' && a.backfill ? { ...a, backfill: false, sql: a.sql.slice(0, -1) } : a)) };
+}
+
+/** The same columns (name, type) and key: what ClickHouse's copy depends on. */
+function sameColumns(a: TableShape, b: TableShape): boolean {
+  const cols = (s: TableShape) => JSON.stringify([s.columns.map((c) => [c.attnum, c.name, c.type]), s.key]);
+  return cols(a) === cols(b);
+}
+
+export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
+  const need = () => {
+    if (!deps.endpoints || !deps.clickhouse) throw permanentFailure(IngestErrorType.InvalidInput, 'this worker has no pipeline addresses (CLICKHOUSE_URL, KAFKA_BROKERS, REGISTRY_URL)');
+    return { env: deps.endpoints, ch: deps.clickhouse };
+  };
+
+  async function objectsOf(source: string) {
+    const { env } = need();
+    const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === source && isCaptured(e.state));
+    if (!entry) return undefined;
+    const src = await introspectTable(deps.pool, source);
+    const opts = deriveOptions(env);
+    return { entry, t: tableObjects(entry.declaration, src, tableNames(source, opts.names), opts.sink) };
+  }
+
+  async function liveCurrent(ch: ClickHouseClient, t: TableObjects): Promise<{ columns: { name: string; type: string }[]; sortingKey: string }> {
+    const live = (await liveTables(ch, t.names.database)).get(t.current.name);
+    return { columns: live?.columns ?? [], sortingKey: live?.sortingKey ?? '' };
+  }
+
+  async function stopConsumer(ch: ClickHouseClient, t: TableObjects): Promise<void> {
+    for (const v of [...t.views].reverse()) await ch.command({ query: `DROP VIEW IF EXISTS ${v.name}` });
+    await ch.command({ query: `DROP TABLE IF EXISTS ${t.queue.name}` });
+  }
+
+  /** The group back to the first message at or after `lsn` (what the old queue read with the old shape). */
+  async function rewind(ch: ClickHouseClient, env: Endpoints, t: TableObjects, lsn: string): Promise<string> {
+    const rs = await ch.query({
+      query: `SELECT kafka_partition AS partition, toString(min(kafka_offset)) AS offset FROM ${t.changelog.name}
+              WHERE lsn >= toUInt64({lsn:String}) GROUP BY kafka_partition`,
+      query_params: { lsn },
+      format: 'JSONEachRow',
+    });
+    const found = await rs.json<{ partition: number; offset: string }>();
+    if (found.length === 0) return 'nothing to read again';
+    const admin = new Kafka({ clientId: 'astros-schema-change', brokers: env.kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      // Never forward: a consumer recreated by an earlier change may not have read that far again yet.
+      const committed = (await admin.fetchOffsets({ groupId: t.names.group, topics: [t.names.topic] }))[0]?.partitions ?? [];
+      const partitions = found.flatMap((p) => {
+        const at = committed.find((c) => c.partition === p.partition)?.offset;
+        return at !== undefined && Number(at) >= 0 && BigInt(at) <= BigInt(p.offset) ? [] : [p];
+      });
+      if (partitions.length === 0) return 'nothing to read again (the group is not past the change)';
+      // The dropped queue's consumer leaves the group; until the broker has seen it go, offsets cannot be set.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await admin.setOffsets({ groupId: t.names.group, topic: t.names.topic, partitions: partitions.map((p) => ({ partition: p.partition, offset: p.offset })) });
+          break;
+        } catch (err) {
+          if (attempt >= 60) throw new Error(`could not rewind consumer group ${t.names.group}: ${(err as Error).message}`, { cause: err });
+          heartbeat({ step: `waiting for consumer group ${t.names.group} to be empty to rewind it` });
+          await sleep(1_000);
+        }
+      }
+      return `group ${t.names.group} rewound to ${partitions.map((p) => `partition ${p.partition} offset ${p.offset}`).join(', ')}`;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async function storageSteps(ch: ClickHouseClient, t: TableObjects, plan: SchemaPlan): Promise<void> {
+    const storage = [t.changelog.name, t.changes.name, t.current.name];
+    for (const s of plan.steps) {
+      if (s.kind === 'rename') {
+        for (const [from, to] of s.outputs) for (const table of storage) await ch.command({ query: `ALTER TABLE ${table} RENAME COLUMN IF EXISTS ${ident(from)} TO ${ident(to)}` });
+      } else if (s.kind === 'widen') {
+        for (const table of storage) await ch.command({ query: `ALTER TABLE ${table} MODIFY COLUMN IF EXISTS ${ident(s.column)} ${s.to}`, clickhouse_settings: { mutations_sync: '2' } });
+      } else if (s.kind === 'drop') {
+        for (const c of s.outputs) await ch.command({ query: `ALTER TABLE ${t.current.name} DROP COLUMN IF EXISTS ${ident(c)}`, clickhouse_settings: { mutations_sync: '2' } });
+      }
+    }
+  }
+
+  async function setStatus(id: string, status: AppliedChange['status'], outcome: string): Promise<void> {
+    await deps.pool.query(`update public.cdc_ddl_log set status = $2, outcome = $3, applied_at = now() where id = $1`, [id, status, outcome]);
+  }
+
+  /** Stop the table's stream (its events wait in Kafka), mark it blocked with the reason and the fix. */
+  async function block(ch: ClickHouseClient, t: TableObjects, message: string): Promise<void> {
+    await stopConsumer(ch, t);
+    await setTableState(deps.pool, t.names.source, 'blocked', message);
+  }
+
+  return {
+    /** Pending changes in log order; a blocked table's wait until it is resumed. */
+    async pendingSchemaChanges(input: { tables?: string[] }): Promise<PendingChange[]> {
+      const { rows } = await deps.pool.query<PendingChange>(
+        `select l.id::text as id, l.source, (l.lsn - '0/0')::text as lsn from public.cdc_ddl_log l
+           join public.captured_tables c on c.source = l.source
+          where l.status = 'pending' and c.state not in ('blocked', 'removed') and ($1::text[] is null or l.source = any($1))
+          order by l.id limit 100`,
+        [input.tables ?? null],
+      );
+      return rows;
+    },
+
+    /** Apply one logged change to the table's ClickHouse objects (see the file header), or refuse it. */
+    async applySchemaChange(input: { id: string }): Promise<AppliedChange> {
+      const { env, ch } = need();
+      const { rows } = await deps.pool.query<LogRow>(
+        `select id::text, source, command_tag, ddl, (lsn - '0/0')::text as lsn, before, after, status from public.cdc_ddl_log where id = $1`,
+        [input.id],
+      );
+      const row = rows[0];
+      if (!row) throw permanentFailure(IngestErrorType.InvalidInput, `no schema change ${input.id} in public.cdc_ddl_log`);
+      if (row.status !== 'pending') return { id: row.id, source: row.source, status: row.status as AppliedChange['status'], steps: [], reload: false };
+      const found = await objectsOf(row.source);
+      if (!found) {
+        await setStatus(row.id, 'skipped', 'the table is no longer captured');
+        return { id: row.id, source: row.source, status: 'skipped', steps: [], reload: false, message: 'the table is no longer captured' };
+      }
+      const { t } = found;
+      // This change and every later pending one of the table, at once: the objects are derived from the
+      // table as it is now, so renames are read from this change's `before` to the shape now.
+      const { rows: batch } = await deps.pool.query<{ id: string; ddl: string }>(
+        `select id::text, ddl from public.cdc_ddl_log where source = $1 and status = 'pending' and id >= $2 order by id`,
+        [row.source, row.id],
+      );
+      const shape = (await deps.pool.query<{ s: TableShape }>('select public.astros_table_shape($1::regclass) as s', [row.source])).rows[0]!.s;
+      if (row.before && sameColumns(row.before, shape)) {
+        // e.g. REPLICA IDENTITY, a constraint, a default for future rows: nothing ClickHouse holds changed.
+        for (const b of batch) await setStatus(b.id, 'skipped', 'no column or key changed');
+        return { id: row.id, ids: batch.map((b) => b.id), source: row.source, status: 'skipped', steps: [], reload: false };
+      }
+      const live = await liveCurrent(ch, t);
+      let plan: SchemaPlan;
+      try {
+        plan = planSchemaChange(row.before ?? undefined, shape, t, live.columns, live.sortingKey);
+      } catch (err) {
+        plan = { steps: [], refused: (err as Error).message, reload: false };
+      }
+      if (plan.refused) {
+        const message = refusalMessage({ source: row.source, ddl: batch.map((b) => b.ddl).join('; ') }, plan.refused, t.retention.topicMs);
+        await block(ch, t, message);
+        await setStatus(row.id, 'refused', message);
+        return { id: row.id, source: row.source, status: 'refused', steps: [], reload: false, message };
+      }
+      heartbeat({ step: `${row.source}: stopping its consumer` });
+      await stopConsumer(ch, t);
+      await storageSteps(ch, t, plan);
+      heartbeat({ step: `${row.source}: rewinding its consumer group` });
+      const rewound = await rewind(ch, env, t, row.lsn);
+      await applyPlan(ch, withoutBackfill(await planTable(ch, t, await liveTables(ch, t.names.database))), () => undefined);
+      const steps = [...plan.steps.map(describeStep), rewound];
+      const ids = batch.map((b) => b.id);
+      if (!plan.reload) for (const id of ids) await setStatus(id, 'applied', steps.join('; '));
+      return { id: row.id, ids, source: row.source, status: 'applied', steps, reload: plan.reload };
+    },
+
+    /** Record changes applied once their reload (resync) is done. */
+    async finishSchemaChange(input: { ids: string[]; steps: string[] }): Promise<void> {
+      for (const id of input.ids) await setStatus(id, 'applied', input.steps.join('; '));
+    },
+
+    /**
+     * After the cause of a refusal is fixed: apply the table's current shape
+     * (from the first refused change on), read again from that change's LSN,
+     * and let it flow. Refuses again, changing nothing, while it still cannot
+     * be applied.
+     */
+    async resumeTable(input: { source: string }): Promise<AppliedChange> {
+      const { env, ch } = need();
+      const found = await objectsOf(input.source);
+      if (!found) throw permanentFailure(IngestErrorType.TableNotCaptured, `${input.source} is not captured (astros tables list shows what is)`);
+      const { t, entry } = found;
+      const { rows } = await deps.pool.query<LogRow>(
+        `select id::text, source, command_tag, ddl, (lsn - '0/0')::text as lsn, before, after, status from public.cdc_ddl_log
+          where source = $1 and status in ('refused', 'pending') order by id`,
+        [input.source],
+      );
+      const first = rows[0];
+      const live = await liveCurrent(ch, t);
+      const shape = (await deps.pool.query<{ s: TableShape }>('select public.astros_table_shape($1::regclass) as s', [input.source])).rows[0]!.s;
+      const plan = planSchemaChange(first?.before ?? undefined, shape, t, live.columns, live.sortingKey);
+      if (plan.refused) {
+        throw permanentFailure(IngestErrorType.SchemaChangeRefused, `${input.source}: still cannot be applied: ${plan.refused}`);
+      }
+      await stopConsumer(ch, t);
+      await storageSteps(ch, t, plan);
+      const rewound = first ? await rewind(ch, env, t, first.lsn) : 'nothing to read again';
+      await applyPlan(ch, withoutBackfill(await planTable(ch, t, await liveTables(ch, t.names.database))), () => undefined);
+      const steps = [...plan.steps.map(describeStep), rewound];
+      for (const r of rows) await setStatus(r.id, r.status === 'refused' ? 'skipped' : 'applied', `resumed: ${steps.join('; ')}`);
+      await setTableState(deps.pool, input.source, entry.state !== 'blocked' ? entry.state : entry.origin === 'command' ? 'streaming' : 'active', null);
+      // A resume always reloads: events written while the table was blocked may not have fitted its copy.
+      return { id: first?.id ?? '', source: input.source, status: 'applied', steps, reload: true };
+    },
+  };
+}
+
+/** One line: the table, the change, why not, and the fix; how long Kafka keeps its events meanwhile. */
+export function refusalMessage(row: { source: string; ddl: string }, why: string, topicRetentionMs: number): string {
+  const ddl = row.ddl.replace(/\s+/g, ' ').trim().slice(0, 200);
+  const kept = ` (the topic keeps them for ${formatRetention(topicRetentionMs)})`;
+  return (
+    `${row.source}: schema change refused: ${why}. The change: ${ddl}. Its stream is stopped and its changes wait in Kafka${kept}; ` +
+    `fix: undo the change in Postgres and run npm run tables -- resume ${row.source}, or rebuild the copy: npm run tables -- remove ${row.source} --drop, then npm run tables -- add ${row.source}`
+  );
+}
