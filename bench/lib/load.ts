@@ -107,7 +107,7 @@ export function loadReport(summary: Summary, o: Pick<LoadOptions, 'rows' | 'para
     `| load, ${o.rows} rows | ${loadContenders.map((c) => loadLabels[c]).join(' | ')} | ours ÷ MaterializedPostgreSQL | ours ÷ Debezium |`,
     '|---|---|---|---|---|---|',
     row('rows/s', 'rowsPerSec'),
-    row('s, start -> all rows in ClickHouse', 'elapsedMs'),
+    row('ms, start -> all rows in ClickHouse', 'elapsedMs'),
     row('MiB peak memory (resident, see below)', 'peakMiB'),
     row('MiB ClickHouse tracked memory, peak growth', 'chTrackedGrowthMiB'),
     row('rows/s, ours: its load phase alone (the others: whole)', 'rowsPerSec', 'loadRowsPerSec'),
