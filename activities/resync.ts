@@ -17,6 +17,12 @@
  *   abandonResync   drop the shadow objects; the live copy is never touched
  *
  * Each is idempotent: a retry repeats it to the same result.
+ *
+ * The table is resolved through the live catalog (what the main pipeline
+ * captures), or, when the input carries a `target`, from that: the
+ * declaration, object names and slot of a table another pipeline on the same
+ * stack captures (the benchmark's own, in ClickHouse database `bench`), which
+ * the live catalog must not hold (the main connector would capture it too).
  */
 import { Transform } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -28,13 +34,25 @@ import { introspectTable, type SourceTable } from '../catalog/introspect.ts';
 import { tableNames } from '../catalog/names.ts';
 import { deriveOptions } from '../catalog/pipeline.ts';
 import { copyRangeSql, copyStreamedSql, historySql, insertColumns, lateRowsSql, splitBlocks, swapMark, type BlockRange } from '../catalog/resync-sql.ts';
+import { parseDeclarations, type TableDeclaration, type TableDeclarationInput } from '../catalog/declaration.ts';
+import type { NameOptions } from '../catalog/names.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { validationSpec } from '../catalog/validation-spec.ts';
+import type { ValidationSpec } from './pipeline-validation/types.ts';
 import type { Endpoints } from '../config/env.ts';
 import { IngestErrorType, permanentFailure } from './errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
 import { waitForCatchUp } from './pipeline-validation/catch-up.ts';
 import { lsnToBigInt } from './pipeline-validation/lsn.ts';
+
+/** A table captured by another pipeline than the main one: what the live catalog would otherwise supply. */
+export interface ResyncTarget {
+  declaration: TableDeclarationInput;
+  /** Its objects' names (ClickHouse database, topic prefix, consumer group prefix). */
+  names: NameOptions;
+  /** The replication slot of the connector that streams it (catch-up waits for it). */
+  slot: string;
+}
 
 export interface ResyncDeps {
   pool: pg.Pool;
@@ -44,6 +62,8 @@ export interface ResyncDeps {
 
 export interface ResyncPlan {
   source: string;
+  /** With a target: what the closing validation compares (the live catalog has no entry to derive it from). */
+  spec?: ValidationSpec;
   /** L = S0 - 1 as a decimal string: the version of every loaded row. */
   lsnFloor: string;
   ranges: BlockRange[];
@@ -54,6 +74,7 @@ export interface ResyncPlan {
 
 export interface RangeInput {
   source: string;
+  target?: ResyncTarget;
   lsnFloor: string;
   range: BlockRange;
   ranges: number;
@@ -83,25 +104,36 @@ export function createResyncActivities(deps: ResyncDeps) {
     return { env: deps.endpoints, ch: deps.clickhouse };
   };
 
-  type Resolved = { src: SourceTable; t: TableObjects; transforms: ReturnType<typeof validationTransforms>; entry: Awaited<ReturnType<typeof catalogEntries>>[number] };
+  type Resolved = { src: SourceTable; t: TableObjects; transforms: ReturnType<typeof validationTransforms>; declaration: TableDeclaration; slot?: string };
 
   /** The captured table's source, objects and column transforms, or undefined when it is not captured. */
-  async function lookup(source: string): Promise<Resolved | undefined> {
+  async function lookup(source: string, target?: ResyncTarget): Promise<Resolved | undefined> {
     const { env } = need();
-    const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === source && isCaptured(e.state));
-    if (!entry) return undefined;
+    let declaration: TableDeclaration | undefined;
+    if (target) {
+      try {
+        [declaration] = parseDeclarations([target.declaration], 'resync target');
+      } catch (err) {
+        throw permanentFailure(IngestErrorType.InvalidInput, err instanceof Error ? err.message : String(err));
+      }
+      if (declaration?.source !== source) throw permanentFailure(IngestErrorType.InvalidInput, `the target declares ${declaration?.source}, not ${source}`);
+    } else {
+      declaration = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === source && isCaptured(e.state))?.declaration;
+    }
+    if (!declaration) return undefined;
     const src = await introspectTable(deps.pool, source);
-    const opts = deriveOptions(env);
-    const t = tableObjects(entry.declaration, src, tableNames(source, opts.names), opts.sink);
-    return { src, t, transforms: validationTransforms(entry.declaration, src), entry };
+    const opts = deriveOptions(env, target?.names);
+    const t = tableObjects(declaration, src, tableNames(source, opts.names), opts.sink);
+    return { src, t, transforms: validationTransforms(declaration, src), declaration, ...(target ? { slot: target.slot } : {}) };
   }
 
-  async function resolve(source: string): Promise<Resolved> {
-    const found = await lookup(source);
+  async function resolve(source: string, target?: ResyncTarget): Promise<Resolved> {
+    const found = await lookup(source, target);
     if (!found) throw permanentFailure(IngestErrorType.TableNotCaptured, `${source} is not captured (astros tables list shows what is)`);
     return found;
   }
 
+  const specOf = (r: Resolved): ValidationSpec => validationSpec(r.declaration, r.src, r.t.names, r.slot !== undefined ? { slot: r.slot } : {});
 
   const count = async (ch: ClickHouseClient, sql: string): Promise<number> => {
     const rs = await ch.query({ query: sql, format: 'JSONEachRow' });
@@ -125,12 +157,12 @@ export function createResyncActivities(deps: ResyncDeps) {
   }
 
   /** Catch-up as validation does it: the slot confirmed past `lsn` and the table's consumer group at the topic's end. */
-  async function catchUpTo(t: TableObjects, src: SourceTable, entry: Resolved["entry"], lsn: bigint, what: string): Promise<void> {
+  async function catchUpTo(r: Resolved, lsn: bigint, what: string): Promise<void> {
     const { env, ch } = need();
-    const spec = { ...validationSpec(entry.declaration, src, t.names), maxWaitMs: 10 * 60_000 };
+    const spec = { ...specOf(r), maxWaitMs: 10 * 60_000 };
     heartbeat({ step: `waiting for ClickHouse to catch up (${what})` });
-    const r = await waitForCatchUp({ pool: deps.pool, clickhouse: ch, kafkaBrokers: env.kafkaBrokers.split(',') }, spec, t.current.name, lsn);
-    if (!r.caughtUp) throw new Error(`ClickHouse did not catch up with Postgres (${what}): ${r.detail}`);
+    const c = await waitForCatchUp({ pool: deps.pool, clickhouse: ch, kafkaBrokers: env.kafkaBrokers.split(',') }, spec, r.t.current.name, lsn);
+    if (!c.caughtUp) throw new Error(`ClickHouse did not catch up with Postgres (${what}): ${c.detail}`);
   }
 
   const walInsertLsn = async (): Promise<bigint> => {
@@ -140,9 +172,10 @@ export function createResyncActivities(deps: ResyncDeps) {
 
   return {
     /** Fresh shadow objects, the version floor L and the ranges. */
-    async prepareResync(input: { source: string; rangeRows?: number }): Promise<ResyncPlan> {
+    async prepareResync(input: { source: string; rangeRows?: number; target?: ResyncTarget }): Promise<ResyncPlan> {
       const { ch } = need();
-      const { src, t } = await resolve(input.source);
+      const resolved = await resolve(input.source, input.target);
+      const { src, t } = resolved;
       await dropShadow(ch, t);
       for (const o of [t.resync.shadow, t.resync.input, t.resync.view]) await ch.command({ query: createSql(o, false) });
 
@@ -185,13 +218,13 @@ export function createResyncActivities(deps: ResyncDeps) {
       const estimatedRows = Number(size[0]!.tuples);
       const rowsPerBlock = blocks > 0 && estimatedRows > 0 ? estimatedRows / blocks : 50;
       const ranges = splitBlocks(blocks, (input.rangeRows ?? 100_000) / rowsPerBlock);
-      return { source: input.source, lsnFloor: String(s0 - 1n), ranges, estimatedRows, waitedFor };
+      return { source: input.source, ...(input.target ? { spec: specOf(resolved) } : {}), lsnFloor: String(s0 - 1n), ranges, estimatedRows, waitedFor };
     },
 
     /** One block range, Postgres COPY → ClickHouse, streamed. */
     async loadResyncRange(input: RangeInput): Promise<{ rows: number }> {
       const { ch } = need();
-      const { src, t, transforms } = await resolve(input.source);
+      const { src, t, transforms } = await resolve(input.source, input.target);
       const sql = copyRangeSql(src, t, transforms, BigInt(input.lsnFloor), input.range);
       const client = await deps.pool.connect();
       const started = Date.now();
@@ -233,13 +266,14 @@ export function createResyncActivities(deps: ResyncDeps) {
     },
 
     /** Catch up, copy what streamed since S0 into the shadow, swap. A retry after the swap does nothing. */
-    async swapResync(input: { source: string; lsnFloor: string }): Promise<SwapResult> {
+    async swapResync(input: { source: string; lsnFloor: string; target?: ResyncTarget }): Promise<SwapResult> {
       const { ch } = need();
-      const { src, t, entry } = await resolve(input.source);
+      const resolved = await resolve(input.source, input.target);
+      const { t } = resolved;
       const floor = BigInt(input.lsnFloor);
       const mark = swapMark(floor);
       if ((await tableComment(ch, t, t.current.name)) === mark) return { streamedCopied: 0, swapped: true };
-      await catchUpTo(t, src, entry, await walInsertLsn(), 'before the swap');
+      await catchUpTo(resolved, await walInsertLsn(), 'before the swap');
       const streamed = await count(ch, `SELECT count() AS n FROM ${t.current.name} WHERE version > ${floor}`);
       await ch.command({ query: copyStreamedSql(t.current.name, t.resync.shadow.name, floor) });
       await ch.command({ query: `ALTER TABLE ${t.resync.shadow.name} MODIFY COMMENT '${mark}'` });
@@ -248,9 +282,10 @@ export function createResyncActivities(deps: ResyncDeps) {
     },
 
     /** After the swap: late rows of the old copy, the history, the old copy dropped. */
-    async completeResync(input: { source: string; lsnFloor: string }): Promise<ResyncOutcome> {
+    async completeResync(input: { source: string; lsnFloor: string; target?: ResyncTarget }): Promise<ResyncOutcome> {
       const { ch } = need();
-      const { src, t, entry } = await resolve(input.source);
+      const resolved = await resolve(input.source, input.target);
+      const { t } = resolved;
       const floor = BigInt(input.lsnFloor);
       const old = t.resync.shadow.name;
       const hasOld = (await tableComment(ch, t, old)) !== undefined;
@@ -259,7 +294,7 @@ export function createResyncActivities(deps: ResyncDeps) {
       let deletedRows = 0;
       if (hasOld) {
         // Every message consumed before the swap has been inserted (into the old copy, if it was resolved before the swap).
-        await catchUpTo(t, src, entry, await walInsertLsn(), 'after the swap');
+        await catchUpTo(resolved, await walInsertLsn(), 'after the swap');
         await ch.command({ query: `DROP VIEW IF EXISTS ${t.resync.view.name}` });
         const late = lateRowsSql(t, old, floor);
         lateCopied = await count(ch, late.count);
@@ -283,9 +318,9 @@ export function createResyncActivities(deps: ResyncDeps) {
     },
 
     /** Cancelled or failed before the swap: the shadow objects go, the live copy stays as it was. */
-    async abandonResync(input: { source: string }): Promise<void> {
+    async abandonResync(input: { source: string; target?: ResyncTarget }): Promise<void> {
       const { ch } = need();
-      const found = await lookup(input.source);
+      const found = await lookup(input.source, input.target);
       if (!found) return; // nothing was created for a table that is not captured
       const { t } = found;
       // After the swap the shadow name holds the old copy, which completeResync still needs.

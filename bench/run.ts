@@ -1,7 +1,8 @@
 /**
  * The pipeline benchmark: our CDC pipeline against the capture ceiling
  * (pg_recvlogical) and a peer (ClickHouse MaterializedPostgreSQL in the same
- * chDB server), on the same workload, in the same run, on the DEV stack.
+ * chDB server), on the same workload, in the same run, on the DEV stack; and
+ * a table's initial load three ways (resync, Debezium's snapshot, the peer's).
  *
  *   npm run bench -- all --runs 3
  *   npm run bench -- sustained,latency --runs 1 --n 20000 --n-single 2000
@@ -12,25 +13,30 @@
  * Figures are printed and written, never asserted.
  */
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { Client, type Connection } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { connectWithWorker } from '../cli/worker-check.ts';
 import { repoRoot } from '../stack/lib/context.ts';
 import { ceilingDrain, createPeer, peerSustained, type PeerMode } from './lib/baselines.ts';
 import { benchEnv } from './lib/env.ts';
 import { kafkaAdmin } from './lib/lag.ts';
 import { singleChangeLatency } from './lib/latency.ts';
 import { cpuGroups, describe, groupLabels, type CpuDelta, type CpuPerChange, type IdleRate } from './lib/cpu.ts';
+import { loadBars, loadMetrics, loadReport, loadScenario, type LoadContender } from './lib/load.ts';
+import type { LoadRun } from './lib/load-result.ts';
+import { ensureLoadRows } from './lib/load-table.ts';
 import { ensureOurs, ensurePostgres, fullNames, names, type OursApplied, type Tuning } from './lib/objects.ts';
 import { measureIdle, oursBulkUpdate, oursSingleLatency, oursSustained, warmUp, type BulkUpdateResult, type SustainedResult } from './lib/ours.ts';
-import { latencyPlot, lagPlot, throughputPlot } from './lib/plots.ts';
-import { cdf, fmt, quantile, spread } from './lib/stats.ts';
+import { barPlot, latencyPlot, lagPlot, throughputPlot } from './lib/plots.ts';
+import { cdf, cell as cellOf, fmt, quantile, ratio as ratioOf, spread, type Summary } from './lib/stats.ts';
 import type { TxMode } from './lib/workload.ts';
 
-const scenarios = ['sustained', 'update', 'latency', 'validate', 'ceiling', 'peer'] as const;
+const scenarios = ['sustained', 'update', 'latency', 'validate', 'ceiling', 'peer', 'load'] as const;
 type Scenario = (typeof scenarios)[number];
 
 const int = (raw: string): number => {
@@ -39,9 +45,15 @@ const int = (raw: string): number => {
   return n;
 };
 
+const positive = (raw: string): number => {
+  const n = int(raw);
+  if (n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+};
+
 const program = new Command('bench')
   .description(
-    'Benchmark the CDC pipeline on the dev stack against pg_recvlogical (capture ceiling) and ClickHouse MaterializedPostgreSQL (peer).\n' +
+    'Benchmark the CDC pipeline on the dev stack against pg_recvlogical (capture ceiling) and ClickHouse MaterializedPostgreSQL (peer), and its initial load.\n' +
       `Scenarios (comma-separated, or "all"): ${scenarios.join(', ')}.\n` +
       '  sustained  N changes (50% inserts, 30% updates, 20% deletes) in batched and in 1-row transactions -> changes/s visible, per-change latency, lag per stage, CPU per change per component\n' +
       '  update     one UPDATE of every row of a table (--update-rows), replica identity the primary key and FULL -> commit->all visible, CPU per change\n' +
@@ -49,6 +61,7 @@ const program = new Command('bench')
       '  validate   bench/validate.ts on a generated table (rows/s)\n' +
       '  ceiling    pg_recvlogical drain rate of the sustained workloads (pgoutput -> /dev/null)\n' +
       '  peer       MaterializedPostgreSQL with default and tuned polling: sustained workloads + single-change latency\n' +
+      '  load       an N-row table (--load-rows) loaded into ClickHouse by resyncTable (ours), a Debezium snapshot connector and MaterializedPostgreSQL -> rows/s, peak memory\n' +
       'Without tuning flags our pipeline runs as it ships (debezium/astros-postgres.json, catalog/consumer-settings.ts); each flag overrides one setting.',
   )
   .argument('[scenarios]', 'which scenarios', 'all')
@@ -62,6 +75,9 @@ const program = new Command('bench')
   .option('--samples <n>', 'single-change latency samples (ours, tuned peer)', int, 100)
   .option('--peer-default-samples <n>', 'single-change samples for the peer with default polling (each takes seconds)', int, 10)
   .option('--validate-rows <n>', 'rows for the validation scenario', int, 1_000_000)
+  .option('--load-rows <n>', 'rows of the load scenario\'s table (filled once, kept while the count stays)', positive, 1_000_000)
+  .option('--load-parallel <n>', 'load scenario: ranges resyncTable reads at once (default: the workflow\'s)', positive)
+  .option('--load-range-rows <n>', 'load scenario: rows per resyncTable range, roughly (default: the workflow\'s)', positive)
   .option('--poll-interval-ms <n>', 'Debezium poll.interval.ms', int)
   .option('--max-batch-size <n>', 'Debezium max.batch.size', int)
   .option('--max-queue-size <n>', 'Debezium max.queue.size', int)
@@ -80,6 +96,7 @@ const program = new Command('bench')
 program.parse();
 const opts = program.opts<{
   runs: number; n: number; txRows: number; nSingle: number; updateRows: number; idleSeconds: number; concurrency: number; samples: number; peerDefaultSamples: number; validateRows: number;
+  loadRows: number; loadParallel?: number; loadRangeRows?: number;
   pollIntervalMs?: number; maxBatchSize?: number; maxQueueSize?: number; lingerMs?: number; compression?: string;
   kafkaMaxBlockSize?: number; kafkaFlushIntervalMs?: number; kafkaPollTimeoutMs?: number; kafkaConsumerRescheduleMs?: number; connectorSet: string[]; label: string; out: string; latest?: boolean;
 }>();
@@ -158,8 +175,16 @@ interface RunRecord {
   latency: Record<string, number[]>;
   /** medians of the latency samples' stages, ms */
   stages?: { capture: number; deliver: number };
+  load?: Record<LoadContender, LoadRun>;
   notes: string[];
 }
+
+const loadOptions = {
+  rows: opts.loadRows,
+  ...(opts.loadParallel ? { parallel: opts.loadParallel } : {}),
+  ...(opts.loadRangeRows ? { rangeRows: opts.loadRangeRows } : {}),
+  timeoutMs: 30 * 60_000,
+};
 
 const workloads: Record<TxMode, { changes: number; cycleRows: number; concurrency: number }> = {
   batched: { changes: opts.n, cycleRows: opts.txRows, concurrency: 1 },
@@ -192,12 +217,21 @@ async function main(): Promise<void> {
   const runs: RunRecord[] = [];
   let applied: OursApplied | undefined;
   let idle: Idle | undefined;
+  let temporal: Connection | undefined;
   try {
     await ensurePostgres(pool);
-    if (selected.has('sustained') || selected.has('latency') || selected.has('update')) {
-      applied = await ensureOurs(deps, env, tuning, log);
+    // Before the objects are derived: a changed shape re-creates the table.
+    if (selected.has('load')) await ensureLoadRows(pool, opts.loadRows, [decodeURIComponent(new URL(env.databaseUrl).username)], log);
+    if (selected.has('sustained') || selected.has('latency') || selected.has('update') || selected.has('load')) applied = await ensureOurs(deps, env, tuning, log);
+    if (applied && (selected.has('sustained') || selected.has('latency') || selected.has('update'))) {
       log(`warm-up: first change visible after ${fmt(await warmUp(deps))} ms${applied.recreated ? ' (Kafka table re-created)' : ''}`);
       if (selected.has('update')) log(`warm-up (${fullNames.table}): first change visible after ${fmt(await warmUp(deps, fullNames))} ms`);
+    }
+    if (selected.has('load')) {
+      temporal = await connectWithWorker(
+        { address: env.temporalAddress, namespace: env.temporalNamespace, taskQueue: env.taskQueue },
+        { ifNoWorker: 'fail', consequence: 'the load scenario starts resyncTable there' },
+      );
     }
     if (selected.has('sustained') || selected.has('update')) {
       log(`idle stack: ${opts.idleSeconds} s quiet, then ${opts.idleSeconds} s with the bench's sampling`);
@@ -306,11 +340,19 @@ async function main(): Promise<void> {
         m['validate.ours.ms'] = v.bestMs;
         log(`  ${v.bestMs} ms = ${fmt(v.rowsPerSecond)} rows/s`);
       }
+      if (selected.has('load') && temporal) {
+        const client = new Client({ connection: temporal, namespace: env.temporalNamespace });
+        const r = await loadScenario({ ...deps, temporal: client }, env, tuning, loadOptions, log);
+        rec.load = r;
+        loadMetrics(m, r);
+        for (const [c, x] of Object.entries(r)) if (!x.stateOk) rec.notes.push(`load ${c}: ClickHouse did not show exactly the table's ${x.rows} rows afterwards`);
+      }
       rec.loadavgEnd = load();
       runs.push(rec);
       fs.writeFileSync(path.join(outDir, `run-${run}.json`), JSON.stringify(rec, null, 1));
     }
   } finally {
+    await temporal?.close().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
     await pool.end();
     await ch.close();
@@ -341,18 +383,10 @@ const rows: { scenario: string; metric: string; unit: string; higherIsBetter: bo
 
 async function report(runs: RunRecord[], applied: OursApplied | undefined, idle: Idle | undefined): Promise<void> {
   const keys = new Set(runs.flatMap((r) => Object.keys(r.metrics)));
-  const summary: Record<string, ReturnType<typeof spread>> = {};
+  const summary: Summary = {};
   for (const k of keys) summary[k] = spread(runs.map((r) => r.metrics[k] ?? NaN));
-  const cell = (k: string) => {
-    const s = summary[k];
-    if (!s || s.n === 0) return '—';
-    return s.n > 1 ? `**${fmt(s.median)}** (${fmt(s.min)}–${fmt(s.max)})` : `**${fmt(s.median)}**`;
-  };
-  const ratio = (a: string, b: string) => {
-    const x = summary[a]?.median;
-    const y = summary[b]?.median;
-    return x !== undefined && y !== undefined && Number.isFinite(x) && Number.isFinite(y) && y !== 0 ? `${(x / y).toFixed(2)}×` : '—';
-  };
+  const cell = (k: string) => cellOf(summary, k);
+  const ratio = (a: string, b: string) => ratioOf(summary, a, b);
   const lines = [
     `| scenario | metric | ours | peer (default polling) | peer (tuned polling) | ceiling (pg_recvlogical) | ours / peer tuned | ours / ceiling |`,
     `|---|---|---|---|---|---|---|---|`,
@@ -377,7 +411,7 @@ async function report(runs: RunRecord[], applied: OursApplied | undefined, idle:
   const stages = runs.map((r) => r.stages).filter((s) => s !== undefined);
   const meta = [
     `Configuration \`${opts.label}\`; ${runs.length} run(s), medians with (min–max); ${os.cpus().length} cores; 1-min load average per run (start→end): ${loads}.`,
-    `Workloads: batched ${opts.n} changes (${opts.txRows}-row insert transactions, 60 % updated, 40 % deleted); single ${opts.nSingle} changes in 1-row transactions on ${opts.concurrency} connections; update: one UPDATE of ${opts.updateRows} rows; latency ${opts.samples} samples (peer default ${opts.peerDefaultSamples}); validation ${opts.validateRows} rows.`,
+    `Workloads: batched ${opts.n} changes (${opts.txRows}-row insert transactions, 60 % updated, 40 % deleted); single ${opts.nSingle} changes in 1-row transactions on ${opts.concurrency} connections; update: one UPDATE of ${opts.updateRows} rows; latency ${opts.samples} samples (peer default ${opts.peerDefaultSamples}); validation ${opts.validateRows} rows; load ${opts.loadRows} rows.`,
     idle
       ? `CPU per change: each component's process tree from /proc (exited children included), from the workload's start until its last change is visible plus 2 s, minus the idle stack's use over the same time. Idle, measured in this invocation: ${idleLine(idle.quiet)} quiet; ${idleLine(idle.observed)} with the bench's sampling (what is subtracted).`
       : '',
@@ -386,7 +420,8 @@ async function report(runs: RunRecord[], applied: OursApplied | undefined, idle:
       : '',
     ...runs.flatMap((r) => r.notes.map((n) => `Run ${r.run}: ${n}.`)),
   ].filter(Boolean);
-  const table = `${lines.join('\n')}\n\n${cpuLines.length ? `${cpuLines.join('\n')}\n\n` : ''}${meta.join('\n\n')}\n`;
+  const loadLines = loadReport(summary, loadOptions);
+  const table = `${lines.length > 2 ? `${lines.join('\n')}\n\n` : ''}${cpuLines.length ? `${cpuLines.join('\n')}\n\n` : ''}${loadLines.length ? `${loadLines.join('\n')}\n\n` : ''}${meta.join('\n\n')}\n`;
   fs.writeFileSync(path.join(outDir, 'table.md'), table);
   fs.writeFileSync(
     path.join(outDir, 'results.json'),
@@ -432,6 +467,11 @@ async function report(runs: RunRecord[], applied: OursApplied | undefined, idle:
     ]);
     fs.writeFileSync(path.join(outDir, 'lag.svg'), await lagPlot('Lag per stage during the batched workload', lagRows));
     plots.push('throughput.svg', 'lag.svg');
+  }
+  const bars = loadBars(summary);
+  if (bars.length) {
+    fs.writeFileSync(path.join(outDir, 'load.svg'), await barPlot(`Loading ${opts.loadRows} rows into ClickHouse (medians of ${runs.length} run(s), min-max)`, bars));
+    plots.push('load.svg');
   }
   if (last) {
     const cdfRows: { ms: number; pct: number; series: string }[] = [];

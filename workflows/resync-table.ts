@@ -20,7 +20,7 @@
 import { ApplicationFailure, CancellationScope, defineQuery, executeChild, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
 import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
-import type { ResyncOutcome } from '../activities/resync.ts';
+import type { ResyncOutcome, ResyncTarget } from '../activities/resync.ts';
 import type { ValidationReport } from '../activities/pipeline-validation/types.ts';
 import { validatePipeline } from './validate-pipeline.ts';
 
@@ -35,6 +35,8 @@ export interface ResyncTableInput {
   rangeRows?: number;
   /** Skip the closing validation (the bench times the load alone). */
   skipValidation?: boolean;
+  /** A table another pipeline captures (the bench's own): its declaration and names instead of the live catalog's. */
+  target?: ResyncTarget;
 }
 
 export interface ResyncProgress {
@@ -77,17 +79,18 @@ const { loadResyncRange } = proxyActivities<IngestActivities>({
 export async function resyncTable(input: ResyncTableInput): Promise<ResyncTableResult> {
   if (!input?.source) throw ApplicationFailure.create({ type: IngestErrorType.InvalidInput, nonRetryable: true, message: 'input needs "source": "schema.table"' });
   const { source } = input;
+  const target = input.target ? { target: input.target } : {};
   const progress: ResyncProgress = { phase: 'preparing', rangesDone: 0, ranges: 0, rowsLoaded: 0, estimatedRows: 0 };
   setHandler(resyncProgressQuery, () => progress);
 
   let swapped = false;
   try {
-    const plan = await prepareResync({ source, ...(input.rangeRows ? { rangeRows: input.rangeRows } : {}) });
+    const plan = await prepareResync({ source, ...(input.rangeRows ? { rangeRows: input.rangeRows } : {}), ...target });
     Object.assign(progress, { phase: 'loading', ranges: plan.ranges.length, estimatedRows: plan.estimatedRows });
     const queue = [...plan.ranges];
     const worker = async () => {
       for (let r = queue.shift(); r; r = queue.shift()) {
-        const { rows } = await loadResyncRange({ source, lsnFloor: plan.lsnFloor, range: r, ranges: plan.ranges.length, rowsBefore: progress.rowsLoaded, estimatedRows: plan.estimatedRows });
+        const { rows } = await loadResyncRange({ source, ...target, lsnFloor: plan.lsnFloor, range: r, ranges: plan.ranges.length, rowsBefore: progress.rowsLoaded, estimatedRows: plan.estimatedRows });
         progress.rowsLoaded += rows;
         progress.rangesDone++;
       }
@@ -96,22 +99,22 @@ export async function resyncTable(input: ResyncTableInput): Promise<ResyncTableR
 
     progress.phase = 'swapping';
     // Once begun, the swap and what follows it finish even when the workflow is cancelled.
-    const swap = await CancellationScope.nonCancellable(() => swapResync({ source, lsnFloor: plan.lsnFloor }));
+    const swap = await CancellationScope.nonCancellable(() => swapResync({ source, lsnFloor: plan.lsnFloor, ...target }));
     swapped = true;
     progress.phase = 'completing';
-    const outcome = await CancellationScope.nonCancellable(() => completeResync({ source, lsnFloor: plan.lsnFloor }));
+    const outcome = await CancellationScope.nonCancellable(() => completeResync({ source, lsnFloor: plan.lsnFloor, ...target }));
     const result: ResyncTableResult = { source, lsnFloor: plan.lsnFloor, ranges: plan.ranges.length, rowsRead: progress.rowsLoaded, streamedCopied: swap.streamedCopied, waitedFor: plan.waitedFor, ...outcome };
     if (!input.skipValidation) {
       progress.phase = 'validating';
       const workflowId = `${workflowInfo().workflowId}-validate-${workflowInfo().runId.slice(0, 8)}`;
-      const report = await executeChild(validatePipeline, { workflowId, args: [{ table: source }] });
+      const report = await executeChild(validatePipeline, { workflowId, args: [plan.spec ? { spec: plan.spec } : { table: source }] });
       result.validation = { workflowId, outcome: report.outcome, summary: report.summary };
     }
     progress.phase = 'done';
     return result;
   } catch (err) {
     // Before the swap nothing live was touched: drop the shadow (abandonResync leaves it if a swap did happen).
-    if (!swapped) await CancellationScope.nonCancellable(() => abandonResync({ source }));
+    if (!swapped) await CancellationScope.nonCancellable(() => abandonResync({ source, ...target }));
     throw err;
   }
 }

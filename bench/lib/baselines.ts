@@ -77,14 +77,7 @@ export async function createPeer(ch: ClickHouseClient, pool: pg.Pool, pgUrl: str
   const db = `bench_peer_${mode}`;
   await ch.command({ query: `DROP DATABASE IF EXISTS ${db} SYNC` });
   await pool.query(`truncate public.${names.baseTable}`);
-  const u = new URL(pgUrl);
-  const settings = [`materialized_postgresql_tables_list = '${names.baseTable}'`];
-  if (mode === 'tuned') for (const [k, v] of Object.entries(peerTunedSettings)) settings.push(`${k} = ${v}`);
-  await ch.command({
-    query: `CREATE DATABASE ${db} ENGINE = MaterializedPostgreSQL('${u.hostname}:${u.port || 5432}', '${u.pathname.slice(1)}',
-      '${decodeURIComponent(u.username)}', '${decodeURIComponent(u.password)}') SETTINGS ${settings.join(', ')}`,
-    clickhouse_settings: { allow_experimental_database_materialized_postgresql: 1 },
-  });
+  await createPeerDatabase(ch, pgUrl, db, names.baseTable, mode === 'tuned' ? peerTunedSettings : {});
   // The initial (empty) load is done once the table answers.
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -113,6 +106,17 @@ export async function createPeer(ch: ClickHouseClient, pool: pg.Pool, pgUrl: str
       await ch.command({ query: `DROP DATABASE IF EXISTS ${db} SYNC` });
     },
   };
+}
+
+/** A MaterializedPostgreSQL database replicating one table of the bench's Postgres database; it returns before the initial load is done. */
+export async function createPeerDatabase(ch: ClickHouseClient, pgUrl: string, db: string, table: string, extra: Record<string, number> = {}): Promise<void> {
+  const u = new URL(pgUrl);
+  const settings = [`materialized_postgresql_tables_list = '${table}'`, ...Object.entries(extra).map(([k, v]) => `${k} = ${v}`)];
+  await ch.command({
+    query: `CREATE DATABASE ${db} ENGINE = MaterializedPostgreSQL('${u.hostname}:${u.port || 5432}', '${u.pathname.slice(1)}',
+      '${decodeURIComponent(u.username)}', '${decodeURIComponent(u.password)}') SETTINGS ${settings.join(', ')}`,
+    clickhouse_settings: { allow_experimental_database_materialized_postgresql: 1 },
+  });
 }
 
 /**

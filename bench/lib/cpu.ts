@@ -10,10 +10,7 @@
  * The chDB host also runs the MaterializedPostgreSQL peer: the bench measures
  * only while ours runs (the peer's databases exist only during its own runs).
  */
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { isOurs, readPidfile } from '../../stack/lib/process.ts';
+import { componentRoots, microsPerTick, processTree, readProcs } from './proc.ts';
 
 /** How the figures are grouped; every other stack component counts as `other`. */
 export const cpuGroups = ['connect', 'clickhouse', 'kafka', 'postgres', 'other'] as const;
@@ -30,43 +27,6 @@ export const groupLabels: Record<CpuGroup, string> = {
 
 const groupOf = (component: string): CpuGroup => ((cpuGroups as readonly string[]).includes(component) ? (component as CpuGroup) : 'other');
 
-let tickUs: number | undefined;
-function microsPerTick(): number {
-  if (tickUs === undefined) {
-    let hz = 100;
-    try {
-      hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    } catch {
-      /* Linux's USER_HZ is 100 everywhere it matters */
-    }
-    tickUs = 1e6 / hz;
-  }
-  return tickUs;
-}
-
-interface ProcStat {
-  ppid: number;
-  /** utime + stime + cutime + cstime, in clock ticks */
-  ticks: number;
-}
-
-function readProcs(): Map<number, ProcStat> {
-  const out = new Map<number, ProcStat>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // comm (field 2) may hold spaces and parentheses: fields after the last ')' are plain.
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // f[0] is field 3 (state): ppid is field 4, utime..cstime are fields 14-17.
-      out.set(Number(entry), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) });
-    } catch {
-      /* the process ended while we read */
-    }
-  }
-  return out;
-}
-
 export interface CpuSnapshot {
   atMs: number;
   /** µs of CPU used so far by each group's process trees */
@@ -78,21 +38,10 @@ const zero = (): PerGroup => ({ connect: 0, clickhouse: 0, kafka: 0, postgres: 0
 /** CPU used so far by every running component of the stack whose pidfiles are in `pidDir`. */
 export function cpuSnapshot(pidDir: string): CpuSnapshot {
   const procs = readProcs();
-  const children = new Map<number, number[]>();
-  for (const [pid, p] of procs) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
   const us = zero();
-  const files = fs.existsSync(pidDir) ? fs.readdirSync(pidDir).filter((f) => f.endsWith('.pid')) : [];
-  for (const file of files) {
-    const rec = readPidfile(path.join(pidDir, file));
-    if (!isOurs(rec)) continue;
-    let ticks = 0;
-    const todo = [rec.pid];
-    while (todo.length > 0) {
-      const pid = todo.pop()!;
-      ticks += procs.get(pid)?.ticks ?? 0;
-      todo.push(...(children.get(pid) ?? []));
-    }
-    us[groupOf(file.slice(0, -'.pid'.length))] += ticks * microsPerTick();
+  for (const [component, root] of componentRoots(pidDir)) {
+    const ticks = processTree(procs, root).reduce((sum, pid) => sum + (procs.get(pid)?.ticks ?? 0), 0);
+    us[groupOf(component)] += ticks * microsPerTick();
   }
   return { atMs: Date.now(), us };
 }

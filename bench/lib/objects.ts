@@ -6,11 +6,14 @@
  *              public.bench_cdc_full  the same with REPLICA IDENTITY FULL (the bulk update scenario)
  *              public.bench_base  same shape, same workload, read by the baselines
  *                                 (pg_recvlogical ceiling, MaterializedPostgreSQL peer)
+ *              public.bench_load  the load scenario's N rows (bench/lib/load-table.ts fills
+ *                                 it); captured like bench_cdc, so resync accepts it
  *   Connect    bench-postgres     the production connector (debezium/astros-postgres.json)
  *                                 with its own name, slot, publication and topic prefix
  *   ClickHouse bench.bench_cdc_queue -> bench.bench_cdc_changelog, bench.bench_cdc (current
  *              state), bench.kafka_errors: derived by the catalog from bench_cdc's declaration
- *              and reconciled like a production table's (npm run setup); bench_cdc_full's alike
+ *              and reconciled like a production table's (npm run setup); bench_cdc_full's
+ *              and bench_load's alike
  *
  * Without tuning flags the bench measures what ships: every connector setting
  * comes from the production file, every Kafka-engine setting from
@@ -30,15 +33,19 @@ import { ensureTopics, registerConnectorSpec } from '../../pipeline/setup.ts';
 import type { BenchEnv } from './env.ts';
 
 /** Declared like production tables, but here rather than in catalog/tables.ts: only the bench captures them. */
-export const [benchTable, benchFullTable] = parseDeclarations(
+export const [benchTable, benchFullTable, benchLoadTable] = parseDeclarations(
   [
     { source: 'public.bench_cdc', description: 'The benchmark workload (bench/lib/workload.ts); truncated before each run. Replica identity: the primary key.' },
     { source: 'public.bench_cdc_full', description: 'The bulk update scenario with REPLICA IDENTITY FULL (every update carries the old row).' },
+    { source: 'public.bench_load', description: 'The load scenario: N rows loaded into ClickHouse three ways (bench/lib/load.ts); filled by the bench, not streamed.' },
   ],
   'bench/lib/objects.ts',
-) as [TableDeclaration, TableDeclaration];
+) as [TableDeclaration, TableDeclaration, TableDeclaration];
 
-const nameOptions = {
+/** Every table the bench connector captures. */
+const benchTables = [benchTable, benchFullTable, benchLoadTable];
+
+export const nameOptions = {
   database: 'bench',
   topicPrefix: 'bench',
   // Group astros-bench-cdc, as the bench's objects had before the catalog: its committed offsets stay.
@@ -47,6 +54,18 @@ const nameOptions = {
 
 /** The names of bench_cdc_full's objects (topic, group, ClickHouse tables). */
 export const fullNames: TableNames = tableNames(benchFullTable.source, nameOptions);
+/** The names of bench_load's objects (resync's live copy: bench.bench_load). */
+export const loadNames: TableNames = tableNames(benchLoadTable.source, nameOptions);
+
+/**
+ * The load scenario's table: bench_cdc's types (bigint key, integer, text,
+ * timestamptz) and the other common ones (numeric, smallint, boolean, date),
+ * some nullable; about 150 bytes a row.
+ */
+export const loadTableDdl = `create table if not exists public.${loadNames.table} (
+  id bigint primary key, account_id integer not null, status text not null, amount numeric(12,2) not null,
+  quantity smallint not null, paid boolean not null, payload text not null, note text,
+  created_at timestamptz not null, updated_at timestamptz not null, ship_date date)`;
 
 export const names = {
   ...tableNames(benchTable.source, nameOptions),
@@ -76,7 +95,7 @@ const connectorIdentity: Record<string, string> = {
 };
 
 export function benchConnector(knobs: Record<string, string> = {}): ConnectorSpec {
-  const { config } = connectorFor(readConnectorFile(), [benchTable, benchFullTable]);
+  const { config } = connectorFor(readConnectorFile(), benchTables);
   const merged = { ...config, ...connectorIdentity, ...knobs };
   return { name: names.connector, config: Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== '')) };
 }
@@ -86,16 +105,24 @@ export async function ensurePostgres(pool: pg.Pool): Promise<void> {
     await pool.query(`create table if not exists public.${t} (
       id bigint primary key, v integer not null, payload text not null, updated_at timestamptz not null default now())`);
   }
+  await pool.query(loadTableDdl);
   await pool.query(`alter table public.${fullNames.table} replica identity full`);
   await pool.query(`do $$ begin
     if not exists (select 1 from pg_publication where pubname = '${names.publication}') then
       create publication ${names.publication} for table public.${names.table} with (publish = 'insert, update, delete');
     end if;
-    if not exists (select 1 from pg_publication_tables where pubname = '${names.publication}' and tablename = '${fullNames.table}') then
-      alter publication ${names.publication} add table public.${fullNames.table};
-    end if;
     if exists (select 1 from pg_roles where rolname = 'astros_cdc') then
-      grant select on public.${names.table}, public.${fullNames.table} to astros_cdc;
+      grant select on public.${names.table}, public.${fullNames.table}, public.${loadNames.table} to astros_cdc;
+    end if;
+  end $$`);
+  for (const t of [fullNames.table, loadNames.table]) await addToPublication(pool, t);
+}
+
+/** Add a bench table to the bench publication (idempotent). */
+export async function addToPublication(pool: pg.Pool, table: string): Promise<void> {
+  await pool.query(`do $$ begin
+    if not exists (select 1 from pg_publication_tables where pubname = '${names.publication}' and schemaname = 'public' and tablename = '${table}') then
+      alter publication ${names.publication} add table public.${table};
     end if;
   end $$`);
 }
@@ -139,17 +166,9 @@ export interface OursApplied {
  */
 export async function ensureOurs(d: { pool: pg.Pool; ch: ClickHouseClient }, env: BenchEnv, tuning: Tuning, log: (m: string) => void): Promise<OursApplied> {
   const sink = { kafkaBrokers: env.kafkaBrokers, registryUrl: env.registryCcompatUrl, overrides: tuning.consumer, retention: env.retention };
-  const ts = await deriveTables(d.pool, [benchTable, benchFullTable], { sink, names: nameOptions });
+  const ts = await deriveTables(d.pool, benchTables, { sink, names: nameOptions });
   await ensureTopics(env.kafkaBrokers, ts.map((t) => ({ topic: t.objects.names.topic, retentionMs: t.objects.retention.topicMs })), log);
-  const vars = ddlVars({ clickhouseDatabase: names.database });
-  const shared = new Set<string>();
-  for (const file of listMigrations()) {
-    for (const query of statements(render(file, vars))) {
-      await d.ch.command({ query });
-      const created = /^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\S+)/i.exec(query)?.[1];
-      if (created !== undefined) shared.add(created);
-    }
-  }
+  const shared = await ensureSharedObjects(d.ch, names.database);
   await dropUnderived(d.ch, ts, shared, log);
   const plans = await reconcileClickHouse(d.ch, ts, (m) => log(`[clickhouse] ${m}`));
   const connector = benchConnector(tuning.connector);
@@ -160,6 +179,24 @@ export async function ensureOurs(d: { pool: pg.Pool; ch: ClickHouseClient }, env
     connector,
     consumer: Object.fromEntries(ts[0]!.objects.queue.settings.filter(([k]) => !['kafka_broker_list', 'format_avro_schema_registry_url'].includes(k))),
   };
+}
+
+/**
+ * The objects every table of a ClickHouse database shares (kafka_errors), from
+ * the numbered migrations rendered for that database; not recorded (they are
+ * idempotent). Returns the tables they create.
+ */
+export async function ensureSharedObjects(ch: ClickHouseClient, database: string): Promise<Set<string>> {
+  const vars = ddlVars({ clickhouseDatabase: database });
+  const shared = new Set<string>();
+  for (const file of listMigrations()) {
+    for (const query of statements(render(file, vars))) {
+      await ch.command({ query });
+      const created = /^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\S+)/i.exec(query)?.[1];
+      if (created !== undefined) shared.add(created);
+    }
+  }
+  return shared;
 }
 
 async function waitForSlot(pool: pg.Pool, log: (m: string) => void, timeoutMs = 120_000): Promise<void> {

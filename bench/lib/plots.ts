@@ -8,6 +8,7 @@
  */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import { fmt } from './stats.ts';
 
 async function render(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
@@ -69,5 +70,26 @@ export function latencyPlot(title: string, rows: { ms: number; pct: number; seri
       y: { field: 'pct', type: 'quantitative', title: 'percentile' },
       color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 2 } },
     },
+  } as TopLevelSpec);
+}
+
+/** One bar per contender (its median, labelled) and a rule from min to max, in panels side by side with their own scales. */
+export function barPlot(title: string, rows: { panel: string; contender: string; median: number; min: number; max: number }[]): Promise<string> {
+  const x = { field: 'contender', type: 'nominal', title: null, sort: null, axis: { labelAngle: -20 } };
+  return render({
+    ...base,
+    title,
+    data: { values: rows.map((r) => ({ ...r, label: fmt(r.median) })) },
+    facet: { column: { field: 'panel', type: 'nominal', title: null, sort: [...new Set(rows.map((r) => r.panel))] } },
+    spec: {
+      width: 240,
+      height: 220,
+      layer: [
+        { mark: 'bar', encoding: { x, y: { field: 'median', type: 'quantitative', title: null }, color: { field: 'contender', type: 'nominal', legend: null } } },
+        { mark: 'rule', encoding: { x, y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' } } },
+        { mark: { type: 'text', dy: -8 }, encoding: { x, y: { field: 'median', type: 'quantitative' }, text: { field: 'label' } } },
+      ],
+    },
+    resolve: { scale: { y: 'independent' } },
   } as TopLevelSpec);
 }

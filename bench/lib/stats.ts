@@ -35,3 +35,20 @@ export function fmt(x: number): string {
   if (a >= 10) return x.toFixed(1);
   return x.toFixed(2);
 }
+
+/** Each metric's spread over the runs, by its flat key. */
+export type Summary = Record<string, Spread>;
+
+/** A table cell: the median in bold, (min–max) after it when there is more than one run; '—' when there is none. */
+export function cell(summary: Summary, key: string): string {
+  const s = summary[key];
+  if (!s || s.n === 0) return '—';
+  return s.n > 1 ? `**${fmt(s.median)}** (${fmt(s.min)}–${fmt(s.max)})` : `**${fmt(s.median)}**`;
+}
+
+/** The ratio of two medians, '1.23×'; '—' when either is missing. */
+export function ratio(summary: Summary, a: string, b: string): string {
+  const x = summary[a]?.median;
+  const y = summary[b]?.median;
+  return x !== undefined && y !== undefined && Number.isFinite(x) && Number.isFinite(y) && y !== 0 ? `${(x / y).toFixed(2)}×` : '—';
+}

@@ -26,7 +26,7 @@ describe('the benchmark objects', () => {
       'publication.name': 'bench_publication',
       'topic.prefix': 'bench',
       'snapshot.mode': 'no_data',
-      'table.include.list': 'public.bench_cdc,public.bench_cdc_full',
+      'table.include.list': 'public.bench_cdc,public.bench_cdc_full,public.bench_load',
       'poll.interval.ms': '7',
     });
     expect(Object.keys(bench.config)).not.toContain('heartbeat.action.query');

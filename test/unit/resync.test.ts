@@ -85,3 +85,22 @@ describe('replication slot health', () => {
     expect(slotWarning({ slot: 's', found: true, walStatus: 'extended', active: true })).toBeUndefined();
   });
 });
+
+describe('a resync target (a table another pipeline captures)', () => {
+  it('is refused at once, without touching anything, when it is malformed or declares another table', async () => {
+    const { createResyncActivities } = await import('../../activities/resync.ts');
+    // Nothing may be reached: every dependency throws when used.
+    const untouchable = new Proxy({}, { get: () => { throw new Error('touched'); } });
+    const a = createResyncActivities({ pool: untouchable as never, clickhouse: untouchable as never, endpoints: {} as never });
+    const names = { database: 'bench', topicPrefix: 'bench' };
+    await expect(a.abandonResync({ source: 'public.a', target: { declaration: { source: 'public.b' }, names, slot: 's' } })).rejects.toMatchObject({
+      type: 'InvalidInput',
+      nonRetryable: true,
+      message: 'the target declares public.b, not public.a',
+    });
+    await expect(a.abandonResync({ source: 'public.a', target: { declaration: { source: 'public.a', exclude: 'x' } as never, names, slot: 's' } })).rejects.toMatchObject({
+      type: 'InvalidInput',
+      nonRetryable: true,
+    });
+  });
+});
