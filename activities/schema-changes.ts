@@ -21,10 +21,10 @@ import type pg from 'pg';
 import { tableObjects, type TableObjects } from '../catalog/clickhouse-objects.ts';
 import { ident } from '../catalog/column-types.ts';
 import { introspectTable } from '../catalog/introspect.ts';
-import { tableNames } from '../catalog/names.ts';
+import { tableNames, type TableNames } from '../catalog/names.ts';
 import { deriveOptions } from '../catalog/pipeline.ts';
 import { applyPlan, liveTables, planTable, type TablePlan } from '../catalog/reconcile.ts';
-import { formatRetention } from '../catalog/retention.ts';
+import { formatRetention, tableRetention } from '../catalog/retention.ts';
 import { describeStep, planSchemaChange, type SchemaPlan, type TableShape } from '../catalog/schema-change.ts';
 import { catalogEntries, isCaptured, setTableState } from '../catalog/store.ts';
 import type { Endpoints } from '../config/env.ts';
@@ -103,9 +103,10 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
     return { columns: live?.columns ?? [], sortingKey: live?.sortingKey ?? '' };
   }
 
-  async function stopConsumer(ch: ClickHouseClient, t: TableObjects): Promise<void> {
-    for (const v of [...t.views].reverse()) await ch.command({ query: `DROP VIEW IF EXISTS ${v.name}` });
-    await ch.command({ query: `DROP TABLE IF EXISTS ${t.queue.name}` });
+  /** By names alone: a table whose new shape derives no objects is stopped too. */
+  async function stopConsumer(ch: ClickHouseClient, t: { names: TableNames }): Promise<void> {
+    for (const v of [t.names.errorsMv, t.names.currentMv, t.names.changelogMv]) await ch.command({ query: `DROP VIEW IF EXISTS ${v}` });
+    await ch.command({ query: `DROP TABLE IF EXISTS ${t.names.queue}` });
   }
 
   /** The group back to the first message at or after `lsn` (what the old queue read with the old shape). */
@@ -191,7 +192,20 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
       const row = rows[0];
       if (!row) throw permanentFailure(IngestErrorType.InvalidInput, `no schema change ${input.id} in public.cdc_ddl_log`);
       if (row.status !== 'pending') return { id: row.id, source: row.source, status: row.status as AppliedChange['status'], steps: [], reload: false };
-      const found = await objectsOf(row.source);
+      let found: Awaited<ReturnType<typeof objectsOf>>;
+      try {
+        found = await objectsOf(row.source);
+      } catch (err) {
+        // The new shape derives no objects (a column of a type not mapped, a name that clashes): refused.
+        const names = tableNames(row.source, deriveOptions(env).names);
+        const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === row.source);
+        const topicMs = tableRetention(entry?.declaration.retention, env.retention).topicMs;
+        const message = refusalMessage(row, (err as Error).message.replace(`${row.source}: `, ''), topicMs);
+        await stopConsumer(ch, { names });
+        await setTableState(deps.pool, row.source, 'blocked', message);
+        await setStatus(row.id, 'refused', message);
+        return { id: row.id, source: row.source, status: 'refused', steps: [], reload: false, message };
+      }
       if (!found) {
         await setStatus(row.id, 'skipped', 'the table is no longer captured');
         return { id: row.id, source: row.source, status: 'skipped', steps: [], reload: false, message: 'the table is no longer captured' };

@@ -139,6 +139,20 @@ export function keyColumns(decl: TableDeclaration, src: SourceTable): string[] {
   return pk.map((c) => c.name);
 }
 
+/**
+ * A source column whose ClickHouse name is one the pipeline writes itself (op, lsn, version, …),
+ * or that two source columns would both produce (`amount` numeric and `amount_text`), would make
+ * a table with two columns of one name: refused at derivation, naming the way out.
+ */
+function refuseClashes(source: string, outputs: string[], own: string[]): void {
+  const clash = [...new Set(outputs.filter((n, i) => own.includes(n) || outputs.indexOf(n) !== i))];
+  if (clash.length === 0) return;
+  throw new Error(
+    `${source}: column(s) ${clash.join(', ')} would clash in ClickHouse with ${clash.some((n) => own.includes(n)) ? `the pipeline's own columns (${[...new Set(own)].join(', ')})` : 'another column of the table'}; ` +
+      'leave them out with "exclude" in the table\'s declaration, or rename them in Postgres',
+  );
+}
+
 export function tableObjects(decl: TableDeclaration, src: SourceTable, names: TableNames, sink: SinkSettings): TableObjects {
   const key = keyColumns(decl, src);
   const unknownExcluded = decl.exclude.filter((c) => !src.columns.some((s) => s.name === c));
@@ -207,6 +221,7 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
     engine: 'ReplacingMergeTree(version, is_deleted)',
     orderBy: key,
   };
+  refuseClashes(decl.source, outputs.map((o) => o.name), [...changelog.columns.slice(data.length), ...current.columns.slice(data.length), ...debeziumFields].map((c) => c.name));
   const queue: QueueObject = {
     kind: 'queue',
     name: names.queue,

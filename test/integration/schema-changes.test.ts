@@ -11,6 +11,8 @@
  *    names and types; the dropped column is gone from the current state and
  *    kept in the change log;
  *  - the same ADD … DEFAULT on an idle table;
+ *  - a new column named like one of the pipeline's own is refused, and the
+ *    table resumes once it is dropped again;
  *  - a change ClickHouse cannot take (integer -> text) blocks only that table,
  *    `tables list` shows it blocked, the other table keeps flowing, and after
  *    the fix (undo, `tables resume`) nothing is lost.
@@ -213,6 +215,19 @@ describe('schema changes', () => {
     const report = await validate(idle);
     expect(report.outcome, report.summary).toBe('agree');
     await sameRows(idle, ['id', 'v', 'label', 'flag']);
+  });
+
+  it('a new column ClickHouse cannot hold under its name is refused; dropped again, the table resumes', { timeout: 180_000 }, async () => {
+    const mark = await lastLogId();
+    await pool.query(`alter table ${idle} add column version bigint`);
+    expect(await settled(idle, mark)).toEqual(['refused']);
+    const [refusal] = (await pool.query<{ outcome: string }>(`select outcome from public.cdc_ddl_log where source = $1 and id > $2`, [idle, mark])).rows;
+    expect(refusal!.outcome).toMatch(/schema change refused: column\(s\) version would clash in ClickHouse with the pipeline's own columns .*fix: undo the change/);
+    await pool.query(`alter table ${idle} drop column version`);
+    const resumed = await runCommand('npx', ['tsx', 'cli/astros.ts', 'tables', 'resume', idle], { TASK_QUEUE: taskQueue, FORCE_COLOR: '0' });
+    expect(resumed.code, resumed.text).toBe(0);
+    const report = await validate(idle);
+    expect(report.outcome, report.summary).toBe('agree');
   });
 
   it('a change ClickHouse cannot take blocks only its table; after the fix nothing is lost', { timeout: 300_000 }, async () => {

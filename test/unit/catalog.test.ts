@@ -121,6 +121,17 @@ describe('ClickHouse objects', () => {
     expect(t.queue.columns.find((c) => c.name === 'counter')!.type).toBe('Int32');
   });
 
+  it('refuse a column whose ClickHouse name the pipeline uses, or that another column produces too', () => {
+    const withCol = (name: string, type: string): SourceTable => ({ ...probe, columns: [...probe.columns, { name, type, notNull: false, keyPosition: null, comment: null }] });
+    const decl = { source: probe.source, exclude: [], columns: {} };
+    expect(() => tableObjects(decl, withCol('version', 'bigint'), tableNames(probe.source), sink)).toThrow(
+      /column\(s\) version would clash in ClickHouse with the pipeline's own columns \(op, is_deleted, lsn, .*\); leave them out with "exclude"/,
+    );
+    const numeric = probe.columns.find((c) => c.type.startsWith('numeric'))!.name;
+    expect(() => tableObjects(decl, withCol(`${numeric}_text`, 'text'), tableNames(probe.source), sink)).toThrow(new RegExp(`${numeric}_text would clash in ClickHouse with another column`));
+    expect(() => tableObjects({ ...decl, exclude: ['version'] }, withCol('version', 'bigint'), tableNames(probe.source), sink)).not.toThrow();
+  });
+
   it('read engine settings back as ClickHouse prints them', () => {
     expect(parseEngineSettings("Kafka SETTINGS kafka_broker_list = 'a:1,b:2', kafka_format = 'AvroConfluent', kafka_num_consumers = 1, x = 'it\\'s'")).toEqual({
       kafka_broker_list: 'a:1,b:2',
