@@ -28,11 +28,10 @@ import { Transform } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { createSql, tableObjects, type TableObjects } from '../catalog/clickhouse-objects.ts';
+import { createSql, type TableObjects } from '../catalog/clickhouse-objects.ts';
 import { validationTransforms } from '../catalog/column-options.ts';
-import { introspectTable, type SourceTable } from '../catalog/introspect.ts';
-import { tableNames } from '../catalog/names.ts';
-import { deriveOptions } from '../catalog/pipeline.ts';
+import type { SourceTable } from '../catalog/introspect.ts';
+import { deriveOptions, deriveTables } from '../catalog/pipeline.ts';
 import { copyRangeSql, copyStreamedSql, historySql, insertColumns, lateRowsSql, splitBlocks, swapMark, type BlockRange } from '../catalog/resync-sql.ts';
 import { parseDeclarations, type TableDeclaration, type TableDeclarationInput } from '../catalog/declaration.ts';
 import type { NameOptions } from '../catalog/names.ts';
@@ -121,9 +120,8 @@ export function createResyncActivities(deps: ResyncDeps) {
       declaration = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === source && isCaptured(e.state))?.declaration;
     }
     if (!declaration) return undefined;
-    const src = await introspectTable(deps.pool, source);
-    const opts = deriveOptions(env, target?.names);
-    const t = tableObjects(declaration, src, tableNames(source, opts.names), opts.sink);
+    const [derived] = await deriveTables(deps.pool, [declaration], deriveOptions(env, target?.names));
+    const { source: src, objects: t } = derived!;
     return { src, t, transforms: validationTransforms(declaration, src), declaration, ...(target ? { slot: target.slot } : {}) };
   }
 

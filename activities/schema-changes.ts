@@ -18,11 +18,10 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
-import { tableObjects, type TableObjects } from '../catalog/clickhouse-objects.ts';
+import type { TableObjects } from '../catalog/clickhouse-objects.ts';
 import { ident } from '../catalog/column-types.ts';
-import { introspectTable } from '../catalog/introspect.ts';
-import { tableNames, type TableNames } from '../catalog/names.ts';
-import { deriveOptions } from '../catalog/pipeline.ts';
+import { queueViewsDropOrder, tableNames, type TableNames } from '../catalog/names.ts';
+import { deriveOptions, deriveTables } from '../catalog/pipeline.ts';
 import { applyPlan, liveTables, planTable, type TablePlan } from '../catalog/reconcile.ts';
 import { formatRetention, tableRetention } from '../catalog/retention.ts';
 import { describeStep, planSchemaChange, type SchemaPlan, type TableShape } from '../catalog/schema-change.ts';
@@ -58,11 +57,9 @@ export interface AppliedChange {
 interface LogRow {
   id: string;
   source: string;
-  command_tag: string;
   ddl: string;
   lsn: string;
   before: TableShape | null;
-  after: TableShape;
   status: string;
 }
 
@@ -93,9 +90,8 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
     const { env } = need();
     const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === source && isCaptured(e.state));
     if (!entry) return undefined;
-    const src = await introspectTable(deps.pool, source);
-    const opts = deriveOptions(env);
-    return { entry, t: tableObjects(entry.declaration, src, tableNames(source, opts.names), opts.sink) };
+    const [derived] = await deriveTables(deps.pool, [entry.declaration], deriveOptions(env));
+    return { entry, t: derived!.objects };
   }
 
   async function liveCurrent(ch: ClickHouseClient, t: TableObjects): Promise<{ columns: { name: string; type: string }[]; sortingKey: string }> {
@@ -105,7 +101,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
 
   /** By names alone: a table whose new shape derives no objects is stopped too. */
   async function stopConsumer(ch: ClickHouseClient, t: { names: TableNames }): Promise<void> {
-    for (const v of [t.names.errorsMv, t.names.currentMv, t.names.changelogMv]) await ch.command({ query: `DROP VIEW IF EXISTS ${v}` });
+    for (const v of queueViewsDropOrder(t.names)) await ch.command({ query: `DROP VIEW IF EXISTS ${v}` });
     await ch.command({ query: `DROP TABLE IF EXISTS ${t.names.queue}` });
   }
 
@@ -186,7 +182,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
     async applySchemaChange(input: { id: string }): Promise<AppliedChange> {
       const { env, ch } = need();
       const { rows } = await deps.pool.query<LogRow>(
-        `select id::text, source, command_tag, ddl, (lsn - '0/0')::text as lsn, before, after, status from public.cdc_ddl_log where id = $1`,
+        `select id::text, source, ddl, (lsn - '0/0')::text as lsn, before, status from public.cdc_ddl_log where id = $1`,
         [input.id],
       );
       const row = rows[0];
@@ -265,7 +261,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
       if (!found) throw permanentFailure(IngestErrorType.TableNotCaptured, `${input.source} is not captured (astros tables list shows what is)`);
       const { t, entry } = found;
       const { rows } = await deps.pool.query<LogRow>(
-        `select id::text, source, command_tag, ddl, (lsn - '0/0')::text as lsn, before, after, status from public.cdc_ddl_log
+        `select id::text, source, ddl, (lsn - '0/0')::text as lsn, before, status from public.cdc_ddl_log
           where source = $1 and status in ('refused', 'pending') order by id`,
         [input.source],
       );
