@@ -10,6 +10,8 @@ import { pgCredentials, pgRoles } from './postgres.ts';
 import { installOnce } from '../lib/download.ts';
 import { apicurioVersions, classpath, findJava, getJson, jvmFlags, log4j2Config, propertiesFile, runMaven } from '../lib/jvm.ts';
 import type { Component, ProcessSpec, StackContext } from '../lib/types.ts';
+import { repoRoot } from '../lib/context.ts';
+import { treeHash } from '../lib/tree-hash.ts';
 import { versions } from '../versions.ts';
 import { bootstrapServers, installKafkaLibs, kafkaLibs } from './kafka.ts';
 
@@ -25,19 +27,22 @@ export function connectorEnv(ctx: StackContext): Record<string, string> {
   };
 }
 
-export const AVRO_CONVERTER_CLASS = 'io.apicurio.registry.utils.converter.AvroConverter';
+/** The project's converter (Apicurio's, minus its per-record schema lookup): a Maven module built at install. */
+const converterModule = path.join(repoRoot, 'debezium', 'converter');
 
 /**
  * Each entry is a plugin.path root holding one plugin folder:
  *   <cacheDir>/connect-plugins/debezium-postgres-<v>/debezium-connector-postgres/*.jar
- *   <cacheDir>/connect-plugins/apicurio-converter-<v>/apicurio-converter/*.jar
+ *   <cacheDir>/connect-plugins/apicurio-converter-<v>-astros-<hash>/apicurio-converter/*.jar
+ * The converter's folder also holds astros-converter.jar, which extends Apicurio's class and so
+ * must share its class loader; the hash of the module's sources names a rebuilt one.
  * Version-named roots let a version bump install beside the old one.
  */
 export function pluginRoots(ctx: StackContext): { debezium: string; converter: string } {
   const base = path.join(ctx.cacheDir, 'connect-plugins');
   return {
     debezium: path.join(base, `debezium-postgres-${versions.debezium}`),
-    converter: path.join(base, `apicurio-converter-${apicurioVersions.converter}`),
+    converter: path.join(base, `apicurio-converter-${apicurioVersions.converter}-astros-${treeHash(converterModule, ['pom.xml', 'src'])}`),
   };
 }
 
@@ -105,6 +110,19 @@ export const connect: Component = {
         props: { 'apicurio.converter.version': apicurioVersions.converter, 'plugins.dir': tmp },
         label: `apicurio converter ${apicurioVersions.converter}`,
       });
+      await runMaven(ctx, {
+        pom: path.join(converterModule, 'pom.xml'),
+        goals: ['package'],
+        props: {
+          'apicurio.converter.version': apicurioVersions.converter,
+          'kafka.version': versions.kafka,
+          'slf4j.version': versions.slf4j,
+          'converter.build': path.join(tmp, 'build'),
+          'converter.out': path.join(tmp, 'apicurio-converter'),
+        },
+        label: 'astros converter',
+      });
+      await fs.rm(path.join(tmp, 'build'), { recursive: true, force: true });
     });
   },
 

@@ -103,7 +103,7 @@ export async function classpath(...libDirs: string[]): Promise<string> {
 }
 
 export interface MavenRun {
-  /** Helper pom file name in stack/maven/. */
+  /** Helper pom file name in stack/maven/, or an absolute path to a project pom. */
   pom: string;
   /** Goals, e.g. `dependency:copy-dependencies` or `dependency:unpack@debezium`. */
   goals: string[];
@@ -136,7 +136,7 @@ async function runMavenNow(ctx: StackContext, run: MavenRun): Promise<void> {
   const args = [
     '-B',
     '-s', path.join(mavenDir, 'settings.xml'),
-    '-f', path.join(mavenDir, run.pom),
+    '-f', path.resolve(mavenDir, run.pom),
     `-Dmaven.repo.local=${path.join(ctx.cacheDir, 'm2')}`,
     `-Dmarkers.dir=${markersDir}`,
     ...Object.entries(run.props).map(([k, v]) => `-D${k}=${v}`),

@@ -318,10 +318,17 @@ describe('images are pinned and match stack/versions.ts', () => {
 
   it('connect is Kafka + Debezium + the Apicurio converter of the native versions (compose args and Dockerfile defaults)', () => {
     const c = svc('connect');
-    const want = { KAFKA_VERSION: versions.kafka, DEBEZIUM_VERSION: versions.debezium, APICURIO_CONVERTER_VERSION: versions.apicurioConverter };
+    const want = {
+      KAFKA_VERSION: versions.kafka,
+      DEBEZIUM_VERSION: versions.debezium,
+      APICURIO_CONVERTER_VERSION: versions.apicurioConverter,
+      SLF4J_VERSION: versions.slf4j,
+    };
     expect(c.build?.args).toEqual(want);
     const df = readDockerfile(c);
-    expect(df.argDefaults).toMatchObject(want);
+    expect(df.argDefaults).toMatchObject({ ...want, KAFKA_VERSION: versions.kafka });
+    // The project's converter is built into Apicurio's plugin folder, as the native stack does.
+    expect(df.copies).toContain('debezium/converter');
     expect(df.from).toContain(`apache/kafka:${versions.kafka}`);
   });
 
