@@ -148,6 +148,12 @@ function valueMapping(t: string, isEnum: boolean): ValueMapping | null {
  * ±infinity, dates outside Date32) become NULL, so those columns are Nullable
  * even when the source is NOT NULL.
  */
+/** The exact text of a numeric beside its Decimal: `<column>_text`. */
+export const textOutputName = (column: string): string => `${column}_text`;
+
+/** Every ClickHouse column name mapColumn can give a source column of this name, whatever its type. */
+export const possibleOutputNames = (column: string): string[] => [column, textOutputName(column)];
+
 export function mapColumn(c: SourceColumn, queueTable: string): MappedColumn {
   const key = c.keyPosition !== null;
   const id = ident(c.name);
@@ -179,9 +185,9 @@ export function mapColumn(c: SourceColumn, queueTable: string): MappedColumn {
     return {
       ...column('Nullable(String)', [
         { name: c.name, type: `Nullable(Decimal(${dec.precision}, ${dec.scale}))`, expr: `${decimalFunction(dec.precision)}(${id}, ${dec.scale})` },
-        { name: `${c.name}_text`, type: 'Nullable(String)', expr: negativeScale(t) ? `replaceRegexpOne(${numericText(`${ident(queueTable)}.${id}`)}, '\\.0+$', '')` : numericText(`${ident(queueTable)}.${id}`) },
+        { name: textOutputName(c.name), type: 'Nullable(String)', expr: negativeScale(t) ? `replaceRegexpOne(${numericText(`${ident(queueTable)}.${id}`)}, '\\.0+$', '')` : numericText(`${ident(queueTable)}.${id}`) },
       ]),
-      compared: `${c.name}_text`,
+      compared: textOutputName(c.name),
     };
   }
 

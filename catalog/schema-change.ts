@@ -11,7 +11,7 @@
  * now derives, so a change back to a type ClickHouse already holds needs
  * nothing.
  */
-import { mapColumn } from './column-types.ts';
+import { mapColumn, possibleOutputNames } from './column-types.ts';
 import type { TableObjects } from './clickhouse-objects.ts';
 
 export interface ShapeColumn {
@@ -103,7 +103,7 @@ export function planSchemaChange(before: TableShape | undefined, after: TableSha
     }
   }
   for (const [attnum, c] of old) {
-    if (!now.has(attnum)) steps.push({ kind: 'drop', column: c.name, outputs: [c.name, `${c.name}_text`].filter((n) => has.has(n)) });
+    if (!now.has(attnum)) steps.push({ kind: 'drop', column: c.name, outputs: possibleOutputNames(c.name).filter((n) => has.has(n)) });
   }
   // Types: what ClickHouse holds against what the catalog now derives, column by column.
   for (const col of t.current.columns) {

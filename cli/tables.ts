@@ -32,7 +32,7 @@ import type { AppliedChange } from '../activities/schema-changes.ts';
 import { tableRetention } from '../catalog/retention.ts';
 import { awaitWorkflow, timeoutOption } from './await-workflow.ts';
 import { progressBar } from './resync-progress.ts';
-import { connectWithWorker } from './worker-check.ts';
+import { connectWithWorker, formatAge } from './worker-check.ts';
 
 const log = (m: string) => process.stderr.write(`tables: ${m}\n`);
 const list = (raw: string, prev: string[] = []): string[] => [...prev, ...raw.split(',').map((s) => s.trim()).filter(Boolean)];
@@ -151,15 +151,6 @@ export interface TableRow {
   blocked?: { since: string; keptFor: string };
 }
 
-/** `3d 4h`, `2h 5m`, `40s`: a duration for people. */
-export function formatSpan(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  const [d, h, m] = [Math.floor(s / 86400), Math.floor((s % 86400) / 3600), Math.floor((s % 3600) / 60)];
-  if (d > 0) return `${d}d ${h}h`;
-  if (h > 0) return `${h}h ${m}m`;
-  return m > 0 ? `${m}m ${s % 60}s` : `${s}s`;
-}
-
 /** Each table of the live catalog with its state, live rows in ClickHouse, lag and last validation. */
 export async function tableRows(e: Endpoints, opts: { all?: boolean } = {}): Promise<TableRow[]> {
   const db = new pg.Client({ connectionString: e.databaseUrl, application_name: 'astros-tables' });
@@ -198,7 +189,7 @@ export async function tableRows(e: Endpoints, opts: { all?: boolean } = {}): Pro
         lastValidation: v ? `${v.outcome} ${v.finished_at.toISOString()}` : 'never',
         ...(x.lastError ? { error: x.lastError } : {}),
         ...(x.state === 'blocked'
-          ? { blocked: { since: x.updatedAt, keptFor: formatSpan(tableRetention(x.declaration.retention, e.retention).topicMs - (Date.now() - Date.parse(x.updatedAt))) } }
+          ? { blocked: { since: x.updatedAt, keptFor: formatAge(tableRetention(x.declaration.retention, e.retention).topicMs - (Date.now() - Date.parse(x.updatedAt))) } }
           : {}),
       });
     }

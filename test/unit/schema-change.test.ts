@@ -5,7 +5,7 @@ import { parseDeclarations } from '../../catalog/declaration.ts';
 import type { SourceTable } from '../../catalog/introspect.ts';
 import { tableNames } from '../../catalog/names.ts';
 import { planSchemaChange, widens, type ShapeColumn, type TableShape } from '../../catalog/schema-change.ts';
-import { formatSpan } from '../../cli/tables.ts';
+import { formatAge } from '../../cli/worker-check.ts';
 
 const sink = { kafkaBrokers: 'k:9092', registryUrl: 'http://r', retention: { changelogMs: 86_400_000, errorsMs: 86_400_000, topicMs: 7 * 86_400_000 } };
 const [decl] = parseDeclarations([{ source: 'public.items' }], 'test');
@@ -76,6 +76,6 @@ describe('schema changes: what an ALTER TABLE means for ClickHouse', () => {
       'public.items: schema change refused: column n changed type. The change: alter table items alter column n type text. Its stream is stopped and its changes wait in Kafka (the topic keeps them for 7d); ' +
         'fix: undo the change in Postgres and run npm run tables -- resume public.items, or rebuild the copy: npm run tables -- remove public.items --drop, then npm run tables -- add public.items',
     );
-    expect([formatSpan(7 * 86_400_000 - 3_600_000), formatSpan(125_000), formatSpan(9_000)]).toEqual(['6d 23h', '2m 5s', '9s']);
+    expect([formatAge(7 * 86_400_000 - 3_600_000), formatAge(7 * 86_400_000), formatAge(125_000), formatAge(9_000)]).toEqual(['6 d 23 h', '7 d', '2 min 5 s', '9 s']);
   });
 });
