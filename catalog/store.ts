@@ -41,13 +41,17 @@ export async function syncRepositoryTables(db: Db, decls: TableDeclaration[]): P
   return { upserted: decls.map((d) => d.source), removed: rows.map((r) => r.source) };
 }
 
-/** Add or replace one declaration (idempotent). */
+/**
+ * Add or replace one declaration (idempotent). A 'blocked' table stays blocked:
+ * only its fix and `tables resume` (or a new `tables add`) may unblock it.
+ */
 export async function declareTable(db: Db, decl: TableDeclarationInput, origin: Origin): Promise<TableDeclaration> {
   const [d] = parseDeclarations([decl], origin);
   await db.query(
     `insert into ${table} (source, declaration, origin) values ($1, $2, $3)
-     on conflict (source) do update set declaration = excluded.declaration, origin = excluded.origin, state = 'active',
-       updated_at = case when ${table}.declaration = excluded.declaration and ${table}.state = 'active' then ${table}.updated_at else now() end`,
+     on conflict (source) do update set declaration = excluded.declaration, origin = excluded.origin,
+       state = case when ${table}.state = 'blocked' then 'blocked' else 'active' end,
+       updated_at = case when ${table}.declaration = excluded.declaration and ${table}.state in ('active', 'blocked') then ${table}.updated_at else now() end`,
     [d!.source, JSON.stringify(d), origin],
   );
   return d!;

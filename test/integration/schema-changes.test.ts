@@ -243,6 +243,12 @@ describe('schema changes', () => {
     expect(other.outcome, other.summary).toBe('agree');
     const list = await runCommand('npx', ['tsx', 'cli/astros.ts', 'tables', 'list'], { TASK_QUEUE: taskQueue, FORCE_COLOR: '0' });
     expect(list.text).toMatch(new RegExp(`${idle.replace('.', '\\.')}\\s+blocked .*blocked since .*stay in Kafka for another (6 d 23 h|7 d)`));
+    // Setup (or another table's add) declares and applies the catalog again: the table stays blocked, its consumer stopped.
+    await captureTable({ source: idle });
+    const [still] = (await pool.query<{ state: string }>(`select state from public.captured_tables where source = $1`, [idle])).rows;
+    expect(still!.state).toBe('blocked');
+    const queues = await chRows<{ name: string }>(ch, `SELECT name FROM system.tables WHERE database = 'astros' AND name = {q:String}`, { q: names(idle).queue.split('.').at(-1)! });
+    expect(queues).toEqual([]);
 
     // The fix the message names: undo, then resume.
     await pool.query(`alter table ${idle} alter column v type integer using v::integer`);
