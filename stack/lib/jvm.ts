@@ -31,7 +31,8 @@ export const mavenDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 export const apicurioVersions = { server: versions.apicurioServer, converter: versions.apicurioConverter } as const;
 
 const MIN_JAVA = 17;
-const JAVA_FIX = 'Install it with: apt-get install -y openjdk-17-jre-headless (or point JAVA_HOME at a JDK/JRE 17+)';
+const JAVA_FIX =
+  "Install it with: apt-get install -y openjdk-17-jdk-headless (or point JAVA_HOME at a JDK 17+; a JRE runs the components but cannot build the project's Connect converter)";
 
 export interface JavaRuntime {
   /** Absolute path, or the bare name when found on PATH. */

@@ -70,7 +70,7 @@ describe('stack error messages', () => {
     process.env.PATH = scratch;
     delete process.env.JAVA_HOME;
     try {
-      await expect(findJavaUncached()).rejects.toThrow(/Java 17\+ is required but no `java` was found.*apt-get install -y openjdk-17-jre-headless/s);
+      await expect(findJavaUncached()).rejects.toThrow(/Java 17\+ is required but no `java` was found.*apt-get install -y openjdk-17-jdk-headless/s);
     } finally {
       process.env.PATH = saved.PATH;
       if (saved.JAVA_HOME !== undefined) process.env.JAVA_HOME = saved.JAVA_HOME;

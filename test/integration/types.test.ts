@@ -6,6 +6,8 @@
  * validatePipeline workflow uses) must find Postgres and ClickHouse equal,
  * value by value. The lossy rows are checked for the loss the table states.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +19,7 @@ import { tableNames } from '../../catalog/names.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createResyncActivities, type ResyncOutcome, type ResyncPlan } from '../../activities/resync.ts';
+import { createContext } from '../../stack/lib/context.ts';
 import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
 
 const tag = uniqueTag('ty').replace(/[^a-z0-9_]/g, '_');
@@ -169,6 +172,12 @@ describe('every row of the type mapping, through the real pipeline', () => {
     expect(report.columns).toHaveLength(columns.trim().split('\n').length - 1);
     const errors = await chRows<{ n: string }>(ch, `SELECT count() AS n FROM astros.kafka_errors WHERE topic = {t:String}`, { t: names.topic });
     expect(errors[0]!.n).toBe('0');
+    // Connect wrote them from the project converter's cached path (debezium/converter), which it takes
+    // for a schema only after reproducing Apicurio's bytes for that schema's first record.
+    const connectLog = fs.readFileSync(path.join(createContext('test', () => undefined).logDir, 'connect.log'), 'utf8');
+    const cached = connectLog.split('\n').filter((l) => l.includes(`${names.topic}: schema `) && l.includes('served from the cached id header'));
+    expect(cached.length, 'key and value schema of the topic on the cached path').toBeGreaterThanOrEqual(2);
+    expect(connectLog).not.toContain("cannot reproduce Apicurio's bytes");
   });
 
   it('keeps numeric text exact beside the Decimal, NaN and ±Infinity spelled as Postgres spells them', async () => {
