@@ -65,6 +65,9 @@ interface LogRow {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A log row as applying reads it (lsn as a decimal string). */
+const LOG_ROW = `id::text, source, ddl, (lsn - '0/0')::text as lsn, before, status`;
+
 /**
  * Reconcile's plan without the copy of the per-message record into `<t>_changes` that follows a
  * recreated feed view: the consumer is stopped while the view is replaced, so nothing is missed, and
@@ -159,10 +162,28 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
     await deps.pool.query(`update public.cdc_ddl_log set status = $2, outcome = $3, applied_at = now() where id = $1`, [id, status, outcome]);
   }
 
-  /** Stop the table's stream (its events wait in Kafka), mark it blocked with the reason and the fix. */
-  async function block(ch: ClickHouseClient, t: TableObjects, message: string): Promise<void> {
+  /** Stop the table's stream (its events wait in Kafka), mark it blocked and the change refused, with the reason and the fix. */
+  async function refuse(ch: ClickHouseClient, names: TableNames, id: string, message: string): Promise<AppliedChange> {
+    await stopConsumer(ch, { names });
+    await setTableState(deps.pool, names.source, 'blocked', message);
+    await setStatus(id, 'refused', message);
+    return { id, source: names.source, status: 'refused', steps: [], reload: false, message };
+  }
+
+  /** The table's shape in Postgres now, as the event trigger records it. */
+  async function shapeNow(source: string): Promise<TableShape> {
+    return (await deps.pool.query<{ s: TableShape }>('select public.astros_table_shape($1::regclass) as s', [source])).rows[0]!.s;
+  }
+
+  /** Consumer stopped, storage changed, group rewound to `lsn`, consumer and views recreated: the steps done, as text. */
+  async function applyPlanned(ch: ClickHouseClient, env: Endpoints, t: TableObjects, plan: SchemaPlan, lsn: string | undefined): Promise<string[]> {
+    heartbeat({ step: `${t.names.source}: stopping its consumer` });
     await stopConsumer(ch, t);
-    await setTableState(deps.pool, t.names.source, 'blocked', message);
+    await storageSteps(ch, t, plan);
+    heartbeat({ step: `${t.names.source}: rewinding its consumer group` });
+    const rewound = lsn !== undefined ? await rewind(ch, env, t, lsn) : 'nothing to read again';
+    await applyPlan(ch, withoutBackfill(await planTable(ch, t, await liveTables(ch, t.names.database))), () => undefined);
+    return [...plan.steps.map(describeStep), rewound];
   }
 
   return {
@@ -181,10 +202,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
     /** Apply one logged change to the table's ClickHouse objects (see the file header), or refuse it. */
     async applySchemaChange(input: { id: string }): Promise<AppliedChange> {
       const { env, ch } = need();
-      const { rows } = await deps.pool.query<LogRow>(
-        `select id::text, source, ddl, (lsn - '0/0')::text as lsn, before, status from public.cdc_ddl_log where id = $1`,
-        [input.id],
-      );
+      const { rows } = await deps.pool.query<LogRow>(`select ${LOG_ROW} from public.cdc_ddl_log where id = $1`, [input.id]);
       const row = rows[0];
       if (!row) throw permanentFailure(IngestErrorType.InvalidInput, `no schema change ${input.id} in public.cdc_ddl_log`);
       if (row.status !== 'pending') return { id: row.id, source: row.source, status: row.status as AppliedChange['status'], steps: [], reload: false };
@@ -193,14 +211,10 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
         found = await objectsOf(row.source);
       } catch (err) {
         // The new shape derives no objects (a column of a type not mapped, a name that clashes): refused.
-        const names = tableNames(row.source, deriveOptions(env).names);
         const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === row.source);
         const topicMs = tableRetention(entry?.declaration.retention, env.retention).topicMs;
         const message = refusalMessage(row, (err as Error).message.replace(`${row.source}: `, ''), topicMs);
-        await stopConsumer(ch, { names });
-        await setTableState(deps.pool, row.source, 'blocked', message);
-        await setStatus(row.id, 'refused', message);
-        return { id: row.id, source: row.source, status: 'refused', steps: [], reload: false, message };
+        return refuse(ch, tableNames(row.source, deriveOptions(env).names), row.id, message);
       }
       if (!found) {
         await setStatus(row.id, 'skipped', 'the table is no longer captured');
@@ -213,7 +227,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
         `select id::text, ddl from public.cdc_ddl_log where source = $1 and status = 'pending' and id >= $2 order by id`,
         [row.source, row.id],
       );
-      const shape = (await deps.pool.query<{ s: TableShape }>('select public.astros_table_shape($1::regclass) as s', [row.source])).rows[0]!.s;
+      const shape = await shapeNow(row.source);
       if (row.before && sameColumns(row.before, shape)) {
         // e.g. REPLICA IDENTITY, a constraint, a default for future rows: nothing ClickHouse holds changed.
         for (const b of batch) await setStatus(b.id, 'skipped', 'no column or key changed');
@@ -228,17 +242,9 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
       }
       if (plan.refused) {
         const message = refusalMessage({ source: row.source, ddl: batch.map((b) => b.ddl).join('; ') }, plan.refused, t.retention.topicMs);
-        await block(ch, t, message);
-        await setStatus(row.id, 'refused', message);
-        return { id: row.id, source: row.source, status: 'refused', steps: [], reload: false, message };
+        return refuse(ch, t.names, row.id, message);
       }
-      heartbeat({ step: `${row.source}: stopping its consumer` });
-      await stopConsumer(ch, t);
-      await storageSteps(ch, t, plan);
-      heartbeat({ step: `${row.source}: rewinding its consumer group` });
-      const rewound = await rewind(ch, env, t, row.lsn);
-      await applyPlan(ch, withoutBackfill(await planTable(ch, t, await liveTables(ch, t.names.database))), () => undefined);
-      const steps = [...plan.steps.map(describeStep), rewound];
+      const steps = await applyPlanned(ch, env, t, plan, row.lsn);
       const ids = batch.map((b) => b.id);
       if (!plan.reload) for (const id of ids) await setStatus(id, 'applied', steps.join('; '));
       return { id: row.id, ids, source: row.source, status: 'applied', steps, reload: plan.reload };
@@ -261,22 +267,17 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
       if (!found) throw permanentFailure(IngestErrorType.TableNotCaptured, `${input.source} is not captured (astros tables list shows what is)`);
       const { t, entry } = found;
       const { rows } = await deps.pool.query<LogRow>(
-        `select id::text, source, ddl, (lsn - '0/0')::text as lsn, before, status from public.cdc_ddl_log
-          where source = $1 and status in ('refused', 'pending') order by id`,
+        `select ${LOG_ROW} from public.cdc_ddl_log where source = $1 and status in ('refused', 'pending') order by id`,
         [input.source],
       );
       const first = rows[0];
       const live = await liveCurrent(ch, t);
-      const shape = (await deps.pool.query<{ s: TableShape }>('select public.astros_table_shape($1::regclass) as s', [input.source])).rows[0]!.s;
+      const shape = await shapeNow(input.source);
       const plan = planSchemaChange(first?.before ?? undefined, shape, t, live.columns, live.sortingKey);
       if (plan.refused) {
         throw permanentFailure(IngestErrorType.SchemaChangeRefused, `${input.source}: still cannot be applied: ${plan.refused}`);
       }
-      await stopConsumer(ch, t);
-      await storageSteps(ch, t, plan);
-      const rewound = first ? await rewind(ch, env, t, first.lsn) : 'nothing to read again';
-      await applyPlan(ch, withoutBackfill(await planTable(ch, t, await liveTables(ch, t.names.database))), () => undefined);
-      const steps = [...plan.steps.map(describeStep), rewound];
+      const steps = await applyPlanned(ch, env, t, plan, first?.lsn);
       for (const r of rows) await setStatus(r.id, r.status === 'refused' ? 'skipped' : 'applied', `resumed: ${steps.join('; ')}`);
       await setTableState(deps.pool, input.source, entry.state !== 'blocked' ? entry.state : entry.origin === 'command' ? 'streaming' : 'active', null);
       // A resume always reloads: events written while the table was blocked may not have fitted its copy.

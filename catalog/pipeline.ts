@@ -14,7 +14,7 @@ import { introspectTable, SourceTableMissing, type SourceTable } from './introsp
 import { readConnectorFile, tableNames, type ConnectorSpec, type NameOptions } from './names.ts';
 import { applyPlan, describeAction, liveTables, planTable, ttlActions, type TablePlan } from './reconcile.ts';
 import { syncPublication } from './publication.ts';
-import { activeTables } from './store.ts';
+import { catalogEntries, isCaptured, type TableState } from './store.ts';
 
 export interface CapturedTable {
   declaration: TableDeclaration;
@@ -43,17 +43,21 @@ export async function deriveTables(db: pg.Pool | pg.Client, decls: TableDeclarat
 }
 
 /**
- * Every active table of the live catalog. A declared table that Postgres no
+ * Every captured table of the live catalog, with its state. A declared table that Postgres no
  * longer has is skipped with a warning rather than stopping every other table.
  */
-export async function capturedTables(db: pg.Pool | pg.Client, opts: DeriveOptions, warn: (m: string) => void = console.warn): Promise<CapturedTable[]> {
-  const out: CapturedTable[] = [];
-  for (const d of await activeTables(db)) {
+export async function capturedTables(
+  db: pg.Pool | pg.Client,
+  opts: DeriveOptions,
+  warn: (m: string) => void = console.warn,
+): Promise<(CapturedTable & { state: TableState })[]> {
+  const out: (CapturedTable & { state: TableState })[] = [];
+  for (const e of (await catalogEntries(db)).filter((x) => isCaptured(x.state))) {
     try {
-      out.push(...(await deriveTables(db, [d], opts)));
+      out.push(...(await deriveTables(db, [e.declaration], opts)).map((t) => ({ ...t, state: e.state })));
     } catch (err) {
       if (!(err instanceof SourceTableMissing)) throw err;
-      warn(`warning: ${err.message}; ${d.source} is skipped (npm run catalog -- list)`);
+      warn(`warning: ${err.message}; ${e.declaration.source} is skipped (npm run catalog -- list)`);
     }
   }
   return out;

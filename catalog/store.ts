@@ -18,6 +18,17 @@ export type TableState = 'active' | 'adding' | 'streaming' | 'blocked' | 'remove
 
 export const isCaptured = (state: TableState): boolean => state !== 'removed';
 
+/**
+ * Captured and flowing into ClickHouse. A 'blocked' table stays captured (its events wait in
+ * Kafka) but applying the catalog leaves its ClickHouse objects alone: a new consumer would read
+ * what ClickHouse cannot take yet. Only its fix and `tables resume` (or a new `tables add`) unblock it.
+ */
+export const isFlowing = (state: TableState): boolean => isCaptured(state) && state !== 'blocked';
+
+/** What applying the catalog says of a table it leaves alone. */
+export const blockedLine = (source: string): string =>
+  `${source} is blocked: its ClickHouse objects are left as they are (npm run tables -- list; fix, then npm run tables -- resume ${source})`;
+
 export interface CatalogEntry {
   declaration: TableDeclaration;
   origin: Origin;
@@ -41,10 +52,7 @@ export async function syncRepositoryTables(db: Db, decls: TableDeclaration[]): P
   return { upserted: decls.map((d) => d.source), removed: rows.map((r) => r.source) };
 }
 
-/**
- * Add or replace one declaration (idempotent). A 'blocked' table stays blocked:
- * only its fix and `tables resume` (or a new `tables add`) may unblock it.
- */
+/** Add or replace one declaration (idempotent). A 'blocked' table stays blocked (isFlowing). */
 export async function declareTable(db: Db, decl: TableDeclarationInput, origin: Origin): Promise<TableDeclaration> {
   const [d] = parseDeclarations([decl], origin);
   await db.query(

@@ -26,7 +26,7 @@ import type { TableDeclarationInput } from '../catalog/declaration.ts';
 import { connectorFile, type ConnectorSpec } from '../catalog/names.ts';
 import { capturedTables, connectorConfig, deriveOptions, reconcileClickHouse, SHARED_PLAN, syncPostgres, type CapturedTable } from '../catalog/pipeline.ts';
 import { formatRetention, topicRetentionMs, topicRetentionUpdate } from '../catalog/retention.ts';
-import { catalogEntries, declareTable, syncRepositoryTables } from '../catalog/store.ts';
+import { blockedLine, declareTable, isFlowing, syncRepositoryTables } from '../catalog/store.ts';
 import { repositoryTables } from '../catalog/tables.ts';
 import type { Endpoints } from '../config/env.ts';
 
@@ -186,11 +186,8 @@ export async function setupPipeline(env: Endpoints, opts: SetupOptions = {}): Pr
 export async function applyCatalog(env: Endpoints, db: pg.Client | pg.Pool, ch: ClickHouseClient, log: (m: string) => void): Promise<void> {
   const tables = await capturedTables(db, deriveOptions(env), (m) => log(`[catalog] ${m}`));
   log(`[catalog] capturing ${tables.map((t) => t.declaration.source).join(', ')}`);
-  // A blocked table stays captured (its events wait in Kafka) but its ClickHouse objects are left
-  // as they are: a new consumer would read what ClickHouse cannot take yet.
-  const blocked = new Set((await catalogEntries(db)).filter((e) => e.state === 'blocked').map((e) => e.declaration.source));
-  for (const s of blocked) log(`[catalog] ${s} is blocked: its ClickHouse objects are left as they are (npm run tables -- list; fix, then npm run tables -- resume ${s})`);
-  const flowing = tables.filter((t) => !blocked.has(t.declaration.source));
+  for (const t of tables.filter((x) => !isFlowing(x.state))) log(`[catalog] ${blockedLine(t.declaration.source)}`);
+  const flowing = tables.filter((t) => isFlowing(t.state));
   await syncPostgres(db, tables, (m) => log(`[postgres] ${m}`));
   await ensureTopics(env.kafkaBrokers, topicSpecs(tables), log);
   const plans = (await reconcileClickHouse(ch, flowing, (m) => log(`[clickhouse] ${m}`))).filter((p) => p.table !== SHARED_PLAN);

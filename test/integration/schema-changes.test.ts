@@ -249,6 +249,11 @@ describe('schema changes', () => {
     expect(still!.state).toBe('blocked');
     const queues = await chRows<{ name: string }>(ch, `SELECT name FROM system.tables WHERE database = 'astros' AND name = {q:String}`, { q: names(idle).queue.split('.').at(-1)! });
     expect(queues).toEqual([]);
+    // And the dry run of setup says so instead of planning a consumer for it.
+    const plan = await runCommand('npx', ['tsx', 'cli/catalog.ts', 'plan', '--profile', 'test'], { FORCE_COLOR: '0' });
+    expect(plan.code, plan.text).toBe(0);
+    expect(plan.text).toContain(`${idle} is blocked: its ClickHouse objects are left as they are`);
+    expect(plan.text).not.toMatch(new RegExp(`^${idle.replace('.', '\\.')}: would`, 'm'));
 
     // The fix the message names: undo, then resume.
     await pool.query(`alter table ${idle} alter column v type integer using v::integer`);
