@@ -119,10 +119,10 @@ export function tableNames(source: string, opts: NameOptions = {}): TableNames {
   };
 }
 
-/** Every object of a table in the order they can be dropped: views first (the queue stops reading), then the queue and the tables. */
 /** The views that read a table's queue (the queue consumes while any exists), in the order to drop them. */
 export const queueViewsDropOrder = (n: TableNames): string[] => [n.errorsMv, n.currentMv, n.changelogMv];
 
+/** Every object of a table in the order they can be dropped: views first (the queue stops reading), then the queue and the tables. */
 export function dropOrder(n: TableNames): { kind: 'VIEW' | 'TABLE'; name: string }[] {
   return [
     ...[n.changesMv, n.changelogMv, n.currentMv, n.errorsMv, n.resyncMv].map((name) => ({ kind: 'VIEW' as const, name })),
