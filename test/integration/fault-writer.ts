@@ -1,10 +1,13 @@
 /**
  * The fault suite's writer: one transaction after another, each a change
  * with a unique id, to a captured test table and (every few transactions) to
- * public.astronauts under the test's own key prefix. A transaction whose
- * COMMIT gets no answer (Postgres killed) is in doubt: the writer waits for
- * Postgres, reads its fate back with pg_xact_status and only then goes on,
- * so its record of committed changes is exact.
+ * public.astronauts under the test's own key prefix. A transaction cut off
+ * by a Postgres crash is in doubt: the writer waits for Postgres, reads its
+ * fate back from the row it wrote and only then goes on, so its record of
+ * committed changes is exact. Not from pg_xact_status: a transaction whose
+ * WAL never reached disk leaves its xid unused after crash recovery, the next
+ * transaction (Debezium's heartbeat) is given the same xid, and
+ * pg_xact_status then reports that one's commit.
  *
  * Every change of the test table is identified in ClickHouse by (change_id,
  * op): an insert is ('c'), an update ('u'); a delete first stamps its id on
@@ -45,6 +48,7 @@ export class FaultWriter {
   inDoubt = 0;
   private nextId = 1;
   private running = false;
+  private held?: { reached: () => void; released: Promise<void> };
   private done: Promise<void> = Promise.resolve();
   private readonly live = new Set<string>();
   private readonly aboard = new Map<string, string>();
@@ -64,6 +68,17 @@ export class FaultWriter {
   async stop(): Promise<void> {
     this.running = false;
     await this.done;
+  }
+
+  /**
+   * Stop the next transaction after its writes, before its COMMIT; resolves, once it waits there, with the function
+   * that lets it go on. A crash meanwhile leaves it in doubt every time, instead of by the luck of the kill's timing.
+   */
+  async holdBeforeCommit(): Promise<() => void> {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    await new Promise<void>((reached) => (this.held = { reached, released }));
+    return release;
   }
 
   /** The highest id committed so far. */
@@ -109,14 +124,18 @@ export class FaultWriter {
     else if (c.astronaut) this.aboard.set(c.astronaut.key, c.astronaut.craft!);
   }
 
-  /** pg_xact_status once Postgres answers again: 'committed', 'aborted' (a crash aborts what was in flight). */
-  private async fate(xid: string): Promise<string> {
+  /**
+   * Whether `c` committed, once Postgres answers again. Nothing else writes the table and the writer waits here, so
+   * the row shows it: an insert or update committed iff the key's row carries this change's id, a delete iff the
+   * key's row is gone (it was live before). The astronaut change shares the transaction.
+   */
+  private async committedAfterCrash(c: Change): Promise<boolean> {
     for (;;) {
       try {
-        const { rows } = await this.pool.query<{ s: string | null }>(`select pg_xact_status($1::xid8) as s`, [xid]);
-        if (rows[0]?.s !== 'in progress') return rows[0]?.s ?? 'aborted';
+        const { rows } = await this.pool.query<{ change_id: string }>(`select change_id::text from ${this.source} where id = $1`, [c.key]);
+        return c.op === 'd' ? rows.length === 0 : rows[0]?.change_id === String(c.id);
       } catch {
-        /* Postgres still down */
+        /* Postgres still down or recovering */
       }
       await sleep(250);
     }
@@ -125,22 +144,26 @@ export class FaultWriter {
   private async loop(): Promise<void> {
     while (this.running) {
       const c = this.plan(this.nextId++);
-      let xid: string | undefined;
+      let begun = false;
       let client: pg.PoolClient | undefined;
       try {
         client = await this.pool.connect();
         client.removeListener('error', ignore).on('error', ignore);
         await client.query('begin');
-        xid = (await client.query<{ x: string }>('select pg_current_xact_id()::text as x')).rows[0]!.x;
+        begun = true;
         await this.apply(client, c);
+        const h = this.held;
+        this.held = undefined;
+        h?.reached();
+        await h?.released;
         await client.query('commit');
         client.release();
         this.record(c);
       } catch (err) {
         client?.release(err as Error);
-        if (xid !== undefined) {
+        if (begun) {
           this.inDoubt++;
-          if ((await this.fate(xid)) === 'committed') this.record(c);
+          if (await this.committedAfterCrash(c)) this.record(c);
         } else await sleep(250);
       }
       await sleep(this.opts.pauseMs);

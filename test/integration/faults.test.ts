@@ -111,20 +111,36 @@ async function events(t: CapturedTable, from: 'record' | 'changes'): Promise<Map
 }
 
 /** Wait until ClickHouse shows every change committed up to `lastId`; restart a failed connector task on the way. */
-async function catchUp(writer: FaultWriter, t: CapturedTable, lastId: number): Promise<number> {
+async function catchUp(writer: FaultWriter, t: CapturedTable, lastId: number, phase: string): Promise<number> {
   let restarts = 0;
-  await waitFor(
-    async () => {
-      restarts += await restartFailedTasks();
-      const [r] = await chRows<{ n: string }>(ch, `SELECT uniqExact(change_id) AS n FROM ${t.objects.names.changes} WHERE change_id <= {m:UInt64}`, { m: lastId });
-      return { have: Number(r?.n ?? 0), want: writer.committed.filter((c) => c.id <= lastId).length };
-    },
-    (x) => x.have === x.want,
-    `ClickHouse to show every change up to id ${lastId}`,
-    180_000,
-    500,
-  );
+  try {
+    await waitFor(
+      async () => {
+        restarts += await restartFailedTasks();
+        const [r] = await chRows<{ n: string }>(ch, `SELECT uniqExact(change_id) AS n FROM ${t.objects.names.changes} WHERE change_id <= {m:UInt64}`, { m: lastId });
+        return { have: Number(r?.n ?? 0), want: writer.committed.filter((c) => c.id <= lastId).length };
+      },
+      (x) => x.have === x.want,
+      `ClickHouse to show every change up to id ${lastId}`,
+      180_000,
+      500,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${await whereTheyWent(writer, t, lastId, phase)}`, { cause: err });
+  }
   return restarts;
+}
+
+/** For a failed catch-up: which committed changes are missing, and what Postgres, the topic's record and kafka_errors hold of them. */
+async function whereTheyWent(writer: FaultWriter, t: CapturedTable, lastId: number, phase: string): Promise<string> {
+  const seen = new Set((await chRows<{ id: string }>(ch, `SELECT DISTINCT toString(change_id) AS id FROM ${t.objects.names.changes} WHERE change_id <= {m:UInt64}`, { m: lastId })).map((r) => Number(r.id)));
+  const missing = writer.committed.filter((c) => c.id <= lastId && !seen.has(c.id)).slice(0, 10);
+  const ids = missing.map((c) => c.id);
+  const inRecord = await chRows(ch, `SELECT change_id, op, lsn, kafka_offset FROM ${t.objects.names.changelog} WHERE change_id IN {ids:Array(UInt64)}`, { ids });
+  const errors = await chRows(ch, `SELECT offset, error, length(raw_message) AS bytes FROM ${t.objects.names.errors} WHERE topic = {topic:String} ORDER BY offset DESC LIMIT 5`, { topic: t.objects.names.topic });
+  const inPostgres = (await pool.query(`select id, change_id from ${source} where change_id = any($1::bigint[])`, [ids]).catch((e: Error) => ({ rows: [e.message] }))).rows;
+  const status = await fetch(`${requireEnv('CONNECT_URL')}/connectors/astros-postgres/status`).then((r) => r.text()).catch((e: Error) => e.message);
+  return JSON.stringify({ phase, missing, inRecord, inPostgres, errors, connect: status, inDoubt: writer.inDoubt }, null, 1);
 }
 
 async function validate(spec: ReturnType<typeof validationSpec>): Promise<ValidationReport> {
@@ -252,18 +268,24 @@ describe('faults: SIGKILL each component mid-stream', () => {
       if (component === 'worker') {
         await killWorker();
         startWorker();
+      } else if (component === 'postgres') {
+        // a transaction open across the crash: the writer must find out it did not commit
+        const release = await writer.holdBeforeCommit();
+        expect(await manager.kill(component), `${component} was running`).toBeDefined();
+        release();
+        await manager.up([component]);
       } else {
         expect(await manager.kill(component), `${component} was running`).toBeDefined();
         await manager.up([component]);
       }
       const backAt = Date.now();
       const lastId = writer.lastId;
-      const taskRestarts = await catchUp(writer, t.faults, lastId);
+      const taskRestarts = await catchUp(writer, t.faults, lastId, `after the ${component} kill`);
       rows.push({ component, firstId, lastId, outageS: (backAt - killedAt) / 1000, catchUpS: (Date.now() - backAt) / 1000, taskRestarts, workerRestarts: supervisor.restarts - workerRestarts });
     }
     await sleep(2000);
     await writer.stop();
-    await catchUp(writer, t.faults, writer.lastId);
+    await catchUp(writer, t.faults, writer.lastId, 'after the writer stopped');
 
     // Validation agrees (the current state against Postgres at one LSN), and the runs in flight across the crashes completed.
     const report = await validate(validationSpec(t.faults.declaration, t.faults.source, t.faults.objects.names));
@@ -295,6 +317,7 @@ describe('faults: SIGKILL each component mid-stream', () => {
     });
     console.log(`fault suite (${writer.committed.length} changes committed, ${writer.inDoubt} in doubt and read back):`);
     console.table(table);
+    expect(writer.inDoubt, 'the transaction held open across the Postgres crash was read back').toBeGreaterThan(0);
     for (const r of table) expect({ component: r.component, lost: r.lost, twice: r['visible twice'] }).toEqual({ component: r.component, lost: 0, twice: 0 });
     for (const w of inFlight) expect((await workflowResult(w.id)).outcome, `validatePipeline across the ${w.component} crash`).toBe('agree');
     const all = writer.committed.flatMap(FaultWriter.events);
@@ -314,7 +337,7 @@ describe('faults: SIGKILL each component mid-stream', () => {
     const base = 10_000_000;
     await pool.query(`insert into ${source} (id, change_id, writes) select $1 || 'bulk' || g, $2 + g, 1 from generate_series(1, ${REWIND}) g`, [prefix, base]);
     for (let g = 1; g <= REWIND; g++) writer.committed.push({ id: base + g, key: `${prefix}bulk${g}`, op: 'c' });
-    await catchUp(writer, t.faults, base + REWIND);
+    await catchUp(writer, t.faults, base + REWIND, 'the bulk insert before the rewind');
     t = await tables();
     const before = await documentedReads(t);
     const recordBefore = [...(await events(t.faults, 'record')).values()].reduce((a, b) => a + b, 0);
