@@ -14,7 +14,7 @@ import { introspectTable, SourceTableMissing, type SourceTable } from './introsp
 import { readConnectorFile, tableNames, type ConnectorSpec, type NameOptions } from './names.ts';
 import { applyPlan, describeAction, liveTables, planTable, ttlActions, type TablePlan } from './reconcile.ts';
 import { syncPublication } from './publication.ts';
-import { catalogEntries, isCaptured, type TableState } from './store.ts';
+import { blockedLine, catalogEntries, isCaptured, isFlowing, type TableState } from './store.ts';
 
 export interface CapturedTable {
   declaration: TableDeclaration;
@@ -61,6 +61,12 @@ export async function capturedTables(
     }
   }
   return out;
+}
+
+/** The tables whose ClickHouse objects applying the catalog keeps up (isFlowing); each other one is named, so setup and its dry run say the same. */
+export function flowingTables<T extends { declaration: TableDeclaration; state: TableState }>(tables: T[], say: (m: string) => void): T[] {
+  for (const t of tables) if (!isFlowing(t.state)) say(blockedLine(t.declaration.source));
+  return tables.filter((t) => isFlowing(t.state));
 }
 
 /** The plan of the objects every table shares (kafka_errors' TTL). */

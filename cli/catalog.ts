@@ -19,8 +19,8 @@ import { writeHistoryModels } from '../catalog/dbt-history.ts';
 import { dbtSourcesFile } from '../catalog/dbt-sources.ts';
 import { generatedFiles } from '../catalog/generated-files.ts';
 import { connectorFile, repoRoot } from '../catalog/names.ts';
-import { capturedTables, deriveOptions, deriveTables, reconcileClickHouse } from '../catalog/pipeline.ts';
-import { blockedLine, catalogEntries, isCaptured, isFlowing } from '../catalog/store.ts';
+import { capturedTables, deriveOptions, deriveTables, flowingTables, reconcileClickHouse } from '../catalog/pipeline.ts';
+import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { endpoints, type Endpoints } from '../config/env.ts';
 import { ensureTopics, topicSpecs } from '../pipeline/setup.ts';
 import { createContext } from '../stack/lib/context.ts';
@@ -86,8 +86,7 @@ program
     const ch = createClient({ url: e.clickhouseUrl, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } });
     try {
       const tables = await withPostgres(e, (db) => capturedTables(db, deriveOptions(e)));
-      for (const t of tables.filter((x) => !isFlowing(x.state))) console.log(blockedLine(t.declaration.source));
-      const plans = await reconcileClickHouse(ch, tables.filter((t) => isFlowing(t.state)), (m) => console.log(m), true);
+      const plans = await reconcileClickHouse(ch, flowingTables(tables, (m) => console.log(m)), (m) => console.log(m), true);
       for (const p of plans) if (p.actions.length === 0) console.log(`${p.table}: up to date`);
       const topics = await ensureTopics(e.kafkaBrokers, topicSpecs(tables), (m) => console.log(m), true);
       if (topics.length === 0) console.log('topics: retention up to date');

@@ -24,9 +24,9 @@ import { migrate as migratePostgres } from '../db/migrate.ts';
 import { connectorFileText } from '../catalog/connector.ts';
 import type { TableDeclarationInput } from '../catalog/declaration.ts';
 import { connectorFile, type ConnectorSpec } from '../catalog/names.ts';
-import { capturedTables, connectorConfig, deriveOptions, reconcileClickHouse, SHARED_PLAN, syncPostgres, type CapturedTable } from '../catalog/pipeline.ts';
+import { capturedTables, connectorConfig, deriveOptions, flowingTables, reconcileClickHouse, SHARED_PLAN, syncPostgres, type CapturedTable } from '../catalog/pipeline.ts';
 import { formatRetention, topicRetentionMs, topicRetentionUpdate } from '../catalog/retention.ts';
-import { blockedLine, declareTable, isFlowing, syncRepositoryTables } from '../catalog/store.ts';
+import { declareTable, syncRepositoryTables } from '../catalog/store.ts';
 import { repositoryTables } from '../catalog/tables.ts';
 import type { Endpoints } from '../config/env.ts';
 
@@ -186,8 +186,7 @@ export async function setupPipeline(env: Endpoints, opts: SetupOptions = {}): Pr
 export async function applyCatalog(env: Endpoints, db: pg.Client | pg.Pool, ch: ClickHouseClient, log: (m: string) => void): Promise<void> {
   const tables = await capturedTables(db, deriveOptions(env), (m) => log(`[catalog] ${m}`));
   log(`[catalog] capturing ${tables.map((t) => t.declaration.source).join(', ')}`);
-  for (const t of tables.filter((x) => !isFlowing(x.state))) log(`[catalog] ${blockedLine(t.declaration.source)}`);
-  const flowing = tables.filter((t) => isFlowing(t.state));
+  const flowing = flowingTables(tables, (m) => log(`[catalog] ${m}`));
   await syncPostgres(db, tables, (m) => log(`[postgres] ${m}`));
   await ensureTopics(env.kafkaBrokers, topicSpecs(tables), log);
   const plans = (await reconcileClickHouse(ch, flowing, (m) => log(`[clickhouse] ${m}`))).filter((p) => p.table !== SHARED_PLAN);
