@@ -25,6 +25,35 @@ export const consumerSettings: readonly ConsumerSetting[] = [
   { name: 'kafka_consumer_reschedule_ms', value: 50, why: 'an idle consumer polls again after 50 ms instead of 500 ms (p50 643 -> 155 ms)' },
 ];
 
+/**
+ * librdkafka settings of the ClickHouse host's Kafka consumers: server
+ * configuration (the `<kafka>` section), not per table. The native host passes
+ * them as `--kafka.<name>` engine arguments (stack/clickhouse/engine.ts),
+ * docker-compose mounts the generated `docker/clickhouse/config.d/kafka.xml`.
+ */
+export const consumerClientSettings: readonly ConsumerSetting[] = [
+  {
+    name: 'session.timeout.ms',
+    value: 6000,
+    why:
+      "a dropped or killed queue's consumer does not leave its group; the group can be rewound, and a recreated queue reads, " +
+      "only once that member's session expires: 6 s (the broker's minimum) instead of librdkafka's 45 s",
+  },
+  { name: 'heartbeat.interval.ms', value: 2000, why: 'a third of the session timeout, as librdkafka advises' },
+];
+
+/** The client settings as ClickHouse configuration keys: `session.timeout.ms` -> `session_timeout_ms`. */
+export const consumerClientConfig = (): [string, string | number][] => consumerClientSettings.map((s) => [s.name.replaceAll('.', '_'), s.value]);
+
+/** The client settings as chDB engine arguments. */
+export const consumerClientArgs = (): string[] => consumerClientConfig().map(([k, v]) => `--kafka.${k}=${v}`);
+
+/** The same settings as a ClickHouse server's config.d file (docker-compose). */
+export function consumerClientConfigXml(): string {
+  const lines = consumerClientConfig().map(([k, v], i) => `    <!-- ${consumerClientSettings[i]!.why} -->\n    <${k}>${v}</${k}>`);
+  return `<!-- Generated from catalog/consumer-settings.ts by \`npm run catalog -- generate\`; do not edit. -->\n<clickhouse>\n  <kafka>\n${lines.join('\n')}\n  </kafka>\n</clickhouse>\n`;
+}
+
 export type ConsumerOverrides = Partial<Record<string, string | number>>;
 
 /** The settings in the order they are written, with overrides applied (the bench's knobs). */

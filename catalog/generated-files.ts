@@ -1,6 +1,7 @@
 /** The committed files derived from the repository's declarations, with the content the generator wants. */
 import path from 'node:path';
 import { connectorFileText, connectorFor } from './connector.ts';
+import { consumerClientConfigXml } from './consumer-settings.ts';
 import { dbtSourcesFile, dbtSourcesYaml } from './dbt-sources.ts';
 import { connectorFile, readConnectorFile, repoRoot } from './names.ts';
 import { repositoryTables } from './tables.ts';
@@ -9,5 +10,6 @@ export function generatedFiles(): { file: string; text: string }[] {
   return [
     { file: connectorFile, text: connectorFileText(connectorFor(readConnectorFile(), repositoryTables)) },
     { file: path.join(repoRoot, dbtSourcesFile), text: dbtSourcesYaml(repositoryTables) },
+    { file: path.join(repoRoot, 'docker', 'clickhouse', 'config.d', 'kafka.xml'), text: consumerClientConfigXml() },
   ];
 }

@@ -5,7 +5,7 @@
  *   list                 the live catalog (public.captured_tables) of a running stack
  *   show <schema.table>  the ClickHouse SQL, topic, group and connector entry derived for a table
  *   plan                 what `npm run setup` would change in ClickHouse and the topics' retention (nothing is changed)
- *   generate [--check]   rewrite the files derived from catalog/tables.ts (connector JSON, dbt sources)
+ *   generate [--check]   rewrite the files derived from the catalog (connector JSON, dbt sources, ClickHouse's Kafka client config)
  *   dbt-models           one SCD2 history model per captured table (dbt/models/history/)
  *   export               the live catalog in catalog/tables.ts's shape (to commit a table added on a running stack)
  */
@@ -16,9 +16,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { tableSql } from '../catalog/clickhouse-objects.ts';
 import { writeHistoryModels } from '../catalog/dbt-history.ts';
-import { dbtSourcesFile } from '../catalog/dbt-sources.ts';
 import { generatedFiles } from '../catalog/generated-files.ts';
-import { connectorFile, repoRoot } from '../catalog/names.ts';
+import { repoRoot } from '../catalog/names.ts';
 import { capturedTables, deriveOptions, deriveTables, flowingTables, reconcileClickHouse } from '../catalog/pipeline.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { endpoints, type Endpoints } from '../config/env.ts';
@@ -97,7 +96,7 @@ program
 
 program
   .command('generate')
-  .description(`rewrite the files derived from catalog/tables.ts: ${path.relative(repoRoot, connectorFile)}, ${dbtSourcesFile}`)
+  .description(`rewrite the files derived from the catalog: ${generatedFiles().map((g) => path.relative(repoRoot, g.file)).join(', ')}`)
   .option('--check', 'only report files that are not in step (exit 1), write nothing')
   .action((o: { check?: boolean }) => {
     let stale = 0;
@@ -109,7 +108,7 @@ program
         continue;
       }
       stale++;
-      if (o.check) console.log(`${rel}: NOT in step with catalog/tables.ts (npm run catalog -- generate)`);
+      if (o.check) console.log(`${rel}: NOT in step with the catalog (npm run catalog -- generate)`);
       else {
         fs.writeFileSync(g.file, g.text);
         console.log(`${rel}: written`);

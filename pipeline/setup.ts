@@ -144,7 +144,7 @@ async function waitForConsumers(ch: ClickHouseClient, queues: string[], log: (m:
       throw new Error(`ClickHouse Kafka consumers of ${waiting.join(', ')} got no partitions within ${timeoutMs / 1000} s (see system.kafka_consumers.exceptions)`);
     }
     if (!said) {
-      log(`[clickhouse] waiting for the Kafka consumers of ${waiting.join(', ')} to join their groups (a recreated consumer waits for a rebalance, up to ~45 s)`);
+      log(`[clickhouse] waiting for the Kafka consumers of ${waiting.join(', ')} to join their groups (a recreated consumer waits for its predecessor's session to expire, about 6 s)`);
       said = true;
     }
     await new Promise((r) => setTimeout(r, 1000));

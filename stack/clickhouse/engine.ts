@@ -17,6 +17,7 @@
  */
 import { createRequire } from 'node:module';
 import { Session, drainPending } from 'chdb';
+import { consumerClientArgs } from '../../catalog/consumer-settings.ts';
 
 /**
  * ClickHouse server defaults that chDB changes. The JS client expects 64-bit
@@ -71,7 +72,8 @@ export class Engine {
 
   static async open(dataDir: string): Promise<Engine> {
     const addon = loadAddon();
-    const root = new Session(dataDir, { connectionArgs: serverDefaultArgs });
+    // Server configuration takes effect when the engine starts: the first connection carries it.
+    const root = new Session(dataDir, { connectionArgs: [...serverDefaultArgs, ...consumerClientArgs()] });
     const engine = new Engine(dataDir, root, addon);
     const info = (await root.queryAsync('SELECT version(), timezone()', { format: 'TabSeparated' })).text().trim().split('\t');
     engine.version = info[0] ?? 'unknown';

@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ddlDir, ddlVars, listMigrations, render } from '../../clickhouse-ddl/migrate.ts';
 import { migrationsDir } from '../../db/migrate.ts';
 import { connectorFile } from '../../catalog/names.ts';
+import { consumerClientConfigXml } from '../../catalog/consumer-settings.ts';
 import { endpoints, endpointsSchema } from '../../config/env.ts';
 import { connect, connectorEnv } from '../../stack/components/connect.ts';
 import { kafka } from '../../stack/components/kafka.ts';
@@ -593,6 +594,14 @@ describe('settings match the native components', () => {
     const xml = fs.readFileSync(path.join(root, 'docker/clickhouse/users.d/astros.xml'), 'utf8');
     for (const [k, v] of pinned) expect(xml).toContain(`<${k}>${v}</${k}>`);
     expect(svc('clickhouse').volumes).toContainEqual(expect.objectContaining({ source: './docker/clickhouse/users.d/astros.xml' }));
+  });
+
+  it('clickhouse: the Kafka consumers\' client settings, as the native host passes them', () => {
+    expect(svc('clickhouse').volumes).toContainEqual(
+      expect.objectContaining({ source: './docker/clickhouse/config.d/kafka.xml', target: '/etc/clickhouse-server/config.d/kafka.xml' }),
+    );
+    // The file's content is checked against catalog/consumer-settings.ts with every generated file (test/unit/catalog.test.ts).
+    expect(fs.readFileSync(path.join(root, 'docker/clickhouse/config.d/kafka.xml'), 'utf8')).toBe(consumerClientConfigXml());
   });
 
   it('ports: the native defaults, published on 127.0.0.1 only', () => {
