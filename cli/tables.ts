@@ -229,7 +229,7 @@ export function buildTablesCommand(): Command {
       const { result, cfg } = await runTableWorkflow<AddTableResult>(ADD_TABLE_WORKFLOW_TYPE, addTableWorkflowId(source), declarationFromOptions(source, o), o.timeout, loadProgress);
       await writeModels(workerEndpoints(cfg)).catch((err: unknown) => log(`warning: dbt models not written (${failureMessage(err)}); npm run dbt writes them`));
       console.log(`${result.source}: streaming (key ${result.key.join(', ')}; ${result.loadedRows} rows loaded${result.loads > 1 ? `, in the second of ${result.loads} loads` : ''})`);
-      console.log(`validation: ${result.validation.summary}`);
+      console.log(`validation: ${result.validation?.summary ?? 'not run (the load was cancelled after its swap): npm run validate -- --table ' + result.source}`);
     });
 
   tables

@@ -39,7 +39,8 @@ export interface AddTableResult {
   loadedRows: number;
   /** Loads run: 2 when the first one's validation did not agree. */
   loads: number;
-  validation: { workflowId: string; outcome: ValidationReport['outcome']; summary: string };
+  /** Absent when the load was cancelled after its swap (its rows are in; its validation did not run). */
+  validation?: { workflowId: string; outcome: ValidationReport['outcome']; summary: string };
 }
 
 const quick = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes };
@@ -82,7 +83,7 @@ export async function addTable(input: AddTableInput): Promise<AddTableResult> {
       try {
         const loaded = await executeChild(resyncTable, { workflowId: `${info.workflowId}-load-${info.runId.slice(0, 8)}-${loads}`, args: [{ source }] });
         await setTableState({ source, state: 'streaming' });
-        return { source, key: checked.key, estimatedRows: checked.estimatedRows, loadedRows: loaded.rowsRead, loads, validation: loaded.validation! };
+        return { source, key: checked.key, estimatedRows: checked.estimatedRows, loadedRows: loaded.rowsRead, loads, ...(loaded.validation ? { validation: loaded.validation } : {}) };
       } catch (err) {
         // The load's validation did not agree (its report is the innermost failure's details): load once more.
         const report = validationReportOf(err);

@@ -14,10 +14,15 @@
  *   5. validatePipeline must agree
  *
  * Cancelled (or failed) before the swap, the shadow objects are dropped and
- * the live copy is as it was; after the swap the resync always completes.
+ * the live copy is as it was. Whether a cancel came before or after the swap
+ * began is decided here, in the run's history: a cancel already requested
+ * when the loads end abandons, a later one cannot stop the swap. Once the
+ * swap has begun the resync completes and the run ends completed, not
+ * cancelled: its result says `cancelledAfterSwap` (the live table is the
+ * reloaded copy; the closing validation is skipped or was cut short).
  * Query `progress` for rows and ranges done. Deterministic code only.
  */
-import { ApplicationFailure, CancellationScope, defineQuery, executeChild, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, CancelledFailure, defineQuery, executeChild, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
 import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
 import type { ResyncOutcome, ResyncTarget } from '../activities/resync.ts';
@@ -56,6 +61,8 @@ export interface ResyncTableResult extends ResyncOutcome {
   /** Transactions open at the start that the load waited for. */
   waitedFor: number;
   validation?: { workflowId: string; outcome: ValidationReport['outcome']; summary: string };
+  /** A cancel arrived after the swap had begun: swap and completion finished (the live table is the reloaded copy), validation did not. */
+  cancelledAfterSwap?: true;
 }
 
 export const resyncProgressQuery = defineQuery<ResyncProgress>('progress');
@@ -97,6 +104,8 @@ export async function resyncTable(input: ResyncTableInput): Promise<ResyncTableR
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(8, input.parallel ?? 2)) }, worker));
 
+    // A cancel delivered with the last range's result: the swap has not begun, so it abandons.
+    if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled before the swap');
     progress.phase = 'swapping';
     // Once begun, the swap and what follows it finish even when the workflow is cancelled.
     const swap = await CancellationScope.nonCancellable(() => swapResync({ source, lsnFloor: plan.lsnFloor, ...target }));
@@ -104,11 +113,18 @@ export async function resyncTable(input: ResyncTableInput): Promise<ResyncTableR
     progress.phase = 'completing';
     const outcome = await CancellationScope.nonCancellable(() => completeResync({ source, lsnFloor: plan.lsnFloor, ...target }));
     const result: ResyncTableResult = { source, lsnFloor: plan.lsnFloor, ranges: plan.ranges.length, rowsRead: progress.rowsLoaded, streamedCopied: swap.streamedCopied, waitedFor: plan.waitedFor, ...outcome };
-    if (!input.skipValidation) {
+    if (CancellationScope.current().consideredCancelled) result.cancelledAfterSwap = true;
+    else if (!input.skipValidation) {
       progress.phase = 'validating';
       const workflowId = `${workflowInfo().workflowId}-validate-${workflowInfo().runId.slice(0, 8)}`;
-      const report = await executeChild(validatePipeline, { workflowId, args: [plan.spec ? { spec: plan.spec } : { table: source }] });
-      result.validation = { workflowId, outcome: report.outcome, summary: report.summary };
+      try {
+        const report = await executeChild(validatePipeline, { workflowId, args: [plan.spec ? { spec: plan.spec } : { table: source }] });
+        result.validation = { workflowId, outcome: report.outcome, summary: report.summary };
+      } catch (err) {
+        // Cancelled while validating: the reload stands; only the check was cut short.
+        if (!isCancellation(err)) throw err;
+        result.cancelledAfterSwap = true;
+      }
     }
     progress.phase = 'done';
     return result;

@@ -22,9 +22,12 @@ import { consumerClientArgs } from '../../catalog/consumer-settings.ts';
 /**
  * ClickHouse server defaults that chDB changes. The JS client expects 64-bit
  * integers quoted in JSON (a server's default); a server does not insert
- * asynchronously unless asked.
+ * asynchronously unless asked. An INSERT whose body is empty inserts nothing
+ * over a server's HTTP interface (`throw_if_no_data_to_insert` is read only by
+ * clickhouse-client and gRPC); chDB runs inserts the client's way and would
+ * fail with NO_DATA_TO_INSERT (a streamed insert of an empty table's rows).
  */
-export const serverDefaultArgs: readonly string[] = ['--output_format_json_quote_64bit_integers=1', '--async_insert=0'];
+export const serverDefaultArgs: readonly string[] = ['--output_format_json_quote_64bit_integers=1', '--async_insert=0', '--throw_if_no_data_to_insert=0'];
 
 interface RawInsertResult {
   elapsed: number;

@@ -12,6 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { type ClickHouseClient, ClickHouseError, ClickHouseLogLevel, createClient } from '@clickhouse/client';
@@ -180,6 +181,9 @@ describe('@clickhouse/client', () => {
       expect(summary.executed).toBe(true);
       expect(summary.summary?.written_rows).toBe('2');
       await client.insert({ table, values: [[3, 'Grace', '2024-01-04 00:00:00']], format: 'JSONCompactEachRow' });
+      // A stream that ends without a row (an empty table's COPY) is an insert of nothing, not an error.
+      const none = await client.insert({ table, values: Readable.from([]), format: 'CSV' });
+      expect(none.summary?.written_rows).toBe('0');
       const copied = await client.command({ query: `INSERT INTO ${table} SELECT id + 100, name, at FROM ${table}` });
       expect(copied.summary?.written_rows).toBe('3');
       await client.command({ query: `DELETE FROM ${table} WHERE id > 100` });
@@ -291,6 +295,10 @@ describe('curl', () => {
       await curl(['--fail-with-body', '--data-binary', '1,one\n2,two\n', `${baseUrl}/?query=${encodeURIComponent(`INSERT INTO ${table} FORMAT CSV`)}`]);
       await curl(['--fail-with-body', '--data-binary', `INSERT INTO ${table} FORMAT TSV\n3\tthree\n`, `${baseUrl}/`]);
       await curl(['--fail-with-body', '--data-binary', `INSERT INTO ${table} VALUES (4, 'FORMAT CSV')`, `${baseUrl}/`]);
+      // An empty body inserts nothing and succeeds, as on a server (an empty table's load sends one).
+      const empty = await curl(['-i', '--fail-with-body', '--data-binary', '', `${baseUrl}/?query=${encodeURIComponent(`INSERT INTO ${table} FORMAT CSV`)}`]);
+      expect(empty.stdout).toMatch(/^HTTP\/1\.1 200/);
+      expect(empty.stdout).toMatch(/x-clickhouse-summary: .*"written_rows":"0"/i);
       const { stdout } = await curl([`${baseUrl}/?query=${encodeURIComponent(`SELECT a, b FROM ${table} ORDER BY a`)}`]);
       expect(stdout).toBe('1\tone\n2\ttwo\n3\tthree\n4\tFORMAT CSV\n');
     } finally {

@@ -14,6 +14,10 @@
  *    L, below every change that streamed after it began) with no transaction;
  *  - no key, a missing table, a table the CDC role cannot read, a second add:
  *    one line naming the fix, nothing changed;
+ *  - an empty table is added in seconds and streams; once every row of it is
+ *    deleted (ranges by ctid, no live row) it resyncs, and a cancel that
+ *    arrives after the resync's swap began says the swap is done (exit 7);
+ *    NaN streamed into its numeric(38,18) and numeric columns validates;
  *  - `tables remove --drop` stops capture and drops the targets.
  */
 import crypto from 'node:crypto';
@@ -25,7 +29,8 @@ import { createValidationActivities } from '../../activities/pipeline-validation
 import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
 import { pipelineNames } from '../../catalog/names.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
-import { chRows, clickhouse, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { resyncProgressQuery, resyncWorkflowId } from '../../workflows/resync-table.ts';
+import { chRows, clickhouse, dropCapturedTable, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 
 const tag = uniqueTag('tbl');
 const table = `orders_${tag}`;
@@ -38,11 +43,14 @@ let su: pg.Pool;
 let ch: ClickHouseClient;
 let worker: TestWorker;
 
-const astros = (...args: string[]) => runCommand('npx', ['tsx', 'cli/astros.ts', 'tables', ...args], { TASK_QUEUE: taskQueue, FORCE_COLOR: '0' });
+const emptySource = `public.empty_${tag}`;
 
-async function validate(): Promise<ValidationReport> {
+const cli = (...args: string[]) => runCommand('npx', ['tsx', 'cli/astros.ts', ...args], { TASK_QUEUE: taskQueue, FORCE_COLOR: '0' });
+const astros = (...args: string[]) => cli('tables', ...args);
+
+async function validate(table = source): Promise<ValidationReport> {
   const e = testEndpoints();
-  const spec = await validationSpecFor(pool, source, e.groupPrefix);
+  const spec = await validationSpecFor(pool, table, e.groupPrefix);
   const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers.split(',') });
   return new MockActivityEnvironment().run(acts.compareTable, { spec: { ...spec, buckets: 64, maxWaitMs: 120_000 }, reportKey: `tables-${tag}-${Date.now()}` });
 }
@@ -101,6 +109,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await worker?.stop();
+  if (pool && ch) await dropCapturedTable(pool, ch, emptySource);
   await pool?.query(`drop table if exists ${source}, public.nokey_${tag}`).catch(() => undefined);
   await su?.query(`drop table if exists public.theirs_${tag}`).catch(() => undefined);
   await ch?.close();
@@ -193,6 +202,50 @@ describe('astros tables', () => {
     } finally {
       await ch.command({ query: `DROP DATABASE IF EXISTS ${dbtSchema}` });
     }
+  });
+
+  it('adds an empty table in seconds; a streamed insert arrives, NaN numerics validate', { timeout: 300_000 }, async () => {
+    await pool.query(`create table ${emptySource} (id text primary key, v text, amount numeric(38,18), free numeric)`);
+    const t0 = Date.now();
+    const add = await astros('add', emptySource, '--timeout', '4m');
+    console.log(`[tables] empty table added in ${((Date.now() - t0) / 1000).toFixed(1)} s:\n${add.text}`);
+    expect(add.code, add.text).toBe(0);
+    expect(add.text).toContain(`${emptySource}: streaming (key id; 0 rows loaded)`);
+    // Streamed, not loaded: NaN in a numeric(p,s) column (NULL in the Decimal, 'NaN' beside it) and in an unconstrained one.
+    await pool.query(`insert into ${emptySource} values ('num_nan', 'x', 'NaN', 'NaN'), ('num_one', 'y', 1.5, 1.5)`);
+    const arrived = await waitFor(
+      () => chRows<{ id: string; amount: string | null; amount_text: string; free: string }>(ch, `SELECT id, toString(amount) AS amount, amount_text, free FROM astros.empty_${tag} FINAL WHERE is_deleted = 0 ORDER BY id`),
+      (r) => r.length === 2,
+      'the streamed rows of the empty table',
+    );
+    expect(arrived[0]).toEqual({ id: 'num_nan', amount: null, amount_text: 'NaN', free: 'NaN' });
+    const report = await validate(emptySource);
+    expect(report.outcome, report.summary).toBe('agree');
+  });
+
+  it('resyncs the table once all its rows are deleted; a cancel after the swap began reports the swap done (exit 7)', { timeout: 300_000 }, async () => {
+    // Blocks by ctid, but no live row in any of them.
+    await pool.query(`insert into ${emptySource} select 'del_' || g, repeat('x', 200), g, g from generate_series(1, 500) g`);
+    await pool.query(`delete from ${emptySource}`);
+    const t0 = Date.now();
+    const resync = cli('resync', emptySource, '--timeout', '4m');
+    const handle = worker.client.workflow.getHandle(resyncWorkflowId(emptySource));
+    // Cancelled as soon as the swap has begun: it cannot stop it any more.
+    const seen = await waitFor(() => handle.query(resyncProgressQuery), (p) => !['preparing', 'loading'].includes(p.phase), 'the resync to begin its swap', 240_000, 50);
+    await handle.cancel();
+    const r = await resync;
+    console.log(`[tables] all-deleted table resynced in ${((Date.now() - t0) / 1000).toFixed(1)} s, cancelled in phase ${seen.phase}:\n${r.text}`);
+    expect(r.code, r.text).toBe(7);
+    expect(r.text).toContain(`${emptySource}: resynced 0 rows`);
+    expect(r.text).toContain('the swap is done and the live table is the reloaded copy');
+    expect((await handle.describe()).status.name).toBe('COMPLETED');
+    // The copy is the reloaded one (its shadow gone), and it streams.
+    const left = await chRows<{ name: string }>(ch, `SELECT name FROM system.tables WHERE database = 'astros' AND startsWith(name, {t:String})`, { t: `empty_${tag}_resync` });
+    expect(left).toEqual([]);
+    await pool.query(`insert into ${emptySource} values ('after', 'z', 2, 2)`);
+    await waitFor(() => chRows<{ id: string }>(ch, `SELECT id FROM astros.empty_${tag} FINAL WHERE is_deleted = 0`), (rows) => rows.length === 1 && rows[0]?.id === 'after', 'the insert after the resync');
+    const report = await validate(emptySource);
+    expect(report.outcome, report.summary).toBe('agree');
   });
 
   it('refuses a table without a key, a missing table, one the CDC role cannot read, and a second add: one line naming the fix, nothing changed', { timeout: 180_000 }, async () => {
