@@ -84,12 +84,13 @@ export function specFromOptions(o: Options, catalogSpec?: ValidationSpec): Valid
                 : {}),
           };
   const source = base?.source ?? { schema: o.sourceSchema, table: o.sourceTable ?? '' };
-  const target = base?.target ?? { database: o.targetDatabase, table: o.targetTable ?? o.sourceTable ?? '' };
+  // The catalog's target whole: which ClickHouse column each source column is compared with (numeric(p,s):
+  // <col>_text, where NaN is; its Decimal holds NULL) and the change log that tells late commits apart.
+  const { versionColumn: _version, deletedColumn: _deleted, ...target } = base?.target ?? { database: o.targetDatabase, table: o.targetTable ?? o.sourceTable ?? '' };
   return {
     source: { ...source, ...(o.key ? { key: o.key } : {}), ...(o.columns ? { columns: o.columns } : {}) },
     target: {
-      database: target.database,
-      table: target.table,
+      ...target,
       ...(o.versionColumn ? { versionColumn: o.versionColumn } : {}),
       ...(o.deletedColumn ? { deletedColumn: o.deletedColumn } : {}),
     },

@@ -182,7 +182,7 @@ describe('@clickhouse/client', () => {
       expect(summary.summary?.written_rows).toBe('2');
       await client.insert({ table, values: [[3, 'Grace', '2024-01-04 00:00:00']], format: 'JSONCompactEachRow' });
       // A stream that ends without a row (an empty table's COPY) is an insert of nothing, not an error.
-      const none = await client.insert({ table, values: Readable.from([]), format: 'CSV' });
+      const none = await client.insert({ table, values: Readable.from([], { objectMode: false }), format: 'CSV' });
       expect(none.summary?.written_rows).toBe('0');
       const copied = await client.command({ query: `INSERT INTO ${table} SELECT id + 100, name, at FROM ${table}` });
       expect(copied.summary?.written_rows).toBe('3');

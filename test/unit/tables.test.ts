@@ -5,8 +5,10 @@ import { connectorFor } from '../../catalog/connector.ts';
 import { historyModelSql } from '../../catalog/dbt-history.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';
 import type { SourceTable } from '../../catalog/introspect.ts';
-import { readConnectorFile } from '../../catalog/names.ts';
+import { readConnectorFile, tableNames } from '../../catalog/names.ts';
+import { validationSpec } from '../../catalog/validation-spec.ts';
 import { declarationFromOptions } from '../../cli/tables.ts';
+import { specFromOptions } from '../../cli/validate.ts';
 
 const people: SourceTable = {
   source: 'public.people',
@@ -68,5 +70,25 @@ describe('tables add', () => {
     expect(sql).toContain(`changes=env_var('ASTROS_SOURCE_DATABASE', 'astros') ~ '.people_changes'`);
     expect(sql).toContain(`key=['id']`);
     expect(sql).toContain(`columns=['name', 'email', 'phone', 'amount', 'amount_text']`);
+  });
+});
+
+describe('validate --table', () => {
+  const options = { table: 'public.people', sourceSchema: 'public', targetDatabase: 'astros', versionColumn: 'version', deletedColumn: 'is_deleted', catchUp: 'slot', slot: 'astros_slot', buckets: 1024, maxWait: 60, maxKeys: 20, timeout: 60_000 } as const;
+  const catalog = validationSpec(decl!, people, tableNames('public.people'));
+
+  it("compares what the workflows compare: numeric(p,s) as <col>_text (NaN is there, NULL in the Decimal), late commits told apart by the change log", () => {
+    const spec = specFromOptions({ ...options }, catalog);
+    expect(spec.target).toEqual(catalog.target);
+    expect(spec.target.columns).toEqual({ amount: 'amount_text' });
+    expect(spec.target.changesTable).toBe('people_changes');
+    expect(spec.source).toEqual(catalog.source);
+  });
+
+  it('still takes the version and deleted columns from the options (empty: none)', () => {
+    const spec = specFromOptions({ ...options, versionColumn: '', deletedColumn: 'gone' }, catalog);
+    expect(spec.target).not.toHaveProperty('versionColumn');
+    expect(spec.target.deletedColumn).toBe('gone');
+    expect(spec.target.columns).toEqual({ amount: 'amount_text' });
   });
 });
