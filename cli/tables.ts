@@ -149,6 +149,8 @@ export interface TableRow {
   error?: string | null;
   /** A blocked table: since when, and how long its topic still keeps the events it has not applied. */
   blocked?: { since: string; keptFor: string };
+  /** A table Postgres no longer has under its name (dropped or renamed): since when. */
+  dropped?: { since: string };
 }
 
 /** Each table of the live catalog with its state, live rows in ClickHouse, lag and last validation. */
@@ -191,6 +193,7 @@ export async function tableRows(e: Endpoints, opts: { all?: boolean } = {}): Pro
         ...(x.state === 'blocked'
           ? { blocked: { since: x.updatedAt, keptFor: formatAge(tableRetention(x.declaration.retention, e.retention).topicMs - (Date.now() - Date.parse(x.updatedAt))) } }
           : {}),
+        ...(x.state === 'dropped' ? { dropped: { since: x.updatedAt } } : {}),
       });
     }
     return out;
@@ -234,7 +237,7 @@ export function buildTablesCommand(): Command {
 
   tables
     .command('list')
-    .description('Each captured table: state (active, adding, streaming, blocked), live rows in ClickHouse, lag, last validation.')
+    .description('Each table of the catalog: state (active, adding, streaming, blocked, dropped), live rows in ClickHouse, lag, last validation, and why a blocked or dropped one stopped.')
     .option('--all', 'removed tables too')
     .option('--json', 'machine-readable output')
     .action(async (o: { all?: boolean; json?: boolean }) => {
@@ -243,7 +246,11 @@ export function buildTablesCommand(): Command {
       const w = Math.max(5, ...rows.map((r) => r.source.length));
       console.log(`${'table'.padEnd(w)}  ${'state'.padEnd(9)}  ${'rows'.padStart(9)}  lag / last validation`);
       for (const r of rows) {
-        const blocked = r.blocked ? `; blocked since ${r.blocked.since}, its unapplied changes stay in Kafka for another ${r.blocked.keptFor}` : '';
+        const blocked = r.blocked
+          ? `; blocked since ${r.blocked.since}, its unapplied changes stay in Kafka for another ${r.blocked.keptFor}`
+          : r.dropped
+            ? `; not captured since ${r.dropped.since}`
+            : '';
         console.log(`${r.source.padEnd(w)}  ${r.state.padEnd(9)}  ${String(r.rows ?? '?').padStart(9)}  ${r.lag}; validation ${r.lastValidation}${blocked}${r.error ? `; error: ${r.error}` : ''}`);
       }
     });
