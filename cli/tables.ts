@@ -1,14 +1,15 @@
 /**
- * astros tables add|list|remove: capture a table on a running pipeline.
+ * astros tables add|list|remove|resume: capture a table on a running pipeline.
  *
  *   astros tables add public.orders [--key id] [--exclude card] [--hash email=SALT] [--mask phone=4] [--truncate note=20]
- *   astros tables list [--json]
+ *   astros tables list [--json]           state, and why for a blocked or dropped table
  *   astros tables remove public.orders [--drop]
+ *   astros tables resume public.orders    after a refused schema change was fixed
  *
  * add and remove run the workflows addTable / removeTable (also startable
  * from the Web UI) and wait for them like ingest and validate do: they check
  * first that Temporal answers and a worker polls (exit 5), print progress
- * every 10 s (the snapshot's rows among it), and stop waiting at --timeout
+ * every 10 s (the load's progress bar among it), and stop waiting at --timeout
  * (exit 6; the run goes on, the same command attaches to it). A table that
  * cannot be captured as it is fails with one line naming the fix (exit 1).
  * list reads the live catalog, the lag and the last validation directly.

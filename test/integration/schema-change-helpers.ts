@@ -1,13 +1,19 @@
 /**
  * What test/integration/schema-changes.test.ts reads and writes besides the
  * pipeline itself: a writer that keeps changing a table, the DDL log's
- * statuses, the change log since an LSN, and the failed attempts recorded in
- * a schema change's workflow histories.
+ * statuses, the change log since an LSN, validation and a row-by-row
+ * comparison, and the failed attempts recorded in a schema change's workflow
+ * histories.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type pg from 'pg';
-import { chRows, waitFor } from './helpers.ts';
+import { expect } from 'vitest';
+import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
+import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
+import { validationSpecFor } from '../../catalog/validation-spec.ts';
+import { chRows, testEndpoints, waitFor } from './helpers.ts';
 
 export interface Writer {
   stop: () => Promise<number>;
@@ -97,4 +103,29 @@ export async function failedAttempts(client: Client, workflowId: string): Promis
     if (child) out.push(...(await failedAttempts(client, child)));
   }
   return out;
+}
+
+/** validatePipeline's comparison of a captured table (the catalog's spec), run here. */
+export async function validateTable(pool: pg.Pool, ch: ClickHouseClient, source: string, key: string): Promise<ValidationReport> {
+  const e = testEndpoints();
+  const spec = await validationSpecFor(pool, source, e.groupPrefix);
+  const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers.split(',') });
+  return new MockActivityEnvironment().run(acts.compareTable, { spec: { ...spec, buckets: 64, maxWaitMs: 120_000 }, reportKey: `${key}-${Date.now()}` });
+}
+
+/** Every column of every row, Postgres against ClickHouse's current state (`current`), as text. */
+export async function sameRows(pool: pg.Pool, ch: ClickHouseClient, source: string, current: string, columns: string[]): Promise<void> {
+  const byId = (a: Record<string, string | null>, b: Record<string, string | null>) => Number(a.id) - Number(b.id);
+  // trim_scale: ClickHouse prints a Decimal without trailing zeros.
+  const pgText = (c: string) => (c === 'price' ? `trim_scale(t.${c})::text` : `t.${c}::text`);
+  const { rows: want } = await pool.query<Record<string, string | null>>(`select ${columns.map((c) => `${pgText(c)} as ${c}`).join(', ')} from ${source} t`);
+  const have = await chRows<Record<string, string | null>>(
+    ch,
+    `SELECT ${columns.map((c) => `if(isNull(t.${c}), NULL, toString(t.${c})) AS ${c}`).join(', ')} FROM ${current} AS t FINAL WHERE t.is_deleted = 0`,
+  );
+  want.sort(byId);
+  have.sort(byId);
+  expect(have.length).toBe(want.length);
+  const diff = want.flatMap((w, i) => (JSON.stringify(w) !== JSON.stringify(have[i]) ? [{ postgres: w, clickhouse: have[i] }] : []));
+  expect(diff.slice(0, 3), `${diff.length} rows differ`).toEqual([]);
 }
