@@ -37,6 +37,10 @@ export const IngestErrorType = {
   ReplicationSlotLost: 'ReplicationSlotLost',
   /** A schema change ClickHouse's copy cannot take (a key change, a narrowing or incompatible type): the table's stream is stopped; the message names the fix. */
   SchemaChangeRefused: 'SchemaChangeRefused',
+  /** validatePipeline of a blocked or dropped table: its changes do not reach ClickHouse, nothing is compared; the message says why. */
+  TableStopped: 'TableStopped',
+  /** resyncTable: the table's shape in Postgres moved away from its ClickHouse copy while it was being reloaded; nothing was swapped. */
+  TableShapeChanged: 'TableShapeChanged',
 } as const;
 
 export type IngestErrorType = (typeof IngestErrorType)[keyof typeof IngestErrorType];

@@ -1,8 +1,8 @@
 /**
- * Kafka Connect's REST API, as far as `tables add` needs it: the connector's
- * state and task configuration (has the reconfiguration reached the task?)
- * and its committed source offsets (where Debezium keeps the state of an
- * incremental snapshot).
+ * Kafka Connect's REST API, as far as the pipeline's workflows need it: the
+ * connector's state and task configuration (has a reconfiguration by
+ * `tables add|remove` reached the task?), and stopping, resetting the
+ * offsets of and resuming a connector (`npm run recover`).
  */
 export interface ConnectorState {
   running: boolean;

@@ -43,6 +43,7 @@ import { IngestErrorType, permanentFailure } from './errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
 import { waitForCatchUp } from './pipeline-validation/catch-up.ts';
 import { lsnToBigInt } from './pipeline-validation/lsn.ts';
+import { liveCopyBehind, shadowOutdated } from './resync-shape.ts';
 
 /** A table captured by another pipeline than the main one: what the live catalog would otherwise supply. */
 export interface ResyncTarget {
@@ -69,6 +70,8 @@ export interface ResyncPlan {
   estimatedRows: number;
   /** Transactions waited for before the first read. */
   waitedFor: number;
+  /** Set when ClickHouse's copy does not have the table's shape now (resync-shape.ts): nothing was prepared. */
+  shapeChanged?: string;
 }
 
 export interface RangeInput {
@@ -85,6 +88,8 @@ export interface RangeInput {
 export interface SwapResult {
   streamedCopied: number;
   swapped: boolean;
+  /** Set when the table's shape moved during the load (resync-shape.ts): nothing was swapped. */
+  shapeChanged?: string;
 }
 
 export interface ResyncOutcome {
@@ -174,6 +179,8 @@ export function createResyncActivities(deps: ResyncDeps) {
       const { ch } = need();
       const resolved = await resolve(input.source, input.target);
       const { src, t } = resolved;
+      const behind = await liveCopyBehind(ch, t);
+      if (behind) return { source: input.source, lsnFloor: '0', ranges: [], estimatedRows: 0, waitedFor: 0, shapeChanged: behind };
       await dropShadow(ch, t);
       for (const o of [t.resync.shadow, t.resync.input, t.resync.view]) await ch.command({ query: createSql(o, false) });
 
@@ -220,9 +227,11 @@ export function createResyncActivities(deps: ResyncDeps) {
     },
 
     /** One block range, Postgres COPY → ClickHouse, streamed. */
-    async loadResyncRange(input: RangeInput): Promise<{ rows: number }> {
+    async loadResyncRange(input: RangeInput): Promise<{ rows: number; shapeChanged?: string }> {
       const { ch } = need();
       const { src, t, transforms } = await resolve(input.source, input.target);
+      const outdated = await shadowOutdated(ch, t);
+      if (outdated) return { rows: 0, shapeChanged: outdated };
       const sql = copyRangeSql(src, t, transforms, BigInt(input.lsnFloor), input.range);
       const client = await deps.pool.connect();
       const started = Date.now();
@@ -271,6 +280,9 @@ export function createResyncActivities(deps: ResyncDeps) {
       const floor = BigInt(input.lsnFloor);
       const mark = swapMark(floor);
       if ((await tableComment(ch, t, t.current.name)) === mark) return { streamedCopied: 0, swapped: true };
+      const before = await shadowOutdated(ch, t);
+      if (before) return { streamedCopied: 0, swapped: false, shapeChanged: before };
+      // An ALTER from here on is the next schema change's: ClickHouse's copy and the shadow keep the shape they share.
       await catchUpTo(resolved, await walInsertLsn(), 'before the swap');
       const streamed = await count(ch, `SELECT count() AS n FROM ${t.current.name} WHERE version > ${floor}`);
       await ch.command({ query: copyStreamedSql(t.current.name, t.resync.shadow.name, floor) });

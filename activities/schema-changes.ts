@@ -23,8 +23,8 @@ import { ident } from '../catalog/column-types.ts';
 import { queueViewsDropOrder, tableNames, type TableNames } from '../catalog/names.ts';
 import { deriveOptions, deriveTables } from '../catalog/pipeline.ts';
 import { applyPlan, liveTables, planTable, type TablePlan } from '../catalog/reconcile.ts';
-import { formatRetention, tableRetention } from '../catalog/retention.ts';
-import { describeStep, planSchemaChange, type SchemaPlan, type TableShape } from '../catalog/schema-change.ts';
+import { tableRetention } from '../catalog/retention.ts';
+import { describeStep, planSchemaChange, refusalMessage, sameColumns, type SchemaPlan, type TableShape } from '../catalog/schema-change.ts';
 import { catalogEntries, isCaptured, setTableState } from '../catalog/store.ts';
 import type { Endpoints } from '../config/env.ts';
 import { IngestErrorType, permanentFailure } from './errors.ts';
@@ -77,11 +77,8 @@ function withoutBackfill(plan: TablePlan): TablePlan {
   return { ...plan, actions: plan.actions.map((a) => (a.kind === 'feed-changes' && a.backfill ? { ...a, backfill: false, sql: a.sql.slice(0, -1) } : a)) };
 }
 
-/** The same columns (name, type) and key: what ClickHouse's copy depends on. */
-function sameColumns(a: TableShape, b: TableShape): boolean {
-  const cols = (s: TableShape) => JSON.stringify([s.columns.map((c) => [c.attnum, c.name, c.type]), s.key]);
-  return cols(a) === cols(b);
-}
+/** Rounds of folding changes that arrive while one is applied; a table still moving after them is left to its reload's check. */
+const FOLD_ROUNDS = 10;
 
 export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
   const need = () => {
@@ -175,6 +172,32 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
     return (await deps.pool.query<{ s: TableShape }>('select public.astros_table_shape($1::regclass) as s', [source])).rows[0]!.s;
   }
 
+  /** This change and every later pending one of the table. */
+  async function batchOf(row: LogRow): Promise<{ id: string; ddl: string }[]> {
+    const { rows } = await deps.pool.query<{ id: string; ddl: string }>(
+      `select id::text, ddl from public.cdc_ddl_log where source = $1 and status = 'pending' and id >= $2 order by id`,
+      [row.source, row.id],
+    );
+    return rows;
+  }
+
+  /** The table's objects as the catalog derives them now; a shape that derives none is refused, a table no longer captured skipped. */
+  async function objectsOrRefusal(ch: ClickHouseClient, env: Endpoints, row: LogRow): Promise<{ t: TableObjects } | AppliedChange> {
+    let found: Awaited<ReturnType<typeof objectsOf>>;
+    try {
+      found = await objectsOf(row.source);
+    } catch (err) {
+      // The new shape derives no objects (a column of a type not mapped, a name that clashes): refused.
+      const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === row.source);
+      const topicMs = tableRetention(entry?.declaration.retention, env.retention).topicMs;
+      const message = refusalMessage(row, (err as Error).message.replace(`${row.source}: `, ''), topicMs);
+      return refuse(ch, tableNames(row.source, deriveOptions(env).names), row.id, message);
+    }
+    if (found) return found;
+    await setStatus(row.id, 'skipped', 'the table is no longer captured');
+    return { id: row.id, source: row.source, status: 'skipped', steps: [], reload: false, message: 'the table is no longer captured' };
+  }
+
   /** Consumer stopped, storage changed, group rewound to `lsn`, consumer and views recreated: the steps done, as text. */
   async function applyPlanned(ch: ClickHouseClient, env: Endpoints, t: TableObjects, plan: SchemaPlan, lsn: string | undefined): Promise<string[]> {
     heartbeat({ step: `${t.names.source}: stopping its consumer` });
@@ -187,64 +210,69 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
   }
 
   return {
-    /** Pending changes in log order; a blocked table's wait until it is resumed. */
+    /** Pending changes in log order; a blocked table's wait until it is resumed (a dropped one's are moot). */
     async pendingSchemaChanges(input: { tables?: string[] }): Promise<PendingChange[]> {
       const { rows } = await deps.pool.query<PendingChange>(
         `select l.id::text as id, l.source, (l.lsn - '0/0')::text as lsn from public.cdc_ddl_log l
            join public.captured_tables c on c.source = l.source
-          where l.status = 'pending' and c.state not in ('blocked', 'removed') and ($1::text[] is null or l.source = any($1))
+          where l.status = 'pending' and c.state not in ('blocked', 'dropped', 'removed') and ($1::text[] is null or l.source = any($1))
           order by l.id limit 100`,
         [input.tables ?? null],
       );
       return rows;
     },
 
-    /** Apply one logged change to the table's ClickHouse objects (see the file header), or refuse it. */
+    /**
+     * Apply one logged change to the table's ClickHouse objects (see the file header), or refuse it.
+     * With it, every later pending change of the table, and any that arrives while this runs: the
+     * consumer stays stopped and the group is rewound to this change's LSN (before theirs), so the
+     * plan is simply made again for the table's shape then, until it holds still.
+     */
     async applySchemaChange(input: { id: string }): Promise<AppliedChange> {
       const { env, ch } = need();
       const { rows } = await deps.pool.query<LogRow>(`select ${LOG_ROW} from public.cdc_ddl_log where id = $1`, [input.id]);
       const row = rows[0];
       if (!row) throw permanentFailure(IngestErrorType.InvalidInput, `no schema change ${input.id} in public.cdc_ddl_log`);
       if (row.status !== 'pending') return { id: row.id, source: row.source, status: row.status as AppliedChange['status'], steps: [], reload: false };
-      let found: Awaited<ReturnType<typeof objectsOf>>;
-      try {
-        found = await objectsOf(row.source);
-      } catch (err) {
-        // The new shape derives no objects (a column of a type not mapped, a name that clashes): refused.
-        const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === row.source);
-        const topicMs = tableRetention(entry?.declaration.retention, env.retention).topicMs;
-        const message = refusalMessage(row, (err as Error).message.replace(`${row.source}: `, ''), topicMs);
-        return refuse(ch, tableNames(row.source, deriveOptions(env).names), row.id, message);
-      }
-      if (!found) {
-        await setStatus(row.id, 'skipped', 'the table is no longer captured');
-        return { id: row.id, source: row.source, status: 'skipped', steps: [], reload: false, message: 'the table is no longer captured' };
-      }
-      const { t } = found;
-      // This change and every later pending one of the table, at once: the objects are derived from the
-      // table as it is now, so renames are read from this change's `before` to the shape now.
-      const { rows: batch } = await deps.pool.query<{ id: string; ddl: string }>(
-        `select id::text, ddl from public.cdc_ddl_log where source = $1 and status = 'pending' and id >= $2 order by id`,
-        [row.source, row.id],
-      );
-      const shape = await shapeNow(row.source);
+      // The shape first, then the objects: they are derived from the table as it is at least that late.
+      let shape = await shapeNow(row.source);
+      let found = await objectsOrRefusal(ch, env, row);
+      if ('status' in found) return found;
+      let batch = await batchOf(row);
       if (row.before && sameColumns(row.before, shape)) {
         // e.g. REPLICA IDENTITY, a constraint, a default for future rows: nothing ClickHouse holds changed.
         for (const b of batch) await setStatus(b.id, 'skipped', 'no column or key changed');
         return { id: row.id, ids: batch.map((b) => b.id), source: row.source, status: 'skipped', steps: [], reload: false };
       }
-      const live = await liveCurrent(ch, t);
+      heartbeat({ step: `${row.source}: stopping its consumer` });
+      await stopConsumer(ch, found.t);
+      let rewound: string | undefined;
       let plan: SchemaPlan;
-      try {
-        plan = planSchemaChange(row.before ?? undefined, shape, t, live.columns, live.sortingKey);
-      } catch (err) {
-        plan = { steps: [], refused: (err as Error).message, reload: false };
+      for (let round = 1; ; round++) {
+        const { t } = found;
+        const live = await liveCurrent(ch, t);
+        try {
+          plan = planSchemaChange(row.before ?? undefined, shape, t, live.columns, live.sortingKey);
+        } catch (err) {
+          plan = { steps: [], refused: (err as Error).message, reload: false };
+        }
+        if (plan.refused) {
+          const message = refusalMessage({ source: row.source, ddl: batch.map((b) => b.ddl).join('; ') }, plan.refused, t.retention.topicMs);
+          return refuse(ch, t.names, row.id, message);
+        }
+        await storageSteps(ch, t, plan);
+        heartbeat({ step: `${row.source}: rewinding its consumer group` });
+        rewound ??= await rewind(ch, env, t, row.lsn);
+        const moved = await shapeNow(row.source);
+        if (sameColumns(moved, shape) || round >= FOLD_ROUNDS) break;
+        // Altered again meanwhile: fold it in.
+        shape = moved;
+        found = await objectsOrRefusal(ch, env, row);
+        if ('status' in found) return found;
+        batch = await batchOf(row);
       }
-      if (plan.refused) {
-        const message = refusalMessage({ source: row.source, ddl: batch.map((b) => b.ddl).join('; ') }, plan.refused, t.retention.topicMs);
-        return refuse(ch, t.names, row.id, message);
-      }
-      const steps = await applyPlanned(ch, env, t, plan, row.lsn);
+      await applyPlan(ch, withoutBackfill(await planTable(ch, found.t, await liveTables(ch, found.t.names.database))), () => undefined);
+      const steps = [...plan.steps.map(describeStep), rewound];
       const ids = batch.map((b) => b.id);
       if (!plan.reload) for (const id of ids) await setStatus(id, 'applied', steps.join('; '));
       return { id: row.id, ids, source: row.source, status: 'applied', steps, reload: plan.reload };
@@ -263,6 +291,8 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
      */
     async resumeTable(input: { source: string }): Promise<AppliedChange> {
       const { env, ch } = need();
+      const gone = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === input.source && e.state === 'dropped');
+      if (gone) throw permanentFailure(IngestErrorType.TableNotCaptured, gone.lastError ?? `${input.source} was dropped or renamed in Postgres: npm run tables -- add ${input.source} captures it again`);
       const found = await objectsOf(input.source);
       if (!found) throw permanentFailure(IngestErrorType.TableNotCaptured, `${input.source} is not captured (astros tables list shows what is)`);
       const { t, entry } = found;
@@ -284,14 +314,4 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
       return { id: first?.id ?? '', source: input.source, status: 'applied', steps, reload: true };
     },
   };
-}
-
-/** One line: the table, the change, why not, and the fix; how long Kafka keeps its events meanwhile. */
-export function refusalMessage(row: { source: string; ddl: string }, why: string, topicRetentionMs: number): string {
-  const ddl = row.ddl.replace(/\s+/g, ' ').trim().slice(0, 200);
-  const kept = ` (the topic keeps them for ${formatRetention(topicRetentionMs)})`;
-  return (
-    `${row.source}: schema change refused: ${why}. The change: ${ddl}. Its stream is stopped and its changes wait in Kafka${kept}; ` +
-    `fix: undo the change in Postgres and run npm run tables -- resume ${row.source}, or rebuild the copy: npm run tables -- remove ${row.source} --drop, then npm run tables -- add ${row.source}`
-  );
 }

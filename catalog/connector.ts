@@ -4,8 +4,9 @@
  * carries the repository's tables; a running pipeline registers the same
  * settings with its live catalog's tables. Per table: the include lists, the
  * left-out columns and the column transforms (hash, mask, truncate: Debezium's
- * own column settings); for the pipeline: the signal table that starts the
- * incremental snapshot of a table added while it runs (`astros tables add`).
+ * own column settings); for the pipeline: Debezium's signal table (ad-hoc
+ * snapshots on request; `astros tables add` loads a new table's rows with
+ * resyncTable instead, straight from Postgres).
  */
 import { transformOf, type TableDeclaration } from './declaration.ts';
 import { pipelineNames, splitSource, type ConnectorSpec } from './names.ts';

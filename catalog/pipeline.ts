@@ -14,7 +14,7 @@ import { introspectTable, SourceTableMissing, type SourceTable } from './introsp
 import { readConnectorFile, tableNames, type ConnectorSpec, type NameOptions } from './names.ts';
 import { applyPlan, describeAction, liveTables, planTable, ttlActions, type TablePlan } from './reconcile.ts';
 import { syncPublication } from './publication.ts';
-import { blockedLine, catalogEntries, isCaptured, isFlowing, type TableState } from './store.ts';
+import { blockedLine, catalogEntries, droppedLine, isCaptured, isFlowing, type TableState } from './store.ts';
 
 export interface CapturedTable {
   declaration: TableDeclaration;
@@ -52,7 +52,9 @@ export async function capturedTables(
   warn: (m: string) => void = console.warn,
 ): Promise<(CapturedTable & { state: TableState })[]> {
   const out: (CapturedTable & { state: TableState })[] = [];
-  for (const e of (await catalogEntries(db)).filter((x) => isCaptured(x.state))) {
+  const entries = await catalogEntries(db);
+  for (const e of entries.filter((x) => x.state === 'dropped')) warn(droppedLine(e.declaration.source, e.lastError));
+  for (const e of entries.filter((x) => isCaptured(x.state))) {
     try {
       out.push(...(await deriveTables(db, [e.declaration], opts)).map((t) => ({ ...t, state: e.state })));
     } catch (err) {

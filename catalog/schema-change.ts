@@ -13,6 +13,7 @@
  */
 import { mapColumn, possibleOutputNames } from './column-types.ts';
 import type { TableObjects } from './clickhouse-objects.ts';
+import { formatRetention } from './retention.ts';
 
 export interface ShapeColumn {
   attnum: number;
@@ -135,4 +136,20 @@ export function describeStep(s: SchemaStep): string {
     case 'widen':
       return `widen column ${s.column} from ${s.from} to ${s.to}`;
   }
+}
+
+/** The same columns (attnum, name, type) and key: what ClickHouse's copy depends on. */
+export function sameColumns(a: TableShape, b: TableShape): boolean {
+  const cols = (s: TableShape) => JSON.stringify([s.columns.map((c) => [c.attnum, c.name, c.type]), s.key]);
+  return cols(a) === cols(b);
+}
+
+/** One line: the table, the change, why not, and the fix; how long Kafka keeps its events meanwhile. */
+export function refusalMessage(row: { source: string; ddl: string }, why: string, topicRetentionMs: number): string {
+  const ddl = row.ddl.replace(/\s+/g, ' ').trim().slice(0, 200);
+  const kept = ` (the topic keeps them for ${formatRetention(topicRetentionMs)})`;
+  return (
+    `${row.source}: schema change refused: ${why}. The change: ${ddl}. Its stream is stopped and its changes wait in Kafka${kept}; ` +
+    `fix: undo the change in Postgres and run npm run tables -- resume ${row.source}, or rebuild the copy: npm run tables -- remove ${row.source} --drop, then npm run tables -- add ${row.source}`
+  );
 }

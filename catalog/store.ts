@@ -12,11 +12,13 @@ export type Origin = 'repository' | 'command' | 'test';
 /**
  * 'active': declared by the repository or a test and applied by `npm run setup`;
  * 'adding' -> 'streaming' (or 'blocked'): a table added by `astros tables add`;
- * 'removed': not captured. Every state but 'removed' is captured.
+ * 'dropped': Postgres no longer has it under its name (dropped or renamed: set by the
+ * event triggers of db/init/30_schema_changes.sql, with the reason in last_error);
+ * 'removed': not captured. Every state but 'removed' and 'dropped' is captured.
  */
-export type TableState = 'active' | 'adding' | 'streaming' | 'blocked' | 'removed';
+export type TableState = 'active' | 'adding' | 'streaming' | 'blocked' | 'dropped' | 'removed';
 
-export const isCaptured = (state: TableState): boolean => state !== 'removed';
+export const isCaptured = (state: TableState): boolean => state !== 'removed' && state !== 'dropped';
 
 /**
  * Captured and flowing into ClickHouse. A 'blocked' table stays captured (its events wait in
@@ -28,6 +30,10 @@ export const isFlowing = (state: TableState): boolean => isCaptured(state) && st
 /** What applying the catalog says of a table it leaves alone. */
 export const blockedLine = (source: string): string =>
   `${source} is blocked: its ClickHouse objects are left as they are (npm run tables -- list; fix, then npm run tables -- resume ${source})`;
+
+/** What applying the catalog says of a table Postgres no longer has under its name. */
+export const droppedLine = (source: string, reason: string | null | undefined): string =>
+  `${source} is not captured: ${reason ?? 'it was dropped or renamed in Postgres'} (npm run tables -- list)`;
 
 export interface CatalogEntry {
   declaration: TableDeclaration;
@@ -52,14 +58,14 @@ export async function syncRepositoryTables(db: Db, decls: TableDeclaration[]): P
   return { upserted: decls.map((d) => d.source), removed: rows.map((r) => r.source) };
 }
 
-/** Add or replace one declaration (idempotent). A 'blocked' table stays blocked (isFlowing). */
+/** Add or replace one declaration (idempotent). A 'blocked' table stays blocked (isFlowing), a 'dropped' one dropped (only `tables add` takes it back). */
 export async function declareTable(db: Db, decl: TableDeclarationInput, origin: Origin): Promise<TableDeclaration> {
   const [d] = parseDeclarations([decl], origin);
   await db.query(
     `insert into ${table} (source, declaration, origin) values ($1, $2, $3)
      on conflict (source) do update set declaration = excluded.declaration, origin = excluded.origin,
-       state = case when ${table}.state = 'blocked' then 'blocked' else 'active' end,
-       updated_at = case when ${table}.declaration = excluded.declaration and ${table}.state in ('active', 'blocked') then ${table}.updated_at else now() end`,
+       state = case when ${table}.state in ('blocked', 'dropped') then ${table}.state else 'active' end,
+       updated_at = case when ${table}.declaration = excluded.declaration and ${table}.state in ('active', 'blocked', 'dropped') then ${table}.updated_at else now() end`,
     [d!.source, JSON.stringify(d), origin],
   );
   return d!;

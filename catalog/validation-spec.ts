@@ -44,9 +44,18 @@ export class TableNotCaptured extends Error {
   override name = 'TableNotCaptured';
 }
 
+/** A blocked or dropped table: its changes do not reach ClickHouse, so a comparison could only wait and report lag. */
+export class TableStopped extends Error {
+  override name = 'TableStopped';
+}
+
 /** The spec of an active table of the live catalog, by `schema.table`. */
 export async function validationSpecFor(db: pg.Pool | pg.Client, source: string, groupPrefix: string): Promise<ValidationSpec> {
-  const entry = (await catalogEntries(db)).find((e) => e.declaration.source === source && isCaptured(e.state));
+  const found = (await catalogEntries(db)).find((e) => e.declaration.source === source);
+  if (found && (found.state === 'blocked' || found.state === 'dropped')) {
+    throw new TableStopped(`${source} is ${found.state} since ${found.updatedAt}, nothing compared: ${found.lastError ?? 'no reason recorded'}`);
+  }
+  const entry = found && isCaptured(found.state) ? found : undefined;
   if (!entry) throw new TableNotCaptured(`${source} is not an active table of the catalog (npm run catalog -- list)`);
   return validationSpec(entry.declaration, await introspectTable(db, source), tableNames(source, { groupPrefix }));
 }

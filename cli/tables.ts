@@ -1,14 +1,15 @@
 /**
- * astros tables add|list|remove: capture a table on a running pipeline.
+ * astros tables add|list|remove|resume: capture a table on a running pipeline.
  *
  *   astros tables add public.orders [--key id] [--exclude card] [--hash email=SALT] [--mask phone=4] [--truncate note=20]
- *   astros tables list [--json]
+ *   astros tables list [--json]           state, and why for a blocked or dropped table
  *   astros tables remove public.orders [--drop]
+ *   astros tables resume public.orders    after a refused schema change was fixed
  *
  * add and remove run the workflows addTable / removeTable (also startable
  * from the Web UI) and wait for them like ingest and validate do: they check
  * first that Temporal answers and a worker polls (exit 5), print progress
- * every 10 s (the snapshot's rows among it), and stop waiting at --timeout
+ * every 10 s (the load's progress bar among it), and stop waiting at --timeout
  * (exit 6; the run goes on, the same command attaches to it). A table that
  * cannot be captured as it is fails with one line naming the fix (exit 1).
  * list reads the live catalog, the lag and the last validation directly.
@@ -149,6 +150,8 @@ export interface TableRow {
   error?: string | null;
   /** A blocked table: since when, and how long its topic still keeps the events it has not applied. */
   blocked?: { since: string; keptFor: string };
+  /** A table Postgres no longer has under its name (dropped or renamed): since when. */
+  dropped?: { since: string };
 }
 
 /** Each table of the live catalog with its state, live rows in ClickHouse, lag and last validation. */
@@ -191,6 +194,7 @@ export async function tableRows(e: Endpoints, opts: { all?: boolean } = {}): Pro
         ...(x.state === 'blocked'
           ? { blocked: { since: x.updatedAt, keptFor: formatAge(tableRetention(x.declaration.retention, e.retention).topicMs - (Date.now() - Date.parse(x.updatedAt))) } }
           : {}),
+        ...(x.state === 'dropped' ? { dropped: { since: x.updatedAt } } : {}),
       });
     }
     return out;
@@ -234,7 +238,7 @@ export function buildTablesCommand(): Command {
 
   tables
     .command('list')
-    .description('Each captured table: state (active, adding, streaming, blocked), live rows in ClickHouse, lag, last validation.')
+    .description('Each table of the catalog: state (active, adding, streaming, blocked, dropped), live rows in ClickHouse, lag, last validation, and why a blocked or dropped one stopped.')
     .option('--all', 'removed tables too')
     .option('--json', 'machine-readable output')
     .action(async (o: { all?: boolean; json?: boolean }) => {
@@ -243,7 +247,11 @@ export function buildTablesCommand(): Command {
       const w = Math.max(5, ...rows.map((r) => r.source.length));
       console.log(`${'table'.padEnd(w)}  ${'state'.padEnd(9)}  ${'rows'.padStart(9)}  lag / last validation`);
       for (const r of rows) {
-        const blocked = r.blocked ? `; blocked since ${r.blocked.since}, its unapplied changes stay in Kafka for another ${r.blocked.keptFor}` : '';
+        const blocked = r.blocked
+          ? `; blocked since ${r.blocked.since}, its unapplied changes stay in Kafka for another ${r.blocked.keptFor}`
+          : r.dropped
+            ? `; not captured since ${r.dropped.since}`
+            : '';
         console.log(`${r.source.padEnd(w)}  ${r.state.padEnd(9)}  ${String(r.rows ?? '?').padStart(9)}  ${r.lag}; validation ${r.lastValidation}${blocked}${r.error ? `; error: ${r.error}` : ''}`);
       }
     });

@@ -10,7 +10,8 @@
  * Exit status: 0 agree, 1 mismatch (the differing keys are printed),
  * 3 ClickHouse has not caught up (lag, not a mismatch), 2 usage or
  * configuration problems, 4 any other failure, 5 Temporal does not answer or
- * no worker polls (nothing started), 6 still running at --timeout (not cancelled).
+ * no worker polls (nothing started), 6 still running at --timeout (not cancelled),
+ * 7 the table is blocked or dropped (nothing compared; the reason is printed).
  * Settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE, TEMPORAL_UI_URL) come from the environment; see .env.example.
  */
 import { randomUUID } from 'node:crypto';
@@ -23,13 +24,13 @@ import { loadConfigOrExit } from '../config/env.ts';
 import pg from 'pg';
 import { SourceTableMissing } from '../catalog/introspect.ts';
 import { pipelineNames } from '../catalog/names.ts';
-import { TableNotCaptured, validationSpecFor } from '../catalog/validation-spec.ts';
+import { TableNotCaptured, TableStopped, validationSpecFor } from '../catalog/validation-spec.ts';
 import { INGEST_TABLE } from '../workflows/shared.ts';
 import { VALIDATE_WORKFLOW_TYPE, type ValidatePipelineInput } from '../workflows/validate-pipeline.ts';
 import { awaitWorkflow, EXIT_TIMEOUT, timeoutOption, WaitTimeoutError } from './await-workflow.ts';
 import { connectWithWorker, EXIT_NOT_READY, TemporalNotReadyError, type TemporalTarget } from './worker-check.ts';
 
-export const EXIT = { agree: 0, mismatch: 1, usage: 2, lag: 3, error: 4, notReady: EXIT_NOT_READY, timeout: EXIT_TIMEOUT } as const;
+export const EXIT = { agree: 0, mismatch: 1, usage: 2, lag: 3, error: 4, notReady: EXIT_NOT_READY, timeout: EXIT_TIMEOUT, stopped: 7 } as const;
 
 interface Options {
   table: string;
@@ -162,7 +163,8 @@ export function buildValidateCommand(): Command {
         'Needs a running worker polling TASK_QUEUE (npm run worker, or the dev stack\'s worker component); it checks that first. ' +
         'While waiting it prints progress every 10 s. ' +
         `Exit status ${EXIT.agree} agree, ${EXIT.mismatch} mismatch, ${EXIT.lag} ClickHouse lagging (nothing compared), ${EXIT.usage} usage, ${EXIT.error} other failure, ` +
-        `${EXIT.notReady} Temporal not answering or no worker polling (nothing started), ${EXIT.timeout} still running at --timeout (not cancelled).`,
+        `${EXIT.notReady} Temporal not answering or no worker polling (nothing started), ${EXIT.timeout} still running at --timeout (not cancelled), ` +
+        `${EXIT.stopped} the table is blocked or dropped (nothing compared; the reason is printed).`,
     )
     .option('--table <schema.table>', 'a captured table: what to compare comes from the catalog (npm run catalog -- list)', INGEST_TABLE)
     .option('--source-table <name>', 'instead of --table: a Postgres table the catalog does not capture')
@@ -212,6 +214,11 @@ export function buildValidateCommand(): Command {
         }
         let e: unknown = err;
         while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+        if (e instanceof TableStopped || (e instanceof ApplicationFailure && e.type === IngestErrorType.TableStopped)) {
+          console.error(`validate: ${(e as Error).message}`);
+          process.exitCode = EXIT.stopped;
+          return;
+        }
         const msg = e instanceof ApplicationFailure && e.type ? `${e.type}: ${e.message}` : e instanceof Error ? e.message : String(e);
         console.error(`validatePipeline failed: ${msg}`);
         code = (e instanceof ApplicationFailure && e.type === IngestErrorType.InvalidInput) || e instanceof TableNotCaptured || e instanceof SourceTableMissing ? EXIT.usage : EXIT.error;

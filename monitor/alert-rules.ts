@@ -9,7 +9,7 @@
  * same condition on the same series, so both fire on the same labels.
  */
 
-export type AlertKind = 'validation_mismatch' | 'consumer_lag' | 'slot_lag' | 'dead_letters' | 'wal_retained' | 'connector_failed' | 'ingest_failing';
+export type AlertKind = 'validation_mismatch' | 'consumer_lag' | 'slot_lag' | 'dead_letters' | 'wal_retained' | 'connector_failed' | 'ingest_failing' | 'table_stopped';
 
 export interface AlertRule {
   kind: AlertKind;
@@ -109,6 +109,17 @@ export const alertRules: readonly AlertRule[] = [
     for: { env: 'ALERT_INGEST_FAILING_FOR', default: '0s' },
     severity: 'warning',
     summary: 'the latest ingestAstronauts runs failed one after the other',
+  },
+  {
+    kind: 'table_stopped',
+    alert: 'AstrosTableStopped',
+    metric: 'astros_table_stopped',
+    fn: 'value',
+    op: '>',
+    threshold: { env: 'ALERT_TABLE_STOPPED_THRESHOLD', default: 0, unit: 'tables' },
+    for: { env: 'ALERT_TABLE_STOPPED_FOR', default: '0s' },
+    severity: 'critical',
+    summary: "a captured table stopped reaching ClickHouse: blocked (a schema change it cannot take, a failed add) or dropped (dropped or renamed in Postgres); the reason label says why and what to do",
   },
 ];
 

@@ -12,7 +12,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client as TemporalClient } from '@temporalio/client';
 import type pg from 'pg';
 import { pipelineNames, tableNames } from '../catalog/names.ts';
-import { activeTables } from '../catalog/store.ts';
+import { catalogEntries, isCaptured, type TableState } from '../catalog/store.ts';
 import type { MonitorConfig } from '../config/env.ts';
 import { lagReport, type LagReport } from '../pipeline/lag.ts';
 import { tcpReachable } from '../stack/lib/process.ts';
@@ -52,8 +52,22 @@ export interface ValidationRow {
   summary: string;
 }
 
+/** A table of the live catalog (removed ones left out): its state, and why it stopped when it did. */
+export interface TableStateRow {
+  source: string;
+  state: TableState;
+  /** blocked or dropped: the one-line reason (captured_tables.last_error). */
+  reason: string | null;
+  since: string;
+}
+
+/** States in which a captured table no longer reaches ClickHouse. */
+export const stoppedStates: readonly TableState[] = ['blocked', 'dropped'];
+
 export interface Snapshot {
   at: number;
+  /** Every table of the live catalog but the removed ones; empty when Postgres did not answer. */
+  tableStates: TableStateRow[];
   components: Record<'postgres' | 'kafka' | 'connect' | 'registry' | 'clickhouse' | 'temporal', boolean>;
   lag: LagReport | undefined;
   /** max_slot_wal_keep_size in bytes; null when unlimited (-1). */
@@ -201,7 +215,11 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
   const at = Date.now();
   const until = at - 2_000;
   const e = d.cfg.endpoints;
-  const sources = await settle(activeTables(d.pool).then((t) => t.map((x) => x.source)));
+  const entries = await settle(catalogEntries(d.pool));
+  const sources = entries?.filter((x) => isCaptured(x.state)).map((x) => x.declaration.source);
+  const tableStates = (entries ?? [])
+    .filter((x) => x.state !== 'removed')
+    .map((x) => ({ source: x.declaration.source, state: x.state, reason: stoppedStates.includes(x.state) ? (x.lastError ?? null) : null, since: x.updatedAt }));
   const [broker] = e.kafkaBrokers.split(',');
   const [lag, pgFacts, tables, connector, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters] = await Promise.all([
     settle(lagReport({ postgresUrl: e.databaseUrl, kafkaBrokers: e.kafkaBrokers, clickhouseUrl: e.clickhouseUrl, groupPrefix: e.groupPrefix })),
@@ -221,6 +239,7 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
   ]);
   return {
     at,
+    tableStates,
     components: {
       postgres: sources !== undefined && pgFacts !== undefined,
       kafka: kafkaUp,

@@ -10,7 +10,7 @@ import { pipelineNames } from '../catalog/names.ts';
 import type { MonitorConfig } from '../config/env.ts';
 import type { AlertKind } from './alert-rules.ts';
 import { escapeHtml as esc, intervalAverage, lineChart, rate, type ChartSeries } from './charts.ts';
-import type { Snapshot } from './collect.ts';
+import { stoppedStates, type Snapshot } from './collect.ts';
 import type { HistoryPoint, MonitorHistory } from './history.ts';
 
 type Health = 'ok' | 'warn' | 'down';
@@ -39,6 +39,7 @@ function stages(s: Snapshot, firing: Set<AlertKind>): Stage[] {
   const worst = (down: boolean, warn: boolean): Health => (down ? 'down' : warn ? 'warn' : 'ok');
   const failedTasks = s.connector?.tasks.filter((t) => t.state === 'FAILED').length ?? 0;
   const newestVisible = Math.max(0, ...s.tables.map((t) => t.newestLatencySeconds ?? 0));
+  const stopped = s.tableStates.filter((t) => stoppedStates.includes(t.state)).length;
   return [
     {
       id: 'ingest',
@@ -69,8 +70,8 @@ function stages(s: Snapshot, firing: Set<AlertKind>): Stage[] {
     {
       id: 'clickhouse',
       name: 'ClickHouse',
-      health: worst(!s.components.clickhouse, firing.has('dead_letters')),
-      lines: [`newest commit→visible ${secs(newestVisible)}`, `dead letters ${s.tables.reduce((a, t) => a + t.deadLetters, 0)}`, `${s.tables.length} tables`],
+      health: worst(!s.components.clickhouse, firing.has('dead_letters') || firing.has('table_stopped')),
+      lines: [`newest commit→visible ${secs(newestVisible)}`, `dead letters ${s.tables.reduce((a, t) => a + t.deadLetters, 0)}`, `${s.tables.length} tables${stopped > 0 ? `, ${stopped} STOPPED` : ''}`],
     },
     {
       id: 'validation',
@@ -123,7 +124,7 @@ a{color:#1d4ed8}.meta{color:#475569}.links a{margin-right:14px}.alerts{border:2p
 .dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:6px}.ok .dot{background:#16a34a}.warn .dot{background:#f59e0b}.down .dot{background:#dc2626}
 table{border-collapse:collapse;font-size:12px;margin-bottom:6px}td,th{border:1px solid #cbd5e1;padding:3px 7px;text-align:left;vertical-align:top}th{background:#f1f5f9}
 .bad{color:#b91c1c;font-weight:600}.charts{display:flex;flex-wrap:wrap;gap:8px}.chart{margin:0}figcaption{font-size:11px}.key i{display:inline-block;width:10px;height:3px;margin:0 4px 3px 8px}
-.empty{color:#64748b;font-size:12px}code{font-size:11px}`;
+.empty{color:#64748b;font-size:12px}code{font-size:11px}.why{max-width:560px;font-size:11px;color:#7f1d1d}`;
 
 export interface PageInput {
   cfg: MonitorConfig;
@@ -139,18 +140,28 @@ export async function renderPage({ cfg, snapshot: s, history, firing }: PageInpu
     .map((st) => `<div class="stage ${st.health}" data-stage="${st.id}" data-health="${st.health}"><h3><span class="dot"></span>${esc(st.name)}</h3>${st.lines.map((l) => `<div>${l}</div>`).join('')}</div>`)
     .join('<div class="arrow">→</div>');
   const lastValidation = new Map(s.validations.map((v) => [v.source, v]));
+  const samples = new Map(s.tables.map((t) => [t.source, t]));
+  const states = new Map(s.tableStates.map((t) => [t.source, t]));
+  // Every table of the catalog (a stopped one has no sample when its objects are gone), or the sampled ones if Postgres did not answer.
+  const sources = [...new Set([...s.tableStates.map((t) => t.source), ...s.tables.map((t) => t.source)])];
   const perTable = table(
-    ['table', 'changes applied', 'Kafka consumer lag', 'commit→visible (newest)', 'Debezium lag', 'dead letters', 'last validation'],
-    s.tables.map((t) => {
-      const v = lastValidation.get(t.source);
-      const k = s.lag?.kafka.find((x) => x.topic === t.topic);
+    ['table', 'state', 'changes applied', 'Kafka consumer lag', 'commit→visible (newest)', 'Debezium lag', 'dead letters', 'last validation'],
+    sources.map((source) => {
+      const t = samples.get(source);
+      const st = states.get(source);
+      const v = lastValidation.get(source);
+      const k = t && s.lag?.kafka.find((x) => x.topic === t.topic);
+      const stopped = st !== undefined && stoppedStates.includes(st.state);
       return [
-        esc(t.source),
-        String(t.changes),
-        k ? `<span data-lag="${esc(t.source)}">${k.lag}</span> messages` : '–',
-        secs(t.newestLatencySeconds),
-        secs(t.debeziumLagSeconds),
-        String(t.deadLetters),
+        esc(source),
+        st
+          ? `<span data-state="${esc(source)}" class="${stopped ? 'bad' : ''}">${esc(st.state)}</span>${stopped ? ` since ${when(st.since)}<div class="why" data-reason="${esc(source)}">${esc(st.reason ?? 'no reason recorded')}</div>` : ''}`
+          : '–',
+        t ? String(t.changes) : '–',
+        k ? `<span data-lag="${esc(source)}">${k.lag}</span> messages` : '–',
+        secs(t?.newestLatencySeconds),
+        secs(t?.debeziumLagSeconds),
+        t ? String(t.deadLetters) : '–',
         v ? `<span class="${v.outcome === 'mismatch' ? 'bad' : ''}">${esc(v.outcome)}${v.differences > 0 ? ` (${v.differences} ${v.differences === 1 ? 'row' : 'rows'})` : ''}</span>, ${when(v.finishedAt)}` : '–',
       ];
     }),

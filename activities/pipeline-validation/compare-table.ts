@@ -32,7 +32,7 @@ import { findings, formatSummary, lagFindings, type Findings } from './report.ts
 import type { CompareTableInput, ValidationReport, ValidationSpec } from './types.ts';
 import { SourceTableMissing } from '../../catalog/introspect.ts';
 import { pipelineNames } from '../../catalog/names.ts';
-import { TableNotCaptured, validationSpecFor } from '../../catalog/validation-spec.ts';
+import { TableNotCaptured, TableStopped, validationSpecFor } from '../../catalog/validation-spec.ts';
 import { INGEST_TABLE } from '../../workflows/shared.ts';
 
 export interface ValidationDeps {
@@ -53,6 +53,7 @@ async function specFromCatalog(deps: ValidationDeps, table: string): Promise<Val
     return await validationSpecFor(deps.pool, table, deps.groupPrefix ?? pipelineNames.defaultGroupPrefix);
   } catch (err) {
     if (err instanceof TableNotCaptured || err instanceof SourceTableMissing) throw permanentFailure(IngestErrorType.InvalidInput, err.message);
+    if (err instanceof TableStopped) throw permanentFailure(IngestErrorType.TableStopped, err.message);
     throw err;
   }
 }

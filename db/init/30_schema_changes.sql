@@ -1,18 +1,28 @@
 -- Schema changes of captured tables are recorded by Postgres itself: event
 -- triggers on ALTER TABLE write one row per captured table the command
 -- touched into public.cdc_ddl_log (migration 170), in the DDL's transaction,
--- with the WAL position and the table's shape before and after. Only a
--- superuser may create event triggers: the native stack
--- (stack/components/postgres.ts) and docker-compose
--- (docker/postgres/initdb/10-astros.sh) run this file as one, after
--- 20_grants.sql. Idempotent. Until the migrations have created the log and
--- the catalog, the triggers do nothing.
+-- with the WAL position and the table's shape before and after. A captured
+-- table renamed (RENAME TO, SET SCHEMA) or dropped (DROP TABLE, DROP SCHEMA
+-- … CASCADE) is marked 'dropped' in public.captured_tables (migration 180)
+-- in the same transaction, with a one-line reason. The pipeline follows a
+-- table by its name: publication membership follows the table's OID, but
+-- Debezium's table.include.list filters by name (it keeps passing a renamed
+-- table's changes on under the old name only until its task restarts, then
+-- drops them), and every object downstream is named after it. So it stops
+-- there, and says so: writes must never go missing without a word.
+-- Only a superuser may create event triggers: the native stack
+-- (stack/components/postgres.ts, at every `up`) and docker-compose
+-- (docker/postgres/initdb/10-astros.sh at the first start, the pg-init job at
+-- every `up`) run this file as one, after 20_grants.sql. Idempotent. Until
+-- the migrations have created the log and the catalog, the triggers do nothing.
 
 -- A table's shape: columns by attnum (type, not null, default, and whether
--- rows written before the column existed read a stored constant), key, identity.
+-- rows written before the column existed read a stored constant), key,
+-- identity; and its OID and qualified name (a rename keeps the one, not the other).
 create or replace function public.astros_table_shape(t regclass) returns jsonb
   language sql stable set search_path = pg_catalog as $$
   select jsonb_build_object(
+    'oid', t::oid, 'name', t::text,
     'columns', coalesce((
       select jsonb_agg(jsonb_build_object(
                'attnum', a.attnum, 'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
@@ -39,18 +49,33 @@ begin
   perform set_config('astros.ddl_before', coalesce((
     select jsonb_object_agg(c.source, public.astros_table_shape(to_regclass(c.source)))
       from public.captured_tables c
-     where c.state <> 'removed' and to_regclass(c.source) is not null), '{}'::jsonb)::text, true);
+     where c.state not in ('removed', 'dropped') and to_regclass(c.source) is not null), '{}'::jsonb)::text, true);
 exception when others then
   -- Never fail the user's DDL: the change is recorded without its before-shape (renames then read as drop + add).
   raise warning 'astros: shapes before % not recorded: %', tg_tag, sqlerrm;
 end
 $$;
 
--- After the command: one log row per captured table it touched.
+-- A captured table is no longer found under its name: log it (refused, with the reason) and mark it
+-- 'dropped', so `tables list`, the pipeline page and its alert say so; its pending changes are moot.
+create or replace function public.astros_table_gone(src text, tag text, before jsonb, after jsonb, reason text) returns void
+  language plpgsql security definer set search_path = pg_catalog as $$
+begin
+  update public.cdc_ddl_log set status = 'skipped', outcome = 'the table was dropped or renamed before this change was applied', applied_at = now()
+   where source = src and status = 'pending';
+  insert into public.cdc_ddl_log (source, command_tag, ddl, lsn, before, after, status, outcome, applied_at)
+  values (src, tag, current_query(), pg_current_wal_insert_lsn(), before, coalesce(after, '{}'::jsonb), 'refused', reason, now());
+  update public.captured_tables set state = 'dropped', last_error = reason, updated_at = now() where source = src;
+end
+$$;
+revoke all on function public.astros_table_gone(text, text, jsonb, jsonb, text) from public;
+
+-- After the command: one log row per captured table it touched; a captured table it renamed is stopped.
 create or replace function public.astros_ddl_after() returns event_trigger
   language plpgsql security definer set search_path = pg_catalog as $$
 declare
   before jsonb;
+  r record;
 begin
   if to_regclass('public.cdc_ddl_log') is null or to_regclass('public.captured_tables') is null then
     return;
@@ -61,7 +86,23 @@ begin
     from (select distinct d.objid::regclass as rel
             from pg_event_trigger_ddl_commands() d
            where d.classid = 'pg_class'::regclass and d.object_type in ('table', 'table column')) t
-    join public.captured_tables c on c.state <> 'removed' and to_regclass(c.source) = t.rel;
+    join public.captured_tables c on c.state not in ('removed', 'dropped') and to_regclass(c.source) = t.rel;
+  -- Renamed or moved to another schema: the table (its OID) was touched, its old name no longer finds it.
+  for r in
+    select c.source, t.rel
+      from (select distinct d.objid::regclass as rel
+              from pg_event_trigger_ddl_commands() d
+             where d.classid = 'pg_class'::regclass and d.object_type = 'table') t
+      join public.captured_tables c on c.state not in ('removed', 'dropped')
+       and (before -> c.source ->> 'oid')::oid = t.rel::oid and to_regclass(c.source) is distinct from t.rel
+  loop
+    perform public.astros_table_gone(r.source, tg_tag, before -> r.source, public.astros_table_shape(r.rel), format(
+      '%s was renamed to %s in Postgres (at LSN %s): the pipeline follows a table by its name and no longer captures it '
+      '(Debezium passes on changes made under the new name only until its task next restarts); its ClickHouse copy keeps what arrived. '
+      'Fix: rename it back, then npm run tables -- add %s (reloads it); '
+      'or capture it under its new name: npm run tables -- remove %s, then npm run tables -- add %s',
+      r.source, r.rel::text, pg_current_wal_insert_lsn(), r.source, r.source, r.rel::text));
+  end loop;
   perform set_config('astros.ddl_before', '', true);
 exception when others then
   -- Never fail the user's DDL; the warning names what the pipeline will not apply by itself.
@@ -69,7 +110,34 @@ exception when others then
 end
 $$;
 
+-- A captured table dropped (DROP TABLE, or with its schema): stopped, with the reason.
+create or replace function public.astros_ddl_drop() returns event_trigger
+  language plpgsql security definer set search_path = pg_catalog as $$
+declare
+  r record;
+begin
+  if to_regclass('public.cdc_ddl_log') is null or to_regclass('public.captured_tables') is null then
+    return;
+  end if;
+  for r in
+    select distinct c.source
+      from pg_event_trigger_dropped_objects() o
+      join public.captured_tables c on c.source = o.schema_name || '.' || o.object_name
+     where o.object_type = 'table' and c.state not in ('removed', 'dropped')
+  loop
+    perform public.astros_table_gone(r.source, tg_tag, null, null, format(
+      '%s was dropped in Postgres (%s at LSN %s): nothing more of it is captured; its ClickHouse copy keeps what arrived before. '
+      'Forget it: npm run tables -- remove %s [--drop]; a table created again under that name: npm run tables -- add %s',
+      r.source, tg_tag, pg_current_wal_insert_lsn(), r.source, r.source));
+  end loop;
+exception when others then
+  raise warning 'astros: the drop of a captured table was not recorded for the pipeline (%): check npm run tables -- list', sqlerrm;
+end
+$$;
+
 drop event trigger if exists astros_ddl_before;
 create event trigger astros_ddl_before on ddl_command_start when tag in ('ALTER TABLE') execute function public.astros_ddl_before();
 drop event trigger if exists astros_ddl_after;
 create event trigger astros_ddl_after on ddl_command_end when tag in ('ALTER TABLE') execute function public.astros_ddl_after();
+drop event trigger if exists astros_ddl_drop;
+create event trigger astros_ddl_drop on sql_drop execute function public.astros_ddl_drop();

@@ -14,22 +14,34 @@
  *  - a new column named like one of the pipeline's own is refused, and the
  *    table resumes once it is dropped again;
  *  - a change ClickHouse cannot take (integer -> text) blocks only that table,
- *    `tables list` shows it blocked, the other table keeps flowing, and after
- *    the fix (undo, `tables resume`) nothing is lost.
+ *    `tables list` shows it blocked, validating it says so at once, the other
+ *    table keeps flowing, and after the fix (undo, `tables resume`) nothing is lost;
+ *  - two ADD COLUMNs with volatile defaults 3 s apart while writing are folded
+ *    into one change with no failed attempt, and the other table's change,
+ *    made while the busy table's reload waits, is applied first.
  * After each: validation agrees, a row-by-row comparison of every column
  * agrees, and the change log holds each committed change of the writer once.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Client } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
 import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
-import { tableNames } from '../../catalog/names.ts';
-import { validationSpecFor } from '../../catalog/validation-spec.ts';
 import { resyncWorkflowId } from '../../workflows/resync-table.ts';
+import { tableNames } from '../../catalog/names.ts';
 import { captureTable, chRows, clickhouse, dropCapturedTable, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import {
+  changesSince as changesSinceOf,
+  sameRows as sameRowsOf,
+  validateTable,
+  failedAttempts,
+  lastLogId as lastLogIdOf,
+  logRows,
+  lsnNow as lsnNowOf,
+  settled as settledOf,
+  startWriter as startBusyWriter,
+  type Writer,
+} from './schema-change-helpers.ts';
 
 const tag = uniqueTag('sc');
 const busy = `public.sc_busy_${tag}`;
@@ -43,91 +55,19 @@ let worker: TestWorker | undefined;
 let client: Client;
 const names = (source: string) => tableNames(source, { groupPrefix: testEndpoints().groupPrefix });
 
-async function validate(source: string): Promise<ValidationReport> {
-  const e = testEndpoints();
-  const spec = await validationSpecFor(pool, source, e.groupPrefix);
-  const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers.split(',') });
-  return new MockActivityEnvironment().run(acts.compareTable, { spec: { ...spec, buckets: 64, maxWaitMs: 120_000 }, reportKey: `schema-${tag}-${Date.now()}` });
-}
+const validate = (source: string): Promise<ValidationReport> => validateTable(pool, ch, source, `schema-${tag}`);
+const sameRows = (source: string, columns: string[]): Promise<void> => sameRowsOf(pool, ch, source, names(source).current, columns);
 
-/** Every column of every row, Postgres against ClickHouse's current state, as text. */
-async function sameRows(source: string, columns: string[]): Promise<void> {
-  const byId = (a: Record<string, string | null>, b: Record<string, string | null>) => Number(a.id) - Number(b.id);
-  // trim_scale: ClickHouse prints a Decimal without trailing zeros.
-  const pgText = (c: string) => (c === 'price' ? `trim_scale(t.${c})::text` : `t.${c}::text`);
-  const { rows: want } = await pool.query<Record<string, string | null>>(`select ${columns.map((c) => `${pgText(c)} as ${c}`).join(', ')} from ${source} t`);
-  const have = await chRows<Record<string, string | null>>(
-    ch,
-    `SELECT ${columns.map((c) => `if(isNull(t.${c}), NULL, toString(t.${c})) AS ${c}`).join(', ')} FROM ${names(source).current} AS t FINAL WHERE t.is_deleted = 0`,
-  );
-  want.sort(byId);
-  have.sort(byId);
-  expect(have.length).toBe(want.length);
-  const diff = want.flatMap((w, i) => (JSON.stringify(w) !== JSON.stringify(have[i]) ? [{ postgres: w, clickhouse: have[i] }] : []));
-  expect(diff.slice(0, 3), `${diff.length} rows differ`).toEqual([]);
-}
-
-const writers: { stop: () => Promise<number> }[] = [];
-
-/** Updates and inserts on the busy table until stopped; counts the committed changes. */
-function startWriter(): { stop: () => Promise<number> } {
-  let running = true;
-  let changes = 0;
-  let next = 100_000 + Math.floor(Math.random() * 1000) * 1000;
-  const done = (async () => {
-    while (running) {
-      const id = 1 + Math.floor(Math.random() * ROWS);
-      try {
-        if (changes % 4 === 3) await pool.query(`insert into ${busy} (id, name) values ($1, 'new')`, [next++]);
-        else await pool.query(`update ${busy} set name = name || '.' where id = $1`, [id]);
-        changes++;
-      } catch (err) {
-        // An ALTER holds the table's lock: the write waits, it does not fail. Anything else is a test failure.
-        throw new Error(`writer: ${(err as Error).message}`, { cause: err });
-      }
-      await new Promise((r) => setTimeout(r, 15));
-    }
-  })();
-  const writer = {
-    stop: async () => {
-      running = false;
-      await done;
-      return changes;
-    },
-  };
-  writers.push(writer);
-  return writer;
-}
-
-/** The newest row of the DDL log (changes after it are the test's). */
-async function lastLogId(): Promise<string> {
-  return (await pool.query<{ id: string }>(`select coalesce(max(id), 0)::text as id from public.cdc_ddl_log`)).rows[0]!.id;
-}
-
-/** Wait until every change of the table logged after `after` is applied (or refused); returns their statuses. */
-async function settled(source: string, after: string, timeoutMs = 180_000): Promise<string[]> {
-  const rows = await waitFor(
-    () => pool.query<{ status: string; outcome: string | null }>(`select status, outcome from public.cdc_ddl_log where source = $1 and id > $2 order by id`, [source, after]).then((r) => r.rows),
-    (r) => r.length > 0 && r.every((x) => x.status !== 'pending'),
-    `the schema changes of ${source} to be applied`,
-    timeoutMs,
-    500,
-  );
-  return rows.map((r) => r.status);
-}
-
-async function lsnNow(): Promise<string> {
-  return (await pool.query<{ n: string }>(`select (pg_current_wal_insert_lsn() - '0/0')::text as n`)).rows[0]!.n;
-}
-
-/** Changes of the busy table committed after `from`, as the deduplicated change log holds them. */
-async function changesSince(source: string, from: string): Promise<{ n: number; distinct: number }> {
-  const [r] = await chRows<{ n: string; d: string }>(
-    ch,
-    `SELECT toString(count()) AS n, toString(uniqExact(id, lsn)) AS d FROM ${names(source).changes} FINAL WHERE lsn > ${from} AND op IN ('c', 'u', 'd')`,
-  );
-  return { n: Number(r!.n), distinct: Number(r!.d) };
-}
+const writers: Writer[] = [];
+const startWriter = (): Writer => {
+  const w = startBusyWriter(pool, busy, ROWS);
+  writers.push(w);
+  return w;
+};
+const lastLogId = () => lastLogIdOf(pool);
+const settled = (source: string, after: string, timeoutMs?: number) => settledOf(pool, source, after, timeoutMs);
+const lsnNow = () => lsnNowOf(pool);
+const changesSince = (source: string, from: string) => changesSinceOf(ch, names(source).changes, from);
 
 beforeAll(async () => {
   pool = new pg.Pool({ connectionString: requireEnv('DATABASE_URL'), max: 6 });
@@ -145,10 +85,25 @@ beforeAll(async () => {
     await client.workflow.execute('resyncTable', { taskQueue, workflowId: `${resyncWorkflowId(source)}-${Date.now()}`, args: [{ source }] });
   }
   await client.workflow.start('watchSchemaChanges', { taskQueue, workflowId: `schema-changes-${tag}`, args: [{ tables: [busy, idle], pollSeconds: 1 }] });
-}, 240_000);
+  // Capturing logged ALTERs of its own (replica identity): applied (as nothing to do) before any test, so each test's changes are its own.
+  await waitFor(
+    () => pool.query<{ n: number }>(`select count(*)::int as n from public.cdc_ddl_log where source = any($1) and status = 'pending'`, [[busy, idle]]).then((r) => r.rows[0]!.n),
+    (n) => n === 0,
+    "the captures' own schema changes to be applied",
+    120_000,
+    500,
+  );
+}, 360_000);
+
+/** Transactions a test holds open; a failed test's are rolled back (the pool could not end with them). */
+const holds: pg.PoolClient[] = [];
 
 afterEach(async () => {
   for (const w of writers.splice(0)) await w.stop().catch(() => undefined);
+  for (const h of holds.splice(0)) {
+    await h.query('rollback').catch(() => undefined);
+    h.release();
+  }
 });
 
 afterAll(async () => {
@@ -243,6 +198,12 @@ describe('schema changes', () => {
     expect(other.outcome, other.summary).toBe('agree');
     const list = await runCommand('npx', ['tsx', 'cli/astros.ts', 'tables', 'list'], { TASK_QUEUE: taskQueue, FORCE_COLOR: '0' });
     expect(list.text).toMatch(new RegExp(`${idle.replace('.', '\\.')}\\s+blocked .*blocked since .*stay in Kafka for another (6 d 23 h|7 d)`));
+    // Validating it says so at once, with the reason (no wait for a consumer that is stopped).
+    const t0 = Date.now();
+    const validated = await runCommand('npx', ['tsx', 'cli/astros.ts', 'validate', '--table', idle], { TASK_QUEUE: taskQueue, FORCE_COLOR: '0' });
+    console.log(`validate of the blocked table: exit ${validated.code} after ${Date.now() - t0} ms: ${validated.text.trim()}`);
+    expect(validated.code, validated.text).toBe(7);
+    expect(validated.text).toMatch(new RegExp(`validate: ${idle.replace('.', '\\.')} is blocked since .*, nothing compared: ${idle.replace('.', '\\.')}: schema change refused: column v changed type`));
     // Setup (or another table's add) declares and applies the catalog again: the table stays blocked, its consumer stopped.
     await captureTable({ source: idle });
     const [still] = (await pool.query<{ state: string }>(`select state from public.captured_tables where source = $1`, [idle])).rows;
@@ -264,5 +225,59 @@ describe('schema changes', () => {
     await sameRows(idle, ['id', 'v', 'label', 'flag']);
     const [state] = (await pool.query<{ state: string }>(`select state from public.captured_tables where source = $1`, [idle])).rows;
     expect(state!.state).toBe('active');
+  });
+
+  it('two ADD COLUMNs with volatile defaults 3 s apart while writing: folded, no failed attempt; the other table\'s change made during the reload is applied first', { timeout: 420_000 }, async () => {
+    const mark = await lastLogId();
+    const writer = startWriter();
+    // A transaction id held open: the busy table's reload waits for it before reading (prepareResync), so it is still running when the other table is altered.
+    const hold = await pool.connect();
+    holds.push(hold);
+    await hold.query('begin');
+    await hold.query('select pg_current_xact_id()');
+    const t0 = Date.now();
+    await pool.query(`alter table ${busy} add column created timestamptz default now()`);
+    await new Promise((r) => setTimeout(r, 3_000));
+    await pool.query(`alter table ${busy} add column token uuid default gen_random_uuid()`);
+    const [first, second] = await logRows(pool, busy, mark);
+    const change = `schema-change-${first!.id}`;
+    await waitFor(
+      async () => {
+        const reloads = [];
+        for await (const w of client.workflow.list({ query: `WorkflowType = 'resyncTable' AND ExecutionStatus = 'Running'` })) if (w.workflowId.startsWith(`${change}-reload`)) reloads.push(w.workflowId);
+        return reloads;
+      },
+      (r) => r.length > 0,
+      `the reload of ${busy} to run`,
+      240_000,
+      500,
+    );
+    const held = Date.now();
+    const otherMark = await lastLogId();
+    await pool.query(`alter table ${idle} add column note text`);
+    expect(await settled(idle, otherMark, 120_000)).toEqual(['applied']);
+    expect((await logRows(pool, busy, mark)).map((r) => r.status)).toEqual(['pending', 'pending']);
+    const otherAfter = (Date.now() - held) / 1000;
+    await hold.query('commit');
+    holds.splice(0).forEach((h) => h.release());
+    const released = Date.now();
+    expect(await settled(busy, mark, 240_000)).toEqual(['applied', 'applied']);
+    const took = (Date.now() - t0) / 1000;
+    const heldFor = (released - held) / 1000;
+    await writer.stop();
+    console.log(
+      `two volatile-default ADD COLUMNs 3 s apart: both applied ${took.toFixed(1)} s after the first (${(took - heldFor).toFixed(1)} s without the ${heldFor.toFixed(1)} s the reload was held); ` +
+        `the other table's ADD COLUMN applied ${otherAfter.toFixed(1)} s after it was made, while the busy table's reload waited`,
+    );
+    expect(await failedAttempts(client, change)).toEqual([]);
+    // The second change was folded into the first: no workflow of its own.
+    await expect(client.workflow.getHandle(`schema-change-${second!.id}`).describe()).rejects.toThrow(/not found/i);
+    const report = await validate(busy);
+    expect(report.outcome, report.summary).toBe('agree');
+    expect(report.columns).toEqual(expect.arrayContaining(['created', 'token']));
+    const [filled] = await chRows<{ n: string }>(ch, `SELECT toString(countIf(created IS NULL OR token IS NULL)) AS n FROM ${names(busy).current} FINAL WHERE is_deleted = 0`);
+    expect(filled!.n).toBe('0');
+    const idleReport = await validate(idle);
+    expect(idleReport.outcome, idleReport.summary).toBe('agree');
   });
 });

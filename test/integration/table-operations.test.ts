@@ -1,23 +1,29 @@
 /**
- * Table operations beyond row changes (issue 16), on tables of their own
- * captured through the catalog:
+ * Table operations beyond row changes, on a table of its own captured
+ * through the catalog:
  *   - a partitioned table is captured as one table through its partition root,
  *     a partition attached mid-stream included; validation agrees afterwards;
  *   - TRUNCATE of a captured table (or of one of its partitions) is refused
- *     with the reason, so ClickHouse never silently keeps rows Postgres lost.
+ *     with the reason, so ClickHouse never silently keeps rows Postgres lost;
+ *   - renamed while a writer inserts into it, the table stops at once, with
+ *     the reason (catalog, DDL log, `tables list`), and every row committed
+ *     before the rename arrives. (A drop: test/integration/monitor.test.ts.)
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareTable } from '../../activities/pipeline-validation/compare-table.ts';
-import { tableNames } from '../../catalog/names.ts';
+import { connectorState } from '../../activities/kafka-connect.ts';
+import { pipelineNames, tableNames } from '../../catalog/names.ts';
+import { tableRows } from '../../cli/tables.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
 import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
 
 const tag = uniqueTag('part').replace(/[^a-z0-9_]/g, '_');
 const table = `cdc_parted_${tag}`;
 const source = `public.${table}`;
+const renamed = `${source}_renamed`;
 const names = tableNames(source, { groupPrefix: testEndpoints().groupPrefix });
 let ch: ClickHouseClient;
 let pool: pg.Pool;
@@ -34,6 +40,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await dropCapturedTable(pool, ch, source);
   await pool.query(`drop table if exists ${table}_us`).catch(() => undefined);
+  await pool.query(`drop table if exists ${renamed}`).catch(() => undefined);
+  await pool.query(`delete from public.cdc_ddl_log where source = $1`, [source]).catch(() => undefined);
   await ch.close();
   await pool.end();
 });
@@ -75,5 +83,54 @@ describe('a partitioned table', () => {
       expect(err?.code).toBe('0A000');
     }
     expect((await pool.query(`select count(*)::int as n from ${source}`)).rows[0]).toEqual({ n: 3 });
+  });
+});
+
+describe('a captured table renamed', () => {
+  it('while a writer inserts: stopped at once with the reason; what came before arrives', { timeout: 180_000 }, async () => {
+    const mark = (await pool.query<{ id: string }>(`select coalesce(max(id), 0)::text as id from public.cdc_ddl_log`)).rows[0]!.id;
+    let committed = 0;
+    let writerError = '';
+    const writing = (async () => {
+      for (let id = 50_000; ; id++) {
+        try {
+          await pool.query(`insert into ${source} values ($1, 'eu', 'written')`, [id]);
+          committed++;
+        } catch (err) {
+          writerError = (err as Error).message;
+          return;
+        }
+      }
+    })();
+    await waitFor(async () => committed, (n) => n >= 20, 'the writer to commit rows', 30_000, 50);
+    await pool.query(`alter table ${source} rename to ${renamed.split('.')[1]}`);
+    await writing;
+    // The application moves to the new name; what it writes there is not captured, and the catalog says so.
+    await pool.query(`insert into ${renamed} values (99999, 'eu', 'after the rename')`);
+    const [state] = (await pool.query<{ state: string; last_error: string }>(`select state, last_error from public.captured_tables where source = $1`, [source])).rows;
+    expect(state!.state).toBe('dropped');
+    expect(state!.last_error).toMatch(
+      new RegExp(`^${source.replace('.', '\\.')} was renamed to ${renamed.replace('.', '\\.')} in Postgres \\(at LSN [0-9A-F/]+\\): .*no longer captures it.*rename it back, then npm run tables -- add`),
+    );
+    const log = await pool.query<{ status: string; outcome: string }>(`select status, outcome from public.cdc_ddl_log where source = $1 and id > $2 order by id`, [source, mark]);
+    expect(log.rows).toEqual([{ status: 'refused', outcome: state!.last_error }]);
+    await waitFor(
+      () => chRows<{ n: string }>(ch, `SELECT toString(count()) AS n FROM ${names.current} FINAL WHERE id >= 50000 AND id < 99999 AND is_deleted = 0`).then((r) => Number(r[0]!.n)),
+      (n) => n === committed,
+      `the ${committed} rows committed before the rename in ClickHouse`,
+      60_000,
+      500,
+    );
+    const row = (await tableRows(testEndpoints())).find((r) => r.source === source);
+    expect(row).toMatchObject({ state: 'dropped', lag: '-', error: state!.last_error });
+    const connector = await connectorState(testEndpoints().connectUrl, pipelineNames.connector);
+    // Debezium keeps a relation it knows under its old name until its task restarts: the row written under the new name may still arrive.
+    const [after] = await chRows<{ n: string }>(ch, `SELECT toString(count()) AS n FROM ${names.current} FINAL WHERE id = 99999`);
+    console.log(
+      `renamed with a writer running: ${committed} rows committed before the rename, all in ClickHouse; the writer then got "${writerError}"; ` +
+        `the row inserted under the new name ${after!.n !== '0' ? "reached the old name's copy (the connector had not restarted)" : 'did not reach ClickHouse'}; ` +
+        `tables list: ${row!.state}: ${row!.error}; connector running: ${connector.running}`,
+    );
+    expect(writerError).toMatch(/does not exist/);
   });
 });

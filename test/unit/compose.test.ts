@@ -269,7 +269,7 @@ afterAll(() => {
 describe('docker-compose.yml against the Compose Specification', () => {
   it('loads with compose-go: schema, interpolation from .env.docker.example, consistency', () => {
     expect(Object.keys(project.services).sort()).toEqual(
-      ['clickhouse', 'connect', 'dbt', 'grafana', 'kafka', 'monitor', 'postgres', 'prometheus', 'registry', 'schedule', 'setup', 'simulator', 'temporal', 'worker'].sort(),
+      ['clickhouse', 'connect', 'dbt', 'grafana', 'kafka', 'monitor', 'pg-init', 'postgres', 'prometheus', 'registry', 'schedule', 'setup', 'simulator', 'temporal', 'worker'].sort(),
     );
   });
 
@@ -429,6 +429,11 @@ describe('the services run the repository\'s own files', () => {
     const script = fs.readFileSync(path.join(root, 'docker/postgres/initdb/10-astros.sh'), 'utf8');
     expect(script).toContain(`/astros/db/init`);
     expect(initMount.target).toBe('/astros/db/init');
+    // And again at every `up` (the native stack runs them at each start): every file but the roles, as the superuser.
+    const again = svc('pg-init');
+    expect(again.image).toBe(svc('postgres').image);
+    expect(again.volumes).toContainEqual(expect.objectContaining({ type: 'bind', source: './db/init', target: '/astros/db/init', read_only: true }));
+    expect(again.command?.join(' ')).toMatch(/for f in \/astros\/db\/init\/\*\.sql; .*\*\/10_roles\.sql\) continue .*psql -v ON_ERROR_STOP=1 .*-U postgres -d astros -f "\$f"/);
     const nativeSource = fs.readFileSync(path.join(root, 'stack/components/postgres.ts'), 'utf8');
     for (const f of fs.readdirSync(path.join(root, 'db/init')).filter((n) => n.endsWith('.sql'))) {
       expect(script, `10-astros.sh does not run db/init/${f}`).toContain(`/${f}`);
@@ -632,7 +637,7 @@ describe('settings match the native components', () => {
 
 describe('start order, health and state', () => {
   const longRunning = ['postgres', 'kafka', 'registry', 'connect', 'clickhouse', 'temporal', 'monitor', 'prometheus'];
-  const oneShot = ['setup', 'schedule'];
+  const oneShot = ['pg-init', 'setup', 'schedule'];
 
   it('every long-running infrastructure service has a health check', () => {
     for (const name of longRunning) {
@@ -654,7 +659,14 @@ describe('start order, health and state', () => {
 
   it('setup waits for the whole pipeline; worker and schedule wait for setup', () => {
     const deps = (name: string) => Object.fromEntries(Object.entries(svc(name).depends_on ?? {}).map(([k, v]) => [k, v.condition]));
-    expect(deps('setup')).toEqual({ postgres: 'service_healthy', kafka: 'service_healthy', registry: 'service_healthy', connect: 'service_healthy', clickhouse: 'service_healthy' });
+    expect(deps('setup')).toEqual({
+      postgres: 'service_healthy',
+      'pg-init': 'service_completed_successfully',
+      kafka: 'service_healthy',
+      registry: 'service_healthy',
+      connect: 'service_healthy',
+      clickhouse: 'service_healthy',
+    });
     expect(deps('worker')).toMatchObject({ setup: 'service_completed_successfully', temporal: 'service_healthy', postgres: 'service_healthy', clickhouse: 'service_healthy' });
     expect(deps('schedule')).toMatchObject({ setup: 'service_completed_successfully', temporal: 'service_healthy' });
     expect(deps('connect')).toMatchObject({ kafka: 'service_healthy', registry: 'service_healthy' });

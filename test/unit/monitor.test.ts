@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { monitorConfig } from '../../config/env.ts';
 import { alertRules, prometheusRules, promExpr, type ResolvedRule } from '../../monitor/alert-rules.ts';
-import { AlertEngine, slackPayload } from '../../monitor/alerts.ts';
+import { AlertEngine, alertText, slackPayload } from '../../monitor/alerts.ts';
 import { intervalAverage, lineChart, rate } from '../../monitor/charts.ts';
 import type { Snapshot } from '../../monitor/collect.ts';
 import { MonitorMetrics } from '../../monitor/metrics.ts';
@@ -69,6 +69,24 @@ describe('alerts from the threshold table', () => {
     expect(engine.evaluate(1_000, []).map((e) => e.state)).toEqual(['resolved']);
   });
 
+  it('a table that stops fires at once with its state and reason; resumed, it recovers; a catalog Postgres did not answer for keeps it', async () => {
+    const engine = new AlertEngine([rule('table_stopped')]);
+    const m = new MonitorMetrics();
+    const states = (state: 'blocked' | 'active', postgres = true): Snapshot => ({
+      ...snapshot,
+      components: { ...snapshot.components, postgres },
+      tableStates: postgres ? [{ source: 'public.t', state, reason: state === 'blocked' ? 'public.t: schema change refused: why; fix: this' : null, since: '' }] : [],
+    });
+    m.apply(states('blocked'), 0.1);
+    const fired = engine.evaluate(0, await m.series());
+    expect(fired.map((e) => e.state)).toEqual(['firing']);
+    expect(alertText(fired[0]!)).toMatch(/^\[FIRING\] table_stopped \(table=public\.t, state=blocked, reason=public\.t: schema change refused: why; fix: this\): a captured table stopped/);
+    m.apply(states('active', false), 0.1);
+    expect(engine.evaluate(1_000, await m.series())).toEqual([]);
+    m.apply(states('active'), 0.1);
+    expect(engine.evaluate(2_000, await m.series()).map((e) => e.state)).toEqual(['resolved']);
+  });
+
   it('restored alerts (after a restart) are not sent again', () => {
     const engine = new AlertEngine([rule('validation_mismatch')]);
     engine.restore([{ key: 'validation_mismatch{table="a.x"}', labels: { table: 'a.x' }, since: 0 }]);
@@ -109,6 +127,10 @@ describe('the same table as Prometheus rules', () => {
 
 const snapshot: Snapshot = {
   at: Date.parse('2026-01-01T00:00:00Z'),
+  tableStates: [
+    { source: 'public.t', state: 'active', reason: null, since: '2026-01-01T00:00:00Z' },
+    { source: 'public.gone', state: 'dropped', reason: 'public.gone was dropped in Postgres', since: '2026-01-01T00:00:00Z' },
+  ],
   components: { postgres: true, kafka: true, connect: true, registry: true, clickhouse: false, temporal: true },
   lag: {
     at: '',
@@ -152,6 +174,8 @@ describe('metrics from a snapshot', () => {
       'astros_component_up{component="clickhouse"} 0',
       'astros_ingest_runs_total{status="applied"} 4',
       'astros_connector_tasks{connector="c",state="FAILED"} 0',
+      'astros_table_stopped{table="public.t",state="active",reason=""} 0',
+      'astros_table_stopped{table="public.gone",state="dropped",reason="public.gone was dropped in Postgres"} 1',
     ]) expect(text).toContain(line);
   });
 });

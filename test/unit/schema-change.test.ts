@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { refusalMessage } from '../../activities/schema-changes.ts';
 import { tableObjects } from '../../catalog/clickhouse-objects.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';
 import type { SourceTable } from '../../catalog/introspect.ts';
 import { tableNames } from '../../catalog/names.ts';
-import { planSchemaChange, widens, type ShapeColumn, type TableShape } from '../../catalog/schema-change.ts';
+import { planSchemaChange, refusalMessage, widens, type ShapeColumn, type TableShape } from '../../catalog/schema-change.ts';
 import { formatAge } from '../../cli/worker-check.ts';
 
 const sink = { kafkaBrokers: 'k:9092', registryUrl: 'http://r', retention: { changelogMs: 86_400_000, errorsMs: 86_400_000, topicMs: 7 * 86_400_000 } };

@@ -1,0 +1,49 @@
+/**
+ * Replays histories of the schema-change workflows recorded with the code
+ * before tables were applied side by side and changes folded into a running
+ * reload (test/fixtures/schema-change-*-history.json: a watchSchemaChanges run
+ * in flight after one change, and an applyTableSchemaChange that reloaded its
+ * table) against the current workflow code.
+ *
+ * If this fails, a change to workflows/schema-changes.ts is not guarded by
+ * patched(): runs in flight when the new worker is deployed would fail with
+ * a determinism error.
+ */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import proto from '@temporalio/proto';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+async function loadHistory(name: string): Promise<proto.temporal.api.history.v1.History> {
+  const json = JSON.parse(await readFile(fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url)), 'utf8')) as Record<string, unknown>;
+  return proto.temporal.api.history.v1.History.fromObject(json);
+}
+
+const eventTypes = (h: proto.temporal.api.history.v1.History) => (h.events ?? []).map((e) => proto.temporal.api.enums.v1.EventType[e.eventType ?? 0]);
+
+beforeAll(() => {
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // already installed by another test file in this process
+  }
+});
+
+describe('schema-change workflows replay their histories from before per-table application', () => {
+  it('watchSchemaChanges in flight: a poll, one child applied, more polls', async () => {
+    const history = await loadHistory('schema-change-watch-history.json');
+    expect(eventTypes(history)).toEqual(expect.arrayContaining(['EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED', 'EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED', 'EVENT_TYPE_TIMER_FIRED']));
+    await Worker.runReplayHistory({ workflowsPath }, history, 'schema-changes-watch-fixture');
+  }, 60_000);
+
+  it('applyTableSchemaChange of a change that reloaded its table', async () => {
+    const history = await loadHistory('schema-change-apply-history.json');
+    expect(eventTypes(history).at(-1)).toBe('EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED');
+    // Its child's id is made from its own: the recorded one (schema-change-<log id>).
+    const reload = history.events?.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)?.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId ?? '';
+    await Worker.runReplayHistory({ workflowsPath }, history, reload.replace(/-reload$/, ''));
+  }, 60_000);
+});
