@@ -33,7 +33,7 @@ export function buildResyncCommand(): Command {
       const { result } = await runTableWorkflow<ResyncTableResult>(RESYNC_WORKFLOW_TYPE, resyncWorkflowId(source), { source, parallel: o.parallel, rangeRows: o.rangeRows }, o.timeout, detail);
       console.log(
         `${result.source}: resynced ${result.loadedRows.toLocaleString('en-US')} rows in ${result.ranges} ranges (version ${result.lsnFloor}); ` +
-          `${result.streamedCopied + result.lateCopied} streamed meanwhile kept; history: ${result.changedRows} changed, ${result.deletedRows} deleted`,
+          `${result.streamedCopied + result.lateCopied} streamed meanwhile kept; ${result.keptRows ?? 0} unchanged (their version kept); history: ${result.changedRows} changed, ${result.deletedRows} deleted`,
       );
       if (result.validation) console.log(`validation: ${result.validation.summary}`);
     });

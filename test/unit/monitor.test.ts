@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { pipelineNames } from '../../catalog/names.ts';
 import { monitorConfig } from '../../config/env.ts';
 import { alertRules, prometheusRules, promExpr, type ResolvedRule } from '../../monitor/alert-rules.ts';
 import { AlertEngine, slackPayload } from '../../monitor/alerts.ts';
@@ -116,6 +117,11 @@ const snapshot: Snapshot = {
     kafka: [{ topic: 'astros.public.t', group: 'g', endOffset: 9, committedOffset: 4, lag: 5 }],
     clickhouse: [{ table: 'astros.t', newestLsn: '0/1', newestCommit: '2026-01-01 00:00:00.000Z', rows: 3 }],
   },
+  slots: [
+    { slot: pipelineNames.slot, walStatus: 'reserved', active: true },
+    { slot: 'other_connector', walStatus: 'lost', active: false },
+  ],
+  captureGaps: [],
   slotLimitBytes: 1024,
   tables: [{ source: 'public.t', topic: 'astros.public.t', current: 'astros.t', changes: 12, deadLetters: 2, debeziumLagSeconds: 0.2, newestLatencySeconds: 0.7, latency: [{ avg: 0.3, count: 2 }, { avg: 4, count: 1 }] }],
   connector: { name: 'c', state: 'RUNNING', tasks: [{ id: 0, state: 'RUNNING' }] },
@@ -152,7 +158,17 @@ describe('metrics from a snapshot', () => {
       'astros_component_up{component="clickhouse"} 0',
       'astros_ingest_runs_total{status="applied"} 4',
       'astros_connector_tasks{connector="c",state="FAILED"} 0',
+      `astros_replication_slot_lost{slot="${pipelineNames.slot}"} 0`,
+      'astros_replication_slot_lost{slot="other_connector"} 1',
     ]) expect(text).toContain(line);
+  });
+
+  it("the pipeline's slot missing from pg_replication_slots is lost too (a failover, a drop); with Postgres down nothing is said", async () => {
+    const m = new MonitorMetrics();
+    m.apply({ ...snapshot, slots: [] }, 0.5);
+    expect(await m.registry.metrics()).toContain(`astros_replication_slot_lost{slot="${pipelineNames.slot}"} 1`);
+    m.apply({ ...snapshot, slots: [], components: { ...snapshot.components, postgres: false } }, 0.5);
+    expect(await m.registry.metrics()).not.toContain('astros_replication_slot_lost{');
   });
 });
 
