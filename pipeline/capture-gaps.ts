@@ -54,13 +54,13 @@ interface GapRow {
   source_table: string;
   slot: string;
   reason: CaptureGap['reason'];
-  from_lsn: string;
-  to_lsn: string;
-  from_time: string | null;
-  to_time: string;
-  reload_lsn: string | null;
+  from_s: string;
+  to_s: string;
+  from_time_s: string | null;
+  to_time_s: string;
+  reload_s: string | null;
   recovered_by: string;
-  recorded_at: string;
+  recorded_s: string;
 }
 
 const iso = (t: string) => `${t.replace(' ', 'T')}Z`;
@@ -68,8 +68,9 @@ const iso = (t: string) => `${t.replace(' ', 'T')}Z`;
 /** Every recorded gap, newest first (optionally of some tables only). */
 export async function readGaps(ch: ClickHouseClient, tables?: string[]): Promise<CaptureGap[]> {
   const rs = await ch.query({
-    query: `SELECT source_table, slot, reason, toString(from_lsn) AS from_lsn, toString(to_lsn) AS to_lsn, toString(from_time) AS from_time,
-                   toString(to_time) AS to_time, toString(reload_lsn) AS reload_lsn, recovered_by, toString(recorded_at) AS recorded_at
+    // Aliases unlike the columns: ClickHouse would sort by the text, not the LSN.
+    query: `SELECT source_table, slot, reason, toString(from_lsn) AS from_s, toString(to_lsn) AS to_s, toString(from_time) AS from_time_s,
+                   toString(to_time) AS to_time_s, toString(reload_lsn) AS reload_s, recovered_by, toString(recorded_at) AS recorded_s
               FROM ${captureGapsTable} FINAL
              ${tables ? 'WHERE source_table IN {tables:Array(String)}' : ''}
              ORDER BY to_lsn DESC, source_table`,
@@ -80,13 +81,13 @@ export async function readGaps(ch: ClickHouseClient, tables?: string[]): Promise
     sourceTable: r.source_table,
     slot: r.slot,
     reason: r.reason,
-    fromLsn: r.from_lsn,
-    toLsn: r.to_lsn,
-    fromTime: r.from_time === null ? null : iso(r.from_time),
-    toTime: iso(r.to_time),
-    reloadLsn: r.reload_lsn,
+    fromLsn: r.from_s,
+    toLsn: r.to_s,
+    fromTime: r.from_time_s === null ? null : iso(r.from_time_s),
+    toTime: iso(r.to_time_s),
+    reloadLsn: r.reload_s,
     recoveredBy: r.recovered_by,
-    recordedAt: iso(r.recorded_at),
+    recordedAt: iso(r.recorded_s),
   }));
 }
 

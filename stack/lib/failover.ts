@@ -18,9 +18,43 @@
  * monitor say so, and `npm run recover` makes a new one.
  */
 import fs from 'node:fs';
-import { databaseUrl, dataDir, withClient } from '../components/postgres.ts';
+import path from 'node:path';
+import { databaseUrl, dataDir, socketDir, withClient } from '../components/postgres.ts';
 import { standby, standbyDataDir } from '../components/standby.ts';
 import { StackError, type StackManager } from './manager.ts';
+import type { StackContext } from './types.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The state letter of /proc/<pid>/stat (R, S, Z, ...), undefined when there is no such process. */
+function procState(pid: number): string | undefined {
+  try {
+    return /\) (\S)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Postgres refuses to start while the PID in its socket's lock file exists, and a killed postmaster
+ * stays a zombie until something reaps it. Wait for it to go; one that never does holds a stale lock.
+ */
+async function clearStaleSocketLock(ctx: StackContext): Promise<void> {
+  const lock = path.join(socketDir(ctx), `.s.PGSQL.${ctx.ports.postgres}.lock`);
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(lock, 'utf8').split('\n')[0]);
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 60; i++) {
+    const state = procState(pid);
+    if (state !== 'Z') return; // gone (Postgres removes its stale lock itself), or alive (then `up` says the port is taken)
+    await sleep(500);
+  }
+  fs.rmSync(lock, { force: true });
+  fs.rmSync(lock.replace(/\.lock$/, ''), { force: true });
+}
 
 export interface Promoted {
   /** The new primary's timeline (from its WAL file name). */
@@ -57,6 +91,7 @@ export async function moveStandbyToPrimary(m: StackManager): Promise<void> {
   if (fs.existsSync(dataDir(ctx))) fs.renameSync(dataDir(ctx), old);
   fs.renameSync(standbyDataDir(ctx), dataDir(ctx));
   fs.rmSync(old, { recursive: true, force: true });
+  await clearStaleSocketLock(ctx);
   await m.up(['postgres'], { withDbt: false });
   ctx.progress(`[failover] the new primary serves the stack's address (port ${ctx.ports.postgres})`);
 }
