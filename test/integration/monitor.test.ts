@@ -198,7 +198,7 @@ describe('the monitor on the test stack', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'astros-rules-')), 'rules.yml');
     fs.writeFileSync(file, prometheusRules(monitorConfig(process.env).rules));
     const check = spawnSync(promtool, ['check', 'rules', file], { encoding: 'utf8' });
-    expect(check.stdout).toMatch(/SUCCESS: 7 rules found/);
+    expect(check.stdout).toMatch(new RegExp(`SUCCESS: ${monitorConfig(process.env).rules.length} rules found`));
     expect(check.status).toBe(0);
   });
 });

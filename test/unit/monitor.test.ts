@@ -13,7 +13,9 @@ import { alertRules, prometheusRules, promExpr, type ResolvedRule } from '../../
 import { AlertEngine, slackPayload } from '../../monitor/alerts.ts';
 import { intervalAverage, lineChart, rate } from '../../monitor/charts.ts';
 import type { Snapshot } from '../../monitor/collect.ts';
+import type { MonitorHistory } from '../../monitor/history.ts';
 import { MonitorMetrics } from '../../monitor/metrics.ts';
+import { renderPage } from '../../monitor/page.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { stackEnv } from '../../stack/lib/endpoints.ts';
 
@@ -169,6 +171,39 @@ describe('metrics from a snapshot', () => {
     expect(await m.registry.metrics()).toContain(`astros_replication_slot_lost{slot="${pipelineNames.slot}"} 1`);
     m.apply({ ...snapshot, slots: [], components: { ...snapshot.components, postgres: false } }, 0.5);
     expect(await m.registry.metrics()).not.toContain('astros_replication_slot_lost{');
+  });
+});
+
+describe('the page when the replication slot cannot be read', () => {
+  const history = { points: async () => [], recentAlerts: async () => [] } as unknown as MonitorHistory;
+  const render = (s: Snapshot) => renderPage({ cfg: defaults, snapshot: s, history, firing: [] });
+  const stage = (html: string, id: string) => new RegExp(`data-stage="${id}" data-health="(\\w+)">(.*?)</div></div>`).exec(html);
+
+  it('a lost slot turns Postgres and Debezium red, though Connect says RUNNING, and says what to run', async () => {
+    const html = await render({ ...snapshot, slots: [{ slot: pipelineNames.slot, walStatus: 'lost', active: false }] });
+    expect(stage(html, 'postgres')?.[1]).toBe('down');
+    expect(stage(html, 'postgres')?.[2]).toContain(`slot ${pipelineNames.slot} LOST`);
+    expect(stage(html, 'debezium')?.[1]).toBe('down');
+    expect(stage(html, 'debezium')?.[2]).toContain('cannot read');
+    expect(html).toMatch(/data-alerts="slot"><strong>Not capturing:<\/strong> replication slot \S+ is lost: .*npm run recover/);
+  });
+
+  it('a missing slot too; a usable one leaves both as they were', async () => {
+    const missing = await render({ ...snapshot, slots: [] });
+    expect(stage(missing, 'postgres')?.[2]).toContain(`slot ${pipelineNames.slot} MISSING`);
+    expect(stage(missing, 'debezium')?.[1]).toBe('down');
+    const fine = await render(snapshot);
+    expect(stage(fine, 'debezium')?.[1]).toBe('ok');
+    expect(fine).not.toContain('data-alerts="slot"');
+  });
+
+  it('lists the capture gaps with their LSN ranges and reloads', async () => {
+    const gap = { sourceTable: 'public.t', slot: 's', reason: 'slot lost' as const, fromLsn: String(0x1a73f98), toLsn: String(0x15000000), fromTime: null, toTime: '2026-01-01T00:05:00.000Z', reloadLsn: null, recoveredBy: 'r' };
+    const html = await render({ ...snapshot, captureGaps: [gap] });
+    expect(html).toContain('<span data-gap-from="public.t">0/1A73F98</span>');
+    expect(html).toContain('<span data-gap-to="public.t">0/15000000</span>');
+    expect(html).toContain('not reloaded');
+    expect(await render(snapshot)).toContain('no capture gap recorded');
   });
 });
 
