@@ -18,7 +18,7 @@ import type pg from 'pg';
 import { pipelineNames, tableNames } from '../catalog/names.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import type { Endpoints } from '../config/env.ts';
-import { recordGaps, type CaptureGap } from '../pipeline/capture-gaps.ts';
+import { readGaps, recordGaps, type CaptureGap } from '../pipeline/capture-gaps.ts';
 import { slotState } from '../pipeline/slot-health.ts';
 import { IngestErrorType, permanentFailure } from './errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
@@ -111,9 +111,13 @@ export function createRecoverActivities(deps: RecoverDeps) {
       const state = await slotState(deps.pool, slot);
       const before = !state.found ? 'missing' : state.walStatus === 'lost' ? 'lost' : `usable (${state.walStatus})`;
       if (state.found && state.walStatus !== 'lost') {
-        // A retry after the new slot was made, or a healthy pipeline: only make sure it streams.
+        // A healthy pipeline, or a retry after this recovery made the new slot (its gap is recorded): only make sure it streams.
         if ((await connectorStatus(env.connectUrl, connector)) !== 'RUNNING') await resumeConnector(env.connectUrl, connector);
-        return { slot, before, droppedSlot: false };
+        const mine = input.recoveredBy ? (await readGaps(ch)).filter((g) => g.recoveredBy === input.recoveredBy) : [];
+        const g = mine[0];
+        if (!g) return { slot, before, droppedSlot: false };
+        const gap = { reason: g.reason, fromLsn: g.fromLsn, fromTime: g.fromTime, toLsn: g.toLsn, toTime: g.toTime, tables: mine.map((x) => x.sourceTable), advancedWal: false };
+        return { slot, before: g.reason === 'slot lost' ? 'lost' : 'missing', droppedSlot: true, gap };
       }
       const tables = (config['table.include.list'] ?? '').split(',').map((t) => t.trim()).filter(Boolean);
 
@@ -156,23 +160,20 @@ export function createRecoverActivities(deps: RecoverDeps) {
           throw superuserFix('astros_advance_wal', err);
         });
       }
+      const reason = before === 'lost' ? ('slot lost' as const) : ('slot missing' as const);
+      const recoveredBy = input.recoveredBy ?? `resetConnectorSlot ${new Date().toISOString()}`;
+      const record = (to: bigint, at: Date) =>
+        recordGaps(ch, tables.map((sourceTable) => ({ sourceTable, slot, reason, fromLsn: String(from), toLsn: String(to), fromTime: offset.time, toTime: at.toISOString(), reloadLsn: null, recoveredBy })));
+      // Recorded before the slot is made (ending where the WAL is now), then again with its exact consistent point:
+      // a retry after a crash in between finds the slot usable and this recovery's gap recorded.
+      const { rows: now } = await deps.pool.query<{ lsn: string; at: Date }>('select pg_current_wal_insert_lsn()::text as lsn, now() as at');
+      await record(lsnToBigInt(now[0]!.lsn), now[0]!.at);
       const { rows: made } = await deps.pool.query<{ lsn: string; at: Date }>('select public.astros_create_logical_slot($1)::text as lsn, now() as at', [slot]).catch((err: unknown) => {
         throw superuserFix('astros_create_logical_slot', err);
       });
-      const gap = {
-        reason: before === 'lost' ? ('slot lost' as const) : ('slot missing' as const),
-        fromLsn: String(from),
-        fromTime: offset.time,
-        toLsn: String(lsnToBigInt(made[0]!.lsn)),
-        toTime: made[0]!.at.toISOString(),
-        tables,
-        advancedWal,
-      };
-      const recoveredBy = input.recoveredBy ?? `resetConnectorSlot ${new Date().toISOString()}`;
-      await recordGaps(
-        ch,
-        tables.map((sourceTable) => ({ sourceTable, slot, reason: gap.reason, fromLsn: gap.fromLsn, toLsn: gap.toLsn, fromTime: gap.fromTime, toTime: gap.toTime, reloadLsn: null, recoveredBy })),
-      );
+      const to = lsnToBigInt(made[0]!.lsn);
+      await record(to, made[0]!.at);
+      const gap = { reason, fromLsn: String(from), fromTime: offset.time, toLsn: String(to), toTime: made[0]!.at.toISOString(), tables, advancedWal };
 
       heartbeat({ step: `resuming connector ${connector} on the new slot ${slot}` });
       await resumeConnector(env.connectUrl, connector);

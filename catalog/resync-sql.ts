@@ -85,7 +85,8 @@ export function keepUnchangedSql(t: TableObjects, live: string, shadow: string, 
   const loaded = `SELECT ${keyTuple(t)}, ${rowHash(t)} FROM ${shadow} WHERE version = ${lsnFloor} AND is_deleted = 0`;
   const kept = `SELECT ${keyTuple(t)}, ${rowHash(t)} FROM ${shadow} WHERE version < ${lsnFloor} AND is_deleted = 0`;
   return {
-    count: `SELECT count() AS n FROM ${shadow} WHERE version = ${lsnFloor} AND is_deleted = 0 AND ${keyHash} IN (${kept})`,
+    // Counted in a subquery: the alias n must not shadow a column n inside the hash.
+    count: `SELECT count() AS n FROM (SELECT 1 FROM ${shadow} WHERE version = ${lsnFloor} AND is_deleted = 0 AND ${keyHash} IN (${kept}))`,
     copy: `INSERT INTO ${shadow} SELECT * FROM ${live} FINAL WHERE version < ${lsnFloor} AND is_deleted = 0 AND ${keyHash} IN (${loaded})`,
     drop: `DELETE FROM ${shadow} WHERE version = ${lsnFloor} AND ${keyHash} IN (${kept})`,
   };

@@ -76,7 +76,7 @@ describe('resync objects and SQL', () => {
     );
     expect(k.drop).toBe(`DELETE FROM astros.orders_resync WHERE version = 41 AND ((id), ${hash}) IN (SELECT (id), ${hash} FROM astros.orders_resync WHERE version < 41 AND is_deleted = 0)`);
     // What the drop removes is what the count counts.
-    expect(k.count.replace('SELECT count() AS n FROM', 'DELETE FROM').replace(' AND is_deleted = 0 AND', ' AND')).toBe(k.drop);
+    expect(k.count.replace('SELECT count() AS n FROM (SELECT 1 FROM', 'DELETE FROM').replace(' AND is_deleted = 0 AND', ' AND').replace(/\)$/, '')).toBe(k.drop);
   });
 
   it('draws the progress bar with rate and ETA', () => {
