@@ -33,7 +33,7 @@ export const IngestErrorType = {
   /** tables add: the table is already captured; tables remove: it is not. */
   TableAlreadyCaptured: 'TableAlreadyCaptured',
   TableNotCaptured: 'TableNotCaptured',
-  /** The connector's replication slot is missing or invalidated: only `npm run recover` brings the stream back without a gap. */
+  /** The connector's replication slot is missing or invalidated: only `npm run recover` brings the stream back (a new slot, the capture gap recorded, every table reloaded). */
   ReplicationSlotLost: 'ReplicationSlotLost',
   /** A schema change ClickHouse's copy cannot take (a key change, a narrowing or incompatible type): the table's stream is stopped; the message names the fix. */
   SchemaChangeRefused: 'SchemaChangeRefused',

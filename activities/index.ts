@@ -106,7 +106,7 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
       ...(deps.endpoints ? { endpoints: deps.endpoints } : {}),
     }),
-    ...createRecoverActivities({ pool: deps.pool, ...(deps.endpoints ? { endpoints: deps.endpoints } : {}) }),
+    ...createRecoverActivities({ pool: deps.pool, ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}), ...(deps.endpoints ? { endpoints: deps.endpoints } : {}) }),
     ...createSchemaChangeActivities({
       pool: deps.pool,
       ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),

@@ -50,6 +50,11 @@ export async function connectorStatus(connectUrl: string, name: string): Promise
 /** Stop (tasks shut down, configuration kept: the state in which Connect lets offsets be reset). */
 export const stopConnector = (connectUrl: string, name: string) => send('PUT', `${connectorUrl(connectUrl, name)}/stop`);
 export const resumeConnector = (connectUrl: string, name: string) => send('PUT', `${connectorUrl(connectUrl, name)}/resume`);
+/** The committed source offsets (Debezium's Postgres offset: lsn, lsn_proc, lsn_commit, txId, ts_usec), one per source partition. */
+export async function connectorOffsets(connectUrl: string, name: string): Promise<Record<string, unknown>[]> {
+  const r = await getJson<{ offsets: { offset: Record<string, unknown> | null }[] }>(`${connectorUrl(connectUrl, name)}/offsets`);
+  return r.offsets.flatMap((o) => (o.offset ? [o.offset] : []));
+}
 /** Forget the committed source offsets (the connector must be STOPPED). */
 export const resetConnectorOffsets = (connectUrl: string, name: string) => send('DELETE', `${connectorUrl(connectUrl, name)}/offsets`);
 

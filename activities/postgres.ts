@@ -27,7 +27,7 @@ import { keptRecord, MAX_KEPT_CHARS, storableText } from './reject-text.ts';
 import type { ApplyCounts, IngestStatus } from '../workflows/shared.ts';
 
 export function createPool(databaseUrl: string, schema: string, max = 4): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: databaseUrl,
     max,
     // Unqualified table names resolve in the configured schema (tests use throw-away schemas).
@@ -35,6 +35,10 @@ export function createPool(databaseUrl: string, schema: string, max = 4): pg.Poo
     application_name: 'astros-ingest',
     connectionTimeoutMillis: 10_000,
   });
+  // An idle connection whose server went away (a restart, a failover to a standby at the same address) is
+  // dropped by the pool and the next query connects again; unhandled, the event would end the process.
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 export interface StagedPayload {

@@ -1,43 +1,107 @@
 /**
- * Recovery from a lost replication slot (workflows/recover-pipeline.ts):
- * the connector stopped, the dead slot dropped, its offsets forgotten, then
- * resumed: Debezium creates a new slot and streams from its consistent point
- * (no snapshot: the catalog's tables are resynced after, straight from
+ * Recovery from a lost or missing replication slot (workflows/recover-pipeline.ts):
+ * the connector stopped, the dead slot dropped, its offsets forgotten, a new
+ * slot made, the capture gap recorded, then resumed: Debezium streams from the
+ * new slot (no snapshot: the tables are resynced after, straight from
  * Postgres). Every step is idempotent.
+ *
+ * The gap (pipeline/capture-gaps.ts) runs from the last position the
+ * pipeline had captured (the connector's committed offset, the old slot's
+ * confirmed position, the newest change ClickHouse holds: the highest) to
+ * the new slot's consistent point. After a failover the new primary's WAL
+ * position can lie below changes captured from the old primary (WAL the
+ * standby never received): versions are LSNs, so the position is first
+ * moved past them, or those stale rows would win over every newer change.
  */
+import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
-import { pipelineNames } from '../catalog/names.ts';
+import { pipelineNames, tableNames } from '../catalog/names.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import type { Endpoints } from '../config/env.ts';
+import { readGaps, recordGaps, type CaptureGap } from '../pipeline/capture-gaps.ts';
 import { slotState } from '../pipeline/slot-health.ts';
 import { IngestErrorType, permanentFailure } from './errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
-import { connectorConfigOf, connectorState, connectorStatus, putConnectorConfig, resetConnectorOffsets, resumeConnector, stopConnector } from './kafka-connect.ts';
+import {
+  connectorConfigOf,
+  connectorOffsets,
+  connectorState,
+  connectorStatus,
+  putConnectorConfig,
+  resetConnectorOffsets,
+  resumeConnector,
+  stopConnector,
+} from './kafka-connect.ts';
+import { bigIntToLsn, lsnToBigInt } from './pipeline-validation/lsn.ts';
 
 export interface RecoverDeps {
   pool: pg.Pool;
+  clickhouse?: ClickHouseClient;
   endpoints?: Endpoints;
 }
 
 export interface ResetResult {
   slot: string;
-  /** What the slot was before: lost, missing, or usable (then only the offsets were reset). */
+  /** What the slot was before: lost, missing, or usable (then nothing was reset). */
   before: string;
   droppedSlot: boolean;
+  /** What the new slot does not cover (recorded in capture_gaps for each table); absent when the slot was usable. */
+  gap?: { reason: CaptureGap['reason']; fromLsn: string; fromTime: string | null; toLsn: string; toTime: string; tables: string[]; advancedWal: boolean };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The highest LSN among Debezium's offset fields (decimal strings or numbers). */
+function offsetPosition(offsets: Record<string, unknown>[]): { lsn: bigint; time: string | null } {
+  let lsn = 0n;
+  let usec: number | undefined;
+  for (const o of offsets) {
+    for (const k of ['lsn', 'lsn_proc', 'lsn_commit']) {
+      const v = o[k];
+      if ((typeof v === 'number' || typeof v === 'string') && BigInt(v) > lsn) lsn = BigInt(v);
+    }
+    if (typeof o.ts_usec === 'number') usec = Math.max(usec ?? 0, o.ts_usec);
+  }
+  return { lsn, time: usec === undefined ? null : new Date(usec / 1000).toISOString() };
+}
+
 export function createRecoverActivities(deps: RecoverDeps) {
   const need = () => {
-    if (!deps.endpoints) throw permanentFailure(IngestErrorType.InvalidInput, 'this worker has no pipeline addresses (CONNECT_URL)');
-    return deps.endpoints;
+    if (!deps.endpoints || !deps.clickhouse) throw permanentFailure(IngestErrorType.InvalidInput, 'this worker has no pipeline addresses (CONNECT_URL, CLICKHOUSE_URL)');
+    return { env: deps.endpoints, ch: deps.clickhouse };
   };
 
+  /** The newest version ClickHouse holds for these tables (change logs and current states); 0 when none. */
+  async function newestCaptured(ch: ClickHouseClient, env: Endpoints, tables: string[]): Promise<bigint> {
+    let newest = 0n;
+    for (const source of tables) {
+      const n = tableNames(source, { groupPrefix: env.groupPrefix });
+      const rs = await ch
+        .query({ query: `SELECT toString(greatest((SELECT max(lsn) FROM ${n.changes}), (SELECT max(version) FROM ${n.current}))) AS v`, format: 'JSONEachRow' })
+        .catch(() => undefined); // a table without ClickHouse objects has nothing captured
+      const v = rs ? (await rs.json<{ v: string }>())[0]?.v : undefined;
+      if (v && BigInt(v) > newest) newest = BigInt(v);
+    }
+    return newest;
+  }
+
+  async function waitForState(what: string, done: () => Promise<boolean>, maxTries = 120): Promise<void> {
+    for (let i = 0; !(await done()); i++) {
+      if (i > maxTries) throw new Error(`${what}: still not so after ${maxTries / 2} s`);
+      if (cancelled()) throw new Error('cancelled');
+      heartbeat({ step: what });
+      await sleep(500);
+    }
+  }
+
   return {
-    /** Stop the connector, drop its slot if it is dead, reset its offsets, resume; returns once it streams from a new slot. */
-    async resetConnectorSlot(input: { connector?: string }): Promise<ResetResult> {
-      const env = need();
+    /**
+     * Stop the connector, drop its slot if it is dead, reset its offsets, make the new slot,
+     * record the gap, resume; returns once it streams from the new slot. A usable slot is kept
+     * (nothing was lost: only the resyncs follow).
+     */
+    async resetConnectorSlot(input: { connector?: string; recoveredBy?: string }): Promise<ResetResult> {
+      const { env, ch } = need();
       const connector = input.connector ?? pipelineNames.connector;
       const config = await connectorConfigOf(env.connectUrl, connector).catch((err: unknown) => {
         throw permanentFailure(IngestErrorType.InvalidInput, `connector ${connector} is not registered at ${env.connectUrl} (${(err as Error).message}); npm run setup registers it`);
@@ -46,46 +110,79 @@ export function createRecoverActivities(deps: RecoverDeps) {
       if (!slot) throw permanentFailure(IngestErrorType.InvalidInput, `connector ${connector} has no slot.name`);
       const state = await slotState(deps.pool, slot);
       const before = !state.found ? 'missing' : state.walStatus === 'lost' ? 'lost' : `usable (${state.walStatus})`;
+      if (state.found && state.walStatus !== 'lost') {
+        // A healthy pipeline, or a retry after this recovery made the new slot (its gap is recorded): only make sure it streams.
+        if ((await connectorStatus(env.connectUrl, connector)) !== 'RUNNING') await resumeConnector(env.connectUrl, connector);
+        const mine = input.recoveredBy ? (await readGaps(ch)).filter((g) => g.recoveredBy === input.recoveredBy) : [];
+        const g = mine[0];
+        if (!g) return { slot, before, droppedSlot: false };
+        const gap = { reason: g.reason, fromLsn: g.fromLsn, fromTime: g.fromTime, toLsn: g.toLsn, toTime: g.toTime, tables: mine.map((x) => x.sourceTable), advancedWal: false };
+        return { slot, before: g.reason === 'slot lost' ? 'lost' : 'missing', droppedSlot: true, gap };
+      }
+      const tables = (config['table.include.list'] ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+
       heartbeat({ step: `stopping connector ${connector} (slot ${slot} ${before})` });
       await stopConnector(env.connectUrl, connector);
-      for (;;) {
-        if ((await connectorStatus(env.connectUrl, connector)) === 'STOPPED') break;
-        if (cancelled()) throw new Error('cancelled');
-        await sleep(500);
-      }
+      await waitForState(`connector ${connector} stopping`, async () => (await connectorStatus(env.connectUrl, connector)) === 'STOPPED');
+      // Where capture stopped: read before the offsets are reset and the slot dropped.
+      const offset = offsetPosition(await connectorOffsets(env.connectUrl, connector).catch(() => []));
+      const { rows: old } = await deps.pool.query<{ confirmed: string | null }>('select confirmed_flush_lsn::text as confirmed from pg_replication_slots where slot_name = $1', [slot]);
+      const newest = await newestCaptured(ch, env, tables);
+      let from = offset.lsn > newest ? offset.lsn : newest;
+      if (old[0]?.confirmed && lsnToBigInt(old[0].confirmed) > from) from = lsnToBigInt(old[0].confirmed);
+
       let droppedSlot = false;
       // The walsender of a stopped task can take a moment to go; a slot in use cannot be dropped.
-      for (let i = 0; ; i++) {
+      await waitForState(`slot ${slot} released and dropped`, async () => {
         const s = await slotState(deps.pool, slot);
-        if (!s.found) break;
-        if (!s.active) {
-          const { rows } = await deps.pool.query<{ dropped: boolean }>('select public.astros_drop_inactive_slot($1) as dropped', [slot]).catch((err: unknown) => {
-            throw permanentFailure(
-              IngestErrorType.InvalidInput,
-              `cannot drop slot ${slot} (${(err as Error).message}): the stack's superuser setup installs public.astros_drop_inactive_slot (npm run stack -- up); or, as a superuser, run select pg_drop_replication_slot('${slot}'); then recover again`,
-            );
-          });
-          droppedSlot = rows[0]?.dropped === true;
-          if (droppedSlot) break;
-        }
-        if (i > 120) throw new Error(`slot ${slot} is still in use 60 s after the connector stopped`);
-        heartbeat({ step: `waiting for slot ${slot} to be released` });
-        await sleep(500);
-      }
+        if (!s.found) return true;
+        if (s.active) return false;
+        const { rows } = await deps.pool.query<{ dropped: boolean }>('select public.astros_drop_inactive_slot($1) as dropped', [slot]).catch((err: unknown) => {
+          throw permanentFailure(
+            IngestErrorType.InvalidInput,
+            `cannot drop slot ${slot} (${(err as Error).message}): the stack's superuser setup installs public.astros_drop_inactive_slot (npm run stack -- up); or, as a superuser, run select pg_drop_replication_slot('${slot}'); then recover again`,
+          );
+        });
+        droppedSlot = rows[0]?.dropped === true;
+        return droppedSlot;
+      });
       await resetConnectorOffsets(env.connectUrl, connector);
       // Without offsets Debezium would snapshot every table through Kafka; the resync that follows loads them faster.
       if (config['snapshot.mode'] !== 'no_data') await putConnectorConfig(env.connectUrl, connector, { ...config, 'snapshot.mode': 'no_data' });
-      heartbeat({ step: `resuming connector ${connector}: it creates slot ${slot} anew` });
+
+      const superuserFix = (fn: string, err: unknown) =>
+        permanentFailure(IngestErrorType.InvalidInput, `cannot call public.${fn} (${(err as Error).message}): the stack's superuser setup installs it (db/init/20_grants.sql; npm run stack -- up), then recover again`);
+      const { rows: pos } = await deps.pool.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
+      const advancedWal = lsnToBigInt(pos[0]!.lsn) <= from;
+      if (advancedWal) {
+        heartbeat({ step: `moving the WAL position past ${from} (captured before a failover)` });
+        await deps.pool.query('select public.astros_advance_wal($1::text::pg_lsn)', [bigIntToLsn(from)]).catch((err: unknown) => {
+          throw superuserFix('astros_advance_wal', err);
+        });
+      }
+      const reason = before === 'lost' ? ('slot lost' as const) : ('slot missing' as const);
+      const recoveredBy = input.recoveredBy ?? `resetConnectorSlot ${new Date().toISOString()}`;
+      const record = (to: bigint, at: Date) =>
+        recordGaps(ch, tables.map((sourceTable) => ({ sourceTable, slot, reason, fromLsn: String(from), toLsn: String(to), fromTime: offset.time, toTime: at.toISOString(), reloadLsn: null, recoveredBy })));
+      // Recorded before the slot is made (ending where the WAL is now), then again with its exact consistent point:
+      // a retry after a crash in between finds the slot usable and this recovery's gap recorded.
+      const { rows: now } = await deps.pool.query<{ lsn: string; at: Date }>('select pg_current_wal_insert_lsn()::text as lsn, now() as at');
+      await record(lsnToBigInt(now[0]!.lsn), now[0]!.at);
+      const { rows: made } = await deps.pool.query<{ lsn: string; at: Date }>('select public.astros_create_logical_slot($1)::text as lsn, now() as at', [slot]).catch((err: unknown) => {
+        throw superuserFix('astros_create_logical_slot', err);
+      });
+      const to = lsnToBigInt(made[0]!.lsn);
+      await record(to, made[0]!.at);
+      const gap = { reason, fromLsn: String(from), fromTime: offset.time, toLsn: String(to), toTime: made[0]!.at.toISOString(), tables, advancedWal };
+
+      heartbeat({ step: `resuming connector ${connector} on the new slot ${slot}` });
       await resumeConnector(env.connectUrl, connector);
-      for (;;) {
+      await waitForState(`connector ${connector} streaming from slot ${slot}`, async () => {
         const [s, c] = await Promise.all([slotState(deps.pool, slot), connectorState(env.connectUrl, connector).catch(() => undefined)]);
         if (c?.failure) throw new Error(`connector ${connector} failed after the reset: ${c.failure}`);
-        if (s.found && s.walStatus !== 'lost' && c?.running) break;
-        heartbeat({ step: `waiting for connector ${connector} to run on a new slot ${slot}` });
-        if (cancelled()) throw new Error('cancelled');
-        await sleep(1_000);
-      }
-      return { slot, before, droppedSlot };
+        return s.found && s.walStatus !== 'lost' && c?.running === true;
+      });
+      return { slot, before, droppedSlot, gap };
     },
 
     /** The tables to resync: the named ones, else every captured table of the catalog. */
@@ -98,5 +195,4 @@ export function createRecoverActivities(deps: RecoverDeps) {
     },
   };
 }
-
 export type RecoverActivities = ReturnType<typeof createRecoverActivities>;

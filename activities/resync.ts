@@ -9,11 +9,13 @@
  *                   streamed into the Null input table, whose view writes the
  *                   shadow; memory is one range's CSV at most
  *   swapResync      ClickHouse caught up; rows streamed since S0 copied into
- *                   the shadow; EXCHANGE TABLES (queries see the old copy
- *                   until here)
+ *                   the shadow; loaded rows equal to the live ones keep their
+ *                   version; EXCHANGE TABLES (queries see the old copy until
+ *                   here)
  *   completeResync  wait until every message consumed before the swap is in,
  *                   copy what reached the old copy meanwhile, history rows,
- *                   drop the old copy
+ *                   drop the old copy; the table's capture gaps name the
+ *                   reload
  *   abandonResync   drop the shadow objects; the live copy is never touched
  *
  * Each is idempotent: a retry repeats it to the same result.
@@ -32,12 +34,13 @@ import { createSql, type TableObjects } from '../catalog/clickhouse-objects.ts';
 import { validationTransforms } from '../catalog/column-options.ts';
 import type { SourceTable } from '../catalog/introspect.ts';
 import { deriveOptions, deriveTables } from '../catalog/pipeline.ts';
-import { copyRangeSql, copyStreamedSql, historySql, insertColumns, lateRowsSql, splitBlocks, swapMark, type BlockRange } from '../catalog/resync-sql.ts';
+import { copyRangeSql, copyStreamedSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks, swapMark, type BlockRange } from '../catalog/resync-sql.ts';
 import { parseDeclarations, type TableDeclaration, type TableDeclarationInput } from '../catalog/declaration.ts';
 import type { NameOptions } from '../catalog/names.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { validationSpec } from '../catalog/validation-spec.ts';
 import type { ValidationSpec } from './pipeline-validation/types.ts';
+import { markReloaded } from '../pipeline/capture-gaps.ts';
 import type { Endpoints } from '../config/env.ts';
 import { IngestErrorType, permanentFailure } from './errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
@@ -87,6 +90,8 @@ export interface RangeInput {
 
 export interface SwapResult {
   streamedCopied: number;
+  /** Loaded rows equal to the live row: they kept its version (no history, no new version). */
+  keptRows: number;
   swapped: boolean;
   /** Set when the table's shape moved during the load (resync-shape.ts): nothing was swapped. */
   shapeChanged?: string;
@@ -255,14 +260,20 @@ export function createResyncActivities(deps: ResyncDeps) {
           if (cancelled()) out.destroy(new Error('cancelled'));
         }, 2_000);
         try {
-          await ch.insert({
-            table: t.resync.input.name,
-            values: counted,
-            format: 'CSV',
-            columns: insertColumns(t) as [string, ...string[]],
-            // '' stays '' (NULL is \N), and leading or trailing blanks of unquoted fields are kept (char(n) padding).
-            clickhouse_settings: { input_format_csv_empty_as_default: 0, input_format_csv_trim_whitespaces: 0 },
-          });
+          await ch
+            .insert({
+              table: t.resync.input.name,
+              values: counted,
+              format: 'CSV',
+              columns: insertColumns(t) as [string, ...string[]],
+              // '' stays '' (NULL is \N), and leading or trailing blanks of unquoted fields are kept (char(n) padding).
+              clickhouse_settings: { input_format_csv_empty_as_default: 0, input_format_csv_trim_whitespaces: 0 },
+            })
+            .catch((err: unknown) => {
+              // An empty range (an empty table, the open-ended last range) sends no row, which ClickHouse refuses: nothing to load.
+              if ((err as { type?: string }).type === 'NO_DATA_TO_INSERT' && out.rowCount === 0) return;
+              throw err;
+            });
         } finally {
           clearInterval(timer);
         }
@@ -279,16 +290,20 @@ export function createResyncActivities(deps: ResyncDeps) {
       const { t } = resolved;
       const floor = BigInt(input.lsnFloor);
       const mark = swapMark(floor);
-      if ((await tableComment(ch, t, t.current.name)) === mark) return { streamedCopied: 0, swapped: true };
+      if ((await tableComment(ch, t, t.current.name)) === mark) return { streamedCopied: 0, keptRows: 0, swapped: true };
       const before = await shadowOutdated(ch, t);
-      if (before) return { streamedCopied: 0, swapped: false, shapeChanged: before };
+      if (before) return { streamedCopied: 0, keptRows: 0, swapped: false, shapeChanged: before };
       // An ALTER from here on is the next schema change's: ClickHouse's copy and the shadow keep the shape they share.
       await catchUpTo(resolved, await walInsertLsn(), 'before the swap');
       const streamed = await count(ch, `SELECT count() AS n FROM ${t.current.name} WHERE version > ${floor}`);
       await ch.command({ query: copyStreamedSql(t.current.name, t.resync.shadow.name, floor) });
+      const keep = keepUnchangedSql(t, t.current.name, t.resync.shadow.name, floor);
+      await ch.command({ query: keep.copy });
+      const keptRows = await count(ch, keep.count);
+      await ch.command({ query: keep.drop, clickhouse_settings: { lightweight_deletes_sync: "2" } });
       await ch.command({ query: `ALTER TABLE ${t.resync.shadow.name} MODIFY COMMENT '${mark}'` });
       await ch.command({ query: `EXCHANGE TABLES ${t.current.name} AND ${t.resync.shadow.name}` });
-      return { streamedCopied: streamed, swapped: true };
+      return { streamedCopied: streamed, keptRows, swapped: true };
     },
 
     /** After the swap: late rows of the old copy, the history, the old copy dropped. */
@@ -321,9 +336,16 @@ export function createResyncActivities(deps: ResyncDeps) {
         await ch.command({ query: `DROP TABLE IF EXISTS ${t.resync.input.name}` });
         await ch.command({ query: `DROP TABLE IF EXISTS ${old}` });
       }
+      // The pipeline's capture gaps of this table (pipeline/capture-gaps.ts) now have their reload; another pipeline's table has none.
+      if (!input.target) {
+        await markReloaded(ch, input.source, input.lsnFloor).catch((err: unknown) => {
+          // A stack whose ClickHouse migrations predate capture_gaps has recorded none (npm run setup creates the table).
+          if ((err as { type?: string }).type !== 'UNKNOWN_TABLE') throw err;
+        });
+      }
       await ch.command({ query: `ALTER TABLE ${t.current.name} MODIFY COMMENT ''` });
-      // Live keys whose row is the loaded one (a range read twice inserts a key twice until merges collapse it).
-      const loadedRows = await count(ch, `SELECT count() AS n FROM ${t.current.name} FINAL WHERE version = ${floor} AND is_deleted = 0`);
+      // Live keys whose row is the loaded one, at L or at the unchanged live row's version (a range read twice inserts a key twice until merges collapse it).
+      const loadedRows = await count(ch, `SELECT count() AS n FROM ${t.current.name} FINAL WHERE version <= ${floor} AND is_deleted = 0`);
       return { loadedRows, changedRows, deletedRows, lateCopied };
     },
 

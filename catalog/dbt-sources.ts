@@ -2,7 +2,8 @@
  * dbt's sources for the captured tables, generated from the repository's
  * declarations: each table's deduplicated change log, per-message record and
  * current state, with the declaration's descriptions and the columns every
- * table shares (op, lsn, version, ...) described once, here. Written to
+ * table shares (op, lsn, version, ...) described once, here; and the shared
+ * capture_gaps table. Written to
  * dbt/models/staging/__sources.yml by `npm run catalog -- generate`.
  */
 import type { TableDeclaration } from './declaration.ts';
@@ -37,6 +38,20 @@ const currentColumns: Col[] = [
   { name: 'commit_ts', description: 'Commit time of the change that produced this state.' },
   { name: 'version', description: 'LSN of the change that produced this state (ReplacingMergeTree version).' },
   { name: 'is_deleted', description: '1 when the latest change was a delete.' },
+];
+
+/** astros.capture_gaps (clickhouse-ddl/130_capture_gaps.sql), one source for every table. */
+const gapColumns: Col[] = [
+  { name: 'source_table', description: 'The captured Postgres table (schema.table).', tests: ['not_null'] },
+  { name: 'slot', description: 'The replication slot that was lost or missing.' },
+  { name: 'reason', description: 'slot lost (invalidated past max_slot_wal_keep_size) or slot missing (dropped, or a failover to a standby).' },
+  { name: 'from_lsn', description: 'The last position captured: changes committed after it (and before to_lsn) are not in the change history.', tests: ['not_null'] },
+  { name: 'to_lsn', description: "The new slot's consistent point: changes committed from here on are captured.", tests: ['not_null'] },
+  { name: 'from_time', description: 'Commit time of the last change the connector processed before the gap (null: unknown).' },
+  { name: 'to_time', description: 'When the new slot was created.' },
+  { name: 'reload_lsn', description: 'Version of the resync that reloaded the table after the gap: each key that differed got a read or a delete at it (null: not reloaded yet).' },
+  { name: 'recovered_by', description: 'The recoverPipeline workflow (id/run) that recorded the gap.' },
+  { name: 'recorded_at', description: 'When the row was written (ReplacingMergeTree version).' },
 ];
 
 const q = (s: string) => JSON.stringify(s);
@@ -88,5 +103,14 @@ export function dbtSourcesYaml(tables: TableDeclaration[]): string {
       '',
     );
   }
+  out.push(
+    '      - name: capture_gaps',
+    `        description: ${q(
+      'Capture gaps, recorded by recoverPipeline (npm run recover) after the replication slot was lost or missing: per captured table, changes committed after from_lsn and before to_lsn were not captured and are not in <t>_changes (the WAL is gone); the resync at reload_lsn brought each key\'s net result. Shared by every table; read with FINAL.',
+    )}`,
+    '        columns:',
+    columnsYaml(gapColumns),
+    '',
+  );
   return `${out.join('\n').trimEnd()}\n`;
 }

@@ -70,11 +70,35 @@ export function lateRowsSql(t: TableObjects, old: string, lsnFloor: bigint): { c
 }
 
 /**
+ * Before the swap: a loaded row equal to the key's live row keeps that row's
+ * version and commit time instead of L. Its value did not change, so the
+ * change that produced it is still the current one; the change history gets
+ * no row for it (historySql), and the SCD2 history's current row and the
+ * current state then name the same version. Only live rows below L qualify
+ * (a row streamed after S0 wins over the loaded one anyway). Two statements,
+ * each safe to repeat: the live rows are copied into the shadow (they lose to
+ * the loaded rows at L until the second), then the loaded rows they equal are
+ * deleted from it.
+ */
+export function keepUnchangedSql(t: TableObjects, live: string, shadow: string, lsnFloor: bigint): { count: string; copy: string; drop: string } {
+  const keyHash = `(${keyTuple(t)}, ${rowHash(t)})`;
+  const loaded = `SELECT ${keyTuple(t)}, ${rowHash(t)} FROM ${shadow} WHERE version = ${lsnFloor} AND is_deleted = 0`;
+  const kept = `SELECT ${keyTuple(t)}, ${rowHash(t)} FROM ${shadow} WHERE version < ${lsnFloor} AND is_deleted = 0`;
+  return {
+    // Counted in a subquery: the alias n must not shadow a column n inside the hash.
+    count: `SELECT count() AS n FROM (SELECT 1 FROM ${shadow} WHERE version = ${lsnFloor} AND is_deleted = 0 AND ${keyHash} IN (${kept}))`,
+    copy: `INSERT INTO ${shadow} SELECT * FROM ${live} FINAL WHERE version < ${lsnFloor} AND is_deleted = 0 AND ${keyHash} IN (${loaded})`,
+    drop: `DELETE FROM ${shadow} WHERE version = ${lsnFloor} AND ${keyHash} IN (${kept})`,
+  };
+}
+
+/**
  * The change history after the swap (`current` is the loaded copy, `old` the
  * one it replaced): a loaded row that differs from the key's live row before
  * adds a read (`r`) at L; a live key the load did not find adds a delete at
- * L. A loaded row equal to what was there adds nothing, so a resync of a
- * table that had not drifted writes no history.
+ * L. A loaded row equal to what was there adds nothing (it kept the live
+ * row's version: keepUnchangedSql), so a resync of a table that had not
+ * drifted writes no history and moves no version.
  */
 export function historySql(t: TableObjects, old: string, lsnFloor: bigint): { changed: string; deleted: string } {
   const data = dataColumns(t).map((c) => ident(c));

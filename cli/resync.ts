@@ -46,7 +46,7 @@ export function buildResyncCommand(): Command {
       );
       console.log(
         `${result.source}: resynced ${result.loadedRows.toLocaleString('en-US')} rows in ${result.ranges} ranges (version ${result.lsnFloor}); ` +
-          `${result.streamedCopied + result.lateCopied} streamed meanwhile kept; history: ${result.changedRows} changed, ${result.deletedRows} deleted`,
+          `${result.streamedCopied + result.lateCopied} streamed meanwhile kept; ${result.keptRows ?? 0} unchanged (their version kept); history: ${result.changedRows} changed, ${result.deletedRows} deleted`,
       );
       if (result.validation) console.log(`validation: ${result.validation.summary}`);
       if (result.cancelledAfterSwap) {

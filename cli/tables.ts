@@ -21,10 +21,12 @@ import pg from 'pg';
 import { deriveOptions, capturedTables } from '../catalog/pipeline.ts';
 import { writeHistoryModels } from '../catalog/dbt-history.ts';
 import type { ColumnOptions, TableDeclarationInput } from '../catalog/declaration.ts';
-import { tableNames } from '../catalog/names.ts';
+import { pipelineNames, tableNames } from '../catalog/names.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { loadConfigOrExit, workerEndpoints, type Config, type Endpoints } from '../config/env.ts';
+import { gapText, readGaps } from '../pipeline/capture-gaps.ts';
 import { lagReport } from '../pipeline/lag.ts';
+import { slotProblem, slotState } from '../pipeline/slot-health.ts';
 import { ADD_TABLE_WORKFLOW_TYPE, addTableWorkflowId, type AddTableResult } from '../workflows/add-table.ts';
 import { REMOVE_TABLE_WORKFLOW_TYPE, removeTableWorkflowId } from '../workflows/remove-table.ts';
 import { RESYNC_WORKFLOW_TYPE, resyncProgressQuery } from '../workflows/resync-table.ts';
@@ -152,6 +154,10 @@ export interface TableRow {
   blocked?: { since: string; keptFor: string };
   /** A table Postgres no longer has under its name (dropped or renamed): since when. */
   dropped?: { since: string };
+  /** A captured table while the pipeline's replication slot is lost or missing: the failure, with the fix. */
+  notCapturing?: string;
+  /** The newest capture gap recorded for the table (astros.capture_gaps), in words. */
+  captureGap?: string;
 }
 
 /** Each table of the live catalog with its state, live rows in ClickHouse, lag and last validation. */
@@ -170,6 +176,8 @@ export async function tableRows(e: Endpoints, opts: { all?: boolean } = {}): Pro
       groupPrefix: e.groupPrefix,
       tables: captured.map((n) => ({ topic: n.topic, group: n.group, table: n.current })),
     }).catch(() => undefined);
+    const notCapturing = slotProblem(await slotState(db, pipelineNames.slot));
+    const gaps = await readGaps(ch, entries.map((x) => x.declaration.source)).catch(() => []);
     const { rows: reports } = await db.query<{ source_table: string; outcome: string; finished_at: Date; summary: string }>(
       `select distinct on (source_table) source_table, outcome, finished_at, summary from validation_reports order by source_table, finished_at desc`,
     );
@@ -183,6 +191,7 @@ export async function tableRows(e: Endpoints, opts: { all?: boolean } = {}): Pro
       const k = lag?.kafka.find((r) => r.topic === n.topic);
       const ckh = lag?.clickhouse.find((r) => r.table === n.current);
       const v = reports.find((r) => r.source_table === x.declaration.source);
+      const gap = gaps.find((g) => g.sourceTable === x.declaration.source);
       out.push({
         source: x.declaration.source,
         state: x.state,
@@ -191,6 +200,8 @@ export async function tableRows(e: Endpoints, opts: { all?: boolean } = {}): Pro
         lag: !isCaptured(x.state) ? '-' : k ? `${k.lag} msg${ckh?.newestCommit ? `, newest commit ${ckh.newestCommit}` : ''}` : 'n/a',
         lastValidation: v ? `${v.outcome} ${v.finished_at.toISOString()}` : 'never',
         ...(x.lastError ? { error: x.lastError } : {}),
+        ...(notCapturing && isCaptured(x.state) ? { notCapturing } : {}),
+        ...(gap ? { captureGap: gapText(gap) } : {}),
         ...(x.state === 'blocked'
           ? { blocked: { since: x.updatedAt, keptFor: formatAge(tableRetention(x.declaration.retention, e.retention).topicMs - (Date.now() - Date.parse(x.updatedAt))) } }
           : {}),
@@ -238,13 +249,19 @@ export function buildTablesCommand(): Command {
 
   tables
     .command('list')
-    .description('Each table of the catalog: state (active, adding, streaming, blocked, dropped), live rows in ClickHouse, lag, last validation, and why a blocked or dropped one stopped.')
+    .description(
+      'Each table of the catalog: state (active, adding, streaming, blocked, dropped), live rows in ClickHouse, lag, last validation, ' +
+        'why a blocked or dropped one stopped, the newest capture gap; first, FAILED when the replication slot is lost or missing.',
+    )
     .option('--all', 'removed tables too')
     .option('--json', 'machine-readable output')
     .action(async (o: { all?: boolean; json?: boolean }) => {
       const rows = await tableRows(workerEndpoints(loadConfigOrExit()), o);
       if (o.json) return console.log(JSON.stringify(rows, null, 2));
       const w = Math.max(5, ...rows.map((r) => r.source.length));
+      // A lost or missing slot stops every table at once: the headline, as in the lag report.
+      const failed = rows.find((r) => r.notCapturing)?.notCapturing;
+      if (failed) console.log(`FAILED: ${failed}`);
       console.log(`${'table'.padEnd(w)}  ${'state'.padEnd(9)}  ${'rows'.padStart(9)}  lag / last validation`);
       for (const r of rows) {
         const blocked = r.blocked
@@ -253,6 +270,8 @@ export function buildTablesCommand(): Command {
             ? `; not captured since ${r.dropped.since}`
             : '';
         console.log(`${r.source.padEnd(w)}  ${r.state.padEnd(9)}  ${String(r.rows ?? '?').padStart(9)}  ${r.lag}; validation ${r.lastValidation}${blocked}${r.error ? `; error: ${r.error}` : ''}`);
+        if (r.notCapturing) console.log(`${''.padEnd(w)}  NOT CAPTURING: the replication slot cannot be read (npm run recover)`);
+        if (r.captureGap) console.log(`${''.padEnd(w)}  capture gap: ${r.captureGap}`);
       }
     });
 

@@ -9,7 +9,16 @@
  * same condition on the same series, so both fire on the same labels.
  */
 
-export type AlertKind = 'validation_mismatch' | 'consumer_lag' | 'slot_lag' | 'dead_letters' | 'wal_retained' | 'connector_failed' | 'ingest_failing' | 'table_stopped';
+export type AlertKind =
+  | 'validation_mismatch'
+  | 'consumer_lag'
+  | 'slot_lag'
+  | 'dead_letters'
+  | 'wal_retained'
+  | 'connector_failed'
+  | 'ingest_failing'
+  | 'table_stopped'
+  | 'slot_lost';
 
 export interface AlertRule {
   kind: AlertKind;
@@ -120,6 +129,17 @@ export const alertRules: readonly AlertRule[] = [
     for: { env: 'ALERT_TABLE_STOPPED_FOR', default: '0s' },
     severity: 'critical',
     summary: "a captured table stopped reaching ClickHouse: blocked (a schema change it cannot take, a failed add) or dropped (dropped or renamed in Postgres); the reason label says why and what to do",
+  },
+  {
+    kind: 'slot_lost',
+    alert: 'AstrosReplicationSlotLost',
+    metric: 'astros_replication_slot_lost',
+    fn: 'value',
+    op: '>',
+    threshold: { env: 'ALERT_SLOT_LOST_THRESHOLD', default: 0, unit: 'slots' },
+    for: { env: 'ALERT_SLOT_LOST_FOR', default: '0s' },
+    severity: 'critical',
+    summary: 'the replication slot is lost (WAL it needed is gone) or missing (dropped, or the source failed over): no change is captured until npm run recover',
   },
 ];
 

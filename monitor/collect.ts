@@ -14,6 +14,7 @@ import type pg from 'pg';
 import { pipelineNames, tableNames } from '../catalog/names.ts';
 import { catalogEntries, isCaptured, type TableState } from '../catalog/store.ts';
 import type { MonitorConfig } from '../config/env.ts';
+import { readGaps, type CaptureGap } from '../pipeline/capture-gaps.ts';
 import { lagReport, type LagReport } from '../pipeline/lag.ts';
 import { tcpReachable } from '../stack/lib/process.ts';
 import { INGEST_WORKFLOW_TYPE } from '../workflows/shared.ts';
@@ -70,6 +71,10 @@ export interface Snapshot {
   tableStates: TableStateRow[];
   components: Record<'postgres' | 'kafka' | 'connect' | 'registry' | 'clickhouse' | 'temporal', boolean>;
   lag: LagReport | undefined;
+  /** Every logical replication slot of the database (the pipeline's, a bench's or test's connector's): lost ones alert too. */
+  slots: { slot: string; walStatus: string | null; active: boolean }[];
+  /** The newest capture gaps recorded by recoverPipeline (astros.capture_gaps). */
+  captureGaps: CaptureGap[];
   /** max_slot_wal_keep_size in bytes; null when unlimited (-1). */
   slotLimitBytes: number | null;
   tables: TableSample[];
@@ -185,7 +190,7 @@ const toValidation = (r: { source: string; outcome: ValidationRow['outcome']; fi
 
 async function postgresFacts(d: CollectDeps) {
   const q = <T extends pg.QueryResultRow>(sql: string) => d.pool.query<T>(sql).then((r) => r.rows);
-  const [limit, runs, rejects, latest, recent, recentRejects] = await Promise.all([
+  const [limit, runs, rejects, latest, recent, recentRejects, slots] = await Promise.all([
     q<{ bytes: string | null }>(`select case when setting::bigint < 0 then null else setting::bigint * 1024 * 1024 end::text as bytes from pg_settings where name = 'max_slot_wal_keep_size'`),
     q<{ status: string; n: string; last: Date | null }>(`select status, count(*)::text as n, max(applied_at) as last from ingest_runs group by status`),
     q<{ n: string }>(`select count(*)::text as n from ingest_rejects`),
@@ -194,9 +199,13 @@ async function postgresFacts(d: CollectDeps) {
     q<{ run_key: string; reason: string; rejected_at: Date; record: string }>(
       `select run_key, reason, rejected_at, coalesce(record::text, raw_text) as record from ingest_rejects order by reject_id desc limit 8`,
     ),
+    q<{ slot_name: string; wal_status: string | null; active: boolean }>(
+      `select slot_name, wal_status, active from pg_replication_slots where slot_type = 'logical' and database = current_database() order by slot_name`,
+    ),
   ]);
   return {
     slotLimitBytes: limit[0]?.bytes ? Number(limit[0].bytes) : null,
+    slots: slots.map((r) => ({ slot: r.slot_name, walStatus: r.wal_status, active: r.active })),
     runs: Object.fromEntries(runs.map((r) => [r.status, Number(r.n)])),
     lastAppliedAt: runs.find((r) => r.status === 'applied')?.last?.toISOString() ?? null,
     rejects: Number(rejects[0]?.n ?? 0),
@@ -221,7 +230,7 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
     .filter((x) => x.state !== 'removed')
     .map((x) => ({ source: x.declaration.source, state: x.state, reason: stoppedStates.includes(x.state) ? (x.lastError ?? null) : null, since: x.updatedAt }));
   const [broker] = e.kafkaBrokers.split(',');
-  const [lag, pgFacts, tables, connector, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters] = await Promise.all([
+  const [lag, pgFacts, tables, connector, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters, gaps] = await Promise.all([
     settle(lagReport({ postgresUrl: e.databaseUrl, kafkaBrokers: e.kafkaBrokers, clickhouseUrl: e.clickhouseUrl, groupPrefix: e.groupPrefix })),
     settle(postgresFacts(d)),
     settle(tableSamples(d, sources ?? [], since, until)),
@@ -236,6 +245,7 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
         `SELECT topic, error, toString(received_at) AS received_at, substring(raw_message, 1, 300) AS raw_message FROM ${pipelineNames.clickhouseDatabase}.${pipelineNames.kafkaErrorsTable} ORDER BY received_at DESC LIMIT 8`,
       ),
     ),
+    settle(readGaps(d.clickhouse)),
   ]);
   return {
     at,
@@ -249,6 +259,8 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
       temporal: workflows !== undefined,
     },
     lag,
+    slots: pgFacts?.slots ?? [],
+    captureGaps: (gaps ?? []).slice(0, 20),
     slotLimitBytes: pgFacts?.slotLimitBytes ?? null,
     tables: tables ?? [],
     connector,

@@ -13,6 +13,7 @@
  * rows as new ones.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { pipelineNames } from '../catalog/names.ts';
 import { INGEST_TABLE } from '../workflows/shared.ts';
 import type { Series } from './alerts.ts';
 import { latencyBuckets, stoppedStates, type Snapshot } from './collect.ts';
@@ -33,6 +34,11 @@ export class MonitorMetrics {
   readonly slotLimit = this.gauge('astros_replication_slot_wal_limit_bytes', 'max_slot_wal_keep_size (absent when unlimited).', ['slot']);
   readonly slotRatio = this.gauge('astros_replication_slot_retained_wal_ratio', 'Retained WAL as a fraction of max_slot_wal_keep_size (absent when unlimited).', ['slot']);
   readonly slotActive = this.gauge('astros_replication_slot_active', 'Whether a consumer is connected to the slot.', ['slot']);
+  readonly slotLost = this.gauge(
+    'astros_replication_slot_lost',
+    "1 when the slot cannot be read: lost (wal_status lost) or, for the pipeline's own slot, missing; 0 for every other logical slot of the database.",
+    ['slot'],
+  );
   readonly consumerLag = this.gauge('astros_kafka_consumer_lag_messages', "Messages in the table's topic that ClickHouse's consumer group has not committed.", ['table', 'topic', 'group']);
   readonly changes = new Counter({ name: 'astros_changes_applied_total', help: "Changes ClickHouse applied: rows in the table's change log.", labelNames: ['table'], registers: [this.registry] });
   readonly latency = new Histogram({
@@ -78,7 +84,7 @@ export class MonitorMetrics {
   }
 
   apply(s: Snapshot, sampleSeconds: number): void {
-    for (const g of [this.slotLag, this.slotRetained, this.slotLimit, this.slotRatio, this.slotActive, this.consumerLag, this.newestLatency, this.debeziumLag, this.newestCommit, this.validationOutcome, this.validationDiff, this.validationTime, this.connectorTasks]) g.reset();
+    for (const g of [this.slotLag, this.slotRetained, this.slotLimit, this.slotRatio, this.slotActive, this.slotLost, this.consumerLag, this.newestLatency, this.debeziumLag, this.newestCommit, this.validationOutcome, this.validationDiff, this.validationTime, this.connectorTasks]) g.reset();
     for (const [component, up] of Object.entries(s.components)) this.componentUp.set({ component }, up ? 1 : 0);
     this.sampleSeconds.set(sampleSeconds);
 
@@ -92,6 +98,10 @@ export class MonitorMetrics {
         this.slotLimit.set(slot, s.slotLimitBytes);
         if (p.retainedWalBytes !== null) this.slotRatio.set(slot, p.retainedWalBytes / s.slotLimitBytes);
       }
+    }
+    if (s.components.postgres) {
+      for (const x of s.slots) this.slotLost.set({ slot: x.slot }, x.walStatus === 'lost' ? 1 : 0);
+      if (!s.slots.some((x) => x.slot === pipelineNames.slot)) this.slotLost.set({ slot: pipelineNames.slot }, 1);
     }
     for (const t of s.tables) {
       const table = { table: t.source };

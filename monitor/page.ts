@@ -12,6 +12,8 @@ import type { AlertKind } from './alert-rules.ts';
 import { escapeHtml as esc, intervalAverage, lineChart, rate, type ChartSeries } from './charts.ts';
 import { stoppedStates, type Snapshot } from './collect.ts';
 import type { HistoryPoint, MonitorHistory } from './history.ts';
+import { formatLsn } from '../pipeline/lag.ts';
+import { slotProblem } from '../pipeline/slot-health.ts';
 
 type Health = 'ok' | 'warn' | 'down';
 
@@ -32,8 +34,18 @@ export function bytes(n: number): string {
 const secs = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v < 10 ? `${v.toFixed(2)} s` : `${v.toFixed(0)} s`);
 const when = (iso: string | null | undefined) => (iso ? esc(iso.replace('T', ' ').replace(/\.\d+Z?$/, '').replace(/Z$/, '')) + ' UTC' : 'never');
 
+/** The pipeline's slot when it cannot be read (lost or missing): a short label and the one-line fix; undefined when usable or Postgres is down. */
+function slotFailure(s: Snapshot): { label: string; text: string } | undefined {
+  if (!s.components.postgres) return undefined;
+  const mine = s.slots.find((x) => x.slot === pipelineNames.slot);
+  const text = slotProblem({ slot: pipelineNames.slot, found: mine !== undefined, walStatus: mine?.walStatus ?? null, active: mine?.active ?? null });
+  return text ? { label: `slot ${esc(pipelineNames.slot)} ${mine ? 'LOST' : 'MISSING'}`, text: esc(text) } : undefined;
+}
+
 function stages(s: Snapshot, firing: Set<AlertKind>): Stage[] {
   const p = s.lag?.postgres;
+  const lost = slotFailure(s);
+  const slotIdle = !lost && s.slots.find((x) => x.slot === pipelineNames.slot)?.active === false;
   const kafkaLag = (s.lag?.kafka ?? []).reduce((a, k) => a + k.lag, 0);
   const mismatches = s.validations.filter((v) => v.outcome === 'mismatch');
   const worst = (down: boolean, warn: boolean): Health => (down ? 'down' : warn ? 'warn' : 'ok');
@@ -50,16 +62,24 @@ function stages(s: Snapshot, firing: Set<AlertKind>): Stage[] {
     {
       id: 'postgres',
       name: 'Postgres',
-      health: worst(!s.components.postgres || p?.slotFound !== true, firing.has('slot_lag') || firing.has('wal_retained')),
-      lines: p?.slotFound
-        ? [`slot ${esc(p.slot)} ${p.active ? 'active' : 'INACTIVE'}`, `slot lag ${bytes(p.flushLagBytes ?? 0)}`, `WAL retained ${bytes(p.retainedWalBytes ?? 0)}${s.slotLimitBytes ? ` of ${bytes(s.slotLimitBytes)}` : ''}`]
-        : ['replication slot not found'],
+      health: worst(!s.components.postgres || p?.slotFound !== true || lost !== undefined, firing.has('slot_lag') || firing.has('wal_retained')),
+      lines: lost
+        ? [`<span class="bad" data-slot-failure>${lost.label}</span>`, 'no change is captured', `run <code>npm run recover</code>`]
+        : p?.slotFound
+          ? [`slot ${esc(p.slot)} ${p.active ? 'active' : 'INACTIVE'}`, `slot lag ${bytes(p.flushLagBytes ?? 0)}`, `WAL retained ${bytes(p.retainedWalBytes ?? 0)}${s.slotLimitBytes ? ` of ${bytes(s.slotLimitBytes)}` : ''}`]
+          : ['replication slot not found'],
     },
     {
       id: 'debezium',
       name: 'Debezium (Connect)',
-      health: worst(!s.components.connect || s.connector?.state !== 'RUNNING' || failedTasks > 0, !s.components.registry),
-      lines: [`${esc(s.connector?.name ?? pipelineNames.connector)}: ${esc(s.connector?.state ?? 'unreachable')}`, `tasks: ${esc((s.connector?.tasks ?? []).map((t) => t.state).join(', ') || '–')}`, `lag behind source ${secs(Math.max(0, ...s.tables.map((t) => t.debeziumLagSeconds ?? 0)))}`],
+      // Connect says RUNNING while Debezium retries a slot it cannot read: the slot decides.
+      health: worst(!s.components.connect || s.connector?.state !== 'RUNNING' || failedTasks > 0 || lost !== undefined, !s.components.registry || slotIdle),
+      lines: [
+        `${esc(s.connector?.name ?? pipelineNames.connector)}: ${esc(s.connector?.state ?? 'unreachable')}`,
+        ...(lost ? [`<span class="bad">cannot read: ${lost.label}</span>`] : slotIdle ? ['not connected to its slot'] : []),
+        `tasks: ${esc((s.connector?.tasks ?? []).map((t) => t.state).join(', ') || '–')}`,
+        `lag behind source ${secs(Math.max(0, ...s.tables.map((t) => t.debeziumLagSeconds ?? 0)))}`,
+      ],
     },
     {
       id: 'kafka',
@@ -174,6 +194,21 @@ export async function renderPage({ cfg, snapshot: s, history, firing }: PageInpu
     'no validation has run yet',
     'validations',
   );
+  const lostSlot = slotFailure(s);
+  const gaps = table(
+    ['table', 'not captured: committed after', 'and before', 'from', 'until', 'reason', 'reloaded at'],
+    s.captureGaps.map((g) => [
+      esc(g.sourceTable),
+      `<span data-gap-from="${esc(g.sourceTable)}">${formatLsn(g.fromLsn)}</span>`,
+      `<span data-gap-to="${esc(g.sourceTable)}">${formatLsn(g.toLsn)}</span>`,
+      when(g.fromTime),
+      when(g.toTime),
+      esc(g.reason),
+      g.reloadLsn === null ? '<span class="bad">not reloaded</span>' : formatLsn(g.reloadLsn),
+    ]),
+    'no capture gap recorded: every change since the pipeline started is in the change history',
+    'capture-gaps',
+  );
   const deadLetters = table(
     ['received', 'topic', 'error', 'message'],
     s.recentDeadLetters.map((d) => [when(d.receivedAt), esc(d.topic), esc(d.error), `<code>${esc(d.message)}</code>`]),
@@ -203,11 +238,12 @@ export async function renderPage({ cfg, snapshot: s, history, firing }: PageInpu
 <title>astros-cdc pipeline</title><style>${css}</style></head><body>
 <h1>astros-cdc pipeline</h1><div class="meta">sampled ${when(new Date(s.at).toISOString())} · monitor ${esc(cfg.instance)} · every ${cfg.intervalMs / 1000} s</div>
 <div class="links">${links.map(([href, text]) => `<a href="${esc(href!)}">${esc(text!)}</a>`).join('')}</div>
-${firingHtml}
+${firingHtml}${lostSlot ? `<div class="alerts" data-alerts="slot"><strong>Not capturing:</strong> ${lostSlot.text}</div>` : ''}
 <h2>Pipeline</h2><div class="pipeline">${stageHtml}</div>
 <h2>Tables</h2>${perTable}
 <h2>Last hour</h2><div class="charts">${await charts(history, s.tables.map((t) => t.source), s.at)}</div>
 <h2>Latest validations</h2>${validations}
+<h2>Capture gaps</h2>${gaps}
 <h2>Recent dead letters</h2>${deadLetters}
 <h2>Recent rejected feed records</h2>${rejects}
 <h2>Alerts</h2>${alertLog}

@@ -10,6 +10,9 @@
  *
  *   npm run lag [-- --profile test] [--json]
  *
+ * A lost or missing replication slot is the first line (`FAILED: …`, with the
+ * fix) and the exit status (4, as validation's for the same failure).
+ *
  * One row per active table of the live catalog. Addresses come from the
  * native stack of --profile; DATABASE_URL, KAFKA_BROKERS, CLICKHOUSE_URL,
  * CLICKHOUSE_KAFKA_GROUP_PREFIX (or --postgres-url) override them. The
@@ -170,10 +173,18 @@ function bytes(n: number | null): string {
   return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
+/** The replication slot's failure (lost or missing), or undefined: what makes the report's first line FAILED. */
+export function lagFailure(r: LagReport): string | undefined {
+  const p = r.postgres;
+  return slotProblem({ slot: p.slot, found: p.slotFound, walStatus: p.walStatus, active: p.active });
+}
+
 export function formatLagReport(r: LagReport): string {
   const p = r.postgres;
-  const lines = [`lag report at ${r.at}`, `postgres    current LSN ${p.currentLsn}`];
-  const problem = slotProblem({ slot: p.slot, found: p.slotFound, walStatus: p.walStatus, active: p.active }) ?? slotWarning({ slot: p.slot, found: p.slotFound, walStatus: p.walStatus, active: p.active });
+  const failure = lagFailure(r);
+  // A lost or missing slot is the headline: nothing below it streams until it is recovered.
+  const lines = [...(failure ? [`FAILED: ${failure}`] : []), `lag report at ${r.at}`, `postgres    current LSN ${p.currentLsn}`];
+  const problem = failure ? undefined : slotWarning({ slot: p.slot, found: p.slotFound, walStatus: p.walStatus, active: p.active });
   if (!p.slotFound) {
     lines.push(`            slot ${p.slot}: NOT FOUND (connector never started, or the slot was dropped)`);
   } else {
@@ -209,7 +220,9 @@ async function main(): Promise<void> {
     groupPrefix: e.groupPrefix,
     slot: opts.slot,
   });
-  console.log(opts.json ? JSON.stringify(report, null, 2) : formatLagReport(report));
+  console.log(opts.json ? JSON.stringify({ ...report, failure: lagFailure(report) ?? null }, null, 2) : formatLagReport(report));
+  // Scripts see it too: the status validation gives the same failure.
+  if (lagFailure(report)) process.exitCode = 4;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

@@ -2,9 +2,11 @@
  * Is the connector's replication slot usable? Postgres invalidates a slot
  * whose consumer fell further behind than max_slot_wal_keep_size (wal_status
  * 'lost'): the WAL it needed is gone, Debezium fails, and only a recovery
- * (a new slot, the connector's offsets reset, every table resynced) brings
- * the pipeline back without a gap. One wording of that, for the lag report,
- * validation, the monitor and the recover command.
+ * (a new slot, the connector's offsets reset, the gap recorded, every table
+ * resynced) brings the pipeline back. A slot that does not exist (dropped,
+ * or the source failed over to a standby: Postgres 15 keeps logical slots on
+ * the primary only) is the same failure. One wording of that, for the lag
+ * report, validation, the monitor, `tables list` and the recover command.
  */
 import type pg from 'pg';
 
@@ -20,9 +22,11 @@ export interface SlotState {
 
 /** One line naming the problem and the fix, or undefined when the slot is usable. */
 export function slotProblem(s: SlotState): string | undefined {
-  if (!s.found) return `replication slot ${s.slot} does not exist: changes made since it went are not in the stream; run ${RECOVER_COMMAND} (new slot, connector offsets reset, every table resynced)`;
+  if (!s.found) {
+    return `replication slot ${s.slot} does not exist: it was dropped, or the source failed over to a standby (Postgres 15 does not carry logical slots to it); changes made since are not in the stream; run ${RECOVER_COMMAND} (new slot, capture gap recorded, every table resynced)`;
+  }
   if (s.walStatus === 'lost') {
-    return `replication slot ${s.slot} is lost: Postgres removed WAL it still needed (its consumer was behind by more than max_slot_wal_keep_size); run ${RECOVER_COMMAND} (new slot, connector offsets reset, every table resynced)`;
+    return `replication slot ${s.slot} is lost: Postgres removed WAL it still needed (its consumer was behind by more than max_slot_wal_keep_size); run ${RECOVER_COMMAND} (new slot, capture gap recorded, every table resynced)`;
   }
   return undefined;
 }

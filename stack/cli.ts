@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { allComponents, componentsFor } from './components/index.ts';
 import { createContext } from './lib/context.ts';
 import { stackEnv } from './lib/endpoints.ts';
+import { moveStandbyToPrimary, promoteStandby } from './lib/failover.ts';
 import { logFile, StackError, StackManager } from './lib/manager.ts';
 import { tailFile } from './lib/process.ts';
 import type { Profile } from './lib/types.ts';
@@ -55,6 +56,27 @@ async function main(): Promise<void> {
     .action(async (name: string, opts: { profile: Profile; signal: string }) => {
       const pid = await manager(opts.profile).kill(name, opts.signal as NodeJS.Signals);
       console.log(pid === undefined ? `${name} is not running in stack '${opts.profile}'` : `${name}: ${opts.signal} sent to pid ${pid}`);
+    });
+
+  program
+    .command('failover')
+    .description(
+      'fail the source over to the standby (start it first: `up standby`): the primary is killed if it still runs, the standby promoted, ' +
+        "then moved to the primary's address (its data becomes the stack's Postgres, on the usual port). The pipeline's slot does not exist there: npm run recover",
+    )
+    .addOption(profileOption)
+    .option('--promote-only', "promote the standby and leave it on its own port (move it later with `failover --move`)")
+    .option('--move', 'only move an already promoted standby to the primary\'s address')
+    .action(async (opts: { profile: Profile; promoteOnly?: boolean; move?: boolean }) => {
+      const m = manager(opts.profile);
+      if (!opts.move) {
+        const p = await promoteStandby(m);
+        console.log(`standby promoted: timeline ${p.timeline}, WAL at ${p.lsn}`);
+      }
+      if (!opts.promoteOnly) {
+        await moveStandbyToPrimary(m);
+        console.log(`the new primary serves port ${m.ctx.ports.postgres}; the pipeline's replication slot does not exist there: npm run lag says so, npm run recover makes a new one`);
+      }
     });
 
   program

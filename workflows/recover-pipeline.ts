@@ -4,10 +4,15 @@
  * Workflow Type recoverPipeline, no input).
  *
  *   1. resetConnectorSlot: connector stopped, dead slot dropped, offsets
- *      reset, resumed on a new slot (streaming from its consistent point)
+ *      reset, a new slot made and the capture gap recorded for each table
+ *      the connector captures (astros.capture_gaps: from which LSN to which
+ *      one changes were not captured), resumed on the new slot
  *   2. resyncTable for every captured table (or the named ones), one after
  *      another: what changed while no slot kept the WAL comes from Postgres
- *      itself, and each ends with validation agreeing
+ *      itself (each key's net result: a read or a delete at the reload's
+ *      version where it differs, nothing where it does not), and each ends
+ *      with validation agreeing; its gap row then names the reload (a later
+ *      resync of a table the recovery did not reach does the same)
  *
  * Versions stay ordered: the new slot's LSNs are above every old one, and a
  * resync's loaded rows sit between (catalog/README.md, "Resync").
@@ -31,7 +36,7 @@ export interface RecoverPipelineInput {
 
 export interface RecoverPipelineResult {
   reset: ResetResult;
-  tables: { source: string; loadedRows: number; validation?: string }[];
+  tables: { source: string; loadedRows: number; changedRows: number; deletedRows: number; keptRows: number; lsnFloor: string; validation?: string }[];
 }
 
 const { resetConnectorSlot, tablesToResync } = proxyActivities<IngestActivities>({
@@ -41,11 +46,12 @@ const { resetConnectorSlot, tablesToResync } = proxyActivities<IngestActivities>
 });
 
 export async function recoverPipeline(input: RecoverPipelineInput = {}): Promise<RecoverPipelineResult> {
-  const reset = await resetConnectorSlot({ ...(input?.connector ? { connector: input.connector } : {}) });
+  const recoveredBy = `${workflowInfo().workflowId}/${workflowInfo().runId}`;
+  const reset = await resetConnectorSlot({ ...(input?.connector ? { connector: input.connector } : {}), recoveredBy });
   const tables: RecoverPipelineResult['tables'] = [];
   for (const source of await tablesToResync({ ...(input?.tables ? { tables: input.tables } : {}) })) {
     const r: ResyncTableResult = await executeChild(resyncTable, { workflowId: `${workflowInfo().workflowId}-resync-${source}-${workflowInfo().runId.slice(0, 8)}`, args: [{ source }] });
-    tables.push({ source, loadedRows: r.loadedRows, ...(r.validation ? { validation: r.validation.summary } : {}) });
+    tables.push({ source, loadedRows: r.loadedRows, changedRows: r.changedRows, deletedRows: r.deletedRows, keptRows: r.keptRows, lsnFloor: r.lsnFloor, ...(r.validation ? { validation: r.validation.summary } : {}) });
   }
   return { reset, tables };
 }

@@ -65,6 +65,8 @@ export interface ResyncTableResult extends ResyncOutcome {
   ranges: number;
   rowsRead: number;
   streamedCopied: number;
+  /** Loaded rows equal to the live row before: they kept its version. */
+  keptRows: number;
   /** Transactions open at the start that the load waited for. */
   waitedFor: number;
   validation?: { workflowId: string; outcome: ValidationReport['outcome']; summary: string };
@@ -139,7 +141,7 @@ export async function resyncTable(input: ResyncTableInput): Promise<ResyncTableR
     swapped = true;
     progress.phase = 'completing';
     const outcome = await CancellationScope.nonCancellable(() => completeResync({ source, lsnFloor: plan.lsnFloor, ...target }));
-    const result: ResyncTableResult = { source, lsnFloor: plan.lsnFloor, ranges: plan.ranges.length, rowsRead: progress.rowsLoaded, streamedCopied: swap.streamedCopied, waitedFor: plan.waitedFor, ...outcome };
+    const result: ResyncTableResult = { source, lsnFloor: plan.lsnFloor, ranges: plan.ranges.length, rowsRead: progress.rowsLoaded, streamedCopied: swap.streamedCopied, keptRows: swap.keptRows, waitedFor: plan.waitedFor, ...outcome };
     if (CancellationScope.current().consideredCancelled) result.cancelledAfterSwap = true;
     else if (!input.skipValidation) {
       progress.phase = 'validating';

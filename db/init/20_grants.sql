@@ -29,3 +29,42 @@ end
 $$;
 revoke all on function public.astros_drop_inactive_slot(text) from public;
 grant execute on function public.astros_drop_inactive_slot(text) to astros;
+
+-- Recovery makes the new slot itself, so it knows the exact position from
+-- which changes stream again (the slot's consistent point: the end of the
+-- capture gap it records); the connector then streams from that slot. Only a
+-- pgoutput slot of this database, only when none of that name exists.
+create or replace function public.astros_create_logical_slot(slot text) returns pg_lsn
+  language plpgsql security definer set search_path = pg_catalog as $$
+declare
+  consistent pg_lsn;
+begin
+  select s.confirmed_flush_lsn into consistent from pg_replication_slots s where s.slot_name = slot and s.slot_type = 'logical' and s.database = current_database();
+  if found then
+    return consistent;
+  end if;
+  select r.lsn into consistent from pg_create_logical_replication_slot(slot, 'pgoutput') r;
+  return consistent;
+end
+$$;
+revoke all on function public.astros_create_logical_slot(text) from public;
+grant execute on function public.astros_create_logical_slot(text) to astros;
+
+-- After a failover the new primary's WAL position can be below changes the
+-- pipeline captured from the old one (WAL it never received). Versions are
+-- LSNs, so recovery moves the position past them first: each round writes a
+-- small record and switches to the next WAL segment (at most 16 MB of LSN
+-- per round, nothing of that written). Returns the position reached.
+create or replace function public.astros_advance_wal(past pg_lsn) returns pg_lsn
+  language plpgsql security definer set search_path = pg_catalog as $$
+begin
+  for i in 1..4096 loop
+    exit when pg_current_wal_insert_lsn() > past;
+    perform pg_logical_emit_message(false, 'astros', 'advance past ' || past::text);
+    perform pg_switch_wal();
+  end loop;
+  return pg_current_wal_insert_lsn();
+end
+$$;
+revoke all on function public.astros_advance_wal(pg_lsn) from public;
+grant execute on function public.astros_advance_wal(pg_lsn) to astros;

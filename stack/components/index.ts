@@ -7,11 +7,15 @@ import { postgres } from './postgres.ts';
 import { prometheus } from './prometheus.ts';
 import { registry } from './registry.ts';
 import { simulator } from './simulator.ts';
+import { standby } from './standby.ts';
 import { temporal } from './temporal.ts';
 import { worker } from './worker.ts';
 
-/** Every long-running component of the native stack, in a sensible start order (prometheus is optional: started when named). */
-export const allComponents: Component[] = [postgres, kafka, registry, clickhouse, temporal, simulator, connect, worker, monitor, prometheus];
+/**
+ * Every long-running component of the native stack, in a sensible start order (prometheus is optional: started
+ * when named; standby, a streaming replica of postgres for failover drills, only when named).
+ */
+export const allComponents: Component[] = [postgres, kafka, registry, clickhouse, temporal, simulator, connect, worker, monitor, prometheus, standby];
 
 /**
  * The components a profile runs. The test profile has no standing worker:

@@ -62,17 +62,38 @@ export function pgCredentials(ctx: StackContext): Passwords {
   return (generatesPasswords(ctx) ? readPasswords(ctx) : undefined) ?? devPasswords;
 }
 
-export function databaseUrl(ctx: StackContext, role: Role = 'app'): string {
+/** A role's URL on this stack's Postgres (or, with `port`, another server of the same cluster: the standby). */
+export function databaseUrl(ctx: StackContext, role: Role = 'app', port = ctx.ports.postgres): string {
   const r = pgRoles[role];
   const db = role === 'superuser' ? 'postgres' : pgRoles.app.database;
-  return `postgres://${r.user}:${encodeURIComponent(pgCredentials(ctx)[role])}@127.0.0.1:${ctx.ports.postgres}/${db}`;
+  return `postgres://${r.user}:${encodeURIComponent(pgCredentials(ctx)[role])}@127.0.0.1:${port}/${db}`;
 }
 
 /** The app role's URL without its password, for what people read (`stack status`). */
 export const displayUrl = (ctx: StackContext): string => `postgres://${pgRoles.app.user}@127.0.0.1:${ctx.ports.postgres}/${pgRoles.app.database} (password: npm run stack -- env)`;
 
-const dataDir = (ctx: StackContext) => path.join(ctx.stateDir, 'postgres', 'data');
-const socketDir = (ctx: StackContext) => path.join(ctx.stateDir, 'postgres', 'run');
+export const dataDir = (ctx: StackContext) => path.join(ctx.stateDir, 'postgres', 'data');
+export const socketDir = (ctx: StackContext) => path.join(ctx.stateDir, 'postgres', 'run');
+export const pgBin = (name: string) => path.join(binDir, name);
+export const PG_OS_USER = OS_USER;
+
+/** The server's settings, shared with the standby (stack/components/standby.ts), which becomes this server after a failover. */
+export function serverArgs(ctx: StackContext, where: { dataDir: string; port: number; socketDir: string }): string[] {
+  return [
+    '-D', where.dataDir,
+    '-c', `port=${where.port}`,
+    '-c', 'listen_addresses=127.0.0.1',
+    '-c', `unix_socket_directories=${where.socketDir}`,
+    '-c', 'wal_level=logical',
+    '-c', 'max_wal_senders=10',
+    '-c', 'max_replication_slots=10',
+    // Bound the WAL a stopped consumer can pin; the lag report shows what is retained (npm run recover after a loss).
+    '-c', `max_slot_wal_keep_size=${stackSettings().walKeepSize(ctx.profile)}`,
+    '-c', 'timezone=UTC',
+    '-c', 'log_timezone=UTC',
+    '-c', 'shared_buffers=128MB',
+  ];
+}
 
 function chownTree(dir: string, uid: number, gid: number): void {
   fs.chownSync(dir, uid, gid);
@@ -85,7 +106,7 @@ function readInitSql(ctx: StackContext, name: string): string {
   return fs.readFileSync(path.join(initSqlDir(ctx), name), 'utf8');
 }
 
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   await client.connect();
   try {
@@ -130,24 +151,7 @@ export const postgres: Component = {
   },
 
   async process(ctx) {
-    return {
-      command: path.join(binDir, 'postgres'),
-      args: [
-        '-D', dataDir(ctx),
-        '-c', `port=${ctx.ports.postgres}`,
-        '-c', 'listen_addresses=127.0.0.1',
-        '-c', `unix_socket_directories=${socketDir(ctx)}`,
-        '-c', 'wal_level=logical',
-        '-c', 'max_wal_senders=10',
-        '-c', 'max_replication_slots=10',
-        // Bound the WAL a stopped consumer can pin; the lag report shows what is retained (npm run recover after a loss).
-        '-c', `max_slot_wal_keep_size=${stackSettings().walKeepSize(ctx.profile)}`,
-        '-c', 'timezone=UTC',
-        '-c', 'log_timezone=UTC',
-        '-c', 'shared_buffers=128MB',
-      ],
-      user: OS_USER,
-    };
+    return { command: path.join(binDir, 'postgres'), args: serverArgs(ctx, { dataDir: dataDir(ctx), port: ctx.ports.postgres, socketDir: socketDir(ctx) }), user: OS_USER };
   },
 
   async healthy(ctx) {

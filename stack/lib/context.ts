@@ -10,6 +10,7 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 export const defaultPorts: Record<Profile, Ports> = {
   dev: {
     postgres: 5432,
+    postgresStandby: 5433,
     kafka: 9092,
     kafkaController: 9093,
     connect: 8083,
@@ -23,6 +24,7 @@ export const defaultPorts: Record<Profile, Ports> = {
   },
   test: {
     postgres: 25432,
+    postgresStandby: 25433,
     kafka: 29092,
     kafkaController: 29093,
     connect: 28083,
@@ -38,6 +40,7 @@ export const defaultPorts: Record<Profile, Ports> = {
 
 const portEnv: Record<keyof Ports, string> = {
   postgres: 'PG_PORT',
+  postgresStandby: 'PG_STANDBY_PORT',
   kafka: 'KAFKA_PORT',
   kafkaController: 'KAFKA_CONTROLLER_PORT',
   connect: 'CONNECT_PORT',

@@ -22,6 +22,7 @@ export interface StatusRow {
 
 const portOf: Record<string, { key: keyof Ports; env: string }[]> = {
   postgres: [{ key: 'postgres', env: 'PG_PORT' }],
+  standby: [{ key: 'postgresStandby', env: 'PG_STANDBY_PORT' }],
   kafka: [
     { key: 'kafka', env: 'KAFKA_PORT' },
     { key: 'kafkaController', env: 'KAFKA_CONTROLLER_PORT' },
@@ -60,7 +61,7 @@ export class StackManager {
 
   /** The named components plus everything they depend on, in start order (none named: all but the optional ones, unless `optional`). */
   resolve(names: string[], optional = false): Component[] {
-    const wanted = names.length > 0 ? names : this.components.filter((c) => optional || !c.optional).map((c) => c.name);
+    const wanted = names.length > 0 ? names : this.components.filter((c) => (optional && !c.namedOnly) || !c.optional).map((c) => c.name);
     const ordered: Component[] = [];
     const visit = (name: string, trail: string[]) => {
       const c = this.byName.get(name);

@@ -9,6 +9,8 @@ export type Profile = 'dev' | 'test';
 
 export interface Ports {
   postgres: number;
+  /** The optional streaming standby of postgres (stack/components/standby.ts). */
+  postgresStandby: number;
   kafka: number;
   kafkaController: number;
   connect: number;
@@ -53,6 +55,8 @@ export interface Component {
   name: string;
   /** Started only when named (`up prometheus`) or when `up` is asked for optional components. */
   optional?: boolean;
+  /** Started only when named, never as one of the optional components (the standby: a second Postgres only its test starts). */
+  namedOnly?: boolean;
   /** Names of components that must be healthy before this one starts. */
   dependsOn: string[];
   /** Human-facing URL or address printed by `status`. */

@@ -7,12 +7,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { pipelineNames } from '../../catalog/names.ts';
 import { monitorConfig } from '../../config/env.ts';
 import { alertRules, prometheusRules, promExpr, type ResolvedRule } from '../../monitor/alert-rules.ts';
 import { AlertEngine, alertText, slackPayload } from '../../monitor/alerts.ts';
 import { intervalAverage, lineChart, rate } from '../../monitor/charts.ts';
 import type { Snapshot } from '../../monitor/collect.ts';
+import type { MonitorHistory } from '../../monitor/history.ts';
 import { MonitorMetrics } from '../../monitor/metrics.ts';
+import { renderPage } from '../../monitor/page.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { stackEnv } from '../../stack/lib/endpoints.ts';
 
@@ -138,6 +141,11 @@ const snapshot: Snapshot = {
     kafka: [{ topic: 'astros.public.t', group: 'g', endOffset: 9, committedOffset: 4, lag: 5 }],
     clickhouse: [{ table: 'astros.t', newestLsn: '0/1', newestCommit: '2026-01-01 00:00:00.000Z', rows: 3 }],
   },
+  slots: [
+    { slot: pipelineNames.slot, walStatus: 'reserved', active: true },
+    { slot: 'other_connector', walStatus: 'lost', active: false },
+  ],
+  captureGaps: [],
   slotLimitBytes: 1024,
   tables: [{ source: 'public.t', topic: 'astros.public.t', current: 'astros.t', changes: 12, deadLetters: 2, debeziumLagSeconds: 0.2, newestLatencySeconds: 0.7, latency: [{ avg: 0.3, count: 2 }, { avg: 4, count: 1 }] }],
   connector: { name: 'c', state: 'RUNNING', tasks: [{ id: 0, state: 'RUNNING' }] },
@@ -176,7 +184,50 @@ describe('metrics from a snapshot', () => {
       'astros_connector_tasks{connector="c",state="FAILED"} 0',
       'astros_table_stopped{table="public.t",state="active",reason=""} 0',
       'astros_table_stopped{table="public.gone",state="dropped",reason="public.gone was dropped in Postgres"} 1',
+      `astros_replication_slot_lost{slot="${pipelineNames.slot}"} 0`,
+      'astros_replication_slot_lost{slot="other_connector"} 1',
     ]) expect(text).toContain(line);
+  });
+
+  it("the pipeline's slot missing from pg_replication_slots is lost too (a failover, a drop); with Postgres down nothing is said", async () => {
+    const m = new MonitorMetrics();
+    m.apply({ ...snapshot, slots: [] }, 0.5);
+    expect(await m.registry.metrics()).toContain(`astros_replication_slot_lost{slot="${pipelineNames.slot}"} 1`);
+    m.apply({ ...snapshot, slots: [], components: { ...snapshot.components, postgres: false } }, 0.5);
+    expect(await m.registry.metrics()).not.toContain('astros_replication_slot_lost{');
+  });
+});
+
+describe('the page when the replication slot cannot be read', () => {
+  const history = { points: async () => [], recentAlerts: async () => [] } as unknown as MonitorHistory;
+  const render = (s: Snapshot) => renderPage({ cfg: defaults, snapshot: s, history, firing: [] });
+  const stage = (html: string, id: string) => new RegExp(`data-stage="${id}" data-health="(\\w+)">(.*?)</div></div>`).exec(html);
+
+  it('a lost slot turns Postgres and Debezium red, though Connect says RUNNING, and says what to run', async () => {
+    const html = await render({ ...snapshot, slots: [{ slot: pipelineNames.slot, walStatus: 'lost', active: false }] });
+    expect(stage(html, 'postgres')?.[1]).toBe('down');
+    expect(stage(html, 'postgres')?.[2]).toContain(`slot ${pipelineNames.slot} LOST`);
+    expect(stage(html, 'debezium')?.[1]).toBe('down');
+    expect(stage(html, 'debezium')?.[2]).toContain('cannot read');
+    expect(html).toMatch(/data-alerts="slot"><strong>Not capturing:<\/strong> replication slot \S+ is lost: .*npm run recover/);
+  });
+
+  it('a missing slot too; a usable one leaves both as they were', async () => {
+    const missing = await render({ ...snapshot, slots: [] });
+    expect(stage(missing, 'postgres')?.[2]).toContain(`slot ${pipelineNames.slot} MISSING`);
+    expect(stage(missing, 'debezium')?.[1]).toBe('down');
+    const fine = await render(snapshot);
+    expect(stage(fine, 'debezium')?.[1]).toBe('ok');
+    expect(fine).not.toContain('data-alerts="slot"');
+  });
+
+  it('lists the capture gaps with their LSN ranges and reloads', async () => {
+    const gap = { sourceTable: 'public.t', slot: 's', reason: 'slot lost' as const, fromLsn: String(0x1a73f98), toLsn: String(0x15000000), fromTime: null, toTime: '2026-01-01T00:05:00.000Z', reloadLsn: null, recoveredBy: 'r' };
+    const html = await render({ ...snapshot, captureGaps: [gap] });
+    expect(html).toContain('<span data-gap-from="public.t">0/1A73F98</span>');
+    expect(html).toContain('<span data-gap-to="public.t">0/15000000</span>');
+    expect(html).toContain('not reloaded');
+    expect(await render(snapshot)).toContain('no capture gap recorded');
   });
 });
 

@@ -4,8 +4,9 @@ import { parseDeclarations } from '../../catalog/declaration.ts';
 import type { SourceTable } from '../../catalog/introspect.ts';
 import { pgWireValue } from '../../catalog/load-encoding.ts';
 import { tableNames } from '../../catalog/names.ts';
-import { copyRangeSql, historySql, insertColumns, lateRowsSql, splitBlocks } from '../../catalog/resync-sql.ts';
+import { copyRangeSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks } from '../../catalog/resync-sql.ts';
 import { progressBar } from '../../cli/resync-progress.ts';
+import type { LagReport } from '../../pipeline/lag.ts';
 
 const src: SourceTable = {
   source: 'public.orders',
@@ -67,6 +68,17 @@ describe('resync objects and SQL', () => {
     expect(lateRowsSql(t, 'astros.orders_resync', 41n).copy).toContain('((id), version) NOT IN (SELECT (id), version FROM astros.orders WHERE version > 41)');
   });
 
+  it('keeps the live version of a loaded row equal to the live one: live rows below L copied in, then the loaded rows they equal deleted', () => {
+    const k = keepUnchangedSql(t, 'astros.orders', 'astros.orders_resync', 41n);
+    const hash = 'cityHash64(toString(tuple(id, amount, amount_text, tags, email)))';
+    expect(k.copy).toBe(
+      `INSERT INTO astros.orders_resync SELECT * FROM astros.orders FINAL WHERE version < 41 AND is_deleted = 0 AND ((id), ${hash}) IN (SELECT (id), ${hash} FROM astros.orders_resync WHERE version = 41 AND is_deleted = 0)`,
+    );
+    expect(k.drop).toBe(`DELETE FROM astros.orders_resync WHERE version = 41 AND ((id), ${hash}) IN (SELECT (id), ${hash} FROM astros.orders_resync WHERE version < 41 AND is_deleted = 0)`);
+    // What the drop removes is what the count counts.
+    expect(k.count.replace('SELECT count() AS n FROM (SELECT 1 FROM', 'DELETE FROM').replace(' AND is_deleted = 0 AND', ' AND').replace(/\)$/, '')).toBe(k.drop);
+  });
+
   it('draws the progress bar with rate and ETA', () => {
     expect(progressBar({ phase: 'loading', rangesDone: 4, ranges: 8, rowsLoaded: 100_000, estimatedRows: 200_000 }, 10_000, 10)).toBe(
       '[#####-----] 50% 100,000 of ~200,000 rows, 4/8 ranges, 10,000 rows/s, ETA 10 s',
@@ -83,6 +95,25 @@ describe('replication slot health', () => {
     expect(slotProblem({ slot: 's', found: false, walStatus: null, active: null })).toMatch(/^replication slot s does not exist: .*npm run recover/);
     expect(slotWarning({ slot: 's', found: true, walStatus: 'unreserved', active: true })).toMatch(/invalidates it at the next checkpoint/);
     expect(slotWarning({ slot: 's', found: true, walStatus: 'extended', active: true })).toBeUndefined();
+  });
+
+  it("makes a lost or missing slot the lag report's first line, FAILED", async () => {
+    const { formatLagReport, lagFailure } = await import('../../pipeline/lag.ts');
+    const postgres: LagReport['postgres'] = { currentLsn: '0/9', slot: 's', slotFound: true, active: true, confirmedFlushLsn: '0/9', flushLagBytes: 0, retainedWalBytes: 10, walStatus: 'reserved', lastHeartbeat: null };
+    const report = (p: Partial<LagReport['postgres']>): LagReport => ({ at: 'now', postgres: { ...postgres, ...p }, kafka: [], clickhouse: [] });
+    expect(formatLagReport(report({})).split('\n')[0]).toBe('lag report at now');
+    expect(lagFailure(report({}))).toBeUndefined();
+    expect(formatLagReport(report({ walStatus: 'lost', active: false })).split('\n')[0]).toMatch(/^FAILED: replication slot s is lost: .*npm run recover/);
+    expect(formatLagReport(report({ slotFound: false, active: null, walStatus: null })).split('\n')[0]).toMatch(/^FAILED: replication slot s does not exist: .*failed over to a standby.*npm run recover/);
+  });
+
+  it('says a capture gap in one line: the LSN range, when, and the reload', async () => {
+    const { gapText } = await import('../../pipeline/capture-gaps.ts');
+    const gap = { sourceTable: 'public.t', slot: 's', reason: 'slot lost' as const, fromLsn: String(0x1a73f98), toLsn: String(0x15000000), fromTime: '2026-01-01T00:00:00.000Z', toTime: '2026-01-01T00:05:00.000Z', reloadLsn: null, recoveredBy: 'r' };
+    expect(gapText(gap)).toBe(
+      'changes committed after 0/1A73F98 and before 0/15000000 (between 2026-01-01T00:00:00.000Z and 2026-01-01T00:05:00.000Z) were not captured (slot lost); not reloaded yet: npm run resync -- public.t',
+    );
+    expect(gapText({ ...gap, fromTime: null, reloadLsn: String(0x15000010) })).toMatch(/\(until 2026-01-01T00:05:00.000Z\) .*; reloaded at 0\/15000010$/);
   });
 });
 
