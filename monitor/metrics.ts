@@ -63,6 +63,12 @@ export class MonitorMetrics {
   readonly validationTime = this.gauge('astros_validation_last_timestamp_seconds', 'When the latest validatePipeline report finished.', ['table']);
   readonly connectorTasks = this.gauge('astros_connector_tasks', 'Debezium connector tasks by state (RUNNING, FAILED, PAUSED, ...).', ['connector', 'state']);
   readonly sampleSeconds = this.gauge('astros_monitor_sample_duration_seconds', 'How long the last sample took.');
+  readonly restarts = new Counter({
+    name: 'astros_component_restarts_total',
+    help: "Processes the native stack's supervisor started again after a component exited unexpectedly (its restarts.json).",
+    labelNames: ['component'],
+    registers: [this.registry],
+  });
 
   /** Advance a counter to an absolute count (a smaller count means the source was emptied: start again). */
   private syncCounter(c: Counter, labels: Record<string, string>, absolute: number): void {
@@ -121,6 +127,11 @@ export class MonitorMetrics {
       for (const t of s.connector.tasks) byState.set(t.state, (byState.get(t.state) ?? 0) + 1);
       for (const [state, n] of byState) this.connectorTasks.set({ connector: s.connector.name, state }, n);
     }
+  }
+
+  /** Restarts per component, as the native stack's supervisor counts them. */
+  applyRestarts(counts: Record<string, number>): void {
+    for (const [component, n] of Object.entries(counts)) this.syncCounter(this.restarts, { component }, n);
   }
 
   /** Every series' current value; histograms as their _sum and _count (buckets left out). */

@@ -20,6 +20,27 @@ export interface PidRecord {
   startTicks: string;
   command: string;
   startedAt: string;
+  /** Set before the process is stopped on purpose (`down`, `kill`), so the supervisor does not take its end for a crash. */
+  ended?: 'down' | 'kill';
+}
+
+/**
+ * How a process was started: command, arguments, folder, user and the whole
+ * environment it got. The supervisor restarts a crashed process from this, so
+ * it comes back as it was started (a worker's TASK_QUEUE, a monitor's
+ * ALERT_WEBHOOK_URL), not with the supervisor's own environment. Mode 600 beside
+ * the pidfile: the environment holds the stack's passwords.
+ */
+export type LaunchRecord = Required<Pick<ProcessSpec, 'command' | 'args' | 'env'>> & Pick<ProcessSpec, 'cwd' | 'user'>;
+
+export const launchFileOf = (pidFile: string): string => pidFile.replace(/\.pid$/, '.launch.json');
+
+export function readLaunch(pidFile: string): LaunchRecord | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(launchFileOf(pidFile), 'utf8')) as LaunchRecord;
+  } catch {
+    return undefined;
+  }
 }
 
 function procStartTicks(pid: number): string | undefined {
@@ -40,6 +61,18 @@ function isZombie(pid: number): boolean {
   } catch {
     return true;
   }
+}
+
+/** Write a file whole or not at all (readers never see half a pidfile). */
+function writeAtomic(file: string, text: string, mode = 0o644): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text, { mode });
+  fs.renameSync(tmp, file);
+}
+
+/** Mark the pidfile's process as stopped on purpose, before it is signalled. */
+export function markEnded(file: string, rec: PidRecord, how: 'down' | 'kill'): void {
+  writeAtomic(file, JSON.stringify({ ...rec, ended: how }, null, 2));
 }
 
 export function readPidfile(file: string): PidRecord | undefined {
@@ -105,9 +138,11 @@ export function spawnDetached(spec: ProcessSpec, logFile: string, pidFile: strin
   fs.writeSync(fd, `\n==== ${new Date().toISOString()} starting: ${spec.command} ${spec.args.join(' ')}\n`);
   const ids = spec.user ? userIds(spec.user) : undefined;
   if (ids) fs.fchownSync(fd, ids.uid, ids.gid);
+  const env = { ...(process.env as Record<string, string>), ...spec.env };
+  writeAtomic(launchFileOf(pidFile), JSON.stringify({ command: spec.command, args: spec.args, cwd: spec.cwd, user: spec.user, env } satisfies LaunchRecord), 0o600);
   const child = spawn(spec.command, spec.args, {
     cwd: spec.cwd,
-    env: { ...process.env, ...spec.env },
+    env,
     detached: true,
     stdio: ['ignore', fd, fd],
     ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
@@ -121,7 +156,7 @@ export function spawnDetached(spec: ProcessSpec, logFile: string, pidFile: strin
     command: `${spec.command} ${spec.args.join(' ')}`,
     startedAt: new Date().toISOString(),
   };
-  fs.writeFileSync(pidFile, JSON.stringify(rec, null, 2));
+  writeAtomic(pidFile, JSON.stringify(rec, null, 2));
   return rec;
 }
 
