@@ -36,7 +36,10 @@ const program = new Command('supervisor')
     const manager = new StackManager(ctx, componentsFor(opts.profile));
     const supervisor = new Supervisor(manager, { log });
     log(`supervisor pid ${process.pid} watching ${manager.components.map((c) => c.name).join(', ')} in ${stateDir}`);
-    setInterval(() => supervisor.look(), LOOK_EVERY_MS);
+    for (;;) {
+      await supervisor.look();
+      await new Promise((r) => setTimeout(r, LOOK_EVERY_MS));
+    }
   });
 
 program.parseAsync().catch((err: unknown) => {

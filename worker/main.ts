@@ -9,7 +9,8 @@
  * Outlives its dependencies: a Postgres restart costs the pool its
  * connections, not the process (activities/postgres.ts); when the Temporal
  * SDK's worker gives up on an unreachable server (its core shuts a worker
- * down when a poll fails for good) the worker is created again on the same
+ * down when a poll fails for good: a status it does not retry, past its
+ * 60 s grace) or cannot be created, the worker is created again on a new
  * connection, with backoff, for as long as the process runs. Stops gracefully
  * on SIGINT/SIGTERM (in-flight activities finish first).
  */
@@ -29,7 +30,7 @@ export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', impo
 const retryDelayMs = (failures: number) => Math.min(30_000, 1_000 * 2 ** Math.min(failures, 5));
 const STABLE_RUN_MS = 60_000;
 
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0];
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
 
 /** The one watch of schema changes (workflows/schema-changes.ts): started once, kept when already running. */
 async function startSchemaWatch(cfg: Config): Promise<void> {
@@ -74,21 +75,23 @@ export async function runWorker(cfg: Config): Promise<void> {
   // Bundled once: a worker created again after an outage reuses it (bundling takes seconds of CPU).
   const workflowBundle = await bundleWorkflowCode({ workflowsPath });
   const activities = createActivities({ pool, source: cfg.source, clickhouse, kafkaBrokers: cfg.kafkaBrokers, groupPrefix: cfg.groupPrefix, endpoints: workerEndpoints(cfg) });
-  let connection: NativeConnection | undefined;
   let watchStarted = !cfg.schemaWatch;
   let failures = 0;
   try {
     while (!stop.stopping) {
       const t0 = Date.now();
       let why: string;
+      // A new connection each time: the SDK keeps a worker that failed to start registered on its connection, and refuses a second one for the same task queue there.
+      let connection: NativeConnection | undefined;
       try {
-        connection ??= await NativeConnection.connect({ address: cfg.temporal.address });
+        connection = await NativeConnection.connect({ address: cfg.temporal.address });
         const worker = await Worker.create({ connection, namespace: cfg.temporal.namespace, taskQueue: cfg.temporal.taskQueue, workflowBundle, activities });
         console.log(
           `worker polling task queue '${cfg.temporal.taskQueue}' on ${cfg.temporal.address} (namespace ${cfg.temporal.namespace}); ` +
             `source ${cfg.source.url}`,
         );
         const running = worker.run();
+        running.catch(() => undefined); // awaited below; a failure while the watch starts is not an unhandled rejection
         if (!watchStarted) {
           watchStarted = true;
           await startSchemaWatch(cfg);
@@ -96,7 +99,9 @@ export async function runWorker(cfg: Config): Promise<void> {
         await running;
         why = `it stopped by itself (state ${worker.getState()})`;
       } catch (err) {
-        why = `it failed: ${message(err)}`;
+        why = `it failed: ${message(err).slice(0, 300)}`;
+      } finally {
+        await connection?.close().catch(() => undefined);
       }
       if (stop.stopping) break;
       if (Date.now() - t0 >= STABLE_RUN_MS) failures = 0;
@@ -107,7 +112,6 @@ export async function runWorker(cfg: Config): Promise<void> {
       clearTimeout(timer);
     }
   } finally {
-    await connection?.close();
     await clickhouse.close();
     await pool.end();
   }
@@ -129,8 +133,12 @@ Temporal, Kafka and ClickHouse. All settings come from the environment
     logger: new DefaultLogger(cfg.logLevel),
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
   });
-  runWorker(cfg).catch((err: unknown) => {
-    console.error(`worker failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  });
+  runWorker(cfg).then(
+    // Asked to stop and drained: exit, whatever native handles the SDK's runtime still holds.
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(`worker failed: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    },
+  );
 }

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { installDbt, dbtVersion } from '../components/dbt.ts';
 import { InstallError } from './download.ts';
 import { lockName, tryLock, withLock } from './lock.ts';
-import { assertPortFree, isOurs, launchFileOf, markEnded, readLaunch, readPidfile, rssMiB, spawnDetached, stopProcess, tailFile, type PidRecord } from './process.ts';
+import { assertPortFree, isOurs, launchFileOf, markEnded, readLaunch, readPidfile, rssMiB, spawnDetached, stopProcess, tailFile, waitGone, type PidRecord } from './process.ts';
 import { clearRestarts, readRestarts } from './restarts.ts';
 import type { Seen } from './restart-policy.ts';
 import type { Component, Ports, ProcessSpec, StackContext } from './types.ts';
@@ -195,8 +195,10 @@ export class StackManager {
       await stopProcess(rec, c.stopSignal);
     }
     const pf = pidFile(ctx, c);
-    if (fs.existsSync(pf)) {
+    const stale = readPidfile(pf);
+    if (stale) {
       ctx.progress(`[up] ${c.name}: removing stale pidfile`);
+      await waitGone(stale); // a process killed a moment ago may not be reaped yet
       fs.rmSync(pf);
     }
     await c.prepare?.(ctx);
@@ -234,6 +236,13 @@ export class StackManager {
     return started;
   }
 
+  /** True while another command (or the supervisor) holds the component: what its pidfile says may be about to change. */
+  async busy(c: Component): Promise<boolean> {
+    const held = await tryLock(lockName(this.ctx.pidDir, c.name));
+    await held?.release();
+    return held === undefined;
+  }
+
   /**
    * The supervisor's restart of a component whose process is gone without
    * being stopped: the same command and environment it was started with
@@ -247,6 +256,7 @@ export class StackManager {
     try {
       const pf = pidFile(this.ctx, c);
       if (seen(pf).kind !== 'crashed') return 'handled';
+      await waitGone(readPidfile(pf)!);
       const started = await this.spawnHealthy(c, readLaunch(pf) ?? (await c.process(this.ctx)), 'keep');
       return { pid: started.pid };
     } finally {
@@ -291,12 +301,8 @@ export class StackManager {
       const { pid } = rec;
       markEnded(pidFile(this.ctx, c), rec, 'kill');
       process.kill(signal === 'SIGKILL' ? -pid : pid, signal);
-      let alive = true;
-      for (let i = 0; i < 100 && alive; i++) {
-        await sleep(100);
-        alive = isOurs(rec);
-      }
-      if (alive) throw new StackError(`${name} (pid ${pid}) still runs 10 s after ${signal}`);
+      // Gone from the process table, not only dead: `up` may start it again at once.
+      if (!(await waitGone(rec, 10_000))) throw new StackError(`${name} (pid ${pid}) still runs 10 s after ${signal}`);
       this.ctx.progress(`[kill] ${name}: ${signal} (pid ${pid})`);
       return pid;
     });

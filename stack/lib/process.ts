@@ -14,6 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ProcessSpec } from './types.ts';
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export interface PidRecord {
   pid: number;
   /** Field 22 of /proc/<pid>/stat: distinguishes our process from a later one with the same PID. */
@@ -90,6 +92,26 @@ export function isOurs(rec: PidRecord | undefined): rec is PidRecord {
   return ticks !== undefined && ticks === rec.startTicks && !isZombie(rec.pid);
 }
 
+/**
+ * True once the process is gone from the process table. A killed process
+ * whose parent has not reaped it yet (a zombie) is no longer ours but still
+ * holds its pid, and Postgres refuses to start while the pid in its lock file
+ * answers.
+ */
+export function isGone(rec: PidRecord): boolean {
+  return procStartTicks(rec.pid) !== rec.startTicks;
+}
+
+/** Wait (bounded) until the process is reaped; true when it is. */
+export async function waitGone(rec: PidRecord, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!isGone(rec)) {
+    if (Date.now() > deadline) return false;
+    await sleep(100);
+  }
+  return true;
+}
+
 export function rssMiB(pid: number): number | undefined {
   // Sum the resident memory of the process and its descendants (Postgres forks backends).
   const all = new Map<number, { ppid: number; rssKb: number }>();
@@ -160,8 +182,6 @@ export function spawnDetached(spec: ProcessSpec, logFile: string, pidFile: strin
   return rec;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Stop a process we started: the signal goes to the leader (Postgres wants
  * SIGINT on the postmaster alone, JVMs shut down on SIGTERM); after the grace
@@ -185,6 +205,7 @@ export async function stopProcess(rec: PidRecord, signal: NodeJS.Signals = 'SIGT
   while (Date.now() < deadline) {
     if (!isOurs(rec)) {
       killGroup();
+      await waitGone(rec, 5_000);
       return 'stopped';
     }
     await sleep(200);

@@ -47,11 +47,13 @@ export class Supervisor {
   }
 
   /** One look at every component; restarts run in the background, one per component at a time. */
-  look(): void {
+  async look(): Promise<void> {
     for (const c of this.manager.components) {
       if (this.restarting.has(c.name)) continue;
       const now = this.now();
       const s = seen(pidFile(this.manager.ctx, c));
+      // A process gone while `up` starts it or `down` stops it is theirs to report, not a crash.
+      if (s.kind === 'crashed' && (await this.manager.busy(c))) continue;
       const d = decide(this.watches.get(c.name) ?? idle, s, now, this.backoff);
       this.watches.set(c.name, d.watch);
       if (d.newCrash && s.kind === 'crashed') {

@@ -82,16 +82,18 @@ async function exitedPidfile(ctx: StackContext, name: string): Promise<void> {
 }
 
 describe('supervisor', () => {
-  it('restarts a crashed component after the backoff, counts it, and leaves killed and stopped ones alone', async () => {
+  it('restarts a crashed component after the backoff, counts it, and leaves killed, stopped and busy ones alone', async () => {
     const ctx = scratchStack();
     await exitedPidfile(ctx, 'crashy');
     await exitedPidfile(ctx, 'killed');
+    await exitedPidfile(ctx, 'starting'); // exited while `up` holds it: `up` reports that, not the supervisor
     const killedPf = path.join(ctx.pidDir, 'killed.pid');
     markEnded(killedPf, readPidfile(killedPf)!, 'kill');
     const calls: string[] = [];
     const fake = {
       ctx,
-      components: [component('crashy'), component('killed'), component('absent')],
+      components: [component('crashy'), component('killed'), component('absent'), component('starting')],
+      busy: async (c: Component) => c.name === 'starting',
       restartCrashed: async (c: Component) => {
         calls.push(c.name);
         return { pid: 4242 };
@@ -101,18 +103,19 @@ describe('supervisor', () => {
     const logs: string[] = [];
     const sup = new Supervisor(fake, { backoff: b, now: () => now, log: (m) => logs.push(m) });
 
-    sup.look();
+    await sup.look();
     await sup.settled();
     expect(calls).toEqual([]);
     expect(logs.join('\n')).toMatch(/crashy: pid \d+ exited without being stopped; restarting it in 1 s/);
     now += 1_000;
-    sup.look();
+    await sup.look();
     await sup.settled();
-    sup.look(); // the fake left the pidfile as it was; the next restart waits for the next delay
+    await sup.look(); // the fake left the pidfile as it was; the next restart waits for the next delay
     await sup.settled();
     expect(calls).toEqual(['crashy']);
     expect(readRestarts(ctx.stateDir)).toMatchObject({ crashy: { restarts: 1 } });
     expect(readRestarts(ctx.stateDir).killed).toBeUndefined();
+    expect(logs.join('\n')).not.toMatch(/^(starting|killed|absent):/m);
   });
 
   it('counts a failed restart, keeps its reason and tries again later', async () => {
@@ -121,23 +124,24 @@ describe('supervisor', () => {
     const fake = {
       ctx,
       components: [component('broken')],
+      busy: async () => false,
       restartCrashed: async () => {
         throw new Error('broken exited during start. Last lines of …\nFATAL');
       },
     } as unknown as StackManager;
     let now = 0;
     const sup = new Supervisor(fake, { backoff: b, now: () => now, log: () => undefined });
-    sup.look();
+    await sup.look();
     now = 1_000;
-    sup.look();
+    await sup.look();
     await sup.settled();
     expect(readRestarts(ctx.stateDir).broken).toMatchObject({ restarts: 1, lastError: 'broken exited during start. Last lines of …' });
     now = 2_000;
-    sup.look();
+    await sup.look();
     await sup.settled();
     expect(readRestarts(ctx.stateDir).broken?.restarts).toBe(1); // not yet: the next try is due 2 s after the failure
     now = 3_000;
-    sup.look();
+    await sup.look();
     await sup.settled();
     expect(readRestarts(ctx.stateDir).broken?.restarts).toBe(2);
   });
