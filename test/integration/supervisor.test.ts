@@ -93,6 +93,7 @@ describe('the native stack keeps itself running', () => {
 
   it('a component SIGKILLed behind the stack\'s back is started again by the supervisor, as it was started, and counted', { timeout: 300_000 }, async () => {
     const pid = workerPid()!;
+    expect(await worker.healthy(manager.ctx), 'the worker component runs before it is killed').toBe(true);
     const before = readRestarts(manager.ctx.stateDir).worker?.restarts ?? 0; // earlier runs of this file on a kept stack
     process.kill(-pid, 'SIGKILL'); // a crash: its whole process group, not `stack kill`
     const back = await waitFor(
