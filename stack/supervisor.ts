@@ -12,7 +12,8 @@ import { Command, Option } from 'commander';
 import { componentsFor } from './components/index.ts';
 import { createContext } from './lib/context.ts';
 import { lockName, tryLock } from './lib/lock.ts';
-import { StackManager, SUPERVISOR } from './lib/manager.ts';
+import { StackManager } from './lib/manager.ts';
+import { SUPERVISOR } from './lib/supervisor-process.ts';
 import { Supervisor } from './lib/supervisor.ts';
 import type { Profile } from './lib/types.ts';
 

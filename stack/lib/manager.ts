@@ -17,6 +17,7 @@ import { InstallError } from './download.ts';
 import { lockName, tryLock, withLock } from './lock.ts';
 import { assertPortFree, isOurs, launchFileOf, markEnded, readLaunch, readPidfile, rssMiB, spawnDetached, stopProcess, tailFile, waitGone, type PidRecord } from './process.ts';
 import { clearRestarts, readRestarts } from './restarts.ts';
+import { ensureSupervisor, stopSupervisor, SUPERVISOR, supervisorRunning } from './supervisor-process.ts';
 import type { Seen } from './restart-policy.ts';
 import type { Component, Ports, ProcessSpec, StackContext } from './types.ts';
 
@@ -32,8 +33,6 @@ export interface StatusRow {
   restarts?: number;
   url: string;
 }
-
-export const SUPERVISOR = 'supervisor';
 
 const portOf: Record<string, { key: keyof Ports; env: string }[]> = {
   postgres: [{ key: 'postgres', env: 'PG_PORT' }],
@@ -145,37 +144,7 @@ export class StackManager {
         pending.splice(pending.indexOf(c), 1);
       }
     }
-    await this.ensureSupervisor();
-  }
-
-  /**
-   * Start the supervisor unless it runs (it may have been killed: `up`
-   * starts it again). One `up` at a time decides, under its lock.
-   */
-  async ensureSupervisor(): Promise<void> {
-    const pf = pidFile(this.ctx, { name: SUPERVISOR });
-    await withLock(lockName(this.ctx.pidDir, `${SUPERVISOR}-start`), 30_000, 'another command is starting the supervisor', async () => {
-      if (isOurs(readPidfile(pf))) return;
-      const rec = spawnDetached(
-        {
-          command: process.execPath,
-          args: ['--import', 'tsx', path.join(this.ctx.repoRoot, 'stack', 'supervisor.ts'), '--profile', this.ctx.profile, '--state-dir', this.ctx.stateDir],
-          cwd: this.ctx.repoRoot,
-        },
-        logFile(this.ctx, { name: SUPERVISOR }),
-        pf,
-      );
-      this.ctx.progress(`[up] supervisor: started pid ${rec.pid} (restarts a component that exits unexpectedly)`);
-    });
-  }
-
-  private async stopSupervisor(): Promise<void> {
-    const pf = pidFile(this.ctx, { name: SUPERVISOR });
-    await withLock(lockName(this.ctx.pidDir, `${SUPERVISOR}-start`), 30_000, 'another command is starting the supervisor', async () => {
-      const rec = readPidfile(pf);
-      if (isOurs(rec)) this.ctx.progress(`[down] supervisor: ${await stopProcess(rec, 'SIGTERM', 10_000)} (pid ${rec.pid})`);
-      removePidfile(pf);
-    });
+    await ensureSupervisor(this.ctx);
   }
 
   private startOne(c: Component): Promise<void> {
@@ -269,7 +238,7 @@ export class StackManager {
     const list = names.length > 0 ? names.map((n) => this.resolve([n]).at(-1)!) : this.components;
     const order = this.resolve(list.map((c) => c.name)).filter((c) => list.includes(c)).reverse();
     // The whole stack: the supervisor first, so nothing is started again while it stops.
-    if (names.length === 0) await this.stopSupervisor();
+    if (names.length === 0) await stopSupervisor(this.ctx);
     for (const c of order) {
       await this.locked(c, async () => {
         const pf = pidFile(this.ctx, c);
@@ -322,9 +291,9 @@ export class StackManager {
         return { name: c.name, state: ok ? 'healthy' : 'unhealthy', pid: now.pid, rssMiB: rssMiB(now.pid), ...counted, url: c.url(this.ctx) };
       }),
     );
-    const sup = readPidfile(pidFile(this.ctx, { name: SUPERVISOR }));
+    const sup = supervisorRunning(this.ctx);
     rows.push(
-      isOurs(sup)
+      sup
         ? { name: SUPERVISOR, state: 'running', pid: sup.pid, rssMiB: rssMiB(sup.pid), url: 'restarts a component that exits unexpectedly' }
         : { name: SUPERVISOR, state: 'stopped', url: 'nothing restarts crashed components; `up` starts it' },
     );

@@ -6,7 +6,8 @@
  *    brought back with `kill` + `up`, as the same process, and ingests after;
  *  - a component SIGKILLed behind the stack's back (a crash, not `stack
  *    kill`) is started again by the supervisor, as it was started, and
- *    `stack status` and the monitor count the restart.
+ *    `stack status` and the monitor count the restart; a SIGKILLed
+ *    supervisor is started again by the next `up`.
  * Afterwards the worker component is stopped and the connector's task
  * checked, so the files after this one find the stack as it was.
  */
@@ -19,6 +20,7 @@ import { createContext } from '../../stack/lib/context.ts';
 import { pidFile, StackManager } from '../../stack/lib/manager.ts';
 import { readPidfile } from '../../stack/lib/process.ts';
 import { readRestarts } from '../../stack/lib/restarts.ts';
+import { supervisorRunning } from '../../stack/lib/supervisor-process.ts';
 import { INGEST_WORKFLOW_TYPE, type IngestSummary } from '../../workflows/shared.ts';
 import { clickhouse, postgres, requireEnv, runCommand, uniqueTag, waitFor } from './helpers.ts';
 
@@ -116,5 +118,11 @@ describe('the native stack keeps itself running', () => {
       1_000,
     );
     expect(metric).toBe(String(before + 1));
+
+    // The supervisor itself gone: the next `up` starts it again.
+    const sup = supervisorRunning(manager.ctx)!;
+    process.kill(sup.pid, 'SIGKILL');
+    await manager.up(['simulator']);
+    expect(supervisorRunning(manager.ctx)?.pid ?? sup.pid).not.toBe(sup.pid);
   });
 });
