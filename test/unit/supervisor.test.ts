@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { lockName, tryLock } from '../../stack/lib/lock.ts';
 import { markEnded, readPidfile, spawnDetached, stopProcess } from '../../stack/lib/process.ts';
 import { afterRestart, decide, delayMs, idle, type Backoff, type Watch } from '../../stack/lib/restart-policy.ts';
 import { readRestarts } from '../../stack/lib/restarts.ts';
@@ -144,5 +145,22 @@ describe('supervisor', () => {
     await sup.look();
     await sup.settled();
     expect(readRestarts(ctx.stateDir).broken?.restarts).toBe(2);
+  });
+});
+
+describe('component locks', () => {
+  it('are held by one taker at a time, per stack folder and name, and free again once released', async () => {
+    const name = lockName(scratch, 'postgres');
+    expect(lockName(`${scratch}-other`, 'postgres')).not.toBe(name);
+    const first = await tryLock(name);
+    expect(first).toBeDefined();
+    expect(await tryLock(name)).toBeUndefined();
+    const other = await tryLock(lockName(scratch, 'kafka'));
+    expect(other).toBeDefined();
+    await other!.release();
+    await first!.release();
+    const again = await tryLock(name);
+    expect(again).toBeDefined();
+    await again!.release();
   });
 });
