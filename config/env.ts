@@ -71,6 +71,8 @@ export const envSchema = z
     ASTROS_SCHEDULE_INTERVAL: duration.default('5m'),
     /** Apply pending SQL migrations when the worker starts. */
     ASTROS_MIGRATE_ON_START: bool.default(true),
+    /** Start the schema-change watch (workflow schema-changes) when the worker starts; a test's own worker turns it off. */
+    ASTROS_SCHEMA_WATCH: bool.default(true),
     LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
     /** ClickHouse HTTP interface (validatePipeline reads the CDC target there). */
     CLICKHOUSE_URL: httpUrl.default('http://127.0.0.1:8123'),
@@ -122,6 +124,7 @@ export interface Config {
   };
   schedule: { id: string; interval: string };
   migrateOnStart: boolean;
+  schemaWatch: boolean;
   logLevel: Env['LOG_LEVEL'];
   clickhouseUrl: string;
   kafkaBrokers: string[];
@@ -153,6 +156,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     },
     schedule: { id: e.ASTROS_SCHEDULE_ID, interval: e.ASTROS_SCHEDULE_INTERVAL },
     migrateOnStart: e.ASTROS_MIGRATE_ON_START,
+    schemaWatch: e.ASTROS_SCHEMA_WATCH,
     logLevel: e.LOG_LEVEL,
     clickhouseUrl: e.CLICKHOUSE_URL,
     kafkaBrokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()),

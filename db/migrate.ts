@@ -73,6 +73,7 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
   const schema = opts.schema ?? 'public';
   const files = await readMigrations(opts.dir);
   const client = new pg.Client({ connectionString: opts.databaseUrl, application_name: 'astros-migrate' });
+  client.on('error', () => undefined); // a lost connection fails the statement in flight, which says what happened
   await client.connect();
   try {
     // Session lock (not per transaction): one runner at a time, across all files.

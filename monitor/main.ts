@@ -13,6 +13,7 @@ import { ConfigError } from '../activities/errors.ts';
 import { monitorConfig, type MonitorConfig } from '../config/env.ts';
 import { createContext } from '../stack/lib/context.ts';
 import { stackEnv } from '../stack/lib/endpoints.ts';
+import { readRestarts } from '../stack/lib/restarts.ts';
 import type { Profile } from '../stack/lib/types.ts';
 import { prometheusRules } from './alert-rules.ts';
 import { startMonitor } from './service.ts';
@@ -37,7 +38,10 @@ program
   .description('sample the pipeline every MONITOR_INTERVAL; serve / (page), /metrics, /rules.yml; post alerts to ALERT_WEBHOOK_URL')
   .addOption(profileOption())
   .action(async (opts: { profile: Profile }) => {
-    const monitor = await startMonitor(load(opts.profile));
+    // On the native stack, the supervisor's restart counts (stack/lib/restarts.ts) become astros_component_restarts_total.
+    const stateDir = createContext(opts.profile, () => undefined).stateDir;
+    const restarts = () => Object.fromEntries(Object.entries(readRestarts(stateDir)).map(([name, e]) => [name, e.restarts]));
+    const monitor = await startMonitor(load(opts.profile), undefined, { restarts });
     const stop = () => {
       monitor.stop().then(
         () => process.exit(0),

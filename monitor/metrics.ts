@@ -74,6 +74,12 @@ export class MonitorMetrics {
     ['table', 'state', 'reason'],
   );
   readonly sampleSeconds = this.gauge('astros_monitor_sample_duration_seconds', 'How long the last sample took.');
+  readonly restarts = new Counter({
+    name: 'astros_component_restarts_total',
+    help: "Processes the native stack's supervisor started again after a component exited unexpectedly (its restarts.json).",
+    labelNames: ['component'],
+    registers: [this.registry],
+  });
 
   /** Advance a counter to an absolute count (a smaller count means the source was emptied: start again). */
   private syncCounter(c: Counter, labels: Record<string, string>, absolute: number): void {
@@ -145,6 +151,11 @@ export class MonitorMetrics {
       for (const t of s.connector.tasks) byState.set(t.state, (byState.get(t.state) ?? 0) + 1);
       for (const [state, n] of byState) this.connectorTasks.set({ connector: s.connector.name, state }, n);
     }
+  }
+
+  /** Restarts per component, as the native stack's supervisor counts them. */
+  applyRestarts(counts: Record<string, number>): void {
+    for (const [component, n] of Object.entries(counts)) this.syncCounter(this.restarts, { component }, n);
   }
 
   /** Every series' current value; histograms as their _sum and _count (buckets left out). */

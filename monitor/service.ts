@@ -14,6 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
+import { survivePostgresRestarts } from '../activities/postgres.ts';
 import type { MonitorConfig } from '../config/env.ts';
 import { prometheusRules } from './alert-rules.ts';
 import { AlertEngine, alertText, slackPayload, type AlertEvent } from './alerts.ts';
@@ -42,9 +43,13 @@ async function postWebhook(url: string, body: unknown): Promise<boolean> {
   return false;
 }
 
-export async function startMonitor(cfg: MonitorConfig, log: (m: string) => void = (m) => console.log(m)): Promise<Monitor> {
-  const pool = new pg.Pool({ connectionString: cfg.endpoints.databaseUrl, max: 4, application_name: 'astros-monitor', connectionTimeoutMillis: 3_000 });
-  pool.on('error', () => undefined);
+export interface MonitorOptions {
+  /** Restarts per component made by the native stack's supervisor (absent outside the native stack). */
+  restarts?: () => Record<string, number>;
+}
+
+export async function startMonitor(cfg: MonitorConfig, log: (m: string) => void = (m) => console.log(m), opts: MonitorOptions = {}): Promise<Monitor> {
+  const pool = survivePostgresRestarts(new pg.Pool({ connectionString: cfg.endpoints.databaseUrl, max: 4, application_name: 'astros-monitor', connectionTimeoutMillis: 3_000 }), () => undefined);
   const ch = createClient({ url: cfg.endpoints.clickhouseUrl, request_timeout: 20_000, log: { level: ClickHouseLogLevel.OFF } });
   let temporal: { connection: Connection; client: Client } | undefined;
   const temporalClient = async () => {
@@ -85,6 +90,7 @@ export async function startMonitor(cfg: MonitorConfig, log: (m: string) => void 
       temporal = undefined;
     }
     metrics.apply(s, (performance.now() - t0) / 1000);
+    if (opts.restarts) metrics.applyRestarts(opts.restarts());
     const series = await metrics.series();
     for (const e of engine.evaluate(s.at, series)) await deliver(e);
     await history.writeSamples(s.at, series).catch((err: unknown) => log(`monitor: could not write samples: ${(err as Error).message.split('\n')[0]}`));

@@ -85,6 +85,7 @@ export function formatLsn(v: bigint | string): string {
 export async function lagReport(opts: LagOptions): Promise<LagReport> {
   const slot = opts.slot ?? pipelineNames.slot;
   const pgClient = new pg.Client({ connectionString: opts.postgresUrl, application_name: 'astros-lag' });
+  pgClient.on('error', () => undefined); // a lost connection fails the query in flight; unheard, the event would end the monitor
   await pgClient.connect();
   let postgres: LagReport['postgres'];
   let tables: LagTable[];

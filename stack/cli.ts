@@ -8,6 +8,7 @@ import { createContext } from './lib/context.ts';
 import { stackEnv } from './lib/endpoints.ts';
 import { moveStandbyToPrimary, promoteStandby } from './lib/failover.ts';
 import { logFile, StackError, StackManager } from './lib/manager.ts';
+import { SUPERVISOR } from './lib/supervisor-process.ts';
 import { tailFile } from './lib/process.ts';
 import type { Profile } from './lib/types.ts';
 import fs from 'node:fs';
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
 
   program
     .command('up')
-    .description('install (cached) and start components and their dependencies; healthy ones are left alone')
+    .description('install (cached) and start components and their dependencies; healthy ones are left alone; then the supervisor, which restarts a component that exits unexpectedly')
     .argument('[components...]', `subset to start (default: all but the optional ${allComponents.filter((c) => c.optional).map((c) => c.name).join(', ')}): ${allComponents.map((c) => c.name).join(', ')}`)
     .addOption(profileOption)
     .action(async (names: string[], opts: { profile: Profile }) => {
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
 
   program
     .command('down')
-    .description('stop the components this stack started (by their pidfiles)')
+    .description('stop the components this stack started (by their pidfiles); with no names, the supervisor too')
     .argument('[components...]', 'subset to stop (default: all)')
     .addOption(profileOption)
     .action(async (names: string[], opts: { profile: Profile }) => {
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
 
   program
     .command('kill')
-    .description('signal one component by the pid its pidfile records (default SIGKILL, its whole process group: a crash); `up` brings it back')
+    .description('signal one component by the pid its pidfile records (default SIGKILL, its whole process group: a crash); the supervisor leaves it down, `up` brings it back')
     .argument('<component>')
     .option('--signal <name>', 'signal to send', 'SIGKILL')
     .addOption(profileOption)
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
 
   program
     .command('status')
-    .description('each component, its pid, memory, address and health')
+    .description('each component, its pid, memory, address, health and restarts by the supervisor')
     .addOption(profileOption)
     .option('--json', 'machine-readable output')
     .action(async (opts: { profile: Profile; json?: boolean }) => {
@@ -93,14 +94,13 @@ async function main(): Promise<void> {
   program
     .command('logs')
     .description("print (or follow) a component's log")
-    .argument('<component>', allComponents.map((c) => c.name).join(' | '))
+    .argument('<component>', [...allComponents.map((c) => c.name), SUPERVISOR].join(' | '))
     .addOption(profileOption)
     .option('-n, --lines <n>', 'lines from the end', '50')
     .option('-f, --follow', 'keep printing new lines')
     .action((name: string, opts: { profile: Profile; lines: string; follow?: boolean }) => {
       const m = manager(opts.profile);
-      const c = m.resolve([name]).at(-1)!;
-      const file = logFile(m.ctx, c);
+      const file = logFile(m.ctx, name === SUPERVISOR ? { name } : m.resolve([name]).at(-1)!);
       if (!fs.existsSync(file)) throw new StackError(`no log yet for ${name} (${file})`);
       if (opts.follow) spawn('tail', ['-n', opts.lines, '-F', file], { stdio: 'inherit' });
       else console.log(tailFile(file, Number(opts.lines)));
@@ -123,7 +123,8 @@ async function printStatus(m: StackManager): Promise<void> {
   const w = Math.max(...rows.map((r) => r.name.length));
   for (const r of rows) {
     const extra = r.pid ? ` pid ${r.pid}${r.rssMiB !== undefined ? `, ${r.rssMiB} MiB` : ''}` : '';
-    console.log(`${r.name.padEnd(w)}  ${r.state.padEnd(9)}${extra.padEnd(22)}  ${r.url}`);
+    const restarts = r.restarts ? `restarts ${r.restarts}` : '';
+    console.log(`${r.name.padEnd(w)}  ${r.state.padEnd(9)}${extra.padEnd(22)}  ${restarts.padEnd(11)}  ${r.url}`);
   }
 }
 

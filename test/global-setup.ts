@@ -2,11 +2,11 @@
  * One native stack for the whole integration run, on the test profile's own
  * ports (see stack/lib/context.ts) so it never collides with a person's stack.
  * Left running afterwards when KEEP_STACK=1 (fast reruns); stopped otherwise.
- * The test stack includes the optional components (Prometheus, whose package
- * also brings the promtool the monitor tests run), and Debian's chromium for
- * the tests that load the pipeline page.
+ * The test stack includes Prometheus (optional elsewhere; its package also
+ * brings the promtool the monitor tests run) but not the worker (tests run
+ * their own), and Debian's chromium for the tests that load the pipeline page.
  */
-import { componentsFor } from '../stack/components/index.ts';
+import { componentsFor, testStackComponents } from '../stack/components/index.ts';
 import { createContext } from '../stack/lib/context.ts';
 import { stackEnv } from '../stack/lib/endpoints.ts';
 import { StackManager } from '../stack/lib/manager.ts';
@@ -23,7 +23,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   const manager = new StackManager(ctx, componentsFor('test'));
   const t0 = Date.now();
   await Promise.all([
-    manager.up([], { withDbt: true, optional: true }),
+    manager.up(testStackComponents(), { withDbt: true }),
     aptInstall({ component: 'tests (pipeline page)', packages: ['chromium'], provides: chromiumPath, recommends: false }, (m) => console.log(m)),
   ]);
   console.log(`[global-setup] native stack (test profile) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -109,7 +109,7 @@ export async function resyncTable(input: ResyncTableInput): Promise<ResyncTableR
     abandoned = true;
     if (input.onShapeChange !== 'return') throw ApplicationFailure.create({ type: IngestErrorType.TableShapeChanged, nonRetryable: true, message: why });
     progress.phase = 'done';
-    return { source, lsnFloor, ranges: progress.ranges, rowsRead: progress.rowsLoaded, streamedCopied: 0, waitedFor: 0, loadedRows: 0, changedRows: 0, deletedRows: 0, lateCopied: 0, superseded: why };
+    return { source, lsnFloor, ranges: progress.ranges, rowsRead: progress.rowsLoaded, streamedCopied: 0, keptRows: 0, waitedFor: 0, loadedRows: 0, changedRows: 0, deletedRows: 0, lateCopied: 0, superseded: why };
   };
   try {
     const plan = await prepareResync({ source, ...(input.rangeRows ? { rangeRows: input.rangeRows } : {}), ...target });

@@ -18,9 +18,13 @@ import { worker } from './worker.ts';
 export const allComponents: Component[] = [postgres, kafka, registry, clickhouse, temporal, simulator, connect, worker, monitor, prometheus, standby];
 
 /**
- * The components a profile runs. The test profile has no standing worker:
- * each test runs its own worker on its own task queue.
+ * The components a profile runs. In the test profile the worker is optional
+ * and never started by the global setup (each test runs its own worker on its
+ * own task queue); a test of the stack's own worker starts it by name.
  */
 export function componentsFor(profile: Profile): Component[] {
-  return profile === 'test' ? allComponents.filter((c) => c !== worker) : allComponents;
+  return profile === 'test' ? allComponents.map((c) => (c === worker ? { ...worker, optional: true } : c)) : allComponents;
 }
+
+/** What the test suite's global setup starts: everything of the test profile but the worker. */
+export const testStackComponents = (): string[] => componentsFor('test').filter((c) => c.name !== worker.name).map((c) => c.name);

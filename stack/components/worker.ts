@@ -1,8 +1,9 @@
 /**
  * The project's Temporal worker (worker/main.ts) as a stack component of the
  * dev profile, so that `up` gives a person a pipeline that runs: workflows
- * started from the Web UI or a schedule are picked up. The test profile leaves
- * it out: each test runs its own worker on its own task queue.
+ * started from the Web UI or a schedule are picked up. In the test profile it
+ * is optional: each test runs its own worker on its own task queue, and the
+ * test of the stack's own worker starts it by name with its own TASK_QUEUE.
  *
  * Without internet access the native stack points the worker at the local
  * simulator; set ASTROS_SOURCE_URL to use another source (e.g. the real API).
@@ -13,14 +14,22 @@ import { INGEST_TASK_QUEUE } from '../../workflows/shared.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { stackEnv } from '../lib/endpoints.ts';
-import { readPidfile } from '../lib/process.ts';
+import { readLaunch, readPidfile } from '../lib/process.ts';
 import type { Component, StackContext } from '../lib/types.ts';
+
+const pidfile = (ctx: StackContext) => path.join(ctx.pidDir, 'worker.pid');
+
+/** The task queue the worker serves: what it was started with (its launch record), else what this environment says. */
+function target(ctx: StackContext): { taskQueue: string; namespace: string } {
+  const s = stackSettings(readLaunch(pidfile(ctx))?.env ?? process.env);
+  return { taskQueue: s.worker.taskQueue ?? INGEST_TASK_QUEUE, namespace: s.worker.namespace ?? 'default' };
+}
 
 export const worker: Component = {
   name: 'worker',
   dependsOn: ['postgres', 'temporal', 'clickhouse', 'simulator'],
   startTimeoutSeconds: 120,
-  url: (ctx) => `task queue ${stackSettings().worker.taskQueue ?? INGEST_TASK_QUEUE} on 127.0.0.1:${ctx.ports.temporal}`,
+  url: (ctx) => `task queue ${target(ctx).taskQueue} on 127.0.0.1:${ctx.ports.temporal}`,
   install: async () => {
     // Code from this repository; its npm dependencies are installed with the project.
   },
@@ -43,15 +52,13 @@ export const worker: Component = {
   },
   /** Healthy = this process (by pid) is polling its task queue. */
   healthy: async (ctx: StackContext) => {
-    const rec = readPidfile(path.join(ctx.pidDir, 'worker.pid'));
+    const rec = readPidfile(pidfile(ctx));
     if (!rec || !fs.existsSync(`/proc/${rec.pid}`)) return false;
     let connection: Connection | undefined;
     try {
       connection = await Connection.connect({ address: `127.0.0.1:${ctx.ports.temporal}`, connectTimeout: 2000 });
-      const res = await connection.workflowService.describeTaskQueue({
-        namespace: stackSettings().worker.namespace ?? 'default',
-        taskQueue: { name: stackSettings().worker.taskQueue ?? INGEST_TASK_QUEUE },
-      });
+      const { namespace, taskQueue } = target(ctx);
+      const res = await connection.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue } });
       return (res.pollers ?? []).some((p) => (p.identity ?? '').startsWith(`${rec.pid}@`));
     } catch {
       return false;

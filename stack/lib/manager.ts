@@ -1,22 +1,36 @@
 /**
  * The stack manager: brings components up in dependency order (independent
  * ones in parallel), leaves healthy ones alone, cleans stale pidfiles, stops
- * only the processes it started, and reports status.
+ * only the processes it started, and reports status. `up` also starts the
+ * stack's supervisor (stack/supervisor.ts), which restarts a component that
+ * exits unexpectedly through this same class.
+ *
+ * Sharing pidfiles with the supervisor: whoever starts, stops, kills or
+ * restarts a component holds its lock (stack/lib/lock.ts) and reads the
+ * pidfile again under it; `down` and `kill` mark the pidfile before the
+ * signal, so the supervisor never takes an intended end for a crash.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { installDbt, dbtVersion } from '../components/dbt.ts';
 import { InstallError } from './download.ts';
-import { assertPortFree, isOurs, readPidfile, rssMiB, spawnDetached, stopProcess, tailFile, type PidRecord } from './process.ts';
-import type { Component, Ports, StackContext } from './types.ts';
+import { lockName, tryLock, withLock } from './lock.ts';
+import { assertPortFree, isOurs, launchFileOf, markEnded, readLaunch, readPidfile, rssMiB, spawnDetached, stopProcess, tailFile, waitGone, type PidRecord } from './process.ts';
+import { clearRestarts, readRestarts } from './restarts.ts';
+import { ensureSupervisor, stopSupervisor, SUPERVISOR, supervisorRunning } from './supervisor-process.ts';
+import type { Seen } from './restart-policy.ts';
+import type { Component, Ports, ProcessSpec, StackContext } from './types.ts';
 
 export class StackError extends Error {}
 
 export interface StatusRow {
   name: string;
-  state: 'healthy' | 'unhealthy' | 'stopped' | 'installed' | 'not installed';
+  /** crashed: gone without being stopped (the supervisor restarts it); killed: by `stack kill` (`up` brings it back). */
+  state: 'healthy' | 'unhealthy' | 'running' | 'stopped' | 'crashed' | 'killed' | 'installed' | 'not installed';
   pid?: number;
   rssMiB?: number;
+  /** Restarts the supervisor made since the stack came up. */
+  restarts?: number;
   url: string;
 }
 
@@ -39,14 +53,28 @@ const portOf: Record<string, { key: keyof Ports; env: string }[]> = {
   prometheus: [{ key: 'prometheus', env: 'PROMETHEUS_PORT' }],
 };
 
-export const pidFile = (ctx: StackContext, c: Component) => path.join(ctx.pidDir, `${c.name}.pid`);
-export const logFile = (ctx: StackContext, c: Component) => path.join(ctx.logDir, `${c.name}.log`);
+export const pidFile = (ctx: StackContext, c: Pick<Component, 'name'>) => path.join(ctx.pidDir, `${c.name}.pid`);
+export const logFile = (ctx: StackContext, c: Pick<Component, 'name'>) => path.join(ctx.logDir, `${c.name}.log`);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Remove a pidfile only while it still names `pid`: another manager on the same stack may have replaced it. */
 function removePidfileOf(pf: string, pid: number): void {
   if (readPidfile(pf)?.pid === pid) fs.rmSync(pf, { force: true });
+}
+
+function removePidfile(pf: string): void {
+  fs.rmSync(pf, { force: true });
+  fs.rmSync(launchFileOf(pf), { force: true });
+}
+
+/** What the pidfile says now: the supervisor's input. */
+export function seen(pf: string): Seen {
+  const rec = readPidfile(pf);
+  if (!rec) return { kind: 'absent' };
+  const { pid, ended } = rec;
+  if (isOurs(rec)) return { kind: 'running', pid };
+  return { kind: ended ? 'stopped' : 'crashed', pid };
 }
 
 export class StackManager {
@@ -80,6 +108,12 @@ export class StackManager {
     return isOurs(rec) ? rec : undefined;
   }
 
+  /** Hold the component's lock for `fn`; waits out a start (by `up` or the supervisor) in progress. */
+  private locked<T>(c: Component, fn: () => Promise<T>): Promise<T> {
+    const waitMs = (c.startTimeoutSeconds + 60) * 1000;
+    return withLock(lockName(this.ctx.pidDir, c.name), waitMs, `${c.name} is being started or stopped by another command or the stack's supervisor`, fn);
+  }
+
   /** Install everything first (downloads in parallel), then start in dependency waves. */
   async up(names: string[] = [], opts: { withDbt?: boolean; optional?: boolean } = {}): Promise<void> {
     const list = this.resolve(names, opts.optional);
@@ -111,9 +145,14 @@ export class StackManager {
         pending.splice(pending.indexOf(c), 1);
       }
     }
+    await ensureSupervisor(this.ctx);
   }
 
-  private async startOne(c: Component): Promise<void> {
+  private startOne(c: Component): Promise<void> {
+    return this.locked(c, () => this.startLocked(c));
+  }
+
+  private async startLocked(c: Component): Promise<void> {
     const ctx = this.ctx;
     const rec = this.running(c);
     if (rec && (await c.healthy(ctx))) {
@@ -126,83 +165,138 @@ export class StackManager {
       await stopProcess(rec, c.stopSignal);
     }
     const pf = pidFile(ctx, c);
-    if (fs.existsSync(pf)) {
+    const stale = readPidfile(pf);
+    if (stale) {
       ctx.progress(`[up] ${c.name}: removing stale pidfile`);
+      await waitGone(stale); // a process killed a moment ago may not be reaped yet
       fs.rmSync(pf);
     }
-    for (const p of portOf[c.name] ?? []) await assertPortFree(ctx.ports[p.key], c.name, `${ctx.profile === 'test' ? 'TEST_' : ''}${p.env}`);
     await c.prepare?.(ctx);
-    const spec = await c.process(ctx);
+    await this.spawnHealthy(c, await c.process(ctx), 'remove');
+    await c.afterStart?.(ctx);
+  }
+
+  /**
+   * Spawn and wait until healthy. A process that exits or stays unhealthy is
+   * stopped; its pidfile is removed (`up`: the command failed and says so) or
+   * kept (the supervisor: the component is still down and tried again later).
+   */
+  private async spawnHealthy(c: Component, spec: ProcessSpec, onFailure: 'remove' | 'keep'): Promise<PidRecord> {
+    const ctx = this.ctx;
+    const pf = pidFile(ctx, c);
+    for (const p of portOf[c.name] ?? []) await assertPortFree(ctx.ports[p.key], c.name, `${ctx.profile === 'test' ? 'TEST_' : ''}${p.env}`);
     const t0 = Date.now();
     const started = spawnDetached(spec, logFile(ctx, c), pf);
-    const startedPid = started.pid;
+    const fail = (why: string) => {
+      if (onFailure === 'remove') removePidfileOf(pf, started.pid);
+      return new StackError(`${c.name} ${why}. Last lines of ${logFile(ctx, c)}:\n${tailFile(logFile(ctx, c))}`);
+    };
     ctx.progress(`[up] ${c.name}: started pid ${started.pid}, waiting for it to become healthy`);
     const deadline = t0 + c.startTimeoutSeconds * 1000;
     while (true) {
-      if (!isOurs(started)) {
-        removePidfileOf(pf, startedPid);
-        throw new StackError(`${c.name} exited during start. Last lines of ${logFile(ctx, c)}:\n${tailFile(logFile(ctx, c))}`);
-      }
+      if (!isOurs(started)) throw fail('exited during start');
       if (await c.healthy(ctx)) break;
       if (Date.now() > deadline) {
         await stopProcess(started, c.stopSignal, 10_000);
-        removePidfileOf(pf, startedPid);
-        throw new StackError(`${c.name} did not become healthy within ${c.startTimeoutSeconds} s and was stopped. Last lines of ${logFile(ctx, c)}:\n${tailFile(logFile(ctx, c))}`);
+        throw fail(`did not become healthy within ${c.startTimeoutSeconds} s and was stopped`);
       }
       await sleep(500);
     }
-    await c.afterStart?.(ctx);
     ctx.progress(`[up] ${c.name}: healthy in ${((Date.now() - t0) / 1000).toFixed(1)} s — ${c.url(ctx)}`);
+    return started;
+  }
+
+  /** True while another command (or the supervisor) holds the component: what its pidfile says may be about to change. */
+  async busy(c: Component): Promise<boolean> {
+    const held = await tryLock(lockName(this.ctx.pidDir, c.name));
+    await held?.release();
+    return held === undefined;
+  }
+
+  /**
+   * The supervisor's restart of a component whose process is gone without
+   * being stopped: the same command and environment it was started with
+   * (its launch record). 'handled' when another command holds the component
+   * or it is no longer crashed (restarted, stopped or killed meanwhile);
+   * throws when the restart fails, leaving the pidfile to say it is down.
+   */
+  async restartCrashed(c: Component): Promise<{ pid: number } | 'handled'> {
+    const held = await tryLock(lockName(this.ctx.pidDir, c.name));
+    if (!held) return 'handled';
+    try {
+      const pf = pidFile(this.ctx, c);
+      if (seen(pf).kind !== 'crashed') return 'handled';
+      await waitGone(readPidfile(pf)!);
+      const started = await this.spawnHealthy(c, readLaunch(pf) ?? (await c.process(this.ctx)), 'keep');
+      return { pid: started.pid };
+    } finally {
+      await held.release();
+    }
   }
 
   /** Stop in reverse dependency order; only processes recorded in our pidfiles. */
   async down(names: string[] = []): Promise<void> {
     const list = names.length > 0 ? names.map((n) => this.resolve([n]).at(-1)!) : this.components;
     const order = this.resolve(list.map((c) => c.name)).filter((c) => list.includes(c)).reverse();
+    // The whole stack: the supervisor first, so nothing is started again while it stops.
+    if (names.length === 0) await stopSupervisor(this.ctx);
     for (const c of order) {
-      const pf = pidFile(this.ctx, c);
-      const rec = readPidfile(pf);
-      if (!isOurs(rec)) {
-        if (fs.existsSync(pf)) fs.rmSync(pf);
-        continue;
-      }
-      const how = await stopProcess(rec, c.stopSignal);
-      fs.rmSync(pf, { force: true });
-      this.ctx.progress(`[down] ${c.name}: ${how} (pid ${rec.pid})`);
+      await this.locked(c, async () => {
+        const pf = pidFile(this.ctx, c);
+        const rec = readPidfile(pf);
+        if (!isOurs(rec)) return removePidfile(pf);
+        markEnded(pf, rec, 'down');
+        const how = await stopProcess(rec, c.stopSignal);
+        removePidfile(pf);
+        this.ctx.progress(`[down] ${c.name}: ${how} (pid ${rec.pid})`);
+      });
     }
+    if (names.length === 0) clearRestarts(this.ctx.stateDir);
   }
 
   /**
    * Send `signal` to a running component, by the pid its pidfile records (and
    * only while that pid is still the process we started); SIGKILL takes its
    * whole process group (Postgres backends, a JVM's children), as a crash
-   * would. The pidfile is left for `up`, which cleans it as stale. Returns
-   * the pid signalled, or undefined when the component was not running.
+   * would. The pidfile is marked and left for `up`, which cleans it as
+   * stale; the supervisor leaves a killed component alone (whoever kills it
+   * brings it back). Returns the pid signalled, or undefined when the
+   * component was not running.
    */
   async kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | undefined> {
     const c = this.resolve([name]).at(-1)!;
-    const rec = this.running(c);
-    if (!rec) return undefined;
-    const { pid } = rec;
-    process.kill(signal === 'SIGKILL' ? -pid : pid, signal);
-    let alive = true;
-    for (let i = 0; i < 100 && alive; i++) {
-      await sleep(100);
-      alive = isOurs(rec);
-    }
-    if (alive) throw new StackError(`${name} (pid ${pid}) still runs 10 s after ${signal}`);
-    this.ctx.progress(`[kill] ${name}: ${signal} (pid ${pid})`);
-    return pid;
+    return this.locked(c, async () => {
+      const rec = this.running(c);
+      if (!rec) return undefined;
+      const { pid } = rec;
+      markEnded(pidFile(this.ctx, c), rec, 'kill');
+      process.kill(signal === 'SIGKILL' ? -pid : pid, signal);
+      // Gone from the process table, not only dead: `up` may start it again at once.
+      if (!(await waitGone(rec, 10_000))) throw new StackError(`${name} (pid ${pid}) still runs 10 s after ${signal}`);
+      this.ctx.progress(`[kill] ${name}: ${signal} (pid ${pid})`);
+      return pid;
+    });
   }
 
   async status(): Promise<StatusRow[]> {
+    const restarts = readRestarts(this.ctx.stateDir);
     const rows: StatusRow[] = await Promise.all(
-      this.components.map(async (c) => {
-        const rec = this.running(c);
-        if (!rec) return { name: c.name, state: 'stopped' as const, url: c.optional ? `optional: \`up ${c.name}\` starts it (${c.url(this.ctx)})` : c.url(this.ctx) };
+      this.components.map(async (c): Promise<StatusRow> => {
+        const counted = restarts[c.name]?.restarts ? { restarts: restarts[c.name]!.restarts } : {};
+        const now = seen(pidFile(this.ctx, c));
+        if (now.kind !== 'running') {
+          const state = now.kind === 'crashed' ? 'crashed' : now.kind === 'stopped' && readPidfile(pidFile(this.ctx, c))?.ended === 'kill' ? 'killed' : 'stopped';
+          return { name: c.name, state, ...counted, url: c.optional ? `optional: \`up ${c.name}\` starts it (${c.url(this.ctx)})` : c.url(this.ctx) };
+        }
         const ok = await c.healthy(this.ctx);
-        return { name: c.name, state: ok ? ('healthy' as const) : ('unhealthy' as const), pid: rec.pid, rssMiB: rssMiB(rec.pid), url: c.url(this.ctx) };
+        return { name: c.name, state: ok ? 'healthy' : 'unhealthy', pid: now.pid, rssMiB: rssMiB(now.pid), ...counted, url: c.url(this.ctx) };
       }),
+    );
+    const sup = supervisorRunning(this.ctx);
+    rows.push(
+      sup
+        ? { name: SUPERVISOR, state: 'running', pid: sup.pid, rssMiB: rssMiB(sup.pid), url: 'restarts a component that exits unexpectedly' }
+        : { name: SUPERVISOR, state: 'stopped', url: 'nothing restarts crashed components; `up` starts it' },
     );
     const dbt = await dbtVersion(this.ctx);
     rows.push({ name: 'dbt', state: dbt ? 'installed' : 'not installed', url: dbt ?? 'run `up` to install' });

@@ -14,12 +14,35 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ProcessSpec } from './types.ts';
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export interface PidRecord {
   pid: number;
   /** Field 22 of /proc/<pid>/stat: distinguishes our process from a later one with the same PID. */
   startTicks: string;
   command: string;
   startedAt: string;
+  /** Set before the process is stopped on purpose (`down`, `kill`), so the supervisor does not take its end for a crash. */
+  ended?: 'down' | 'kill';
+}
+
+/**
+ * How a process was started: command, arguments, folder, user and the whole
+ * environment it got. The supervisor restarts a crashed process from this, so
+ * it comes back as it was started (a worker's TASK_QUEUE, a monitor's
+ * ALERT_WEBHOOK_URL), not with the supervisor's own environment. Mode 600 beside
+ * the pidfile: the environment holds the stack's passwords.
+ */
+export type LaunchRecord = Required<Pick<ProcessSpec, 'command' | 'args' | 'env'>> & Pick<ProcessSpec, 'cwd' | 'user'>;
+
+export const launchFileOf = (pidFile: string): string => pidFile.replace(/\.pid$/, '.launch.json');
+
+export function readLaunch(pidFile: string): LaunchRecord | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(launchFileOf(pidFile), 'utf8')) as LaunchRecord;
+  } catch {
+    return undefined;
+  }
 }
 
 function procStartTicks(pid: number): string | undefined {
@@ -42,6 +65,18 @@ function isZombie(pid: number): boolean {
   }
 }
 
+/** Write a file whole or not at all (readers never see half a pidfile). */
+function writeAtomic(file: string, text: string, mode = 0o644): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text, { mode });
+  fs.renameSync(tmp, file);
+}
+
+/** Mark the pidfile's process as stopped on purpose, before it is signalled. */
+export function markEnded(file: string, rec: PidRecord, how: 'down' | 'kill'): void {
+  writeAtomic(file, JSON.stringify({ ...rec, ended: how }, null, 2));
+}
+
 export function readPidfile(file: string): PidRecord | undefined {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as PidRecord;
@@ -55,6 +90,26 @@ export function isOurs(rec: PidRecord | undefined): rec is PidRecord {
   if (!rec) return false;
   const ticks = procStartTicks(rec.pid);
   return ticks !== undefined && ticks === rec.startTicks && !isZombie(rec.pid);
+}
+
+/**
+ * True once the process is gone from the process table. A killed process
+ * whose parent has not reaped it yet (a zombie) is no longer ours but still
+ * holds its pid, and Postgres refuses to start while the pid in its lock file
+ * answers.
+ */
+export function isGone(rec: PidRecord): boolean {
+  return procStartTicks(rec.pid) !== rec.startTicks;
+}
+
+/** Wait (bounded) until the process is reaped; true when it is. */
+export async function waitGone(rec: PidRecord, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!isGone(rec)) {
+    if (Date.now() > deadline) return false;
+    await sleep(100);
+  }
+  return true;
 }
 
 export function rssMiB(pid: number): number | undefined {
@@ -105,9 +160,11 @@ export function spawnDetached(spec: ProcessSpec, logFile: string, pidFile: strin
   fs.writeSync(fd, `\n==== ${new Date().toISOString()} starting: ${spec.command} ${spec.args.join(' ')}\n`);
   const ids = spec.user ? userIds(spec.user) : undefined;
   if (ids) fs.fchownSync(fd, ids.uid, ids.gid);
+  const env = { ...(process.env as Record<string, string>), ...spec.env };
+  writeAtomic(launchFileOf(pidFile), JSON.stringify({ command: spec.command, args: spec.args, cwd: spec.cwd, user: spec.user, env } satisfies LaunchRecord), 0o600);
   const child = spawn(spec.command, spec.args, {
     cwd: spec.cwd,
-    env: { ...process.env, ...spec.env },
+    env,
     detached: true,
     stdio: ['ignore', fd, fd],
     ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
@@ -121,11 +178,9 @@ export function spawnDetached(spec: ProcessSpec, logFile: string, pidFile: strin
     command: `${spec.command} ${spec.args.join(' ')}`,
     startedAt: new Date().toISOString(),
   };
-  fs.writeFileSync(pidFile, JSON.stringify(rec, null, 2));
+  writeAtomic(pidFile, JSON.stringify(rec, null, 2));
   return rec;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Stop a process we started: the signal goes to the leader (Postgres wants
@@ -150,6 +205,7 @@ export async function stopProcess(rec: PidRecord, signal: NodeJS.Signals = 'SIGT
   while (Date.now() < deadline) {
     if (!isOurs(rec)) {
       killGroup();
+      await waitGone(rec, 5_000);
       return 'stopped';
     }
     await sleep(200);
