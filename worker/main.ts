@@ -13,7 +13,7 @@ import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities/index.ts';
 import { createPool } from '../activities/postgres.ts';
-import { loadConfigOrExit, workerEndpoints, type Config } from '../config/env.ts';
+import { backupSettings, loadConfigOrExit, workerEndpoints, type Config } from '../config/env.ts';
 import { migrate } from '../db/migrate.ts';
 import { SCHEMA_WATCH_WORKFLOW_ID, SCHEMA_WATCH_WORKFLOW_TYPE } from '../workflows/schema-changes.ts';
 
@@ -51,7 +51,7 @@ export async function runWorker(cfg: Config): Promise<void> {
       namespace: cfg.temporal.namespace,
       taskQueue: cfg.temporal.taskQueue,
       workflowsPath,
-      activities: createActivities({ pool, source: cfg.source, clickhouse, kafkaBrokers: cfg.kafkaBrokers, groupPrefix: cfg.groupPrefix, endpoints: workerEndpoints(cfg) }),
+      activities: createActivities({ pool, source: cfg.source, clickhouse, kafkaBrokers: cfg.kafkaBrokers, groupPrefix: cfg.groupPrefix, endpoints: workerEndpoints(cfg), backup: backupSettings() }),
     });
     console.log(
       `worker polling task queue '${cfg.temporal.taskQueue}' on ${cfg.temporal.address} (namespace ${cfg.temporal.namespace}); ` +
