@@ -364,6 +364,8 @@ export interface MonitorConfig {
   endpoints: Endpoints;
   /** The threshold table with this environment's values. */
   rules: ResolvedRule[];
+  /** Where backups are: the age of the newest complete one is a metric. */
+  backup: BackupSettings;
 }
 
 /** The monitor's configuration; `defaults` fill unset addresses (the native stack's, for `--profile`). */
@@ -380,6 +382,7 @@ export function monitorConfig(env: Record<string, string | undefined> = process.
     webhookUrl: e.ALERT_WEBHOOK_URL === undefined ? undefined : String(e.ALERT_WEBHOOK_URL),
     temporal: { address: String(e.TEMPORAL_ADDRESS), namespace: String(e.TEMPORAL_NAMESPACE), uiUrl: String(e.TEMPORAL_UI_URL) },
     endpoints: endpoints(defaults, env),
+    backup: backupSettings(env, defaults),
     rules: alertRules.map((rule) => {
       const forText = String(e[rule.for.env]);
       return { ...rule, value: Number(e[rule.threshold.env]), forText, forMs: durationMs(forText, { allowZero: true })! };

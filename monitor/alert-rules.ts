@@ -9,7 +9,7 @@
  * same condition on the same series, so both fire on the same labels.
  */
 
-export type AlertKind = 'validation_mismatch' | 'consumer_lag' | 'slot_lag' | 'dead_letters' | 'wal_retained' | 'connector_failed' | 'ingest_failing';
+export type AlertKind = 'validation_mismatch' | 'consumer_lag' | 'slot_lag' | 'dead_letters' | 'wal_retained' | 'connector_failed' | 'ingest_failing' | 'backup_stale';
 
 export interface AlertRule {
   kind: AlertKind;
@@ -109,6 +109,17 @@ export const alertRules: readonly AlertRule[] = [
     for: { env: 'ALERT_INGEST_FAILING_FOR', default: '0s' },
     severity: 'warning',
     summary: 'the latest ingestAstronauts runs failed one after the other',
+  },
+  {
+    kind: 'backup_stale',
+    alert: 'AstrosBackupStale',
+    metric: 'astros_backup_last_success_age_seconds',
+    fn: 'value',
+    op: '>',
+    threshold: { env: 'ALERT_BACKUP_STALE_THRESHOLD', default: 26 * 3600, unit: 'seconds' },
+    for: { env: 'ALERT_BACKUP_STALE_FOR', default: '0s' },
+    severity: 'warning',
+    summary: 'the newest complete backup is older than the threshold (a daily schedule missed a run, or backups fail)',
   },
 ];
 

@@ -62,6 +62,8 @@ export class MonitorMetrics {
   readonly validationDiff = this.gauge('astros_validation_last_differences', 'Rows missing, extra or different in the latest validatePipeline report.', ['table']);
   readonly validationTime = this.gauge('astros_validation_last_timestamp_seconds', 'When the latest validatePipeline report finished.', ['table']);
   readonly connectorTasks = this.gauge('astros_connector_tasks', 'Debezium connector tasks by state (RUNNING, FAILED, PAUSED, ...).', ['connector', 'state']);
+  readonly backupTime = this.gauge('astros_backup_last_success_timestamp_seconds', 'When the newest complete backup in BACKUP_TARGET was made (absent: none yet).');
+  readonly backupAge = this.gauge('astros_backup_last_success_age_seconds', 'Age of the newest complete backup in BACKUP_TARGET (absent: none yet, or the target did not answer).');
   readonly sampleSeconds = this.gauge('astros_monitor_sample_duration_seconds', 'How long the last sample took.');
 
   /** Advance a counter to an absolute count (a smaller count means the source was emptied: start again). */
@@ -73,7 +75,7 @@ export class MonitorMetrics {
   }
 
   apply(s: Snapshot, sampleSeconds: number): void {
-    for (const g of [this.slotLag, this.slotRetained, this.slotLimit, this.slotRatio, this.slotActive, this.consumerLag, this.newestLatency, this.debeziumLag, this.newestCommit, this.validationOutcome, this.validationDiff, this.validationTime, this.connectorTasks]) g.reset();
+    for (const g of [this.backupTime, this.backupAge, this.slotLag, this.slotRetained, this.slotLimit, this.slotRatio, this.slotActive, this.consumerLag, this.newestLatency, this.debeziumLag, this.newestCommit, this.validationOutcome, this.validationDiff, this.validationTime, this.connectorTasks]) g.reset();
     for (const [component, up] of Object.entries(s.components)) this.componentUp.set({ component }, up ? 1 : 0);
     this.sampleSeconds.set(sampleSeconds);
 
@@ -115,6 +117,10 @@ export class MonitorMetrics {
       for (const outcome of ['agree', 'mismatch', 'lag']) this.validationOutcome.set({ table: v.source, outcome }, v.outcome === outcome ? 1 : 0);
       this.validationDiff.set({ table: v.source }, v.differences);
       this.validationTime.set({ table: v.source }, Date.parse(v.finishedAt) / 1000);
+    }
+    if (s.lastBackup) {
+      this.backupTime.set(Date.parse(s.lastBackup.createdAt) / 1000);
+      this.backupAge.set(Math.max(0, (s.at - Date.parse(s.lastBackup.createdAt)) / 1000));
     }
     if (s.connector) {
       const byState = new Map<string, number>([['RUNNING', 0], ['FAILED', 0]]);

@@ -97,6 +97,16 @@ export async function listBackups(store: ObjectStore): Promise<BackupEntry[]> {
   );
 }
 
+/** The newest complete backup, reading manifests from the newest folder back (cheap enough to ask every few seconds). */
+export async function newestComplete(store: ObjectStore): Promise<Manifest | undefined> {
+  const names = (await store.folders('')).filter(isBackupName).sort().reverse();
+  for (const name of names) {
+    const m = await json<Manifest>(store, `${name}/${MANIFEST_FILE}`);
+    if (m) return m;
+  }
+  return undefined;
+}
+
 /** The named backup's manifest, or the newest complete one; a clear error when there is none. */
 export function pick(entries: BackupEntry[], name: string | undefined, location: string): Manifest {
   const complete = entries.filter((e) => e.manifest);
