@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { AwsClient } from 'aws4fetch';
 import { sqlString, type ObjectStore, type StoredObject } from './store.ts';
@@ -95,7 +96,7 @@ export class S3Store implements ObjectStore {
   async getToFile(key: string, file: string): Promise<void> {
     const res = await this.request(this.url(key));
     if (!res.body) throw new Error(`S3 GET ${key}: empty body`);
-    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), fs.createWriteStream(file));
+    await pipeline(Readable.fromWeb(res.body as NodeReadableStream), fs.createWriteStream(file));
   }
 
   async list(prefix: string): Promise<StoredObject[]> {
