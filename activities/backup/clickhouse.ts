@@ -67,21 +67,26 @@ export async function runAsync(ch: ClickHouseClient, statement: string, onProgre
   }
 }
 
-export function backupStatement(databases: string[], excluded: string[], destination: string, baseDestination?: string): string {
+/**
+ * `DATABASE a, DATABASE b EXCEPT TABLES b.x, b.y`: an EXCEPT list runs to the
+ * next comma-separated name, so the one database with exclusions goes last.
+ */
+function databaseList(databases: string[], excluded: string[], as: Record<string, string> = {}): string {
   const parts = databases.map((db) => {
     const except = excluded.filter((o) => o.startsWith(`${db}.`));
-    return `DATABASE ${db}${except.length > 0 ? ` EXCEPT TABLES ${except.join(', ')}` : ''}`;
+    return { except: except.length > 0, sql: `DATABASE ${db}${as[db] ? ` AS ${as[db]}` : ''}${except.length > 0 ? ` EXCEPT TABLES ${except.join(', ')}` : ''}` };
   });
-  return `BACKUP ${parts.join(', ')} TO ${destination}${baseDestination ? ` SETTINGS base_backup = ${baseDestination}` : ''}`;
+  if (parts.filter((p) => p.except).length > 1) throw new Error(`only one database can leave tables out: ${databases.join(', ')}`);
+  return [...parts.filter((p) => !p.except), ...parts.filter((p) => p.except)].map((p) => p.sql).join(', ');
+}
+
+export function backupStatement(databases: string[], excluded: string[], destination: string, baseDestination?: string): string {
+  return `BACKUP ${databaseList(databases, excluded)} TO ${destination}${baseDestination ? ` SETTINGS base_backup = ${baseDestination}` : ''}`;
 }
 
 /** RESTORE the databases (renamed by `as`, e.g. into a scratch copy), leaving out `skip` (`db.table` as named in the backup). */
 export function restoreStatement(databases: string[], destination: string, as: Record<string, string> = {}, skip: string[] = []): string {
-  const parts = databases.map((db) => {
-    const except = skip.filter((o) => o.startsWith(`${db}.`));
-    return `DATABASE ${db}${as[db] ? ` AS ${as[db]}` : ''}${except.length > 0 ? ` EXCEPT TABLES ${except.join(', ')}` : ''}`;
-  });
-  return `RESTORE ${parts.join(', ')} FROM ${destination}`;
+  return `RESTORE ${databaseList(databases, skip, as)} FROM ${destination}`;
 }
 
 const collapses = (engine: string) => /Replacing|Collapsing|Aggregating|Summing/.test(engine);

@@ -51,6 +51,7 @@ const localTarget = path.join(requireEnv('BACKUP_TARGET'), tag);
 const s3Target = `s3://astros-backups/${tag}`;
 const pgData = path.join(ctx.stateDir, 'postgres', 'data');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SEED = 100_000;
 
 let pool: pg.Pool;
 let ch: ClickHouseClient;
@@ -123,7 +124,8 @@ beforeAll(async () => {
   pool = postgres();
   pool.on('error', () => undefined); // idle clients die with Postgres
   ch = clickhouse();
-  await pool.query(`create table ${source} (id text primary key, change_id bigint not null, writes integer not null)`);
+  // note: 32 random characters a row, so the seeded history has a size a full backup is measured against.
+  await pool.query(`create table ${source} (id text primary key, change_id bigint not null, writes integer not null, note text not null default md5(random()::text))`);
   await captureTable({ source, description: 'Backup test writer table.' });
   worker = await startTestWorker(
     taskQueue,
@@ -159,6 +161,21 @@ describe('backup and restore of the whole pipeline', () => {
     const t0 = Date.now();
     const t = await table();
     const writer = new FaultWriter(pool, source, prefix, { keys: 200, astronautEvery: 4, pauseMs: 30 });
+    // A history to back up: 100,000 changes in one transaction, through Debezium and Kafka like any other.
+    const base = 10_000_000;
+    await pool.query(`insert into ${source} (id, change_id, writes) select $1 || 'seed' || g, $2 + g, 1 from generate_series(1, ${SEED}) g`, [prefix, base]);
+    const seeded = Array.from({ length: SEED }, (_, g) => `${base + g + 1}:c`);
+    await waitFor(
+      async () => Number((await chRows<{ n: string }>(ch, `SELECT count() AS n FROM ${t.objects.names.changes} WHERE change_id > ${base}`))[0]?.n ?? 0),
+      (n) => n >= SEED,
+      `the ${SEED} seeded changes in ClickHouse`,
+      180_000,
+      500,
+    );
+    // Settled into merged parts, as a pipeline's history is after a while: the Kafka blocks of one bulk load would
+    // otherwise merge between the two backups, and a merged part is new data to an incremental backup.
+    for (const x of [t.objects.names.changelog, t.objects.names.changes, t.objects.names.current]) await ch.command({ query: `OPTIMIZE TABLE ${x} FINAL` });
+    console.log(`[backup] ${SEED} seeded changes streamed and merged in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     writer.start();
     await waitFor(async () => writer.lastId, (n) => n >= 100, 'the writer to commit 100 changes', 60_000, 200);
 
@@ -214,7 +231,7 @@ describe('backup and restore of the whole pipeline', () => {
     const changes = new Map(
       (await chRows<{ e: string; n: string }>(ch, `SELECT concat(toString(change_id), ':', toString(op)) AS e, count() AS n FROM ${t.objects.names.changes} FINAL GROUP BY e`)).map((r) => [r.e, Number(r.n)]),
     );
-    const expected = writer.committed.flatMap(FaultWriter.events);
+    const expected = [...seeded, ...writer.committed.flatMap(FaultWriter.events)];
     const lost = expected.filter((e) => !changes.has(e)).length;
     const twice = expected.filter((e) => (changes.get(e) ?? 0) > 1).length;
     console.log(`[backup] ${writer.committed.length} changes committed (${writer.committed.length - beforeLoss} after the mart was built, across the loss): lost ${lost}, visible twice ${twice}`);
