@@ -20,7 +20,8 @@ import { createTableActivities } from './tables.ts';
 import { createResyncActivities } from './resync.ts';
 import { createRecoverActivities } from './recover.ts';
 import { createSchemaChangeActivities } from './schema-changes.ts';
-import type { Endpoints } from '../config/env.ts';
+import type { BackupSettings, Endpoints } from '../config/env.ts';
+import { createBackupActivities } from './backup/activities.ts';
 
 export interface ActivityDeps {
   pool: pg.Pool;
@@ -34,6 +35,8 @@ export interface ActivityDeps {
   groupPrefix?: string;
   /** The pipeline's addresses, for tables add/remove (Kafka Connect, the registry). */
   endpoints?: Endpoints;
+  /** Where backups go (backupPipeline, restorePipeline, verifyBackup). */
+  backup?: BackupSettings;
 }
 
 export interface FetchInput {
@@ -111,6 +114,12 @@ export function createActivities(deps: ActivityDeps) {
       pool: deps.pool,
       ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
       ...(deps.endpoints ? { endpoints: deps.endpoints } : {}),
+    }),
+    ...createBackupActivities({
+      pool: deps.pool,
+      ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
+      ...(deps.endpoints ? { endpoints: deps.endpoints } : {}),
+      ...(deps.backup ? { backup: deps.backup } : {}),
     }),
     ...createResyncActivities({
       pool: deps.pool,

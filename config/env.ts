@@ -230,6 +230,65 @@ export function workerEndpoints(cfg: Config, env: Record<string, string | undefi
   );
 }
 
+/**
+ * Where backups go (activities/backup, cli/backup.ts) and how the worker
+ * reaches them. The target is a directory the ClickHouse host can write
+ * (its backups.allowed_path) and the worker can read, or an S3 bucket
+ * (with an optional prefix) on BACKUP_S3_ENDPOINT. Credentials stay here,
+ * never in a workflow's input.
+ */
+export const backupSchema = z.object({
+  /** An absolute directory, or s3://bucket[/prefix]. Default: the dev stack's directory (its ClickHouse may write there). */
+  BACKUP_TARGET: z
+    .string()
+    .trim()
+    .refine((v) => v.startsWith('/') || /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(v), 'expected an absolute directory or s3://bucket[/prefix]')
+    .default(new URL('../.stack/dev/backups', import.meta.url).pathname),
+  /** The S3-compatible server (path-style requests): the stack's SeaweedFS, MinIO, AWS (https://s3.<region>.amazonaws.com). */
+  BACKUP_S3_ENDPOINT: httpUrl.optional(),
+  BACKUP_S3_REGION: z.string().min(1).default('us-east-1'),
+  BACKUP_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  BACKUP_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** How many backups `backup prune` (and the schedule after each backup) keeps, plus the bases they need. */
+  BACKUP_KEEP: int(1, 10_000).default(7),
+  /** A role with REPLICATION for pg_basebackup (the stack's is astros_cdc); empty: Postgres is not backed up. */
+  BACKUP_PG_URL: z
+    .string()
+    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'expected postgres://user:password@host:port/database')
+    .optional(),
+  /** Postgres 15's client tools. */
+  PG_BASEBACKUP: z.string().min(1).default('/usr/lib/postgresql/15/bin/pg_basebackup'),
+});
+
+export interface BackupSettings {
+  target: string;
+  s3?: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+  keep: number;
+  pgUrl?: string;
+  pgBasebackup: string;
+}
+
+/** The backup settings; `defaults` fill unset ones (the native stack's, for its profile). */
+export function backupSettings(env: Record<string, string | undefined> = process.env, defaults: Partial<Record<string, string>> = {}): BackupSettings {
+  const pick = Object.fromEntries(Object.keys(backupSchema.shape).map((k) => [k, env[k] || defaults[k]]).filter(([, v]) => v !== undefined && v !== ''));
+  const r = backupSchema.safeParse(pick);
+  if (!r.success) throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  const e = r.data;
+  const s3Given = [e.BACKUP_S3_ENDPOINT, e.BACKUP_S3_ACCESS_KEY_ID, e.BACKUP_S3_SECRET_ACCESS_KEY];
+  if (e.BACKUP_TARGET.startsWith('s3://') && s3Given.some((v) => v === undefined)) {
+    throw new ConfigError(['BACKUP_TARGET: an s3:// target needs BACKUP_S3_ENDPOINT, BACKUP_S3_ACCESS_KEY_ID and BACKUP_S3_SECRET_ACCESS_KEY']);
+  }
+  return {
+    target: e.BACKUP_TARGET,
+    ...(s3Given.every((v) => v !== undefined)
+      ? { s3: { endpoint: e.BACKUP_S3_ENDPOINT!, region: e.BACKUP_S3_REGION, accessKeyId: e.BACKUP_S3_ACCESS_KEY_ID!, secretAccessKey: e.BACKUP_S3_SECRET_ACCESS_KEY! } }
+      : {}),
+    keep: e.BACKUP_KEEP,
+    ...(e.BACKUP_PG_URL ? { pgUrl: e.BACKUP_PG_URL } : {}),
+    pgBasebackup: e.PG_BASEBACKUP,
+  };
+}
+
 /** Tools' own knobs (benchmarks). */
 export function toolEnv(env: Record<string, string | undefined> = process.env): { pgRecvlogical: string; benchPgUrl: string | undefined } {
   return { pgRecvlogical: env.PG_RECVLOGICAL || '/usr/lib/postgresql/15/bin/pg_recvlogical', benchPgUrl: env.BENCH_PG_URL || undefined };
@@ -309,6 +368,8 @@ export interface MonitorConfig {
   endpoints: Endpoints;
   /** The threshold table with this environment's values. */
   rules: ResolvedRule[];
+  /** Where backups are: the age of the newest complete one is a metric. */
+  backup: BackupSettings;
 }
 
 /** The monitor's configuration; `defaults` fill unset addresses (the native stack's, for `--profile`). */
@@ -325,6 +386,7 @@ export function monitorConfig(env: Record<string, string | undefined> = process.
     webhookUrl: e.ALERT_WEBHOOK_URL === undefined ? undefined : String(e.ALERT_WEBHOOK_URL),
     temporal: { address: String(e.TEMPORAL_ADDRESS), namespace: String(e.TEMPORAL_NAMESPACE), uiUrl: String(e.TEMPORAL_UI_URL) },
     endpoints: endpoints(defaults, env),
+    backup: backupSettings(env, defaults),
     rules: alertRules.map((rule) => {
       const forText = String(e[rule.for.env]);
       return { ...rule, value: Number(e[rule.threshold.env]), forText, forMs: durationMs(forText, { allowZero: true })! };

@@ -16,6 +16,8 @@ import { catalogEntries, isCaptured, type TableState } from '../catalog/store.ts
 import type { MonitorConfig } from '../config/env.ts';
 import { readGaps, type CaptureGap } from '../pipeline/capture-gaps.ts';
 import { lagReport, type LagReport } from '../pipeline/lag.ts';
+import { newestComplete } from '../activities/backup/manifest.ts';
+import { openStore } from '../connectors/object-store/store.ts';
 import { tcpReachable } from '../stack/lib/process.ts';
 import { INGEST_WORKFLOW_TYPE } from '../workflows/shared.ts';
 
@@ -85,6 +87,8 @@ export interface Snapshot {
   recentValidations: ValidationRow[];
   recentDeadLetters: { topic: string; error: string; receivedAt: string; message: string }[];
   recentRejects: { runKey: string; reason: string; rejectedAt: string; record: string }[];
+  /** The newest complete backup in the target (undefined: the target did not answer; null: it holds none). */
+  lastBackup?: { name: string; createdAt: string } | null;
 }
 
 export interface CollectDeps {
@@ -230,6 +234,7 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
     .filter((x) => x.state !== 'removed')
     .map((x) => ({ source: x.declaration.source, state: x.state, reason: stoppedStates.includes(x.state) ? (x.lastError ?? null) : null, since: x.updatedAt }));
   const [broker] = e.kafkaBrokers.split(',');
+  const lastBackup = settle(Promise.resolve().then(() => newestComplete(openStore(d.cfg.backup.target, d.cfg.backup))).then((m) => (m ? { name: m.name, createdAt: m.createdAt } : null)));
   const [lag, pgFacts, tables, connector, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters, gaps] = await Promise.all([
     settle(lagReport({ postgresUrl: e.databaseUrl, kafkaBrokers: e.kafkaBrokers, clickhouseUrl: e.clickhouseUrl, groupPrefix: e.groupPrefix })),
     settle(postgresFacts(d)),
@@ -276,5 +281,6 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
     recentValidations: pgFacts?.recentValidations ?? [],
     recentDeadLetters: (recentDeadLetters ?? []).map((r) => ({ topic: r.topic, error: truncate(r.error), receivedAt: `${r.received_at}Z`, message: truncate(r.raw_message) })),
     recentRejects: pgFacts?.recentRejects ?? [],
+    lastBackup: await lastBackup,
   };
 }

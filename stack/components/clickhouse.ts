@@ -11,6 +11,9 @@ import { versions } from '../versions.ts';
 
 const url = (ctx: StackContext): string => `http://127.0.0.1:${ctx.ports.clickhouseHttp}`;
 
+/** The stack's backup directory: ClickHouse may write backups there (the default BACKUP_TARGET of this stack). */
+export const backupsDir = (ctx: StackContext): string => path.join(ctx.stateDir, 'backups');
+
 export const clickhouse: Component = {
   name: 'clickhouse',
   dependsOn: [],
@@ -60,6 +63,8 @@ export const clickhouse: Component = {
         path.join(ctx.stateDir, 'clickhouse'),
         '--host',
         '127.0.0.1',
+        '--backups-dir',
+        backupsDir(ctx),
       ],
       cwd: ctx.repoRoot,
       // One libuv worker per concurrently running query; must be set before the process starts.

@@ -21,6 +21,7 @@ export const defaultPorts: Record<Profile, Ports> = {
     simulator: 8090,
     monitor: 9464,
     prometheus: 9090,
+    seaweedfs: 8333,
   },
   test: {
     postgres: 25432,
@@ -35,6 +36,7 @@ export const defaultPorts: Record<Profile, Ports> = {
     simulator: 28090,
     monitor: 29464,
     prometheus: 29090,
+    seaweedfs: 28333,
   },
 };
 
@@ -51,6 +53,7 @@ const portEnv: Record<keyof Ports, string> = {
   simulator: 'SIMULATOR_PORT',
   monitor: 'MONITOR_PORT',
   prometheus: 'PROMETHEUS_PORT',
+  seaweedfs: 'SEAWEEDFS_PORT',
 };
 
 export function cacheDir(): string {

@@ -1,5 +1,7 @@
 import { dbtExecutable, dbtPython } from '../components/dbt.ts';
+import { backupsDir } from '../components/clickhouse.ts';
 import { databaseUrl } from '../components/postgres.ts';
+import { s3Endpoint, seaweedCredentials } from '../components/seaweedfs.ts';
 import type { StackContext } from './types.ts';
 
 /**
@@ -21,6 +23,7 @@ export interface StackEnv {
 
 export function stackEnv(ctx: StackContext): StackEnv {
   const p = ctx.ports;
+  const s3 = seaweedCredentials(ctx);
   return {
     DATABASE_URL: databaseUrl(ctx, 'app'),
     PG_SUPERUSER_URL: databaseUrl(ctx, 'superuser'),
@@ -37,5 +40,10 @@ export function stackEnv(ctx: StackContext): StackEnv {
     ASTROS_SOURCE_URL: `http://127.0.0.1:${p.simulator}/astros.json`,
     DBT_PYTHON: dbtPython(ctx),
     DBT_EXECUTABLE: dbtExecutable(ctx),
+    // Backups: the directory this stack's ClickHouse may write, pg_basebackup as the replication role, the SeaweedFS S3 API.
+    BACKUP_TARGET: backupsDir(ctx),
+    BACKUP_PG_URL: databaseUrl(ctx, 'cdc'),
+    BACKUP_S3_ENDPOINT: s3Endpoint(ctx),
+    ...(s3 ? { BACKUP_S3_ACCESS_KEY_ID: s3.accessKeyId, BACKUP_S3_SECRET_ACCESS_KEY: s3.secretAccessKey } : {}),
   };
 }

@@ -21,6 +21,8 @@ export interface Ports {
   simulator: number;
   monitor: number;
   prometheus: number;
+  /** SeaweedFS' S3 API; its master, volume and filer take the next seven ports. */
+  seaweedfs: number;
 }
 
 export interface StackContext {

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { endpointsSchema, envSchema } from '../../config/env.ts';
+import { backupSchema, endpointsSchema, envSchema } from '../../config/env.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const skip = new Set(['node_modules', '.stack', 'test', '.git', 'dbt', 'docs']);
@@ -33,8 +33,8 @@ it('only config/env.ts reads the environment', () => {
 it('every variable config/env.ts reads is in .env.example', () => {
   const config = fs.readFileSync(path.join(root, 'config', 'env.ts'), 'utf8');
   const example = fs.readFileSync(path.join(root, '.env.example'), 'utf8');
-  const names = new Set([...Object.keys(envSchema.shape), ...Object.keys(endpointsSchema.shape), ...[...config.matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!)]);
-  for (const port of ['PG_PORT', 'KAFKA_PORT', 'CONNECT_PORT', 'REGISTRY_PORT', 'CLICKHOUSE_HTTP_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'SIMULATOR_PORT']) names.add(port);
+  const names = new Set([...Object.keys(envSchema.shape), ...Object.keys(endpointsSchema.shape), ...Object.keys(backupSchema.shape), ...[...config.matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!)]);
+  for (const port of ['PG_PORT', 'KAFKA_PORT', 'CONNECT_PORT', 'REGISTRY_PORT', 'CLICKHOUSE_HTTP_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'SIMULATOR_PORT', 'SEAWEEDFS_PORT']) names.add(port);
   expect(names.size).toBeGreaterThan(30);
   const missing = [...names].filter((n) => !new RegExp(`^#?\\s*${n}=`, 'm').test(example));
   expect(missing).toEqual([]);
