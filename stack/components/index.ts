@@ -28,4 +28,4 @@ export function componentsFor(profile: Profile): Component[] {
 }
 
 /** What the test suite's global setup starts: everything of the test profile but the worker. */
-export const testStackComponents = (): string[] => componentsFor('test').filter((c) => c.name !== worker.name).map((c) => c.name);
+export const testStackComponents = (): string[] => componentsFor('test').filter((c) => c.name !== worker.name && !c.namedOnly).map((c) => c.name);
