@@ -184,6 +184,8 @@ export function createResyncActivities(deps: ResyncDeps) {
       const { ch } = need();
       const resolved = await resolve(input.source, input.target);
       const { src, t } = resolved;
+      // Its copies, counts and EXCHANGE read and write one host's tables: on a cluster they would see one shard.
+      if (t.cluster) throw permanentFailure(IngestErrorType.InvalidInput, `resync is built for one ClickHouse host; CLICKHOUSE_CLUSTER=${t.cluster} is not supported by it yet`);
       const behind = await liveCopyBehind(ch, t);
       if (behind) return { source: input.source, lsnFloor: '0', ranges: [], estimatedRows: 0, waitedFor: 0, shapeChanged: behind };
       await dropShadow(ch, t);

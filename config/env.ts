@@ -187,6 +187,8 @@ export const endpointsSchema = z.object({
   CLICKHOUSE_KAFKA_ERRORS_TTL: retention.default('90d'),
   /** retention.ms of the captured tables' topics: how far back a replay or rewind can read; a declaration's retention.topic overrides it. */
   KAFKA_TOPIC_RETENTION: retention.default('7d'),
+  /** A ClickHouse cluster of remote_servers: objects ON CLUSTER, Replicated and Distributed (catalog/cluster-shape.ts); unset: one host. */
+  CLICKHOUSE_CLUSTER: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a cluster name of remote_servers (letters, digits, _)').optional(),
 });
 
 export interface Endpoints {
@@ -199,6 +201,8 @@ export interface Endpoints {
   groupPrefix: string;
   /** What setup applies: ClickHouse TTLs and topic retention (0 = forever). */
   retention: Retention;
+  /** CLICKHOUSE_CLUSTER, when the objects are generated for a cluster. */
+  cluster?: string;
 }
 
 export function endpoints(defaults: Partial<Record<string, string>>, env: Record<string, string | undefined> = process.env): Endpoints {
@@ -219,6 +223,7 @@ export function endpoints(defaults: Partial<Record<string, string>>, env: Record
       errorsMs: parseRetention(e.CLICKHOUSE_KAFKA_ERRORS_TTL)!,
       topicMs: parseRetention(e.KAFKA_TOPIC_RETENTION)!,
     },
+    ...(e.CLICKHOUSE_CLUSTER ? { cluster: e.CLICKHOUSE_CLUSTER } : {}),
   };
 }
 

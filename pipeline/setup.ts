@@ -168,7 +168,7 @@ export async function setupPipeline(env: Endpoints, opts: SetupOptions = {}): Pr
     const synced = await syncRepositoryTables(db, repositoryTables);
     for (const s of synced.removed) log(`[catalog] ${s}: no longer in catalog/tables.ts, marked removed`);
     for (const d of opts.declare ?? []) await declareTable(db, d, 'test');
-    const r = await migrateClickHouse(ch, { vars: ddlVars(), log: (m) => log(`[clickhouse] ${m}`) });
+    const r = await migrateClickHouse(ch, { vars: ddlVars(), log: (m) => log(`[clickhouse] ${m}`), ...(env.cluster ? { cluster: env.cluster } : {}) });
     log(`[clickhouse] migrations: ${r.applied.length} applied, ${r.skipped.length} already applied`);
     await applyCatalog(env, db, ch, log);
   } finally {
