@@ -48,13 +48,19 @@ export const consumerClientSettings: readonly ConsumerSetting[] = [
  * on tasks of one kind. chDB sizes that pool at 2 threads, so ONE queue streams
  * at a time and every other queue waits its turn (a busy queue keeps its thread
  * up to a minute): a new or recreated queue then read nothing for 90 s.
- * 16 is a ClickHouse server's default; an idle task costs nothing.
+ * 16 is a ClickHouse server's default; an idle task costs nothing. chDB
+ * only: a server's defaults are already these or larger.
  */
 export const consumerServerSettings: readonly ConsumerSetting[] = [
   {
     name: 'background_message_broker_schedule_pool_size',
     value: 16,
     why: "a ClickHouse server's default; chDB's 2 threads let one queue stream at a time",
+  },
+  {
+    name: 'background_schedule_pool_size',
+    value: 16,
+    why: "chDB's 2 threads ran one task of a kind at a time: a dropped queue's table removal and the merge scheduler queued behind each other",
   },
 ];
 
@@ -70,8 +76,8 @@ export const consumerEngineArgs = (): string[] => [
 /** The same settings as a ClickHouse server's config.d file (docker-compose). */
 export function consumerClientConfigXml(): string {
   const lines = consumerClientConfig().map(([k, v], i) => `    <!-- ${consumerClientSettings[i]!.why} -->\n    <${k}>${v}</${k}>`);
-  const server = consumerServerSettings.map((s) => `  <!-- ${s.why} -->\n  <${s.name}>${s.value}</${s.name}>`);
-  return `<!-- Generated from catalog/consumer-settings.ts by \`npm run catalog -- generate\`; do not edit. -->\n<clickhouse>\n${server.join('\n')}\n  <kafka>\n${lines.join('\n')}\n  </kafka>\n</clickhouse>\n`;
+  // The pool sizes stay out: a ClickHouse server's defaults (16 and 512) already are what chDB lacks.
+  return `<!-- Generated from catalog/consumer-settings.ts by \`npm run catalog -- generate\`; do not edit. -->\n<clickhouse>\n  <kafka>\n${lines.join('\n')}\n  </kafka>\n</clickhouse>\n`;
 }
 
 export type ConsumerOverrides = Partial<Record<string, string | number>>;

@@ -82,7 +82,8 @@ export class Engine {
     const addon = loadAddon();
     // Server configuration takes effect when the engine starts: the first connection carries it.
     const backups = opts.backupsDir ? [`--backups.allowed_path=${opts.backupsDir}`] : [];
-    const logging = opts.engineLog ? [`--logger.log=${opts.engineLog}`, '--logger.level=information', '--logger.size=50M', '--logger.count=2'] : [];
+    // chDB takes the level as `--log-level` (it ignores `logger.level`); warnings are what a reader needs.
+    const logging = opts.engineLog ? [`--logger.log=${opts.engineLog}`, '--log-level=warning', '--logger.size=50M', '--logger.count=2'] : [];
     const root = new Session(dataDir, { connectionArgs: [...serverDefaultArgs, ...consumerEngineArgs(), ...backups, ...logging] });
     const engine = new Engine(dataDir, root, addon);
     const info = (await root.queryAsync('SELECT version(), timezone()', { format: 'TabSeparated' })).text().trim().split('\t');

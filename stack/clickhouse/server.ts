@@ -38,7 +38,7 @@ const program = new Command()
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .option('--backups-dir <dir>', "where BACKUP ... TO File('<dir>/...') may write (created if missing)")
   .option('--log-level <level>', 'error | info | debug (debug logs one line per request)', parseLogLevel, 'info' as LogLevel)
-  .option('--engine-log <file>', "ClickHouse's own log (the Kafka engine's consumers, merges, errors), information level, rotated at 50 MB")
+  .option('--engine-log <file>', "ClickHouse's own log (warnings and errors: the Kafka engine's consumers, merges), rotated at 50 MB")
   .showHelpAfterError();
 
 program.parse();

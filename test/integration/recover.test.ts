@@ -140,7 +140,8 @@ describe("the pipeline's replication slot lost", () => {
 
     // Reported: the first sample after the loss has it and fires the alert.
     await waitFor(async () => alerts.received.filter((t) => t.startsWith(`[FIRING] slot_lost (slot=${pipelineNames.slot})`)).length, (n) => n === 1, 'slot_lost on the webhook', 30_000, 200);
-    const first = await firstSampleAfter(ch, tag, lostAt);
+    // The monitor sends an alert before it writes that sample's rows: wait for the row, not only the webhook.
+    const first = await waitFor(() => firstSampleAfter(ch, tag, lostAt), (f) => f.at > 0 && f.firedAt !== null, 'the first sample after the loss in monitor_samples', 30_000, 200);
     console.log(`[recover] slot lost at ${new Date(lostAt).toISOString()}; first sample after it at ${new Date(first.at).toISOString()} with astros_replication_slot_lost = ${first.lost}; alert fired ${first.firedAt ? `at ${new Date(first.firedAt).toISOString()}` : 'never'}`);
     expect(first.lost).toBe(1);
     expect(first.firedAt).toBe(first.at);
