@@ -20,11 +20,11 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { IngestErrorType, permanentFailure } from './errors.ts';
+import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import type { Person } from './transform.ts';
 import type { RecordReject } from './payload-checks.ts';
 import { keptRecord, MAX_KEPT_CHARS, storableText } from './reject-text.ts';
-import type { ApplyCounts, IngestStatus } from '../workflows/shared.ts';
+import type { ApplyCounts, IngestStatus } from '../shared/workflows.ts';
 
 export function createPool(databaseUrl: string, schema: string, max = 4): pg.Pool {
   return survivePostgresRestarts(

@@ -15,12 +15,12 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
-import { pipelineNames, tableNames } from '../catalog/names.ts';
+import { pipelineNames, tableNames } from '../shared/names.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import type { Endpoints } from '../config/env.ts';
 import { readGaps, recordGaps, type CaptureGap } from '../pipeline/capture-gaps.ts';
 import { slotState } from '../pipeline/slot-health.ts';
-import { IngestErrorType, permanentFailure } from './errors.ts';
+import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
 import {
   connectorConfigOf,
@@ -32,7 +32,7 @@ import {
   resumeConnector,
   stopConnector,
 } from './kafka-connect.ts';
-import { bigIntToLsn, lsnToBigInt } from './pipeline-validation/lsn.ts';
+import { formatLsn, lsnToBigInt } from '../shared/lsn.ts';
 
 export interface RecoverDeps {
   pool: pg.Pool;
@@ -156,7 +156,7 @@ export function createRecoverActivities(deps: RecoverDeps) {
       const advancedWal = lsnToBigInt(pos[0]!.lsn) <= from;
       if (advancedWal) {
         heartbeat({ step: `moving the WAL position past ${from} (captured before a failover)` });
-        await deps.pool.query('select public.astros_advance_wal($1::text::pg_lsn)', [bigIntToLsn(from)]).catch((err: unknown) => {
+        await deps.pool.query('select public.astros_advance_wal($1::text::pg_lsn)', [formatLsn(from)]).catch((err: unknown) => {
           throw superuserFix('astros_advance_wal', err);
         });
       }

@@ -36,16 +36,16 @@ import type { SourceTable } from '../catalog/introspect.ts';
 import { deriveOptions, deriveTables } from '../catalog/pipeline.ts';
 import { copyRangeSql, copyStreamedSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks, swapMark, type BlockRange } from '../catalog/resync-sql.ts';
 import { parseDeclarations, type TableDeclaration, type TableDeclarationInput } from '../catalog/declaration.ts';
-import type { NameOptions } from '../catalog/names.ts';
+import type { NameOptions } from '../shared/names.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { validationSpec } from '../catalog/validation-spec.ts';
-import type { ValidationSpec } from './pipeline-validation/types.ts';
+import type { ValidationSpec } from '../shared/validation.ts';
 import { markReloaded } from '../pipeline/capture-gaps.ts';
 import type { Endpoints } from '../config/env.ts';
-import { IngestErrorType, permanentFailure } from './errors.ts';
+import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
-import { waitForCatchUp } from './pipeline-validation/catch-up.ts';
-import { lsnToBigInt } from './pipeline-validation/lsn.ts';
+import { waitForCatchUp } from './validation/catch-up.ts';
+import { lsnToBigInt } from '../shared/lsn.ts';
 import { liveCopyBehind, shadowOutdated } from './resync-shape.ts';
 
 /** A table captured by another pipeline than the main one: what the live catalog would otherwise supply. */

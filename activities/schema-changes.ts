@@ -20,14 +20,14 @@ import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
 import type { TableObjects } from '../catalog/clickhouse-objects.ts';
 import { ident } from '../catalog/column-types.ts';
-import { queueViewsDropOrder, tableNames, type TableNames } from '../catalog/names.ts';
+import { queueViewsDropOrder, tableNames, type TableNames } from '../shared/names.ts';
 import { deriveOptions, deriveTables } from '../catalog/pipeline.ts';
 import { applyPlan, liveTables, planTable, type TablePlan } from '../catalog/reconcile.ts';
 import { tableRetention } from '../catalog/retention.ts';
 import { describeStep, planSchemaChange, refusalMessage, sameColumns, type SchemaPlan, type TableShape } from '../catalog/schema-change.ts';
 import { catalogEntries, isCaptured, setTableState } from '../catalog/store.ts';
 import type { Endpoints } from '../config/env.ts';
-import { IngestErrorType, permanentFailure } from './errors.ts';
+import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { heartbeat } from './heartbeat.ts';
 
 export interface SchemaChangeDeps {

@@ -15,14 +15,14 @@ import { keyColumns, tableObjects } from '../catalog/clickhouse-objects.ts';
 import { checkColumnOptions } from '../catalog/column-options.ts';
 import { parseDeclarations, type TableDeclarationInput } from '../catalog/declaration.ts';
 import { introspectTable, SourceTableMissing } from '../catalog/introspect.ts';
-import { pipelineNames, dropOrder, tableNames } from '../catalog/names.ts';
+import { pipelineNames, dropOrder, tableNames } from '../shared/names.ts';
 import { deriveOptions } from '../catalog/pipeline.ts';
 import { pgIdent } from '../catalog/load-encoding.ts';
 import { PrivilegeNeeded } from '../catalog/publication.ts';
 import { beginAdd, catalogEntries, removeTable, setTableState, type TableState } from '../catalog/store.ts';
 import type { Endpoints } from '../config/env.ts';
 import { applyCatalog } from '../pipeline/setup.ts';
-import { IngestErrorType, permanentFailure } from './errors.ts';
+import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
 import { connectorState } from './kafka-connect.ts';
 

@@ -15,8 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { createClient } from '@clickhouse/client';
 import { Command, InvalidArgumentError } from 'commander';
 import pg from 'pg';
-import { compareTable } from '../activities/pipeline-validation/compare-table.ts';
-import type { ValidationReport } from '../activities/pipeline-validation/types.ts';
+import { compareTable } from '../activities/validation/compare-table.ts';
+import type { ValidationReport } from '../shared/validation.ts';
 import { benchEnv } from './lib/env.ts';
 
 function positiveInt(raw: string): number {

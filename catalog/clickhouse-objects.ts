@@ -35,8 +35,9 @@ import { ident, mapColumn, type MappedColumn } from './column-types.ts';
 import { queueSettings, type ConsumerOverrides } from './consumer-settings.ts';
 import type { SourceTable } from './introspect.ts';
 import type { TableDeclaration } from './declaration.ts';
-import type { TableNames } from './names.ts';
-import { formatRetention, tableRetention, ttlExpression, type Retention } from './retention.ts';
+import type { TableNames } from '../shared/names.ts';
+import { tableRetention, ttlExpression, type Retention } from './retention.ts';
+import { formatRetention } from '../shared/duration.ts';
 
 export interface ColumnDef {
   name: string;

@@ -13,7 +13,8 @@ import { keyColumns } from './clickhouse-objects.ts';
 import { mapColumn } from './column-types.ts';
 import type { TableDeclaration } from './declaration.ts';
 import type { SourceTable } from './introspect.ts';
-import { repoRoot, tableNames } from './names.ts';
+import { tableNames } from '../shared/names.ts';
+import { repoRoot } from '../config/paths.ts';
 
 export const historyDir = path.join(repoRoot, 'dbt', 'models', 'history');
 

@@ -4,7 +4,7 @@
  * identity and kind. The declaration names the table; this supplies the rest.
  */
 import type pg from 'pg';
-import { splitSource } from './names.ts';
+import { splitSource } from '../shared/names.ts';
 
 export interface SourceColumn {
   name: string;

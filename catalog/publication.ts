@@ -19,7 +19,7 @@
  */
 import type pg from 'pg';
 import type { SourceTable } from './introspect.ts';
-import { pipelineNames } from './names.ts';
+import { pipelineNames } from '../shared/names.ts';
 
 const CDC_ROLE = 'astros_cdc';
 const TRUNCATE_GUARD = 'astros_refuse_truncate';

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import { parseDeclarations, type TableDeclaration, type TableDeclarationInput } from './declaration.ts';
-import { pipelineNames } from './names.ts';
+import { pipelineNames } from '../shared/names.ts';
 
 export type Origin = 'repository' | 'command' | 'test';
 

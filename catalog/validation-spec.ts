@@ -1,12 +1,12 @@
 /** What validatePipeline compares for a captured table, derived from its declaration and the Postgres catalog. */
 import type pg from 'pg';
-import type { ValidationSpec } from '../activities/pipeline-validation/types.ts';
+import type { ValidationSpec } from '../shared/validation.ts';
 import { keyColumns } from './clickhouse-objects.ts';
 import { checkColumnOptions, validationTransforms } from './column-options.ts';
 import { mapColumn } from './column-types.ts';
 import type { TableDeclaration } from './declaration.ts';
 import { introspectTable, type SourceTable } from './introspect.ts';
-import { pipelineNames, tableNames, type TableNames } from './names.ts';
+import { pipelineNames, tableNames, type TableNames } from '../shared/names.ts';
 import { catalogEntries, isCaptured } from './store.ts';
 
 export function validationSpec(decl: TableDeclaration, src: SourceTable, names: TableNames, opts: { slot?: string } = {}): ValidationSpec {

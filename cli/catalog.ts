@@ -17,7 +17,7 @@ import pg from 'pg';
 import { tableSql } from '../catalog/clickhouse-objects.ts';
 import { writeHistoryModels } from '../catalog/dbt-history.ts';
 import { generatedFiles } from '../catalog/generated-files.ts';
-import { repoRoot } from '../catalog/names.ts';
+import { repoRoot } from '../config/paths.ts';
 import { capturedTables, deriveOptions, deriveTables, flowingTables, reconcileClickHouse } from '../catalog/pipeline.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { endpoints, type Endpoints } from '../config/env.ts';

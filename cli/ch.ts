@@ -6,7 +6,7 @@
  */
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Command } from 'commander';
-import { pipelineNames } from '../catalog/names.ts';
+import { pipelineNames } from '../shared/names.ts';
 import { endpoints } from '../config/env.ts';
 import { createContext } from '../stack/lib/context.ts';
 import { stackEnv } from '../stack/lib/endpoints.ts';

@@ -13,7 +13,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { ingestAstronauts } from '../workflows/index.ts';
-import { INGEST_WORKFLOW_ID, INGEST_WORKFLOW_TYPE, type IngestAstronautsInput } from '../workflows/shared.ts';
+import { INGEST_WORKFLOW_ID, INGEST_WORKFLOW_TYPE, type IngestAstronautsInput } from '../shared/workflows.ts';
 
 export interface StartIngestOptions {
   taskQueue: string;

@@ -14,7 +14,7 @@ import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
 import { createPool } from '../activities/postgres.ts';
-import { tableNames } from '../catalog/names.ts';
+import { tableNames } from '../shared/names.ts';
 import { rowsKeptMs, tableRetention } from '../catalog/retention.ts';
 import { catalogEntries } from '../catalog/store.ts';
 import { loadConfigOrExit, workerEndpoints, type Config } from '../config/env.ts';

@@ -9,9 +9,10 @@
  * worker, 6 at --timeout; the same command attaches again).
  */
 import { Command } from 'commander';
-import { bigIntToLsn } from '../activities/pipeline-validation/lsn.ts';
+import { formatLsn } from '../shared/lsn.ts';
 import { captureGapsTable } from '../pipeline/capture-gaps.ts';
-import { RECOVER_WORKFLOW_ID, RECOVER_WORKFLOW_TYPE, type RecoverPipelineResult } from '../workflows/recover-pipeline.ts';
+import { type RecoverPipelineResult } from '../workflows/recover-pipeline.ts';
+import { RECOVER_WORKFLOW_ID, RECOVER_WORKFLOW_TYPE } from '../shared/workflows.ts';
 import { timeoutOption } from './await-workflow.ts';
 import { runTableWorkflow } from './tables.ts';
 
@@ -40,13 +41,13 @@ export function buildRecoverCommand(): Command {
       if (reset.gap) {
         const g = reset.gap;
         console.log(
-          `capture gap: changes committed after ${bigIntToLsn(BigInt(g.fromLsn))} and before ${bigIntToLsn(BigInt(g.toLsn))} were not captured (${g.reason}); ` +
+          `capture gap: changes committed after ${formatLsn(g.fromLsn)} and before ${formatLsn(g.toLsn)} were not captured (${g.reason}); ` +
             `recorded in ${captureGapsTable} for ${g.tables.length} table(s)${g.advancedWal ? '; the new primary\'s WAL position was moved past the changes captured before the failover' : ''}`,
         );
       }
       for (const t of result.tables) {
         console.log(
-          `${t.source}: resynced ${t.loadedRows.toLocaleString('en-US')} rows at ${bigIntToLsn(BigInt(t.lsnFloor))} (${t.changedRows} changed, ${t.deletedRows} deleted, ${t.keptRows} unchanged); ${t.validation ?? 'not validated'}`,
+          `${t.source}: resynced ${t.loadedRows.toLocaleString('en-US')} rows at ${formatLsn(t.lsnFloor)} (${t.changedRows} changed, ${t.deletedRows} deleted, ${t.keptRows} unchanged); ${t.validation ?? 'not validated'}`,
         );
       }
     });

@@ -9,7 +9,8 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { CancelledFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { RESYNC_WORKFLOW_TYPE, resyncProgressQuery, resyncWorkflowId, type ResyncTableResult } from '../workflows/resync-table.ts';
+import { type ResyncTableResult } from '../workflows/resync-table.ts';
+import { RESYNC_WORKFLOW_TYPE, resyncProgressQuery, resyncWorkflowId } from '../shared/workflows.ts';
 import { progressBar } from './resync-progress.ts';
 import { timeoutOption } from './await-workflow.ts';
 import { runTableWorkflow } from './tables.ts';

@@ -14,7 +14,7 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import { Command } from 'commander';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pipelineNames } from '../catalog/names.ts';
+import { pipelineNames } from '../shared/names.ts';
 import { readMigrationDir, runMigrations, type MigrationFile, type MigrationTarget } from '../db/migration-runner.ts';
 import { statements } from './statements.ts';
 

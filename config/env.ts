@@ -7,10 +7,11 @@
  * and activities get it through `createActivities(deps)`.
  */
 import { z } from 'zod';
-import { ConfigError } from '../activities/errors.ts';
-import { parseRetention, retentionHint, type Retention } from '../catalog/retention.ts';
+import { durationMs, parseRetention, retentionHint } from '../shared/duration.ts';
+import { ConfigError } from '../shared/errors.ts';
+import type { Retention } from '../catalog/retention.ts';
 import { alertRules, type ResolvedRule } from '../monitor/alert-rules.ts';
-import { activityLimits, INGEST_SCHEDULE_ID, INGEST_TASK_QUEUE } from '../workflows/shared.ts';
+import { activityLimits, INGEST_SCHEDULE_ID, INGEST_TASK_QUEUE } from '../shared/workflows.ts';
 
 export const DEFAULT_SOURCE_URL = 'http://api.open-notify.org/astros.json';
 
@@ -259,14 +260,6 @@ export function stackSettings(env: Record<string, string | undefined> = process.
     walKeepSize: (profile: 'dev' | 'test') => set(env[`${profile === 'test' ? 'TEST_' : ''}PG_MAX_SLOT_WAL_KEEP_SIZE`]) ?? (profile === 'test' ? '256MB' : '2GB'),
     worker: { taskQueue: set(env.TASK_QUEUE), namespace: set(env.TEMPORAL_NAMESPACE), sourceUrl: set(env.ASTROS_SOURCE_URL) },
   };
-}
-
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-/** `500ms`, `30s`, `10m`, `1h`, `1d` (and `0s` when allowed) -> milliseconds; undefined when the text is not such a duration. */
-export function durationMs(text: string, opts: { allowZero?: boolean } = {}): number | undefined {
-  const m = (opts.allowZero ? /^(0|[1-9][0-9]*)(ms|s|m|h|d)$/ : /^([1-9][0-9]*)(ms|s|m|h|d)$/).exec(text.trim());
-  return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : undefined;
 }
 
 const durationOrZero = z

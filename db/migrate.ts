@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import pg from 'pg';
-import { ConfigError, MigrationError } from '../activities/errors.ts';
+import { ConfigError, MigrationError } from '../shared/errors.ts';
 import { readMigrationDir, runMigrations, type MigrationFile, type MigrationTarget, type RunResult } from './migration-runner.ts';
 
 export type { MigrationFile } from './migration-runner.ts';

@@ -35,7 +35,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MigrationError } from '../activities/errors.ts';
+import { MigrationError } from '../shared/errors.ts';
 
 const FILE_PATTERN = /^(\d{3})_[a-z0-9_-]+\.sql$/;
 

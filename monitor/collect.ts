@@ -11,13 +11,13 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client as TemporalClient } from '@temporalio/client';
 import type pg from 'pg';
-import { pipelineNames, tableNames } from '../catalog/names.ts';
+import { pipelineNames, tableNames } from '../shared/names.ts';
 import { catalogEntries, isCaptured, type TableState } from '../catalog/store.ts';
 import type { MonitorConfig } from '../config/env.ts';
 import { readGaps, type CaptureGap } from '../pipeline/capture-gaps.ts';
 import { lagReport, type LagReport } from '../pipeline/lag.ts';
 import { tcpReachable } from '../stack/lib/process.ts';
-import { INGEST_WORKFLOW_TYPE } from '../workflows/shared.ts';
+import { INGEST_WORKFLOW_TYPE } from '../shared/workflows.ts';
 
 /** Upper bounds (seconds) of the commit→visible latency histogram. */
 export const latencyBuckets = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300];

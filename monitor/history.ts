@@ -5,7 +5,7 @@
  * are still firing, so it does not send them again.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { pipelineNames } from '../catalog/names.ts';
+import { pipelineNames } from '../shared/names.ts';
 import type { AlertEvent, Series } from './alerts.ts';
 import { chRows } from './collect.ts';
 

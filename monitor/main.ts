@@ -9,7 +9,7 @@
  * overrides them.
  */
 import { Command, Option } from 'commander';
-import { ConfigError } from '../activities/errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { monitorConfig, type MonitorConfig } from '../config/env.ts';
 import { createContext } from '../stack/lib/context.ts';
 import { stackEnv } from '../stack/lib/endpoints.ts';

@@ -6,13 +6,13 @@
  * to the Temporal Web UI, the registry and the connector's status.
  * Server-rendered HTML with inline SVG; reloads itself every interval.
  */
-import { pipelineNames } from '../catalog/names.ts';
+import { pipelineNames } from '../shared/names.ts';
 import type { MonitorConfig } from '../config/env.ts';
 import type { AlertKind } from './alert-rules.ts';
 import { escapeHtml as esc, intervalAverage, lineChart, rate, type ChartSeries } from './charts.ts';
 import { stoppedStates, type Snapshot } from './collect.ts';
 import type { HistoryPoint, MonitorHistory } from './history.ts';
-import { formatLsn } from '../pipeline/lag.ts';
+import { formatLsn } from '../shared/lsn.ts';
 import { slotProblem } from '../pipeline/slot-health.ts';
 
 type Health = 'ok' | 'warn' | 'down';

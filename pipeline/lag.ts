@@ -25,7 +25,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { slotProblem, slotWarning } from './slot-health.ts';
-import { pipelineNames, tableNames } from '../catalog/names.ts';
+import { formatLsn } from '../shared/lsn.ts';
+import { pipelineNames, tableNames } from '../shared/names.ts';
 import { activeTables } from '../catalog/store.ts';
 import { endpoints } from '../config/env.ts';
 
@@ -74,12 +75,6 @@ export interface LagReport {
   };
   kafka: { topic: string; group: string; endOffset: number; committedOffset: number; lag: number }[];
   clickhouse: { table: string; newestLsn: string | null; newestCommit: string | null; rows: number }[];
-}
-
-/** 64-bit LSN (as bigint or decimal string) to Postgres' `X/Y` notation. */
-export function formatLsn(v: bigint | string): string {
-  const n = typeof v === 'bigint' ? v : BigInt(v);
-  return `${(n >> 32n).toString(16).toUpperCase()}/${(n & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 
 export async function lagReport(opts: LagOptions): Promise<LagReport> {

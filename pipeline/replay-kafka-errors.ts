@@ -15,8 +15,8 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
-import { chRows } from '../activities/pipeline-validation/clickhouse-sql.ts';
-import { pipelineNames } from '../catalog/names.ts';
+import { chRows } from '../activities/validation/clickhouse-sql.ts';
+import { pipelineNames } from '../shared/names.ts';
 import type { ReplayItem } from './replay-rejects.ts';
 
 export interface KafkaErrorRow {

@@ -24,8 +24,8 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
-import { chRows } from '../activities/pipeline-validation/clickhouse-sql.ts';
-import { pipelineNames, type TableNames } from '../catalog/names.ts';
+import { chRows } from '../activities/validation/clickhouse-sql.ts';
+import { pipelineNames, type TableNames } from '../shared/names.ts';
 
 export interface OffsetAccount {
   topic: string;

@@ -22,7 +22,7 @@ import { createActivities } from '../activities/index.ts';
 import { createPool } from '../activities/postgres.ts';
 import { loadConfigOrExit, workerEndpoints, type Config } from '../config/env.ts';
 import { migrate } from '../db/migrate.ts';
-import { SCHEMA_WATCH_WORKFLOW_ID, SCHEMA_WATCH_WORKFLOW_TYPE } from '../workflows/schema-changes.ts';
+import { SCHEMA_WATCH_WORKFLOW_ID, SCHEMA_WATCH_WORKFLOW_TYPE } from '../shared/workflows.ts';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 

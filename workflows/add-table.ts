@@ -21,13 +21,10 @@
  */
 import { ApplicationFailure, executeChild, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
-import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
-import type { ValidationReport } from '../activities/pipeline-validation/types.ts';
+import { IngestErrorType, nonRetryableErrorTypes } from '../shared/errors.ts';
+import type { ValidationReport } from '../shared/validation.ts';
 import type { TableDeclarationInput } from '../catalog/declaration.ts';
 import { resyncTable } from './resync-table.ts';
-
-export const ADD_TABLE_WORKFLOW_TYPE = 'addTable';
-export const addTableWorkflowId = (source: string): string => `tables-add-${source}`;
 
 export type AddTableInput = TableDeclarationInput;
 

@@ -7,10 +7,7 @@
  */
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
-import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
-
-export const REMOVE_TABLE_WORKFLOW_TYPE = 'removeTable';
-export const removeTableWorkflowId = (source: string): string => `tables-remove-${source}`;
+import { IngestErrorType, nonRetryableErrorTypes } from '../shared/errors.ts';
 
 export interface RemoveTableInput {
   source: string;

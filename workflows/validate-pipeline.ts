@@ -17,11 +17,9 @@
  */
 import { ApplicationFailure, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
-import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
-import type { ValidationReport, ValidationSpec } from '../activities/pipeline-validation/types.ts';
-import { INGEST_TABLE } from './shared.ts';
-
-export const VALIDATE_WORKFLOW_TYPE = 'validatePipeline';
+import { IngestErrorType, nonRetryableErrorTypes } from '../shared/errors.ts';
+import type { ValidationReport, ValidationSpec } from '../shared/validation.ts';
+import { INGEST_TABLE } from '../shared/workflows.ts';
 
 export interface ValidatePipelineInput {
   /** A captured table (`schema.table`); its spec comes from the catalog. Default: the table ingestAstronauts writes. */

@@ -7,7 +7,7 @@
 import { endpoints, stackSettings, toolEnv, type Endpoints } from '../../config/env.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { stackEnv } from '../../stack/lib/endpoints.ts';
-import { INGEST_TASK_QUEUE } from '../../workflows/shared.ts';
+import { INGEST_TASK_QUEUE } from '../../shared/workflows.ts';
 
 export interface BenchEnv extends Endpoints {
   /** superuser on the astros database (BENCH_PG_URL): creates the bench tables, runs the workload */

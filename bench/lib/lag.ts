@@ -12,7 +12,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type pg from 'pg';
-import type { TableNames } from '../../catalog/names.ts';
+import type { TableNames } from '../../shared/names.ts';
 import { names } from './objects.ts';
 
 /** The names a bench table's lag is read from. */

@@ -22,10 +22,10 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
-import { connectorFor } from '../../catalog/connector.ts';
+import { connectorFor, readConnectorFile, type ConnectorSpec } from '../../catalog/connector.ts';
 import type { ConsumerOverrides } from '../../catalog/consumer-settings.ts';
 import { parseDeclarations, type TableDeclaration } from '../../catalog/declaration.ts';
-import { readConnectorFile, tableNames, type ConnectorSpec, type TableNames } from '../../catalog/names.ts';
+import { tableNames, type TableNames } from '../../shared/names.ts';
 import { deriveTables, reconcileClickHouse, type CapturedTable } from '../../catalog/pipeline.ts';
 import { liveTables } from '../../catalog/reconcile.ts';
 import { ddlVars, listMigrations, render, statements } from '../../clickhouse-ddl/migrate.ts';

@@ -10,7 +10,7 @@
  */
 import { Connection } from '@temporalio/client';
 import { stackSettings } from '../../config/env.ts';
-import { INGEST_TASK_QUEUE } from '../../workflows/shared.ts';
+import { INGEST_TASK_QUEUE } from '../../shared/workflows.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { stackEnv } from '../lib/endpoints.ts';

@@ -29,8 +29,8 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectorState, connectorStatus } from '../../activities/kafka-connect.ts';
-import { bigIntToLsn } from '../../activities/pipeline-validation/lsn.ts';
-import { pipelineNames, tableNames } from '../../catalog/names.ts';
+import { formatLsn } from '../../shared/lsn.ts';
+import { pipelineNames, tableNames } from '../../shared/names.ts';
 import { captureGapsTable, readGaps } from '../../pipeline/capture-gaps.ts';
 import { formatLagReport, lagReport } from '../../pipeline/lag.ts';
 import { slotProblem, slotState } from '../../pipeline/slot-health.ts';
@@ -170,7 +170,7 @@ describe('a failover of the source to its standby', () => {
     );
     const wrong = after.filter((c) => captured.get(c.id)?.n !== 1 || captured.get(c.id)?.ops !== 'c');
     console.log(
-      `[failover] commits: ${writer.commits.length} (${recoveredAt} before recover returned), in doubt ${writer.inDoubt}; after the recovery point ${bigIntToLsn(BigInt(gap!.toLsn))}: ${after.length}, ` +
+      `[failover] commits: ${writer.commits.length} (${recoveredAt} before recover returned), in doubt ${writer.inDoubt}; after the recovery point ${formatLsn(gap!.toLsn)}: ${after.length}, ` +
         `in ${names.changes} once as an insert: ${after.length - wrong.length}, otherwise: ${wrong.length}`,
     );
     expect(after.length).toBeGreaterThanOrEqual(50);

@@ -21,12 +21,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nonRetryableErrorTypes } from '../../activities/errors.ts';
+import { nonRetryableErrorTypes } from '../../shared/errors.ts';
 import { createActivities } from '../../activities/index.ts';
 import { createPool } from '../../activities/postgres.ts';
 import { rootCause } from '../../cli/astros.ts';
 import { migrate } from '../../db/migrate.ts';
-import { INGEST_WORKFLOW_TYPE, type IngestAstronautsInput, type IngestSummary } from '../../workflows/shared.ts';
+import { INGEST_WORKFLOW_TYPE, type IngestAstronautsInput, type IngestSummary } from '../../shared/workflows.ts';
 import { checkOutcome, corpusLimits, feedCorpus, feedFigures, serveRaw, type FeedCase, type FeedOutcome } from '../fuzz/feed-corpus.ts';
 import { requireEnv, uniqueTag } from './helpers.ts';
 

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import type { TableDeclarationInput } from '../../catalog/declaration.ts';
-import { dropOrder, tableNames } from '../../catalog/names.ts';
+import { dropOrder, tableNames } from '../../shared/names.ts';
 import { removeTable } from '../../catalog/store.ts';
 import { endpoints, type Endpoints } from '../../config/env.ts';
 import { setupPipeline } from '../../pipeline/setup.ts';

@@ -6,14 +6,13 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
 import { deleteIngestSchedule, upsertIngestSchedule } from '../../cli/client.ts';
-import { VALIDATE_WORKFLOW_TYPE } from '../../workflows/validate-pipeline.ts';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities/index.ts';
 import { createPool } from '../../activities/postgres.ts';
-import { INGEST_WORKFLOW_TYPE, type IngestSummary } from '../../workflows/shared.ts';
+import { INGEST_WORKFLOW_TYPE, type IngestSummary, VALIDATE_WORKFLOW_TYPE } from '../../shared/workflows.ts';
 import { requireEnv, uniqueTag } from './helpers.ts';
 
 const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));

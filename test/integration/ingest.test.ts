@@ -20,13 +20,13 @@ import proto from '@temporalio/proto';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IngestErrorType } from '../../activities/errors.ts';
+import { IngestErrorType } from '../../shared/errors.ts';
 import { createActivities, type ActivityDeps } from '../../activities/index.ts';
 import { createPool } from '../../activities/postgres.ts';
 import { deleteIngestSchedule, startOrAttachIngest, upsertIngestSchedule } from '../../cli/client.ts';
 import { rootCause } from '../../cli/astros.ts';
 import { migrate } from '../../db/migrate.ts';
-import { INGEST_WORKFLOW_TYPE, type IngestAstronautsInput, type IngestSummary } from '../../workflows/shared.ts';
+import { INGEST_WORKFLOW_TYPE, type IngestAstronautsInput, type IngestSummary } from '../../shared/workflows.ts';
 import { requireEnv, uniqueTag } from './helpers.ts';
 
 const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { MigrationError } from '../../activities/errors.ts';
+import { MigrationError } from '../../shared/errors.ts';
 import { ddlDir, ddlVars, listMigrations, migrateClickHouse } from '../../clickhouse-ddl/migrate.ts';
 import { migrate, migrationsDir, readMigrations } from '../../db/migrate.ts';
 import { chRows, clickhouse, requireEnv, uniqueTag } from './helpers.ts';

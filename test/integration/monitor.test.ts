@@ -20,7 +20,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
-import { IngestErrorType } from '../../activities/errors.ts';
+import { IngestErrorType } from '../../shared/errors.ts';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -30,14 +30,14 @@ import path from 'node:path';
 import type pg from 'pg';
 import puppeteer, { type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pipelineNames, tableNames } from '../../catalog/names.ts';
+import { pipelineNames, tableNames } from '../../shared/names.ts';
 import { createPool } from '../../activities/postgres.ts';
-import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
+import { createValidationActivities } from '../../activities/validation/activities.ts';
 import { monitorConfig } from '../../config/env.ts';
 import { prometheusRules } from '../../monitor/alert-rules.ts';
 import { startMonitor, type Monitor } from '../../monitor/service.ts';
 import { promtool } from '../../stack/components/prometheus.ts';
-import { VALIDATE_WORKFLOW_TYPE } from '../../workflows/validate-pipeline.ts';
+import { VALIDATE_WORKFLOW_TYPE } from '../../shared/workflows.ts';
 import { chromiumPath } from '../global-setup.ts';
 import { captureTable, chRows, clickhouse, releaseTable, repoRoot, requireEnv, startTestWorker, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 

@@ -11,7 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
-import { pipelineNames } from '../../catalog/names.ts';
+import { pipelineNames } from '../../shared/names.ts';
 import { monitorConfig } from '../../config/env.ts';
 import { startMonitor, type Monitor } from '../../monitor/service.ts';
 import { chromiumPath } from '../global-setup.ts';

@@ -10,8 +10,8 @@ import type { Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type pg from 'pg';
 import { expect } from 'vitest';
-import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
-import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
+import { createValidationActivities } from '../../activities/validation/activities.ts';
+import type { ValidationReport } from '../../shared/validation.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
 import { chRows, testEndpoints, waitFor } from './helpers.ts';
 

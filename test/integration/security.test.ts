@@ -25,7 +25,7 @@ import { migrate } from '../../db/migrate.ts';
 import { databaseUrl, pgCredentials, pgRoles } from '../../stack/components/postgres.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { readPidfile } from '../../stack/lib/process.ts';
-import { INGEST_WORKFLOW_TYPE } from '../../workflows/shared.ts';
+import { INGEST_WORKFLOW_TYPE } from '../../shared/workflows.ts';
 import { requireEnv, runCommand, uniqueTag } from './helpers.ts';
 
 const ctx = createContext('test', () => undefined);

@@ -21,7 +21,7 @@ import { pidFile, StackManager } from '../../stack/lib/manager.ts';
 import { readPidfile } from '../../stack/lib/process.ts';
 import { readRestarts } from '../../stack/lib/restarts.ts';
 import { supervisorRunning } from '../../stack/lib/supervisor-process.ts';
-import { INGEST_WORKFLOW_TYPE, type IngestSummary } from '../../workflows/shared.ts';
+import { INGEST_WORKFLOW_TYPE, type IngestSummary } from '../../shared/workflows.ts';
 import { clickhouse, postgres, requireEnv, runCommand, uniqueTag, waitFor } from './helpers.ts';
 
 const tag = uniqueTag('supervised');

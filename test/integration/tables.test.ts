@@ -26,11 +26,11 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
-import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
-import { pipelineNames } from '../../catalog/names.ts';
+import { createValidationActivities } from '../../activities/validation/activities.ts';
+import type { ValidationReport } from '../../shared/validation.ts';
+import { pipelineNames } from '../../shared/names.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
-import { resyncProgressQuery, resyncWorkflowId } from '../../workflows/resync-table.ts';
+import { resyncProgressQuery, resyncWorkflowId } from '../../shared/workflows.ts';
 import { chRows, clickhouse, dropCapturedTable, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 
 const tag = uniqueTag('tbl');

@@ -11,14 +11,14 @@ import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@te
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IngestErrorType } from '../../activities/errors.ts';
+import { IngestErrorType } from '../../shared/errors.ts';
 import { createPool } from '../../activities/postgres.ts';
-import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
-import type { ValidationReport, ValidationSpec } from '../../activities/pipeline-validation/types.ts';
+import { createValidationActivities } from '../../activities/validation/activities.ts';
+import type { ValidationReport, ValidationSpec } from '../../shared/validation.ts';
 import { migrate } from '../../db/migrate.ts';
-import { VALIDATE_WORKFLOW_TYPE, type ValidatePipelineInput } from '../../workflows/validate-pipeline.ts';
+import { type ValidatePipelineInput } from '../../workflows/validate-pipeline.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
-import { INGEST_TABLE } from '../../workflows/shared.ts';
+import { INGEST_TABLE, VALIDATE_WORKFLOW_TYPE } from '../../shared/workflows.ts';
 import { chRows, clickhouse, requireEnv, testEndpoints, uniqueTag, closeTestWorker } from './helpers.ts';
 
 const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));

@@ -3,11 +3,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backfillChangesSql, createSql, tableObjects, tableSql } from '../../catalog/clickhouse-objects.ts';
 import { mapColumn } from '../../catalog/column-types.ts';
-import { connectorFor } from '../../catalog/connector.ts';
+import { connectorFor, readConnectorFile } from '../../catalog/connector.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';
 import { generatedFiles } from '../../catalog/generated-files.ts';
 import type { SourceColumn, SourceTable } from '../../catalog/introspect.ts';
-import { pipelineNames, readConnectorFile, repoRoot, tableNames } from '../../catalog/names.ts';
+import { pipelineNames, tableNames } from '../../shared/names.ts';
+import { repoRoot } from '../../config/paths.ts';
 import { parseEngineSettings } from '../../catalog/reconcile.ts';
 import { statements } from '../../clickhouse-ddl/migrate.ts';
 

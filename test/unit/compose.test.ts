@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ddlDir, ddlVars, listMigrations, render } from '../../clickhouse-ddl/migrate.ts';
 import { migrationsDir } from '../../db/migrate.ts';
-import { connectorFile } from '../../catalog/names.ts';
+import { connectorFile } from '../../catalog/connector.ts';
 import { consumerClientConfigXml } from '../../catalog/consumer-settings.ts';
 import { endpoints, endpointsSchema } from '../../config/env.ts';
 import { connect, connectorEnv } from '../../stack/components/connect.ts';

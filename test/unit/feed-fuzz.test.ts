@@ -15,7 +15,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { nonRetryableErrorTypes } from '../../activities/errors.ts';
+import { nonRetryableErrorTypes } from '../../shared/errors.ts';
 import { createActivities } from '../../activities/index.ts';
 import { createSimulator } from '../../simulator/server.ts';
 import { checkOutcome, corpusLimits, feedCorpus, feedFigures, serveRaw, type FeedOutcome } from '../fuzz/feed-corpus.ts';

@@ -9,7 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { IngestErrorType } from '../../activities/errors.ts';
+import { IngestErrorType } from '../../shared/errors.ts';
 import { createActivities, type ActivityDeps } from '../../activities/index.ts';
 import type { StagedPayload } from '../../activities/postgres.ts';
 import { createSimulator } from '../../simulator/server.ts';

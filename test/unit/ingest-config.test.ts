@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../activities/errors.ts';
+import { ConfigError } from '../../shared/errors.ts';
 import { DEFAULT_SOURCE_URL, parseConfig } from '../../config/env.ts';
 
 function problems(env: Record<string, string>): string[] {

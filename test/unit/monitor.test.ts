@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { pipelineNames } from '../../catalog/names.ts';
+import { pipelineNames } from '../../shared/names.ts';
 import { monitorConfig } from '../../config/env.ts';
 import { alertRules, prometheusRules, promExpr, type ResolvedRule } from '../../monitor/alert-rules.ts';
 import { AlertEngine, alertText, slackPayload } from '../../monitor/alerts.ts';

@@ -3,7 +3,7 @@ import { tableObjects } from '../../catalog/clickhouse-objects.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';
 import type { SourceTable } from '../../catalog/introspect.ts';
 import { pgWireValue } from '../../catalog/load-encoding.ts';
-import { tableNames } from '../../catalog/names.ts';
+import { tableNames } from '../../shared/names.ts';
 import { copyRangeSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks } from '../../catalog/resync-sql.ts';
 import { progressBar } from '../../cli/resync-progress.ts';
 import type { LagReport } from '../../pipeline/lag.ts';

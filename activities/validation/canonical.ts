@@ -17,7 +17,7 @@
  * only, and the keys missing, extra or different are named (diff.ts).
  */
 
-import type { ColumnTransform } from './types.ts';
+import type { ColumnTransform } from '../../shared/validation.ts';
 
 /** How a column is rendered canonically; decided by the Postgres type (a domain's base type). */
 export type ValueKind =

@@ -1,7 +1,7 @@
 /** Postgres' side of the canonical row (canonical.ts): catalog, row, bucket and drill-down SQL. Pure, no I/O. */
 import { baseTypeSql } from '../../catalog/introspect.ts';
 import { integerKey, lengthPrefixed, type ColumnPlan, type TablePlan, type ValueKind } from './canonical.ts';
-import { pgTransformed } from './transforms.ts';
+import { pgTransformed } from '../../catalog/transforms.ts';
 
 export const pgIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 

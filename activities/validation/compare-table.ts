@@ -19,21 +19,21 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
-import { IngestErrorType, permanentFailure } from '../errors.ts';
+import { IngestErrorType, permanentFailure } from '../../shared/errors.ts';
 import { heartbeat } from '../heartbeat.ts';
 import { waitForCatchUp } from './catch-up.ts';
 import { chBucketsSql, chDrillSql, chIdent, chRows } from './clickhouse-sql.ts';
 import { diffBuckets, diffRows, type BucketSum, type RowDiffResult, type SourceRow } from './diff.ts';
-import { lsnToBigInt } from './lsn.ts';
+import { lsnToBigInt } from '../../shared/lsn.ts';
 import { parsePgSnapshot, setAsideInvisible, type PgSnapshot } from './visibility.ts';
 import { planTable } from './plan.ts';
 import { pgBucketsSql, pgDrillSql } from './postgres-sql.ts';
 import { findings, formatSummary, lagFindings, type Findings } from './report.ts';
-import type { CompareTableInput, ValidationReport, ValidationSpec } from './types.ts';
+import type { CompareTableInput, ValidationReport, ValidationSpec } from '../../shared/validation.ts';
 import { SourceTableMissing } from '../../catalog/introspect.ts';
-import { pipelineNames } from '../../catalog/names.ts';
+import { pipelineNames } from '../../shared/names.ts';
 import { TableNotCaptured, TableStopped, validationSpecFor } from '../../catalog/validation-spec.ts';
-import { INGEST_TABLE } from '../../workflows/shared.ts';
+import { INGEST_TABLE } from '../../shared/workflows.ts';
 
 export interface ValidationDeps {
   pool: pg.Pool;

@@ -1,38 +1,26 @@
 /**
- * The names that tie the pipeline together, in one place. The connector's own
- * identity (name, slot, publication, topic prefix) is read from the connector
- * file users register with curl (debezium/astros-postgres.json), so the file
- * and the code can never disagree; everything per table is derived here.
+ * The names that tie the pipeline together, written once: the connector's
+ * identity (name, slot, publication, topic prefix: the generated
+ * debezium/astros-postgres.json carries them, see catalog/connector.ts), the
+ * CDC role, the ClickHouse databases and shared tables, and everything per
+ * table (derived below). The SQL files take theirs through placeholders
+ * (connectors/postgres/migrate.ts, connectors/clickhouse/migrate.ts); the
+ * files that cannot (db/init, docker's init script) are checked by a unit test.
+ *
+ * The ground floor: no Node built-ins, no I/O (workflow code imports it).
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const connectorFile = path.join(repoRoot, 'debezium', 'astros-postgres.json');
-
-export interface ConnectorSpec {
-  name: string;
-  config: Record<string, string>;
-}
-
-export function readConnectorFile(file = connectorFile): ConnectorSpec {
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as ConnectorSpec;
-}
-
-function required(config: Record<string, string>, key: string): string {
-  const v = config[key];
-  if (v === undefined || v === '') throw new Error(`${path.relative(repoRoot, connectorFile)} has no "${key}"`);
-  return v;
-}
-
-const connector = readConnectorFile();
 
 export const pipelineNames = {
-  connector: connector.name,
-  slot: required(connector.config, 'slot.name'),
-  publication: required(connector.config, 'publication.name'),
-  topicPrefix: required(connector.config, 'topic.prefix'),
+  /** The Debezium connector registered with Kafka Connect. */
+  connector: 'astros-postgres',
+  /** Its logical replication slot. */
+  slot: 'astros_debezium',
+  /** The publication it reads (publication.autocreate.mode=disabled: the catalog manages membership). */
+  publication: 'astros_publication',
+  /** Its topics are <prefix>.<schema>.<table>. */
+  topicPrefix: 'astros',
+  /** Debezium's Postgres login: REPLICATION, SELECT on the captured tables only. */
+  cdcRole: 'astros_cdc',
   /** ClickHouse database holding every captured table's objects and kafka_errors. */
   clickhouseDatabase: 'astros',
   /** ClickHouse database of the pipeline's bookkeeping (applied migrations, object fingerprints). */
@@ -45,6 +33,8 @@ export const pipelineNames = {
   signalTable: 'public.cdc_signal',
   /** The live catalog in Postgres (db/migrations/postgres/110_captured_tables.sql). */
   catalogTable: 'public.captured_tables',
+  /** Per table, the WAL ranges whose changes were not captured (a lost or missing slot), in clickhouseDatabase. */
+  captureGapsTable: 'capture_gaps',
   defaultGroupPrefix: 'clickhouse',
 } as const;
 

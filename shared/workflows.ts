@@ -1,7 +1,11 @@
 /**
- * Names and types shared by the workflow, the worker and the clients.
+ * What the worker, the workflows and their clients (the CLI, the stack's
+ * worker component, the monitor, the Web UI's users) agree on: the task
+ * queue, each workflow's type name and id, the query a client may ask, the
+ * ingest's activity limits and its input and result.
  * Imported by workflow code: keep it free of Node built-ins and I/O.
  */
+import type { QueryDefinition } from '@temporalio/common';
 
 /** Default task queue of the ingest worker (overridable with TASK_QUEUE). */
 export const INGEST_TASK_QUEUE = 'astros-ingest';
@@ -20,6 +24,45 @@ export const INGEST_WORKFLOW_ID = 'ingest-astronauts';
 
 /** Default schedule id (overridable with ASTROS_SCHEDULE_ID). */
 export const INGEST_SCHEDULE_ID = 'ingest-astronauts';
+
+/** validatePipeline: also a child of every ingest that changed a captured table, and on a schedule of its own. */
+export const VALIDATE_WORKFLOW_TYPE = 'validatePipeline';
+/** The schedule of validatePipeline alone (besides the check after each ingest), and its runs' id prefix. */
+export const VALIDATE_SCHEDULE_ID = 'validate-pipeline';
+
+/** Capture a table (`astros tables add`, or the Web UI: input {"source": "schema.table"}); one run per table. */
+export const ADD_TABLE_WORKFLOW_TYPE = 'addTable';
+export const addTableWorkflowId = (source: string): string => `tables-add-${source}`;
+/** Stop capturing a table (`astros tables remove`). */
+export const REMOVE_TABLE_WORKFLOW_TYPE = 'removeTable';
+export const removeTableWorkflowId = (source: string): string => `tables-remove-${source}`;
+
+/** Rebuild one table's ClickHouse copy from Postgres (`astros resync`). */
+export const RESYNC_WORKFLOW_TYPE = 'resyncTable';
+export const resyncWorkflowId = (source: string): string => `resync-${source}`;
+
+/** What resyncTable answers to its `progress` query. */
+export interface ResyncProgress {
+  phase: 'preparing' | 'loading' | 'swapping' | 'completing' | 'validating' | 'done';
+  rangesDone: number;
+  ranges: number;
+  rowsLoaded: number;
+  estimatedRows: number;
+}
+
+/** resyncTable's progress query (what defineQuery makes, written out: this module does not load the workflow SDK). */
+export const resyncProgressQuery = { type: 'query', name: 'progress' } as QueryDefinition<ResyncProgress>;
+
+/** After a lost or missing replication slot (`astros recover`). */
+export const RECOVER_WORKFLOW_TYPE = 'recoverPipeline';
+export const RECOVER_WORKFLOW_ID = 'recover-pipeline';
+
+/** The one watch of schema changes, started by the worker. */
+export const SCHEMA_WATCH_WORKFLOW_TYPE = 'watchSchemaChanges';
+export const SCHEMA_WATCH_WORKFLOW_ID = 'schema-changes';
+/** After a refused schema change was fixed (`astros tables resume`). */
+export const RESUME_TABLE_WORKFLOW_TYPE = 'resumeSchemaChanges';
+export const resumeTableWorkflowId = (source: string): string => `tables-resume-${source}`;
 
 /** The captured table ingestAstronauts writes; validatePipeline compares it when told no other. */
 export const INGEST_TABLE = 'public.astronauts';

@@ -5,7 +5,7 @@
  */
 import { compareTable, type ValidationDeps } from './compare-table.ts';
 import { recordValidationReport } from './record-report.ts';
-import type { CompareTableInput, ValidationReport } from './types.ts';
+import type { CompareTableInput, ValidationReport } from '../../shared/validation.ts';
 
 export function createValidationActivities(deps: ValidationDeps) {
   return {

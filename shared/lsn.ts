@@ -8,6 +8,8 @@ export function lsnToBigInt(lsn: string): bigint {
   throw new Error(`not an LSN: ${JSON.stringify(lsn)}`);
 }
 
-export function bigIntToLsn(v: bigint): string {
-  return `${(v >> 32n).toString(16).toUpperCase()}/${(v & 0xffffffffn).toString(16).toUpperCase()}`;
+/** A 64-bit LSN (a bigint, or a decimal string as ClickHouse returns one) in Postgres' `X/Y` notation. */
+export function formatLsn(v: bigint | string): string {
+  const n = typeof v === 'bigint' ? v : BigInt(v);
+  return `${(n >> 32n).toString(16).toUpperCase()}/${(n & 0xffffffffn).toString(16).toUpperCase()}`;
 }

@@ -1,6 +1,6 @@
 /** recordValidationReport: one row per validatePipeline run in `validation_reports`. */
 import type pg from 'pg';
-import type { ValidationReport } from './types.ts';
+import type { ValidationReport } from '../../shared/validation.ts';
 
 /** Idempotent per report key: a retried activity overwrites the row it wrote before. */
 export async function recordValidationReport(pool: pg.Pool, report: ValidationReport): Promise<{ reportKey: string }> {

@@ -9,7 +9,7 @@
  * keeps the first N characters (Java counts UTF-16 units: a value with
  * characters outside the BMP near the cut would differ, and is reported).
  */
-import type { ColumnTransform } from './types.ts';
+import type { ColumnTransform } from '../shared/validation.ts';
 
 const pgString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 

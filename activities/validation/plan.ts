@@ -5,11 +5,11 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
-import { IngestErrorType, permanentFailure } from '../errors.ts';
+import { IngestErrorType, permanentFailure } from '../../shared/errors.ts';
 import { valueKindOf, type ColumnPlan, type TablePlan } from './canonical.ts';
 import { chColumnsSql, chIdent, chRows } from './clickhouse-sql.ts';
 import { pgColumnsSql, pgIdent } from './postgres-sql.ts';
-import type { ValidationSpec } from './types.ts';
+import type { ValidationSpec } from '../../shared/validation.ts';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 

@@ -2,7 +2,7 @@
  * The comparison core (pure, no I/O): which checksum buckets differ, and
  * which keys differ within them.
  */
-import type { DiffKind } from './types.ts';
+import type { DiffKind } from '../../shared/validation.ts';
 
 export interface BucketSum {
   bucket: number;

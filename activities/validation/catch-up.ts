@@ -19,12 +19,12 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
 import type pg from 'pg';
-import { IngestErrorType, permanentFailure } from '../errors.ts';
+import { IngestErrorType, permanentFailure } from '../../shared/errors.ts';
 import { cancelled, heartbeat } from '../heartbeat.ts';
 import { chIdent, chRows } from './clickhouse-sql.ts';
-import { bigIntToLsn, lsnToBigInt } from './lsn.ts';
+import { formatLsn, lsnToBigInt } from '../../shared/lsn.ts';
 import { slotProblem } from '../../pipeline/slot-health.ts';
-import type { CatchUpSpec, ValidationSpec } from './types.ts';
+import type { CatchUpSpec, ValidationSpec } from '../../shared/validation.ts';
 
 export interface CatchUpDeps {
   pool: pg.Pool;
@@ -70,12 +70,12 @@ async function waitForVersion(ch: ClickHouseClient, chTable: string, v: string, 
   for (;;) {
     const [row] = await chRows<{ v: string }>(ch, `SELECT toString(max(${chIdent(v)})) AS v FROM ${chTable}`);
     have = BigInt(row?.v ?? '0');
-    if (have >= need) return { caughtUp: true, detail: `ClickHouse max(${v}) ${bigIntToLsn(have)} >= ${bigIntToLsn(need)}` };
-    heartbeat({ phase: 'catch-up', have: bigIntToLsn(have), need: bigIntToLsn(need) });
+    if (have >= need) return { caughtUp: true, detail: `ClickHouse max(${v}) ${formatLsn(have)} >= ${formatLsn(need)}` };
+    heartbeat({ phase: 'catch-up', have: formatLsn(have), need: formatLsn(need) });
     if (outOfTime(polling)) break;
     await sleep(polling.pollMs);
   }
-  return { caughtUp: false, detail: `ClickHouse max(${v}) is ${bigIntToLsn(have)}, needs ${bigIntToLsn(need)} (${need - have} bytes of WAL behind)` };
+  return { caughtUp: false, detail: `ClickHouse max(${v}) is ${formatLsn(have)}, needs ${formatLsn(need)} (${need - have} bytes of WAL behind)` };
 }
 
 /** Debezium has acknowledged W, then the ClickHouse consumer group has drained the topic. */
@@ -90,7 +90,7 @@ async function waitForSlotAndConsumer(
     // transactions without published changes). A transactional logical message after the snapshot is
     // a transaction that the slot streams (when the client asks for messages), so its acknowledgement
     // moves confirmed_flush_lsn past W. Best effort: without it an idle table is reported as lag.
-    await deps.pool.query(`select pg_logical_emit_message(true, 'astros-validate', $1)`, [bigIntToLsn(watermark)]).catch(() => undefined);
+    await deps.pool.query(`select pg_logical_emit_message(true, 'astros-validate', $1)`, [formatLsn(watermark)]).catch(() => undefined);
   }
   let flushed: bigint | undefined;
   for (;;) {
@@ -103,16 +103,16 @@ async function waitForSlotAndConsumer(
     if (problem || !row) throw permanentFailure(IngestErrorType.ReplicationSlotLost, problem ?? `replication slot ${c.slotName} does not exist`);
     flushed = row.lsn ? lsnToBigInt(row.lsn) : 0n;
     if (flushed >= watermark) break;
-    heartbeat({ phase: 'catch-up: slot', confirmedFlush: bigIntToLsn(flushed), need: bigIntToLsn(watermark) });
+    heartbeat({ phase: 'catch-up: slot', confirmedFlush: formatLsn(flushed), need: formatLsn(watermark) });
     if (outOfTime(polling)) {
       return {
         caughtUp: false,
-        detail: `slot ${c.slotName} confirmed_flush_lsn ${bigIntToLsn(flushed)} < ${bigIntToLsn(watermark)} (${watermark - flushed} bytes of WAL behind${row.active ? '' : ', slot inactive'})`,
+        detail: `slot ${c.slotName} confirmed_flush_lsn ${formatLsn(flushed)} < ${formatLsn(watermark)} (${watermark - flushed} bytes of WAL behind${row.active ? '' : ', slot inactive'})`,
       };
     }
     await sleep(polling.pollMs);
   }
-  const slotDetail = `slot ${c.slotName} confirmed ${bigIntToLsn(flushed)}`;
+  const slotDetail = `slot ${c.slotName} confirmed ${formatLsn(flushed)}`;
   if (!c.kafka) return { caughtUp: true, detail: `${slotDetail} (Kafka -> ClickHouse hop not checked)` };
   const brokers = c.kafka.brokers ?? deps.kafkaBrokers;
   if (!brokers || brokers.length === 0) throw permanentFailure(IngestErrorType.InvalidInput, 'catch-up mode "slot" with kafka needs brokers');

@@ -1,7 +1,7 @@
 /** What a comparison found, as report fields and as one readable paragraph. Pure, no I/O. */
 import { decodeKey, type ValueKind } from './canonical.ts';
 import type { BucketDiff, RowDiffResult } from './diff.ts';
-import type { DiffKind, KeyDiff, ValidationReport } from './types.ts';
+import type { DiffKind, KeyDiff, ValidationReport } from '../../shared/validation.ts';
 
 export type Findings = Pick<
   ValidationReport,
