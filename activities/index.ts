@@ -20,7 +20,7 @@ import { createTableActivities } from './tables.ts';
 import { createResyncActivities } from './resync.ts';
 import { createRecoverActivities } from './recover.ts';
 import { createSchemaChangeActivities } from './schema-changes.ts';
-import type { Endpoints } from '../config/env.ts';
+import type { Endpoints } from '../config/load.ts';
 
 export interface ActivityDeps {
   pool: pg.Pool;

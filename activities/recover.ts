@@ -17,7 +17,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import { pipelineNames, tableNames } from '../shared/names.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
-import type { Endpoints } from '../config/env.ts';
+import type { Endpoints } from '../config/load.ts';
 import { readGaps, recordGaps, type CaptureGap } from '../pipeline/capture-gaps.ts';
 import { slotState } from '../pipeline/slot-health.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';

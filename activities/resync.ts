@@ -41,7 +41,7 @@ import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { validationSpec } from '../catalog/validation-spec.ts';
 import type { ValidationSpec } from '../shared/validation.ts';
 import { markReloaded } from '../pipeline/capture-gaps.ts';
-import type { Endpoints } from '../config/env.ts';
+import type { Endpoints } from '../config/load.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
 import { waitForCatchUp } from './validation/catch-up.ts';
@@ -169,7 +169,7 @@ export function createResyncActivities(deps: ResyncDeps) {
     const { env, ch } = need();
     const spec = { ...specOf(r), maxWaitMs: 10 * 60_000 };
     heartbeat({ step: `waiting for ClickHouse to catch up (${what})` });
-    const c = await waitForCatchUp({ pool: deps.pool, clickhouse: ch, kafkaBrokers: env.kafkaBrokers.split(',') }, spec, r.t.current.name, lsn);
+    const c = await waitForCatchUp({ pool: deps.pool, clickhouse: ch, kafkaBrokers: env.kafkaBrokers }, spec, r.t.current.name, lsn);
     if (!c.caughtUp) throw new Error(`ClickHouse did not catch up with Postgres (${what}): ${c.detail}`);
   }
 

@@ -26,7 +26,7 @@ import { applyPlan, liveTables, planTable, type TablePlan } from '../catalog/rec
 import { tableRetention } from '../catalog/retention.ts';
 import { describeStep, planSchemaChange, refusalMessage, sameColumns, type SchemaPlan, type TableShape } from '../catalog/schema-change.ts';
 import { catalogEntries, isCaptured, setTableState } from '../catalog/store.ts';
-import type { Endpoints } from '../config/env.ts';
+import type { Endpoints } from '../config/load.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { heartbeat } from './heartbeat.ts';
 
@@ -115,7 +115,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
     });
     const found = await rs.json<{ partition: number; offset: string }>();
     if (found.length === 0) return 'nothing to read again';
-    const admin = new Kafka({ clientId: 'astros-schema-change', brokers: env.kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
+    const admin = new Kafka({ clientId: 'astros-schema-change', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     try {
       // Never forward: a consumer recreated by an earlier change may not have read that far again yet.

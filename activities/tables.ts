@@ -20,7 +20,7 @@ import { deriveOptions } from '../catalog/pipeline.ts';
 import { pgIdent } from '../catalog/load-encoding.ts';
 import { PrivilegeNeeded } from '../catalog/publication.ts';
 import { beginAdd, catalogEntries, removeTable, setTableState, type TableState } from '../catalog/store.ts';
-import type { Endpoints } from '../config/env.ts';
+import type { Endpoints } from '../config/load.ts';
 import { applyCatalog } from '../pipeline/setup.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';

@@ -106,7 +106,7 @@ export interface ResyncObjects {
 }
 
 export interface SinkSettings {
-  kafkaBrokers: string;
+  kafkaBrokers: string[];
   /** The registry's Confluent-compatible API (…/apis/ccompat/v7). */
   registryUrl: string;
   overrides?: ConsumerOverrides;
@@ -227,7 +227,7 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
     kind: 'queue',
     name: names.queue,
     columns: [...columns.map((c) => ({ name: c.source.name, type: c.queueType })), ...debeziumFields],
-    settings: queueSettings({ brokers: sink.kafkaBrokers, topic: names.topic, group: names.group, registryUrl: sink.registryUrl }, sink.overrides),
+    settings: queueSettings({ brokers: sink.kafkaBrokers.join(','), topic: names.topic, group: names.group, registryUrl: sink.registryUrl }, sink.overrides),
   };
   const currentSelect = (source: string, where: string) =>
     ['SELECT', [...dataExprs, `${commitTs} AS commit_ts`, `${lsnExpr} AS version`, `${deletedExpr} AS is_deleted`].map((e) => `    ${e}`).join(',\n'), source, ...(where ? [where] : [])].join('\n');

@@ -5,7 +5,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
-import type { Endpoints } from '../config/env.ts';
+import type { Endpoints } from '../config/load.ts';
 import { tableObjects, type SinkSettings, type TableObjects } from './clickhouse-objects.ts';
 import { checkColumnOptions } from './column-options.ts';
 import { connectorFor, readConnectorFile, type ConnectorSpec } from './connector.ts';

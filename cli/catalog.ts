@@ -20,15 +20,13 @@ import { generatedFiles } from '../catalog/generated-files.ts';
 import { repoRoot } from '../config/paths.ts';
 import { capturedTables, deriveOptions, deriveTables, flowingTables, reconcileClickHouse } from '../catalog/pipeline.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
-import { endpoints, type Endpoints } from '../config/env.ts';
+import { loadConfigOrExit, type Endpoints } from '../config/load.ts';
 import { ensureTopics, topicSpecs } from '../pipeline/setup.ts';
-import { createContext } from '../stack/lib/context.ts';
-import { stackEnv } from '../stack/lib/endpoints.ts';
 
 type Profile = 'dev' | 'test';
 
 function addresses(profile: Profile): Endpoints {
-  return endpoints(stackEnv(createContext(profile, () => undefined)));
+  return loadConfigOrExit(profile);
 }
 
 async function withPostgres<T>(e: Endpoints, fn: (db: pg.Client) => Promise<T>): Promise<T> {

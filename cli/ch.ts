@@ -7,9 +7,7 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Command } from 'commander';
 import { pipelineNames } from '../shared/names.ts';
-import { endpoints } from '../config/env.ts';
-import { createContext } from '../stack/lib/context.ts';
-import { stackEnv } from '../stack/lib/endpoints.ts';
+import { loadConfigOrExit } from '../config/load.ts';
 import readline from 'node:readline';
 
 const hasFormat = (q: string) => /\bFORMAT\s+\w+\s*;?\s*$/i.test(q);
@@ -43,7 +41,7 @@ async function main(): Promise<void> {
     .option('-d, --database <db>', 'default database', pipelineNames.clickhouseDatabase)
     .parse();
   const o = program.opts<{ url?: string; format: string; database: string }>();
-  const opts = { ...o, url: o.url ?? endpoints(stackEnv(createContext('dev', () => undefined))).clickhouseUrl };
+  const opts = { ...o, url: o.url ?? loadConfigOrExit('dev').clickhouseUrl };
   const client = createClient({ url: opts.url, database: opts.database, request_timeout: 300_000, log: { level: ClickHouseLogLevel.OFF } });
   try {
     await client.ping().then((r) => {

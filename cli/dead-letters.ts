@@ -17,7 +17,7 @@ import { createPool } from '../activities/postgres.ts';
 import { tableNames } from '../shared/names.ts';
 import { rowsKeptMs, tableRetention } from '../catalog/retention.ts';
 import { catalogEntries } from '../catalog/store.ts';
-import { loadConfigOrExit, workerEndpoints, type Config } from '../config/env.ts';
+import { loadConfigOrExit, type Config } from '../config/load.ts';
 import { listKafkaErrors, replayKafkaErrors } from '../pipeline/replay-kafka-errors.ts';
 import { listRejects, replayRejects, type ReplayItem } from '../pipeline/replay-rejects.ts';
 import { accountOffsets, describeAccount } from '../pipeline/topic-accounting.ts';
@@ -98,7 +98,7 @@ export function buildDeadLettersCommand(): Command {
         for (const r of rows) console.log(`${r.topic}/${r.partition}/${r.offset}\t${r.bytes} bytes\t${r.received_at}\t${r.error.split('\n')[0]?.slice(0, 160) ?? ''}`);
         console.log(`${rows.length} message(s) in astros.kafka_errors${rows.length === opts.limit ? ` (first ${opts.limit}; --limit)` : ''}`);
         const entries = (await catalogEntries(pool)).filter((e) => e.state === 'active');
-        const retention = workerEndpoints(cfg).retention;
+        const retention = cfg.retention;
         for (const e of entries) {
           const names = tableNames(e.declaration.source, { groupPrefix: cfg.groupPrefix });
           if (opts.topic !== undefined && names.topic !== opts.topic) continue;

@@ -23,7 +23,7 @@ import { writeHistoryModels } from '../catalog/dbt-history.ts';
 import type { ColumnOptions, TableDeclarationInput } from '../catalog/declaration.ts';
 import { pipelineNames, tableNames } from '../shared/names.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
-import { loadConfigOrExit, workerEndpoints, type Config, type Endpoints } from '../config/env.ts';
+import { loadConfigOrExit, type Config, type Endpoints } from '../config/load.ts';
 import { gapText, readGaps } from '../pipeline/capture-gaps.ts';
 import { lagReport } from '../pipeline/lag.ts';
 import { slotProblem, slotState } from '../pipeline/slot-health.ts';
@@ -241,7 +241,7 @@ export function buildTablesCommand(): Command {
     .addOption(timeoutOption())
     .action(async (source: string, o: AddOptions) => {
       const { result, cfg } = await runTableWorkflow<AddTableResult>(ADD_TABLE_WORKFLOW_TYPE, addTableWorkflowId(source), declarationFromOptions(source, o), o.timeout, loadProgress);
-      await writeModels(workerEndpoints(cfg)).catch((err: unknown) => log(`warning: dbt models not written (${failureMessage(err)}); npm run dbt writes them`));
+      await writeModels(cfg).catch((err: unknown) => log(`warning: dbt models not written (${failureMessage(err)}); npm run dbt writes them`));
       console.log(`${result.source}: streaming (key ${result.key.join(', ')}; ${result.loadedRows} rows loaded${result.loads > 1 ? `, in the second of ${result.loads} loads` : ''})`);
       console.log(`validation: ${result.validation?.summary ?? 'not run (the load was cancelled after its swap): npm run validate -- --table ' + result.source}`);
     });
@@ -255,7 +255,7 @@ export function buildTablesCommand(): Command {
     .option('--all', 'removed tables too')
     .option('--json', 'machine-readable output')
     .action(async (o: { all?: boolean; json?: boolean }) => {
-      const rows = await tableRows(workerEndpoints(loadConfigOrExit()), o);
+      const rows = await tableRows(loadConfigOrExit(), o);
       if (o.json) return console.log(JSON.stringify(rows, null, 2));
       const w = Math.max(5, ...rows.map((r) => r.source.length));
       // A lost or missing slot stops every table at once: the headline, as in the lag report.
@@ -282,7 +282,7 @@ export function buildTablesCommand(): Command {
     .addOption(timeoutOption())
     .action(async (source: string, o: { drop?: boolean; timeout: number }) => {
       const { result, cfg } = await runTableWorkflow<{ source: string; dropped: string[] }>(REMOVE_TABLE_WORKFLOW_TYPE, removeTableWorkflowId(source), { source, drop: o.drop === true }, o.timeout);
-      await writeModels(workerEndpoints(cfg)).catch(() => undefined);
+      await writeModels(cfg).catch(() => undefined);
       console.log(`${result.source}: removed${result.dropped.length ? `; dropped ${result.dropped.join(', ')}` : ' (ClickHouse data kept; --drop drops it)'}`);
     });
 

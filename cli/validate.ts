@@ -20,7 +20,7 @@ import { ApplicationFailure, Client, type Connection, WorkflowFailedError } from
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { IngestErrorType } from '../shared/errors.ts';
 import type { CatchUpSpec, ValidationReport, ValidationSpec } from '../shared/validation.ts';
-import { loadConfigOrExit } from '../config/env.ts';
+import { loadConfigOrExit } from '../config/load.ts';
 import pg from 'pg';
 import { SourceTableMissing } from '../catalog/introspect.ts';
 import { pipelineNames } from '../shared/names.ts';

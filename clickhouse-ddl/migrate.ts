@@ -99,10 +99,8 @@ async function main(): Promise<void> {
     .option('--dry-run', 'print the rendered SQL instead of running it')
     .parse();
   const o = program.opts<{ url?: string; dryRun?: boolean }>();
-  const { endpoints } = await import('../config/env.ts');
-  const { createContext } = await import('../stack/lib/context.ts');
-  const { stackEnv } = await import('../stack/lib/endpoints.ts');
-  const opts = { ...o, url: o.url ?? endpoints(stackEnv(createContext('dev', () => undefined))).clickhouseUrl };
+  const { loadConfigOrExit } = await import('../config/load.ts');
+  const opts = { ...o, url: o.url ?? loadConfigOrExit('dev').clickhouseUrl };
   const client = createClient({ url: opts.url, request_timeout: 60_000, log: { level: ClickHouseLogLevel.OFF } });
   try {
     const r = await migrateClickHouse(client, { log: (m) => console.log(m), dryRun: opts.dryRun });

@@ -99,7 +99,7 @@ export async function main(argv = process.argv): Promise<void> {
         for (const f of await readMigrations()) console.log(`${f.name}  ${f.checksum.slice(0, 12)}`);
         return;
       }
-      const { loadConfigOrExit } = await import('../config/env.ts');
+      const { loadConfigOrExit } = await import('../config/load.ts');
       const cfg = opts.databaseUrl !== undefined && opts.schema !== undefined ? undefined : loadConfigOrExit();
       const result = await migrate({
         databaseUrl: opts.databaseUrl ?? cfg?.databaseUrl ?? '',

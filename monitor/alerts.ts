@@ -7,7 +7,7 @@
  *
  * Pure apart from the clock the caller passes in.
  */
-import { crosses, selector, type AlertKind, type ResolvedRule } from './alert-rules.ts';
+import { crosses, selector, type AlertKind, type ResolvedRule } from '../config/alert-rules.ts';
 
 export interface Series {
   metric: string;

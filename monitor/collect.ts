@@ -13,7 +13,7 @@ import type { Client as TemporalClient } from '@temporalio/client';
 import type pg from 'pg';
 import { pipelineNames, tableNames } from '../shared/names.ts';
 import { catalogEntries, isCaptured, type TableState } from '../catalog/store.ts';
-import type { MonitorConfig } from '../config/env.ts';
+import type { Config } from '../config/load.ts';
 import { readGaps, type CaptureGap } from '../pipeline/capture-gaps.ts';
 import { lagReport, type LagReport } from '../pipeline/lag.ts';
 import { tcpReachable } from '../stack/lib/process.ts';
@@ -88,7 +88,7 @@ export interface Snapshot {
 }
 
 export interface CollectDeps {
-  cfg: MonitorConfig;
+  cfg: Config;
   pool: pg.Pool;
   clickhouse: ClickHouseClient;
   temporal: () => Promise<TemporalClient>;
@@ -119,7 +119,7 @@ async function tableSamples(d: CollectDeps, sources: string[], since: Map<string
     (await chRows<{ topic: string; n: string }>(d.clickhouse, `SELECT topic, count() AS n FROM ${pipelineNames.clickhouseDatabase}.${pipelineNames.kafkaErrorsTable} GROUP BY topic`)).map((r) => [r.topic, Number(r.n)]),
   );
   const one = async (source: string): Promise<TableSample> => {
-    const n = tableNames(source, { groupPrefix: d.cfg.endpoints.groupPrefix });
+    const n = tableNames(source, { groupPrefix: d.cfg.groupPrefix });
     const [head] = await chRows<{ n: string; dbz: number | null; vis: number | null }>(
       d.clickhouse,
       `SELECT count() AS n,
@@ -159,7 +159,7 @@ async function tableSamples(d: CollectDeps, sources: string[], since: Map<string
 }
 
 async function connectorStatus(d: CollectDeps): Promise<Snapshot['connector']> {
-  const res = await fetch(`${d.cfg.endpoints.connectUrl}/connectors/${pipelineNames.connector}/status`, { signal: AbortSignal.timeout(3_000) });
+  const res = await fetch(`${d.cfg.connectUrl}/connectors/${pipelineNames.connector}/status`, { signal: AbortSignal.timeout(3_000) });
   if (res.status === 404) return { name: pipelineNames.connector, state: 'NOT REGISTERED', tasks: [] };
   const s = (await res.json()) as { connector: { state: string }; tasks: { id: number; state: string; trace?: string }[] };
   return { name: pipelineNames.connector, state: s.connector.state, tasks: s.tasks.map((t) => ({ id: t.id, state: t.state, ...(t.trace ? { trace: truncate(t.trace, 500) } : {}) })) };
@@ -223,13 +223,13 @@ async function postgresFacts(d: CollectDeps) {
 export async function collect(d: CollectDeps, since: Map<string, number>): Promise<Snapshot> {
   const at = Date.now();
   const until = at - 2_000;
-  const e = d.cfg.endpoints;
+  const e = d.cfg;
   const entries = await settle(catalogEntries(d.pool));
   const sources = entries?.filter((x) => isCaptured(x.state)).map((x) => x.declaration.source);
   const tableStates = (entries ?? [])
     .filter((x) => x.state !== 'removed')
     .map((x) => ({ source: x.declaration.source, state: x.state, reason: stoppedStates.includes(x.state) ? (x.lastError ?? null) : null, since: x.updatedAt }));
-  const [broker] = e.kafkaBrokers.split(',');
+  const [broker] = e.kafkaBrokers;
   const [lag, pgFacts, tables, connector, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters, gaps] = await Promise.all([
     settle(lagReport({ postgresUrl: e.databaseUrl, kafkaBrokers: e.kafkaBrokers, clickhouseUrl: e.clickhouseUrl, groupPrefix: e.groupPrefix })),
     settle(postgresFacts(d)),

@@ -10,19 +10,18 @@
  */
 import { Command, Option } from 'commander';
 import { ConfigError } from '../shared/errors.ts';
-import { monitorConfig, type MonitorConfig } from '../config/env.ts';
+import { parseConfig, type Config } from '../config/load.ts';
 import { createContext } from '../stack/lib/context.ts';
-import { stackEnv } from '../stack/lib/endpoints.ts';
 import { readRestarts } from '../stack/lib/restarts.ts';
 import type { Profile } from '../stack/lib/types.ts';
-import { prometheusRules } from './alert-rules.ts';
+import { prometheusRules } from '../config/alert-rules.ts';
 import { startMonitor } from './service.ts';
 
 const profileOption = () => new Option('-p, --profile <profile>', 'native stack whose addresses are the defaults').choices(['dev', 'test']).default('dev');
 
-function load(profile: Profile): MonitorConfig {
+function load(profile: Profile): Config {
   try {
-    return monitorConfig(process.env, stackEnv(createContext(profile, () => undefined)));
+    return parseConfig(process.env, { profile });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\nSee .env.example for every variable and its default.\n`);
@@ -56,7 +55,7 @@ program
   .description('print the Prometheus alert rules generated from the threshold table with this environment\'s thresholds')
   .addOption(profileOption())
   .action((opts: { profile: Profile }) => {
-    process.stdout.write(prometheusRules(load(opts.profile).rules));
+    process.stdout.write(prometheusRules(load(opts.profile).monitor.rules));
   });
 
 program.parseAsync().catch((err: unknown) => {

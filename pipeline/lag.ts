@@ -28,7 +28,7 @@ import { slotProblem, slotWarning } from './slot-health.ts';
 import { formatLsn } from '../shared/lsn.ts';
 import { pipelineNames, tableNames } from '../shared/names.ts';
 import { activeTables } from '../catalog/store.ts';
-import { endpoints } from '../config/env.ts';
+import { config } from '../config/load.ts';
 
 export interface LagTable {
   /** Kafka topic Debezium writes. */
@@ -49,7 +49,7 @@ export async function lagTables(db: pg.Client, groupPrefix: string): Promise<Lag
 
 export interface LagOptions {
   postgresUrl: string;
-  kafkaBrokers: string;
+  kafkaBrokers: string[];
   clickhouseUrl: string;
   /** ClickHouse consumer group prefix (CLICKHOUSE_KAFKA_GROUP_PREFIX). */
   groupPrefix: string;
@@ -115,7 +115,7 @@ export async function lagReport(opts: LagOptions): Promise<LagReport> {
     await pgClient.end();
   }
 
-  const kafka = new Kafka({ clientId: 'astros-lag', brokers: opts.kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: 'astros-lag', brokers: opts.kafkaBrokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   const kafkaRows: LagReport['kafka'] = [];
@@ -198,8 +198,6 @@ export function formatLagReport(r: LagReport): string {
 
 async function main(): Promise<void> {
   const { Command, Option } = await import('commander');
-  const { createContext } = await import('../stack/lib/context.ts');
-  const { stackEnv } = await import('../stack/lib/endpoints.ts');
   const program = new Command('lag')
     .description('Replication lag: Postgres WAL vs the Debezium slot, Kafka end offsets vs the ClickHouse consumers, newest LSN applied in ClickHouse')
     .addOption(new Option('-p, --profile <profile>', 'native stack whose addresses to use').choices(['dev', 'test']).default('dev'))
@@ -208,7 +206,7 @@ async function main(): Promise<void> {
     .option('--json', 'machine-readable output')
     .parse();
   const opts = program.opts<{ profile: 'dev' | 'test'; slot: string; postgresUrl?: string; json?: boolean }>();
-  const e = endpoints(stackEnv(createContext(opts.profile)));
+  const e = config(opts.profile);
   const report = await lagReport({
     postgresUrl: opts.postgresUrl ?? e.databaseUrl,
     kafkaBrokers: e.kafkaBrokers,

@@ -28,7 +28,7 @@ import { topicRetentionMs, topicRetentionUpdate } from '../catalog/retention.ts'
 import { formatRetention } from '../shared/duration.ts';
 import { declareTable, syncRepositoryTables } from '../catalog/store.ts';
 import { repositoryTables } from '../catalog/tables.ts';
-import type { Endpoints } from '../config/env.ts';
+import type { Endpoints } from '../config/load.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -78,8 +78,8 @@ export interface TopicSpec {
  * earlier setup, or by the broker when Debezium first wrote to it) whenever
  * it differs. Returns what changed (or, with dryRun, would change).
  */
-export async function ensureTopics(brokers: string, topics: TopicSpec[], log: (m: string) => void, dryRun = false): Promise<string[]> {
-  const kafka = new Kafka({ clientId: 'astros-setup', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+export async function ensureTopics(brokers: string[], topics: TopicSpec[], log: (m: string) => void, dryRun = false): Promise<string[]> {
+  const kafka = new Kafka({ clientId: 'astros-setup', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   const changes: string[] = [];
   const say = (m: string) => {
@@ -202,8 +202,6 @@ export async function applyCatalog(env: Endpoints, db: pg.Client | pg.Pool, ch: 
 
 async function main(): Promise<void> {
   const { Command, Option } = await import('commander');
-  const { createContext } = await import('../stack/lib/context.ts');
-  const { stackEnv } = await import('../stack/lib/endpoints.ts');
   const program = new Command('setup')
     .description(
       'Make a running stack a working pipeline (idempotent): Postgres migrations and publication, ClickHouse DDL, ' +
@@ -213,8 +211,8 @@ async function main(): Promise<void> {
     .addOption(new Option('-p, --profile <profile>', 'native stack whose addresses to use').choices(['dev', 'test']).default('dev'))
     .parse();
   const { profile } = program.opts<{ profile: 'dev' | 'test' }>();
-  const { endpoints } = await import('../config/env.ts');
-  await setupPipeline(endpoints(stackEnv(createContext(profile))));
+  const { loadConfigOrExit } = await import('../config/load.ts');
+  await setupPipeline(loadConfigOrExit(profile));
   console.log('pipeline ready: Postgres -> Debezium -> Kafka -> ClickHouse');
 }
 

@@ -11,7 +11,7 @@ import { createContext } from '../stack/lib/context.ts';
 import { stackEnv } from '../stack/lib/endpoints.ts';
 import { StackManager } from '../stack/lib/manager.ts';
 import { aptInstall } from '../stack/lib/apt.ts';
-import { endpoints } from '../config/env.ts';
+import { parseConfig } from '../config/load.ts';
 import { setupPipeline } from '../pipeline/setup.ts';
 import { testTables } from './test-tables.ts';
 
@@ -29,7 +29,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   console.log(`[global-setup] native stack (test profile) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const env = stackEnv(ctx);
   Object.assign(process.env, env);
-  await setupPipeline(endpoints(env), { declare: testTables, log: (m) => console.log(m) });
+  await setupPipeline(parseConfig(env), { declare: testTables, log: (m) => console.log(m) });
   return async () => {
     if (process.env.KEEP_STACK === '1') {
       console.log('[global-setup] KEEP_STACK=1: leaving the test stack running (npm run stack -- down --profile test stops it)');

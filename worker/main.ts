@@ -20,7 +20,7 @@ import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities/index.ts';
 import { createPool } from '../activities/postgres.ts';
-import { loadConfigOrExit, workerEndpoints, type Config } from '../config/env.ts';
+import { loadConfigOrExit, type Config } from '../config/load.ts';
 import { migrate } from '../db/migrate.ts';
 import { SCHEMA_WATCH_WORKFLOW_ID, SCHEMA_WATCH_WORKFLOW_TYPE } from '../shared/workflows.ts';
 
@@ -74,7 +74,7 @@ export async function runWorker(cfg: Config): Promise<void> {
   const clickhouse = createClient({ url: cfg.clickhouseUrl, request_timeout: 120_000, log: { level: ClickHouseLogLevel.OFF } });
   // Bundled once: a worker created again after an outage reuses it (bundling takes seconds of CPU).
   const workflowBundle = await bundleWorkflowCode({ workflowsPath });
-  const activities = createActivities({ pool, source: cfg.source, clickhouse, kafkaBrokers: cfg.kafkaBrokers, groupPrefix: cfg.groupPrefix, endpoints: workerEndpoints(cfg) });
+  const activities = createActivities({ pool, source: cfg.source, clickhouse, kafkaBrokers: cfg.kafkaBrokers, groupPrefix: cfg.groupPrefix, endpoints: cfg });
   let watchStarted = !cfg.schemaWatch;
   let failures = 0;
   try {

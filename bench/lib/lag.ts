@@ -31,8 +31,8 @@ export interface LagSample {
   chLag: number;
 }
 
-export async function kafkaAdmin(brokers: string): Promise<Admin> {
-  const kafka = new Kafka({ clientId: 'astros-bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+export async function kafkaAdmin(brokers: string[]): Promise<Admin> {
+  const kafka = new Kafka({ clientId: 'astros-bench', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   return admin;

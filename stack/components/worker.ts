@@ -9,8 +9,7 @@
  * simulator; set ASTROS_SOURCE_URL to use another source (e.g. the real API).
  */
 import { Connection } from '@temporalio/client';
-import { stackSettings } from '../../config/env.ts';
-import { INGEST_TASK_QUEUE } from '../../shared/workflows.ts';
+import { config, parseConfig } from '../../config/load.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { stackEnv } from '../lib/endpoints.ts';
@@ -21,8 +20,9 @@ const pidfile = (ctx: StackContext) => path.join(ctx.pidDir, 'worker.pid');
 
 /** The task queue the worker serves: what it was started with (its launch record), else what this environment says. */
 function target(ctx: StackContext): { taskQueue: string; namespace: string } {
-  const s = stackSettings(readLaunch(pidfile(ctx))?.env ?? process.env);
-  return { taskQueue: s.worker.taskQueue ?? INGEST_TASK_QUEUE, namespace: s.worker.namespace ?? 'default' };
+  const launched = readLaunch(pidfile(ctx))?.env;
+  const { taskQueue, namespace } = (launched ? parseConfig(launched) : config()).temporal;
+  return { taskQueue, namespace };
 }
 
 export const worker: Component = {
@@ -46,7 +46,8 @@ export const worker: Component = {
         KAFKA_BROKERS: env.KAFKA_BROKERS,
         CONNECT_URL: env.CONNECT_URL,
         REGISTRY_URL: env.REGISTRY_URL,
-        ASTROS_SOURCE_URL: stackSettings().worker.sourceUrl ?? env.ASTROS_SOURCE_URL,
+        // The environment's source, else this stack's simulator.
+        ASTROS_SOURCE_URL: config(ctx.profile).source.url,
       },
     };
   },

@@ -5,23 +5,9 @@
  * `healthy`, and on failure shows the log tail. Components never spawn their
  * long-lived process themselves.
  */
-export type Profile = 'dev' | 'test';
+import type { Ports, Profile } from '../../config/profiles.ts';
 
-export interface Ports {
-  postgres: number;
-  /** The optional streaming standby of postgres (stack/components/standby.ts). */
-  postgresStandby: number;
-  kafka: number;
-  kafkaController: number;
-  connect: number;
-  registry: number;
-  clickhouseHttp: number;
-  temporal: number;
-  temporalUi: number;
-  simulator: number;
-  monitor: number;
-  prometheus: number;
-}
+export type { Ports, Profile };
 
 export interface StackContext {
   profile: Profile;

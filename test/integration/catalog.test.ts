@@ -81,7 +81,7 @@ describe('catalog adoption', () => {
     const sql = fs
       .readFileSync(path.join(repoRoot, 'test/fixtures/legacy-clickhouse-ddl.sql'), 'utf8')
       .replaceAll('{{DB}}', legacy.db)
-      .replaceAll('{{KAFKA_BROKERS}}', e.kafkaBrokers)
+      .replaceAll('{{KAFKA_BROKERS}}', e.kafkaBrokers.join(','))
       .replaceAll('{{SCHEMA_REGISTRY_URL}}', e.registryCcompatUrl)
       .replaceAll('{{KAFKA_GROUP_PREFIX}}', legacy.groups);
     for (const stmt of statements(sql)) await ch.command({ query: stmt });
@@ -149,7 +149,7 @@ describe('catalog adoption', () => {
     }
     // Validation agrees on the adopted copy (the whole table, against Postgres at one LSN).
     const [probe] = (await tablesFor(legacy)).filter((t) => t.declaration.source === 'public.cdc_types_probe');
-    const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers.split(',') });
+    const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers });
     const report: ValidationReport = await new MockActivityEnvironment().run(acts.compareTable, { spec: { ...validationSpec(probe!.declaration, probe!.source, probe!.objects.names), buckets: 64 }, reportKey: `catalog-${tag}` });
     expect(report.outcome, report.summary).toBe('agree');
 

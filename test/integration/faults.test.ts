@@ -144,7 +144,7 @@ async function whereTheyWent(writer: FaultWriter, t: CapturedTable, lastId: numb
 }
 
 async function validate(spec: ReturnType<typeof validationSpec>): Promise<ValidationReport> {
-  const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: testEndpoints().kafkaBrokers.split(',') });
+  const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: testEndpoints().kafkaBrokers });
   return new MockActivityEnvironment().run(acts.compareTable, { spec: { ...spec, buckets: 64 }, reportKey: `faults-${tag}-${Date.now()}` });
 }
 

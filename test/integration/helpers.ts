@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { TableDeclarationInput } from '../../catalog/declaration.ts';
 import { dropOrder, tableNames } from '../../shared/names.ts';
 import { removeTable } from '../../catalog/store.ts';
-import { endpoints, type Endpoints } from '../../config/env.ts';
+import { parseConfig, type Endpoints } from '../../config/load.ts';
 import { setupPipeline } from '../../pipeline/setup.ts';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
@@ -75,7 +75,7 @@ export function runCommand(cmd: string, args: string[], env: Record<string, stri
 
 /** The pipeline's addresses in the test stack (set by the global setup). */
 export function testEndpoints(): Endpoints {
-  return endpoints({}, process.env);
+  return parseConfig(process.env);
 }
 
 /**

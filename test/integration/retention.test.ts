@@ -15,7 +15,7 @@ import { deriveOptions, deriveTables, reconcileClickHouse, SHARED_PLAN } from '.
 import { applyPlan, liveTables, planTable, ttlActions, type Action } from '../../catalog/reconcile.ts';
 import { topicRetentionMs, ttlExpression, ttlOf, type Retention } from '../../catalog/retention.ts';
 import { listMigrations, render, statements } from '../../clickhouse-ddl/migrate.ts';
-import type { Endpoints } from '../../config/env.ts';
+import type { Endpoints } from '../../config/load.ts';
 import { ensureTopics, setupPipeline, topicSpecs } from '../../pipeline/setup.ts';
 import { accountOffsets } from '../../pipeline/topic-accounting.ts';
 import { chRows, clickhouse, postgres, testEndpoints, uniqueTag } from './helpers.ts';
@@ -32,7 +32,7 @@ let kafka: Kafka;
 beforeAll(async () => {
   ch = clickhouse();
   pool = postgres();
-  kafka = new Kafka({ clientId: `retention-${tag}`, brokers: testEndpoints().kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
+  kafka = new Kafka({ clientId: `retention-${tag}`, brokers: testEndpoints().kafkaBrokers, logLevel: logLevel.NOTHING });
   admin = kafka.admin();
   await admin.connect();
   // The shared objects as the numbered migration creates them (kafka_errors without a TTL).

@@ -109,7 +109,7 @@ export async function failedAttempts(client: Client, workflowId: string): Promis
 export async function validateTable(pool: pg.Pool, ch: ClickHouseClient, source: string, key: string): Promise<ValidationReport> {
   const e = testEndpoints();
   const spec = await validationSpecFor(pool, source, e.groupPrefix);
-  const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers.split(',') });
+  const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers });
   return new MockActivityEnvironment().run(acts.compareTable, { spec: { ...spec, buckets: 64, maxWaitMs: 120_000 }, reportKey: `${key}-${Date.now()}` });
 }
 

@@ -52,7 +52,7 @@ const astros = (...args: string[]) => cli('tables', ...args);
 async function validate(table = source): Promise<ValidationReport> {
   const e = testEndpoints();
   const spec = await validationSpecFor(pool, table, e.groupPrefix);
-  const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers.split(',') });
+  const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers });
   return new MockActivityEnvironment().run(acts.compareTable, { spec: { ...spec, buckets: 64, maxWaitMs: 120_000 }, reportKey: `tables-${tag}-${Date.now()}` });
 }
 

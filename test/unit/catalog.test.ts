@@ -14,7 +14,7 @@ import { statements } from '../../clickhouse-ddl/migrate.ts';
 
 const col = (name: string, type: string, notNull = false, keyPosition: number | null = null): SourceColumn => ({ name, type, notNull, keyPosition, comment: null });
 const day = 86_400_000;
-const sink = { kafkaBrokers: '127.0.0.1:9092', registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', retention: { changelogMs: 30 * day, errorsMs: 90 * day, topicMs: 7 * day } };
+const sink = { kafkaBrokers: ['127.0.0.1:9092'], registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', retention: { changelogMs: 30 * day, errorsMs: 90 * day, topicMs: 7 * day } };
 
 const probe: SourceTable = {
   source: 'public.cdc_types_probe',
@@ -83,7 +83,7 @@ describe('ClickHouse objects', () => {
     }
     const norm = (s: string) => s.replace(/--[^\n]*/g, '').replace(/\s+/g, ' ').replace(/ COMMENT '[^']*'/g, '').replace('IF NOT EXISTS ', '').replace(/\( /g, '(').replace(/ \)/g, ')').trim();
     const fromFixture = (name: string) =>
-      norm(last.get(name)!.replaceAll('{{DB}}', 'astros').replaceAll('{{KAFKA_BROKERS}}', sink.kafkaBrokers).replaceAll('{{SCHEMA_REGISTRY_URL}}', sink.registryUrl).replaceAll('{{KAFKA_GROUP_PREFIX}}', 'clickhouse'));
+      norm(last.get(name)!.replaceAll('{{DB}}', 'astros').replaceAll('{{KAFKA_BROKERS}}', sink.kafkaBrokers.join(',')).replaceAll('{{SCHEMA_REGISTRY_URL}}', sink.registryUrl).replaceAll('{{KAFKA_GROUP_PREFIX}}', 'clickhouse'));
     expect(norm(createSql(t.queue))).toBe(fromFixture('cdc_types_probe_queue'));
     // Two view expressions were corrected deliberately (issue 16); a stack built before gets its views
     // recreated with the same consumer group, its storage columns are unchanged:

@@ -23,7 +23,9 @@ import { ddlDir, ddlVars, listMigrations, render } from '../../clickhouse-ddl/mi
 import { migrationsDir } from '../../db/migrate.ts';
 import { connectorFile } from '../../catalog/connector.ts';
 import { consumerClientConfigXml } from '../../catalog/consumer-settings.ts';
-import { endpoints, endpointsSchema } from '../../config/env.ts';
+import { parseConfig } from '../../config/load.ts';
+import { defaultPorts } from '../../config/profiles.ts';
+import { envSchema } from '../../config/schema.ts';
 import { connect, connectorEnv } from '../../stack/components/connect.ts';
 import { kafka } from '../../stack/components/kafka.ts';
 import { monitor as monitorComponent } from '../../stack/components/monitor.ts';
@@ -32,7 +34,7 @@ import { initSqlDir, pgRoles, postgres } from '../../stack/components/postgres.t
 import { registry } from '../../stack/components/registry.ts';
 import { temporal } from '../../stack/components/temporal.ts';
 import { worker as workerComponent } from '../../stack/components/worker.ts';
-import { cacheDir, createContext, defaultPorts } from '../../stack/lib/context.ts';
+import { cacheDir, createContext } from '../../stack/lib/context.ts';
 import type { StackContext } from '../../stack/lib/types.ts';
 import { versions } from '../../stack/versions.ts';
 
@@ -447,21 +449,21 @@ describe('the services run the repository\'s own files', () => {
     const setupSrc = fs.readFileSync(path.join(root, 'pipeline/setup.ts'), 'utf8');
     expect(setupSrc).toContain(`'debezium', 'register.sh'`);
     expect(connectorFile).toBe(path.join(root, 'debezium', 'astros-postgres.json'));
-    const e = endpoints({}, env('setup'));
+    const e = parseConfig(env('setup'));
     const rendered = listMigrations().map((f) => render(f, ddlVars()));
     expect(rendered.length).toBe(filesIn('clickhouse-ddl', /^\d{3}_[\w-]+\.sql$/).length);
     // The broker list the Kafka engine gets is a listener Kafka advertises to containers.
-    expect((env('kafka').KAFKA_ADVERTISED_LISTENERS ?? '').split(',').map((l) => l.replace(/^\w+:\/\//, ''))).toContain(e.kafkaBrokers);
+    expect((env('kafka').KAFKA_ADVERTISED_LISTENERS ?? '').split(',').map((l) => l.replace(/^\w+:\/\//, ''))).toContain(e.kafkaBrokers.join(','));
     expect(e.registryCcompatUrl).toBe('http://registry:8080/apis/ccompat/v7');
   });
 
-  it('setup and the worker get the same retention settings, the defaults of config/env.ts unless .env sets them', () => {
+  it('setup and the worker get the same retention settings, the defaults of config/ unless .env sets them', () => {
     const names = ['CLICKHOUSE_CHANGELOG_TTL', 'CLICKHOUSE_KAFKA_ERRORS_TTL', 'KAFKA_TOPIC_RETENTION'];
-    for (const n of names) expect(n in endpointsSchema.shape, n).toBe(true);
+    for (const n of names) expect(n in envSchema.shape, n).toBe(true);
     for (const s of ['setup', 'worker']) expect(names.filter((n) => !(n in env(s))), s).toEqual([]);
-    const defaults = endpoints({}, { ...env('setup'), ...Object.fromEntries(names.map((n) => [n, ''])) }).retention;
-    expect(endpoints({}, env('setup')).retention).toEqual(defaults);
-    expect(endpoints({}, env('worker')).retention).toEqual(defaults);
+    const defaults = parseConfig({ ...env('setup'), ...Object.fromEntries(names.map((n) => [n, ''])) }).retention;
+    expect(parseConfig(env('setup')).retention).toEqual(defaults);
+    expect(parseConfig(env('worker')).retention).toEqual(defaults);
   });
 
   it('connect sets every ${env:NAME} the connector JSON reads, with the native names and values', () => {

@@ -22,7 +22,7 @@ const src: SourceTable = {
   ],
 } as SourceTable;
 const [decl] = parseDeclarations([{ source: 'public.orders' }], 'test');
-const t = tableObjects(decl!, src, tableNames('public.orders'), { kafkaBrokers: 'k:9092', registryUrl: 'http://r', retention: { changelogMs: 86_400_000, errorsMs: 86_400_000, topicMs: 86_400_000 } });
+const t = tableObjects(decl!, src, tableNames('public.orders'), { kafkaBrokers: ['k:9092'], registryUrl: 'http://r', retention: { changelogMs: 86_400_000, errorsMs: 86_400_000, topicMs: 86_400_000 } });
 
 describe('resync objects and SQL', () => {
   it('splits heap blocks into ranges, the last open-ended, at least one for an empty table', () => {

@@ -10,7 +10,7 @@ import { formatRetention, parseRetention } from '../../shared/duration.ts';
 
 const day = 86_400_000;
 const retention = { changelogMs: 30 * day, errorsMs: 90 * day, topicMs: 7 * day };
-const sink = { kafkaBrokers: '127.0.0.1:9092', registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', retention };
+const sink = { kafkaBrokers: ['127.0.0.1:9092'], registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', retention };
 
 const people: SourceTable = {
   source: 'public.people',

@@ -6,7 +6,7 @@ import { tableNames } from '../../shared/names.ts';
 import { planSchemaChange, refusalMessage, widens, type ShapeColumn, type TableShape } from '../../catalog/schema-change.ts';
 import { formatAge } from '../../shared/duration.ts';
 
-const sink = { kafkaBrokers: 'k:9092', registryUrl: 'http://r', retention: { changelogMs: 86_400_000, errorsMs: 86_400_000, topicMs: 7 * 86_400_000 } };
+const sink = { kafkaBrokers: ['k:9092'], registryUrl: 'http://r', retention: { changelogMs: 86_400_000, errorsMs: 86_400_000, topicMs: 7 * 86_400_000 } };
 const [decl] = parseDeclarations([{ source: 'public.items' }], 'test');
 
 /** The table as Postgres has it now, and the objects the catalog derives from it. */
