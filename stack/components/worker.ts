@@ -1,5 +1,5 @@
 /**
- * The project's Temporal worker (worker/main.ts) as a stack component of the
+ * The project's Temporal worker (cli/worker.ts) as a stack component of the
  * dev profile, so that `up` gives a person a pipeline that runs: workflows
  * started from the Web UI or a schedule are picked up. In the test profile it
  * is optional: each test runs its own worker on its own task queue, and the
@@ -37,7 +37,7 @@ export const worker: Component = {
     const env = stackEnv(ctx);
     return {
       command: process.execPath,
-      args: ['--import', 'tsx', path.join(ctx.repoRoot, 'worker', 'main.ts')],
+      args: ['--import', 'tsx', path.join(ctx.repoRoot, 'cli', 'worker.ts')],
       cwd: ctx.repoRoot,
       env: {
         DATABASE_URL: env.DATABASE_URL,

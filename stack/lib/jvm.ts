@@ -221,14 +221,3 @@ export function log4j2Config(rootLevel: string, loggers: Record<string, string> 
   }
   return `${lines.join('\n')}\n`;
 }
-
-/** GET a URL and parse JSON; undefined on any failure or non-2xx status. Never throws. */
-export async function getJson(url: string, timeoutMs = 3000): Promise<unknown> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) return undefined;
-    return (await res.json()) as unknown;
-  } catch {
-    return undefined;
-  }
-}

@@ -10,7 +10,7 @@ import type { SourceColumn, SourceTable } from '../../catalog/introspect.ts';
 import { pipelineNames, tableNames } from '../../shared/names.ts';
 import { repoRoot } from '../../config/paths.ts';
 import { parseEngineSettings } from '../../catalog/reconcile.ts';
-import { statements } from '../../clickhouse-ddl/migrate.ts';
+import { statements } from '../../connectors/clickhouse/migrate.ts';
 
 const col = (name: string, type: string, notNull = false, keyPosition: number | null = null): SourceColumn => ({ name, type, notNull, keyPosition, comment: null });
 const day = 86_400_000;

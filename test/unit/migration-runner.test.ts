@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MigrationError } from '../../shared/errors.ts';
-import { planMigrations, readMigrationDir, runMigrations, type MigrationFile, type MigrationTarget } from '../../db/migration-runner.ts';
+import { planMigrations, readMigrationDir, runMigrations, type MigrationFile, type MigrationTarget } from '../../connectors/migration-runner.ts';
 
 function file(name: string, sql = `-- ${name}`): MigrationFile {
   return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };

@@ -6,8 +6,8 @@
  * module owns the table's name and shape.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { pipelineNames } from '../shared/names.ts';
-import { formatLsn } from '../shared/lsn.ts';
+import { pipelineNames } from '../../shared/names.ts';
+import { formatLsn } from '../../shared/lsn.ts';
 
 export const captureGapsTable = `${pipelineNames.clickhouseDatabase}.capture_gaps`;
 

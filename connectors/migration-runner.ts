@@ -1,9 +1,9 @@
 /**
- * The one migration runner both engines use (Postgres: db/migrate.ts,
- * ClickHouse: clickhouse-ddl/migrate.ts). It reads numbered files
- * (`NNN_name.sql`), compares them with what the engine's bookkeeping table
- * says was applied (file name + SHA-256 of the file as written), and applies
- * the rest in order:
+ * The one migration runner both engines use (Postgres:
+ * connectors/postgres/migrate.ts, ClickHouse: connectors/clickhouse/migrate.ts).
+ * It reads numbered files (`NNN_name.sql`, in db/migrations/postgres and
+ * clickhouse-ddl), compares them with what the engine's bookkeeping table
+ * says was applied (file name + SHA-256), and applies the rest in order:
  *   - an applied file whose checksum changed is an error, before anything runs
  *     (write a new numbered file instead of editing an applied one);
  *   - a file recorded as applied but no longer on disk is a warning line, not
@@ -11,8 +11,9 @@
  *   - a dry run prints what would run and runs nothing.
  * Each engine supplies a `MigrationTarget`: its bookkeeping table (names and
  * columns unchanged from the earlier per-engine runners, so live stacks keep
- * their history) and how one file is applied. Locking, transactions and
- * placeholders belong to the engine's module.
+ * their history) and how one file is applied. Locking and transactions belong
+ * to the engine's module; both fill the files' `{{NAME}}` placeholders with
+ * the names shared/names.ts owns (renderPlaceholders).
  *
  * Why not umzug (evaluated: umzug 3.8.3, May 2026, the release before it
  * Sep 2024; CommonJS, imports fine from ESM under Node 20 and tsx). Every
@@ -37,13 +38,31 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MigrationError } from '../shared/errors.ts';
 
+/** Fill `{{NAME}}` from vars; an unknown placeholder is an error naming the file. */
+export function renderPlaceholders(name: string, text: string, vars: Record<string, string>): string {
+  return text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+    const v = vars[key];
+    if (v === undefined) throw new MigrationError(`${name}: placeholder {{${key}}} has no value`);
+    return v;
+  });
+}
+
 const FILE_PATTERN = /^(\d{3})_[a-z0-9_-]+\.sql$/;
 
 export interface MigrationFile {
   name: string;
   sql: string;
-  /** SHA-256 (hex) of the file as written, before any rendering. */
+  /** SHA-256 (hex) of the file as written, or, with `checksumRendered`, of the text it renders to. */
   checksum: string;
+}
+
+export interface ReadOptions {
+  /**
+   * Fill the placeholders on reading and checksum the rendered text. A file whose literal names
+   * became placeholders then keeps the checksum stacks recorded when they applied it (the
+   * rendered text is the text they applied), so it is not taken for an edited migration.
+   */
+  checksumRendered?: Record<string, string>;
 }
 
 /** One engine: its bookkeeping table and how it applies a file. */
@@ -79,7 +98,7 @@ export interface MigrationPlan {
 }
 
 /** The `NNN_name.sql` files of a folder, in order; any other `.sql` name or a shared number is an error. */
-export function readMigrationDir(dir: string): MigrationFile[] {
+export function readMigrationDir(dir: string, opts: ReadOptions = {}): MigrationFile[] {
   const names = fs.readdirSync(dir).filter((n) => n.endsWith('.sql')).sort();
   const bad = names.filter((n) => !FILE_PATTERN.test(n));
   if (bad.length > 0) throw new MigrationError(`migration file names must look like 010_name.sql: ${bad.join(', ')} (in ${dir})`);
@@ -87,7 +106,8 @@ export function readMigrationDir(dir: string): MigrationFile[] {
   const dup = numbers.find((n, i) => numbers.indexOf(n) !== i);
   if (dup !== undefined) throw new MigrationError(`two migrations share the number ${dup} (in ${dir})`);
   return names.map((name) => {
-    const sql = fs.readFileSync(path.join(dir, name), 'utf8');
+    const text = fs.readFileSync(path.join(dir, name), 'utf8');
+    const sql = opts.checksumRendered ? renderPlaceholders(name, text, opts.checksumRendered) : text;
     return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
   });
 }

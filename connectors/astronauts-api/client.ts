@@ -11,7 +11,7 @@
  */
 import got, { CancelError, HTTPError, RequestError } from 'got';
 import pRetry from 'p-retry';
-import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
+import { IngestErrorType, permanentFailure } from '../../shared/errors.ts';
 
 export interface SourceOptions {
   url: string;

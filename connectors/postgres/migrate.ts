@@ -1,27 +1,32 @@
 /**
  * Postgres migrations: applies db/migrations/postgres/NNN_name.sql in order
- * with the shared runner (db/migration-runner.ts: checksums, missing-file
- * warning), recording file name and SHA-256 in `schema_migrations` of the
- * migrated schema. Postgres-specific here:
+ * with the shared runner (connectors/migration-runner.ts: checksums,
+ * missing-file warning), recording file name and SHA-256 in
+ * `schema_migrations` of the migrated schema. Postgres-specific here:
+ *   - the files name the CDC role and the publication as `{{CDC_ROLE}}` and
+ *     `{{PUBLICATION}}` (shared/names.ts owns them); a file is checksummed as
+ *     rendered, so the files that spelled the names out before keep the
+ *     checksums existing stacks recorded;
  *   - each file runs in its own transaction together with its
  *     `schema_migrations` row, so a file is applied and recorded, or neither;
  *   - runners are serialised per schema with a session advisory lock, so the
  *     worker and the CLI can both run it at start;
  *   - per schema: tests migrate throw-away schemas (`search_path` is set to it).
  *
- * Usable as a function (`migrate({ databaseUrl, schema })`) and as a CLI:
- *   npx tsx db/migrate.ts --help
+ * The command: `astros migrate` (cli/migrate.ts); the worker runs it at start.
  */
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Command } from 'commander';
 import pg from 'pg';
-import { ConfigError, MigrationError } from '../shared/errors.ts';
-import { readMigrationDir, runMigrations, type MigrationFile, type MigrationTarget, type RunResult } from './migration-runner.ts';
+import { repoRoot } from '../../config/paths.ts';
+import { pipelineNames } from '../../shared/names.ts';
+import { readMigrationDir, runMigrations, type MigrationFile, type MigrationTarget, type RunResult } from '../migration-runner.ts';
 
-export type { MigrationFile } from './migration-runner.ts';
+export type { MigrationFile } from '../migration-runner.ts';
 
-export const migrationsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations', 'postgres');
+export const migrationsDir = path.join(repoRoot, 'db', 'migrations', 'postgres');
+
+/** Values of the files' `{{PLACEHOLDERS}}`. */
+export const migrationVars = (): Record<string, string> => ({ CDC_ROLE: pipelineNames.cdcRole, PUBLICATION: pipelineNames.publication });
 
 export interface MigrateOptions {
   databaseUrl: string;
@@ -34,7 +39,7 @@ export interface MigrateOptions {
 export type MigrateResult = RunResult;
 
 export async function readMigrations(dir = migrationsDir): Promise<MigrationFile[]> {
-  return readMigrationDir(dir);
+  return readMigrationDir(dir, { checksumRendered: migrationVars() });
 }
 
 function quoteIdent(name: string): string {
@@ -84,40 +89,4 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-/** CLI: reads DATABASE_URL / DATABASE_SCHEMA through the config module unless given as options. */
-export async function main(argv = process.argv): Promise<void> {
-  const program = new Command()
-    .name('migrate')
-    .description('Apply pending Postgres migrations (db/migrations/postgres) and record them in schema_migrations.')
-    .option('--database-url <url>', 'connection string (default: DATABASE_URL)')
-    .option('--schema <name>', 'schema to migrate (default: DATABASE_SCHEMA or public)')
-    .option('--list', 'only list the migration files and their checksums')
-    .action(async (opts: { databaseUrl?: string; schema?: string; list?: boolean }) => {
-      if (opts.list) {
-        for (const f of await readMigrations()) console.log(`${f.name}  ${f.checksum.slice(0, 12)}`);
-        return;
-      }
-      const { loadConfigOrExit } = await import('../config/load.ts');
-      const cfg = opts.databaseUrl !== undefined && opts.schema !== undefined ? undefined : loadConfigOrExit();
-      const result = await migrate({
-        databaseUrl: opts.databaseUrl ?? cfg?.databaseUrl ?? '',
-        schema: opts.schema ?? cfg?.databaseSchema ?? 'public',
-        log: (m) => console.log(m),
-      });
-      console.log(`${result.applied.length} applied, ${result.alreadyApplied.length} already applied`);
-    });
-  await program.parseAsync(argv);
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
-    if (err instanceof MigrationError || err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-    } else {
-      process.stderr.write(`migrate failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    }
-    process.exitCode = 1;
-  });
 }

@@ -1,10 +1,11 @@
 /**
- * The catalog applied to a running stack: from the live catalog's active
- * declarations and the Postgres catalog, every table's objects; then the
- * publication, the topics, ClickHouse and the connector brought in line.
+ * Every captured table's objects, derived from the live catalog's
+ * declarations and the Postgres catalog; ClickHouse reconciled with them
+ * (reconcile.ts) and the connector's configuration. Applying all of it to a
+ * running stack: activities/apply-catalog.ts.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import type pg from 'pg';
+import type { Queryable } from './db.ts';
 import type { Endpoints } from '../config/load.ts';
 import { tableObjects, type SinkSettings, type TableObjects } from './clickhouse-objects.ts';
 import { checkColumnOptions } from './column-options.ts';
@@ -13,7 +14,6 @@ import type { TableDeclaration } from './declaration.ts';
 import { introspectTable, SourceTableMissing, type SourceTable } from './introspect.ts';
 import { tableNames, type NameOptions } from '../shared/names.ts';
 import { applyPlan, describeAction, liveTables, planTable, ttlActions, type TablePlan } from './reconcile.ts';
-import { syncPublication } from './publication.ts';
 import { blockedLine, catalogEntries, droppedLine, isCaptured, isFlowing, type TableState } from './store.ts';
 
 export interface CapturedTable {
@@ -32,7 +32,7 @@ export function deriveOptions(e: Endpoints, names: NameOptions = {}): DeriveOpti
   return { sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl, retention: e.retention }, names: { groupPrefix: e.groupPrefix, ...names } };
 }
 
-export async function deriveTables(db: pg.Pool | pg.Client, decls: TableDeclaration[], opts: DeriveOptions): Promise<CapturedTable[]> {
+export async function deriveTables(db: Queryable, decls: TableDeclaration[], opts: DeriveOptions): Promise<CapturedTable[]> {
   const out: CapturedTable[] = [];
   for (const declaration of decls) {
     const source = await introspectTable(db, declaration.source);
@@ -47,7 +47,7 @@ export async function deriveTables(db: pg.Pool | pg.Client, decls: TableDeclarat
  * longer has is skipped with a warning rather than stopping every other table.
  */
 export async function capturedTables(
-  db: pg.Pool | pg.Client,
+  db: Queryable,
   opts: DeriveOptions,
   warn: (m: string) => void = console.warn,
 ): Promise<(CapturedTable & { state: TableState })[]> {
@@ -108,10 +108,3 @@ export function connectorConfig(tables: CapturedTable[], base: ConnectorSpec = r
   );
 }
 
-export async function syncPostgres(db: pg.Pool | pg.Client, tables: CapturedTable[], log: (m: string) => void): Promise<void> {
-  await syncPublication(
-    db,
-    tables.map((t) => t.source),
-    log,
-  );
-}
