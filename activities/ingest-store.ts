@@ -19,39 +19,12 @@
  * produce exactly one row change.
  */
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import type { Person } from './transform.ts';
 import type { RecordReject } from './payload-checks.ts';
 import { keptRecord, MAX_KEPT_CHARS, storableText } from './reject-text.ts';
 import type { ApplyCounts, IngestStatus } from '../shared/workflows.ts';
-
-export function createPool(databaseUrl: string, schema: string, max = 4): pg.Pool {
-  return survivePostgresRestarts(
-    new pg.Pool({
-      connectionString: databaseUrl,
-      max,
-      // Unqualified table names resolve in the configured schema (tests use throw-away schemas).
-      options: `-c search_path=${schema}`,
-      application_name: 'astros-ingest',
-      connectionTimeoutMillis: 10_000,
-    }),
-  );
-}
-
-/**
- * A Postgres restart ends every connection, and pg reports that as an
- * 'error' event: on the pool for an idle client, on the client itself for
- * one that is checked out. An 'error' event nobody listens to ends the
- * process, so both get a listener. The pool drops the broken client and
- * connects again on next use; a query in flight fails on its own (its
- * activity is retried by Temporal).
- */
-export function survivePostgresRestarts(pool: pg.Pool, log: (m: string) => void = (m) => console.warn(m)): pg.Pool {
-  pool.on('error', (err) => log(`postgres: an idle connection was lost (${err.message}); the next query connects again`));
-  pool.on('connect', (client) => client.on('error', () => undefined));
-  return pool;
-}
 
 export interface StagedPayload {
   payloadId: string;

@@ -27,21 +27,20 @@
  * the live catalog must not hold (the main connector would capture it too).
  */
 import { Transform } from 'node:stream';
-import type { ClickHouseClient } from '@clickhouse/client';
-import type pg from 'pg';
+import type { ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import { to as copyTo } from 'pg-copy-streams';
 import { createSql, type TableObjects } from '../catalog/clickhouse-objects.ts';
 import { validationTransforms } from '../catalog/column-options.ts';
 import type { SourceTable } from '../catalog/introspect.ts';
-import { deriveOptions, deriveTables } from '../catalog/pipeline.ts';
+import { deriveOptions, deriveTables } from '../catalog/derive.ts';
 import { copyRangeSql, copyStreamedSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks, swapMark, type BlockRange } from '../catalog/resync-sql.ts';
 import { parseDeclarations, type TableDeclaration, type TableDeclarationInput } from '../catalog/declaration.ts';
 import type { NameOptions } from '../shared/names.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { validationSpec } from '../catalog/validation-spec.ts';
 import type { ValidationSpec } from '../shared/validation.ts';
-import { markReloaded } from '../pipeline/capture-gaps.ts';
-import type { Endpoints } from '../config/load.ts';
+import { markReloaded } from '../connectors/clickhouse/capture-gaps.ts';
+import type { ActivityDeps } from './deps.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
 import { waitForCatchUp } from './validation/catch-up.ts';
@@ -57,11 +56,7 @@ export interface ResyncTarget {
   slot: string;
 }
 
-export interface ResyncDeps {
-  pool: pg.Pool;
-  clickhouse?: ClickHouseClient;
-  endpoints?: Endpoints;
-}
+export type ResyncDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka' | 'endpoints'>;
 
 export interface ResyncPlan {
   source: string;
@@ -108,16 +103,12 @@ export interface ResyncOutcome {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createResyncActivities(deps: ResyncDeps) {
-  const need = () => {
-    if (!deps.endpoints || !deps.clickhouse) throw permanentFailure(IngestErrorType.InvalidInput, 'this worker has no pipeline addresses (CLICKHOUSE_URL, KAFKA_BROKERS, REGISTRY_URL)');
-    return { env: deps.endpoints, ch: deps.clickhouse };
-  };
+  const { clickhouse: ch, endpoints: env } = deps;
 
   type Resolved = { src: SourceTable; t: TableObjects; transforms: ReturnType<typeof validationTransforms>; declaration: TableDeclaration; slot?: string };
 
   /** The captured table's source, objects and column transforms, or undefined when it is not captured. */
   async function lookup(source: string, target?: ResyncTarget): Promise<Resolved | undefined> {
-    const { env } = need();
     let declaration: TableDeclaration | undefined;
     if (target) {
       try {
@@ -166,10 +157,9 @@ export function createResyncActivities(deps: ResyncDeps) {
 
   /** Catch-up as validation does it: the slot confirmed past `lsn` and the table's consumer group at the topic's end. */
   async function catchUpTo(r: Resolved, lsn: bigint, what: string): Promise<void> {
-    const { env, ch } = need();
     const spec = { ...specOf(r), maxWaitMs: 10 * 60_000 };
     heartbeat({ step: `waiting for ClickHouse to catch up (${what})` });
-    const c = await waitForCatchUp({ pool: deps.pool, clickhouse: ch, kafkaBrokers: env.kafkaBrokers }, spec, r.t.current.name, lsn);
+    const c = await waitForCatchUp(deps, spec, r.t.current.name, lsn);
     if (!c.caughtUp) throw new Error(`ClickHouse did not catch up with Postgres (${what}): ${c.detail}`);
   }
 
@@ -181,7 +171,6 @@ export function createResyncActivities(deps: ResyncDeps) {
   return {
     /** Fresh shadow objects, the version floor L and the ranges. */
     async prepareResync(input: { source: string; rangeRows?: number; target?: ResyncTarget }): Promise<ResyncPlan> {
-      const { ch } = need();
       const resolved = await resolve(input.source, input.target);
       const { src, t } = resolved;
       const behind = await liveCopyBehind(ch, t);
@@ -233,7 +222,6 @@ export function createResyncActivities(deps: ResyncDeps) {
 
     /** One block range, Postgres COPY → ClickHouse, streamed. */
     async loadResyncRange(input: RangeInput): Promise<{ rows: number; shapeChanged?: string }> {
-      const { ch } = need();
       const { src, t, transforms } = await resolve(input.source, input.target);
       const outdated = await shadowOutdated(ch, t);
       if (outdated) return { rows: 0, shapeChanged: outdated };
@@ -285,7 +273,6 @@ export function createResyncActivities(deps: ResyncDeps) {
 
     /** Catch up, copy what streamed since S0 into the shadow, swap. A retry after the swap does nothing. */
     async swapResync(input: { source: string; lsnFloor: string; target?: ResyncTarget }): Promise<SwapResult> {
-      const { ch } = need();
       const resolved = await resolve(input.source, input.target);
       const { t } = resolved;
       const floor = BigInt(input.lsnFloor);
@@ -308,7 +295,6 @@ export function createResyncActivities(deps: ResyncDeps) {
 
     /** After the swap: late rows of the old copy, the history, the old copy dropped. */
     async completeResync(input: { source: string; lsnFloor: string; target?: ResyncTarget }): Promise<ResyncOutcome> {
-      const { ch } = need();
       const resolved = await resolve(input.source, input.target);
       const { t } = resolved;
       const floor = BigInt(input.lsnFloor);
@@ -351,7 +337,6 @@ export function createResyncActivities(deps: ResyncDeps) {
 
     /** Cancelled or failed before the swap: the shadow objects go, the live copy stays as it was. */
     async abandonResync(input: { source: string; target?: ResyncTarget }): Promise<void> {
-      const { ch } = need();
       const found = await lookup(input.source, input.target);
       if (!found) return; // nothing was created for a table that is not captured
       const { t } = found;

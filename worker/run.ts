@@ -1,27 +1,28 @@
 /**
- * The ingest worker: applies pending migrations, then polls the task queue
- * (TASK_QUEUE, default astros-ingest) for every workflow and activity, and
- * starts the watch of schema changes (workflow schema-changes) unless it runs
- * (or ASTROS_SCHEMA_WATCH=false).
- *
- *   npx tsx worker/main.ts        (npm run worker)
+ * The ingest worker's assembly: applies pending migrations, builds the
+ * activities' clients once, then polls the task queue (TASK_QUEUE, default
+ * astros-ingest) for every workflow and activity, and starts the watch of
+ * schema changes (workflow schema-changes) unless it runs (or
+ * ASTROS_SCHEMA_WATCH=false). The command: `npm run worker` (cli/worker.ts).
  *
  * Outlives its dependencies: a Postgres restart costs the pool its
- * connections, not the process (activities/postgres.ts); when the Temporal
+ * connections, not the process (connectors/postgres/pool.ts); when the Temporal
  * SDK's worker gives up on an unreachable server (its core shuts a worker
  * down when a poll fails for good: a status it does not retry, past its
  * 60 s grace) or cannot be created, the worker is created again on a new
  * connection, with backoff, for as long as the process runs. Stops gracefully
  * on SIGINT/SIGTERM (in-flight activities finish first).
  */
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities/index.ts';
-import { createPool } from '../activities/postgres.ts';
-import { loadConfigOrExit, type Config } from '../config/load.ts';
-import { migrate } from '../db/migrate.ts';
+import { createPool } from '../connectors/postgres/pool.ts';
+import type { Config } from '../config/load.ts';
+import { createClickHouse } from '../connectors/clickhouse/client.ts';
+import { kafkaClient } from '../connectors/kafka/client.ts';
+import { KafkaConnect } from '../connectors/kafka-connect/client.ts';
+import { migrate } from '../connectors/postgres/migrate.ts';
 import { SCHEMA_WATCH_WORKFLOW_ID, SCHEMA_WATCH_WORKFLOW_TYPE } from '../shared/workflows.ts';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -70,11 +71,11 @@ export async function runWorker(cfg: Config): Promise<void> {
     console.log(`[migrate] ${result.applied.length} applied, ${result.alreadyApplied.length} already applied (schema ${cfg.databaseSchema})`);
   }
   const stop = stopRequested();
-  const pool = createPool(cfg.databaseUrl, cfg.databaseSchema);
-  const clickhouse = createClient({ url: cfg.clickhouseUrl, request_timeout: 120_000, log: { level: ClickHouseLogLevel.OFF } });
+  const pool = createPool(cfg.databaseUrl, { schema: cfg.databaseSchema, application: 'astros-ingest' });
+  const clickhouse = createClickHouse(cfg.clickhouseUrl, { requestTimeoutMs: 120_000 });
   // Bundled once: a worker created again after an outage reuses it (bundling takes seconds of CPU).
   const workflowBundle = await bundleWorkflowCode({ workflowsPath });
-  const activities = createActivities({ pool, source: cfg.source, clickhouse, kafkaBrokers: cfg.kafkaBrokers, groupPrefix: cfg.groupPrefix, endpoints: cfg });
+  const activities = createActivities({ pool, source: cfg.source, clickhouse, kafka: kafkaClient(cfg.kafkaBrokers, 'astros-worker'), connect: new KafkaConnect(cfg.connectUrl), endpoints: cfg });
   let watchStarted = !cfg.schemaWatch;
   let failures = 0;
   try {
@@ -115,30 +116,4 @@ export async function runWorker(cfg: Config): Promise<void> {
     await clickhouse.close();
     await pool.end();
   }
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    console.log(`Usage: worker/main.ts
-
-Runs the ingest worker: applies pending Postgres migrations (unless
-ASTROS_MIGRATE_ON_START=false), then serves workflow 'ingestAstronauts' on
-task queue TASK_QUEUE. It keeps running through restarts of Postgres,
-Temporal, Kafka and ClickHouse. All settings come from the environment
-(.env.example).`);
-    process.exit(0);
-  }
-  const cfg = loadConfigOrExit();
-  Runtime.install({
-    logger: new DefaultLogger(cfg.logLevel),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
-  });
-  runWorker(cfg).then(
-    // Asked to stop and drained: exit, whatever native handles the SDK's runtime still holds.
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(`worker failed: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(1);
-    },
-  );
 }

@@ -24,6 +24,7 @@ import type { IngestActivities } from '../activities/index.ts';
 import { IngestErrorType, nonRetryableErrorTypes } from '../shared/errors.ts';
 import type { ValidationReport } from '../shared/validation.ts';
 import type { TableDeclarationInput } from '../catalog/declaration.ts';
+import type { DbtModels } from '../activities/tables.ts';
 import { resyncTable } from './resync-table.ts';
 
 export type AddTableInput = TableDeclarationInput;
@@ -38,6 +39,8 @@ export interface AddTableResult {
   loads: number;
   /** Absent when the load was cancelled after its swap (its rows are in; its validation did not run). */
   validation?: { workflowId: string; outcome: ValidationReport['outcome']; summary: string };
+  /** The dbt history models written once the table streams (absent in runs started before the workflow wrote them). */
+  dbtModels?: DbtModels;
 }
 
 const quick = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes };

@@ -7,7 +7,15 @@
  */
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
+import type { DbtModels } from '../activities/tables.ts';
 import { IngestErrorType, nonRetryableErrorTypes } from '../shared/errors.ts';
+
+export interface RemoveTableResult {
+  source: string;
+  dropped: string[];
+  /** The dbt history models written without the table's (absent in runs started before the workflow wrote them). */
+  dbtModels?: DbtModels;
+}
 
 export interface RemoveTableInput {
   source: string;
@@ -19,7 +27,7 @@ const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '
 const { removeFromCatalog, dropTableTargets } = proxyActivities<IngestActivities>({ startToCloseTimeout: 60_000, retry });
 const { applyCatalogToStack } = proxyActivities<IngestActivities>({ startToCloseTimeout: 10 * 60_000, heartbeatTimeout: 60_000, retry });
 
-export async function removeTable(input: RemoveTableInput): Promise<{ source: string; dropped: string[] }> {
+export async function removeTable(input: RemoveTableInput): Promise<RemoveTableResult> {
   if (!input?.source) throw ApplicationFailure.create({ type: IngestErrorType.InvalidInput, nonRetryable: true, message: 'input needs "source": "schema.table"' });
   await removeFromCatalog({ source: input.source });
   await applyCatalogToStack();

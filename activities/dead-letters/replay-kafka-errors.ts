@@ -12,11 +12,11 @@
  * (it failed again), is not replayed automatically. `dryRun` lists what would
  * be produced.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
-import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
-import { chRows } from '../activities/validation/clickhouse-sql.ts';
-import { pipelineNames } from '../shared/names.ts';
+import { chRows, type ClickHouseClient } from '../../connectors/clickhouse/client.ts';
+import type { Kafka } from '../../connectors/kafka/client.ts';
+import { produceAgain } from '../../connectors/kafka/topics.ts';
+import { pipelineNames } from '../../shared/names.ts';
 import type { ReplayItem } from './replay-rejects.ts';
 
 export interface KafkaErrorRow {
@@ -76,27 +76,23 @@ export async function replayKafkaErrors(deps: { ch: ClickHouseClient; kafka: Kaf
   const todo = kept.filter((r) => !skip.has(itemOf(r)));
   const items: ReplayItem[] = [];
   if (todo.length === 0) return items;
-  const producer = deps.kafka.producer({ allowAutoTopicCreation: false });
-  if (!f.dryRun) await producer.connect();
-  try {
+  if (f.dryRun) {
     for (const r of todo) {
-      const value = Buffer.from(r.hex, 'hex');
-      const base = { source: 'kafka_errors' as const, item: itemOf(r), what: `${itemOf(r)} (${value.length} bytes)` };
-      if (f.dryRun) {
-        items.push({ ...base, outcome: 'applied', detail: `dry run: would produce ${value.length} bytes to ${r.topic}[${r.partition}]` });
-        continue;
-      }
-      const [meta] = await producer.send({ topic: r.topic, messages: [{ value, partition: r.partition }] });
-      const result = itemOf({ topic: r.topic, partition: r.partition, offset: meta?.baseOffset ?? '?' });
-      const item: ReplayItem = { ...base, outcome: 'applied', detail: `produced again at ${result}`, result };
-      await deps.pool.query(
-        `insert into dead_letter_replays (source, item, outcome, detail, result) values ($1, $2, $3, $4, $5) on conflict (source, item) do nothing`,
-        [item.source, item.item, item.outcome, item.detail, item.result],
-      );
-      items.push(item);
+      const bytes = r.hex.length / 2;
+      items.push({ source: 'kafka_errors', item: itemOf(r), what: `${itemOf(r)} (${bytes} bytes)`, outcome: 'applied', detail: `dry run: would produce ${bytes} bytes to ${r.topic}[${r.partition}]` });
     }
-  } finally {
-    if (!f.dryRun) await producer.disconnect();
+    return items;
   }
+  const messages = todo.map((r) => ({ topic: r.topic, partition: r.partition, value: Buffer.from(r.hex, 'hex') }));
+  await produceAgain(deps.kafka, messages, async (i, offset) => {
+    const r = todo[i]!;
+    const result = itemOf({ topic: r.topic, partition: r.partition, offset });
+    const item: ReplayItem = { source: 'kafka_errors', item: itemOf(r), what: `${itemOf(r)} (${messages[i]!.value.length} bytes)`, outcome: 'applied', detail: `produced again at ${result}`, result };
+    await deps.pool.query(
+      `insert into dead_letter_replays (source, item, outcome, detail, result) values ($1, $2, $3, $4, $5) on conflict (source, item) do nothing`,
+      [item.source, item.item, item.outcome, item.detail, item.result],
+    );
+    items.push(item);
+  });
   return items;
 }

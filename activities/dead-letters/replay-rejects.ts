@@ -20,9 +20,9 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
-import { checkPayload, checkPerson, parseJson, type RawPerson } from '../activities/payload-checks.ts';
-import { applySnapshot } from '../activities/postgres.ts';
-import { snapshotOf, transformPeople } from '../activities/transform.ts';
+import { checkPayload, checkPerson, parseJson, type RawPerson } from '../payload-checks.ts';
+import { applySnapshot } from '../ingest-store.ts';
+import { snapshotOf, transformPeople } from '../transform.ts';
 
 export type ReplayOutcome = 'applied' | 'present' | 'superseded' | 'unrecoverable' | 'still-invalid';
 

@@ -22,10 +22,10 @@
  * timestamp is earlier than its row's ingested_at, so every offset from the
  * first message inside that window on still has its row.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
-import type { Kafka } from 'kafkajs';
-import { chRows } from '../activities/validation/clickhouse-sql.ts';
-import { pipelineNames, type TableNames } from '../shared/names.ts';
+import { chRows, type ClickHouseClient } from '../../connectors/clickhouse/client.ts';
+import { withAdmin, type Kafka } from '../../connectors/kafka/client.ts';
+import { committedOffsets, offsetsAtTime, topicEnds } from '../../connectors/kafka/offsets.ts';
+import { pipelineNames, type TableNames } from '../../shared/names.ts';
 
 export interface OffsetAccount {
   topic: string;
@@ -60,29 +60,17 @@ export async function accountOffsets(
   listLimit = 100_000,
   keptMs = 0,
 ): Promise<OffsetAccount> {
-  const admin = kafka.admin();
-  await admin.connect();
-  let low: bigint;
-  let high: bigint;
-  let committed: bigint;
-  let kept: bigint | undefined;
-  try {
-    const offsets = await admin.fetchTopicOffsets(names.topic);
-    const p0 = offsets.find((o) => o.partition === 0);
+  const { low, high, committed, kept } = await withAdmin(kafka, async (admin) => {
+    const p0 = (await topicEnds(admin, names.topic)).find((o) => o.partition === 0);
     if (!p0) throw new Error(`topic ${names.topic} has no partition 0`);
-    low = BigInt(p0.low);
-    high = BigInt(p0.high);
-    const [group] = await admin.fetchOffsets({ groupId: names.group, topics: [names.topic] });
-    const c = group?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
-    committed = BigInt(c) < 0n ? low : BigInt(c);
+    const c = (await committedOffsets(admin, names.group, names.topic)).get(0) ?? -1n;
+    let kept: bigint | undefined;
     if (keptMs > 0 && range.from === undefined) {
-      const byTime = await admin.fetchTopicOffsetsByTimestamp(names.topic, Date.now() - keptMs);
-      const o = BigInt(byTime.find((x) => x.partition === 0)?.offset ?? String(low));
-      if (o > low) kept = o;
+      const o = (await offsetsAtTime(admin, names.topic, Date.now() - keptMs)).get(0) ?? p0.low;
+      if (o > p0.low) kept = o;
     }
-  } finally {
-    await admin.disconnect();
-  }
+    return { low: p0.low, high: p0.high, committed: c < 0n ? p0.low : c, kept };
+  });
   const from = range.from ?? kept ?? low;
   const to = range.to ?? high;
   const consumedTo = committed < to ? committed : to;

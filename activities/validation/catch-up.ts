@@ -16,21 +16,22 @@
  *  - mode `none`: compare as is (static copies, the benchmark).
  * Not caught up within `maxWaitMs` is the outcome `lag`, never `mismatch`.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
-import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs';
+import { chRows, type ClickHouseClient } from '../../connectors/clickhouse/client.ts';
+import { kafkaClient, withAdmin, type Kafka } from '../../connectors/kafka/client.ts';
+import { behind as lagOf, committedOffsets, topicEnds } from '../../connectors/kafka/offsets.ts';
+import { slotProblem, slotState } from '../../connectors/postgres/slots.ts';
 import type pg from 'pg';
 import { IngestErrorType, permanentFailure } from '../../shared/errors.ts';
 import { cancelled, heartbeat } from '../heartbeat.ts';
-import { chIdent, chRows } from './clickhouse-sql.ts';
+import { chIdent } from './clickhouse-sql.ts';
 import { formatLsn, lsnToBigInt } from '../../shared/lsn.ts';
-import { slotProblem } from '../../pipeline/slot-health.ts';
 import type { CatchUpSpec, ValidationSpec } from '../../shared/validation.ts';
 
 export interface CatchUpDeps {
   pool: pg.Pool;
   clickhouse: ClickHouseClient;
-  /** Default Kafka brokers for mode `slot`. */
-  kafkaBrokers?: string[];
+  /** The pipeline's Kafka (mode `slot`; a spec that names its own brokers gets a client of its own). */
+  kafka: Kafka;
 }
 
 export interface CatchUpResult {
@@ -94,49 +95,34 @@ async function waitForSlotAndConsumer(
   }
   let flushed: bigint | undefined;
   for (;;) {
-    const { rows } = await deps.pool.query<{ lsn: string | null; active: boolean; wal_status: string | null }>(
-      'select confirmed_flush_lsn::text as lsn, active, wal_status from pg_replication_slots where slot_name = $1',
-      [c.slotName],
-    );
-    const row = rows[0];
-    const problem = slotProblem({ slot: c.slotName, found: row !== undefined, walStatus: row?.wal_status ?? null, active: row?.active ?? null });
-    if (problem || !row) throw permanentFailure(IngestErrorType.ReplicationSlotLost, problem ?? `replication slot ${c.slotName} does not exist`);
-    flushed = row.lsn ? lsnToBigInt(row.lsn) : 0n;
+    const slot = await slotState(deps.pool, c.slotName);
+    const problem = slotProblem(slot);
+    if (problem) throw permanentFailure(IngestErrorType.ReplicationSlotLost, problem);
+    flushed = slot.confirmedFlushLsn ? lsnToBigInt(slot.confirmedFlushLsn) : 0n;
     if (flushed >= watermark) break;
     heartbeat({ phase: 'catch-up: slot', confirmedFlush: formatLsn(flushed), need: formatLsn(watermark) });
     if (outOfTime(polling)) {
       return {
         caughtUp: false,
-        detail: `slot ${c.slotName} confirmed_flush_lsn ${formatLsn(flushed)} < ${formatLsn(watermark)} (${watermark - flushed} bytes of WAL behind${row.active ? '' : ', slot inactive'})`,
+        detail: `slot ${c.slotName} confirmed_flush_lsn ${formatLsn(flushed)} < ${formatLsn(watermark)} (${watermark - flushed} bytes of WAL behind${slot.active ? '' : ', slot inactive'})`,
       };
     }
     await sleep(polling.pollMs);
   }
   const slotDetail = `slot ${c.slotName} confirmed ${formatLsn(flushed)}`;
   if (!c.kafka) return { caughtUp: true, detail: `${slotDetail} (Kafka -> ClickHouse hop not checked)` };
-  const brokers = c.kafka.brokers ?? deps.kafkaBrokers;
-  if (!brokers || brokers.length === 0) throw permanentFailure(IngestErrorType.InvalidInput, 'catch-up mode "slot" with kafka needs brokers');
-  const admin = new Kafka({ clientId: 'astros-validate', brokers, logLevel: kafkaLogLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const ends = await admin.fetchTopicOffsets(c.kafka.topic);
-    let behind = 0n;
+  const { topic, groupId } = c.kafka;
+  const kafka = c.kafka.brokers && c.kafka.brokers.length > 0 ? kafkaClient(c.kafka.brokers, 'astros-validate') : deps.kafka;
+  return withAdmin(kafka, async (admin) => {
+    const ends = await topicEnds(admin, topic);
+    let lag: bigint;
     for (;;) {
-      const [committed] = await admin.fetchOffsets({ groupId: c.kafka.groupId, topics: [c.kafka.topic] });
-      const byPartition = new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
-      behind = 0n;
-      for (const e of ends) {
-        const done = byPartition.get(e.partition) ?? -1n;
-        const high = BigInt(e.high);
-        if (done < high) behind += high - (done < 0n ? BigInt(e.low) : done);
-      }
-      if (behind === 0n) return { caughtUp: true, detail: `${slotDetail}; consumer group ${c.kafka.groupId} drained ${c.kafka.topic}` };
-      heartbeat({ phase: 'catch-up: kafka', behind: behind.toString() });
+      lag = lagOf(ends, await committedOffsets(admin, groupId, topic)).lag;
+      if (lag === 0n) return { caughtUp: true, detail: `${slotDetail}; consumer group ${groupId} drained ${topic}` };
+      heartbeat({ phase: 'catch-up: kafka', behind: lag.toString() });
       if (outOfTime(polling)) break;
       await sleep(polling.pollMs);
     }
-    return { caughtUp: false, detail: `${slotDetail}, but consumer group ${c.kafka.groupId} is ${behind} message(s) behind on ${c.kafka.topic}` };
-  } finally {
-    await admin.disconnect();
-  }
+    return { caughtUp: false, detail: `${slotDetail}, but consumer group ${groupId} is ${lag} message(s) behind on ${topic}` };
+  });
 }

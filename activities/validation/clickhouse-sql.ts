@@ -3,7 +3,7 @@
  * and drill-down SQL, and the settings every one of these queries runs with
  * (they are part of the canonical rendering).
  */
-import type { ClickHouseClient } from '@clickhouse/client';
+import { chRows, type ClickHouseClient } from '../../connectors/clickhouse/client.ts';
 import { integerKey, lengthPrefixed, type ColumnPlan, type TablePlan, type ValueKind } from './canonical.ts';
 
 export const chIdent = (name: string): string => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
@@ -15,10 +15,8 @@ const CH_SETTINGS = {
   max_threads: 0,
 } as const;
 
-export async function chRows<T>(ch: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
-  const rs = await ch.query({ query, format: 'JSONEachRow', query_params: params, clickhouse_settings: CH_SETTINGS });
-  return rs.json<T>();
-}
+/** Rows of a comparison query, with the settings its canonical text depends on. */
+export const canonicalRows = <T>(ch: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> => chRows<T>(ch, query, params, CH_SETTINGS);
 
 /** Columns of table {t} in database {db} with their types and the table's engine. */
 export const chColumnsSql = `SELECT c.name AS name, c.type AS type, t.engine AS engine FROM system.columns c

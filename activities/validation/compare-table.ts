@@ -17,12 +17,12 @@
  * such, not as a mismatch; so is a key whose row came from a transaction
  * the snapshot does not see (visibility.ts).
  */
-import type { ClickHouseClient } from '@clickhouse/client';
-import type pg from 'pg';
+import type { ClickHouseClient } from '../../connectors/clickhouse/client.ts';
+import type { ActivityDeps } from '../deps.ts';
 import { IngestErrorType, permanentFailure } from '../../shared/errors.ts';
 import { heartbeat } from '../heartbeat.ts';
 import { waitForCatchUp } from './catch-up.ts';
-import { chBucketsSql, chDrillSql, chIdent, chRows } from './clickhouse-sql.ts';
+import { chBucketsSql, chDrillSql, chIdent, canonicalRows } from './clickhouse-sql.ts';
 import { diffBuckets, diffRows, type BucketSum, type RowDiffResult, type SourceRow } from './diff.ts';
 import { lsnToBigInt } from '../../shared/lsn.ts';
 import { parsePgSnapshot, setAsideInvisible, type PgSnapshot } from './visibility.ts';
@@ -31,26 +31,18 @@ import { pgBucketsSql, pgDrillSql } from './postgres-sql.ts';
 import { findings, formatSummary, lagFindings, type Findings } from './report.ts';
 import type { CompareTableInput, ValidationReport, ValidationSpec } from '../../shared/validation.ts';
 import { SourceTableMissing } from '../../catalog/introspect.ts';
-import { pipelineNames } from '../../shared/names.ts';
 import { TableNotCaptured, TableStopped, validationSpecFor } from '../../catalog/validation-spec.ts';
 import { INGEST_TABLE } from '../../shared/workflows.ts';
 
-export interface ValidationDeps {
-  pool: pg.Pool;
-  /** Absent when the worker has no CLICKHOUSE_URL: validation then fails with InvalidInput. */
-  clickhouse?: ClickHouseClient;
-  /** Default Kafka brokers for catch-up mode `slot`. */
-  kafkaBrokers?: string[];
-  /** Prefix of the ClickHouse consumer groups, for specs derived from the catalog (default 'clickhouse'). */
-  groupPrefix?: string;
-}
+/** The pipeline's Postgres, ClickHouse and Kafka, and its consumer group prefix (for specs derived from the catalog). */
+export type ValidationDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka'> & { endpoints: Pick<ActivityDeps['endpoints'], 'groupPrefix'> };
 
 const toSums = (rows: { bucket: number | string; rows: number | string; sum: string }[]): BucketSum[] =>
   rows.map((r) => ({ bucket: Number(r.bucket), rows: Number(r.rows), sum: r.sum }));
 
 async function specFromCatalog(deps: ValidationDeps, table: string): Promise<ValidationSpec> {
   try {
-    return await validationSpecFor(deps.pool, table, deps.groupPrefix ?? pipelineNames.defaultGroupPrefix);
+    return await validationSpecFor(deps.pool, table, deps.endpoints.groupPrefix);
   } catch (err) {
     if (err instanceof TableNotCaptured || err instanceof SourceTableMissing) throw permanentFailure(IngestErrorType.InvalidInput, err.message);
     if (err instanceof TableStopped) throw permanentFailure(IngestErrorType.TableStopped, err.message);
@@ -67,7 +59,7 @@ async function specFromCatalog(deps: ValidationDeps, table: string): Promise<Val
 async function setAsideLateCommits(ch: ClickHouseClient, database: string, changesTable: string, rows: RowDiffResult, snapshot: PgSnapshot): Promise<RowDiffResult> {
   const versions = [...new Set(rows.diffs.map((d) => d.version).filter((v): v is string => v !== undefined && v !== '0'))];
   if (versions.length === 0) return rows;
-  const found = await chRows<{ v: string; tx: string }>(
+  const found = await canonicalRows<{ v: string; tx: string }>(
     ch,
     `SELECT DISTINCT toString(lsn) AS v, toString(tx_id) AS tx FROM ${chIdent(database)}.${chIdent(changesTable)} WHERE lsn IN (SELECT toUInt64(arrayJoin({versions:Array(String)}))) AND tx_id IS NOT NULL`,
     { versions },
@@ -82,7 +74,6 @@ async function setAsideLateCommits(ch: ClickHouseClient, database: string, chang
  */
 export async function compareTable(deps: ValidationDeps, input: CompareTableInput): Promise<ValidationReport> {
   const ch = deps.clickhouse;
-  if (!ch) throw permanentFailure(IngestErrorType.InvalidInput, 'this worker has no ClickHouse client (set CLICKHOUSE_URL)');
   const spec = input.spec ?? (await specFromCatalog(deps, input.table ?? INGEST_TABLE));
   const started = new Date();
   const t0 = performance.now();
@@ -112,7 +103,7 @@ export async function compareTable(deps: ValidationDeps, input: CompareTableInpu
     heartbeat({ phase: 'snapshot', lsn: snapshotLsn });
 
     const t1 = performance.now();
-    const waited = await waitForCatchUp({ ...deps, clickhouse: ch }, spec, plan.chTable, watermark);
+    const waited = await waitForCatchUp(deps, spec, plan.chTable, watermark);
     phasesMs.catchUp = Math.round(performance.now() - t1);
 
     const finish = (counts: { sourceRows: number | null; targetRows: number | null }, { outcome, ...found }: Findings): ValidationReport => {
@@ -147,7 +138,7 @@ export async function compareTable(deps: ValidationDeps, input: CompareTableInpu
     heartbeat({ phase: 'checksum' });
     const [pgBuckets, chBuckets] = await Promise.all([
       client.query<BucketSum>(pgBucketsSql(plan)).then((r) => r.rows),
-      chRows<{ bucket: number; rows: number; sum: string }>(ch, chBucketsSql(plan)),
+      canonicalRows<{ bucket: number; rows: number; sum: string }>(ch, chBucketsSql(plan)),
     ]);
     const bucketDiffs = diffBuckets(toSums(pgBuckets), toSums(chBuckets));
     const sourceRows = pgBuckets.reduce((n, b) => n + Number(b.rows), 0);
@@ -167,7 +158,7 @@ export async function compareTable(deps: ValidationDeps, input: CompareTableInpu
       heartbeat({ phase: 'drill-down', buckets: drilled, of: bucketDiffs.length });
       const [src, tgt] = await Promise.all([
         client.query<SourceRow>(pgDrillSql(plan), [buckets]).then((r) => r.rows),
-        chRows<{ k: string; h: string; version?: string; d: number | string }>(ch, chDrillSql(plan), { buckets }),
+        canonicalRows<{ k: string; h: string; version?: string; d: number | string }>(ch, chDrillSql(plan), { buckets }),
       ]);
       const usesLsn = spec.catchUp.mode !== 'none' && plan.versionColumn !== undefined;
       let found = diffRows(

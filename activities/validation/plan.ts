@@ -7,7 +7,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import { IngestErrorType, permanentFailure } from '../../shared/errors.ts';
 import { valueKindOf, type ColumnPlan, type TablePlan } from './canonical.ts';
-import { chColumnsSql, chIdent, chRows } from './clickhouse-sql.ts';
+import { chColumnsSql, chIdent, canonicalRows } from './clickhouse-sql.ts';
 import { pgColumnsSql, pgIdent } from './postgres-sql.ts';
 import type { ValidationSpec } from '../../shared/validation.ts';
 
@@ -39,7 +39,7 @@ export async function planTable(
   const pgTable = `${pgIdent(source.schema)}.${pgIdent(source.table)}`;
   const { rows: pgCols } = await client.query<{ name: string; type: string; pk: boolean }>(pgColumnsSql, [pgTable]);
   if (pgCols.length === 0) throw permanentFailure(IngestErrorType.InvalidInput, `Postgres table ${source.schema}.${source.table} does not exist`);
-  const chCols = await chRows<{ name: string; type: string; engine: string }>(ch, chColumnsSql, { db: target.database, t: target.table });
+  const chCols = await canonicalRows<{ name: string; type: string; engine: string }>(ch, chColumnsSql, { db: target.database, t: target.table });
   if (chCols.length === 0) throw permanentFailure(IngestErrorType.InvalidInput, `ClickHouse table ${target.database}.${target.table} does not exist`);
   const chType = new Map(chCols.map((c) => [c.name, c.type]));
   const pgType = new Map(pgCols.map((c) => [c.name, c.type]));

@@ -7,7 +7,7 @@
  *     checks) through test/compose-validate, a small Go program built from the
  *     Go module proxy once and cached in the per-user cache;
  *   - its images are pinned and their versions are stack/versions.ts;
- *   - its services run the repository's own SQL, connector JSON, register.sh
+ *   - its services run the repository's own SQL, connector JSON, register.sh (for curl users)
  *     and worker code, and the settings the native components use.
  *
  * Needs the Go toolchain the first time (or after test/compose-validate changes).
@@ -19,8 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ddlDir, ddlVars, listMigrations, render } from '../../clickhouse-ddl/migrate.ts';
-import { migrationsDir } from '../../db/migrate.ts';
+import { ddlDir, ddlVars, listMigrations, render } from '../../connectors/clickhouse/migrate.ts';
+import { migrationsDir } from '../../connectors/postgres/migrate.ts';
 import { connectorFile } from '../../catalog/connector.ts';
 import { consumerClientConfigXml } from '../../catalog/consumer-settings.ts';
 import { parseConfig } from '../../config/load.ts';
@@ -365,8 +365,8 @@ describe('the services run the repository\'s own files', () => {
       expect(svc(name).build, name).toEqual({ context: '.', dockerfile: 'docker/worker/Dockerfile' });
       expect(svc(name).image).toBe(svc('worker').image);
     }
-    expect(svc('worker').command).toEqual(['node', '--import', 'tsx', 'worker/main.ts']);
-    expect(svc('setup').command).toEqual(['node', '--import', 'tsx', 'pipeline/setup.ts']);
+    expect(svc('worker').command).toEqual(['node', '--import', 'tsx', 'cli/worker.ts']);
+    expect(svc('setup').command).toEqual(['node', '--import', 'tsx', 'cli/setup.ts']);
     // The schedules the native quickstart creates, with the same commands.
     const schedule = (svc('schedule').command ?? []).join(' ');
     const quickstart = [...fs.readFileSync(path.join(root, 'scripts/quickstart.sh'), 'utf8').matchAll(/tsx (cli\/astros\.ts schedule[^\n]*)/g)].map((m) => m[1]!.trim());
@@ -377,11 +377,12 @@ describe('the services run the repository\'s own files', () => {
   it('the image copies the folders holding the DDL, migrations, connector, register.sh and worker code; none is docker-ignored', () => {
     const copied = readDockerfile(svc('worker')).copies.map((c) => c.replace(/\/$/, ''));
     const used = [
-      path.relative(root, ddlDir), // clickhouse-ddl: what pipeline/setup.ts applies
+      path.relative(root, ddlDir), // clickhouse-ddl: what setup (activities/setup.ts) applies
       path.relative(root, migrationsDir), // db/migrations/postgres
       'debezium',
       'catalog', // the captured tables and everything derived from them
-      'pipeline',
+      'shared',
+      'connectors',
       'worker',
       'workflows',
       'activities',
@@ -401,6 +402,8 @@ describe('the services run the repository\'s own files', () => {
       ...filesIn('workflows', /\.ts$/),
       ...filesIn('activities', /\.ts$/),
       ...filesIn('catalog', /\.ts$/),
+      ...filesIn('shared', /\.ts$/),
+      ...filesIn('connectors', /\.ts$/),
       ...filesIn('monitor', /\.ts$/),
       'stack/maven/connect-plugins.xml',
       'stack/python/requirements.lock',
@@ -445,9 +448,10 @@ describe('the services run the repository\'s own files', () => {
     }
   });
 
-  it('setup registers the connector (debezium/astros-postgres.json, tables from the catalog) with register.sh and renders every ClickHouse DDL file', () => {
-    const setupSrc = fs.readFileSync(path.join(root, 'pipeline/setup.ts'), 'utf8');
-    expect(setupSrc).toContain(`'debezium', 'register.sh'`);
+  it('setup registers the connector (debezium/astros-postgres.json, tables from the catalog) through Connect\'s REST API and renders every ClickHouse DDL file', () => {
+    const applySrc = fs.readFileSync(path.join(root, 'activities/apply-catalog.ts'), 'utf8');
+    expect(applySrc).toContain('c.connect.register(connectorConfig(tables)');
+    expect(fs.readFileSync(path.join(root, 'catalog/derive.ts'), 'utf8')).toContain('base: ConnectorSpec = readConnectorFile()');
     expect(connectorFile).toBe(path.join(root, 'debezium', 'astros-postgres.json'));
     const e = parseConfig(env('setup'));
     const rendered = listMigrations().map((f) => render(f, ddlVars()));
@@ -494,9 +498,9 @@ describe('the services run the repository\'s own files', () => {
 
 describe('monitoring: the monitor, Prometheus and Grafana', () => {
   it('the monitor runs monitor/main.ts with every variable the native monitor component sets', async () => {
-    expect(svc('monitor').command).toEqual(['node', '--import', 'tsx', 'monitor/main.ts', 'run']);
+    expect(svc('monitor').command).toEqual(['node', '--import', 'tsx', 'cli/monitor.ts', 'run']);
     const spec = await monitorComponent.process(nativeCtx);
-    expect(spec.args.slice(2, 4)).toEqual([path.join(root, 'monitor', 'main.ts'), 'run']);
+    expect(spec.args.slice(2, 4)).toEqual([path.join(root, 'cli', 'monitor.ts'), 'run']);
     const e = env('monitor');
     expect(Object.keys(spec.env ?? {}).filter((k) => !(k in e))).toEqual([]);
     for (const k of ['DATABASE_URL', 'CLICKHOUSE_URL', 'KAFKA_BROKERS', 'CONNECT_URL', 'REGISTRY_URL']) expect(e[k], k).toBe(env('setup')[k]);
