@@ -25,7 +25,7 @@ import { buildRecoverCommand } from './recover.ts';
 import { buildDeadLettersCommand } from './dead-letters.ts';
 import { ConfigError, MigrationError } from '../shared/errors.ts';
 import { loadConfigOrExit, type Config } from '../config/load.ts';
-import { migrate } from '../db/migrate.ts';
+import { migrate } from '../connectors/postgres/migrate.ts';
 import { INGEST_WORKFLOW_ID, INGEST_WORKFLOW_TYPE, VALIDATE_SCHEDULE_ID, VALIDATE_WORKFLOW_TYPE } from '../shared/workflows.ts';
 import { awaitWorkflow, EXIT_TIMEOUT, timeoutOption, WaitTimeoutError } from './await-workflow.ts';
 import { deleteIngestSchedule, startOrAttachIngest, upsertIngestSchedule } from './client.ts';

@@ -13,14 +13,14 @@
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
-import { createPool } from '../activities/postgres.ts';
+import { createPool } from '../connectors/postgres/pool.ts';
 import { tableNames } from '../shared/names.ts';
 import { rowsKeptMs, tableRetention } from '../catalog/retention.ts';
 import { catalogEntries } from '../catalog/store.ts';
 import { loadConfigOrExit, type Config } from '../config/load.ts';
-import { listKafkaErrors, replayKafkaErrors } from '../pipeline/replay-kafka-errors.ts';
-import { listRejects, replayRejects, type ReplayItem } from '../pipeline/replay-rejects.ts';
-import { accountOffsets, describeAccount } from '../pipeline/topic-accounting.ts';
+import { listKafkaErrors, replayKafkaErrors } from '../activities/dead-letters/replay-kafka-errors.ts';
+import { listRejects, replayRejects, type ReplayItem } from '../activities/dead-letters/replay-rejects.ts';
+import { accountOffsets, describeAccount } from '../activities/dead-letters/topic-accounting.ts';
 
 type Source = 'ingest' | 'kafka';
 
@@ -47,7 +47,7 @@ function offset(value: string, previous: string[] = []): string[] {
 
 async function withClients<T>(fn: (c: { cfg: Config; pool: ReturnType<typeof createPool>; ch: ReturnType<typeof createClient>; kafka: Kafka }) => Promise<T>): Promise<T> {
   const cfg = loadConfigOrExit();
-  const pool = createPool(cfg.databaseUrl, cfg.databaseSchema, 2);
+  const pool = createPool(cfg.databaseUrl, { schema: cfg.databaseSchema, max: 2, application: 'astros-ingest' });
   const ch = createClient({ url: cfg.clickhouseUrl, request_timeout: 60_000, log: { level: ClickHouseLogLevel.OFF } });
   const kafka = new Kafka({ clientId: 'astros-dead-letters', brokers: cfg.kafkaBrokers, logLevel: logLevel.NOTHING });
   try {

@@ -9,27 +9,14 @@
  * overrides them.
  */
 import { Command, Option } from 'commander';
-import { ConfigError } from '../shared/errors.ts';
-import { parseConfig, type Config } from '../config/load.ts';
-import { createContext } from '../stack/lib/context.ts';
+import { loadConfigOrExit } from '../config/load.ts';
+import type { Profile } from '../config/profiles.ts';
 import { readRestarts } from '../stack/lib/restarts.ts';
-import type { Profile } from '../stack/lib/types.ts';
 import { prometheusRules } from '../config/alert-rules.ts';
-import { startMonitor } from './service.ts';
+import { startMonitor } from '../monitor/service.ts';
 
 const profileOption = () => new Option('-p, --profile <profile>', 'native stack whose addresses are the defaults').choices(['dev', 'test']).default('dev');
 
-function load(profile: Profile): Config {
-  try {
-    return parseConfig(process.env, { profile });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\nSee .env.example for every variable and its default.\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-}
 
 const program = new Command('monitor').description('Prometheus metrics, alerts and the pipeline page for the astros CDC pipeline');
 program
@@ -38,9 +25,9 @@ program
   .addOption(profileOption())
   .action(async (opts: { profile: Profile }) => {
     // On the native stack, the supervisor's restart counts (stack/lib/restarts.ts) become astros_component_restarts_total.
-    const stateDir = createContext(opts.profile, () => undefined).stateDir;
+    const stateDir = loadConfigOrExit(opts.profile).stack.stateDir;
     const restarts = () => Object.fromEntries(Object.entries(readRestarts(stateDir)).map(([name, e]) => [name, e.restarts]));
-    const monitor = await startMonitor(load(opts.profile), undefined, { restarts });
+    const monitor = await startMonitor(loadConfigOrExit(opts.profile), undefined, { restarts });
     const stop = () => {
       monitor.stop().then(
         () => process.exit(0),
@@ -55,7 +42,7 @@ program
   .description('print the Prometheus alert rules generated from the threshold table with this environment\'s thresholds')
   .addOption(profileOption())
   .action((opts: { profile: Profile }) => {
-    process.stdout.write(prometheusRules(load(opts.profile).monitor.rules));
+    process.stdout.write(prometheusRules(loadConfigOrExit(opts.profile).monitor.rules));
   });
 
 program.parseAsync().catch((err: unknown) => {

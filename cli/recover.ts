@@ -10,12 +10,13 @@
  */
 import { Command } from 'commander';
 import { formatLsn } from '../shared/lsn.ts';
-import { captureGapsTable } from '../pipeline/capture-gaps.ts';
+import { captureGapsTable } from '../connectors/clickhouse/capture-gaps.ts';
 import { type RecoverPipelineResult } from '../workflows/recover-pipeline.ts';
 import { RECOVER_WORKFLOW_ID, RECOVER_WORKFLOW_TYPE } from '../shared/workflows.ts';
 import { timeoutOption } from './await-workflow.ts';
-import { runTableWorkflow } from './tables.ts';
+import { runWorkflow } from './run-workflow.ts';
 
+const log = (m: string) => process.stderr.write(`recover: ${m}\n`);
 const list = (raw: string, prev: string[] = []): string[] => [...prev, ...raw.split(',').map((s) => s.trim()).filter(Boolean)];
 
 export function buildRecoverCommand(): Command {
@@ -31,7 +32,7 @@ export function buildRecoverCommand(): Command {
     .addOption(timeoutOption())
     .action(async (o: { connector?: string; table?: string[]; timeout: number }) => {
       const input = { ...(o.connector ? { connector: o.connector } : {}), ...(o.table ? { tables: o.table } : {}) };
-      const { result } = await runTableWorkflow<RecoverPipelineResult>(RECOVER_WORKFLOW_TYPE, RECOVER_WORKFLOW_ID, input, o.timeout);
+      const { result } = await runWorkflow<RecoverPipelineResult>(RECOVER_WORKFLOW_TYPE, RECOVER_WORKFLOW_ID, input, o.timeout, log);
       const { reset } = result;
       console.log(
         reset.gap

@@ -28,6 +28,7 @@ import { TableNotCaptured, TableStopped, validationSpecFor } from '../catalog/va
 import { INGEST_TABLE, VALIDATE_WORKFLOW_TYPE } from '../shared/workflows.ts';
 import { type ValidatePipelineInput } from '../workflows/validate-pipeline.ts';
 import { awaitWorkflow, EXIT_TIMEOUT, timeoutOption, WaitTimeoutError } from './await-workflow.ts';
+import { startOrAttach } from './run-workflow.ts';
 import { connectWithWorker, EXIT_NOT_READY, TemporalNotReadyError, type TemporalTarget } from './worker-check.ts';
 
 export const EXIT = { agree: 0, mismatch: 1, usage: 2, lag: 3, error: 4, notReady: EXIT_NOT_READY, timeout: EXIT_TIMEOUT, stopped: 7 } as const;
@@ -135,13 +136,13 @@ export async function runValidation(
   workflowId = `validate-pipeline-${randomUUID()}`,
   wait?: ValidationWait,
 ): Promise<ValidationReport> {
-  const handle = await client.workflow.start(VALIDATE_WORKFLOW_TYPE, { taskQueue, workflowId, args: [input] });
+  const { handle, runId } = await startOrAttach(client, VALIDATE_WORKFLOW_TYPE, { taskQueue, workflowId, args: [input] });
   try {
     if (!wait) return (await handle.result()) as ValidationReport;
     return await awaitWorkflow<ValidationReport>({
       ...wait,
       handle,
-      runId: handle.firstExecutionRunId,
+      runId,
       workflowType: VALIDATE_WORKFLOW_TYPE,
       afterTimeout: 'Its report is recorded in validation_reports when it finishes.',
     });

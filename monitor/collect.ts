@@ -8,15 +8,17 @@
  * A component that does not answer is reported down, never thrown: the
  * sample then carries what the others said.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client as TemporalClient } from '@temporalio/client';
 import type pg from 'pg';
+import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
+import { kafkaAnswers, type Kafka } from '../connectors/kafka/client.ts';
+import type { KafkaConnect } from '../connectors/kafka-connect/client.ts';
+import type { SchemaRegistry } from '../connectors/registry/client.ts';
 import { pipelineNames, tableNames } from '../shared/names.ts';
 import { catalogEntries, isCaptured, type TableState } from '../catalog/store.ts';
 import type { Config } from '../config/load.ts';
-import { readGaps, type CaptureGap } from '../pipeline/capture-gaps.ts';
-import { lagReport, type LagReport } from '../pipeline/lag.ts';
-import { tcpReachable } from '../stack/lib/process.ts';
+import { readGaps, type CaptureGap } from '../connectors/clickhouse/capture-gaps.ts';
+import { lagReport, type LagReport } from '../activities/lag-report.ts';
 import { INGEST_WORKFLOW_TYPE } from '../shared/workflows.ts';
 
 /** Upper bounds (seconds) of the commit→visible latency histogram. */
@@ -91,12 +93,10 @@ export interface CollectDeps {
   cfg: Config;
   pool: pg.Pool;
   clickhouse: ClickHouseClient;
+  kafka: Kafka;
+  connect: KafkaConnect;
+  registry: SchemaRegistry;
   temporal: () => Promise<TemporalClient>;
-}
-
-/** Rows of a ClickHouse query. */
-export async function chRows<T>(ch: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
-  return (await ch.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
 }
 
 async function settle<T>(p: Promise<T>): Promise<T | undefined> {
@@ -105,10 +105,6 @@ async function settle<T>(p: Promise<T>): Promise<T | undefined> {
   } catch {
     return undefined;
   }
-}
-
-async function httpOk(url: string): Promise<boolean> {
-  return (await settle(fetch(url, { signal: AbortSignal.timeout(3_000) })))?.ok === true;
 }
 
 const truncate = (s: string, n = 300) => (s.length > n ? `${s.slice(0, n)}…` : s);
@@ -159,9 +155,8 @@ async function tableSamples(d: CollectDeps, sources: string[], since: Map<string
 }
 
 async function connectorStatus(d: CollectDeps): Promise<Snapshot['connector']> {
-  const res = await fetch(`${d.cfg.connectUrl}/connectors/${pipelineNames.connector}/status`, { signal: AbortSignal.timeout(3_000) });
-  if (res.status === 404) return { name: pipelineNames.connector, state: 'NOT REGISTERED', tasks: [] };
-  const s = (await res.json()) as { connector: { state: string }; tasks: { id: number; state: string; trace?: string }[] };
+  const s = await d.connect.status(pipelineNames.connector, 3_000);
+  if (!s) return { name: pipelineNames.connector, state: 'NOT REGISTERED', tasks: [] };
   return { name: pipelineNames.connector, state: s.connector.state, tasks: s.tasks.map((t) => ({ id: t.id, state: t.state, ...(t.trace ? { trace: truncate(t.trace, 500) } : {}) })) };
 }
 
@@ -229,16 +224,15 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
   const tableStates = (entries ?? [])
     .filter((x) => x.state !== 'removed')
     .map((x) => ({ source: x.declaration.source, state: x.state, reason: stoppedStates.includes(x.state) ? (x.lastError ?? null) : null, since: x.updatedAt }));
-  const [broker] = e.kafkaBrokers;
   const [lag, pgFacts, tables, connector, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters, gaps] = await Promise.all([
-    settle(lagReport({ postgresUrl: e.databaseUrl, kafkaBrokers: e.kafkaBrokers, clickhouseUrl: e.clickhouseUrl, groupPrefix: e.groupPrefix })),
+    settle(lagReport({ db: d.pool, kafka: d.kafka, clickhouse: d.clickhouse }, { groupPrefix: e.groupPrefix })),
     settle(postgresFacts(d)),
     settle(tableSamples(d, sources ?? [], since, until)),
     settle(connectorStatus(d)),
     settle(ingestWorkflows(d)),
-    httpOk(`${e.registryUrl}/apis/ccompat/v7/subjects`),
-    httpOk(`${e.clickhouseUrl}/ping`),
-    tcpReachable(Number(broker?.split(':')[1]), broker?.split(':')[0], 2_000),
+    d.registry.answers(),
+    d.clickhouse.ping({ select: false, abort_signal: AbortSignal.timeout(3_000) }).then((r) => r.success, () => false),
+    kafkaAnswers(e.kafkaBrokers),
     settle(
       chRows<{ topic: string; error: string; received_at: string; raw_message: string }>(
         d.clickhouse,

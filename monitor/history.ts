@@ -7,7 +7,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { pipelineNames } from '../shared/names.ts';
 import type { AlertEvent, Series } from './alerts.ts';
-import { chRows } from './collect.ts';
+import { chRows } from '../connectors/clickhouse/client.ts';
 
 const db = pipelineNames.clickhouseDatabase;
 const toDateTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');

@@ -13,7 +13,7 @@ import { escapeHtml as esc, intervalAverage, lineChart, rate, type ChartSeries }
 import { stoppedStates, type Snapshot } from './collect.ts';
 import type { HistoryPoint, MonitorHistory } from './history.ts';
 import { formatLsn } from '../shared/lsn.ts';
-import { slotProblem } from '../pipeline/slot-health.ts';
+import { slotProblem } from '../connectors/postgres/slots.ts';
 
 type Health = 'ok' | 'warn' | 'down';
 

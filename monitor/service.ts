@@ -9,12 +9,14 @@
  *   /api/state   the latest sample as JSON
  *   /health      200 once a sample finished within three intervals
  */
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Client, Connection } from '@temporalio/client';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pg from 'pg';
-import { survivePostgresRestarts } from '../activities/postgres.ts';
+import { createClickHouse } from '../connectors/clickhouse/client.ts';
+import { kafkaClient } from '../connectors/kafka/client.ts';
+import { KafkaConnect } from '../connectors/kafka-connect/client.ts';
+import { createPool } from '../connectors/postgres/pool.ts';
+import { SchemaRegistry } from '../connectors/registry/client.ts';
 import type { Config } from '../config/load.ts';
 import { prometheusRules } from '../config/alert-rules.ts';
 import { AlertEngine, alertText, slackPayload, type AlertEvent } from './alerts.ts';
@@ -49,8 +51,11 @@ export interface MonitorOptions {
 }
 
 export async function startMonitor(cfg: Config, log: (m: string) => void = (m) => console.log(m), opts: MonitorOptions = {}): Promise<Monitor> {
-  const pool = survivePostgresRestarts(new pg.Pool({ connectionString: cfg.databaseUrl, max: 4, application_name: 'astros-monitor', connectionTimeoutMillis: 3_000 }), () => undefined);
-  const ch = createClient({ url: cfg.clickhouseUrl, request_timeout: 20_000, log: { level: ClickHouseLogLevel.OFF } });
+  const pool = createPool(cfg.databaseUrl, { max: 4, application: 'astros-monitor', connectTimeoutMs: 3_000, log: () => undefined });
+  const ch = createClickHouse(cfg.clickhouseUrl, { requestTimeoutMs: 20_000 });
+  const kafka = kafkaClient(cfg.kafkaBrokers, 'astros-monitor');
+  const connect = new KafkaConnect(cfg.connectUrl);
+  const registry = SchemaRegistry.at(cfg.registryUrl);
   let temporal: { connection: Connection; client: Client } | undefined;
   const temporalClient = async () => {
     if (!temporal) {
@@ -84,7 +89,7 @@ export async function startMonitor(cfg: Config, log: (m: string) => void = (m) =
 
   const sample = async () => {
     const t0 = performance.now();
-    const s = await collect({ cfg, pool, clickhouse: ch, temporal: temporalClient }, since);
+    const s = await collect({ cfg, pool, clickhouse: ch, kafka, connect, registry, temporal: temporalClient }, since);
     if (!s.components.temporal && temporal) {
       await temporal.connection.close().catch(() => undefined);
       temporal = undefined;

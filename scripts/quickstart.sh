@@ -24,7 +24,7 @@ npx --no-install tsx stack/cli.ts up --profile dev
 eval "$(npx --no-install tsx stack/cli.ts env --profile dev)"
 
 step "pipeline: Postgres migrations, ClickHouse DDL, Debezium connector"
-npx --no-install tsx pipeline/setup.ts --profile dev
+npx --no-install tsx cli/setup.ts --profile dev
 
 step "schedules: ingest every 5 minutes, validate every 15 (Temporal Schedules, visible in the Web UI)"
 npx --no-install tsx cli/astros.ts schedule

@@ -12,7 +12,7 @@ import { stackEnv } from '../stack/lib/endpoints.ts';
 import { StackManager } from '../stack/lib/manager.ts';
 import { aptInstall } from '../stack/lib/apt.ts';
 import { parseConfig } from '../config/load.ts';
-import { setupPipeline } from '../pipeline/setup.ts';
+import { setupPipeline } from '../activities/setup.ts';
 import { testTables } from './test-tables.ts';
 
 /** Debian's chromium: what the page tests drive through puppeteer-core (never a downloaded browser). */

@@ -16,10 +16,10 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createValidationActivities } from '../../activities/validation/activities.ts';
 import type { ValidationReport } from '../../shared/validation.ts';
-import { statements } from '../../clickhouse-ddl/migrate.ts';
-import { deriveOptions, deriveTables, reconcileClickHouse, type CapturedTable } from '../../catalog/pipeline.ts';
+import { statements } from '../../connectors/clickhouse/migrate.ts';
+import { deriveOptions, deriveTables, reconcileClickHouse, type CapturedTable } from '../../catalog/derive.ts';
 import { validationSpec } from '../../catalog/validation-spec.ts';
-import { chRows, clickhouse, postgres, repoRoot, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+import { chRows, clickhouse, postgres, repoRoot, testEndpoints, uniqueTag, waitFor, testKafka } from './helpers.ts';
 
 const tag = uniqueTag('cat').replace(/[^a-z0-9_]/g, '_');
 const legacy = { db: `legacy_${tag}`, groups: `legacy-${tag}` };
@@ -149,7 +149,7 @@ describe('catalog adoption', () => {
     }
     // Validation agrees on the adopted copy (the whole table, against Postgres at one LSN).
     const [probe] = (await tablesFor(legacy)).filter((t) => t.declaration.source === 'public.cdc_types_probe');
-    const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers });
+    const acts = createValidationActivities({ pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() });
     const report: ValidationReport = await new MockActivityEnvironment().run(acts.compareTable, { spec: { ...validationSpec(probe!.declaration, probe!.source, probe!.objects.names), buckets: 64 }, reportKey: `catalog-${tag}` });
     expect(report.outcome, report.summary).toBe('agree');
 

@@ -34,7 +34,7 @@ import { StackManager } from '../../stack/lib/manager.ts';
 import { createSql, tableObjects } from '../../catalog/clickhouse-objects.ts';
 import type { SourceColumn } from '../../catalog/introspect.ts';
 import { tableNames } from '../../shared/names.ts';
-import { deriveOptions, deriveTables } from '../../catalog/pipeline.ts';
+import { deriveOptions, deriveTables } from '../../catalog/derive.ts';
 import { applyPlan, liveTables, planTable } from '../../catalog/reconcile.ts';
 import { captureTable, chRows, dropCapturedTable, clickhouse, postgres, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
 

@@ -12,8 +12,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { MigrationError } from '../../shared/errors.ts';
-import { ddlDir, ddlVars, listMigrations, migrateClickHouse } from '../../clickhouse-ddl/migrate.ts';
-import { migrate, migrationsDir, readMigrations } from '../../db/migrate.ts';
+import { ddlDir, ddlVars, listMigrations, migrateClickHouse } from '../../connectors/clickhouse/migrate.ts';
+import { migrate, migrationsDir, readMigrations } from '../../connectors/postgres/migrate.ts';
 import { chRows, clickhouse, requireEnv, uniqueTag } from './helpers.ts';
 
 async function withSchema(fn: (schema: string, db: pg.Client) => Promise<void>): Promise<void> {

@@ -31,7 +31,7 @@ import type pg from 'pg';
 import puppeteer, { type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pipelineNames, tableNames } from '../../shared/names.ts';
-import { createPool } from '../../activities/postgres.ts';
+import { createPool } from '../../connectors/postgres/pool.ts';
 import { createValidationActivities } from '../../activities/validation/activities.ts';
 import { parseConfig } from '../../config/load.ts';
 import { prometheusRules } from '../../config/alert-rules.ts';
@@ -39,7 +39,7 @@ import { startMonitor, type Monitor } from '../../monitor/service.ts';
 import { promtool } from '../../stack/components/prometheus.ts';
 import { VALIDATE_WORKFLOW_TYPE } from '../../shared/workflows.ts';
 import { chromiumPath } from '../global-setup.ts';
-import { captureTable, chRows, clickhouse, releaseTable, repoRoot, requireEnv, startTestWorker, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { captureTable, chRows, clickhouse, releaseTable, repoRoot, requireEnv, startTestWorker, uniqueTag, waitFor, type TestWorker, testKafka, testEndpoints } from './helpers.ts';
 
 const tag = uniqueTag('monitor');
 const source = `public.${tag}`;
@@ -106,7 +106,7 @@ async function onPage(file: string, check: (page: Page) => Promise<void>): Promi
 const mismatchAlerts = (state: 'FIRING' | 'RESOLVED') => received.filter((r) => r.text.startsWith(`[${state}] validation_mismatch (table=${source})`));
 
 beforeAll(async () => {
-  pool = createPool(requireEnv('DATABASE_URL'), 'public', 2);
+  pool = createPool(requireEnv('DATABASE_URL'), { schema: 'public', max: 2, application: 'astros-ingest' });
   ch = clickhouse();
   await pool.query(`create table ${source} (id integer primary key, note text not null)`);
   await captureTable({ source, description: 'monitor test table' });
@@ -123,7 +123,7 @@ beforeAll(async () => {
   const webhook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
   monitor = await startMonitor(parseConfig({ ...process.env, MONITOR_PORT: '0', MONITOR_INTERVAL: '1s', MONITOR_INSTANCE: tag, ALERT_WEBHOOK_URL: webhook }), () => undefined);
 
-  worker = await startTestWorker(taskQueue, createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: requireEnv('KAFKA_BROKERS').split(',') }));
+  worker = await startTestWorker(taskQueue, createValidationActivities({ pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() }));
 });
 
 afterAll(async () => {

@@ -181,7 +181,7 @@ describe('resyncTable', () => {
     const killQueue = `${taskQueue}-kill`;
     const spawnWorker = (): ChildProcess => {
       const log = fs.openSync(path.join(repoRoot, '.stack', 'resync-worker.log'), 'a');
-      const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'cli/worker.ts'], {
         cwd: repoRoot,
         env: { ...process.env, TASK_QUEUE: killQueue, ASTROS_MIGRATE_ON_START: 'false', LOG_LEVEL: 'WARN' },
         stdio: ['ignore', log, log],

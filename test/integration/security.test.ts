@@ -18,10 +18,10 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities/index.ts';
-import { createPool } from '../../activities/postgres.ts';
+import { createIngestActivities } from '../../activities/ingest.ts';
+import { createPool } from '../../connectors/postgres/pool.ts';
 import { catalogEntries } from '../../catalog/store.ts';
-import { migrate } from '../../db/migrate.ts';
+import { migrate } from '../../connectors/postgres/migrate.ts';
 import { databaseUrl, pgCredentials, pgRoles } from '../../stack/components/postgres.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { readPidfile } from '../../stack/lib/process.ts';
@@ -154,7 +154,7 @@ describe('security basics of the native stack', () => {
     const address = requireEnv('TEMPORAL_ADDRESS');
     const native = await NativeConnection.connect({ address });
     const connection = await Connection.connect({ address });
-    const pool = createPool(requireEnv('DATABASE_URL'), schema, 2);
+    const pool = createPool(requireEnv('DATABASE_URL'), { schema: schema, max: 2, application: 'astros-ingest' });
     try {
       await migrate({ databaseUrl: requireEnv('DATABASE_URL'), schema });
       const taskQueue = `security-${schema}`;
@@ -164,7 +164,7 @@ describe('security basics of the native stack', () => {
         connection: native,
         taskQueue,
         workflowBundle: await bundleWorkflowCode({ workflowsPath, logger: quiet }),
-        activities: createActivities({
+        activities: createIngestActivities({
           pool,
           source: { url: `${requireEnv('SIMULATOR_URL')}/s/${schema}/astros.json`, connectTimeoutMs: 1_000, responseTimeoutMs: 2_000, retries: 0, retryMinDelayMs: 10, maxBodyBytes: 1 << 20, maxPeople: 100 },
         }),

@@ -19,11 +19,11 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareTable } from '../../activities/validation/compare-table.ts';
 import { tableNames } from '../../shared/names.ts';
-import { accountOffsets, describeAccount } from '../../pipeline/topic-accounting.ts';
-import { replayKafkaErrors } from '../../pipeline/replay-kafka-errors.ts';
+import { accountOffsets, describeAccount } from '../../activities/dead-letters/topic-accounting.ts';
+import { replayKafkaErrors } from '../../activities/dead-letters/replay-kafka-errors.ts';
 import { confluentMessage } from '../fuzz/avro.ts';
 import { topicCorpus, type TopicMessage } from '../fuzz/topic-corpus.ts';
-import { chRows, clickhouse, postgres, requireEnv, runCommand, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+import { chRows, clickhouse, postgres, requireEnv, runCommand, testEndpoints, uniqueTag, waitFor, testKafka } from './helpers.ts';
 
 const SEED = 7_331;
 const MESSAGES = 1_000;
@@ -71,7 +71,7 @@ async function registerCopy(ccompat: string, schema: string, n: number): Promise
 
 /** validatePipeline's comparison of the probe table (caught up to a Postgres snapshot LSN, value by value). */
 async function validateProbe(): Promise<string> {
-  const deps = { pool, clickhouse: ch, kafkaBrokers: requireEnv('KAFKA_BROKERS').split(','), groupPrefix: testEndpoints().groupPrefix };
+  const deps = { pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() };
   const report = await compareTable(deps, { table: SOURCE, reportKey: uniqueTag(tag) });
   return report.outcome;
 }
