@@ -4,6 +4,7 @@
  * names are registered with Temporal and recorded in histories: do not
  * rename them.
  */
+import { createBackupActivities } from './backup/activities.ts';
 import type { ActivityDeps } from './deps.ts';
 import { createIngestActivities } from './ingest.ts';
 import { createRecoverActivities } from './recover.ts';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRecoverActivities(deps),
     ...createSchemaChangeActivities(deps),
     ...createResyncActivities(deps),
+    ...createBackupActivities(deps),
   };
 }
 

@@ -9,6 +9,7 @@
  *   npx tsx cli/astros.ts resync <table>             rebuild a table's ClickHouse copy from Postgres (cli/resync.ts)
  *   npx tsx cli/astros.ts recover                    after a lost replication slot: new slot, every table resynced (cli/recover.ts)
  *   npx tsx cli/astros.ts dead-letters list|replay   kept records of the ingest and the CDC path; replay after a fix
+ *   npx tsx cli/astros.ts backup create|list|verify|restore|prune|schedule   back up and restore the pipeline (cli/backup.ts)
  *
  * ingest and validate need a running worker on TASK_QUEUE (npm run worker):
  * they check at once and exit 5 if Temporal does not answer or no worker
@@ -23,6 +24,7 @@ import { buildTablesCommand } from './tables.ts';
 import { buildResyncCommand } from './resync.ts';
 import { buildRecoverCommand } from './recover.ts';
 import { buildDeadLettersCommand } from './dead-letters.ts';
+import { buildBackupCommand } from './backup.ts';
 import { ConfigError, MigrationError } from '../shared/errors.ts';
 import { loadConfigOrExit, type Config } from '../config/load.ts';
 import { migrate } from '../connectors/postgres/migrate.ts';
@@ -185,6 +187,7 @@ export function buildProgram(): Command {
   program.addCommand(buildResyncCommand());
   program.addCommand(buildRecoverCommand());
   program.addCommand(buildDeadLettersCommand());
+  program.addCommand(buildBackupCommand());
 
   return program;
 }

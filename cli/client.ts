@@ -30,7 +30,8 @@ export interface ScheduleIngestOptions {
   scheduleId: string;
   taskQueue: string;
   interval: string;
-  input?: IngestAstronautsInput;
+  /** The started workflow's input (an ingest's, or that of the workflow named by workflowType). */
+  input?: IngestAstronautsInput | object;
   paused?: boolean;
   /** The workflow each tick starts (default ingestAstronauts; validatePipeline has a schedule of its own). */
   workflowType?: string;

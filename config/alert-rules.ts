@@ -18,7 +18,8 @@ export type AlertKind =
   | 'connector_failed'
   | 'ingest_failing'
   | 'table_stopped'
-  | 'slot_lost';
+  | 'slot_lost'
+  | 'backup_stale';
 
 export interface AlertRule {
   kind: AlertKind;
@@ -140,6 +141,17 @@ export const alertRules: readonly AlertRule[] = [
     for: { env: 'ALERT_SLOT_LOST_FOR', default: '0s' },
     severity: 'critical',
     summary: 'the replication slot is lost (WAL it needed is gone) or missing (dropped, or the source failed over): no change is captured until npm run recover',
+  },
+  {
+    kind: 'backup_stale',
+    alert: 'AstrosBackupStale',
+    metric: 'astros_backup_last_success_age_seconds',
+    fn: 'value',
+    op: '>',
+    threshold: { env: 'ALERT_BACKUP_STALE_THRESHOLD', default: 26 * 3600, unit: 'seconds' },
+    for: { env: 'ALERT_BACKUP_STALE_FOR', default: '0s' },
+    severity: 'warning',
+    summary: 'the newest complete backup is older than the threshold (a daily schedule missed a run, or backups fail)',
   },
 ];
 

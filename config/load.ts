@@ -14,7 +14,7 @@
 import { durationMs, parseRetention } from '../shared/duration.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { alertRules, type ResolvedRule } from './alert-rules.ts';
-import { cacheDirOf, profileAddresses, profilePasswords, profilePorts, profileVar, stateDirOf, type Ports, type Profile } from './profiles.ts';
+import { cacheDirOf, profileAddresses, profileBackup, profilePasswords, profilePorts, profileVar, stateDirOf, type Ports, type Profile } from './profiles.ts';
 import { envSchema, type Env } from './schema.ts';
 
 /** How long the pipeline keeps what passes through it, in ms (0 = forever): catalog/retention.ts says what each bounds. */
@@ -25,6 +25,16 @@ export interface Retention {
   errorsMs: number;
   /** The captured tables' topics (retention.ms). */
   topicMs: number;
+}
+
+export interface BackupSettings {
+  /** An absolute directory, or s3://bucket[/prefix]. */
+  target: string;
+  s3?: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+  keep: number;
+  /** pg_basebackup's connection (a REPLICATION role); absent: Postgres is not backed up. */
+  pgUrl?: string;
+  pgBasebackup: string;
 }
 
 export interface Config {
@@ -77,12 +87,14 @@ export interface Config {
     /** Postgres' max_slot_wal_keep_size. */
     walKeepSize: string;
   };
+  /** Where backups go and how the worker reaches them (BACKUP_*). */
+  backup: BackupSettings;
   /** Benchmarks' own knobs. */
   tools: { pgRecvlogical: string; benchPgUrl: string | undefined };
 }
 
-/** The addresses of the pipeline's services and what setup applies: the part of Config the tools that set it up and watch it read. */
-export type Endpoints = Pick<Config, 'databaseUrl' | 'clickhouseUrl' | 'connectUrl' | 'kafkaBrokers' | 'registryUrl' | 'registryCcompatUrl' | 'groupPrefix' | 'retention'>;
+/** The addresses of the pipeline's services (the backup target's among them) and what setup applies: the part of Config the tools that set it up and watch it read. */
+export type Endpoints = Pick<Config, 'databaseUrl' | 'clickhouseUrl' | 'connectUrl' | 'kafkaBrokers' | 'registryUrl' | 'registryCcompatUrl' | 'groupPrefix' | 'retention' | 'backup'>;
 
 export interface ParseOptions {
   /** Lay this native stack's addresses under the environment (tools with --profile). */
@@ -97,7 +109,8 @@ export function parseConfig(env: Record<string, string | undefined>, opts: Parse
   const problems: string[] = [];
   const ports = profilePorts(profile, env, opts.profile ? problems : []);
   const stateDir = stateDirOf(profile, env);
-  const overlay = opts.profile ? profileAddresses(ports, profilePasswords(profile, stateDir)) : {};
+  const passwords = profilePasswords(profile, stateDir);
+  const overlay = opts.profile ? { ...profileAddresses(ports, passwords), ...profileBackup(ports, passwords, stateDir) } : {};
   const cleaned = Object.fromEntries([...set(overlay).filter(([k]) => k in envSchema.shape), ...set(env)]);
   const result = envSchema.safeParse(cleaned);
   if (!result.success) problems.push(...result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
@@ -152,6 +165,15 @@ export function parseConfig(env: Record<string, string | undefined>, opts: Parse
       python: e.PYTHON,
       uvThreadpoolSize: e.UV_THREADPOOL_SIZE,
       walKeepSize: String(v[profileVar('PG_MAX_SLOT_WAL_KEEP_SIZE', profile)]),
+    },
+    backup: {
+      target: e.BACKUP_TARGET,
+      ...(e.BACKUP_S3_ENDPOINT && e.BACKUP_S3_ACCESS_KEY_ID && e.BACKUP_S3_SECRET_ACCESS_KEY
+        ? { s3: { endpoint: e.BACKUP_S3_ENDPOINT, region: e.BACKUP_S3_REGION, accessKeyId: e.BACKUP_S3_ACCESS_KEY_ID, secretAccessKey: e.BACKUP_S3_SECRET_ACCESS_KEY } }
+        : {}),
+      keep: e.BACKUP_KEEP,
+      ...(e.BACKUP_PG_URL ? { pgUrl: e.BACKUP_PG_URL } : {}),
+      pgBasebackup: e.PG_BASEBACKUP,
     },
     tools: { pgRecvlogical: e.PG_RECVLOGICAL, benchPgUrl: e.BENCH_PG_URL },
   };

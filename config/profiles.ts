@@ -30,6 +30,8 @@ export interface Ports {
   simulator: number;
   monitor: number;
   prometheus: number;
+  /** SeaweedFS' S3 API; its master, volume and filer take the next seven ports. */
+  seaweedfs: number;
 }
 
 /** Usual ports for a person's stack; the test profile uses its own set so the two never collide. */
@@ -47,6 +49,7 @@ export const defaultPorts: Record<Profile, Ports> = {
     simulator: 8090,
     monitor: 9464,
     prometheus: 9090,
+    seaweedfs: 8333,
   },
   test: {
     postgres: 25432,
@@ -61,6 +64,7 @@ export const defaultPorts: Record<Profile, Ports> = {
     simulator: 28090,
     monitor: 29464,
     prometheus: 29090,
+    seaweedfs: 28333,
   },
 };
 
@@ -78,6 +82,7 @@ export const portEnv: Record<keyof Ports, string> = {
   simulator: 'SIMULATOR_PORT',
   monitor: 'MONITOR_PORT',
   prometheus: 'PROMETHEUS_PORT',
+  seaweedfs: 'SEAWEEDFS_PORT',
 };
 
 export const profileVar = (name: string, profile: Profile): string => `${profile === 'test' ? 'TEST_' : ''}${name}`;
@@ -159,5 +164,39 @@ export function profileAddresses(ports: Ports, passwords: Passwords): Record<str
     MONITOR_URL: `http://127.0.0.1:${ports.monitor}`,
     PROMETHEUS_URL: `http://127.0.0.1:${ports.prometheus}`,
     ASTROS_SOURCE_URL: `http://127.0.0.1:${ports.simulator}/astros.json`,
+  };
+}
+
+/** The directory a profile's ClickHouse may write backups to (its backups.allowed_path), the default BACKUP_TARGET. */
+export const backupsDirOf = (stateDir: string): string => path.join(stateDir, 'backups');
+
+/** Where a profile's stack keeps the S3 credentials its SeaweedFS made at its first start (mode 600). */
+export const seaweedCredentialsFile = (stateDir: string): string => path.join(stateDir, 'seaweedfs', 'credentials.json');
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** The stack's SeaweedFS credentials, once its first start made them. */
+export function seaweedCredentials(stateDir: string): S3Credentials | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(seaweedCredentialsFile(stateDir), 'utf8')) as S3Credentials;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A profile's backup settings as variables: the directory its ClickHouse may write (backups.allowed_path),
+ * pg_basebackup as the replication role, its SeaweedFS S3 API (with the credentials once made).
+ */
+export function profileBackup(ports: Ports, passwords: Passwords, stateDir: string): Record<string, string> {
+  const s3 = seaweedCredentials(stateDir);
+  return {
+    BACKUP_TARGET: backupsDirOf(stateDir),
+    BACKUP_PG_URL: roleUrl(passwords, 'cdc', ports.postgres),
+    BACKUP_S3_ENDPOINT: `http://127.0.0.1:${ports.seaweedfs}`,
+    ...(s3 ? { BACKUP_S3_ACCESS_KEY_ID: s3.accessKeyId, BACKUP_S3_SECRET_ACCESS_KEY: s3.secretAccessKey } : {}),
   };
 }

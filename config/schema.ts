@@ -4,10 +4,12 @@
  * into one Config by config/load.ts. The addresses default to the dev
  * profile's stack (config/profiles.ts); every variable is in .env.example.
  */
+import path from 'node:path';
 import { z } from 'zod';
 import { durationMs, parseRetention, retentionHint } from '../shared/duration.ts';
 import { activityLimits, INGEST_SCHEDULE_ID, INGEST_TASK_QUEUE } from '../shared/workflows.ts';
 import { alertRules } from './alert-rules.ts';
+import { repoRoot } from './paths.ts';
 import { defaultPorts, devPasswords, portEnv, profileAddresses } from './profiles.ts';
 
 export const DEFAULT_SOURCE_URL = 'http://api.open-notify.org/astros.json';
@@ -140,6 +142,31 @@ export const envSchema = z
     PYTHON: z.string().default('python3'),
     /** Set by the embedded ClickHouse server when it re-executes itself with a larger libuv pool. */
     UV_THREADPOOL_SIZE: optional,
+    /**
+     * Where backups go (activities/backup, cli/backup.ts): an absolute directory the ClickHouse host can
+     * write (its backups.allowed_path) and the worker can read, or s3://bucket[/prefix] on BACKUP_S3_ENDPOINT.
+     * Default: the dev stack's directory (its ClickHouse may write there). Credentials stay in the config,
+     * never in a workflow's input.
+     */
+    BACKUP_TARGET: z
+      .string()
+      .trim()
+      .refine((v) => v.startsWith('/') || /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(v), 'expected an absolute directory or s3://bucket[/prefix]')
+      .default(path.join(repoRoot, '.stack', 'dev', 'backups')),
+    /** The S3-compatible server (path-style requests): the stack's SeaweedFS, MinIO, AWS (https://s3.<region>.amazonaws.com). */
+    BACKUP_S3_ENDPOINT: httpUrl.optional(),
+    BACKUP_S3_REGION: z.string().min(1).default('us-east-1'),
+    BACKUP_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+    BACKUP_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    /** How many backups `backup prune` (and the schedule after each backup) keeps, plus the bases they need. */
+    BACKUP_KEEP: int(1, 10_000).default(7),
+    /** A role with REPLICATION for pg_basebackup (the stack's is astros_cdc); empty: Postgres is not backed up. */
+    BACKUP_PG_URL: z
+      .string()
+      .refine((v) => /^postgres(ql)?:\/\//.test(v), 'expected postgres://user:password@host:port/database')
+      .optional(),
+    /** Postgres 15's client tools. */
+    PG_BASEBACKUP: z.string().min(1).default('/usr/lib/postgresql/15/bin/pg_basebackup'),
     /** Benchmarks: the capture ceiling's tool, and another Postgres to run against. */
     PG_RECVLOGICAL: z.string().default('/usr/lib/postgresql/15/bin/pg_recvlogical'),
     BENCH_PG_URL: optional,
@@ -159,6 +186,10 @@ export const envSchema = z
         path: ['ASTROS_HTTP_RESPONSE_TIMEOUT_MS'],
         message: `connect + response timeouts (${silent} ms) must stay below the fetch activity's ${activityLimits.fetch.heartbeatMs} ms heartbeat timeout`,
       });
+    }
+    const s3Given = [env.BACKUP_S3_ENDPOINT, env.BACKUP_S3_ACCESS_KEY_ID, env.BACKUP_S3_SECRET_ACCESS_KEY];
+    if (env.BACKUP_TARGET.startsWith('s3://') && s3Given.some((v) => v === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['BACKUP_TARGET'], message: 'an s3:// target needs BACKUP_S3_ENDPOINT, BACKUP_S3_ACCESS_KEY_ID and BACKUP_S3_SECRET_ACCESS_KEY' });
     }
     if (worst >= activityLimits.fetch.startToCloseMs) {
       ctx.addIssue({

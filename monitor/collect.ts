@@ -19,6 +19,8 @@ import { catalogEntries, isCaptured, type TableState } from '../catalog/store.ts
 import type { Config } from '../config/load.ts';
 import { readGaps, type CaptureGap } from '../connectors/clickhouse/capture-gaps.ts';
 import { lagReport, type LagReport } from '../activities/lag-report.ts';
+import { newestComplete } from '../activities/backup/manifest.ts';
+import { openStore } from '../connectors/object-store/store.ts';
 import { INGEST_WORKFLOW_TYPE } from '../shared/workflows.ts';
 
 /** Upper bounds (seconds) of the commit→visible latency histogram. */
@@ -87,6 +89,8 @@ export interface Snapshot {
   recentValidations: ValidationRow[];
   recentDeadLetters: { topic: string; error: string; receivedAt: string; message: string }[];
   recentRejects: { runKey: string; reason: string; rejectedAt: string; record: string }[];
+  /** The newest complete backup in the target (undefined: the target did not answer; null: it holds none). */
+  lastBackup?: { name: string; createdAt: string } | null;
 }
 
 export interface CollectDeps {
@@ -224,6 +228,7 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
   const tableStates = (entries ?? [])
     .filter((x) => x.state !== 'removed')
     .map((x) => ({ source: x.declaration.source, state: x.state, reason: stoppedStates.includes(x.state) ? (x.lastError ?? null) : null, since: x.updatedAt }));
+  const lastBackup = settle(Promise.resolve().then(() => newestComplete(openStore(e.backup.target, e.backup))).then((m) => (m ? { name: m.name, createdAt: m.createdAt } : null)));
   const [lag, pgFacts, tables, connector, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters, gaps] = await Promise.all([
     settle(lagReport({ db: d.pool, kafka: d.kafka, clickhouse: d.clickhouse }, { groupPrefix: e.groupPrefix })),
     settle(postgresFacts(d)),
@@ -270,5 +275,6 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
     recentValidations: pgFacts?.recentValidations ?? [],
     recentDeadLetters: (recentDeadLetters ?? []).map((r) => ({ topic: r.topic, error: truncate(r.error), receivedAt: `${r.received_at}Z`, message: truncate(r.raw_message) })),
     recentRejects: pgFacts?.recentRejects ?? [],
+    lastBackup: await lastBackup,
   };
 }

@@ -73,6 +73,8 @@ export class MonitorMetrics {
     'Whether a table of the live catalog stopped reaching ClickHouse (1: state blocked or dropped, with the one-line reason) or not (0), by its catalog state.',
     ['table', 'state', 'reason'],
   );
+  readonly backupTime = this.gauge('astros_backup_last_success_timestamp_seconds', 'When the newest complete backup in BACKUP_TARGET was made (absent: none yet).');
+  readonly backupAge = this.gauge('astros_backup_last_success_age_seconds', 'Age of the newest complete backup in BACKUP_TARGET (absent: none yet, or the target did not answer).');
   readonly sampleSeconds = this.gauge('astros_monitor_sample_duration_seconds', 'How long the last sample took.');
   readonly restarts = new Counter({
     name: 'astros_component_restarts_total',
@@ -90,7 +92,7 @@ export class MonitorMetrics {
   }
 
   apply(s: Snapshot, sampleSeconds: number): void {
-    for (const g of [this.slotLag, this.slotRetained, this.slotLimit, this.slotRatio, this.slotActive, this.slotLost, this.consumerLag, this.newestLatency, this.debeziumLag, this.newestCommit, this.validationOutcome, this.validationDiff, this.validationTime, this.connectorTasks]) g.reset();
+    for (const g of [this.backupTime, this.backupAge, this.slotLag, this.slotRetained, this.slotLimit, this.slotRatio, this.slotActive, this.slotLost, this.consumerLag, this.newestLatency, this.debeziumLag, this.newestCommit, this.validationOutcome, this.validationDiff, this.validationTime, this.connectorTasks]) g.reset();
     for (const [component, up] of Object.entries(s.components)) this.componentUp.set({ component }, up ? 1 : 0);
     this.sampleSeconds.set(sampleSeconds);
 
@@ -145,6 +147,10 @@ export class MonitorMetrics {
         // The reason travels as a label so the alert (here and in Prometheus) says why; cut to keep the series readable.
         this.tableStopped.set({ table: t.source, state: t.state, reason: stopped ? (t.reason ?? '').slice(0, 600) : '' }, stopped ? 1 : 0);
       }
+    }
+    if (s.lastBackup) {
+      this.backupTime.set(Date.parse(s.lastBackup.createdAt) / 1000);
+      this.backupAge.set(Math.max(0, (s.at - Date.parse(s.lastBackup.createdAt)) / 1000));
     }
     if (s.connector) {
       const byState = new Map<string, number>([['RUNNING', 0], ['FAILED', 0]]);

@@ -1,6 +1,6 @@
 /** Postgres LSNs as text (X/Y) and as the number Debezium writes into `version`. */
 
-/** '16/B374D848' -> 98147539016n; a decimal number is accepted as is. */
+/** '16/B374D848' -> 97500059720n; a decimal number is accepted as is. */
 export function lsnToBigInt(lsn: string): bigint {
   const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn.trim());
   if (m) return (BigInt(`0x${m[1]}`) << 32n) + BigInt(`0x${m[2]}`);

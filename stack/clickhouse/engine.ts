@@ -73,10 +73,12 @@ export class Engine {
     this.addon = addon;
   }
 
-  static async open(dataDir: string): Promise<Engine> {
+  /** `backupsDir`: where BACKUP ... TO File(...) may write (the server's backups.allowed_path). */
+  static async open(dataDir: string, opts: { backupsDir?: string } = {}): Promise<Engine> {
     const addon = loadAddon();
     // Server configuration takes effect when the engine starts: the first connection carries it.
-    const root = new Session(dataDir, { connectionArgs: [...serverDefaultArgs, ...consumerClientArgs()] });
+    const backups = opts.backupsDir ? [`--backups.allowed_path=${opts.backupsDir}`] : [];
+    const root = new Session(dataDir, { connectionArgs: [...serverDefaultArgs, ...consumerClientArgs(), ...backups] });
     const engine = new Engine(dataDir, root, addon);
     const info = (await root.queryAsync('SELECT version(), timezone()', { format: 'TabSeparated' })).text().trim().split('\t');
     engine.version = info[0] ?? 'unknown';

@@ -36,11 +36,12 @@ const program = new Command()
   .requiredOption('--port <n>', 'HTTP port to listen on', parsePort)
   .requiredOption('--data-dir <dir>', 'data directory owned by this process (created if missing)')
   .option('--host <host>', 'address to bind', '127.0.0.1')
+  .option('--backups-dir <dir>', "where BACKUP ... TO File('<dir>/...') may write (created if missing)")
   .option('--log-level <level>', 'error | info | debug (debug logs one line per request)', parseLogLevel, 'info' as LogLevel)
   .showHelpAfterError();
 
 program.parse();
-const opts = program.opts<{ port: number; dataDir: string; host: string; logLevel: LogLevel }>();
+const opts = program.opts<{ port: number; dataDir: string; host: string; logLevel: LogLevel; backupsDir?: string }>();
 
 const log = (line: string): void => {
   process.stderr.write(`${new Date().toISOString()} clickhouse: ${line}\n`);
@@ -71,7 +72,9 @@ async function main(): Promise<void> {
   fs.mkdirSync(dataDir, { recursive: true });
   let engine: Engine;
   try {
-    engine = await EngineClass.open(dataDir);
+    const backupsDir = opts.backupsDir ? path.resolve(opts.backupsDir) : undefined;
+    if (backupsDir) fs.mkdirSync(backupsDir, { recursive: true });
+    engine = await EngineClass.open(dataDir, backupsDir ? { backupsDir } : {});
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     log(`cannot open the chDB engine on ${dataDir}: ${message}`);

@@ -5,11 +5,15 @@
  * ClickHouse server on the HTTP port.
  */
 import path from 'node:path';
+import { backupsDirOf } from '../../config/profiles.ts';
 import { InstallError, run } from '../lib/download.ts';
 import type { Component, StackContext } from '../lib/types.ts';
 import { versions } from '../versions.ts';
 
 const url = (ctx: StackContext): string => `http://127.0.0.1:${ctx.ports.clickhouseHttp}`;
+
+/** The stack's backup directory: ClickHouse may write backups there (the default BACKUP_TARGET of this stack). */
+export const backupsDir = (ctx: StackContext): string => backupsDirOf(ctx.stateDir);
 
 export const clickhouse: Component = {
   name: 'clickhouse',
@@ -60,6 +64,8 @@ export const clickhouse: Component = {
         path.join(ctx.stateDir, 'clickhouse'),
         '--host',
         '127.0.0.1',
+        '--backups-dir',
+        backupsDir(ctx),
       ],
       cwd: ctx.repoRoot,
       // One libuv worker per concurrently running query; must be set before the process starts.

@@ -6,16 +6,17 @@ import { monitor } from './monitor.ts';
 import { postgres } from './postgres.ts';
 import { prometheus } from './prometheus.ts';
 import { registry } from './registry.ts';
+import { seaweedfs } from './seaweedfs.ts';
 import { simulator } from './simulator.ts';
 import { standby } from './standby.ts';
 import { temporal } from './temporal.ts';
 import { worker } from './worker.ts';
 
 /**
- * Every long-running component of the native stack, in a sensible start order (prometheus is optional: started
- * when named; standby, a streaming replica of postgres for failover drills, only when named).
+ * Every long-running component of the native stack, in a sensible start order (prometheus and seaweedfs are optional:
+ * started when named; standby, a streaming replica of postgres for failover drills, only when named).
  */
-export const allComponents: Component[] = [postgres, kafka, registry, clickhouse, temporal, simulator, connect, worker, monitor, prometheus, standby];
+export const allComponents: Component[] = [postgres, kafka, registry, clickhouse, temporal, simulator, connect, worker, monitor, prometheus, seaweedfs, standby];
 
 /**
  * The components a profile runs. In the test profile the worker is optional
@@ -27,4 +28,4 @@ export function componentsFor(profile: Profile): Component[] {
 }
 
 /** What the test suite's global setup starts: everything of the test profile but the worker. */
-export const testStackComponents = (): string[] => componentsFor('test').filter((c) => c.name !== worker.name).map((c) => c.name);
+export const testStackComponents = (): string[] => componentsFor('test').filter((c) => c.name !== worker.name && !c.namedOnly).map((c) => c.name);

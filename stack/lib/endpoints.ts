@@ -1,4 +1,4 @@
-import { profileAddresses } from '../../config/profiles.ts';
+import { profileAddresses, profileBackup } from '../../config/profiles.ts';
 import { dbtExecutable, dbtPython } from '../components/dbt.ts';
 import { pgCredentials } from '../components/postgres.ts';
 import type { StackContext } from './types.ts';
@@ -35,5 +35,7 @@ export function stackEnv(ctx: StackContext): StackEnv {
     SIMULATOR_URL: a.SIMULATOR_URL!,
     DBT_PYTHON: dbtPython(ctx),
     DBT_EXECUTABLE: dbtExecutable(ctx),
+    // Backups: the directory this stack's ClickHouse may write, pg_basebackup as the replication role, the SeaweedFS S3 API.
+    ...profileBackup(ctx.ports, pgCredentials(ctx), ctx.stateDir),
   };
 }

@@ -51,6 +51,7 @@ const portOf: Record<string, { key: keyof Ports; env: string }[]> = {
   simulator: [{ key: 'simulator', env: 'SIMULATOR_PORT' }],
   monitor: [{ key: 'monitor', env: 'MONITOR_PORT' }],
   prometheus: [{ key: 'prometheus', env: 'PROMETHEUS_PORT' }],
+  seaweedfs: [{ key: 'seaweedfs', env: 'SEAWEEDFS_PORT' }],
 };
 
 export const pidFile = (ctx: StackContext, c: Pick<Component, 'name'>) => path.join(ctx.pidDir, `${c.name}.pid`);

@@ -271,7 +271,7 @@ afterAll(() => {
 describe('docker-compose.yml against the Compose Specification', () => {
   it('loads with compose-go: schema, interpolation from .env.docker.example, consistency', () => {
     expect(Object.keys(project.services).sort()).toEqual(
-      ['clickhouse', 'connect', 'dbt', 'grafana', 'kafka', 'monitor', 'pg-init', 'postgres', 'prometheus', 'registry', 'schedule', 'setup', 'simulator', 'temporal', 'worker'].sort(),
+      ['clickhouse', 'connect', 'dbt', 'grafana', 'kafka', 'monitor', 'pg-init', 'postgres', 'prometheus', 'registry', 'schedule', 'seaweedfs', 'setup', 'simulator', 'temporal', 'worker'].sort(),
     );
   });
 
@@ -496,6 +496,20 @@ describe('the services run the repository\'s own files', () => {
   });
 });
 
+describe('backups: SeaweedFS and the backup volume', () => {
+  it('SeaweedFS is the pinned release the native stack builds, optional (profile backup), without telemetry', () => {
+    expect(imageTag(svc('seaweedfs').image!)).toMatchObject({ name: 'chrislusf/seaweedfs', tag: versions.seaweedfs });
+    expect(svc('seaweedfs').profiles).toEqual(['backup']);
+    expect(JSON.stringify(svc('seaweedfs').command)).toContain('-master.telemetry=false');
+  });
+
+  it('ClickHouse may write /backups, a volume the worker mounts at the same path (its default BACKUP_TARGET)', () => {
+    for (const name of ['clickhouse', 'worker']) expect(svc(name).volumes, name).toContainEqual(expect.objectContaining({ type: 'volume', source: 'backups', target: '/backups' }));
+    expect(fs.readFileSync(path.join(root, 'docker/clickhouse/config.d/backups.xml'), 'utf8')).toContain('<allowed_path>/backups/</allowed_path>');
+    expect(env('worker').BACKUP_TARGET).toBe('/backups');
+  });
+});
+
 describe('monitoring: the monitor, Prometheus and Grafana', () => {
   it('the monitor runs monitor/main.ts with every variable the native monitor component sets', async () => {
     expect(svc('monitor').command).toEqual(['node', '--import', 'tsx', 'cli/monitor.ts', 'run']);
@@ -630,6 +644,7 @@ describe('settings match the native components', () => {
       simulator: [[p.simulator, 8090]],
       monitor: [[p.monitor, 9464]],
       prometheus: [[p.prometheus, 9090]],
+      seaweedfs: [[p.seaweedfs, 8333]],
     };
     for (const [name, pairs] of Object.entries(want)) {
       const got = (svc(name).ports ?? []).map((x) => [Number(x.published), x.target]);

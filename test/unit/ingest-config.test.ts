@@ -78,7 +78,7 @@ describe('.env.example', () => {
     const env = Object.fromEntries(
       text
         .split('\n')
-        .filter((line) => /^[A-Z_]+=/.test(line))
+        .filter((line) => /^[A-Z][A-Z0-9_]*=/.test(line))
         .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
     );
     const keys = Object.keys(envSchema.shape);
