@@ -28,11 +28,11 @@
  */
 import { Transform } from 'node:stream';
 import type { ClickHouseClient } from '../connectors/clickhouse/client.ts';
-import { to as copyTo } from 'pg-copy-streams';
 import { createSql, type TableObjects } from '../catalog/clickhouse-objects.ts';
 import { validationTransforms } from '../catalog/column-options.ts';
 import type { SourceTable } from '../catalog/introspect.ts';
 import { deriveOptions, deriveTables } from '../catalog/derive.ts';
+import { withCopyOut } from '../connectors/postgres/copy.ts';
 import { copyRangeSql, copyStreamedSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks, swapMark, type BlockRange } from '../catalog/resync-sql.ts';
 import { parseDeclarations, type TableDeclaration, type TableDeclarationInput } from '../catalog/declaration.ts';
 import type { NameOptions } from '../shared/names.ts';
@@ -226,11 +226,9 @@ export function createResyncActivities(deps: ResyncDeps) {
       const outdated = await shadowOutdated(ch, t);
       if (outdated) return { rows: 0, shapeChanged: outdated };
       const sql = copyRangeSql(src, t, transforms, BigInt(input.lsnFloor), input.range);
-      const client = await deps.pool.connect();
       const started = Date.now();
       let bytes = 0;
-      try {
-        const out = client.query(copyTo(sql));
+      return withCopyOut(deps.pool, sql, async (out) => {
         // Counted on the way through (a 'data' listener on `out` itself would start it flowing before the insert reads).
         const counted = new Transform({
           transform(chunk: Buffer, _enc, done) {
@@ -266,9 +264,7 @@ export function createResyncActivities(deps: ResyncDeps) {
           clearInterval(timer);
         }
         return { rows: out.rowCount };
-      } finally {
-        client.release();
-      }
+      });
     },
 
     /** Catch up, copy what streamed since S0 into the shadow, swap. A retry after the swap does nothing. */

@@ -25,7 +25,7 @@ import { loadConfigOrExit } from '../config/load.ts';
 import { namesOf, newestLsn } from '../connectors/clickhouse/backup.ts';
 import { createClickHouse } from '../connectors/clickhouse/client.ts';
 import { LocalStore } from '../connectors/object-store/local.ts';
-import { openStore } from '../connectors/object-store/store.ts';
+import { openStore } from '../connectors/object-store/open.ts';
 import { advanceWal, extractBaseBackup } from '../connectors/postgres/base-backup.ts';
 import { withPostgres } from '../connectors/postgres/pool.ts';
 import {

@@ -10,9 +10,9 @@
  * CLICKHOUSE_KAFKA_GROUP_PREFIX, ASTROS_MAX_PEOPLE and the ClickHouse TTLs
  * (config/env.ts).
  */
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { Kafka, logLevel } from 'kafkajs';
+import { createClickHouse, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
+import { kafkaClient, type Kafka } from '../connectors/kafka/client.ts';
 import { createPool } from '../connectors/postgres/pool.ts';
 import { tableNames } from '../shared/names.ts';
 import { rowsKeptMs, tableRetention } from '../catalog/retention.ts';
@@ -45,11 +45,11 @@ function offset(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-async function withClients<T>(fn: (c: { cfg: Config; pool: ReturnType<typeof createPool>; ch: ReturnType<typeof createClient>; kafka: Kafka }) => Promise<T>): Promise<T> {
+async function withClients<T>(fn: (c: { cfg: Config; pool: ReturnType<typeof createPool>; ch: ClickHouseClient; kafka: Kafka }) => Promise<T>): Promise<T> {
   const cfg = loadConfigOrExit();
   const pool = createPool(cfg.databaseUrl, { schema: cfg.databaseSchema, max: 2, application: 'astros-ingest' });
-  const ch = createClient({ url: cfg.clickhouseUrl, request_timeout: 60_000, log: { level: ClickHouseLogLevel.OFF } });
-  const kafka = new Kafka({ clientId: 'astros-dead-letters', brokers: cfg.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const ch = createClickHouse(cfg.clickhouseUrl, { requestTimeoutMs: 60_000 });
+  const kafka = kafkaClient(cfg.kafkaBrokers, 'astros-dead-letters');
   try {
     return await fn({ cfg, pool, ch, kafka });
   } finally {

@@ -21,7 +21,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { IngestErrorType } from '../shared/errors.ts';
 import type { CatchUpSpec, ValidationReport, ValidationSpec } from '../shared/validation.ts';
 import { loadConfigOrExit } from '../config/load.ts';
-import pg from 'pg';
+import { withPostgres } from '../connectors/postgres/pool.ts';
 import { SourceTableMissing } from '../catalog/introspect.ts';
 import { pipelineNames } from '../shared/names.ts';
 import { TableNotCaptured, TableStopped, validationSpecFor } from '../catalog/validation-spec.ts';
@@ -106,13 +106,7 @@ export function specFromOptions(o: Options, catalogSpec?: ValidationSpec): Valid
 /** The catalog's spec for --table (unless --source-table names a table outside the catalog). */
 async function catalogSpec(o: Options, databaseUrl: string, groupPrefix: string): Promise<ValidationSpec | undefined> {
   if (o.sourceTable !== undefined) return undefined;
-  const db = new pg.Client({ connectionString: databaseUrl, application_name: 'astros-validate', connectionTimeoutMillis: 5_000 });
-  await db.connect();
-  try {
-    return await validationSpecFor(db, o.table, groupPrefix);
-  } finally {
-    await db.end();
-  }
+  return withPostgres(databaseUrl, 'astros-validate', (db) => validationSpecFor(db, o.table, groupPrefix), 5_000);
 }
 
 function exitFor(report: ValidationReport): number {

@@ -20,7 +20,7 @@ import type { Config } from '../config/load.ts';
 import { readGaps, type CaptureGap } from '../connectors/clickhouse/capture-gaps.ts';
 import { lagReport, type LagReport } from '../activities/lag-report.ts';
 import { newestComplete } from '../activities/backup/manifest.ts';
-import { openStore } from '../connectors/object-store/store.ts';
+import { openStore } from '../connectors/object-store/open.ts';
 import { INGEST_WORKFLOW_TYPE } from '../shared/workflows.ts';
 
 /** Upper bounds (seconds) of the commit→visible latency histogram. */

@@ -4,7 +4,7 @@
  * input (no secret: S3 credentials stay in the worker's settings). Long steps
  * heartbeat what they are doing, which `astros backup …` prints while it waits.
  */
-import { openStore } from '../../connectors/object-store/store.ts';
+import { openStore } from '../../connectors/object-store/open.ts';
 import { SchemaRegistry } from '../../connectors/registry/client.ts';
 import { IngestErrorType, permanentFailure } from '../../shared/errors.ts';
 import type { ActivityDeps } from '../deps.ts';

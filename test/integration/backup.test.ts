@@ -31,7 +31,7 @@ import type { ValidationReport } from '../../shared/validation.ts';
 import { listBackups, type Manifest } from '../../activities/backup/manifest.ts';
 import { capturedTables, deriveOptions, type CapturedTable } from '../../catalog/derive.ts';
 import { validationSpec } from '../../catalog/validation-spec.ts';
-import { openStore } from '../../connectors/object-store/store.ts';
+import { openStore } from '../../connectors/object-store/open.ts';
 import { setupPipeline } from '../../activities/setup.ts';
 import { componentsFor } from '../../stack/components/index.ts';
 import { createContext } from '../../stack/lib/context.ts';
