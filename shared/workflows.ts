@@ -33,6 +33,8 @@ export const VALIDATE_SCHEDULE_ID = 'validate-pipeline';
 /** Capture a table (`astros tables add`, or the Web UI: input {"source": "schema.table"}); one run per table. */
 export const ADD_TABLE_WORKFLOW_TYPE = 'addTable';
 export const addTableWorkflowId = (source: string): string => `tables-add-${source}`;
+/** The patch (workflow.patched) that added the dbt models step to addTable and removeTable: histories recorded before it replay without the step. */
+export const DBT_MODELS_PATCH = 'tables-write-dbt-models';
 /** Stop capturing a table (`astros tables remove`). */
 export const REMOVE_TABLE_WORKFLOW_TYPE = 'removeTable';
 export const removeTableWorkflowId = (source: string): string => `tables-remove-${source}`;
