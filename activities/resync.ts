@@ -28,14 +28,14 @@
  */
 import { Transform } from 'node:stream';
 import type { ClickHouseClient } from '../connectors/clickhouse/client.ts';
-import { createSql, type TableObjects } from '../catalog/clickhouse-objects.ts';
+import { createSql } from '../catalog/clickhouse-create.ts';
+import type { TableObjects } from '../catalog/clickhouse-objects.ts';
 import { validationTransforms } from '../catalog/column-options.ts';
 import type { SourceTable } from '../catalog/introspect.ts';
 import { deriveOptions, deriveTables } from '../catalog/derive.ts';
 import { withCopyOut } from '../connectors/postgres/copy.ts';
-import { copyRangeSql, copyStreamedSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks, swapMark, type BlockRange } from '../catalog/resync-sql.ts';
-import { parseDeclarations, type TableDeclaration, type TableDeclarationInput } from '../catalog/declaration.ts';
-import type { NameOptions } from '../shared/names.ts';
+import { copyRangeSql, copyStreamedSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks, swapMark } from '../catalog/resync-sql.ts';
+import { parseDeclarations, type TableDeclaration } from '../catalog/declaration.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { validationSpec } from '../catalog/validation-spec.ts';
 import type { ValidationSpec } from '../shared/validation.ts';
@@ -45,60 +45,12 @@ import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
 import { waitForCatchUp } from './validation/catch-up.ts';
 import { lsnToBigInt } from '../shared/lsn.ts';
+import type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult } from './resync-contract.ts';
 import { liveCopyBehind, shadowOutdated } from './resync-shape.ts';
 
-/** A table captured by another pipeline than the main one: what the live catalog would otherwise supply. */
-export interface ResyncTarget {
-  declaration: TableDeclarationInput;
-  /** Its objects' names (ClickHouse database, topic prefix, consumer group prefix). */
-  names: NameOptions;
-  /** The replication slot of the connector that streams it (catch-up waits for it). */
-  slot: string;
-}
+export type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult };
 
 export type ResyncDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka' | 'endpoints'>;
-
-export interface ResyncPlan {
-  source: string;
-  /** With a target: what the closing validation compares (the live catalog has no entry to derive it from). */
-  spec?: ValidationSpec;
-  /** L = S0 - 1 as a decimal string: the version of every loaded row. */
-  lsnFloor: string;
-  ranges: BlockRange[];
-  estimatedRows: number;
-  /** Transactions waited for before the first read. */
-  waitedFor: number;
-  /** Set when ClickHouse's copy does not have the table's shape now (resync-shape.ts): nothing was prepared. */
-  shapeChanged?: string;
-}
-
-export interface RangeInput {
-  source: string;
-  target?: ResyncTarget;
-  lsnFloor: string;
-  range: BlockRange;
-  ranges: number;
-  /** Rows loaded by ranges finished before this one started, and the estimate: for progress. */
-  rowsBefore: number;
-  estimatedRows: number;
-}
-
-export interface SwapResult {
-  streamedCopied: number;
-  /** Loaded rows equal to the live row: they kept its version (no history, no new version). */
-  keptRows: number;
-  swapped: boolean;
-  /** Set when the table's shape moved during the load (resync-shape.ts): nothing was swapped. */
-  shapeChanged?: string;
-}
-
-export interface ResyncOutcome {
-  loadedRows: number;
-  /** History rows added: loaded rows that differed from the live copy, live keys the load did not find. */
-  changedRows: number;
-  deletedRows: number;
-  lateCopied: number;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

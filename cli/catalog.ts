@@ -12,7 +12,7 @@
 import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
-import { tableSql } from '../catalog/clickhouse-objects.ts';
+import { tableSql } from '../catalog/clickhouse-create.ts';
 import { writeHistoryModels } from '../catalog/dbt-history.ts';
 import { generatedFiles } from '../catalog/generated-files.ts';
 import { repoRoot } from '../config/paths.ts';

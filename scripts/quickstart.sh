@@ -20,8 +20,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 step "native stack (dev profile: usual ports)"
-npx --no-install tsx stack/cli.ts up --profile dev
-eval "$(npx --no-install tsx stack/cli.ts env --profile dev)"
+npx --no-install tsx cli/stack.ts up --profile dev
+eval "$(npx --no-install tsx cli/stack.ts env --profile dev)"
 
 step "pipeline: Postgres migrations, ClickHouse DDL, Debezium connector"
 npx --no-install tsx cli/setup.ts --profile dev

@@ -1,6 +1,6 @@
 /**
  * ClickHouse for the native stack: the chDB engine (npm `chdb`, ClickHouse
- * 26.7) behind a ClickHouse-compatible HTTP server (stack/clickhouse/server.ts).
+ * 26.7) behind a ClickHouse-compatible HTTP server (cli/clickhouse-server.ts).
  * One process owns `<stateDir>/clickhouse`; clients use it as they would a
  * ClickHouse server on the HTTP port.
  */
@@ -57,7 +57,7 @@ export const clickhouse: Component = {
       args: [
         '--import',
         'tsx',
-        path.join(ctx.repoRoot, 'stack', 'clickhouse', 'server.ts'),
+        path.join(ctx.repoRoot, 'cli', 'clickhouse-server.ts'),
         '--port',
         String(ctx.ports.clickhouseHttp),
         '--data-dir',

@@ -133,7 +133,7 @@ describe('security basics of the native stack', () => {
     expect(requireEnv('DATABASE_URL')).toContain(encodeURIComponent(pgCredentials(ctx).app));
     const leaks = (where: string, text: string) => passwords.filter((p) => text.includes(p)).map(() => where);
 
-    const status = await runCommand('node', ['--import', 'tsx', 'stack/cli.ts', 'status', '--profile', 'test']);
+    const status = await runCommand('node', ['--import', 'tsx', 'cli/stack.ts', 'status', '--profile', 'test']);
     expect(status.code).toBe(0);
     expect(status.text).toMatch(/clickhouse .*no authentication/);
     const found = leaks('stack status', status.text);

@@ -36,7 +36,7 @@ let pool: pg.Pool;
 let ch: ClickHouseClient;
 let temporal: Client;
 
-const stackCli = (args: string[], env: Record<string, string> = {}) => runCommand('npx', ['tsx', 'stack/cli.ts', ...args, '--profile', 'test'], env);
+const stackCli = (args: string[], env: Record<string, string> = {}) => runCommand('npx', ['tsx', 'cli/stack.ts', ...args, '--profile', 'test'], env);
 
 async function ingestInProcess(label: string): Promise<IngestSummary> {
   return temporal.workflow.execute(INGEST_WORKFLOW_TYPE, { taskQueue, workflowId: `${tag}-${label}`, args: [{}] }) as Promise<IngestSummary>;

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { backfillChangesSql, createSql, tableObjects, tableSql } from '../../catalog/clickhouse-objects.ts';
+import { backfillChangesSql, createSql, tableSql } from '../../catalog/clickhouse-create.ts';
+import { tableObjects } from '../../catalog/clickhouse-objects.ts';
 import { mapColumn } from '../../catalog/column-types.ts';
 import { connectorFor, readConnectorFile } from '../../catalog/connector.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { describe, expect, it } from 'vitest';
-import { createSql, tableObjects, tableSql } from '../../catalog/clickhouse-objects.ts';
+import { createSql, tableSql } from '../../catalog/clickhouse-create.ts';
+import { tableObjects } from '../../catalog/clickhouse-objects.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';
 import type { SourceTable } from '../../catalog/introspect.ts';
 import { tableNames } from '../../shared/names.ts';

@@ -5,17 +5,17 @@
  * (`.stack/<profile>/logs/supervisor.log`), stopped by `down`, started again
  * by `up` when it is gone. Not meant to be run by hand.
  *
- *   node --import tsx stack/supervisor.ts --profile dev|test --state-dir <dir>
+ *   node --import tsx cli/stack-supervisor.ts --profile dev|test --state-dir <dir>
  */
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { componentsFor } from './components/index.ts';
-import { createContext } from './lib/context.ts';
-import { lockName, tryLock } from './lib/lock.ts';
-import { StackManager } from './lib/manager.ts';
-import { SUPERVISOR } from './lib/supervisor-process.ts';
-import { Supervisor } from './lib/supervisor.ts';
-import type { Profile } from './lib/types.ts';
+import { componentsFor } from '../stack/components/index.ts';
+import { createContext } from '../stack/lib/context.ts';
+import { lockName, tryLock } from '../stack/lib/lock.ts';
+import { StackManager } from '../stack/lib/manager.ts';
+import { SUPERVISOR } from '../stack/lib/supervisor-process.ts';
+import { Supervisor } from '../stack/lib/supervisor.ts';
+import type { Profile } from '../stack/lib/types.ts';
 
 const LOOK_EVERY_MS = 1_000;
 

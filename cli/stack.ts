@@ -3,14 +3,14 @@
  * `npm run stack -- <command>`: manage the native stack (no Docker needed).
  */
 import { Command, Option } from 'commander';
-import { allComponents, componentsFor } from './components/index.ts';
-import { createContext } from './lib/context.ts';
-import { stackEnv } from './lib/endpoints.ts';
-import { moveStandbyToPrimary, promoteStandby } from './lib/failover.ts';
-import { logFile, StackError, StackManager } from './lib/manager.ts';
-import { SUPERVISOR } from './lib/supervisor-process.ts';
-import { tailFile } from './lib/process.ts';
-import type { Profile } from './lib/types.ts';
+import { allComponents, componentsFor } from '../stack/components/index.ts';
+import { createContext } from '../stack/lib/context.ts';
+import { stackEnv } from '../stack/lib/endpoints.ts';
+import { moveStandbyToPrimary, promoteStandby } from '../stack/lib/failover.ts';
+import { logFile, StackError, StackManager } from '../stack/lib/manager.ts';
+import { SUPERVISOR } from '../stack/lib/supervisor-process.ts';
+import { tailFile } from '../stack/lib/process.ts';
+import type { Profile } from '../stack/lib/types.ts';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 

@@ -2,16 +2,18 @@
  * The native stack's ClickHouse: one long-lived process owns a chDB data
  * directory and serves the ClickHouse HTTP interface on it.
  *
- *   npx tsx stack/clickhouse/server.ts --port 8123 --data-dir .stack/dev/clickhouse
+ *   npx tsx cli/clickhouse-server.ts --port 8123 --data-dir .stack/dev/clickhouse
+ *
+ * (the engine and the HTTP interface: stack/clickhouse/)
  */
 import { spawn } from 'node:child_process';
-import { config } from '../../config/load.ts';
+import { config } from '../config/load.ts';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import type { Engine } from './engine.ts';
-import type { LogLevel } from './http-handler.ts';
+import type { Engine } from '../stack/clickhouse/engine.ts';
+import type { LogLevel } from '../stack/clickhouse/http-handler.ts';
 
 /** libuv workers: every running query holds one, so this bounds queries running at once. */
 const threadPoolSize = '16';
@@ -66,8 +68,8 @@ function reexecWithThreadPool(): void {
 async function main(): Promise<void> {
   // The engine reads the time zone when it starts: the server's is UTC whatever the machine's.
   process.env.TZ = 'UTC';
-  const { Engine: EngineClass } = await import('./engine.ts');
-  const { createHandler } = await import('./http-handler.ts');
+  const { Engine: EngineClass } = await import('../stack/clickhouse/engine.ts');
+  const { createHandler } = await import('../stack/clickhouse/http-handler.ts');
   const dataDir = path.resolve(opts.dataDir);
   fs.mkdirSync(dataDir, { recursive: true });
   let engine: Engine;
