@@ -4,17 +4,16 @@
  * activities takes the part it uses (tests build a group from its part).
  */
 import type pg from 'pg';
-import type { Endpoints } from '../config/load.ts';
+import type { Config, Endpoints } from '../config/load.ts';
 import type { ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import type { Kafka } from '../connectors/kafka/client.ts';
 import type { KafkaConnect } from '../connectors/kafka-connect/client.ts';
-import type { SourceOptions } from '../connectors/astronauts-api/client.ts';
 
 export interface ActivityDeps {
   /** The ingest schema's pool (DATABASE_SCHEMA); the pipeline's own tables are in public. */
   pool: pg.Pool;
   /** Defaults for the source; `url` is used when the workflow input names none. */
-  source: SourceOptions & { maxPeople: number };
+  source: Config['source'];
   clickhouse: ClickHouseClient;
   kafka: Kafka;
   connect: KafkaConnect;

@@ -1,7 +1,7 @@
 /**
  * Payload checks: is the astros.json feed usable? (pure logic, no I/O;
  * not to be confused with pipeline validation, which compares Postgres with
- * ClickHouse: activities/pipeline-validation/).
+ * ClickHouse: activities/validation/).
  *
  * Two levels, so that one bad record never sinks a whole fetch:
  *  - the envelope (`message`, `number`, `people` being an array) must hold,

@@ -270,7 +270,7 @@ export function createResyncActivities(deps: ResyncDeps) {
         await ch.command({ query: `DROP TABLE IF EXISTS ${t.resync.input.name}` });
         await ch.command({ query: `DROP TABLE IF EXISTS ${old}` });
       }
-      // The pipeline's capture gaps of this table (pipeline/capture-gaps.ts) now have their reload; another pipeline's table has none.
+      // The pipeline's capture gaps of this table (connectors/clickhouse/capture-gaps.ts) now have their reload; another pipeline's table has none.
       if (!input.target) {
         await markReloaded(ch, input.source, input.lsnFloor).catch((err: unknown) => {
           // A stack whose ClickHouse migrations predate capture_gaps has recorded none (npm run setup creates the table).

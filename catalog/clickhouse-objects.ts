@@ -109,7 +109,7 @@ export interface SinkSettings {
   /** The registry's Confluent-compatible API (…/apis/ccompat/v7). */
   registryUrl: string;
   overrides?: ConsumerOverrides;
-  /** The pipeline's retention (config/env.ts); a declaration may override the change log's and the topic's. */
+  /** The pipeline's retention (config/schema.ts); a declaration may override the change log's and the topic's. */
   retention: Retention;
 }
 

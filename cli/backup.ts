@@ -36,10 +36,8 @@ import {
   RESTORE_WORKFLOW_TYPE,
   VERIFY_BACKUP_WORKFLOW_ID,
   VERIFY_BACKUP_WORKFLOW_TYPE,
-  type BackupPipelineInput,
-  type BackupPipelineResult,
-  type RestorePipelineResult,
-} from '../workflows/backup.ts';
+} from '../shared/workflows.ts';
+import type { BackupPipelineInput, BackupPipelineResult, RestorePipelineResult } from '../workflows/backup.ts';
 import { timeoutOption } from './await-workflow.ts';
 import { upsertIngestSchedule, deleteIngestSchedule } from './client.ts';
 import { runWorkflow } from './run-workflow.ts';

@@ -1,14 +1,14 @@
 /**
  * `astros dead-letters list|replay`: the kept records of the ingest
- * (`ingest_rejects`, pipeline/replay-rejects.ts) and of the CDC path
- * (`astros.kafka_errors`, pipeline/replay-kafka-errors.ts), and what was
+ * (`ingest_rejects`, activities/dead-letters/replay-rejects.ts) and of the CDC path
+ * (`astros.kafka_errors`, activities/dead-letters/replay-kafka-errors.ts), and what was
  * replayed (`dead_letter_replays`). `list --source kafka` also accounts for
  * every offset of each captured topic, so the messages AvroConfluent skips
  * without an error (empty, tombstones) are counted rather than invisible.
  *
  * Reads DATABASE_URL / DATABASE_SCHEMA, CLICKHOUSE_URL, KAFKA_BROKERS,
  * CLICKHOUSE_KAFKA_GROUP_PREFIX, ASTROS_MAX_PEOPLE and the ClickHouse TTLs
- * (config/env.ts).
+ * (config/schema.ts).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createClickHouse, type ClickHouseClient } from '../connectors/clickhouse/client.ts';

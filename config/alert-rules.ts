@@ -3,7 +3,7 @@
  * alert rule it generates comes from a row here: the metric it reads, how
  * (its value, or its increase over a window), the threshold and how long the
  * condition must hold. Each threshold and duration is an environment variable
- * (read in config/env.ts, listed in .env.example with the default below).
+ * (read in config/load.ts, listed in .env.example with the default below).
  *
  * Pure: no I/O. The monitor (monitor/alerts.ts) and Prometheus evaluate the
  * same condition on the same series, so both fire on the same labels.
@@ -189,7 +189,7 @@ const yamlString = (s: string) => JSON.stringify(s);
 /** Prometheus alerting rules (YAML) for `promtool check rules` and Prometheus' rule_files. */
 export function prometheusRules(rules: readonly ResolvedRule[]): string {
   const lines = [
-    '# Generated from monitor/alert-rules.ts (the threshold table) with this environment\'s thresholds:',
+    '# Generated from config/alert-rules.ts (the threshold table) with this environment\'s thresholds:',
     '#   npm run monitor -- rules > rules.yml',
     'groups:',
     '  - name: astros-cdc',

@@ -43,13 +43,17 @@ export interface Config {
   databaseUrl: string;
   databaseSchema: string;
   temporal: { address: string; namespace: string; taskQueue: string; uiUrl: string };
+  /** The astronauts feed and how it is fetched (connectors/astronauts-api). */
   source: {
     url: string;
     connectTimeoutMs: number;
+    /** Time to the response headers, and the longest silence while the body arrives. */
     responseTimeoutMs: number;
+    /** Retries after the first request (0 = a single request). */
     retries: number;
     retryMinDelayMs: number;
     maxBodyBytes: number;
+    /** Upper bound on people[]: a larger payload is invalid. */
     maxPeople: number;
   };
   schedule: { id: string; interval: string };

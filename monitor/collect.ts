@@ -1,6 +1,6 @@
 /**
  * One sample of the whole pipeline: what the metrics, the alerts and the page
- * are made of. Lag figures come from pipeline/lag.ts (slot, Kafka consumer,
+ * are made of. Lag figures come from activities/lag-report.ts (slot, Kafka consumer,
  * newest LSN applied); the rest is read here from the pipeline's own tables
  * (change logs, astros.kafka_errors, ingest_runs, ingest_rejects,
  * validation_reports), Kafka Connect's REST API and Temporal's visibility.

@@ -56,15 +56,18 @@ export interface ResyncProgress {
 export const resyncProgressQuery = { type: 'query', name: 'progress' } as QueryDefinition<ResyncProgress>;
 
 /** After a lost or missing replication slot (`astros recover`). */
-export const RECOVER_WORKFLOW_TYPE = 'recoverPipeline';
-export const RECOVER_WORKFLOW_ID = 'recover-pipeline';
+export const [RECOVER_WORKFLOW_TYPE, RECOVER_WORKFLOW_ID] = ['recoverPipeline', 'recover-pipeline'] as const;
 
 /** The one watch of schema changes, started by the worker. */
-export const SCHEMA_WATCH_WORKFLOW_TYPE = 'watchSchemaChanges';
-export const SCHEMA_WATCH_WORKFLOW_ID = 'schema-changes';
+export const [SCHEMA_WATCH_WORKFLOW_TYPE, SCHEMA_WATCH_WORKFLOW_ID] = ['watchSchemaChanges', 'schema-changes'] as const;
 /** After a refused schema change was fixed (`astros tables resume`). */
 export const RESUME_TABLE_WORKFLOW_TYPE = 'resumeSchemaChanges';
 export const resumeTableWorkflowId = (source: string): string => `tables-resume-${source}`;
+
+/** Back up the pipeline (`astros backup create`, and its schedule), restore it, verify a backup: one run of each at a time. */
+export const [BACKUP_WORKFLOW_TYPE, BACKUP_WORKFLOW_ID, BACKUP_SCHEDULE_ID] = ['backupPipeline', 'backup-pipeline', 'backup-pipeline'] as const;
+export const [RESTORE_WORKFLOW_TYPE, RESTORE_WORKFLOW_ID] = ['restorePipeline', 'restore-pipeline'] as const;
+export const [VERIFY_BACKUP_WORKFLOW_TYPE, VERIFY_BACKUP_WORKFLOW_ID] = ['verifyBackup', 'verify-backup'] as const;
 
 /** The captured table ingestAstronauts writes; validatePipeline compares it when told no other. */
 export const INGEST_TABLE = 'public.astronauts';

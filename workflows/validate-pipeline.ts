@@ -2,7 +2,7 @@
  * validatePipeline: prove that a captured Postgres table and its ClickHouse
  * copy agree at one consistent point (a Postgres snapshot and its LSN):
  * counts and value-level checksums, with the differing keys named. The work
- * is done by activities/pipeline-validation/ (see there for the LSN and checksum
+ * is done by activities/validation/ (see there for the LSN and checksum
  * design); this workflow orders it, records the report and decides the outcome:
  *  - agree:    completes with the report;
  *  - lag:      ClickHouse did not catch up within the bound; completes with

@@ -11,18 +11,11 @@
  */
 import got, { CancelError, HTTPError, RequestError } from 'got';
 import pRetry from 'p-retry';
+import type { Config } from '../../config/load.ts';
 import { IngestErrorType, permanentFailure } from '../../shared/errors.ts';
 
-export interface SourceOptions {
-  url: string;
-  connectTimeoutMs: number;
-  /** Time to the response headers, and the longest silence while the body arrives. */
-  responseTimeoutMs: number;
-  /** Retries after the first request (0 = a single request). */
-  retries: number;
-  retryMinDelayMs: number;
-  maxBodyBytes: number;
-}
+/** How the feed is fetched: the configuration's source settings (config/load.ts) but the people bound, which the payload checks apply. */
+export type SourceOptions = Omit<Config['source'], 'maxPeople'>;
 
 export interface SourceProgress {
   attempt: number;

@@ -2,7 +2,7 @@
  * Prometheus (Debian's `prometheus` package, which also brings `promtool`),
  * optional: `npm run stack -- up prometheus`. It scrapes the monitor and
  * loads the alert rules generated from the threshold table
- * (monitor/alert-rules.ts) with this environment's thresholds.
+ * (config/alert-rules.ts) with this environment's thresholds.
  */
 import fs from 'node:fs';
 import path from 'node:path';

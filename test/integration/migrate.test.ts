@@ -1,5 +1,5 @@
 /**
- * Both migration runners (one shared runner, db/migration-runner.ts) against
+ * Both migration runners (one shared runner, connectors/migration-runner.ts) against
  * the real Postgres and ClickHouse: idempotent, refuse an applied file that
  * changed, warn about an applied file gone from disk, keep what earlier
  * runners recorded, and (Postgres) publish only public.astronauts.
@@ -41,7 +41,7 @@ async function withDir(fn: (dir: string) => Promise<void>, from?: string): Promi
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-describe('db/migrate.ts (Postgres)', () => {
+describe('connectors/postgres/migrate.ts (Postgres)', () => {
   it('applies every file once, in order, and nothing on a second run', async () => {
     await withSchema(async (schema, db) => {
       const databaseUrl = requireEnv('DATABASE_URL');
@@ -127,7 +127,7 @@ describe('db/migrate.ts (Postgres)', () => {
   });
 });
 
-describe('clickhouse-ddl/migrate.ts (ClickHouse)', () => {
+describe('connectors/clickhouse/migrate.ts (ClickHouse)', () => {
   /** A database for the test's objects and one for its bookkeeping table, dropped afterwards. */
   async function withDatabases(fn: (db: string, meta: string, ch: ReturnType<typeof clickhouse>) => Promise<void>): Promise<void> {
     const db = uniqueTag('migrate_ch');

@@ -21,31 +21,30 @@ const source = `public.${tag}`;
 const taskQueue = `tables-webui-${tag}`;
 const model = path.join(historyDir, `${historyModelName(source)}.sql`);
 
-let pool: pg.Pool;
-let ch: ClickHouseClient;
-let worker: TestWorker;
+const pool: pg.Pool = postgres();
+const ch: ClickHouseClient = clickhouse();
+let worker: TestWorker | undefined;
 
 beforeAll(async () => {
-  pool = postgres();
-  ch = clickhouse();
-  worker = await startPipelineTestWorker(taskQueue, pool, ch);
   await pool.query(`create table ${source} (id bigint primary key, name text not null, amount numeric(12,2))`);
   await pool.query(`insert into ${source} select g, 'name ' || g, g * 1.5 from generate_series(1, 20) g`);
+  worker = await startPipelineTestWorker(taskQueue, pool, ch);
 });
 
 afterAll(async () => {
   await worker?.stop();
   fs.rmSync(model, { force: true });
-  if (pool && ch) await dropCapturedTable(pool, ch, source).catch(() => undefined);
-  await pool?.query(`drop table if exists ${source}`).catch(() => undefined);
-  await ch?.close();
-  await pool?.end();
+  await dropCapturedTable(pool, ch, source).catch(() => undefined);
+  await pool.query(`drop table if exists ${source}`).catch(() => undefined);
+  await ch.close();
+  await pool.end();
 });
 
 describe('tables from the Web UI', () => {
   it('addTable started by a plain client writes the dbt model; removeTable removes it', { timeout: 300_000 }, async () => {
     expect(fs.existsSync(model)).toBe(false);
-    const add = await worker.client.workflow.start(ADD_TABLE_WORKFLOW_TYPE, { taskQueue, workflowId: addTableWorkflowId(source), args: [{ source }] });
+    const client = worker!.client;
+    const add = await client.workflow.start(ADD_TABLE_WORKFLOW_TYPE, { taskQueue, workflowId: addTableWorkflowId(source), args: [{ source }] });
     const added = (await add.result()) as AddTableResult;
     expect(added).toMatchObject({ source, key: ['id'], loadedRows: 20 });
     expect(fs.existsSync(model), `${model} written by the workflow`).toBe(true);
@@ -55,7 +54,7 @@ describe('tables from the Web UI', () => {
     expect(text).toContain("key=['id']");
     expect(text).toContain("columns=['name', 'amount', 'amount_text']");
 
-    const remove = await worker.client.workflow.start(REMOVE_TABLE_WORKFLOW_TYPE, { taskQueue, workflowId: removeTableWorkflowId(source), args: [{ source, drop: true }] });
+    const remove = await client.workflow.start(REMOVE_TABLE_WORKFLOW_TYPE, { taskQueue, workflowId: removeTableWorkflowId(source), args: [{ source, drop: true }] });
     const removed = (await remove.result()) as RemoveTableResult;
     expect(removed.dropped.length).toBeGreaterThan(0);
     expect(removed.dbtModels).toBeDefined();

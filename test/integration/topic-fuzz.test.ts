@@ -5,7 +5,7 @@
  * bytes, bare headers, text, empty messages, tombstones) plus messages at the
  * broker's size limit, between real changes (the template of the Avro
  * kinds is a valid message of the registered schema, test/fuzz/avro.ts). Every one is accounted for by
- * offset (pipeline/topic-accounting.ts): a row in astros.kafka_errors, or
+ * offset (activities/dead-letters/topic-accounting.ts): a row in astros.kafka_errors, or
  * "skipped" (empty/tombstone: AvroConfluent skips them without an error, so
  * they are counted as consumed offsets without a row), or refused by the
  * broker; the stream keeps flowing and validation finds ClickHouse equal to

@@ -511,7 +511,7 @@ describe('backups: SeaweedFS and the backup volume', () => {
 });
 
 describe('monitoring: the monitor, Prometheus and Grafana', () => {
-  it('the monitor runs monitor/main.ts with every variable the native monitor component sets', async () => {
+  it('the monitor runs cli/monitor.ts with every variable the native monitor component sets', async () => {
     expect(svc('monitor').command).toEqual(['node', '--import', 'tsx', 'cli/monitor.ts', 'run']);
     const spec = await monitorComponent.process(nativeCtx);
     expect(spec.args.slice(2, 4)).toEqual([path.join(root, 'cli', 'monitor.ts'), 'run']);

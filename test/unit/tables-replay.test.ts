@@ -8,35 +8,20 @@
  * guarded by patched(): adds and removes in flight when the new worker is
  * deployed would fail with a determinism error.
  */
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import proto from '@temporalio/proto';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { installRuntime, loadHistory, workflowsPath, type History } from './replay.ts';
 
-const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
-
-async function loadHistory(name: string): Promise<proto.temporal.api.history.v1.History> {
-  const json = JSON.parse(await readFile(fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url)), 'utf8')) as Record<string, unknown>;
-  return proto.temporal.api.history.v1.History.fromObject(json);
-}
-
-const started = (h: proto.temporal.api.history.v1.History) => h.events?.[0]?.workflowExecutionStartedEventAttributes;
-const activityTypes = (h: proto.temporal.api.history.v1.History) => (h.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
+const started = (h: History) => h.events?.[0]?.workflowExecutionStartedEventAttributes;
+const activityTypes = (h: History) => (h.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
 
 /** The recorded run's workflow id: the add's child (its load) is named after it. */
-const workflowIdOf = (h: proto.temporal.api.history.v1.History) => {
+const workflowIdOf = (h: History) => {
   const child = h.events?.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)?.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
   return child ? child.replace(/-load-[0-9a-f]{8}-\d+$/, '') : `tables-remove-fixture`;
 };
 
-beforeAll(() => {
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // already installed by another test file in this process
-  }
-});
+beforeAll(installRuntime);
 
 describe('addTable and removeTable replay their histories from before the dbt models step', () => {
   it('addTable: checked, declared, applied, captured, loaded, streaming', async () => {
