@@ -122,6 +122,8 @@ describe('the native stack keeps itself running', () => {
     // The supervisor itself gone: the next `up` starts it again.
     const sup = supervisorRunning(manager.ctx)!;
     process.kill(sup.pid, 'SIGKILL');
+    // SIGKILL is delivered asynchronously: until the kernel has ended it, its pidfile still names a live process.
+    await waitFor(async () => supervisorRunning(manager.ctx), (r) => r === undefined, 'the killed supervisor to be gone', 30_000, 100);
     await manager.up(['simulator']);
     expect(supervisorRunning(manager.ctx)?.pid ?? sup.pid).not.toBe(sup.pid);
   });
