@@ -2,13 +2,13 @@
  * Hand check of the JVM components (kafka, registry, connect) through the
  * stack manager: install, start, report start times and idle RSS.
  *   ASTROS_STATE_DIR=/tmp/jvmtest KAFKA_PORT=39092 KAFKA_CONTROLLER_PORT=39093 \
- *   CONNECT_PORT=38083 REGISTRY_PORT=38081 npx tsx stack/scripts/jvm-smoke.ts [install|up|down|status] [component...]
+ *   CONNECT_PORT=38083 REGISTRY_PORT=38081 npx tsx cli/stack-jvm-smoke.ts [install|up|down|status] [component...]
  */
-import { connect } from '../components/connect.ts';
-import { kafka } from '../components/kafka.ts';
-import { registry } from '../components/registry.ts';
-import { createContext } from '../lib/context.ts';
-import { StackManager } from '../lib/manager.ts';
+import { connect } from '../stack/components/connect.ts';
+import { kafka } from '../stack/components/kafka.ts';
+import { registry } from '../stack/components/registry.ts';
+import { createContext } from '../stack/lib/context.ts';
+import { StackManager } from '../stack/lib/manager.ts';
 
 const ctx = createContext('dev', (m) => console.log(`${new Date().toISOString().slice(11, 19)} ${m}`));
 const manager = new StackManager(ctx, [kafka, registry, connect]);
