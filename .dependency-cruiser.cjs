@@ -7,7 +7,7 @@
  *   catalog/     table declarations and everything derived from them (pure, plus its Postgres store)
  *   connectors/  one folder per external system: the only place that builds its client
  *   activities/  Temporal-facing steps over the connectors and the catalog
- *   workflows/   deterministic orchestration (types only from activities/)
+ *   workflows/   deterministic orchestration (shared/ and the workflow SDK; types only from the floors between)
  *   worker/ cli/ monitor/ stack/ simulator/   the processes (cli/ may start the others)
  *
  * A folder may import its own floor and the floors below, never one above, so
@@ -65,11 +65,18 @@ module.exports = {
       to: { dependencyTypes: ['core', 'npm', 'npm-dev'], pathNot: 'node_modules/(@temporalio/common|zod)/' },
     },
     {
-      name: 'workflows-import-activities-as-types',
-      comment: 'Workflow code is replayed and bundled: it reaches activities through proxyActivities, importing their types only.',
+      name: 'workflows-import-types-only',
+      comment: 'Workflow code is replayed and bundled: it reaches activities through proxyActivities, and takes from the floors below shared/ their types only.',
       severity: 'error',
       from: { path: '^workflows/' },
-      to: { path: '^activities/', dependencyTypesNot: ['type-only'] },
+      to: { path: '^(config|catalog|connectors|activities)/', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'workflows-use-the-workflow-sdk-only',
+      comment: 'No Node built-in and no library but the workflow SDK in workflow code (deterministic, bundled).',
+      severity: 'error',
+      from: { path: '^workflows/' },
+      to: { dependencyTypes: ['core', 'npm', 'npm-dev'], dependencyTypesNot: ['type-only'], pathNot: 'node_modules/@temporalio/(workflow|common)/' },
     },
     {
       name: 'no-circular',
