@@ -117,7 +117,7 @@ async function waitForSlotAndConsumer(
     const ends = await topicEnds(admin, topic);
     let lag: bigint;
     for (;;) {
-      lag = lagOf(ends, await committedOffsets(admin, groupId, topic)).lag;
+      lag = lagOf(ends, await committedOffsets(admin, groupId, topic)).pending;
       if (lag === 0n) return { caughtUp: true, detail: `${slotDetail}; consumer group ${groupId} drained ${topic}` };
       heartbeat({ phase: 'catch-up: kafka', behind: lag.toString() });
       if (outOfTime(polling)) break;

@@ -23,16 +23,24 @@ export async function committedOffsets(admin: Admin, group: string, topic: strin
   return new Map((g?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
 }
 
-/** Messages of `ends` the group has not consumed (a partition it never committed on counts from its low watermark). */
-export function behind(ends: PartitionEnds[], committed: Map<number, bigint>): { end: bigint; done: bigint; lag: bigint } {
+/**
+ * How far the group is from `ends` (a partition it never committed on counts from its low watermark):
+ * `lag` is the sums' difference (the lag report's figure); `pending` counts, per partition, only what
+ * lies below its end, so a group that has read past ends read earlier (the topic kept growing) has
+ * nothing pending there instead of making up for another partition's shortfall.
+ */
+export function behind(ends: PartitionEnds[], committed: Map<number, bigint>): { end: bigint; done: bigint; lag: bigint; pending: bigint } {
   let end = 0n;
   let done = 0n;
+  let pending = 0n;
   for (const e of ends) {
     const c = committed.get(e.partition) ?? -1n;
+    const at = c >= 0n ? c : e.low;
     end += e.high;
-    done += c >= 0n ? c : e.low;
+    done += at;
+    if (at < e.high) pending += e.high - at;
   }
-  return { end, done, lag: end - done };
+  return { end, done, lag: end - done, pending };
 }
 
 /** The first offset of each partition whose message is at or after `ms` (epoch milliseconds). */
