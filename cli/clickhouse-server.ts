@@ -40,10 +40,11 @@ const program = new Command()
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .option('--backups-dir <dir>', "where BACKUP ... TO File('<dir>/...') may write (created if missing)")
   .option('--log-level <level>', 'error | info | debug (debug logs one line per request)', parseLogLevel, 'info' as LogLevel)
+  .option('--engine-log <file>', "ClickHouse's own log (the Kafka engine's consumers, merges, errors), information level, rotated at 50 MB")
   .showHelpAfterError();
 
 program.parse();
-const opts = program.opts<{ port: number; dataDir: string; host: string; logLevel: LogLevel; backupsDir?: string }>();
+const opts = program.opts<{ port: number; dataDir: string; host: string; logLevel: LogLevel; backupsDir?: string; engineLog?: string }>();
 
 const log = (line: string): void => {
   process.stderr.write(`${new Date().toISOString()} clickhouse: ${line}\n`);
@@ -76,7 +77,8 @@ async function main(): Promise<void> {
   try {
     const backupsDir = opts.backupsDir ? path.resolve(opts.backupsDir) : undefined;
     if (backupsDir) fs.mkdirSync(backupsDir, { recursive: true });
-    engine = await EngineClass.open(dataDir, backupsDir ? { backupsDir } : {});
+    const engineLog = opts.engineLog ? path.resolve(opts.engineLog) : undefined;
+    engine = await EngineClass.open(dataDir, { ...(backupsDir ? { backupsDir } : {}), ...(engineLog ? { engineLog } : {}) });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     log(`cannot open the chDB engine on ${dataDir}: ${message}`);

@@ -66,6 +66,8 @@ export const clickhouse: Component = {
         '127.0.0.1',
         '--backups-dir',
         backupsDir(ctx),
+        '--engine-log',
+        path.join(ctx.logDir, 'clickhouse-engine.log'),
       ],
       cwd: ctx.repoRoot,
       // One libuv worker per concurrently running query; must be set before the process starts.

@@ -61,6 +61,20 @@ export async function waitFor<T>(probe: () => Promise<T>, done: (v: T) => boolea
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}${lastErr ? `; last error: ${String(lastErr)}` : ''}`);
 }
 
+/** What ClickHouse says about a queue's consumers, for a test that timed out waiting on one. */
+export async function kafkaConsumerReport(ch: ClickHouseClient, queue: string): Promise<string> {
+  const [db, table] = queue.includes('.') ? queue.split('.') : ['astros', queue];
+  const rows = await chRows<Record<string, unknown>>(
+    ch,
+    `SELECT consumer_id, assignments.topic AS topics, assignments.partition_id AS partitions, assignments.current_offset AS offsets,
+            last_poll_time, num_messages_read, last_commit_time, num_commits, last_rebalance_time, num_rebalance_assignments,
+            num_rebalance_revocations, is_currently_used, exceptions.time AS exception_times, exceptions.text AS exceptions
+     FROM system.kafka_consumers WHERE database = {db:String} AND table = {table:String}`,
+    { db, table },
+  ).catch((e: unknown) => [{ error: String(e) }]);
+  return `${queue} consumers: ${JSON.stringify(rows)}`;
+}
+
 export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 
 /** Runs a command from the repository root with extra environment; resolves with its exit code and combined output. */
