@@ -10,7 +10,7 @@ export const cacheDir = (): string => config().stack.cacheDir;
 
 /** A profile's stack: ports, state and cache from the one configuration (config/profiles.ts). */
 export function createContext(profile: Profile, progress: (m: string) => void = (m) => console.error(m)): StackContext {
-  const { ports, stateDir, cacheDir } = config(profile).stack;
+  const { ports, stateDir, cacheDir, python } = config(profile).stack;
   return {
     profile,
     ports: { ...ports },
@@ -19,6 +19,7 @@ export function createContext(profile: Profile, progress: (m: string) => void = 
     cacheDir,
     logDir: path.join(stateDir, 'logs'),
     pidDir: path.join(stateDir, 'pids'),
+    python,
     progress,
   };
 }

@@ -22,6 +22,8 @@ export interface StackContext {
   logDir: string;
   /** `<stateDir>/pids` */
   pidDir: string;
+  /** The Python 3 that unpacks wheels and makes dbt's virtualenv (PYTHON, default python3). */
+  python: string;
   /** Progress output for long work (downloads, unpacking). */
   progress(message: string): void;
 }
