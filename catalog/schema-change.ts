@@ -13,7 +13,7 @@
  */
 import { mapColumn, possibleOutputNames } from './column-types.ts';
 import type { TableObjects } from './clickhouse-objects.ts';
-import { formatRetention } from './retention.ts';
+import { formatRetention } from '../shared/duration.ts';
 
 export interface ShapeColumn {
   attnum: number;

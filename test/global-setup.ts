@@ -11,8 +11,8 @@ import { createContext } from '../stack/lib/context.ts';
 import { stackEnv } from '../stack/lib/endpoints.ts';
 import { StackManager } from '../stack/lib/manager.ts';
 import { aptInstall } from '../stack/lib/apt.ts';
-import { endpoints } from '../config/env.ts';
-import { setupPipeline } from '../pipeline/setup.ts';
+import { parseConfig } from '../config/load.ts';
+import { setupPipeline } from '../activities/setup.ts';
 import { testTables } from './test-tables.ts';
 
 /** Debian's chromium: what the page tests drive through puppeteer-core (never a downloaded browser). */
@@ -37,7 +37,7 @@ export default async function setup(): Promise<() => Promise<void>> {
     console.log(`[global-setup] native stack (test profile) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const env = stackEnv(ctx);
     Object.assign(process.env, env);
-    await setupPipeline(endpoints(env), { declare: testTables, log: (m) => console.log(m) });
+    await setupPipeline(parseConfig(env), { declare: testTables, log: (m) => console.log(m) });
   } catch (err) {
     // vitest runs no teardown when setup throws: without this a failed setup leaves the stack running.
     await teardown().catch((e: unknown) => console.log(`[global-setup] stopping the stack after the failure: ${String(e)}`));
