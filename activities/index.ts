@@ -1,187 +1,29 @@
 /**
- * Ingest activities, built from their dependencies (pool, source settings) so
- * tests can hand in their own. Each activity is idempotent:
- *  - fetchAstronauts stages the body under this run's payload id (a retry replaces it);
- *  - validateAstronauts runs the payload checks and only reads (and dead-letters an unusable payload once per run key);
- *  - upsertAstronauts is keyed by the run key recorded in `ingest_runs`.
- * Only small references and counts cross into workflow history, never the people list.
+ * Every activity the worker registers, built from one set of required
+ * dependencies (activities/deps.ts) so tests can hand in their own. The
+ * names are registered with Temporal and recorded in histories: do not
+ * rename them.
  */
-import type pg from 'pg';
-import { fetchSource, type SourceOptions } from './astronauts-api.ts';
-import { applySnapshot, loadPayload, rejectPayload, stagePayload, type StagedPayload } from './postgres.ts';
-import { snapshotOf } from './transform.ts';
-import { cancellationSignal, heartbeat } from './heartbeat.ts';
-import { checkPayload, decodeBody, parseJson, type CheckedPayload } from './payload-checks.ts';
-import { ApplicationFailure } from '@temporalio/common';
-import type { IngestCounts, IngestStatus } from '../workflows/shared.ts';
-import type { ClickHouseClient } from '@clickhouse/client';
-import { createValidationActivities } from './pipeline-validation/activities.ts';
-import { createTableActivities } from './tables.ts';
-import { createResyncActivities } from './resync.ts';
-import { createRecoverActivities } from './recover.ts';
-import { createSchemaChangeActivities } from './schema-changes.ts';
-import type { BackupSettings, Endpoints } from '../config/env.ts';
 import { createBackupActivities } from './backup/activities.ts';
+import type { ActivityDeps } from './deps.ts';
+import { createIngestActivities } from './ingest.ts';
+import { createRecoverActivities } from './recover.ts';
+import { createResyncActivities } from './resync.ts';
+import { createSchemaChangeActivities } from './schema-changes.ts';
+import { createTableActivities } from './tables.ts';
+import { createValidationActivities } from './validation/activities.ts';
 
-export interface ActivityDeps {
-  pool: pg.Pool;
-  /** Defaults for the source; `url` is used when the workflow input names none. */
-  source: SourceOptions & { maxPeople: number };
-  /** For validatePipeline (compareTable); without it that activity fails with InvalidInput. */
-  clickhouse?: ClickHouseClient;
-  /** Default Kafka brokers for validatePipeline's catch-up check. */
-  kafkaBrokers?: string[];
-  /** ClickHouse consumer group prefix of the catalog's tables. */
-  groupPrefix?: string;
-  /** The pipeline's addresses, for tables add/remove (Kafka Connect, the registry). */
-  endpoints?: Endpoints;
-  /** Where backups go (backupPipeline, restorePipeline, verifyBackup). */
-  backup?: BackupSettings;
-}
-
-export interface FetchInput {
-  sourceUrl?: string;
-  /** Where the body is staged; the workflow passes its own run id. */
-  payloadId: string;
-}
-
-export interface FetchResult extends StagedPayload {
-  httpAttempts: number;
-  retriedErrors: string[];
-}
-
-export interface ValidateAstronautsInput {
-  runKey: string;
-  payload: StagedPayload;
-}
-
-export interface ValidateAstronautsResult {
-  fetched: number;
-  declaredNumber: number;
-  numberMismatch: boolean;
-  valid: number;
-  invalid: number;
-  duplicates: number;
-  /** The first few reasons, for the Web UI; all of them are dead-lettered. */
-  sampleReasons: string[];
-}
-
-export interface UpsertInput {
-  runKey: string;
-  workflowId: string;
-  workflowRunId: string;
-  payload: StagedPayload;
-  httpAttempts: number;
-}
-
-export interface UpsertResult extends IngestCounts {
-  status: IngestStatus;
-  /**
-   * True when the table written is captured by CDC (in a publication), so a
-   * validation of Postgres against ClickHouse is meaningful after this run.
-   */
-  captured?: boolean;
-}
+export type { ActivityDeps } from './deps.ts';
 
 export function createActivities(deps: ActivityDeps) {
-  /** Parse + payload checks + transform; a payload that is unusable as a whole is dead-lettered and fails permanently. */
-  async function readSnapshot(runKey: string, payload: StagedPayload) {
-    const { text: body } = decodeBody(await loadPayload(deps.pool, payload));
-    let checked: CheckedPayload;
-    try {
-      checked = checkPayload(parseJson(body, payload.contentType), { maxPeople: deps.source.maxPeople });
-    } catch (err) {
-      if (err instanceof ApplicationFailure) await rejectPayload(deps.pool, { runKey, reason: `${err.type}: ${err.message}`, body });
-      throw err;
-    }
-    return { checked, ...snapshotOf(checked) };
-  }
-
   return {
-    ...createValidationActivities({
-      pool: deps.pool,
-      ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
-      ...(deps.kafkaBrokers ? { kafkaBrokers: deps.kafkaBrokers } : {}),
-      ...(deps.groupPrefix ? { groupPrefix: deps.groupPrefix } : {}),
-    }),
-    ...createTableActivities({
-      pool: deps.pool,
-      ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
-      ...(deps.endpoints ? { endpoints: deps.endpoints } : {}),
-    }),
-    ...createRecoverActivities({ pool: deps.pool, ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}), ...(deps.endpoints ? { endpoints: deps.endpoints } : {}) }),
-    ...createSchemaChangeActivities({
-      pool: deps.pool,
-      ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
-      ...(deps.endpoints ? { endpoints: deps.endpoints } : {}),
-    }),
-    ...createBackupActivities({
-      pool: deps.pool,
-      ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
-      ...(deps.endpoints ? { endpoints: deps.endpoints } : {}),
-      ...(deps.backup ? { backup: deps.backup } : {}),
-    }),
-    ...createResyncActivities({
-      pool: deps.pool,
-      ...(deps.clickhouse ? { clickhouse: deps.clickhouse } : {}),
-      ...(deps.endpoints ? { endpoints: deps.endpoints } : {}),
-    }),
-
-    async fetchAstronauts(input: FetchInput): Promise<FetchResult> {
-      const sourceUrl = input.sourceUrl ?? deps.source.url;
-      const signal = cancellationSignal();
-      const response = await fetchSource(
-        { ...deps.source, url: sourceUrl },
-        { onProgress: (p) => heartbeat(p), ...(signal ? { signal } : {}) },
-      );
-      const staged = await stagePayload(deps.pool, { payloadId: input.payloadId, sourceUrl, body: response.body });
-      return {
-        ...staged,
-        ...(response.contentType !== undefined ? { contentType: response.contentType } : {}),
-        httpAttempts: response.attempts,
-        retriedErrors: response.retriedErrors,
-      };
-    },
-
-    async validateAstronauts(input: ValidateAstronautsInput): Promise<ValidateAstronautsResult> {
-      const { checked, duplicates, invalid, apply } = await readSnapshot(input.runKey, input.payload);
-      const { people, rejects } = apply;
-      return {
-        fetched: checked.listed,
-        declaredNumber: checked.declaredNumber,
-        numberMismatch: checked.numberMismatch,
-        valid: people.length,
-        invalid: invalid.length,
-        duplicates: duplicates.length,
-        sampleReasons: rejects.slice(0, 5).map((r) => `people[${r.index}]: ${r.reason}`),
-      };
-    },
-
-    async upsertAstronauts(input: UpsertInput): Promise<UpsertResult> {
-      const { checked, apply } = await readSnapshot(input.runKey, input.payload);
-      const result = await applySnapshot(
-        deps.pool,
-        {
-          runKey: input.runKey,
-          workflowId: input.workflowId,
-          workflowRunId: input.workflowRunId,
-          payload: input.payload,
-          httpAttempts: input.httpAttempts,
-          ...apply,
-        },
-        (step) => heartbeat({ step }),
-      );
-      const { rows } = await deps.pool.query<{ captured: boolean }>(
-        `select exists (select 1 from pg_publication_tables where schemaname = current_schema() and tablename = 'astronauts') as captured`,
-      );
-      return {
-        ...result,
-        fetched: checked.listed,
-        declaredNumber: checked.declaredNumber,
-        numberMismatch: checked.numberMismatch,
-        captured: rows[0]?.captured === true,
-      };
-    },
+    ...createIngestActivities(deps),
+    ...createValidationActivities(deps),
+    ...createTableActivities(deps),
+    ...createRecoverActivities(deps),
+    ...createSchemaChangeActivities(deps),
+    ...createResyncActivities(deps),
+    ...createBackupActivities(deps),
   };
 }
 

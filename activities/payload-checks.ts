@@ -1,7 +1,7 @@
 /**
  * Payload checks: is the astros.json feed usable? (pure logic, no I/O;
  * not to be confused with pipeline validation, which compares Postgres with
- * ClickHouse: activities/pipeline-validation/).
+ * ClickHouse: activities/validation/).
  *
  * Two levels, so that one bad record never sinks a whole fetch:
  *  - the envelope (`message`, `number`, `people` being an array) must hold,
@@ -12,7 +12,7 @@
  * the list is what we store, the mismatch is recorded with the run.
  */
 import { z } from 'zod';
-import { IngestErrorType, permanentFailure } from './errors.ts';
+import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 

@@ -5,7 +5,7 @@
  * new slot (no snapshot: the tables are resynced after, straight from
  * Postgres). Every step is idempotent.
  *
- * The gap (pipeline/capture-gaps.ts) runs from the last position the
+ * The gap (connectors/clickhouse/capture-gaps.ts) runs from the last position the
  * pipeline had captured (the connector's committed offset, the old slot's
  * confirmed position, the newest change ClickHouse holds: the highest) to
  * the new slot's consistent point. After a failover the new primary's WAL
@@ -13,32 +13,17 @@
  * standby never received): versions are LSNs, so the position is first
  * moved past them, or those stale rows would win over every newer change.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
-import type pg from 'pg';
-import { pipelineNames, tableNames } from '../catalog/names.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
-import type { Endpoints } from '../config/env.ts';
-import { readGaps, recordGaps, type CaptureGap } from '../pipeline/capture-gaps.ts';
-import { slotState } from '../pipeline/slot-health.ts';
-import { IngestErrorType, permanentFailure } from './errors.ts';
+import { chRows } from '../connectors/clickhouse/client.ts';
+import { readGaps, recordGaps, type CaptureGap } from '../connectors/clickhouse/capture-gaps.ts';
+import { advanceWalPast, createLogicalSlot, dropInactiveSlot, SlotFunctionMissing, slotState, walInsertPosition } from '../connectors/postgres/slots.ts';
+import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
+import { formatLsn, lsnToBigInt } from '../shared/lsn.ts';
+import { pipelineNames, tableNames } from '../shared/names.ts';
+import type { ActivityDeps } from './deps.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
-import {
-  connectorConfigOf,
-  connectorOffsets,
-  connectorState,
-  connectorStatus,
-  putConnectorConfig,
-  resetConnectorOffsets,
-  resumeConnector,
-  stopConnector,
-} from './kafka-connect.ts';
-import { bigIntToLsn, lsnToBigInt } from './pipeline-validation/lsn.ts';
 
-export interface RecoverDeps {
-  pool: pg.Pool;
-  clickhouse?: ClickHouseClient;
-  endpoints?: Endpoints;
-}
+export type RecoverDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'connect' | 'endpoints'>;
 
 export interface ResetResult {
   slot: string;
@@ -66,20 +51,22 @@ function offsetPosition(offsets: Record<string, unknown>[]): { lsn: bigint; time
 }
 
 export function createRecoverActivities(deps: RecoverDeps) {
-  const need = () => {
-    if (!deps.endpoints || !deps.clickhouse) throw permanentFailure(IngestErrorType.InvalidInput, 'this worker has no pipeline addresses (CONNECT_URL, CLICKHOUSE_URL)');
-    return { env: deps.endpoints, ch: deps.clickhouse };
+  const { clickhouse: ch, connect, endpoints: env } = deps;
+  /** A slot function the stack's superuser setup installs is missing: nothing retrying can fix. */
+  const asPermanent = (err: unknown): never => {
+    if (err instanceof SlotFunctionMissing) throw permanentFailure(IngestErrorType.InvalidInput, `${err.message}; then recover again`);
+    throw err;
   };
 
   /** The newest version ClickHouse holds for these tables (change logs and current states); 0 when none. */
-  async function newestCaptured(ch: ClickHouseClient, env: Endpoints, tables: string[]): Promise<bigint> {
+  async function newestCaptured(tables: string[]): Promise<bigint> {
     let newest = 0n;
     for (const source of tables) {
       const n = tableNames(source, { groupPrefix: env.groupPrefix });
-      const rs = await ch
-        .query({ query: `SELECT toString(greatest((SELECT max(lsn) FROM ${n.changes}), (SELECT max(version) FROM ${n.current}))) AS v`, format: 'JSONEachRow' })
-        .catch(() => undefined); // a table without ClickHouse objects has nothing captured
-      const v = rs ? (await rs.json<{ v: string }>())[0]?.v : undefined;
+      const rows = await chRows<{ v: string }>(ch, `SELECT toString(greatest((SELECT max(lsn) FROM ${n.changes}), (SELECT max(version) FROM ${n.current}))) AS v`).catch(
+        () => [], // a table without ClickHouse objects has nothing captured
+      );
+      const v = rows[0]?.v;
       if (v && BigInt(v) > newest) newest = BigInt(v);
     }
     return newest;
@@ -101,10 +88,9 @@ export function createRecoverActivities(deps: RecoverDeps) {
      * (nothing was lost: only the resyncs follow).
      */
     async resetConnectorSlot(input: { connector?: string; recoveredBy?: string }): Promise<ResetResult> {
-      const { env, ch } = need();
       const connector = input.connector ?? pipelineNames.connector;
-      const config = await connectorConfigOf(env.connectUrl, connector).catch((err: unknown) => {
-        throw permanentFailure(IngestErrorType.InvalidInput, `connector ${connector} is not registered at ${env.connectUrl} (${(err as Error).message}); npm run setup registers it`);
+      const config = await connect.config(connector).catch((err: unknown) => {
+        throw permanentFailure(IngestErrorType.InvalidInput, `connector ${connector} is not registered at ${connect.url} (${(err as Error).message}); npm run setup registers it`);
       });
       const slot = config['slot.name'];
       if (!slot) throw permanentFailure(IngestErrorType.InvalidInput, `connector ${connector} has no slot.name`);
@@ -112,7 +98,7 @@ export function createRecoverActivities(deps: RecoverDeps) {
       const before = !state.found ? 'missing' : state.walStatus === 'lost' ? 'lost' : `usable (${state.walStatus})`;
       if (state.found && state.walStatus !== 'lost') {
         // A healthy pipeline, or a retry after this recovery made the new slot (its gap is recorded): only make sure it streams.
-        if ((await connectorStatus(env.connectUrl, connector)) !== 'RUNNING') await resumeConnector(env.connectUrl, connector);
+        if ((await connect.connectorState(connector)) !== 'RUNNING') await connect.resume(connector);
         const mine = input.recoveredBy ? (await readGaps(ch)).filter((g) => g.recoveredBy === input.recoveredBy) : [];
         const g = mine[0];
         if (!g) return { slot, before, droppedSlot: false };
@@ -122,14 +108,14 @@ export function createRecoverActivities(deps: RecoverDeps) {
       const tables = (config['table.include.list'] ?? '').split(',').map((t) => t.trim()).filter(Boolean);
 
       heartbeat({ step: `stopping connector ${connector} (slot ${slot} ${before})` });
-      await stopConnector(env.connectUrl, connector);
-      await waitForState(`connector ${connector} stopping`, async () => (await connectorStatus(env.connectUrl, connector)) === 'STOPPED');
+      await connect.stop(connector);
+      await waitForState(`connector ${connector} stopping`, async () => (await connect.connectorState(connector)) === 'STOPPED');
       // Where capture stopped: read before the offsets are reset and the slot dropped.
-      const offset = offsetPosition(await connectorOffsets(env.connectUrl, connector).catch(() => []));
-      const { rows: old } = await deps.pool.query<{ confirmed: string | null }>('select confirmed_flush_lsn::text as confirmed from pg_replication_slots where slot_name = $1', [slot]);
-      const newest = await newestCaptured(ch, env, tables);
+      const offset = offsetPosition(await connect.offsets(connector).catch(() => []));
+      const confirmed = (await slotState(deps.pool, slot)).confirmedFlushLsn;
+      const newest = await newestCaptured(tables);
       let from = offset.lsn > newest ? offset.lsn : newest;
-      if (old[0]?.confirmed && lsnToBigInt(old[0].confirmed) > from) from = lsnToBigInt(old[0].confirmed);
+      if (confirmed && lsnToBigInt(confirmed) > from) from = lsnToBigInt(confirmed);
 
       let droppedSlot = false;
       // The walsender of a stopped task can take a moment to go; a slot in use cannot be dropped.
@@ -137,28 +123,17 @@ export function createRecoverActivities(deps: RecoverDeps) {
         const s = await slotState(deps.pool, slot);
         if (!s.found) return true;
         if (s.active) return false;
-        const { rows } = await deps.pool.query<{ dropped: boolean }>('select public.astros_drop_inactive_slot($1) as dropped', [slot]).catch((err: unknown) => {
-          throw permanentFailure(
-            IngestErrorType.InvalidInput,
-            `cannot drop slot ${slot} (${(err as Error).message}): the stack's superuser setup installs public.astros_drop_inactive_slot (npm run stack -- up); or, as a superuser, run select pg_drop_replication_slot('${slot}'); then recover again`,
-          );
-        });
-        droppedSlot = rows[0]?.dropped === true;
+        droppedSlot = await dropInactiveSlot(deps.pool, slot).catch(asPermanent);
         return droppedSlot;
       });
-      await resetConnectorOffsets(env.connectUrl, connector);
+      await connect.resetOffsets(connector);
       // Without offsets Debezium would snapshot every table through Kafka; the resync that follows loads them faster.
-      if (config['snapshot.mode'] !== 'no_data') await putConnectorConfig(env.connectUrl, connector, { ...config, 'snapshot.mode': 'no_data' });
+      if (config['snapshot.mode'] !== 'no_data') await connect.putConfig(connector, { ...config, 'snapshot.mode': 'no_data' });
 
-      const superuserFix = (fn: string, err: unknown) =>
-        permanentFailure(IngestErrorType.InvalidInput, `cannot call public.${fn} (${(err as Error).message}): the stack's superuser setup installs it (db/init/20_grants.sql; npm run stack -- up), then recover again`);
-      const { rows: pos } = await deps.pool.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
-      const advancedWal = lsnToBigInt(pos[0]!.lsn) <= from;
+      const advancedWal = (await walInsertPosition(deps.pool)).lsn <= from;
       if (advancedWal) {
         heartbeat({ step: `moving the WAL position past ${from} (captured before a failover)` });
-        await deps.pool.query('select public.astros_advance_wal($1::text::pg_lsn)', [bigIntToLsn(from)]).catch((err: unknown) => {
-          throw superuserFix('astros_advance_wal', err);
-        });
+        await advanceWalPast(deps.pool, formatLsn(from)).catch(asPermanent);
       }
       const reason = before === 'lost' ? ('slot lost' as const) : ('slot missing' as const);
       const recoveredBy = input.recoveredBy ?? `resetConnectorSlot ${new Date().toISOString()}`;
@@ -166,19 +141,16 @@ export function createRecoverActivities(deps: RecoverDeps) {
         recordGaps(ch, tables.map((sourceTable) => ({ sourceTable, slot, reason, fromLsn: String(from), toLsn: String(to), fromTime: offset.time, toTime: at.toISOString(), reloadLsn: null, recoveredBy })));
       // Recorded before the slot is made (ending where the WAL is now), then again with its exact consistent point:
       // a retry after a crash in between finds the slot usable and this recovery's gap recorded.
-      const { rows: now } = await deps.pool.query<{ lsn: string; at: Date }>('select pg_current_wal_insert_lsn()::text as lsn, now() as at');
-      await record(lsnToBigInt(now[0]!.lsn), now[0]!.at);
-      const { rows: made } = await deps.pool.query<{ lsn: string; at: Date }>('select public.astros_create_logical_slot($1)::text as lsn, now() as at', [slot]).catch((err: unknown) => {
-        throw superuserFix('astros_create_logical_slot', err);
-      });
-      const to = lsnToBigInt(made[0]!.lsn);
-      await record(to, made[0]!.at);
-      const gap = { reason, fromLsn: String(from), fromTime: offset.time, toLsn: String(to), toTime: made[0]!.at.toISOString(), tables, advancedWal };
+      const now = await walInsertPosition(deps.pool);
+      await record(now.lsn, now.at);
+      const made = await createLogicalSlot(deps.pool, slot).catch(asPermanent);
+      await record(made.lsn, made.at);
+      const gap = { reason, fromLsn: String(from), fromTime: offset.time, toLsn: String(made.lsn), toTime: made.at.toISOString(), tables, advancedWal };
 
       heartbeat({ step: `resuming connector ${connector} on the new slot ${slot}` });
-      await resumeConnector(env.connectUrl, connector);
+      await connect.resume(connector);
       await waitForState(`connector ${connector} streaming from slot ${slot}`, async () => {
-        const [s, c] = await Promise.all([slotState(deps.pool, slot), connectorState(env.connectUrl, connector).catch(() => undefined)]);
+        const [s, c] = await Promise.all([slotState(deps.pool, slot), connect.state(connector).catch(() => undefined)]);
         if (c?.failure) throw new Error(`connector ${connector} failed after the reset: ${c.failure}`);
         return s.found && s.walStatus !== 'lost' && c?.running === true;
       });

@@ -27,97 +27,40 @@
  * the live catalog must not hold (the main connector would capture it too).
  */
 import { Transform } from 'node:stream';
-import type { ClickHouseClient } from '@clickhouse/client';
-import type pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
-import { createSql, type TableObjects } from '../catalog/clickhouse-objects.ts';
+import type { ClickHouseClient } from '../connectors/clickhouse/client.ts';
+import { createSql } from '../catalog/clickhouse-create.ts';
+import type { TableObjects } from '../catalog/object-types.ts';
 import { validationTransforms } from '../catalog/column-options.ts';
 import type { SourceTable } from '../catalog/introspect.ts';
-import { deriveOptions, deriveTables } from '../catalog/pipeline.ts';
-import { copyRangeSql, copyStreamedSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks, swapMark, type BlockRange } from '../catalog/resync-sql.ts';
-import { parseDeclarations, type TableDeclaration, type TableDeclarationInput } from '../catalog/declaration.ts';
-import type { NameOptions } from '../catalog/names.ts';
+import { deriveOptions, deriveTables } from '../catalog/derive.ts';
+import { withCopyOut } from '../connectors/postgres/copy.ts';
+import { copyRangeSql, copyStreamedSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks, swapMark } from '../catalog/resync-sql.ts';
+import { parseDeclarations, type TableDeclaration } from '../catalog/declaration.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { validationSpec } from '../catalog/validation-spec.ts';
-import type { ValidationSpec } from './pipeline-validation/types.ts';
-import { markReloaded } from '../pipeline/capture-gaps.ts';
-import type { Endpoints } from '../config/env.ts';
-import { IngestErrorType, permanentFailure } from './errors.ts';
+import type { ValidationSpec } from '../shared/validation.ts';
+import { markReloaded } from '../connectors/clickhouse/capture-gaps.ts';
+import type { ActivityDeps } from './deps.ts';
+import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
-import { waitForCatchUp } from './pipeline-validation/catch-up.ts';
-import { lsnToBigInt } from './pipeline-validation/lsn.ts';
+import { waitForCatchUp } from './validation/catch-up.ts';
+import { lsnToBigInt } from '../shared/lsn.ts';
+import type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult } from './resync-contract.ts';
 import { liveCopyBehind, shadowOutdated } from './resync-shape.ts';
 
-/** A table captured by another pipeline than the main one: what the live catalog would otherwise supply. */
-export interface ResyncTarget {
-  declaration: TableDeclarationInput;
-  /** Its objects' names (ClickHouse database, topic prefix, consumer group prefix). */
-  names: NameOptions;
-  /** The replication slot of the connector that streams it (catch-up waits for it). */
-  slot: string;
-}
+export type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult };
 
-export interface ResyncDeps {
-  pool: pg.Pool;
-  clickhouse?: ClickHouseClient;
-  endpoints?: Endpoints;
-}
-
-export interface ResyncPlan {
-  source: string;
-  /** With a target: what the closing validation compares (the live catalog has no entry to derive it from). */
-  spec?: ValidationSpec;
-  /** L = S0 - 1 as a decimal string: the version of every loaded row. */
-  lsnFloor: string;
-  ranges: BlockRange[];
-  estimatedRows: number;
-  /** Transactions waited for before the first read. */
-  waitedFor: number;
-  /** Set when ClickHouse's copy does not have the table's shape now (resync-shape.ts): nothing was prepared. */
-  shapeChanged?: string;
-}
-
-export interface RangeInput {
-  source: string;
-  target?: ResyncTarget;
-  lsnFloor: string;
-  range: BlockRange;
-  ranges: number;
-  /** Rows loaded by ranges finished before this one started, and the estimate: for progress. */
-  rowsBefore: number;
-  estimatedRows: number;
-}
-
-export interface SwapResult {
-  streamedCopied: number;
-  /** Loaded rows equal to the live row: they kept its version (no history, no new version). */
-  keptRows: number;
-  swapped: boolean;
-  /** Set when the table's shape moved during the load (resync-shape.ts): nothing was swapped. */
-  shapeChanged?: string;
-}
-
-export interface ResyncOutcome {
-  loadedRows: number;
-  /** History rows added: loaded rows that differed from the live copy, live keys the load did not find. */
-  changedRows: number;
-  deletedRows: number;
-  lateCopied: number;
-}
+export type ResyncDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka' | 'endpoints'>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createResyncActivities(deps: ResyncDeps) {
-  const need = () => {
-    if (!deps.endpoints || !deps.clickhouse) throw permanentFailure(IngestErrorType.InvalidInput, 'this worker has no pipeline addresses (CLICKHOUSE_URL, KAFKA_BROKERS, REGISTRY_URL)');
-    return { env: deps.endpoints, ch: deps.clickhouse };
-  };
+  const { clickhouse: ch, endpoints: env } = deps;
 
   type Resolved = { src: SourceTable; t: TableObjects; transforms: ReturnType<typeof validationTransforms>; declaration: TableDeclaration; slot?: string };
 
   /** The captured table's source, objects and column transforms, or undefined when it is not captured. */
   async function lookup(source: string, target?: ResyncTarget): Promise<Resolved | undefined> {
-    const { env } = need();
     let declaration: TableDeclaration | undefined;
     if (target) {
       try {
@@ -166,10 +109,9 @@ export function createResyncActivities(deps: ResyncDeps) {
 
   /** Catch-up as validation does it: the slot confirmed past `lsn` and the table's consumer group at the topic's end. */
   async function catchUpTo(r: Resolved, lsn: bigint, what: string): Promise<void> {
-    const { env, ch } = need();
     const spec = { ...specOf(r), maxWaitMs: 10 * 60_000 };
     heartbeat({ step: `waiting for ClickHouse to catch up (${what})` });
-    const c = await waitForCatchUp({ pool: deps.pool, clickhouse: ch, kafkaBrokers: env.kafkaBrokers.split(',') }, spec, r.t.current.name, lsn);
+    const c = await waitForCatchUp(deps, spec, r.t.current.name, lsn);
     if (!c.caughtUp) throw new Error(`ClickHouse did not catch up with Postgres (${what}): ${c.detail}`);
   }
 
@@ -181,7 +123,6 @@ export function createResyncActivities(deps: ResyncDeps) {
   return {
     /** Fresh shadow objects, the version floor L and the ranges. */
     async prepareResync(input: { source: string; rangeRows?: number; target?: ResyncTarget }): Promise<ResyncPlan> {
-      const { ch } = need();
       const resolved = await resolve(input.source, input.target);
       const { src, t } = resolved;
       // Its copies, counts and EXCHANGE read and write one host's tables: on a cluster they would see one shard.
@@ -235,16 +176,13 @@ export function createResyncActivities(deps: ResyncDeps) {
 
     /** One block range, Postgres COPY → ClickHouse, streamed. */
     async loadResyncRange(input: RangeInput): Promise<{ rows: number; shapeChanged?: string }> {
-      const { ch } = need();
       const { src, t, transforms } = await resolve(input.source, input.target);
       const outdated = await shadowOutdated(ch, t);
       if (outdated) return { rows: 0, shapeChanged: outdated };
       const sql = copyRangeSql(src, t, transforms, BigInt(input.lsnFloor), input.range);
-      const client = await deps.pool.connect();
       const started = Date.now();
       let bytes = 0;
-      try {
-        const out = client.query(copyTo(sql));
+      return withCopyOut(deps.pool, sql, async (out) => {
         // Counted on the way through (a 'data' listener on `out` itself would start it flowing before the insert reads).
         const counted = new Transform({
           transform(chunk: Buffer, _enc, done) {
@@ -280,14 +218,11 @@ export function createResyncActivities(deps: ResyncDeps) {
           clearInterval(timer);
         }
         return { rows: out.rowCount };
-      } finally {
-        client.release();
-      }
+      });
     },
 
     /** Catch up, copy what streamed since S0 into the shadow, swap. A retry after the swap does nothing. */
     async swapResync(input: { source: string; lsnFloor: string; target?: ResyncTarget }): Promise<SwapResult> {
-      const { ch } = need();
       const resolved = await resolve(input.source, input.target);
       const { t } = resolved;
       const floor = BigInt(input.lsnFloor);
@@ -310,7 +245,6 @@ export function createResyncActivities(deps: ResyncDeps) {
 
     /** After the swap: late rows of the old copy, the history, the old copy dropped. */
     async completeResync(input: { source: string; lsnFloor: string; target?: ResyncTarget }): Promise<ResyncOutcome> {
-      const { ch } = need();
       const resolved = await resolve(input.source, input.target);
       const { t } = resolved;
       const floor = BigInt(input.lsnFloor);
@@ -338,7 +272,7 @@ export function createResyncActivities(deps: ResyncDeps) {
         await ch.command({ query: `DROP TABLE IF EXISTS ${t.resync.input.name}` });
         await ch.command({ query: `DROP TABLE IF EXISTS ${old}` });
       }
-      // The pipeline's capture gaps of this table (pipeline/capture-gaps.ts) now have their reload; another pipeline's table has none.
+      // The pipeline's capture gaps of this table (connectors/clickhouse/capture-gaps.ts) now have their reload; another pipeline's table has none.
       if (!input.target) {
         await markReloaded(ch, input.source, input.lsnFloor).catch((err: unknown) => {
           // A stack whose ClickHouse migrations predate capture_gaps has recorded none (npm run setup creates the table).
@@ -353,7 +287,6 @@ export function createResyncActivities(deps: ResyncDeps) {
 
     /** Cancelled or failed before the swap: the shadow objects go, the live copy stays as it was. */
     async abandonResync(input: { source: string; target?: ResyncTarget }): Promise<void> {
-      const { ch } = need();
       const found = await lookup(input.source, input.target);
       if (!found) return; // nothing was created for a table that is not captured
       const { t } = found;

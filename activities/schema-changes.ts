@@ -15,26 +15,22 @@
  * read, a renamed column) is followed by a resync (the workflow runs it). Each step is
  * idempotent: a retry repeats the whole activity.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
-import { Kafka, logLevel } from 'kafkajs';
-import type pg from 'pg';
-import type { TableObjects } from '../catalog/clickhouse-objects.ts';
+import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
+import { rewindGroup } from '../connectors/kafka/offsets.ts';
+import type { TableObjects } from '../catalog/object-types.ts';
 import { ident } from '../catalog/column-types.ts';
-import { queueViewsDropOrder, tableNames, type TableNames } from '../catalog/names.ts';
-import { deriveOptions, deriveTables } from '../catalog/pipeline.ts';
+import { queueViewsDropOrder, tableNames, type TableNames } from '../shared/names.ts';
+import { deriveOptions, deriveTables } from '../catalog/derive.ts';
 import { applyPlan, liveTables, planTable, type TablePlan } from '../catalog/reconcile.ts';
 import { tableRetention } from '../catalog/retention.ts';
 import { describeStep, planSchemaChange, refusalMessage, sameColumns, type SchemaPlan, type TableShape } from '../catalog/schema-change.ts';
 import { catalogEntries, isCaptured, setTableState } from '../catalog/store.ts';
-import type { Endpoints } from '../config/env.ts';
-import { IngestErrorType, permanentFailure } from './errors.ts';
+import type { Endpoints } from '../config/load.ts';
+import type { ActivityDeps } from './deps.ts';
+import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { heartbeat } from './heartbeat.ts';
 
-export interface SchemaChangeDeps {
-  pool: pg.Pool;
-  clickhouse?: ClickHouseClient;
-  endpoints?: Endpoints;
-}
+export type SchemaChangeDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka' | 'endpoints'>;
 
 export interface PendingChange {
   id: string;
@@ -63,8 +59,6 @@ interface LogRow {
   status: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** A log row as applying reads it (lsn as a decimal string). */
 const LOG_ROW = `id::text, source, ddl, (lsn - '0/0')::text as lsn, before, status`;
 
@@ -81,13 +75,9 @@ function withoutBackfill(plan: TablePlan): TablePlan {
 const FOLD_ROUNDS = 10;
 
 export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
-  const need = () => {
-    if (!deps.endpoints || !deps.clickhouse) throw permanentFailure(IngestErrorType.InvalidInput, 'this worker has no pipeline addresses (CLICKHOUSE_URL, KAFKA_BROKERS, REGISTRY_URL)');
-    return { env: deps.endpoints, ch: deps.clickhouse };
-  };
 
   async function objectsOf(source: string) {
-    const { env } = need();
+    const env = deps.endpoints;
     const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === source && isCaptured(e.state));
     if (!entry) return undefined;
     const [derived] = await deriveTables(deps.pool, [entry.declaration], deriveOptions(env));
@@ -106,40 +96,20 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
   }
 
   /** The group back to the first message at or after `lsn` (what the old queue read with the old shape). */
-  async function rewind(ch: ClickHouseClient, env: Endpoints, t: TableObjects, lsn: string): Promise<string> {
-    const rs = await ch.query({
-      query: `SELECT kafka_partition AS partition, toString(min(kafka_offset)) AS offset FROM ${t.changelog.name}
-              WHERE lsn >= toUInt64({lsn:String}) GROUP BY kafka_partition`,
-      query_params: { lsn },
-      format: 'JSONEachRow',
-    });
-    const found = await rs.json<{ partition: number; offset: string }>();
+  async function rewind(ch: ClickHouseClient, t: TableObjects, lsn: string): Promise<string> {
+    const found = await chRows<{ partition: number; offset: string }>(
+      ch,
+      `SELECT kafka_partition AS partition, toString(min(kafka_offset)) AS offset FROM ${t.changelog.name}
+        WHERE lsn >= toUInt64({lsn:String}) GROUP BY kafka_partition`,
+      { lsn },
+    );
     if (found.length === 0) return 'nothing to read again';
-    const admin = new Kafka({ clientId: 'astros-schema-change', brokers: env.kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    try {
-      // Never forward: a consumer recreated by an earlier change may not have read that far again yet.
-      const committed = (await admin.fetchOffsets({ groupId: t.names.group, topics: [t.names.topic] }))[0]?.partitions ?? [];
-      const partitions = found.flatMap((p) => {
-        const at = committed.find((c) => c.partition === p.partition)?.offset;
-        return at !== undefined && Number(at) >= 0 && BigInt(at) <= BigInt(p.offset) ? [] : [p];
-      });
-      if (partitions.length === 0) return 'nothing to read again (the group is not past the change)';
-      // The dropped queue's consumer leaves the group; until the broker has seen it go, offsets cannot be set.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await admin.setOffsets({ groupId: t.names.group, topic: t.names.topic, partitions: partitions.map((p) => ({ partition: p.partition, offset: p.offset })) });
-          break;
-        } catch (err) {
-          if (attempt >= 60) throw new Error(`could not rewind consumer group ${t.names.group}: ${(err as Error).message}`, { cause: err });
-          heartbeat({ step: `waiting for consumer group ${t.names.group} to be empty to rewind it` });
-          await sleep(1_000);
-        }
-      }
-      return `group ${t.names.group} rewound to ${partitions.map((p) => `partition ${p.partition} offset ${p.offset}`).join(', ')}`;
-    } finally {
-      await admin.disconnect();
-    }
+    // The dropped queue's consumer leaves the group; until the broker has seen it go, offsets cannot be set.
+    const moved = await rewindGroup(deps.kafka, t.names.group, t.names.topic, found, () =>
+      heartbeat({ step: `waiting for consumer group ${t.names.group} to be empty to rewind it` }),
+    );
+    if (moved.length === 0) return 'nothing to read again (the group is not past the change)';
+    return `group ${t.names.group} rewound to ${moved.map((p) => `partition ${p.partition} offset ${p.offset}`).join(', ')}`;
   }
 
   async function storageSteps(ch: ClickHouseClient, t: TableObjects, plan: SchemaPlan): Promise<void> {
@@ -199,12 +169,12 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
   }
 
   /** Consumer stopped, storage changed, group rewound to `lsn`, consumer and views recreated: the steps done, as text. */
-  async function applyPlanned(ch: ClickHouseClient, env: Endpoints, t: TableObjects, plan: SchemaPlan, lsn: string | undefined): Promise<string[]> {
+  async function applyPlanned(ch: ClickHouseClient, t: TableObjects, plan: SchemaPlan, lsn: string | undefined): Promise<string[]> {
     heartbeat({ step: `${t.names.source}: stopping its consumer` });
     await stopConsumer(ch, t);
     await storageSteps(ch, t, plan);
     heartbeat({ step: `${t.names.source}: rewinding its consumer group` });
-    const rewound = lsn !== undefined ? await rewind(ch, env, t, lsn) : 'nothing to read again';
+    const rewound = lsn !== undefined ? await rewind(ch, t, lsn) : 'nothing to read again';
     await applyPlan(ch, withoutBackfill(await planTable(ch, t, await liveTables(ch, t.names.database))), () => undefined);
     return [...plan.steps.map(describeStep), rewound];
   }
@@ -229,7 +199,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
      * plan is simply made again for the table's shape then, until it holds still.
      */
     async applySchemaChange(input: { id: string }): Promise<AppliedChange> {
-      const { env, ch } = need();
+      const { endpoints: env, clickhouse: ch } = deps;
       const { rows } = await deps.pool.query<LogRow>(`select ${LOG_ROW} from public.cdc_ddl_log where id = $1`, [input.id]);
       const row = rows[0];
       if (!row) throw permanentFailure(IngestErrorType.InvalidInput, `no schema change ${input.id} in public.cdc_ddl_log`);
@@ -262,7 +232,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
         }
         await storageSteps(ch, t, plan);
         heartbeat({ step: `${row.source}: rewinding its consumer group` });
-        rewound ??= await rewind(ch, env, t, row.lsn);
+        rewound ??= await rewind(ch, t, row.lsn);
         const moved = await shapeNow(row.source);
         if (sameColumns(moved, shape) || round >= FOLD_ROUNDS) break;
         // Altered again meanwhile: fold it in.
@@ -290,7 +260,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
      * be applied.
      */
     async resumeTable(input: { source: string }): Promise<AppliedChange> {
-      const { env, ch } = need();
+      const ch = deps.clickhouse;
       const gone = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === input.source && e.state === 'dropped');
       if (gone) throw permanentFailure(IngestErrorType.TableNotCaptured, gone.lastError ?? `${input.source} was dropped or renamed in Postgres: npm run tables -- add ${input.source} captures it again`);
       const found = await objectsOf(input.source);
@@ -307,7 +277,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
       if (plan.refused) {
         throw permanentFailure(IngestErrorType.SchemaChangeRefused, `${input.source}: still cannot be applied: ${plan.refused}`);
       }
-      const steps = await applyPlanned(ch, env, t, plan, first?.lsn);
+      const steps = await applyPlanned(ch, t, plan, first?.lsn);
       for (const r of rows) await setStatus(r.id, r.status === 'refused' ? 'skipped' : 'applied', `resumed: ${steps.join('; ')}`);
       await setTableState(deps.pool, input.source, entry.state !== 'blocked' ? entry.state : entry.origin === 'command' ? 'streaming' : 'active', null);
       // A resume always reloads: events written while the table was blocked may not have fitted its copy.

@@ -9,31 +9,30 @@
  * (TableNotReady, TableAlreadyCaptured, TableNotCaptured); they are raised
  * before anything is changed.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
-import type pg from 'pg';
 import { keyColumns, tableObjects } from '../catalog/clickhouse-objects.ts';
 import { checkColumnOptions } from '../catalog/column-options.ts';
 import { parseDeclarations, type TableDeclarationInput } from '../catalog/declaration.ts';
 import { introspectTable, SourceTableMissing } from '../catalog/introspect.ts';
-import { pipelineNames, dropOrder, tableNames } from '../catalog/names.ts';
-import { deriveOptions } from '../catalog/pipeline.ts';
+import { pipelineNames, dropOrder, tableNames } from '../shared/names.ts';
+import { capturedTables, deriveOptions } from '../catalog/derive.ts';
 import { pgIdent } from '../catalog/load-encoding.ts';
-import { PrivilegeNeeded } from '../catalog/publication.ts';
 import { beginAdd, catalogEntries, removeTable, setTableState, type TableState } from '../catalog/store.ts';
-import type { Endpoints } from '../config/env.ts';
-import { applyCatalog } from '../pipeline/setup.ts';
-import { IngestErrorType, permanentFailure } from './errors.ts';
+import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
-import { connectorState } from './kafka-connect.ts';
+import { writeHistoryModels } from '../catalog/dbt-history.ts';
+import { PrivilegeNeeded } from '../connectors/postgres/publication.ts';
+import { applyCatalog } from './apply-catalog.ts';
+import type { ActivityDeps } from './deps.ts';
 
-export interface TablesDeps {
-  pool: pg.Pool;
-  clickhouse?: ClickHouseClient;
-  /** Where the pipeline's services are (Kafka Connect, Kafka, the registry); without it add/remove fail with InvalidInput. */
-  endpoints?: Endpoints;
+/** The dbt history models a run wrote (files changed), or why it wrote none. */
+export interface DbtModels {
+  written: string[];
+  warning?: string;
 }
 
-const CDC_ROLE = 'astros_cdc';
+export type TablesDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka' | 'connect' | 'endpoints'>;
+
+const CDC_ROLE = pipelineNames.cdcRole;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface CheckedTable {
@@ -46,10 +45,7 @@ export interface CheckedTable {
 const notReady = (m: string) => permanentFailure(IngestErrorType.TableNotReady, m);
 
 export function createTableActivities(deps: TablesDeps) {
-  const need = () => {
-    if (!deps.endpoints || !deps.clickhouse) throw permanentFailure(IngestErrorType.InvalidInput, 'this worker has no pipeline addresses (CONNECT_URL, CLICKHOUSE_URL, KAFKA_BROKERS, REGISTRY_URL)');
-    return { env: deps.endpoints, ch: deps.clickhouse };
-  };
+  const env = deps.endpoints;
 
   /** Heartbeat every few seconds while `work` runs (connector registration and consumer rebalances take tens of seconds). */
   async function withHeartbeat<T>(step: string, work: (log: (m: string) => void) => Promise<T>): Promise<T> {
@@ -68,7 +64,6 @@ export function createTableActivities(deps: TablesDeps) {
   return {
     /** Can the table be captured as declared? Changes nothing. */
     async checkTableForCapture(input: TableDeclarationInput): Promise<CheckedTable> {
-      const { env } = need();
       let decl;
       try {
         [decl] = parseDeclarations([input], 'tables add');
@@ -123,9 +118,8 @@ export function createTableActivities(deps: TablesDeps) {
 
     /** What `npm run setup` does after its migrations: publication, topics, ClickHouse objects, the connector's table list. */
     async applyCatalogToStack(): Promise<void> {
-      const { env, ch } = need();
       try {
-        await withHeartbeat('applying the catalog', (log) => applyCatalog(env, deps.pool, ch, log));
+        await withHeartbeat('applying the catalog', (log) => applyCatalog(env, { db: deps.pool, clickhouse: deps.clickhouse, kafka: deps.kafka, connect: deps.connect }, log));
       } catch (err) {
         if (err instanceof PrivilegeNeeded) throw notReady(err.message.replaceAll('\n', ' '));
         throw err;
@@ -134,9 +128,8 @@ export function createTableActivities(deps: TablesDeps) {
 
     /** Until the connector's task runs with the table in its list (changes from then on stream). */
     async awaitCapture(input: { source: string }): Promise<void> {
-      const { env } = need();
       for (;;) {
-        const s = await connectorState(env.connectUrl, pipelineNames.connector);
+        const s = await deps.connect.state(pipelineNames.connector);
         if (s.failure) throw new Error(`connector ${pipelineNames.connector} failed: ${s.failure}`);
         if (s.running && s.taskTables.includes(input.source)) return;
         heartbeat({ step: `waiting for the connector's task to capture ${input.source}` });
@@ -153,13 +146,25 @@ export function createTableActivities(deps: TablesDeps) {
       await removeTable(deps.pool, input.source);
     },
 
+    /**
+     * Regenerate the dbt history models from the live catalog (one per captured table; a removed
+     * table's goes): the add's table gets its model whoever started the add (the CLI, the Web UI).
+     * Best effort: the table is captured either way, and `npm run dbt` writes them too.
+     */
+    async writeDbtModels(): Promise<DbtModels> {
+      try {
+        return { written: writeHistoryModels(await capturedTables(deps.pool, deriveOptions(env), () => undefined)) };
+      } catch (err) {
+        return { written: [], warning: `dbt models not written (${err instanceof Error ? err.message : String(err)}); npm run dbt writes them` };
+      }
+    },
+
     /** Drop the table's ClickHouse objects (views first, then the queue and the targets). */
     async dropTableTargets(input: { source: string }): Promise<string[]> {
-      const { env, ch } = need();
       const n = tableNames(input.source, deriveOptions(env).names);
       const dropped: string[] = [];
       for (const { kind, name } of dropOrder(n)) {
-        await ch.command({ query: `DROP ${kind} IF EXISTS ${name}` });
+        await deps.clickhouse.command({ query: `DROP ${kind} IF EXISTS ${name}` });
         dropped.push(name);
       }
       return dropped;

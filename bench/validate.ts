@@ -15,9 +15,10 @@ import { randomBytes } from 'node:crypto';
 import { createClient } from '@clickhouse/client';
 import { Command, InvalidArgumentError } from 'commander';
 import pg from 'pg';
-import { compareTable } from '../activities/pipeline-validation/compare-table.ts';
-import type { ValidationReport } from '../activities/pipeline-validation/types.ts';
+import { compareTable } from '../activities/validation/compare-table.ts';
+import type { ValidationReport } from '../shared/validation.ts';
 import { benchEnv } from './lib/env.ts';
+import { kafkaClient } from '../connectors/kafka/client.ts';
 
 function positiveInt(raw: string): number {
   const n = Number(raw);
@@ -40,7 +41,8 @@ const program = new Command()
 program.parse();
 const opts = program.opts<{ rows: number; buckets: number; diverge: number; pgParallelWorkers?: number; runs: number; json?: boolean; keep?: boolean }>();
 
-const { databaseUrl, clickhouseUrl } = benchEnv();
+const env = benchEnv();
+const { databaseUrl, clickhouseUrl } = env;
 const name = `bench_validate_${randomBytes(4).toString('hex')}`;
 const say = (m: string) => {
   if (!opts.json) console.log(m);
@@ -100,7 +102,7 @@ async function main(): Promise<void> {
   const runs: ValidationReport[] = [];
   for (let i = 0; i < opts.runs; i++) {
     const report = await compareTable(
-      { pool, clickhouse: ch },
+      { pool, clickhouse: ch, kafka: kafkaClient(env.kafkaBrokers, 'astros-bench'), endpoints: env },
       {
         reportKey: `${name}-${i}`,
         spec: {

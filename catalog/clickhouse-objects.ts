@@ -1,5 +1,5 @@
 /**
- * The ClickHouse objects of one captured table, as data, and their SQL.
+ * The ClickHouse objects of one captured table, as data (their SQL: clickhouse-create.ts).
  * Queue, views and targets, as in ClickHouse's own CDC examples:
  *
  *   <t>_queue        Kafka engine, reads the topic (at least once)
@@ -33,22 +33,19 @@
  */
 import { ident, mapColumn } from './column-types.ts';
 import { clusterShape } from './cluster-shape.ts';
-import { onCluster } from './on-cluster.ts';
-import type { ClickHouseObject, ColumnDef, QueueObject, ResyncObjects, StorageObject, TableObjects, ViewObject } from './object-types.ts';
-export type { ClickHouseObject, ColumnDef, QueueObject, ResyncObjects, StorageObject, TableObjects, ViewObject } from './object-types.ts';
 import { queueSettings, type ConsumerOverrides } from './consumer-settings.ts';
 import type { SourceTable } from './introspect.ts';
 import type { TableDeclaration } from './declaration.ts';
-import type { TableNames } from './names.ts';
-import { formatRetention, tableRetention, ttlExpression, type Retention } from './retention.ts';
-
+import type { TableNames } from '../shared/names.ts';
+import { tableRetention, ttlExpression, type Retention } from './retention.ts';
+import type { ColumnDef, QueueObject, ResyncObjects, StorageObject, TableObjects, ViewObject } from './object-types.ts';
 
 export interface SinkSettings {
-  kafkaBrokers: string;
+  kafkaBrokers: string[];
   /** The registry's Confluent-compatible API (…/apis/ccompat/v7). */
   registryUrl: string;
   overrides?: ConsumerOverrides;
-  /** The pipeline's retention (config/env.ts); a declaration may override the change log's and the topic's. */
+  /** The pipeline's retention (config/schema.ts); a declaration may override the change log's and the topic's. */
   retention: Retention;
   /** CLICKHOUSE_CLUSTER: the objects in the cluster shape (catalog/cluster-shape.ts); unset, a single host. */
   cluster?: string;
@@ -167,7 +164,7 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
     kind: 'queue',
     name: names.queue,
     columns: [...columns.map((c) => ({ name: c.source.name, type: c.queueType })), ...debeziumFields],
-    settings: queueSettings({ brokers: sink.kafkaBrokers, topic: names.topic, group: names.group, registryUrl: sink.registryUrl }, sink.overrides),
+    settings: queueSettings({ brokers: sink.kafkaBrokers.join(','), topic: names.topic, group: names.group, registryUrl: sink.registryUrl }, sink.overrides),
   };
   const currentSelect = (source: string, where: string) =>
     ['SELECT', [...dataExprs, `${commitTs} AS commit_ts`, `${lsnExpr} AS version`, `${deletedExpr} AS is_deleted`].map((e) => `    ${e}`).join(',\n'), source, ...(where ? [where] : [])].join('\n');
@@ -218,56 +215,4 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
   ];
   const single: TableObjects = { names, key, columns, changelog, changes, current, changesView, queue, views, retention, errors: { name: names.errors, ...(errorsTtl ? { ttl: errorsTtl } : {}) }, resync };
   return sink.cluster === undefined ? single : clusterShape(single, sink.cluster);
-}
-
-// ---------------------------------------------------------------- SQL text
-
-function sqlString(v: string): string {
-  return `'${v.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
-}
-
-function columnList(cols: ColumnDef[]): string {
-  const width = Math.max(...cols.map((c) => ident(c.name).length)) + 1;
-  return cols
-    .map((c) => `    ${ident(c.name).padEnd(width)}${c.type}${c.default ? ` DEFAULT ${c.default}` : ''}${c.comment ? ` COMMENT ${sqlString(c.comment)}` : ''}`)
-    .join(',\n');
-}
-
-export function orderByClause(cols: string[]): string {
-  return cols.length === 1 ? ident(cols[0]!) : `(${cols.map(ident).join(', ')})`;
-}
-
-export function createSql(o: ClickHouseObject, ifNotExists = true): string {
-  return onCluster(createText(o, ifNotExists), o.cluster);
-}
-
-function createText(o: ClickHouseObject, ifNotExists: boolean): string {
-  const ine = ifNotExists ? 'IF NOT EXISTS ' : '';
-  switch (o.kind) {
-    case 'storage':
-      return `CREATE TABLE ${ine}${o.name}\n(\n${columnList(o.columns)}\n)\nENGINE = ${o.engine}${o.orderBy.length > 0 ? `\nORDER BY ${orderByClause(o.orderBy)}` : ''}${o.ttl ? `\nTTL ${o.ttl}` : ''}`;
-    case 'queue':
-      return (
-        `CREATE TABLE ${ine}${o.name}\n(\n${columnList(o.columns)}\n)\nENGINE = Kafka\nSETTINGS\n` +
-        o.settings.map(([k, v]) => `    ${k} = ${typeof v === 'number' ? String(v) : sqlString(v)}`).join(',\n')
-      );
-    case 'view':
-      return `CREATE MATERIALIZED VIEW ${ine}${o.name} TO ${o.to} AS\n${o.select}`;
-  }
-}
-
-/** Copies what the per-message record holds into the deduplicated change log (replays collapse there). */
-export function backfillChangesSql(t: TableObjects): string {
-  const cols = t.changes.columns.map((c) => ident(c.name)).join(', ');
-  return `INSERT INTO ${t.changes.name} (${cols})\n${t.changesView.select}`;
-}
-
-/** Everything for one table, readable, in the order it is created. */
-export function tableSql(t: TableObjects): string {
-  const r = t.retention;
-  const header = [
-    `-- ${t.names.source} -> topic ${t.names.topic} -> ${t.names.queue} (group ${t.names.group})`,
-    `-- retention: topic ${formatRetention(r.topicMs)}, ${t.changelog.name} ${formatRetention(r.changelogMs)}, ${t.errors.name} ${formatRetention(r.errorsMs)}; ${t.changes.name} and ${t.current.name} forever`,
-  ].join('\n');
-  return [header, ...[t.changelog, t.changes, t.current, ...(t.distributed ?? []), t.changesView, t.queue, ...t.views].map((o) => `${createSql(o)};`)].join('\n\n');
 }

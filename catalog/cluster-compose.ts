@@ -15,7 +15,7 @@
  *   keeper-<n>.xml       one Keeper node: its id and the raft peers
  */
 import path from 'node:path';
-import { repoRoot } from './names.ts';
+import { repoRoot } from '../config/paths.ts';
 
 export const composeCluster = { name: 'astros', shards: 2, replicas: 2, keepers: 3 } as const;
 

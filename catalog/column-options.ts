@@ -2,7 +2,7 @@
  * A declaration's column transforms checked against the Postgres catalog, and
  * the same transforms as validation recomputes them (ValidationSpec.source.transforms).
  */
-import type { ColumnTransform } from '../activities/pipeline-validation/types.ts';
+import type { ColumnTransform } from '../shared/validation.ts';
 import { transformOf, type TableDeclaration } from './declaration.ts';
 import type { SourceTable } from './introspect.ts';
 

@@ -8,8 +8,23 @@
  * snapshots on request; `astros tables add` loads a new table's rows with
  * resyncTable instead, straight from Postgres).
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../config/paths.ts';
+import { pipelineNames, splitSource } from '../shared/names.ts';
 import { transformOf, type TableDeclaration } from './declaration.ts';
-import { pipelineNames, splitSource, type ConnectorSpec } from './names.ts';
+
+export interface ConnectorSpec {
+  name: string;
+  config: Record<string, string>;
+}
+
+/** The committed connector (what users register with curl): its settings are the base every derived config starts from. */
+export const connectorFile = path.join(repoRoot, 'debezium', 'astros-postgres.json');
+
+export function readConnectorFile(file = connectorFile): ConnectorSpec {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as ConnectorSpec;
+}
 
 /** Debezium's include/exclude lists are regular expressions: match names literally. */
 const literal = (name: string) => name.replaceAll('.', '\\.').replaceAll('$', '\\$');
@@ -44,11 +59,15 @@ export function connectorFor(base: ConnectorSpec, tables: TableDeclaration[]): C
   else delete config['column.exclude.list'];
   for (const [k, columns] of Object.entries(columnTransformSettings(tables))) config[k] = columns.join(',');
   config['signal.data.collection'] = pipelineNames.signalTable;
+  // The identity is the names module's (the file is generated with it).
+  config['slot.name'] = pipelineNames.slot;
+  config['publication.name'] = pipelineNames.publication;
+  config['topic.prefix'] = pipelineNames.topicPrefix;
   // Keep the file's key order, new keys after table.include.list.
   const ordered: Record<string, string> = {};
   for (const k of Object.keys(base.config)) if (k in config) ordered[k] = config[k]!;
   for (const k of Object.keys(config)) ordered[k] ??= config[k]!;
-  return { name: base.name, config: ordered };
+  return { name: pipelineNames.connector, config: ordered };
 }
 
 /** The file's text as the generator writes it (one setting per line, blank lines between groups kept out). */

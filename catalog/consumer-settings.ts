@@ -42,15 +42,41 @@ export const consumerClientSettings: readonly ConsumerSetting[] = [
   { name: 'heartbeat.interval.ms', value: 2000, why: 'a third of the session timeout, as librdkafka advises' },
 ];
 
+/**
+ * Server settings of the Kafka engine's threads. Each queue's streaming task
+ * runs in the message-broker schedule pool, at most 80 % of the pool's threads
+ * on tasks of one kind. chDB sizes that pool at 2 threads, so ONE queue streams
+ * at a time and every other queue waits its turn (a busy queue keeps its thread
+ * up to a minute): a new or recreated queue then read nothing for 90 s.
+ * 16 is a ClickHouse server's default; an idle task costs nothing. chDB
+ * only: a server's defaults are already these or larger.
+ */
+export const consumerServerSettings: readonly ConsumerSetting[] = [
+  {
+    name: 'background_message_broker_schedule_pool_size',
+    value: 16,
+    why: "a ClickHouse server's default; chDB's 2 threads let one queue stream at a time",
+  },
+  {
+    name: 'background_schedule_pool_size',
+    value: 16,
+    why: "chDB's 2 threads ran one task of a kind at a time: a dropped queue's table removal and the merge scheduler queued behind each other",
+  },
+];
+
 /** The client settings as ClickHouse configuration keys: `session.timeout.ms` -> `session_timeout_ms`. */
 export const consumerClientConfig = (): [string, string | number][] => consumerClientSettings.map((s) => [s.name.replaceAll('.', '_'), s.value]);
 
-/** The client settings as chDB engine arguments. */
-export const consumerClientArgs = (): string[] => consumerClientConfig().map(([k, v]) => `--kafka.${k}=${v}`);
+/** The client and server settings as chDB engine arguments. */
+export const consumerEngineArgs = (): string[] => [
+  ...consumerClientConfig().map(([k, v]) => `--kafka.${k}=${v}`),
+  ...consumerServerSettings.map((s) => `--${s.name}=${s.value}`),
+];
 
 /** The same settings as a ClickHouse server's config.d file (docker-compose). */
 export function consumerClientConfigXml(): string {
   const lines = consumerClientConfig().map(([k, v], i) => `    <!-- ${consumerClientSettings[i]!.why} -->\n    <${k}>${v}</${k}>`);
+  // The pool sizes stay out: a ClickHouse server's defaults (16 and 512) already are what chDB lacks.
   return `<!-- Generated from catalog/consumer-settings.ts by \`npm run catalog -- generate\`; do not edit. -->\n<clickhouse>\n  <kafka>\n${lines.join('\n')}\n  </kafka>\n</clickhouse>\n`;
 }
 

@@ -2,10 +2,10 @@
  * One dbt model per captured table: its SCD2 history, a call of the macro
  * astros_scd2_history (dbt/macros/scd2_history.sql) with the table's
  * deduplicated change log, key and columns. Generated from the live catalog into
- * dbt/models/history/ by `npm run catalog -- dbt-models`, which `npm run dbt`
- * and `astros tables add` run first: a table added on a running stack (by the
- * command or from the Web UI) has its model at the next dbt run, and nothing
- * the worker does writes into the repository.
+ * dbt/models/history/ by `npm run catalog -- dbt-models` (which `npm run dbt`
+ * runs first) and by the addTable and removeTable workflows (activity
+ * writeDbtModels, in the worker's checkout): a table added on a running stack,
+ * by the command or from the Web UI, has its model at once.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,7 +13,8 @@ import { keyColumns } from './clickhouse-objects.ts';
 import { mapColumn } from './column-types.ts';
 import type { TableDeclaration } from './declaration.ts';
 import type { SourceTable } from './introspect.ts';
-import { repoRoot, tableNames } from './names.ts';
+import { tableNames } from '../shared/names.ts';
+import { repoRoot } from '../config/paths.ts';
 
 export const historyDir = path.join(repoRoot, 'dbt', 'models', 'history');
 

@@ -7,7 +7,7 @@
  * dbt/models/staging/__sources.yml by `npm run catalog -- generate`.
  */
 import type { TableDeclaration } from './declaration.ts';
-import { tableNames } from './names.ts';
+import { tableNames } from '../shared/names.ts';
 
 export const dbtSourcesFile = 'dbt/models/staging/__sources.yml';
 

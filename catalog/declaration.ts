@@ -4,8 +4,8 @@
  * object of the pipeline is derived from the two (see catalog/README.md).
  */
 import { z } from 'zod';
-import { splitSource } from './names.ts';
-import { parseRetention, retentionHint } from './retention.ts';
+import { splitSource } from '../shared/names.ts';
+import { parseRetention, retentionHint } from '../shared/duration.ts';
 
 const ident = z.string().regex(/^[a-z_][a-z0-9_$]*$/, 'expected a lower-case, unquoted Postgres identifier');
 

@@ -3,8 +3,8 @@
  * order with their types, nullability and primary-key position, its replica
  * identity and kind. The declaration names the table; this supplies the rest.
  */
-import type pg from 'pg';
-import { splitSource } from './names.ts';
+import type { Queryable } from './db.ts';
+import { splitSource } from '../shared/names.ts';
 
 export interface SourceColumn {
   name: string;
@@ -52,7 +52,7 @@ export class SourceTableMissing extends Error {
   override name = 'SourceTableMissing';
 }
 
-export async function introspectTable(db: pg.Pool | pg.Client, source: string): Promise<SourceTable> {
+export async function introspectTable(db: Queryable, source: string): Promise<SourceTable> {
   const { schema, table } = splitSource(source);
   const rel = await db.query<{ oid: number; kind: string; replident: string; owner: string }>(
     `select c.oid, c.relkind::text as kind, c.relreplident::text as replident, pg_get_userbyid(c.relowner) as owner

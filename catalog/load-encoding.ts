@@ -10,8 +10,8 @@
  * Written next to column-types.ts's `valueMapping`; a type added there needs
  * its rendering here (an unknown one throws, as it does there).
  */
-import type { ColumnTransform } from '../activities/pipeline-validation/types.ts';
-import { pgTransformed } from '../activities/pipeline-validation/transforms.ts';
+import type { ColumnTransform } from '../shared/validation.ts';
+import { pgTransformed } from './transforms.ts';
 import { infinityMicros, infinityMillis, stringTypes } from './column-types.ts';
 import type { SourceColumn } from './introspect.ts';
 

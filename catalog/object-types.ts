@@ -1,10 +1,10 @@
 /**
  * The shapes of a captured table's ClickHouse objects, as data
  * (clickhouse-objects.ts derives them, cluster-shape.ts places them on a
- * cluster, createSql writes them).
+ * cluster, clickhouse-create.ts writes their SQL).
  */
 import type { MappedColumn } from './column-types.ts';
-import type { TableNames } from './names.ts';
+import type { TableNames } from '../shared/names.ts';
 import type { Retention } from './retention.ts';
 
 /** Created ON CLUSTER this cluster (catalog/cluster-shape.ts); absent on a single host. */

@@ -4,6 +4,8 @@
  * plus the heartbeat and signal tables; each table gets REPLICA IDENTITY FULL (whole old
  * rows in the WAL: unchanged TOASTed values and before-images of deletes
  * arrive) and SELECT for the CDC role (the initial snapshot reads it).
+ * The only place membership is decided; connectors/postgres/publication.ts
+ * reads the state this plans from and runs the plan.
  *
  * Partitioned tables: the publication publishes through the partition root
  * (publish_via_partition_root), so every partition's changes, those of
@@ -17,12 +19,41 @@
  * silently keep every row. Each captured table (and each partition) gets a
  * BEFORE TRUNCATE trigger that refuses it with the reason and what to do.
  */
-import type pg from 'pg';
+import { pipelineNames } from '../shared/names.ts';
 import type { SourceTable } from './introspect.ts';
-import { pipelineNames } from './names.ts';
 
-const CDC_ROLE = 'astros_cdc';
-const TRUNCATE_GUARD = 'astros_refuse_truncate';
+export const TRUNCATE_GUARD = 'astros_refuse_truncate';
+
+export interface RelationState {
+  /** Qualified name as Postgres prints it (regclass). */
+  name: string;
+  /** pg_class.relreplident: 'f' is FULL. */
+  replident: string;
+  /** Has the TRUNCATE guard trigger. */
+  guarded: boolean;
+}
+
+export interface PublicationState {
+  publication: string;
+  /** `schema.table` of every published table. */
+  members: Set<string>;
+  /** publish_via_partition_root; undefined when the publication does not exist. */
+  viaRoot: boolean | undefined;
+  /** Whether the CDC role exists (a docker volume made before it did, or a bare server, may lack it). */
+  cdcRoleExists: boolean;
+  /** Per wanted table (`schema.table`): itself and, when partitioned, every partition below it. */
+  relations: Map<string, RelationState[]>;
+  /** Per published table: itself and its partitions that carry the guard trigger. */
+  guarded: Map<string, string[]>;
+}
+
+/** A statement to run, why (for a refusal), and what to say once it ran. */
+export interface Statement {
+  sql: string;
+  why: string;
+  say?: string;
+}
+
 
 const guardFunctionSql = `create or replace function public.${TRUNCATE_GUARD}() returns trigger language plpgsql as $$
 begin
@@ -32,80 +63,48 @@ begin
 end
 $$`;
 
-function qualified(source: string): string {
-  return source
+const quoted = (source: string): string =>
+  source
     .split('.')
     .map((p) => `"${p.replaceAll('"', '""')}"`)
     .join('.');
-}
 
-export class PrivilegeNeeded extends Error {
-  override name = 'PrivilegeNeeded';
-}
+/** The tables the publication must hold: the captured ones, the heartbeat and the signal table. */
+export const publicationMembers = (tables: SourceTable[]): string[] => [...tables.map((t) => t.source), pipelineNames.heartbeatTable, pipelineNames.signalTable];
 
-async function run(db: pg.Pool | pg.Client, sql: string, why: string): Promise<void> {
-  try {
-    await db.query(sql);
-  } catch (err) {
-    const e = err as { code?: string; message: string };
-    if (e.code === '42501') throw new PrivilegeNeeded(`${why}: ${e.message}. Run as the table's owner or a superuser:\n  ${sql};`, { cause: err });
-    throw err;
+/** The statements that bring the publication and the captured tables to what the catalog says, in order. */
+export function planPublication(state: PublicationState, tables: SourceTable[]): Statement[] {
+  const pub = state.publication;
+  const role = pipelineNames.cdcRole;
+  const want = new Set(publicationMembers(tables));
+  const out: Statement[] = [];
+  if (state.viaRoot === false) {
+    out.push({ sql: `alter publication ${pub} set (publish_via_partition_root = true)`, why: `publication ${pub} must publish partitions as their root table`, say: `publication ${pub}: publish_via_partition_root = true` });
   }
-}
-
-export async function syncPublication(db: pg.Pool | pg.Client, tables: SourceTable[], log: (m: string) => void): Promise<void> {
-  const pub = pipelineNames.publication;
-  const { rows } = await db.query<{ name: string }>(`select schemaname || '.' || tablename as name from pg_publication_tables where pubname = $1`, [pub]);
-  const have = new Set(rows.map((r) => r.name));
-  const want = new Set([...tables.map((t) => t.source), pipelineNames.heartbeatTable, pipelineNames.signalTable]);
-  const [options] = (await db.query<{ viaroot: boolean }>(`select pubviaroot as viaroot from pg_publication where pubname = $1`, [pub])).rows;
-  if (options && !options.viaroot) {
-    await run(db, `alter publication ${pub} set (publish_via_partition_root = true)`, `publication ${pub} must publish partitions as their root table`);
-    log(`publication ${pub}: publish_via_partition_root = true`);
-  }
-  if (tables.length > 0) await run(db, guardFunctionSql, 'the TRUNCATE guard function');
+  if (tables.length > 0) out.push({ sql: guardFunctionSql, why: 'the TRUNCATE guard function' });
   for (const t of tables) {
-    // The table itself and, for a partitioned table, every partition below it.
-    const { rows: parts } = await db.query<{ name: string; replident: string; guarded: boolean }>(
-      `select c.oid::regclass::text as name, c.relreplident::text as replident,
-              exists (select 1 from pg_trigger g where g.tgrelid = c.oid and g.tgname = $2) as guarded
-         from pg_class c where c.oid = $1::regclass or c.oid in (select relid from pg_partition_tree($1::regclass))`,
-      [qualified(t.source), TRUNCATE_GUARD],
-    );
-    for (const part of parts) {
-      if (part.replident !== 'f') {
-        await run(db, `alter table ${part.name} replica identity full`, `${part.name} needs REPLICA IDENTITY FULL`);
-        log(`${part.name}: replica identity set to FULL`);
-      }
+    for (const part of state.relations.get(t.source) ?? []) {
+      if (part.replident !== 'f') out.push({ sql: `alter table ${part.name} replica identity full`, why: `${part.name} needs REPLICA IDENTITY FULL`, say: `${part.name}: replica identity set to FULL` });
       if (!part.guarded) {
-        await run(
-          db,
-          `create trigger ${TRUNCATE_GUARD} before truncate on ${part.name} for each statement execute function public.${TRUNCATE_GUARD}()`,
-          `${part.name} must refuse TRUNCATE`,
-        );
-        log(`${part.name}: TRUNCATE refused (trigger ${TRUNCATE_GUARD})`);
+        out.push({
+          sql: `create trigger ${TRUNCATE_GUARD} before truncate on ${part.name} for each statement execute function public.${TRUNCATE_GUARD}()`,
+          why: `${part.name} must refuse TRUNCATE`,
+          say: `${part.name}: TRUNCATE refused (trigger ${TRUNCATE_GUARD})`,
+        });
       }
     }
-    const role = await db.query(`select 1 from pg_roles where rolname = $1`, [CDC_ROLE]);
-    if (role.rowCount) {
-      await run(db, `grant usage on schema "${t.schema}" to ${CDC_ROLE}`, `the CDC role must reach schema ${t.schema}`);
-      await run(db, `grant select on ${qualified(t.source)} to ${CDC_ROLE}`, `the CDC role must read ${t.source}`);
+    if (state.cdcRoleExists) {
+      out.push({ sql: `grant usage on schema "${t.schema}" to ${role}`, why: `the CDC role must reach schema ${t.schema}` });
+      out.push({ sql: `grant select on ${quoted(t.source)} to ${role}`, why: `the CDC role must read ${t.source}` });
     }
   }
   for (const name of want) {
-    if (have.has(name)) continue;
-    await run(db, `alter publication ${pub} add table ${qualified(name)}`, `${name} must be in publication ${pub}`);
-    log(`publication ${pub}: added ${name}`);
+    if (!state.members.has(name)) out.push({ sql: `alter publication ${pub} add table ${quoted(name)}`, why: `${name} must be in publication ${pub}`, say: `publication ${pub}: added ${name}` });
   }
-  for (const name of have) {
+  for (const name of state.members) {
     if (want.has(name)) continue;
-    await run(db, `alter publication ${pub} drop table ${qualified(name)}`, `${name} is no longer captured`);
-    log(`publication ${pub}: dropped ${name} (not in the catalog)`);
-    const { rows: guarded } = await db.query<{ name: string }>(
-      `select g.tgrelid::regclass::text as name from pg_trigger g
-        where g.tgname = $2 and (g.tgrelid = $1::regclass or g.tgrelid in (select relid from pg_partition_tree($1::regclass)))`,
-      [qualified(name), TRUNCATE_GUARD],
-    );
-    for (const g of guarded) await run(db, `drop trigger if exists ${TRUNCATE_GUARD} on ${g.name}`, `${g.name} is no longer captured`);
+    out.push({ sql: `alter publication ${pub} drop table ${quoted(name)}`, why: `${name} is no longer captured`, say: `publication ${pub}: dropped ${name} (not in the catalog)` });
+    for (const g of state.guarded.get(name) ?? []) out.push({ sql: `drop trigger if exists ${TRUNCATE_GUARD} on ${g}`, why: `${g} is no longer captured` });
   }
+  return out;
 }

@@ -33,7 +33,8 @@
  *    they are (nothing re-read) and gains `<t>_changes`, backfilled once.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { backfillChangesSql, createSql, type ColumnDef, type QueueObject, type StorageObject, type TableObjects, type ViewObject } from './clickhouse-objects.ts';
+import { backfillChangesSql, createSql } from './clickhouse-create.ts';
+import type { ColumnDef, QueueObject, StorageObject, TableObjects, ViewObject } from './object-types.ts';
 import { ident } from './column-types.ts';
 import { onCluster } from './on-cluster.ts';
 import { ttlOf } from './retention.ts';

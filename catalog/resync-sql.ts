@@ -13,10 +13,10 @@
  * again after a crash is simply newer.
  */
 import { ident } from './column-types.ts';
-import type { TableObjects } from './clickhouse-objects.ts';
+import type { TableObjects } from './object-types.ts';
 import { pgWireValue, pgIdent } from './load-encoding.ts';
 import type { SourceTable } from './introspect.ts';
-import type { ColumnTransform } from '../activities/pipeline-validation/types.ts';
+import type { ColumnTransform } from '../shared/validation.ts';
 
 /** A range of heap blocks: [fromBlock, toBlock), the last one open-ended (rows appended meanwhile are read too). */
 export interface BlockRange {

@@ -16,9 +16,10 @@
  * consumer group), so they only reach back as far as the topic retention;
  * the change log TTL only bounds what `<t>_changelog` keeps for accounting.
  *
- * Pure: the settings come from config/env.ts (defaults there), a table may
+ * Pure: the settings come from config/ (defaults there), a table may
  * override them in its declaration.
  */
+import { FOREVER, parseRetention } from '../shared/duration.ts';
 
 /** Milliseconds to keep; 0 keeps forever. */
 export interface Retention {
@@ -30,26 +31,7 @@ export interface Retention {
   topicMs: number;
 }
 
-export const FOREVER = 0;
-
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-/** `30d`, `12h`, `90m`, `3600s` -> ms; `0` or `forever` -> 0 (keep forever); undefined when it is neither. */
-export function parseRetention(text: string): number | undefined {
-  const t = text.trim().toLowerCase();
-  if (t === '0' || t === 'forever') return FOREVER;
-  const m = /^([1-9][0-9]{0,9})(s|m|h|d)$/.exec(t);
-  return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : undefined;
-}
-
-export const retentionHint = 'expected a duration in whole s, m, h or d (30d, 12h), or 0 / forever to keep everything';
-
-/** ms -> the largest whole unit (`30d`, `36h`), or `forever`. */
-export function formatRetention(ms: number): string {
-  if (ms === FOREVER) return 'forever';
-  for (const [unit, size] of [['d', UNIT_MS.d], ['h', UNIT_MS.h], ['m', UNIT_MS.m]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
-  return `${Math.round(ms / 1000)}s`;
-}
 
 const INTERVAL = [
   ['DAY', UNIT_MS.d],

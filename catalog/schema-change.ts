@@ -12,8 +12,8 @@
  * nothing.
  */
 import { mapColumn, possibleOutputNames } from './column-types.ts';
-import type { TableObjects } from './clickhouse-objects.ts';
-import { formatRetention } from './retention.ts';
+import type { TableObjects } from './object-types.ts';
+import { formatRetention } from '../shared/duration.ts';
 
 export interface ShapeColumn {
   attnum: number;

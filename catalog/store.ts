@@ -3,9 +3,9 @@
  * pipeline follows. The repository's declarations (catalog/tables.ts) are
  * synced into it by `npm run setup`; a command or a test adds its own rows.
  */
-import type pg from 'pg';
+import type { Queryable } from './db.ts';
 import { parseDeclarations, type TableDeclaration, type TableDeclarationInput } from './declaration.ts';
-import { pipelineNames } from './names.ts';
+import { pipelineNames } from '../shared/names.ts';
 
 export type Origin = 'repository' | 'command' | 'test';
 
@@ -44,7 +44,7 @@ export interface CatalogEntry {
   lastError?: string | null;
 }
 
-type Db = pg.Pool | pg.Client;
+type Db = Queryable;
 const table = pipelineNames.catalogTable;
 
 /** Make the repository's rows equal to the file; rows it no longer names are marked removed. */

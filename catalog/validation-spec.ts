@@ -1,12 +1,12 @@
 /** What validatePipeline compares for a captured table, derived from its declaration and the Postgres catalog. */
-import type pg from 'pg';
-import type { ValidationSpec } from '../activities/pipeline-validation/types.ts';
+import type { Queryable } from './db.ts';
+import type { ValidationSpec } from '../shared/validation.ts';
 import { keyColumns } from './clickhouse-objects.ts';
 import { checkColumnOptions, validationTransforms } from './column-options.ts';
 import { mapColumn } from './column-types.ts';
 import type { TableDeclaration } from './declaration.ts';
 import { introspectTable, type SourceTable } from './introspect.ts';
-import { pipelineNames, tableNames, type TableNames } from './names.ts';
+import { pipelineNames, tableNames, type TableNames } from '../shared/names.ts';
 import { catalogEntries, isCaptured } from './store.ts';
 
 export function validationSpec(decl: TableDeclaration, src: SourceTable, names: TableNames, opts: { slot?: string } = {}): ValidationSpec {
@@ -50,7 +50,7 @@ export class TableStopped extends Error {
 }
 
 /** The spec of an active table of the live catalog, by `schema.table`. */
-export async function validationSpecFor(db: pg.Pool | pg.Client, source: string, groupPrefix: string): Promise<ValidationSpec> {
+export async function validationSpecFor(db: Queryable, source: string, groupPrefix: string): Promise<ValidationSpec> {
   const found = (await catalogEntries(db)).find((e) => e.declaration.source === source);
   if (found && (found.state === 'blocked' || found.state === 'dropped')) {
     throw new TableStopped(`${source} is ${found.state} since ${found.updatedAt}, nothing compared: ${found.lastError ?? 'no reason recorded'}`);

@@ -19,20 +19,16 @@
 import { pathToFileURL } from 'node:url';
 import { ApplicationFailure, Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { VALIDATE_WORKFLOW_TYPE } from '../workflows/validate-pipeline.ts';
-
-/** Schedule that runs validatePipeline on its own (besides the check after each ingest). */
-const VALIDATE_SCHEDULE_ID = 'validate-pipeline';
 import { buildValidateCommand } from './validate.ts';
 import { buildTablesCommand } from './tables.ts';
 import { buildResyncCommand } from './resync.ts';
 import { buildRecoverCommand } from './recover.ts';
 import { buildDeadLettersCommand } from './dead-letters.ts';
 import { buildBackupCommand } from './backup.ts';
-import { ConfigError, MigrationError } from '../activities/errors.ts';
-import { loadConfigOrExit, type Config } from '../config/env.ts';
-import { migrate } from '../db/migrate.ts';
-import { INGEST_WORKFLOW_ID, INGEST_WORKFLOW_TYPE } from '../workflows/shared.ts';
+import { ConfigError, MigrationError } from '../shared/errors.ts';
+import { loadConfigOrExit, type Config } from '../config/load.ts';
+import { migrate } from '../connectors/postgres/migrate.ts';
+import { INGEST_WORKFLOW_ID, INGEST_WORKFLOW_TYPE, VALIDATE_SCHEDULE_ID, VALIDATE_WORKFLOW_TYPE } from '../shared/workflows.ts';
 import { awaitWorkflow, EXIT_TIMEOUT, timeoutOption, WaitTimeoutError } from './await-workflow.ts';
 import { deleteIngestSchedule, startOrAttachIngest, upsertIngestSchedule } from './client.ts';
 import { connectWithWorker, EXIT_NOT_READY, TemporalNotReadyError } from './worker-check.ts';

@@ -8,8 +8,8 @@
 import type { Connection, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { InvalidArgumentError, Option } from 'commander';
-import { durationMs } from '../config/env.ts';
-import { checkWorker, formatAge, RPC_TIMEOUT_MS, startWorkerHint, type TemporalTarget } from './worker-check.ts';
+import { durationMs, formatAge } from '../shared/duration.ts';
+import { checkWorker, RPC_TIMEOUT_MS, startWorkerHint, type TemporalTarget } from './worker-check.ts';
 
 /** Exit status of a command that stopped waiting at its --timeout (the run goes on). */
 export const EXIT_TIMEOUT = 6;

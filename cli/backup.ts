@@ -17,17 +17,17 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createClient, ClickHouseLogLevel } from '@clickhouse/client';
 import { Client } from '@temporalio/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import pg from 'pg';
 import { listBackups, pick, pruneSet, type BackupEntry } from '../activities/backup/manifest.ts';
-import { advanceWal, extractBaseBackup } from '../activities/backup/postgres.ts';
-import { namesOf, newestLsn } from '../activities/backup/clickhouse.ts';
-import { LocalStore } from '../connectors/object-store/local.ts';
-import { openStore } from '../connectors/object-store/store.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
-import { backupSettings, loadConfigOrExit, workerEndpoints } from '../config/env.ts';
+import { loadConfigOrExit } from '../config/load.ts';
+import { namesOf, newestLsn } from '../connectors/clickhouse/backup.ts';
+import { createClickHouse } from '../connectors/clickhouse/client.ts';
+import { LocalStore } from '../connectors/object-store/local.ts';
+import { openStore } from '../connectors/object-store/open.ts';
+import { advanceWal, extractBaseBackup } from '../connectors/postgres/base-backup.ts';
+import { withPostgres } from '../connectors/postgres/pool.ts';
 import {
   BACKUP_SCHEDULE_ID,
   BACKUP_WORKFLOW_ID,
@@ -36,13 +36,11 @@ import {
   RESTORE_WORKFLOW_TYPE,
   VERIFY_BACKUP_WORKFLOW_ID,
   VERIFY_BACKUP_WORKFLOW_TYPE,
-  type BackupPipelineInput,
-  type BackupPipelineResult,
-  type RestorePipelineResult,
-} from '../workflows/backup.ts';
+} from '../shared/workflows.ts';
+import type { BackupPipelineInput, BackupPipelineResult, RestorePipelineResult } from '../workflows/backup.ts';
 import { timeoutOption } from './await-workflow.ts';
 import { upsertIngestSchedule, deleteIngestSchedule } from './client.ts';
-import { runTableWorkflow } from './tables.ts';
+import { runWorkflow } from './run-workflow.ts';
 import { connectWithWorker } from './worker-check.ts';
 
 const log = (m: string) => process.stderr.write(`astros backup: ${m}\n`);
@@ -54,7 +52,7 @@ const positiveInt = (raw: string) => {
 };
 const targetOption = () => new Option('--target <dir|s3://bucket/prefix>', 'where backups are (default: BACKUP_TARGET)');
 const storeFor = (target?: string) => {
-  const s = backupSettings();
+  const s = loadConfigOrExit().backup;
   return { store: openStore(target ?? s.target, s), settings: s };
 };
 
@@ -83,7 +81,7 @@ function buildCreate(): Command {
     .addOption(timeoutOption())
     .action(async (o: { incremental?: boolean; postgres?: boolean; keep?: number; target?: string; timeout: number }) => {
       const input: BackupPipelineInput = { ...(o.incremental ? { incremental: true } : {}), ...(o.postgres !== undefined ? { postgres: o.postgres } : {}), ...(o.keep ? { keep: o.keep } : {}), ...(o.target ? { target: o.target } : {}) };
-      const { result } = await runTableWorkflow<BackupPipelineResult>(BACKUP_WORKFLOW_TYPE, BACKUP_WORKFLOW_ID, input, o.timeout);
+      const { result } = await runWorkflow<BackupPipelineResult>(BACKUP_WORKFLOW_TYPE, BACKUP_WORKFLOW_ID, input, o.timeout, log);
       const b = result.backup;
       console.log(`${b.name}: ${b.kind}${b.base ? ` on ${b.base}` : ''} in ${b.location}; ClickHouse ${mb(b.clickhouseBytes)} (${b.tables} tables)${b.postgresBytes ? `, Postgres ${mb(b.postgresBytes)}` : ''}; ${b.seconds.toFixed(1)} s`);
       if (result.pruned) console.log(`pruned: ${result.pruned.removed.length ? result.pruned.removed.join(', ') : 'nothing'} removed; ${result.pruned.kept.length} kept`);
@@ -97,11 +95,12 @@ function buildVerify(): Command {
     .addOption(targetOption())
     .addOption(timeoutOption())
     .action(async (name: string | undefined, o: { target?: string; timeout: number }) => {
-      const { result } = await runTableWorkflow<{ ok: boolean; summary: string; differences: string[] }>(
+      const { result } = await runWorkflow<{ ok: boolean; summary: string; differences: string[] }>(
         VERIFY_BACKUP_WORKFLOW_TYPE,
         VERIFY_BACKUP_WORKFLOW_ID,
         { ...(name ? { name } : {}), ...(o.target ? { target: o.target } : {}) },
         o.timeout,
+        log,
       );
       console.log(result.summary);
       for (const d of result.differences) console.log(`  ${d}`);
@@ -141,7 +140,7 @@ function buildRestore(): Command {
     .action(async (name: string | undefined, o: { replace?: boolean; postgresInto?: string; owner?: string; target?: string; timeout: number }) => {
       if (o.postgresInto) return restorePostgres(name, { ...o, postgresInto: o.postgresInto });
       const input = { ...(name ? { name } : {}), ...(o.target ? { target: o.target } : {}), ...(o.replace ? { replace: true } : {}) };
-      const { result: r } = await runTableWorkflow<RestorePipelineResult>(RESTORE_WORKFLOW_TYPE, RESTORE_WORKFLOW_ID, input, o.timeout);
+      const { result: r } = await runWorkflow<RestorePipelineResult>(RESTORE_WORKFLOW_TYPE, RESTORE_WORKFLOW_ID, input, o.timeout, log);
       console.log(`${r.name}: ${r.tables} ClickHouse tables restored (${mb(r.bytes)}); ${r.queues.length} queue(s) created`);
       for (const t of r.rewound) console.log(`${t.source}: group ${t.group} rewound, ${t.replayed.toLocaleString('en-US')} message(s) read again${t.resync ? `; RESYNCED: ${t.resync}` : ''}`);
       for (const t of r.resynced) console.log(`${t.source}: resynced ${t.loadedRows.toLocaleString('en-US')} rows; ${t.validation ?? 'not validated'}`);
@@ -158,14 +157,14 @@ function buildAdvanceWal(): Command {
     )
     .option('--url <postgres-url>', 'a superuser connection (default: BACKUP_PG_URL)')
     .action(async (o: { url?: string }) => {
-      const url = o.url ?? backupSettings().pgUrl;
+      const e = loadConfigOrExit();
+      const url = o.url ?? e.backup.pgUrl;
       if (!url) throw new Error('give --url (a superuser connection) or set BACKUP_PG_URL');
-      const e = workerEndpoints(loadConfigOrExit());
-      const pool = new pg.Pool({ connectionString: e.databaseUrl, max: 2 });
-      const ch = createClient({ url: e.clickhouseUrl, log: { level: ClickHouseLogLevel.OFF } });
+      const ch = createClickHouse(e.clickhouseUrl, { requestTimeoutMs: 300_000 });
       try {
         let newest = 0n;
-        for (const x of (await catalogEntries(pool)).filter((c) => isCaptured(c.state))) {
+        const captured = await withPostgres(e.databaseUrl, 'astros-backup', async (db) => (await catalogEntries(db)).filter((c) => isCaptured(c.state)));
+        for (const x of captured) {
           const lsn = BigInt(await newestLsn(ch, namesOf(x.declaration.source, e.groupPrefix).changes));
           if (lsn > newest) newest = lsn;
         }
@@ -173,7 +172,6 @@ function buildAdvanceWal(): Command {
         console.log(`WAL position ${r.from} -> ${r.to} (${r.switches} segment switch(es)); ClickHouse's newest LSN is ${newest}`);
       } finally {
         await ch.close();
-        await pool.end();
       }
     });
 }
@@ -213,7 +211,7 @@ function buildSchedule(): Command {
           console.log((await deleteIngestSchedule(client, BACKUP_SCHEDULE_ID)) ? `deleted schedule ${BACKUP_SCHEDULE_ID}` : `no schedule ${BACKUP_SCHEDULE_ID}`);
           return;
         }
-        const input: BackupPipelineInput = { keep: o.keep ?? backupSettings().keep, ...(o.incremental ? { incremental: true } : {}), ...(o.target ? { target: o.target } : {}) };
+        const input: BackupPipelineInput = { keep: o.keep ?? cfg.backup.keep, ...(o.incremental ? { incremental: true } : {}), ...(o.target ? { target: o.target } : {}) };
         const outcome = await upsertIngestSchedule(client, {
           scheduleId: BACKUP_SCHEDULE_ID,
           taskQueue: cfg.temporal.taskQueue,

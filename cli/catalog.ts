@@ -9,40 +9,33 @@
  *   dbt-models           one SCD2 history model per captured table (dbt/models/history/)
  *   export               the live catalog in catalog/tables.ts's shape (to commit a table added on a running stack)
  */
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
-import { tableSql } from '../catalog/clickhouse-objects.ts';
+import { tableSql } from '../catalog/clickhouse-create.ts';
 import { writeHistoryModels } from '../catalog/dbt-history.ts';
 import { generatedFiles } from '../catalog/generated-files.ts';
-import { repoRoot } from '../catalog/names.ts';
-import { capturedTables, deriveOptions, deriveTables, flowingTables, reconcileClickHouse } from '../catalog/pipeline.ts';
+import { repoRoot } from '../config/paths.ts';
+import { capturedTables, deriveOptions, deriveTables, flowingTables, reconcileClickHouse } from '../catalog/derive.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
-import { endpoints, type Endpoints } from '../config/env.ts';
-import { ensureTopics, topicSpecs } from '../pipeline/setup.ts';
-import { createContext } from '../stack/lib/context.ts';
-import { stackEnv } from '../stack/lib/endpoints.ts';
+import { loadConfigOrExit, type Endpoints } from '../config/load.ts';
+import { topicSpecs } from '../activities/apply-catalog.ts';
+import { createClickHouse } from '../connectors/clickhouse/client.ts';
+import { kafkaClient } from '../connectors/kafka/client.ts';
+import { ensureTopics } from '../connectors/kafka/topics.ts';
+import { PostgresUnreachable, withPostgres as connected, type pg } from '../connectors/postgres/pool.ts';
 
 type Profile = 'dev' | 'test';
 
 function addresses(profile: Profile): Endpoints {
-  return endpoints(stackEnv(createContext(profile, () => undefined)));
+  return loadConfigOrExit(profile);
 }
 
 async function withPostgres<T>(e: Endpoints, fn: (db: pg.Client) => Promise<T>): Promise<T> {
-  const db = new pg.Client({ connectionString: e.databaseUrl, application_name: 'astros-catalog', connectionTimeoutMillis: 5_000 });
-  try {
-    await db.connect();
-  } catch (err) {
-    throw new Error(`cannot reach Postgres at ${e.databaseUrl.replace(/:[^:@/]*@/, ':***@')} (${(err as Error).message}); is the stack up? npm run stack -- status`, { cause: err });
-  }
-  try {
-    return await fn(db);
-  } finally {
-    await db.end();
-  }
+  return connected(e.databaseUrl, 'astros-catalog', fn, 5_000).catch((err: unknown) => {
+    if (err instanceof PostgresUnreachable) throw new Error(`${err.message}; is the stack up? npm run stack -- status`, { cause: err });
+    throw err;
+  });
 }
 
 const program = new Command('catalog').description('The tables the pipeline captures (catalog/tables.ts + public.captured_tables) and what is derived from them.');
@@ -82,12 +75,12 @@ program
   .addOption(profileOption())
   .action(async (o: { profile: Profile }) => {
     const e = addresses(o.profile);
-    const ch = createClient({ url: e.clickhouseUrl, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } });
+    const ch = createClickHouse(e.clickhouseUrl, { requestTimeoutMs: 30_000 });
     try {
       const tables = await withPostgres(e, (db) => capturedTables(db, deriveOptions(e)));
       const plans = await reconcileClickHouse(ch, flowingTables(tables, (m) => console.log(m)), (m) => console.log(m), true);
       for (const p of plans) if (p.actions.length === 0) console.log(`${p.table}: up to date`);
-      const topics = await ensureTopics(e.kafkaBrokers, topicSpecs(tables), (m) => console.log(m), true);
+      const topics = await ensureTopics(kafkaClient(e.kafkaBrokers, 'astros-catalog'), topicSpecs(tables), (m) => console.log(m), true);
       if (topics.length === 0) console.log('topics: retention up to date');
     } finally {
       await ch.close();
@@ -124,7 +117,7 @@ program
   .addOption(profileOption())
   .action(async (o: { profile: Profile }) => {
     const e = addresses(o.profile);
-    const ch = createClient({ url: e.clickhouseUrl, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } });
+    const ch = createClickHouse(e.clickhouseUrl, { requestTimeoutMs: 30_000 });
     try {
       const tables = await withPostgres(e, (db) => capturedTables(db, deriveOptions(e), () => undefined));
       const rs = await ch.query({ query: `SELECT database || '.' || name AS t FROM system.tables`, format: 'JSONEachRow' });

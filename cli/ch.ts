@@ -4,12 +4,10 @@
  * query it reads statements interactively (end each with `;`). Speaks the
  * ClickHouse HTTP interface, so it works against a real server too.
  */
-import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { createClickHouse, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import { Command } from 'commander';
-import { pipelineNames } from '../catalog/names.ts';
-import { endpoints } from '../config/env.ts';
-import { createContext } from '../stack/lib/context.ts';
-import { stackEnv } from '../stack/lib/endpoints.ts';
+import { pipelineNames } from '../shared/names.ts';
+import { loadConfigOrExit } from '../config/load.ts';
 import readline from 'node:readline';
 
 const hasFormat = (q: string) => /\bFORMAT\s+\w+\s*;?\s*$/i.test(q);
@@ -43,8 +41,8 @@ async function main(): Promise<void> {
     .option('-d, --database <db>', 'default database', pipelineNames.clickhouseDatabase)
     .parse();
   const o = program.opts<{ url?: string; format: string; database: string }>();
-  const opts = { ...o, url: o.url ?? endpoints(stackEnv(createContext('dev', () => undefined))).clickhouseUrl };
-  const client = createClient({ url: opts.url, database: opts.database, request_timeout: 300_000, log: { level: ClickHouseLogLevel.OFF } });
+  const opts = { ...o, url: o.url ?? loadConfigOrExit('dev').clickhouseUrl };
+  const client = createClickHouse(opts.url, { database: opts.database, requestTimeoutMs: 300_000 });
   try {
     await client.ping().then((r) => {
       if (!r.success) throw new Error(`no ClickHouse at ${opts.url} (is the stack up? npm run stack -- status)`);

@@ -8,12 +8,12 @@ import {
   ScheduleAlreadyRunning,
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
-  WorkflowExecutionAlreadyStartedError,
   type ScheduleOptions,
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { ingestAstronauts } from '../workflows/index.ts';
-import { INGEST_WORKFLOW_ID, INGEST_WORKFLOW_TYPE, type IngestAstronautsInput } from '../workflows/shared.ts';
+import { startOrAttach, type Started } from './run-workflow.ts';
+import { INGEST_WORKFLOW_ID, INGEST_WORKFLOW_TYPE, type IngestAstronautsInput } from '../shared/workflows.ts';
 
 export interface StartIngestOptions {
   taskQueue: string;
@@ -21,36 +21,9 @@ export interface StartIngestOptions {
   input?: IngestAstronautsInput;
 }
 
-export interface StartedIngest {
-  handle: WorkflowHandle<typeof ingestAstronauts>;
-  runId: string;
-  /** False when a run with this workflow id was already open and we attached to it instead. */
-  started: boolean;
-}
-
-/**
- * Start ingestAstronauts under a fixed workflow id. While a run with that id
- * is open, the server refuses a second one (conflict policy FAIL); we then
- * attach to the open run instead of starting an overlapping one. A closed id
- * may be reused (ALLOW_DUPLICATE), so the next trigger starts a fresh run.
- */
-export async function startOrAttachIngest(client: Client, opts: StartIngestOptions): Promise<StartedIngest> {
-  const workflowId = opts.workflowId ?? INGEST_WORKFLOW_ID;
-  try {
-    const handle = await client.workflow.start<typeof ingestAstronauts>(INGEST_WORKFLOW_TYPE, {
-      taskQueue: opts.taskQueue,
-      workflowId,
-      args: [opts.input ?? {}],
-      workflowIdConflictPolicy: 'FAIL',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-    });
-    return { handle, runId: handle.firstExecutionRunId, started: true };
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    const handle = client.workflow.getHandle<typeof ingestAstronauts>(workflowId);
-    const description = await handle.describe();
-    return { handle: client.workflow.getHandle<typeof ingestAstronauts>(workflowId, description.runId), runId: description.runId, started: false };
-  }
+/** Start ingestAstronauts under its fixed workflow id, or attach to the open run (run-workflow.ts): runs never overlap. */
+export function startOrAttachIngest(client: Client, opts: StartIngestOptions): Promise<Started<WorkflowHandle<typeof ingestAstronauts>>> {
+  return startOrAttach(client, INGEST_WORKFLOW_TYPE, { workflowId: opts.workflowId ?? INGEST_WORKFLOW_ID, taskQueue: opts.taskQueue, args: [opts.input ?? {}] });
 }
 
 export interface ScheduleIngestOptions {

@@ -1,26 +1,26 @@
 /**
  * `astros dead-letters list|replay`: the kept records of the ingest
- * (`ingest_rejects`, pipeline/replay-rejects.ts) and of the CDC path
- * (`astros.kafka_errors`, pipeline/replay-kafka-errors.ts), and what was
+ * (`ingest_rejects`, activities/dead-letters/replay-rejects.ts) and of the CDC path
+ * (`astros.kafka_errors`, activities/dead-letters/replay-kafka-errors.ts), and what was
  * replayed (`dead_letter_replays`). `list --source kafka` also accounts for
  * every offset of each captured topic, so the messages AvroConfluent skips
  * without an error (empty, tombstones) are counted rather than invisible.
  *
  * Reads DATABASE_URL / DATABASE_SCHEMA, CLICKHOUSE_URL, KAFKA_BROKERS,
  * CLICKHOUSE_KAFKA_GROUP_PREFIX, ASTROS_MAX_PEOPLE and the ClickHouse TTLs
- * (config/env.ts).
+ * (config/schema.ts).
  */
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { Kafka, logLevel } from 'kafkajs';
-import { createPool } from '../activities/postgres.ts';
-import { tableNames } from '../catalog/names.ts';
+import { createClickHouse, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
+import { kafkaClient, type Kafka } from '../connectors/kafka/client.ts';
+import { createPool } from '../connectors/postgres/pool.ts';
+import { tableNames } from '../shared/names.ts';
 import { rowsKeptMs, tableRetention } from '../catalog/retention.ts';
 import { catalogEntries } from '../catalog/store.ts';
-import { loadConfigOrExit, workerEndpoints, type Config } from '../config/env.ts';
-import { listKafkaErrors, replayKafkaErrors } from '../pipeline/replay-kafka-errors.ts';
-import { listRejects, replayRejects, type ReplayItem } from '../pipeline/replay-rejects.ts';
-import { accountOffsets, describeAccount } from '../pipeline/topic-accounting.ts';
+import { loadConfigOrExit, type Config } from '../config/load.ts';
+import { listKafkaErrors, replayKafkaErrors } from '../activities/dead-letters/replay-kafka-errors.ts';
+import { listRejects, replayRejects, type ReplayItem } from '../activities/dead-letters/replay-rejects.ts';
+import { accountOffsets, describeAccount } from '../activities/dead-letters/topic-accounting.ts';
 
 type Source = 'ingest' | 'kafka';
 
@@ -45,11 +45,11 @@ function offset(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-async function withClients<T>(fn: (c: { cfg: Config; pool: ReturnType<typeof createPool>; ch: ReturnType<typeof createClient>; kafka: Kafka }) => Promise<T>): Promise<T> {
+async function withClients<T>(fn: (c: { cfg: Config; pool: ReturnType<typeof createPool>; ch: ClickHouseClient; kafka: Kafka }) => Promise<T>): Promise<T> {
   const cfg = loadConfigOrExit();
-  const pool = createPool(cfg.databaseUrl, cfg.databaseSchema, 2);
-  const ch = createClient({ url: cfg.clickhouseUrl, request_timeout: 60_000, log: { level: ClickHouseLogLevel.OFF } });
-  const kafka = new Kafka({ clientId: 'astros-dead-letters', brokers: cfg.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const pool = createPool(cfg.databaseUrl, { schema: cfg.databaseSchema, max: 2, application: 'astros-ingest' });
+  const ch = createClickHouse(cfg.clickhouseUrl, { requestTimeoutMs: 60_000 });
+  const kafka = kafkaClient(cfg.kafkaBrokers, 'astros-dead-letters');
   try {
     return await fn({ cfg, pool, ch, kafka });
   } finally {
@@ -98,7 +98,7 @@ export function buildDeadLettersCommand(): Command {
         for (const r of rows) console.log(`${r.topic}/${r.partition}/${r.offset}\t${r.bytes} bytes\t${r.received_at}\t${r.error.split('\n')[0]?.slice(0, 160) ?? ''}`);
         console.log(`${rows.length} message(s) in astros.kafka_errors${rows.length === opts.limit ? ` (first ${opts.limit}; --limit)` : ''}`);
         const entries = (await catalogEntries(pool)).filter((e) => e.state === 'active');
-        const retention = workerEndpoints(cfg).retention;
+        const retention = cfg.retention;
         for (const e of entries) {
           const names = tableNames(e.declaration.source, { groupPrefix: cfg.groupPrefix });
           if (opts.topic !== undefined && names.topic !== opts.topic) continue;

@@ -9,12 +9,14 @@
  * worker, 6 at --timeout; the same command attaches again).
  */
 import { Command } from 'commander';
-import { bigIntToLsn } from '../activities/pipeline-validation/lsn.ts';
-import { captureGapsTable } from '../pipeline/capture-gaps.ts';
-import { RECOVER_WORKFLOW_ID, RECOVER_WORKFLOW_TYPE, type RecoverPipelineResult } from '../workflows/recover-pipeline.ts';
+import { formatLsn } from '../shared/lsn.ts';
+import { captureGapsTable } from '../connectors/clickhouse/capture-gaps.ts';
+import { type RecoverPipelineResult } from '../workflows/recover-pipeline.ts';
+import { RECOVER_WORKFLOW_ID, RECOVER_WORKFLOW_TYPE } from '../shared/workflows.ts';
 import { timeoutOption } from './await-workflow.ts';
-import { runTableWorkflow } from './tables.ts';
+import { runWorkflow } from './run-workflow.ts';
 
+const log = (m: string) => process.stderr.write(`recover: ${m}\n`);
 const list = (raw: string, prev: string[] = []): string[] => [...prev, ...raw.split(',').map((s) => s.trim()).filter(Boolean)];
 
 export function buildRecoverCommand(): Command {
@@ -30,7 +32,7 @@ export function buildRecoverCommand(): Command {
     .addOption(timeoutOption())
     .action(async (o: { connector?: string; table?: string[]; timeout: number }) => {
       const input = { ...(o.connector ? { connector: o.connector } : {}), ...(o.table ? { tables: o.table } : {}) };
-      const { result } = await runTableWorkflow<RecoverPipelineResult>(RECOVER_WORKFLOW_TYPE, RECOVER_WORKFLOW_ID, input, o.timeout);
+      const { result } = await runWorkflow<RecoverPipelineResult>(RECOVER_WORKFLOW_TYPE, RECOVER_WORKFLOW_ID, input, o.timeout, log);
       const { reset } = result;
       console.log(
         reset.gap
@@ -40,13 +42,13 @@ export function buildRecoverCommand(): Command {
       if (reset.gap) {
         const g = reset.gap;
         console.log(
-          `capture gap: changes committed after ${bigIntToLsn(BigInt(g.fromLsn))} and before ${bigIntToLsn(BigInt(g.toLsn))} were not captured (${g.reason}); ` +
+          `capture gap: changes committed after ${formatLsn(g.fromLsn)} and before ${formatLsn(g.toLsn)} were not captured (${g.reason}); ` +
             `recorded in ${captureGapsTable} for ${g.tables.length} table(s)${g.advancedWal ? '; the new primary\'s WAL position was moved past the changes captured before the failover' : ''}`,
         );
       }
       for (const t of result.tables) {
         console.log(
-          `${t.source}: resynced ${t.loadedRows.toLocaleString('en-US')} rows at ${bigIntToLsn(BigInt(t.lsnFloor))} (${t.changedRows} changed, ${t.deletedRows} deleted, ${t.keptRows} unchanged); ${t.validation ?? 'not validated'}`,
+          `${t.source}: resynced ${t.loadedRows.toLocaleString('en-US')} rows at ${formatLsn(t.lsnFloor)} (${t.changedRows} changed, ${t.deletedRows} deleted, ${t.keptRows} unchanged); ${t.validation ?? 'not validated'}`,
         );
       }
     });

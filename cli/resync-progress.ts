@@ -1,5 +1,5 @@
 /** A resync's progress as one line (astros resync, and the load inside astros tables add). */
-import type { ResyncProgress } from '../workflows/resync-table.ts';
+import { type ResyncProgress } from '../shared/workflows.ts';
 
 /** Pure: `[#####-----] 45% 90,000 of ~200,000 rows, 4/8 ranges, 30,000 rows/s, ETA 4 s`. */
 export function progressBar(p: ResyncProgress, elapsedMs: number, width = 20): string {

@@ -9,13 +9,16 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { CancelledFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { RESYNC_WORKFLOW_TYPE, resyncProgressQuery, resyncWorkflowId, type ResyncTableResult } from '../workflows/resync-table.ts';
+import { type ResyncTableResult } from '../workflows/resync-table.ts';
+import { RESYNC_WORKFLOW_TYPE, resyncProgressQuery, resyncWorkflowId } from '../shared/workflows.ts';
 import { progressBar } from './resync-progress.ts';
 import { timeoutOption } from './await-workflow.ts';
-import { runTableWorkflow } from './tables.ts';
+import { runWorkflow } from './run-workflow.ts';
 
 /** Exit status of a resync cancelled after its swap began: the swap and completion are done, validation did not run. */
 export const EXIT_CANCELLED_AFTER_SWAP = 7;
+
+const log = (m: string) => process.stderr.write(`resync: ${m}\n`);
 
 /** The run ended cancelled (which, since the swap cannot be cancelled, means before it). */
 const cancelledRun = (err: unknown): boolean => err instanceof Error && err.cause instanceof WorkflowFailedError && err.cause.cause instanceof CancelledFailure;
@@ -38,7 +41,7 @@ export function buildResyncCommand(): Command {
     .addOption(timeoutOption())
     .action(async (source: string, o: { parallel: number; rangeRows: number; timeout: number }) => {
       const detail = async (handle: WorkflowHandle, elapsedMs: number) => progressBar(await handle.query(resyncProgressQuery), elapsedMs);
-      const { result } = await runTableWorkflow<ResyncTableResult>(RESYNC_WORKFLOW_TYPE, resyncWorkflowId(source), { source, parallel: o.parallel, rangeRows: o.rangeRows }, o.timeout, detail).catch(
+      const { result } = await runWorkflow<ResyncTableResult>(RESYNC_WORKFLOW_TYPE, resyncWorkflowId(source), { source, parallel: o.parallel, rangeRows: o.rangeRows }, o.timeout, log, detail).catch(
         (err: unknown) => {
           if (!cancelledRun(err)) throw err;
           throw new Error(`${source}: the resync was cancelled before its swap: the live copy is as it was (the shadow copy is dropped)`, { cause: err });

@@ -14,28 +14,18 @@
  * cannot be captured as it is fails with one line naming the fix (exit 1).
  * list reads the live catalog, the lag and the last validation directly.
  */
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
-import { Client, type Connection, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
-import pg from 'pg';
-import { deriveOptions, capturedTables } from '../catalog/pipeline.ts';
-import { writeHistoryModels } from '../catalog/dbt-history.ts';
 import type { ColumnOptions, TableDeclarationInput } from '../catalog/declaration.ts';
-import { pipelineNames, tableNames } from '../catalog/names.ts';
-import { catalogEntries, isCaptured } from '../catalog/store.ts';
-import { loadConfigOrExit, workerEndpoints, type Config, type Endpoints } from '../config/env.ts';
-import { gapText, readGaps } from '../pipeline/capture-gaps.ts';
-import { lagReport } from '../pipeline/lag.ts';
-import { slotProblem, slotState } from '../pipeline/slot-health.ts';
-import { ADD_TABLE_WORKFLOW_TYPE, addTableWorkflowId, type AddTableResult } from '../workflows/add-table.ts';
-import { REMOVE_TABLE_WORKFLOW_TYPE, removeTableWorkflowId } from '../workflows/remove-table.ts';
-import { RESYNC_WORKFLOW_TYPE, resyncProgressQuery } from '../workflows/resync-table.ts';
-import { RESUME_TABLE_WORKFLOW_TYPE, resumeTableWorkflowId } from '../workflows/schema-changes.ts';
+import { loadConfigOrExit } from '../config/load.ts';
 import type { AppliedChange } from '../activities/schema-changes.ts';
-import { tableRetention } from '../catalog/retention.ts';
-import { awaitWorkflow, timeoutOption } from './await-workflow.ts';
+import type { AddTableResult } from '../workflows/add-table.ts';
+import type { RemoveTableResult } from '../workflows/remove-table.ts';
+import { ADD_TABLE_WORKFLOW_TYPE, addTableWorkflowId, REMOVE_TABLE_WORKFLOW_TYPE, removeTableWorkflowId, RESYNC_WORKFLOW_TYPE, resyncProgressQuery, RESUME_TABLE_WORKFLOW_TYPE, resumeTableWorkflowId } from '../shared/workflows.ts';
+import { timeoutOption } from './await-workflow.ts';
 import { progressBar } from './resync-progress.ts';
-import { connectWithWorker, formatAge } from './worker-check.ts';
+import { runWorkflow } from './run-workflow.ts';
+import { tableRows } from './table-rows.ts';
 
 const log = (m: string) => process.stderr.write(`tables: ${m}\n`);
 const list = (raw: string, prev: string[] = []): string[] => [...prev, ...raw.split(',').map((s) => s.trim()).filter(Boolean)];
@@ -75,144 +65,10 @@ export function declarationFromOptions(source: string, o: Omit<AddOptions, 'time
   };
 }
 
-/** The innermost failure's message (TableNotReady and friends are one line naming the fix). */
-export function failureMessage(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  return e instanceof Error ? e.message : String(e);
-}
-
-/** Start the workflow under its fixed id, or attach to the run that is open; wait with progress (`detail` adds the workflow's own). */
-export async function runTableWorkflow<T>(
-  type: string,
-  workflowId: string,
-  input: unknown,
-  timeoutMs: number,
-  detail?: (handle: WorkflowHandle, elapsedMs: number) => Promise<string | undefined>,
-): Promise<{ result: T; cfg: Config }> {
-  const cfg = loadConfigOrExit();
-  const connection: Connection = await connectWithWorker(cfg.temporal, { ifNoWorker: 'fail', consequence: `${type} would never complete` });
-  try {
-    const client = new Client({ connection, namespace: cfg.temporal.namespace });
-    let handle: WorkflowHandle;
-    let runId: string;
-    try {
-      const started = await client.workflow.start(type, { taskQueue: cfg.temporal.taskQueue, workflowId, args: [input], workflowIdConflictPolicy: 'FAIL', workflowIdReusePolicy: 'ALLOW_DUPLICATE' });
-      handle = started;
-      runId = started.firstExecutionRunId;
-      log(`started ${type} ${workflowId} on task queue ${cfg.temporal.taskQueue}`);
-    } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      runId = (await client.workflow.getHandle(workflowId).describe()).runId;
-      handle = client.workflow.getHandle(workflowId, runId);
-      log(`${workflowId} is already running (run ${runId}): attached to it`);
-    }
-    try {
-      const started = Date.now();
-      const result = await awaitWorkflow<T>({
-        connection,
-        handle,
-        runId,
-        workflowType: type,
-        target: cfg.temporal,
-        uiUrl: cfg.temporal.uiUrl,
-        timeoutMs,
-        log,
-        afterTimeout: 'Run the same command again to attach to it.',
-        ...(detail ? { detail: () => detail(handle, Date.now() - started) } : {}),
-      });
-      return { result, cfg };
-    } catch (err) {
-      if (err instanceof WorkflowFailedError) throw new Error(failureMessage(err), { cause: err });
-      throw err;
-    }
-  } finally {
-    await connection.close();
-  }
-}
-
-/** Regenerate the dbt history models from the live catalog (best effort: the table is captured either way). */
-async function writeModels(e: Endpoints): Promise<void> {
-  const db = new pg.Client({ connectionString: e.databaseUrl, application_name: 'astros-tables' });
-  await db.connect();
-  try {
-    for (const f of writeHistoryModels(await capturedTables(db, deriveOptions(e), () => undefined))) log(`dbt model written: ${f}`);
-  } finally {
-    await db.end();
-  }
-}
-
-export interface TableRow {
-  source: string;
-  state: string;
-  origin: string;
-  rows: number | null;
-  lag: string;
-  lastValidation: string;
-  error?: string | null;
-  /** A blocked table: since when, and how long its topic still keeps the events it has not applied. */
-  blocked?: { since: string; keptFor: string };
-  /** A table Postgres no longer has under its name (dropped or renamed): since when. */
-  dropped?: { since: string };
-  /** A captured table while the pipeline's replication slot is lost or missing: the failure, with the fix. */
-  notCapturing?: string;
-  /** The newest capture gap recorded for the table (astros.capture_gaps), in words. */
-  captureGap?: string;
-}
-
-/** Each table of the live catalog with its state, live rows in ClickHouse, lag and last validation. */
-export async function tableRows(e: Endpoints, opts: { all?: boolean } = {}): Promise<TableRow[]> {
-  const db = new pg.Client({ connectionString: e.databaseUrl, application_name: 'astros-tables' });
-  await db.connect();
-  const ch = createClient({ url: e.clickhouseUrl, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } });
-  try {
-    const entries = (await catalogEntries(db)).filter((x) => opts.all || x.state !== 'removed');
-    const names = entries.map((x) => tableNames(x.declaration.source, { groupPrefix: e.groupPrefix }));
-    const captured = names.filter((_, i) => isCaptured(entries[i]!.state));
-    const lag = await lagReport({
-      postgresUrl: e.databaseUrl,
-      kafkaBrokers: e.kafkaBrokers,
-      clickhouseUrl: e.clickhouseUrl,
-      groupPrefix: e.groupPrefix,
-      tables: captured.map((n) => ({ topic: n.topic, group: n.group, table: n.current })),
-    }).catch(() => undefined);
-    const notCapturing = slotProblem(await slotState(db, pipelineNames.slot));
-    const gaps = await readGaps(ch, entries.map((x) => x.declaration.source)).catch(() => []);
-    const { rows: reports } = await db.query<{ source_table: string; outcome: string; finished_at: Date; summary: string }>(
-      `select distinct on (source_table) source_table, outcome, finished_at, summary from validation_reports order by source_table, finished_at desc`,
-    );
-    const out: TableRow[] = [];
-    for (const [i, x] of entries.entries()) {
-      const n = names[i]!;
-      const rows = await ch
-        .query({ query: `SELECT count() AS n FROM ${n.current} FINAL WHERE is_deleted = 0`, format: 'JSONEachRow' })
-        .then(async (rs) => Number((await rs.json<{ n: string }>())[0]?.n ?? 0))
-        .catch(() => null);
-      const k = lag?.kafka.find((r) => r.topic === n.topic);
-      const ckh = lag?.clickhouse.find((r) => r.table === n.current);
-      const v = reports.find((r) => r.source_table === x.declaration.source);
-      const gap = gaps.find((g) => g.sourceTable === x.declaration.source);
-      out.push({
-        source: x.declaration.source,
-        state: x.state,
-        origin: x.origin,
-        rows,
-        lag: !isCaptured(x.state) ? '-' : k ? `${k.lag} msg${ckh?.newestCommit ? `, newest commit ${ckh.newestCommit}` : ''}` : 'n/a',
-        lastValidation: v ? `${v.outcome} ${v.finished_at.toISOString()}` : 'never',
-        ...(x.lastError ? { error: x.lastError } : {}),
-        ...(notCapturing && isCaptured(x.state) ? { notCapturing } : {}),
-        ...(gap ? { captureGap: gapText(gap) } : {}),
-        ...(x.state === 'blocked'
-          ? { blocked: { since: x.updatedAt, keptFor: formatAge(tableRetention(x.declaration.retention, e.retention).topicMs - (Date.now() - Date.parse(x.updatedAt))) } }
-          : {}),
-        ...(x.state === 'dropped' ? { dropped: { since: x.updatedAt } } : {}),
-      });
-    }
-    return out;
-  } finally {
-    await ch.close();
-    await db.end();
-  }
+/** What the workflow wrote of the dbt history models (a run started before it wrote them says nothing). */
+function dbtModels(m: AddTableResult['dbtModels']): void {
+  for (const f of m?.written ?? []) log(`dbt model written: ${f}`);
+  if (m?.warning) log(`warning: ${m.warning}`);
 }
 
 /** The running load's progress bar (the add's child resyncTable), once it has started. */
@@ -241,8 +97,8 @@ export function buildTablesCommand(): Command {
     .option('--description <text>', 'what the table holds (dbt docs)')
     .addOption(timeoutOption())
     .action(async (source: string, o: AddOptions) => {
-      const { result, cfg } = await runTableWorkflow<AddTableResult>(ADD_TABLE_WORKFLOW_TYPE, addTableWorkflowId(source), declarationFromOptions(source, o), o.timeout, loadProgress);
-      await writeModels(workerEndpoints(cfg)).catch((err: unknown) => log(`warning: dbt models not written (${failureMessage(err)}); npm run dbt writes them`));
+      const { result } = await runWorkflow<AddTableResult>(ADD_TABLE_WORKFLOW_TYPE, addTableWorkflowId(source), declarationFromOptions(source, o), o.timeout, log, loadProgress);
+      dbtModels(result.dbtModels);
       console.log(`${result.source}: streaming (key ${result.key.join(', ')}; ${result.loadedRows} rows loaded${result.loads > 1 ? `, in the second of ${result.loads} loads` : ''})`);
       console.log(`validation: ${result.validation?.summary ?? 'not run (the load was cancelled after its swap): npm run validate -- --table ' + result.source}`);
     });
@@ -256,7 +112,7 @@ export function buildTablesCommand(): Command {
     .option('--all', 'removed tables too')
     .option('--json', 'machine-readable output')
     .action(async (o: { all?: boolean; json?: boolean }) => {
-      const rows = await tableRows(workerEndpoints(loadConfigOrExit()), o);
+      const rows = await tableRows(loadConfigOrExit(), o);
       if (o.json) return console.log(JSON.stringify(rows, null, 2));
       const w = Math.max(5, ...rows.map((r) => r.source.length));
       // A lost or missing slot stops every table at once: the headline, as in the lag report.
@@ -282,8 +138,8 @@ export function buildTablesCommand(): Command {
     .option('--drop', 'also drop its ClickHouse queue, views, change log and current state')
     .addOption(timeoutOption())
     .action(async (source: string, o: { drop?: boolean; timeout: number }) => {
-      const { result, cfg } = await runTableWorkflow<{ source: string; dropped: string[] }>(REMOVE_TABLE_WORKFLOW_TYPE, removeTableWorkflowId(source), { source, drop: o.drop === true }, o.timeout);
-      await writeModels(workerEndpoints(cfg)).catch(() => undefined);
+      const { result } = await runWorkflow<RemoveTableResult>(REMOVE_TABLE_WORKFLOW_TYPE, removeTableWorkflowId(source), { source, drop: o.drop === true }, o.timeout, log);
+      dbtModels(result.dbtModels);
       console.log(`${result.source}: removed${result.dropped.length ? `; dropped ${result.dropped.join(', ')}` : ' (ClickHouse data kept; --drop drops it)'}`);
     });
 
@@ -295,7 +151,7 @@ export function buildTablesCommand(): Command {
     .argument('<table>', 'schema.table')
     .addOption(timeoutOption())
     .action(async (source: string, o: { timeout: number }) => {
-      const { result } = await runTableWorkflow<AppliedChange>(RESUME_TABLE_WORKFLOW_TYPE, resumeTableWorkflowId(source), { source }, o.timeout, loadProgress);
+      const { result } = await runWorkflow<AppliedChange>(RESUME_TABLE_WORKFLOW_TYPE, resumeTableWorkflowId(source), { source }, o.timeout, log, loadProgress);
       console.log(`${result.source}: streaming again (${result.steps.join('; ') || 'no change to apply'}; table loaded again)`);
     });
 

@@ -18,16 +18,17 @@ import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { ApplicationFailure, Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { IngestErrorType } from '../activities/errors.ts';
-import type { CatchUpSpec, ValidationReport, ValidationSpec } from '../activities/pipeline-validation/types.ts';
-import { loadConfigOrExit } from '../config/env.ts';
-import pg from 'pg';
+import { IngestErrorType } from '../shared/errors.ts';
+import type { CatchUpSpec, ValidationReport, ValidationSpec } from '../shared/validation.ts';
+import { loadConfigOrExit } from '../config/load.ts';
+import { withPostgres } from '../connectors/postgres/pool.ts';
 import { SourceTableMissing } from '../catalog/introspect.ts';
-import { pipelineNames } from '../catalog/names.ts';
+import { pipelineNames } from '../shared/names.ts';
 import { TableNotCaptured, TableStopped, validationSpecFor } from '../catalog/validation-spec.ts';
-import { INGEST_TABLE } from '../workflows/shared.ts';
-import { VALIDATE_WORKFLOW_TYPE, type ValidatePipelineInput } from '../workflows/validate-pipeline.ts';
+import { INGEST_TABLE, VALIDATE_WORKFLOW_TYPE } from '../shared/workflows.ts';
+import { type ValidatePipelineInput } from '../workflows/validate-pipeline.ts';
 import { awaitWorkflow, EXIT_TIMEOUT, timeoutOption, WaitTimeoutError } from './await-workflow.ts';
+import { startOrAttach } from './run-workflow.ts';
 import { connectWithWorker, EXIT_NOT_READY, TemporalNotReadyError, type TemporalTarget } from './worker-check.ts';
 
 export const EXIT = { agree: 0, mismatch: 1, usage: 2, lag: 3, error: 4, notReady: EXIT_NOT_READY, timeout: EXIT_TIMEOUT, stopped: 7 } as const;
@@ -105,13 +106,7 @@ export function specFromOptions(o: Options, catalogSpec?: ValidationSpec): Valid
 /** The catalog's spec for --table (unless --source-table names a table outside the catalog). */
 async function catalogSpec(o: Options, databaseUrl: string, groupPrefix: string): Promise<ValidationSpec | undefined> {
   if (o.sourceTable !== undefined) return undefined;
-  const db = new pg.Client({ connectionString: databaseUrl, application_name: 'astros-validate', connectionTimeoutMillis: 5_000 });
-  await db.connect();
-  try {
-    return await validationSpecFor(db, o.table, groupPrefix);
-  } finally {
-    await db.end();
-  }
+  return withPostgres(databaseUrl, 'astros-validate', (db) => validationSpecFor(db, o.table, groupPrefix), 5_000);
 }
 
 function exitFor(report: ValidationReport): number {
@@ -135,13 +130,13 @@ export async function runValidation(
   workflowId = `validate-pipeline-${randomUUID()}`,
   wait?: ValidationWait,
 ): Promise<ValidationReport> {
-  const handle = await client.workflow.start(VALIDATE_WORKFLOW_TYPE, { taskQueue, workflowId, args: [input] });
+  const { handle, runId } = await startOrAttach(client, VALIDATE_WORKFLOW_TYPE, { taskQueue, workflowId, args: [input] });
   try {
     if (!wait) return (await handle.result()) as ValidationReport;
     return await awaitWorkflow<ValidationReport>({
       ...wait,
       handle,
-      runId: handle.firstExecutionRunId,
+      runId,
       workflowType: VALIDATE_WORKFLOW_TYPE,
       afterTimeout: 'Its report is recorded in validation_reports when it finishes.',
     });

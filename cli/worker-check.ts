@@ -12,6 +12,7 @@
  * A worker that stopped less than that ago still counts: the wait that
  * follows re-checks (see await-workflow.ts) and ends with a timeout.
  */
+import { formatAge } from '../shared/duration.ts';
 import net from 'node:net';
 import { Connection } from '@temporalio/client';
 
@@ -72,17 +73,6 @@ export function judgePollers(pollers: QueuePollers, nowMs: number, recentMs = PO
     .filter((p) => p.lastAccessMs !== undefined)
     .sort((a, b) => b.lastAccessMs! - a.lastAccessMs!)[0];
   return { ok: false, missing, lastSeen: seen ? { identity: seen.identity, ageMs: nowMs - seen.lastAccessMs! } : undefined };
-}
-
-/** A duration for people: `45 s`, `2 min 5 s`, `1 h 30 min`. */
-export function formatAge(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 120) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`;
-  const m = Math.round(s / 60);
-  if (m < 24 * 60) return `${Math.floor(m / 60)} h${m % 60 ? ` ${m % 60} min` : ''}`;
-  const h = Math.round(m / 60);
-  return `${Math.floor(h / 24)} d${h % 24 ? ` ${h % 24} h` : ''}`;
 }
 
 /** How to start a worker, in each of the ways this repository runs one. */

@@ -1,13 +1,13 @@
 /**
  * Alert evaluation over the monitor's own series, from the threshold table
- * (monitor/alert-rules.ts), the way Prometheus evaluates the generated rules:
+ * (config/alert-rules.ts), the way Prometheus evaluates the generated rules:
  * one alert per rule and series (its labels), firing once the condition has
  * held for the rule's `for` (or, for `increase` rules, when the counter grew
  * over the window), then nothing more while it lasts, then one recovery.
  *
  * Pure apart from the clock the caller passes in.
  */
-import { crosses, selector, type AlertKind, type ResolvedRule } from './alert-rules.ts';
+import { crosses, selector, type AlertKind, type ResolvedRule } from '../config/alert-rules.ts';
 
 export interface Series {
   metric: string;

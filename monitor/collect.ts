@@ -1,6 +1,6 @@
 /**
  * One sample of the whole pipeline: what the metrics, the alerts and the page
- * are made of. Lag figures come from pipeline/lag.ts (slot, Kafka consumer,
+ * are made of. Lag figures come from activities/lag-report.ts (slot, Kafka consumer,
  * newest LSN applied); the rest is read here from the pipeline's own tables
  * (change logs, astros.kafka_errors, ingest_runs, ingest_rejects,
  * validation_reports), Kafka Connect's REST API and Temporal's visibility.
@@ -8,18 +8,20 @@
  * A component that does not answer is reported down, never thrown: the
  * sample then carries what the others said.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client as TemporalClient } from '@temporalio/client';
 import type pg from 'pg';
-import { pipelineNames, tableNames } from '../catalog/names.ts';
+import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
+import { kafkaAnswers, type Kafka } from '../connectors/kafka/client.ts';
+import type { KafkaConnect } from '../connectors/kafka-connect/client.ts';
+import type { SchemaRegistry } from '../connectors/registry/client.ts';
+import { pipelineNames, tableNames } from '../shared/names.ts';
 import { catalogEntries, isCaptured, type TableState } from '../catalog/store.ts';
-import type { MonitorConfig } from '../config/env.ts';
-import { readGaps, type CaptureGap } from '../pipeline/capture-gaps.ts';
-import { lagReport, type LagReport } from '../pipeline/lag.ts';
+import type { Config } from '../config/load.ts';
+import { readGaps, type CaptureGap } from '../connectors/clickhouse/capture-gaps.ts';
+import { lagReport, type LagReport } from '../activities/lag-report.ts';
 import { newestComplete } from '../activities/backup/manifest.ts';
-import { openStore } from '../connectors/object-store/store.ts';
-import { tcpReachable } from '../stack/lib/process.ts';
-import { INGEST_WORKFLOW_TYPE } from '../workflows/shared.ts';
+import { openStore } from '../connectors/object-store/open.ts';
+import { INGEST_WORKFLOW_TYPE } from '../shared/workflows.ts';
 
 /** Upper bounds (seconds) of the commit→visible latency histogram. */
 export const latencyBuckets = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300];
@@ -92,15 +94,13 @@ export interface Snapshot {
 }
 
 export interface CollectDeps {
-  cfg: MonitorConfig;
+  cfg: Config;
   pool: pg.Pool;
   clickhouse: ClickHouseClient;
+  kafka: Kafka;
+  connect: KafkaConnect;
+  registry: SchemaRegistry;
   temporal: () => Promise<TemporalClient>;
-}
-
-/** Rows of a ClickHouse query. */
-export async function chRows<T>(ch: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
-  return (await ch.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
 }
 
 async function settle<T>(p: Promise<T>): Promise<T | undefined> {
@@ -111,10 +111,6 @@ async function settle<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
-async function httpOk(url: string): Promise<boolean> {
-  return (await settle(fetch(url, { signal: AbortSignal.timeout(3_000) })))?.ok === true;
-}
-
 const truncate = (s: string, n = 300) => (s.length > n ? `${s.slice(0, n)}…` : s);
 
 /** Per captured table: change count, dead letters, Debezium lag and the commit→visible latency of new changes. */
@@ -123,7 +119,7 @@ async function tableSamples(d: CollectDeps, sources: string[], since: Map<string
     (await chRows<{ topic: string; n: string }>(d.clickhouse, `SELECT topic, count() AS n FROM ${pipelineNames.clickhouseDatabase}.${pipelineNames.kafkaErrorsTable} GROUP BY topic`)).map((r) => [r.topic, Number(r.n)]),
   );
   const one = async (source: string): Promise<TableSample> => {
-    const n = tableNames(source, { groupPrefix: d.cfg.endpoints.groupPrefix });
+    const n = tableNames(source, { groupPrefix: d.cfg.groupPrefix });
     const [head] = await chRows<{ n: string; dbz: number | null; vis: number | null }>(
       d.clickhouse,
       `SELECT count() AS n,
@@ -163,9 +159,8 @@ async function tableSamples(d: CollectDeps, sources: string[], since: Map<string
 }
 
 async function connectorStatus(d: CollectDeps): Promise<Snapshot['connector']> {
-  const res = await fetch(`${d.cfg.endpoints.connectUrl}/connectors/${pipelineNames.connector}/status`, { signal: AbortSignal.timeout(3_000) });
-  if (res.status === 404) return { name: pipelineNames.connector, state: 'NOT REGISTERED', tasks: [] };
-  const s = (await res.json()) as { connector: { state: string }; tasks: { id: number; state: string; trace?: string }[] };
+  const s = await d.connect.status(pipelineNames.connector, 3_000);
+  if (!s) return { name: pipelineNames.connector, state: 'NOT REGISTERED', tasks: [] };
   return { name: pipelineNames.connector, state: s.connector.state, tasks: s.tasks.map((t) => ({ id: t.id, state: t.state, ...(t.trace ? { trace: truncate(t.trace, 500) } : {}) })) };
 }
 
@@ -227,23 +222,22 @@ async function postgresFacts(d: CollectDeps) {
 export async function collect(d: CollectDeps, since: Map<string, number>): Promise<Snapshot> {
   const at = Date.now();
   const until = at - 2_000;
-  const e = d.cfg.endpoints;
+  const e = d.cfg;
   const entries = await settle(catalogEntries(d.pool));
   const sources = entries?.filter((x) => isCaptured(x.state)).map((x) => x.declaration.source);
   const tableStates = (entries ?? [])
     .filter((x) => x.state !== 'removed')
     .map((x) => ({ source: x.declaration.source, state: x.state, reason: stoppedStates.includes(x.state) ? (x.lastError ?? null) : null, since: x.updatedAt }));
-  const [broker] = e.kafkaBrokers.split(',');
-  const lastBackup = settle(Promise.resolve().then(() => newestComplete(openStore(d.cfg.backup.target, d.cfg.backup))).then((m) => (m ? { name: m.name, createdAt: m.createdAt } : null)));
+  const lastBackup = settle(Promise.resolve().then(() => newestComplete(openStore(e.backup.target, e.backup))).then((m) => (m ? { name: m.name, createdAt: m.createdAt } : null)));
   const [lag, pgFacts, tables, connector, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters, gaps] = await Promise.all([
-    settle(lagReport({ postgresUrl: e.databaseUrl, kafkaBrokers: e.kafkaBrokers, clickhouseUrl: e.clickhouseUrl, groupPrefix: e.groupPrefix })),
+    settle(lagReport({ db: d.pool, kafka: d.kafka, clickhouse: d.clickhouse }, { groupPrefix: e.groupPrefix })),
     settle(postgresFacts(d)),
     settle(tableSamples(d, sources ?? [], since, until)),
     settle(connectorStatus(d)),
     settle(ingestWorkflows(d)),
-    httpOk(`${e.registryUrl}/apis/ccompat/v7/subjects`),
-    httpOk(`${e.clickhouseUrl}/ping`),
-    tcpReachable(Number(broker?.split(':')[1]), broker?.split(':')[0], 2_000),
+    d.registry.answers(),
+    d.clickhouse.ping({ select: false, abort_signal: AbortSignal.timeout(3_000) }).then((r) => r.success, () => false),
+    kafkaAnswers(e.kafkaBrokers),
     settle(
       chRows<{ topic: string; error: string; received_at: string; raw_message: string }>(
         d.clickhouse,

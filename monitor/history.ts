@@ -5,9 +5,9 @@
  * are still firing, so it does not send them again.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { pipelineNames } from '../catalog/names.ts';
+import { pipelineNames } from '../shared/names.ts';
 import type { AlertEvent, Series } from './alerts.ts';
-import { chRows } from './collect.ts';
+import { chRows } from '../connectors/clickhouse/client.ts';
 
 const db = pipelineNames.clickhouseDatabase;
 const toDateTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');

@@ -13,8 +13,8 @@
  * rows as new ones.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { pipelineNames } from '../catalog/names.ts';
-import { INGEST_TABLE } from '../workflows/shared.ts';
+import { pipelineNames } from '../shared/names.ts';
+import { INGEST_TABLE } from '../shared/workflows.ts';
 import type { Series } from './alerts.ts';
 import { latencyBuckets, stoppedStates, type Snapshot } from './collect.ts';
 

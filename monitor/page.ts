@@ -6,14 +6,14 @@
  * to the Temporal Web UI, the registry and the connector's status.
  * Server-rendered HTML with inline SVG; reloads itself every interval.
  */
-import { pipelineNames } from '../catalog/names.ts';
-import type { MonitorConfig } from '../config/env.ts';
-import type { AlertKind } from './alert-rules.ts';
+import { pipelineNames } from '../shared/names.ts';
+import type { Config } from '../config/load.ts';
+import type { AlertKind } from '../config/alert-rules.ts';
 import { escapeHtml as esc, intervalAverage, lineChart, rate, type ChartSeries } from './charts.ts';
 import { stoppedStates, type Snapshot } from './collect.ts';
 import type { HistoryPoint, MonitorHistory } from './history.ts';
-import { formatLsn } from '../pipeline/lag.ts';
-import { slotProblem } from '../pipeline/slot-health.ts';
+import { formatLsn } from '../shared/lsn.ts';
+import { slotProblem } from '../connectors/postgres/slots.ts';
 
 type Health = 'ok' | 'warn' | 'down';
 
@@ -147,14 +147,14 @@ table{border-collapse:collapse;font-size:12px;margin-bottom:6px}td,th{border:1px
 .empty{color:#64748b;font-size:12px}code{font-size:11px}.why{max-width:560px;font-size:11px;color:#7f1d1d}`;
 
 export interface PageInput {
-  cfg: MonitorConfig;
+  cfg: Config;
   snapshot: Snapshot;
   history: MonitorHistory;
   firing: { kind: AlertKind; labels: Record<string, string>; since: number; value: number }[];
 }
 
 export async function renderPage({ cfg, snapshot: s, history, firing }: PageInput): Promise<string> {
-  const e = cfg.endpoints;
+  const e = cfg;
   const kinds = new Set(firing.map((f) => f.kind));
   const stageHtml = stages(s, kinds)
     .map((st) => `<div class="stage ${st.health}" data-stage="${st.id}" data-health="${st.health}"><h3><span class="dot"></span>${esc(st.name)}</h3>${st.lines.map((l) => `<div>${l}</div>`).join('')}</div>`)
@@ -222,7 +222,7 @@ export async function renderPage({ cfg, snapshot: s, history, firing }: PageInpu
     'rejects',
   );
   const recentAlerts = await history.recentAlerts(8).catch(() => []);
-  const alertLog = table(['at', 'state', 'message', 'webhook'], recentAlerts.map((a) => [when(a.at), esc(a.state), esc(a.text), a.delivered ? 'sent' : cfg.webhookUrl ? 'FAILED' : 'no webhook set']), 'no alerts yet', 'alert-log');
+  const alertLog = table(['at', 'state', 'message', 'webhook'], recentAlerts.map((a) => [when(a.at), esc(a.state), esc(a.text), a.delivered ? 'sent' : cfg.monitor.webhookUrl ? 'FAILED' : 'no webhook set']), 'no alerts yet', 'alert-log');
   const firingHtml =
     firing.length > 0
       ? `<div class="alerts" data-alerts="firing"><strong>Firing:</strong> ${firing.map((f) => `${esc(f.kind)} (${esc(Object.entries(f.labels).map(([k, v]) => `${k}=${v}`).join(', '))}) = ${f.value}`).join('; ')}</div>`
@@ -234,9 +234,9 @@ export async function renderPage({ cfg, snapshot: s, history, firing }: PageInpu
     ['/metrics', 'Prometheus metrics'],
     ['/rules.yml', 'Alert rules'],
   ];
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="${Math.max(5, Math.round(cfg.intervalMs / 1000))}">
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="${Math.max(5, Math.round(cfg.monitor.intervalMs / 1000))}">
 <title>astros-cdc pipeline</title><style>${css}</style></head><body>
-<h1>astros-cdc pipeline</h1><div class="meta">sampled ${when(new Date(s.at).toISOString())} · monitor ${esc(cfg.instance)} · every ${cfg.intervalMs / 1000} s</div>
+<h1>astros-cdc pipeline</h1><div class="meta">sampled ${when(new Date(s.at).toISOString())} · monitor ${esc(cfg.monitor.instance)} · every ${cfg.monitor.intervalMs / 1000} s</div>
 <div class="links">${links.map(([href, text]) => `<a href="${esc(href!)}">${esc(text!)}</a>`).join('')}</div>
 ${firingHtml}${lostSlot ? `<div class="alerts" data-alerts="slot"><strong>Not capturing:</strong> ${lostSlot.text}</div>` : ''}
 <h2>Pipeline</h2><div class="pipeline">${stageHtml}</div>

@@ -9,14 +9,16 @@
  *   /api/state   the latest sample as JSON
  *   /health      200 once a sample finished within three intervals
  */
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Client, Connection } from '@temporalio/client';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pg from 'pg';
-import { survivePostgresRestarts } from '../activities/postgres.ts';
-import type { MonitorConfig } from '../config/env.ts';
-import { prometheusRules } from './alert-rules.ts';
+import { createClickHouse } from '../connectors/clickhouse/client.ts';
+import { kafkaClient } from '../connectors/kafka/client.ts';
+import { KafkaConnect } from '../connectors/kafka-connect/client.ts';
+import { createPool } from '../connectors/postgres/pool.ts';
+import { SchemaRegistry } from '../connectors/registry/client.ts';
+import type { Config } from '../config/load.ts';
+import { prometheusRules } from '../config/alert-rules.ts';
 import { AlertEngine, alertText, slackPayload, type AlertEvent } from './alerts.ts';
 import { collect, type Snapshot } from './collect.ts';
 import { MonitorHistory } from './history.ts';
@@ -48,9 +50,12 @@ export interface MonitorOptions {
   restarts?: () => Record<string, number>;
 }
 
-export async function startMonitor(cfg: MonitorConfig, log: (m: string) => void = (m) => console.log(m), opts: MonitorOptions = {}): Promise<Monitor> {
-  const pool = survivePostgresRestarts(new pg.Pool({ connectionString: cfg.endpoints.databaseUrl, max: 4, application_name: 'astros-monitor', connectionTimeoutMillis: 3_000 }), () => undefined);
-  const ch = createClient({ url: cfg.endpoints.clickhouseUrl, request_timeout: 20_000, log: { level: ClickHouseLogLevel.OFF } });
+export async function startMonitor(cfg: Config, log: (m: string) => void = (m) => console.log(m), opts: MonitorOptions = {}): Promise<Monitor> {
+  const pool = createPool(cfg.databaseUrl, { max: 4, application: 'astros-monitor', connectTimeoutMs: 3_000, log: () => undefined });
+  const ch = createClickHouse(cfg.clickhouseUrl, { requestTimeoutMs: 20_000 });
+  const kafka = kafkaClient(cfg.kafkaBrokers, 'astros-monitor');
+  const connect = new KafkaConnect(cfg.connectUrl);
+  const registry = SchemaRegistry.at(cfg.registryUrl);
   let temporal: { connection: Connection; client: Client } | undefined;
   const temporalClient = async () => {
     if (!temporal) {
@@ -61,8 +66,8 @@ export async function startMonitor(cfg: MonitorConfig, log: (m: string) => void 
   };
 
   const metrics = new MonitorMetrics();
-  const history = new MonitorHistory(ch, cfg.instance);
-  const engine = new AlertEngine(cfg.rules);
+  const history = new MonitorHistory(ch, cfg.monitor.instance);
+  const engine = new AlertEngine(cfg.monitor.rules);
   const since = new Map<string, number>();
   let latest: Snapshot | undefined;
   let lastOkAt = 0;
@@ -77,14 +82,14 @@ export async function startMonitor(cfg: MonitorConfig, log: (m: string) => void 
   const deliver = async (e: AlertEvent) => {
     const text = alertText(e);
     log(`monitor: alert ${text}`);
-    const delivered = cfg.webhookUrl ? await postWebhook(cfg.webhookUrl, slackPayload(e, pageUrl)) : false;
-    if (cfg.webhookUrl && !delivered) log(`monitor: the webhook did not accept the ${e.state} ${e.key}`);
+    const delivered = cfg.monitor.webhookUrl ? await postWebhook(cfg.monitor.webhookUrl, slackPayload(e, pageUrl)) : false;
+    if (cfg.monitor.webhookUrl && !delivered) log(`monitor: the webhook did not accept the ${e.state} ${e.key}`);
     await history.writeAlert(e, text, delivered).catch((err: unknown) => log(`monitor: could not record alert: ${(err as Error).message}`));
   };
 
   const sample = async () => {
     const t0 = performance.now();
-    const s = await collect({ cfg, pool, clickhouse: ch, temporal: temporalClient }, since);
+    const s = await collect({ cfg, pool, clickhouse: ch, kafka, connect, registry, temporal: temporalClient }, since);
     if (!s.components.temporal && temporal) {
       await temporal.connection.close().catch(() => undefined);
       temporal = undefined;
@@ -105,7 +110,7 @@ export async function startMonitor(cfg: MonitorConfig, log: (m: string) => void 
     running = sample()
       .catch((err: unknown) => log(`monitor: sample failed: ${(err as Error).message}`))
       .finally(() => {
-        if (!stopped) timer = setTimeout(loop, cfg.intervalMs);
+        if (!stopped) timer = setTimeout(loop, cfg.monitor.intervalMs);
       });
   };
 
@@ -117,10 +122,10 @@ export async function startMonitor(cfg: MonitorConfig, log: (m: string) => void 
     };
     const handle = async () => {
       if (url.pathname === '/metrics') return send(200, metrics.registry.contentType, await metrics.registry.metrics());
-      if (url.pathname === '/rules.yml') return send(200, 'text/yaml; charset=utf-8', prometheusRules(cfg.rules));
+      if (url.pathname === '/rules.yml') return send(200, 'text/yaml; charset=utf-8', prometheusRules(cfg.monitor.rules));
       if (url.pathname === '/api/state') return send(200, 'application/json', JSON.stringify({ snapshot: latest, alerts: engine.firing() }));
       if (url.pathname === '/health') {
-        const ok = Date.now() - lastOkAt < 3 * cfg.intervalMs + 30_000 && latest !== undefined;
+        const ok = Date.now() - lastOkAt < 3 * cfg.monitor.intervalMs + 30_000 && latest !== undefined;
         return send(ok ? 200 : 503, 'text/plain', ok ? 'ok\n' : 'no sample yet\n');
       }
       if (url.pathname === '/') {
@@ -134,13 +139,13 @@ export async function startMonitor(cfg: MonitorConfig, log: (m: string) => void 
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(cfg.port, cfg.host, () => resolve());
+    server.listen(cfg.monitor.port, cfg.monitor.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${cfg.host}:${port}`;
+  const url = `http://${cfg.monitor.host}:${port}`;
   pageUrl = `${url}/`;
   loop();
-  log(`monitor: listening on ${url} (page /, metrics /metrics), sampling every ${cfg.intervalMs / 1000} s, instance ${cfg.instance}`);
+  log(`monitor: listening on ${url} (page /, metrics /metrics), sampling every ${cfg.monitor.intervalMs / 1000} s, instance ${cfg.monitor.instance}`);
 
   return {
     url,

@@ -20,11 +20,11 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 step "native stack (dev profile: usual ports)"
-npx --no-install tsx stack/cli.ts up --profile dev
-eval "$(npx --no-install tsx stack/cli.ts env --profile dev)"
+npx --no-install tsx cli/stack.ts up --profile dev
+eval "$(npx --no-install tsx cli/stack.ts env --profile dev)"
 
 step "pipeline: Postgres migrations, ClickHouse DDL, Debezium connector"
-npx --no-install tsx pipeline/setup.ts --profile dev
+npx --no-install tsx cli/setup.ts --profile dev
 
 step "schedules: ingest every 5 minutes, validate every 15 (Temporal Schedules, visible in the Web UI)"
 npx --no-install tsx cli/astros.ts schedule

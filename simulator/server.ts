@@ -1,12 +1,12 @@
 /**
  * Local stand-in for http://api.open-notify.org/astros.json.
  *
- *   npx tsx simulator/server.ts --port 8090 [--seed 1] [--size 10] [--step-seconds 60]
+ *   npm run simulator -- --port 8090 [--seed 1] [--size 10] [--step-seconds 60]   (cli/simulator.ts)
  *
  * GET  /astros.json            the feed (same JSON shape as open-notify)
  * GET  /health                 {"status":"ok"}
  * GET  /control/state          scenario state (step, crew size, pending faults, request counts)
- * POST /control                script the scenario (JSON body, see controlSchema)
+ * POST /control                script the scenario (JSON body, see control.ts)
  * Every route also exists under /s/<scenario>/... : independent scenarios, so
  * concurrent tests never see each other's crew or faults. DELETE /s/<scenario>
  * forgets one.
@@ -15,56 +15,10 @@
  * step advances every --step-seconds (0 = only through POST /control).
  */
 import http from 'node:http';
-import { pathToFileURL } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
-import { z } from 'zod';
+import { controlSchema, type Control } from './control.ts';
 import { crewAt, INVALID_RECORDS, type CrewMember } from './crew.ts';
 
-export const MAX_CREW = 100_000;
-
-const count = z.number().int().min(0).max(1_000_000);
-
-export const controlSchema = z
-  .object({
-    seed: z.number().int().min(0).max(2 ** 31 - 1),
-    size: z.number().int().min(0).max(MAX_CREW),
-    step: z.number().int().min(0),
-    advance: z.number().int().min(0),
-    stepSeconds: z.number().min(0),
-    /** An explicit crew replaces the generated one; null goes back to generation. */
-    crew: z.array(z.object({ name: z.string(), craft: z.string() })).max(MAX_CREW).nullable(),
-    /** Override the `number` field (to make it disagree with the list); null = list length. */
-    number: z.number().int().nullable(),
-    /** Each fault applies to the next `count` feed requests. */
-    faults: z
-      .object({
-        http5xx: z.object({ count, status: z.number().int().min(500).max(599).default(503) }),
-        reset: z.object({ count }),
-        slow: z.object({ count, ms: z.number().int().min(0).max(600_000) }),
-        malformed: z.object({ count }),
-        invalidRecords: z.object({ count, records: z.number().int().min(1).max(INVALID_RECORDS.length).default(3) }),
-        duplicates: z.object({ count }),
-      })
-      .partial(),
-    clearFaults: z.boolean(),
-    /**
-     * Raw responses served as they are, one per feed request, in order, before
-     * the crew (fuzzing: any bytes, any content type, any status).
-     */
-    serve: z
-      .array(
-        z.object({
-          bodyBase64: z.string(),
-          contentType: z.string().default('application/json'),
-          status: z.number().int().min(200).max(599).default(200),
-        }),
-      )
-      .max(100_000),
-  })
-  .partial()
-  .strict();
-
-export type Control = z.infer<typeof controlSchema>;
+export { MAX_CREW } from './control.ts';
 
 interface Scenario {
   seed: number;
@@ -306,65 +260,4 @@ export function createSimulator(opts: SimulatorOptions): http.Server {
     });
   });
   return server;
-}
-
-function intOption(min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    return n;
-  };
-}
-
-export async function main(argv = process.argv): Promise<void> {
-  const program = new Command()
-    .name('simulator')
-    .description('Local astronauts-in-space API (astros.json shape) with deterministic crew rotations and fault injection.')
-    .option('--port <port>', 'port to listen on', intOption(0, 65535), 8090)
-    .option('--host <host>', 'address to bind', '127.0.0.1')
-    .option('--seed <n>', 'seed of the generated crews', intOption(0, 2 ** 31 - 1), 1)
-    .option('--size <n>', `crew size (up to ${MAX_CREW})`, intOption(0, MAX_CREW), 10)
-    .option('--step-seconds <s>', 'advance the rotation step every s seconds (0: only via POST /control)', (v) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number >= 0');
-      return n;
-    }, 0)
-    .addHelpText(
-      'after',
-      `
-Routes (also under /s/<scenario>/ for independent scenarios):
-  GET  /astros.json     the feed
-  GET  /health          liveness
-  GET  /control/state   step, crew size, pending faults, request counts
-  POST /control         e.g. {"crew":[{"name":"A B","craft":"ISS"}]}, {"advance":1},
-                        {"faults":{"http5xx":{"count":3},"slow":{"count":1,"ms":5000},
-                         "malformed":{"count":1},"invalidRecords":{"count":1,"records":3},
-                         "reset":{"count":1},"duplicates":{"count":1}}}, {"clearFaults":true},
-                        {"serve":[{"bodyBase64":"…","contentType":"text/html","status":200}]}  (raw responses, in order)
-  DELETE /s/<scenario>  forget a scenario`,
-    )
-    .action(async (opts: { port: number; host: string; seed: number; size: number; stepSeconds: number }) => {
-      const server = createSimulator({ seed: opts.seed, size: opts.size, stepSeconds: opts.stepSeconds });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(opts.port, opts.host, resolve);
-      });
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : opts.port;
-      console.log(`simulator listening on http://${opts.host}:${port}/astros.json (seed ${opts.seed}, size ${opts.size})`);
-      const stop = () => {
-        server.close(() => process.exit(0));
-        server.closeAllConnections();
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
-  await program.parseAsync(argv);
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`simulator: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
 }

@@ -11,8 +11,8 @@ import { createContext } from '../stack/lib/context.ts';
 import { stackEnv } from '../stack/lib/endpoints.ts';
 import { StackManager } from '../stack/lib/manager.ts';
 import { aptInstall } from '../stack/lib/apt.ts';
-import { endpoints } from '../config/env.ts';
-import { setupPipeline } from '../pipeline/setup.ts';
+import { parseConfig } from '../config/load.ts';
+import { setupPipeline } from '../activities/setup.ts';
 import { testTables } from './test-tables.ts';
 
 /** Debian's chromium: what the page tests drive through puppeteer-core (never a downloaded browser). */
@@ -21,20 +21,27 @@ export const chromiumPath = '/usr/bin/chromium';
 export default async function setup(): Promise<() => Promise<void>> {
   const ctx = createContext('test', (m) => console.log(m));
   const manager = new StackManager(ctx, componentsFor('test'));
-  const t0 = Date.now();
-  await Promise.all([
-    manager.up(testStackComponents(), { withDbt: true }),
-    aptInstall({ component: 'tests (pipeline page)', packages: ['chromium'], provides: chromiumPath, recommends: false }, (m) => console.log(m)),
-  ]);
-  console.log(`[global-setup] native stack (test profile) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  const env = stackEnv(ctx);
-  Object.assign(process.env, env);
-  await setupPipeline(endpoints(env), { declare: testTables, log: (m) => console.log(m) });
-  return async () => {
+  const teardown = async () => {
     if (process.env.KEEP_STACK === '1') {
       console.log('[global-setup] KEEP_STACK=1: leaving the test stack running (npm run stack -- down --profile test stops it)');
       return;
     }
     await manager.down();
   };
+  const t0 = Date.now();
+  try {
+    await Promise.all([
+      manager.up(testStackComponents(), { withDbt: true }),
+      aptInstall({ component: 'tests (pipeline page)', packages: ['chromium'], provides: chromiumPath, recommends: false }, (m) => console.log(m)),
+    ]);
+    console.log(`[global-setup] native stack (test profile) ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const env = stackEnv(ctx);
+    Object.assign(process.env, env);
+    await setupPipeline(parseConfig(env), { declare: testTables, log: (m) => console.log(m) });
+  } catch (err) {
+    // vitest runs no teardown when setup throws: without this a failed setup leaves the stack running.
+    await teardown().catch((e: unknown) => console.log(`[global-setup] stopping the stack after the failure: ${String(e)}`));
+    throw err;
+  }
+  return teardown;
 }

@@ -12,22 +12,24 @@
  *      that already exist (parallel COPY into a shadow copy, swapped in) while
  *      changes keep streaming, and validation must agree; when it does not,
  *      the table is loaded once more
- *   5. state streaming; on any failure after 2, state blocked with the error,
- *      and running the add again resumes.
+ *   5. state streaming, and the dbt history models written from the live
+ *      catalog (so an add started from the Web UI gets its model too; runs
+ *      started before this step existed replay without it: patched());
+ *      on any failure after 2, state blocked with the error, and running the
+ *      add again resumes.
  *
  * Idempotent: the workflow id is tables-add-<schema.table> (the CLI attaches
  * to a running add), every step can be repeated.
  * Deterministic code only.
  */
-import { ApplicationFailure, executeChild, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
-import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
-import type { ValidationReport } from '../activities/pipeline-validation/types.ts';
+import { IngestErrorType, nonRetryableErrorTypes } from '../shared/errors.ts';
+import type { ValidationReport } from '../shared/validation.ts';
+import { DBT_MODELS_PATCH } from '../shared/workflows.ts';
 import type { TableDeclarationInput } from '../catalog/declaration.ts';
+import type { DbtModels } from '../activities/tables.ts';
 import { resyncTable } from './resync-table.ts';
-
-export const ADD_TABLE_WORKFLOW_TYPE = 'addTable';
-export const addTableWorkflowId = (source: string): string => `tables-add-${source}`;
 
 export type AddTableInput = TableDeclarationInput;
 
@@ -41,11 +43,13 @@ export interface AddTableResult {
   loads: number;
   /** Absent when the load was cancelled after its swap (its rows are in; its validation did not run). */
   validation?: { workflowId: string; outcome: ValidationReport['outcome']; summary: string };
+  /** The dbt history models written once the table streams (absent in runs started before the workflow wrote them). */
+  dbtModels?: DbtModels;
 }
 
 const quick = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes };
 
-const { checkTableForCapture, declareAddingTable, setTableState } = proxyActivities<IngestActivities>({
+const { checkTableForCapture, declareAddingTable, setTableState, writeDbtModels } = proxyActivities<IngestActivities>({
   startToCloseTimeout: 60_000,
   retry: quick,
 });
@@ -83,7 +87,16 @@ export async function addTable(input: AddTableInput): Promise<AddTableResult> {
       try {
         const loaded = await executeChild(resyncTable, { workflowId: `${info.workflowId}-load-${info.runId.slice(0, 8)}-${loads}`, args: [{ source }] });
         await setTableState({ source, state: 'streaming' });
-        return { source, key: checked.key, estimatedRows: checked.estimatedRows, loadedRows: loaded.rowsRead, loads, ...(loaded.validation ? { validation: loaded.validation } : {}) };
+        const dbtModels = patched(DBT_MODELS_PATCH) ? await writeDbtModels() : undefined;
+        return {
+          source,
+          key: checked.key,
+          estimatedRows: checked.estimatedRows,
+          loadedRows: loaded.rowsRead,
+          loads,
+          ...(loaded.validation ? { validation: loaded.validation } : {}),
+          ...(dbtModels ? { dbtModels } : {}),
+        };
       } catch (err) {
         // The load's validation did not agree (its report is the innermost failure's details): load once more.
         const report = validationReportOf(err);

@@ -13,18 +13,10 @@
  */
 import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
-import { nonRetryableErrorTypes } from '../activities/errors.ts';
+import { nonRetryableErrorTypes } from '../shared/errors.ts';
 import type { BackupSummary } from '../activities/backup/activities.ts';
 import type { Rewound } from '../activities/backup/restore.ts';
 import { resyncTable } from './resync-table.ts';
-
-export const BACKUP_WORKFLOW_TYPE = 'backupPipeline';
-export const BACKUP_WORKFLOW_ID = 'backup-pipeline';
-export const BACKUP_SCHEDULE_ID = 'backup-pipeline';
-export const VERIFY_BACKUP_WORKFLOW_TYPE = 'verifyBackup';
-export const VERIFY_BACKUP_WORKFLOW_ID = 'verify-backup';
-export const RESTORE_WORKFLOW_TYPE = 'restorePipeline';
-export const RESTORE_WORKFLOW_ID = 'restore-pipeline';
 
 export interface BackupPipelineInput {
   /** A directory or s3://bucket[/prefix]; default: the worker's BACKUP_TARGET. */

@@ -11,8 +11,8 @@
 import { ChildWorkflowFailure, ParentClosePolicy, executeChild, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { ApplicationFailure } from '@temporalio/common';
 import type { IngestActivities } from '../activities/index.ts';
-import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
-import { activityLimits, type IngestAstronautsInput, type IngestSummary, type IngestValidation } from './shared.ts';
+import { IngestErrorType, nonRetryableErrorTypes } from '../shared/errors.ts';
+import { activityLimits, type IngestAstronautsInput, type IngestSummary, type IngestValidation } from '../shared/workflows.ts';
 import { validatePipeline } from './validate-pipeline.ts';
 
 const { fetchAstronauts } = proxyActivities<IngestActivities>({

@@ -20,12 +20,9 @@
  */
 import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
-import { nonRetryableErrorTypes } from '../activities/errors.ts';
+import { nonRetryableErrorTypes } from '../shared/errors.ts';
 import type { ResetResult } from '../activities/recover.ts';
 import { resyncTable, type ResyncTableResult } from './resync-table.ts';
-
-export const RECOVER_WORKFLOW_TYPE = 'recoverPipeline';
-export const RECOVER_WORKFLOW_ID = 'recover-pipeline';
 
 export interface RecoverPipelineInput {
   /** Default: the pipeline's connector. */

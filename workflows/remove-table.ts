@@ -5,12 +5,18 @@
  * connector's table list lose it); its ClickHouse objects are dropped only
  * with drop: true. Idempotent. Deterministic code only.
  */
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
-import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
+import type { DbtModels } from '../activities/tables.ts';
+import { IngestErrorType, nonRetryableErrorTypes } from '../shared/errors.ts';
+import { DBT_MODELS_PATCH } from '../shared/workflows.ts';
 
-export const REMOVE_TABLE_WORKFLOW_TYPE = 'removeTable';
-export const removeTableWorkflowId = (source: string): string => `tables-remove-${source}`;
+export interface RemoveTableResult {
+  source: string;
+  dropped: string[];
+  /** The dbt history models written without the table's (absent in runs started before the workflow wrote them). */
+  dbtModels?: DbtModels;
+}
 
 export interface RemoveTableInput {
   source: string;
@@ -19,12 +25,15 @@ export interface RemoveTableInput {
 }
 
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes };
-const { removeFromCatalog, dropTableTargets } = proxyActivities<IngestActivities>({ startToCloseTimeout: 60_000, retry });
+const { removeFromCatalog, dropTableTargets, writeDbtModels } = proxyActivities<IngestActivities>({ startToCloseTimeout: 60_000, retry });
 const { applyCatalogToStack } = proxyActivities<IngestActivities>({ startToCloseTimeout: 10 * 60_000, heartbeatTimeout: 60_000, retry });
 
-export async function removeTable(input: RemoveTableInput): Promise<{ source: string; dropped: string[] }> {
+export async function removeTable(input: RemoveTableInput): Promise<RemoveTableResult> {
   if (!input?.source) throw ApplicationFailure.create({ type: IngestErrorType.InvalidInput, nonRetryable: true, message: 'input needs "source": "schema.table"' });
   await removeFromCatalog({ source: input.source });
   await applyCatalogToStack();
-  return { source: input.source, dropped: input.drop ? await dropTableTargets({ source: input.source }) : [] };
+  const dropped = input.drop ? await dropTableTargets({ source: input.source }) : [];
+  // The table's generated model goes (see addTable; a history recorded before this step replays without it).
+  const dbtModels = patched(DBT_MODELS_PATCH) ? await writeDbtModels() : undefined;
+  return { source: input.source, dropped, ...(dbtModels ? { dbtModels } : {}) };
 }

@@ -27,15 +27,13 @@
  * `superseded` so the caller folds the new shape in and reloads again.
  * Query `progress` for rows and ranges done. Deterministic code only.
  */
-import { ApplicationFailure, CancellationScope, CancelledFailure, defineQuery, executeChild, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, CancelledFailure, executeChild, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
-import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
+import { IngestErrorType, nonRetryableErrorTypes } from '../shared/errors.ts';
 import type { ResyncOutcome, ResyncTarget } from '../activities/resync.ts';
-import type { ValidationReport } from '../activities/pipeline-validation/types.ts';
+import type { ValidationReport } from '../shared/validation.ts';
+import { resyncProgressQuery, type ResyncProgress } from '../shared/workflows.ts';
 import { validatePipeline } from './validate-pipeline.ts';
-
-export const RESYNC_WORKFLOW_TYPE = 'resyncTable';
-export const resyncWorkflowId = (source: string): string => `resync-${source}`;
 
 export interface ResyncTableInput {
   source: string;
@@ -49,14 +47,6 @@ export interface ResyncTableInput {
   target?: ResyncTarget;
   /** When the table's shape moves away from its copy: fail with TableShapeChanged (default), or return with `superseded`. */
   onShapeChange?: 'fail' | 'return';
-}
-
-export interface ResyncProgress {
-  phase: 'preparing' | 'loading' | 'swapping' | 'completing' | 'validating' | 'done';
-  rangesDone: number;
-  ranges: number;
-  rowsLoaded: number;
-  estimatedRows: number;
 }
 
 export interface ResyncTableResult extends ResyncOutcome {
@@ -75,8 +65,6 @@ export interface ResyncTableResult extends ResyncOutcome {
   /** onShapeChange 'return': why the reload stopped (the table's shape moved); the live copy was not swapped, or, found by the closing validation, must be loaded again. */
   superseded?: string;
 }
-
-export const resyncProgressQuery = defineQuery<ResyncProgress>('progress');
 
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes };
 

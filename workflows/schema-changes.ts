@@ -32,14 +32,10 @@
  */
 import { ApplicationFailure, condition, continueAsNew, executeChild, log, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
-import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
+import { IngestErrorType, nonRetryableErrorTypes } from '../shared/errors.ts';
 import type { AppliedChange } from '../activities/schema-changes.ts';
 import { resyncTable } from './resync-table.ts';
 
-export const SCHEMA_WATCH_WORKFLOW_TYPE = 'watchSchemaChanges';
-export const SCHEMA_WATCH_WORKFLOW_ID = 'schema-changes';
-export const RESUME_TABLE_WORKFLOW_TYPE = 'resumeSchemaChanges';
-export const resumeTableWorkflowId = (source: string): string => `tables-resume-${source}`;
 export const schemaChangeWorkflowId = (id: string): string => `schema-change-${id}`;
 
 /** The pipeline knows of a change within this (plus the change's own apply time). */

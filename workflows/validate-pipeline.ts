@@ -2,7 +2,7 @@
  * validatePipeline: prove that a captured Postgres table and its ClickHouse
  * copy agree at one consistent point (a Postgres snapshot and its LSN):
  * counts and value-level checksums, with the differing keys named. The work
- * is done by activities/pipeline-validation/ (see there for the LSN and checksum
+ * is done by activities/validation/ (see there for the LSN and checksum
  * design); this workflow orders it, records the report and decides the outcome:
  *  - agree:    completes with the report;
  *  - lag:      ClickHouse did not catch up within the bound; completes with
@@ -17,11 +17,9 @@
  */
 import { ApplicationFailure, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
-import { IngestErrorType, nonRetryableErrorTypes } from '../activities/errors.ts';
-import type { ValidationReport, ValidationSpec } from '../activities/pipeline-validation/types.ts';
-import { INGEST_TABLE } from './shared.ts';
-
-export const VALIDATE_WORKFLOW_TYPE = 'validatePipeline';
+import { IngestErrorType, nonRetryableErrorTypes } from '../shared/errors.ts';
+import type { ValidationReport, ValidationSpec } from '../shared/validation.ts';
+import { INGEST_TABLE } from '../shared/workflows.ts';
 
 export interface ValidatePipelineInput {
   /** A captured table (`schema.table`); its spec comes from the catalog. Default: the table ingestAstronauts writes. */

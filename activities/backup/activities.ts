@@ -4,23 +4,15 @@
  * input (no secret: S3 credentials stay in the worker's settings). Long steps
  * heartbeat what they are doing, which `astros backup …` prints while it waits.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
-import type pg from 'pg';
-import type { BackupSettings, Endpoints } from '../../config/env.ts';
-import { openStore } from '../../connectors/object-store/store.ts';
-import { IngestErrorType, permanentFailure } from '../errors.ts';
+import { openStore } from '../../connectors/object-store/open.ts';
+import { SchemaRegistry } from '../../connectors/registry/client.ts';
+import { IngestErrorType, permanentFailure } from '../../shared/errors.ts';
+import type { ActivityDeps } from '../deps.ts';
 import { heartbeat } from '../heartbeat.ts';
 import { createBackup, type CreateInput } from './create.ts';
 import { listBackups, pick, pruneSet, sizes } from './manifest.ts';
 import { createConsumers, restoreClickHouse, rewindGroups, type Rewound } from './restore.ts';
 import { verifyBackup } from './verify.ts';
-
-export interface BackupDeps {
-  pool: pg.Pool;
-  clickhouse?: ClickHouseClient;
-  endpoints?: Endpoints;
-  backup?: BackupSettings;
-}
 
 export interface BackupSummary {
   name: string;
@@ -55,13 +47,10 @@ async function withSteps<T>(fn: (say: (step: string) => void) => Promise<T>): Pr
   }
 }
 
-export function createBackupActivities(deps: BackupDeps) {
-  const need = () => {
-    if (!deps.clickhouse || !deps.endpoints || !deps.backup) throw permanentFailure(IngestErrorType.InvalidInput, 'this worker has no ClickHouse client, pipeline addresses or backup settings');
-    return { ch: deps.clickhouse, endpoints: deps.endpoints, settings: deps.backup };
-  };
+export function createBackupActivities(worker: Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka' | 'endpoints'>) {
+  const deps = { ...worker, registry: new SchemaRegistry(worker.endpoints.registryCcompatUrl) };
+  const settings = deps.endpoints.backup;
   const storeOf = (target: string | undefined) => {
-    const { settings } = need();
     try {
       return openStore(target ?? settings.target, settings);
     } catch (err) {
@@ -79,9 +68,8 @@ export function createBackupActivities(deps: BackupDeps) {
 
   return {
     async createPipelineBackup(input: CreateInput & { target?: string }): Promise<BackupSummary> {
-      const { ch, endpoints, settings } = need();
       const store = storeOf(input.target);
-      const m = await withSteps((say) => createBackup({ pool: deps.pool, clickhouse: ch, endpoints, settings, say }, store, input));
+      const m = await withSteps((say) => createBackup({ ...deps, say }, store, input));
       const s = sizes(m);
       return {
         name: m.name,
@@ -97,7 +85,7 @@ export function createBackupActivities(deps: BackupDeps) {
 
     async pruneBackups(input: { target?: string; keep?: number }): Promise<{ kept: string[]; removed: string[]; objects: number }> {
       const store = storeOf(input.target);
-      const plan = pruneSet(await listBackups(store), input.keep ?? need().settings.keep, Date.now());
+      const plan = pruneSet(await listBackups(store), input.keep ?? settings.keep, Date.now());
       let objects = 0;
       for (const name of plan.removed) {
         heartbeat({ step: `removing ${name}` });
@@ -107,31 +95,27 @@ export function createBackupActivities(deps: BackupDeps) {
     },
 
     async verifyPipelineBackup(input: TargetInput): Promise<{ name: string; ok: boolean; summary: string; differences: string[] }> {
-      const { ch } = need();
       const { store, manifest } = await manifestOf(input);
-      const v = await withSteps((say) => verifyBackup(ch, store, manifest, say));
+      const v = await withSteps((say) => verifyBackup(deps.clickhouse, store, manifest, say));
       return { name: manifest.name, ok: v.ok, summary: v.summary, differences: v.differences };
     },
 
     async restoreClickHouseData(input: TargetInput & { replace?: boolean }): Promise<{ name: string; tables: number; bytes: number }> {
-      const { ch, endpoints } = need();
       const { store, manifest } = await manifestOf(input);
-      const r = await withSteps((say) => restoreClickHouse({ pool: deps.pool, clickhouse: ch, endpoints, say }, store, manifest, input.replace ?? false)).catch((err: Error) => {
+      const r = await withSteps((say) => restoreClickHouse({ ...deps, say }, store, manifest, input.replace ?? false)).catch((err: Error) => {
         throw /already has/.test(err.message) ? permanentFailure(IngestErrorType.InvalidInput, err.message) : err;
       });
       return { name: manifest.name, tables: r.tables, bytes: r.bytes };
     },
 
     async rewindConsumerGroups(input: TargetInput): Promise<Rewound[]> {
-      const { ch, endpoints } = need();
       const { manifest } = await manifestOf(input);
-      return withSteps((say) => rewindGroups({ pool: deps.pool, clickhouse: ch, endpoints, say }, manifest));
+      return withSteps((say) => rewindGroups({ ...deps, say }, manifest));
     },
 
     async createRestoredConsumers(input: TargetInput): Promise<{ queues: string[]; schemaWarnings: string[] }> {
-      const { ch, endpoints } = need();
       const { manifest } = await manifestOf(input);
-      return withSteps((say) => createConsumers({ pool: deps.pool, clickhouse: ch, endpoints, say }, manifest));
+      return withSteps((say) => createConsumers({ ...deps, say }, manifest));
     },
   };
 }

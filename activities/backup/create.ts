@@ -7,26 +7,18 @@
  * last. Idempotent per name: a retried activity reuses a finished
  * ClickHouse part and redoes the rest.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type pg from 'pg';
-import type { BackupSettings, Endpoints } from '../../config/env.ts';
+import { backupDatabases, backupStatement, consumerObjects, dropLeftovers, namesOf, newestLsn, readBackup, READ_PREFIX, runAsync, tableChecksums } from '../../connectors/clickhouse/backup.ts';
 import { LocalStore } from '../../connectors/object-store/local.ts';
 import type { ObjectStore } from '../../connectors/object-store/store.ts';
-import { backupDatabases, backupStatement, consumerObjects, dropLeftovers, namesOf, newestLsn, readBackup, READ_PREFIX, runAsync, tableChecksums } from './clickhouse.ts';
+import { baseBackup, describeFiles } from '../../connectors/postgres/base-backup.ts';
+import type { BackupDeps } from './deps.ts';
 import { backupName, listBackups, MANIFEST_FILE, type Manifest } from './manifest.ts';
-import { baseBackup, describeFiles } from './postgres.ts';
-import { catalogRows, registrySchemas, slots, streamPosition } from './position.ts';
+import { catalogRows, slots, streamPosition } from './position.ts';
 
-export interface CreateDeps {
-  pool: pg.Pool;
-  clickhouse: ClickHouseClient;
-  endpoints: Endpoints;
-  settings: BackupSettings;
-  say: (step: string) => void;
-}
+export type CreateDeps = BackupDeps & { say: (step: string) => void };
 
 export interface CreateInput {
   /** When the workflow started (its deterministic clock): names the backup. */
@@ -49,8 +41,8 @@ export async function createBackup(d: CreateDeps, store: ObjectStore, input: Cre
   await dropLeftovers(ch, READ_PREFIX);
 
   d.say('reading the position: consumer offsets, slots, catalog, schemas');
-  const tables = await streamPosition(d.pool, d.endpoints);
-  const [slotRows, catalog, schemas] = await Promise.all([slots(d.pool), catalogRows(d.pool), registrySchemas(d.endpoints.registryCcompatUrl)]);
+  const tables = await streamPosition(d.pool, d.kafka, d.endpoints);
+  const [slotRows, catalog, schemas] = await Promise.all([slots(d.pool), catalogRows(d.pool), d.registry.allSchemas()]);
 
   const chKey = `${name}/clickhouse`;
   const names = tables.map((t) => namesOf(t.source, d.endpoints.groupPrefix));
@@ -73,14 +65,14 @@ export async function createBackup(d: CreateDeps, store: ObjectStore, input: Cre
 
   let postgres: Manifest['postgres'];
   let pgSeconds: number | undefined;
-  if (input.postgres && d.settings.pgUrl) {
+  if (input.postgres && d.endpoints.backup.pgUrl) {
     const p0 = Date.now();
     // A directory target takes pg_basebackup's files where they belong; a bucket gets them uploaded.
     const local = store instanceof LocalStore;
     const dir = local ? path.join(store.location, name, 'postgres') : fs.mkdtempSync(path.join(os.tmpdir(), 'astros-pg-backup-'));
     try {
       fs.rmSync(dir, { recursive: true, force: true });
-      await baseBackup(d.settings.pgBasebackup, d.settings.pgUrl, dir, (done, total) => d.say(`Postgres base backup: ${mb(done * 1024)} of ${mb(total * 1024)}`));
+      await baseBackup(d.endpoints.backup.pgBasebackup, d.endpoints.backup.pgUrl, dir, (done, total) => d.say(`Postgres base backup: ${mb(done * 1024)} of ${mb(total * 1024)}`));
       const files = await describeFiles(dir);
       if (!local) for (const f of files) await store.putFile(`${name}/postgres/${f.name}`, path.join(dir, f.name));
       postgres = { files, bytes: files.reduce((a, f) => a + f.bytes, 0) };

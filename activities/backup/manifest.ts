@@ -9,20 +9,13 @@
  *   <name>/manifest.json   the pipeline's position, the tables' counts and checksums, sizes
  *   <name>/verified.json   the outcome of the latest `backup verify`
  */
+import type { TableChecksum } from '../../connectors/clickhouse/backup.ts';
 import type { ObjectStore } from '../../connectors/object-store/store.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const VERIFIED_FILE = 'verified.json';
 
-/** Rows and an order-independent checksum of one table's contents (FINAL where the engine collapses rows). */
-export interface TableChecksum {
-  database: string;
-  table: string;
-  engine: string;
-  final: boolean;
-  rows: string;
-  checksum: string;
-}
+export type { TableChecksum };
 
 /** A captured table's place in the stream at backup time. */
 export interface TablePosition {

@@ -14,22 +14,17 @@
  *     named for a resync.
  *  3. createConsumers: the catalog's queues and views, as setup creates them.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
-import type pg from 'pg';
-import { capturedTables, deriveOptions, flowingTables, reconcileClickHouse } from '../../catalog/pipeline.ts';
-import { migrateClickHouse, ddlVars } from '../../clickhouse-ddl/migrate.ts';
-import type { Endpoints } from '../../config/env.ts';
+import { capturedTables, deriveOptions, flowingTables, reconcileClickHouse } from '../../catalog/derive.ts';
+import { restoreStatement, runAsync } from '../../connectors/clickhouse/backup.ts';
+import { chRows as rows, type ClickHouseClient } from '../../connectors/clickhouse/client.ts';
+import { ddlVars, migrateClickHouse } from '../../connectors/clickhouse/migrate.ts';
+import { withAdmin } from '../../connectors/kafka/client.ts';
 import type { ObjectStore } from '../../connectors/object-store/store.ts';
-import { restoreStatement, runAsync } from './clickhouse.ts';
+import type { BackupDeps } from './deps.ts';
 import type { Manifest } from './manifest.ts';
-import { kafkaAdmin, schemaDifferences } from './position.ts';
+import { schemaDifferences } from './position.ts';
 
-export interface RestoreDeps {
-  pool: pg.Pool;
-  clickhouse: ClickHouseClient;
-  endpoints: Endpoints;
-  say: (step: string) => void;
-}
+export type RestoreDeps = BackupDeps & { say: (step: string) => void };
 
 export interface Rewound {
   source: string;
@@ -41,10 +36,6 @@ export interface Rewound {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function rows<T>(ch: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
-  return (await ch.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
-}
 
 /** Tables already in the pipeline's databases (a fresh host has none). */
 export async function existingTables(ch: ClickHouseClient, databases: string[]): Promise<string[]> {
@@ -74,9 +65,7 @@ function emptyGroupError(err: unknown): boolean {
 /** Step 2. */
 export async function rewindGroups(d: RestoreDeps, m: Manifest, timeoutMs = 120_000): Promise<Rewound[]> {
   const captured = await capturedTables(d.pool, deriveOptions(d.endpoints), () => undefined);
-  const admin = kafkaAdmin(d.endpoints.kafkaBrokers);
-  await admin.connect();
-  try {
+  return withAdmin(d.kafka, async (admin) => {
     const out: Rewound[] = [];
     for (const t of captured) {
       const n = t.objects.names;
@@ -116,9 +105,7 @@ export async function rewindGroups(d: RestoreDeps, m: Manifest, timeoutMs = 120_
       });
     }
     return out;
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
 
 /** Step 3: the shared objects' migrations (already recorded in the restored bookkeeping), then every flowing table's queue and views. */
@@ -142,5 +129,5 @@ export async function createConsumers(d: RestoreDeps, m: Manifest, timeoutMs = 1
     d.say(`waiting for ${waiting.length} queue(s) to join their groups`);
     await sleep(1_000);
   }
-  return { queues, schemaWarnings: await schemaDifferences(d.endpoints.registryCcompatUrl, m.position.schemas).catch((e: Error) => [`schemas not compared: ${e.message}`]) };
+  return { queues, schemaWarnings: await schemaDifferences(d.registry, m.position.schemas).catch((e: Error) => [`schemas not compared: ${e.message}`]) };
 }

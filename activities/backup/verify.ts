@@ -5,14 +5,14 @@
  * (verified.json) and drop the scratch copy. A tampered file fails the
  * restore itself (ClickHouse checks its parts) or a comparison.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { dropLeftovers, restoreStatement, runAsync, tableChecksums } from '../../connectors/clickhouse/backup.ts';
+import type { ClickHouseClient } from '../../connectors/clickhouse/client.ts';
 import type { ObjectStore } from '../../connectors/object-store/store.ts';
-import { dropLeftovers, restoreStatement, runAsync, tableChecksums } from './clickhouse.ts';
+import { sha256 } from '../../connectors/postgres/base-backup.ts';
 import { compareChecksums, VERIFIED_FILE, type Manifest, type Verified } from './manifest.ts';
-import { sha256 } from './postgres.ts';
 
 export const VERIFY_PREFIX = 'astros_verify_';
 

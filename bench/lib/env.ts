@@ -1,13 +1,12 @@
 /**
  * Addresses of the native DEV stack for the benchmark (never the test stack:
  * other engineers' tests use it). Environment variables override them; they
- * are read in config/env.ts (`endpoints`, `toolEnv`) and listed in
+ * are read in config/ (the dev profile's addresses, `tools`) and listed in
  * .env.example.
  */
-import { endpoints, stackSettings, toolEnv, type Endpoints } from '../../config/env.ts';
+import { config, type Endpoints } from '../../config/load.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { stackEnv } from '../../stack/lib/endpoints.ts';
-import { INGEST_TASK_QUEUE } from '../../workflows/shared.ts';
 
 export interface BenchEnv extends Endpoints {
   /** superuser on the astros database (BENCH_PG_URL): creates the bench tables, runs the workload */
@@ -24,15 +23,14 @@ export interface BenchEnv extends Endpoints {
 
 export function benchEnv(): BenchEnv {
   const ctx = createContext('dev', () => undefined);
-  const s = stackEnv(ctx);
-  const tools = toolEnv();
+  const cfg = config('dev');
   return {
-    ...endpoints(s),
-    pgUrl: tools.benchPgUrl ?? (s.PG_SUPERUSER_URL ?? '').replace(/\/postgres$/, '/astros'),
-    pgRecvlogical: tools.pgRecvlogical,
+    ...cfg,
+    pgUrl: cfg.tools.benchPgUrl ?? (stackEnv(ctx).PG_SUPERUSER_URL ?? '').replace(/\/postgres$/, '/astros'),
+    pgRecvlogical: cfg.tools.pgRecvlogical,
     pidDir: ctx.pidDir,
-    temporalAddress: s.TEMPORAL_ADDRESS,
-    temporalNamespace: stackSettings().worker.namespace ?? 'default',
-    taskQueue: stackSettings().worker.taskQueue ?? INGEST_TASK_QUEUE,
+    temporalAddress: cfg.temporal.address,
+    temporalNamespace: cfg.temporal.namespace,
+    taskQueue: cfg.temporal.taskQueue,
   };
 }

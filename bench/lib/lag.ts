@@ -12,7 +12,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type pg from 'pg';
-import type { TableNames } from '../../catalog/names.ts';
+import type { TableNames } from '../../shared/names.ts';
 import { names } from './objects.ts';
 
 /** The names a bench table's lag is read from. */
@@ -31,8 +31,8 @@ export interface LagSample {
   chLag: number;
 }
 
-export async function kafkaAdmin(brokers: string): Promise<Admin> {
-  const kafka = new Kafka({ clientId: 'astros-bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+export async function kafkaAdmin(brokers: string[]): Promise<Admin> {
+  const kafka = new Kafka({ clientId: 'astros-bench', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   return admin;

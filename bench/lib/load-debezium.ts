@@ -16,11 +16,12 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin } from 'kafkajs';
 import type pg from 'pg';
-import { connectorStatus, putConnectorConfig, resetConnectorOffsets, stopConnector } from '../../activities/kafka-connect.ts';
-import { connectorFor } from '../../catalog/connector.ts';
-import { readConnectorFile, tableNames, type ConnectorSpec } from '../../catalog/names.ts';
-import { deriveTables, reconcileClickHouse } from '../../catalog/pipeline.ts';
-import { ensureTopics } from '../../pipeline/setup.ts';
+import { KafkaConnect } from '../../connectors/kafka-connect/client.ts';
+import { kafkaClient } from '../../connectors/kafka/client.ts';
+import { connectorFor, readConnectorFile, type ConnectorSpec } from '../../catalog/connector.ts';
+import { tableNames } from '../../shared/names.ts';
+import { deriveTables, reconcileClickHouse } from '../../catalog/derive.ts';
+import { ensureTopics } from '../../connectors/kafka/topics.ts';
 import type { BenchEnv } from './env.ts';
 import { finalCount, measured, sleep, waitForCount, type LoadRun } from './load-result.ts';
 import { benchLoadTable, ensureSharedObjects, type Tuning } from './objects.ts';
@@ -65,17 +66,17 @@ export async function debeziumLoad(d: DebeziumLoadDeps, env: BenchEnv, tuning: T
     await d.pool.query(`create publication ${snapshot.publication} for table ${benchLoadTable.source} with (publish = 'insert, update, delete')`);
     const sink = { kafkaBrokers: env.kafkaBrokers, registryUrl: env.registryCcompatUrl, overrides: tuning.consumer, retention: env.retention };
     const ts = await deriveTables(d.pool, [benchLoadTable], { sink, names: snapshot.nameOptions });
-    await ensureTopics(env.kafkaBrokers, [{ topic: snapshotNames.topic, retentionMs: ts[0]!.objects.retention.topicMs }], () => undefined);
+    await ensureTopics(kafkaClient(env.kafkaBrokers, 'astros-bench'), [{ topic: snapshotNames.topic, retentionMs: ts[0]!.objects.retention.topicMs }], () => undefined);
     await ensureSharedObjects(d.ch, snapshotNames.database);
     await reconcileClickHouse(d.ch, ts, () => undefined);
     const spec = snapshotConnector(tuning.connector);
     const start = Date.now();
     const { value: done, memory, chTracked } = await measured(d, { absolute: ['connect'], growth: ['clickhouse'] }, async () => {
-      await putConnectorConfig(env.connectUrl, spec.name, spec.config);
+      await new KafkaConnect(env.connectUrl).putConfig(spec.name, spec.config);
       return waitForCount(d.ch, snapshotNames.current, rows, {
         timeoutMs,
         check: async () => {
-          const state = await connectorStatus(env.connectUrl, spec.name).catch(() => 'UNKNOWN');
+          const state = await new KafkaConnect(env.connectUrl).connectorState(spec.name).catch(() => 'UNKNOWN');
           if (state === 'FAILED') throw new Error(`connector ${spec.name} FAILED (GET ${env.connectUrl}/connectors/${spec.name}/status)`);
         },
       });
@@ -99,12 +100,12 @@ export async function debeziumLoad(d: DebeziumLoadDeps, env: BenchEnv, tuning: T
 /** Everything the snapshot contender creates, gone (idempotent; also clears what an interrupted run left). */
 export async function dropSnapshotObjects(d: Pick<DebeziumLoadDeps, 'pool' | 'ch' | 'admin'>, env: BenchEnv): Promise<void> {
   const name = snapshot.connector;
-  if ((await connectorStatus(env.connectUrl, name).catch(() => undefined)) !== undefined) {
-    await stopConnector(env.connectUrl, name);
-    await until(async () => (await connectorStatus(env.connectUrl, name)) === 'STOPPED', 60_000, `connector ${name} STOPPED`);
-    await resetConnectorOffsets(env.connectUrl, name);
-    const res = await fetch(`${env.connectUrl.replace(/\/$/, '')}/connectors/${name}`, { method: 'DELETE', signal: AbortSignal.timeout(30_000) });
-    if (!res.ok && res.status !== 404) throw new Error(`DELETE connector ${name}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
+  const connect = new KafkaConnect(env.connectUrl);
+  if ((await connect.connectorState(name).catch(() => undefined)) !== undefined) {
+    await connect.stop(name);
+    await until(async () => (await connect.connectorState(name)) === 'STOPPED', 60_000, `connector ${name} STOPPED`);
+    await connect.resetOffsets(name);
+    await connect.remove(name);
   }
   await d.ch.command({ query: `DROP DATABASE IF EXISTS ${snapshotNames.database} SYNC` });
   await until(async () => {

@@ -22,14 +22,16 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
-import { connectorFor } from '../../catalog/connector.ts';
+import { connectorFor, readConnectorFile, type ConnectorSpec } from '../../catalog/connector.ts';
 import type { ConsumerOverrides } from '../../catalog/consumer-settings.ts';
 import { parseDeclarations, type TableDeclaration } from '../../catalog/declaration.ts';
-import { readConnectorFile, tableNames, type ConnectorSpec, type TableNames } from '../../catalog/names.ts';
-import { deriveTables, reconcileClickHouse, type CapturedTable } from '../../catalog/pipeline.ts';
+import { tableNames, type TableNames } from '../../shared/names.ts';
+import { deriveTables, reconcileClickHouse, type CapturedTable } from '../../catalog/derive.ts';
 import { liveTables } from '../../catalog/reconcile.ts';
-import { ddlVars, listMigrations, render, statements } from '../../clickhouse-ddl/migrate.ts';
-import { ensureTopics, registerConnectorSpec } from '../../pipeline/setup.ts';
+import { ddlVars, listMigrations, render, statements } from '../../connectors/clickhouse/migrate.ts';
+import { ensureTopics } from '../../connectors/kafka/topics.ts';
+import { kafkaClient } from '../../connectors/kafka/client.ts';
+import { KafkaConnect } from '../../connectors/kafka-connect/client.ts';
 import type { BenchEnv } from './env.ts';
 
 /** Declared like production tables, but here rather than in catalog/tables.ts: only the bench captures them. */
@@ -167,12 +169,12 @@ export interface OursApplied {
 export async function ensureOurs(d: { pool: pg.Pool; ch: ClickHouseClient }, env: BenchEnv, tuning: Tuning, log: (m: string) => void): Promise<OursApplied> {
   const sink = { kafkaBrokers: env.kafkaBrokers, registryUrl: env.registryCcompatUrl, overrides: tuning.consumer, retention: env.retention };
   const ts = await deriveTables(d.pool, benchTables, { sink, names: nameOptions });
-  await ensureTopics(env.kafkaBrokers, ts.map((t) => ({ topic: t.objects.names.topic, retentionMs: t.objects.retention.topicMs })), log);
+  await ensureTopics(kafkaClient(env.kafkaBrokers, 'astros-bench'), ts.map((t) => ({ topic: t.objects.names.topic, retentionMs: t.objects.retention.topicMs })), log);
   const shared = await ensureSharedObjects(d.ch, names.database);
   await dropUnderived(d.ch, ts, shared, log);
   const plans = await reconcileClickHouse(d.ch, ts, (m) => log(`[clickhouse] ${m}`));
   const connector = benchConnector(tuning.connector);
-  await registerConnectorSpec(env.connectUrl, connector, log);
+  await new KafkaConnect(env.connectUrl).register(connector, { log: (m) => log(`[connector] ${m}`) });
   await waitForSlot(d.pool, log);
   return {
     recreated: plans.some((p) => p.actions.some((a) => a.kind === 'create-consumer' || a.kind === 'recreate-consumer')),

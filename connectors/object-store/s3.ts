@@ -20,6 +20,16 @@ export interface S3Settings {
 const xmlValues = (xml: string, tag: string): string[] => [...xml.matchAll(new RegExp(`<${tag}>([^<]*)</${tag}>`, 'g'))].map((m) => unescapeXml(m[1]!));
 const unescapeXml = (s: string) => s.replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&quot;', '"').replaceAll('&apos;', "'").replaceAll('&amp;', '&');
 
+/** Does the server answer these credentials (its bucket list)? Never throws. */
+export async function s3Answers(s3: S3Settings, timeoutMs = 2_000): Promise<boolean> {
+  const aws = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: 's3' });
+  try {
+    return (await aws.fetch(`${s3.endpoint.replace(/\/+$/, '')}/`, { signal: AbortSignal.timeout(timeoutMs) })).ok;
+  } catch {
+    return false;
+  }
+}
+
 export class S3Store implements ObjectStore {
   private readonly aws: AwsClient;
   private readonly base: string;
@@ -62,7 +72,7 @@ export class S3Store implements ObjectStore {
   }
 
   /** Create the bucket once (idempotent: one already owned is fine). */
-  private async ensureBucket(): Promise<void> {
+  async ensureBucket(): Promise<void> {
     if (this.bucketReady) return;
     await this.request(this.base, { method: 'PUT', okStatus: [409] });
     this.bucketReady = true;

@@ -3,10 +3,8 @@
  * interface. Keys are relative paths (`<backup>/manifest.json`). The same
  * location is named to ClickHouse (`File(...)` / `S3(...)`), which writes its
  * own backup there; the worker reads and writes everything beside it.
+ * openStore (open.ts) picks the implementation for a target.
  */
-import type { BackupSettings } from '../../config/env.ts';
-import { LocalStore } from './local.ts';
-import { S3Store } from './s3.ts';
 
 export interface StoredObject {
   key: string;
@@ -31,15 +29,6 @@ export interface ObjectStore {
   remove(prefix: string): Promise<number>;
   /** ClickHouse's backup destination for `key`: File('…') or S3('…', key id, secret). */
   clickhouseDestination(key: string): string;
-}
-
-/** The store of a target: an absolute directory, or s3://bucket[/prefix] on the configured endpoint. */
-export function openStore(target: string, settings: Pick<BackupSettings, 's3'>): ObjectStore {
-  if (target.startsWith('/')) return new LocalStore(target);
-  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(target);
-  if (!m) throw new Error(`backup target ${target}: expected an absolute directory or s3://bucket[/prefix]`);
-  if (!settings.s3) throw new Error(`backup target ${target}: set BACKUP_S3_ENDPOINT, BACKUP_S3_ACCESS_KEY_ID and BACKUP_S3_SECRET_ACCESS_KEY`);
-  return new S3Store(settings.s3, m[1]!, m[2]!.replace(/\/+$/, ''));
 }
 
 /** A ClickHouse string literal. */

@@ -17,7 +17,7 @@
  */
 import { createRequire } from 'node:module';
 import { Session, drainPending } from 'chdb';
-import { consumerClientArgs } from '../../catalog/consumer-settings.ts';
+import { consumerEngineArgs } from '../../catalog/consumer-settings.ts';
 
 /**
  * ClickHouse server defaults that chDB changes. The JS client expects 64-bit
@@ -73,12 +73,18 @@ export class Engine {
     this.addon = addon;
   }
 
-  /** `backupsDir`: where BACKUP ... TO File(...) may write (the server's backups.allowed_path). */
-  static async open(dataDir: string, opts: { backupsDir?: string } = {}): Promise<Engine> {
+  /**
+   * `backupsDir`: where BACKUP ... TO File(...) may write (the server's backups.allowed_path).
+   * `engineLog`: the engine's own log file (chDB writes none unless told), where the Kafka
+   * engine reports rebalances, stalled consumers and failed inserts into its views.
+   */
+  static async open(dataDir: string, opts: { backupsDir?: string; engineLog?: string } = {}): Promise<Engine> {
     const addon = loadAddon();
     // Server configuration takes effect when the engine starts: the first connection carries it.
     const backups = opts.backupsDir ? [`--backups.allowed_path=${opts.backupsDir}`] : [];
-    const root = new Session(dataDir, { connectionArgs: [...serverDefaultArgs, ...consumerClientArgs(), ...backups] });
+    // chDB takes the level as `--log-level` (it ignores `logger.level`); warnings are what a reader needs.
+    const logging = opts.engineLog ? [`--logger.log=${opts.engineLog}`, '--log-level=warning', '--logger.size=50M', '--logger.count=2'] : [];
+    const root = new Session(dataDir, { connectionArgs: [...serverDefaultArgs, ...consumerEngineArgs(), ...backups, ...logging] });
     const engine = new Engine(dataDir, root, addon);
     const info = (await root.queryAsync('SELECT version(), timezone()', { format: 'TabSeparated' })).text().trim().split('\t');
     engine.version = info[0] ?? 'unknown';

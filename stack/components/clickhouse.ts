@@ -1,10 +1,11 @@
 /**
  * ClickHouse for the native stack: the chDB engine (npm `chdb`, ClickHouse
- * 26.7) behind a ClickHouse-compatible HTTP server (stack/clickhouse/server.ts).
+ * 26.7) behind a ClickHouse-compatible HTTP server (cli/clickhouse-server.ts).
  * One process owns `<stateDir>/clickhouse`; clients use it as they would a
  * ClickHouse server on the HTTP port.
  */
 import path from 'node:path';
+import { backupsDirOf } from '../../config/profiles.ts';
 import { InstallError, run } from '../lib/download.ts';
 import type { Component, StackContext } from '../lib/types.ts';
 import { versions } from '../versions.ts';
@@ -12,7 +13,7 @@ import { versions } from '../versions.ts';
 const url = (ctx: StackContext): string => `http://127.0.0.1:${ctx.ports.clickhouseHttp}`;
 
 /** The stack's backup directory: ClickHouse may write backups there (the default BACKUP_TARGET of this stack). */
-export const backupsDir = (ctx: StackContext): string => path.join(ctx.stateDir, 'backups');
+export const backupsDir = (ctx: StackContext): string => backupsDirOf(ctx.stateDir);
 
 export const clickhouse: Component = {
   name: 'clickhouse',
@@ -56,7 +57,7 @@ export const clickhouse: Component = {
       args: [
         '--import',
         'tsx',
-        path.join(ctx.repoRoot, 'stack', 'clickhouse', 'server.ts'),
+        path.join(ctx.repoRoot, 'cli', 'clickhouse-server.ts'),
         '--port',
         String(ctx.ports.clickhouseHttp),
         '--data-dir',
@@ -65,6 +66,8 @@ export const clickhouse: Component = {
         '127.0.0.1',
         '--backups-dir',
         backupsDir(ctx),
+        '--engine-log',
+        path.join(ctx.logDir, 'clickhouse-engine.log'),
       ],
       cwd: ctx.repoRoot,
       // One libuv worker per concurrently running query; must be set before the process starts.

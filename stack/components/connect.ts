@@ -8,7 +8,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pgCredentials, pgRoles } from './postgres.ts';
 import { installOnce } from '../lib/download.ts';
-import { apicurioVersions, classpath, findJava, getJson, jvmFlags, log4j2Config, propertiesFile, runMaven } from '../lib/jvm.ts';
+import { apicurioVersions, classpath, findJava, jvmFlags, log4j2Config, propertiesFile, runMaven } from '../lib/jvm.ts';
+import { KafkaConnect } from '../../connectors/kafka-connect/client.ts';
 import type { Component, ProcessSpec, StackContext } from '../lib/types.ts';
 import { repoRoot } from '../lib/context.ts';
 import { treeHash } from '../lib/tree-hash.ts';
@@ -164,9 +165,8 @@ export const connect: Component = {
   },
 
   async healthy(ctx) {
-    const root = await getJson(`${connectUrl(ctx)}/`);
-    if (typeof root !== 'object' || root === null || !('version' in root)) return false;
-    const plugins = await getJson(`${connectUrl(ctx)}/connector-plugins`);
-    return Array.isArray(plugins) && plugins.some((p: unknown) => typeof p === 'object' && p !== null && (p as { class?: unknown }).class === POSTGRES_CONNECTOR_CLASS);
+    const connect = new KafkaConnect(connectUrl(ctx));
+    if ((await connect.version()) === undefined) return false;
+    return (await connect.pluginClasses()).includes(POSTGRES_CONNECTOR_CLASS);
   },
 };

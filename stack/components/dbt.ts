@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InstallError, installOnce, run } from '../lib/download.ts';
 import type { StackContext } from '../lib/types.ts';
-import { python } from './temporal.ts';
 
 const lockFile = (ctx: StackContext) => path.join(ctx.repoRoot, 'stack', 'python', 'requirements.lock');
 
@@ -24,12 +23,12 @@ export const dbtExecutable = (ctx: StackContext) => path.join(dbtVenv(ctx), 'bin
 export async function installDbt(ctx: StackContext): Promise<void> {
   await installOnce(dbtVenv(ctx), 'dbt-core + dbt-clickhouse (PyPI)', ctx.progress, async (tmp) => {
     try {
-      await run(python(), ['--version']);
+      await run(ctx.python, ['--version']);
     } catch {
       throw new InstallError('dbt', `Python 3 is required for dbt. Install it with: apt-get install -y python3 python3-venv (or set PYTHON=/path/to/python3)`);
     }
     try {
-      await run(python(), ['-m', 'venv', tmp]);
+      await run(ctx.python, ['-m', 'venv', tmp]);
     } catch (err) {
       throw new InstallError('dbt', `cannot create a virtualenv (${(err as Error).message.split('\n')[0]}). Install the venv module: apt-get install -y python3-venv`);
     }

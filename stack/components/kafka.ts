@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
+import { kafkaAnswers } from '../../connectors/kafka/client.ts';
 import { installOnce } from '../lib/download.ts';
 import { classpath, findJava, jvmFlags, log4j2Config, propertiesFile, runMaven } from '../lib/jvm.ts';
 import type { Component, ProcessSpec, StackContext } from '../lib/types.ts';
@@ -145,25 +145,6 @@ export const kafka: Component = {
   },
 
   async healthy(ctx) {
-    // A metadata round trip, not just an open port: the socket accepts
-    // connections before the broker has joined the quorum.
-    const client = new Kafka({
-      clientId: 'astros-stack-health',
-      brokers: [bootstrapServers(ctx)],
-      connectionTimeout: 1000,
-      requestTimeout: 2000,
-      retry: { retries: 0 },
-      logLevel: logLevel.NOTHING,
-    });
-    const admin = client.admin();
-    try {
-      await admin.connect();
-      const cluster = await admin.describeCluster();
-      return cluster.brokers.length > 0 && cluster.controller !== null;
-    } catch {
-      return false;
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
+    return kafkaAnswers([bootstrapServers(ctx)]);
   },
 };

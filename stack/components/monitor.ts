@@ -1,5 +1,5 @@
 /**
- * The pipeline monitor (monitor/main.ts) as a stack component: Prometheus
+ * The pipeline monitor (cli/monitor.ts) as a stack component: Prometheus
  * metrics on /metrics, the pipeline page on /, alerts to ALERT_WEBHOOK_URL.
  * It starts after the pipeline's components and reports those that do not
  * answer as down rather than failing.
@@ -24,7 +24,7 @@ export const monitor: Component = {
     const addresses = ['DATABASE_URL', 'CLICKHOUSE_URL', 'KAFKA_BROKERS', 'CONNECT_URL', 'REGISTRY_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_UI_URL', 'MONITOR_PORT'] as const;
     return {
       command: process.execPath,
-      args: ['--import', 'tsx', path.join(ctx.repoRoot, 'monitor', 'main.ts'), 'run', '--profile', ctx.profile],
+      args: ['--import', 'tsx', path.join(ctx.repoRoot, 'cli', 'monitor.ts'), 'run', '--profile', ctx.profile],
       cwd: ctx.repoRoot,
       env: Object.fromEntries(addresses.map((k) => [k, env[k]!])),
     };

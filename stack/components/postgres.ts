@@ -2,46 +2,25 @@
  * Postgres 15 from Debian's package, run as the unprivileged `postgres` OS user
  * (initdb refuses root), loopback only, wal_level=logical for Debezium.
  */
-import { stackSettings } from '../../config/env.ts';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
+import { withPostgres, type pg } from '../../connectors/postgres/pool.ts';
 import { aptInstall } from '../lib/apt.ts';
 import { run, InstallError } from '../lib/download.ts';
 import { userIds } from '../lib/process.ts';
 import type { Component, StackContext } from '../lib/types.ts';
 import { versions } from '../versions.ts';
+import { config } from '../../config/load.ts';
+import { passwordFile, pgRoles, profilePasswords, roleUrl, type Passwords, type PgRole } from '../../config/profiles.ts';
 
 const OS_USER = 'postgres';
 const binDir = `/usr/lib/postgresql/${versions.postgresMajor}/bin`;
 
-/**
- * The roles. Passwords: the dev profile keeps fixed development values (what
- * .env.example's DATABASE_URL and `npm run quickstart` use; loopback only);
- * the test profile generates its own at its first start (pgCredentials).
- * docker-compose reads them from .env.
- */
-export const pgRoles = {
-  superuser: { user: 'postgres', password: 'postgres' },
-  app: { user: 'astros', password: 'astros', database: 'astros' },
-  cdc: { user: 'astros_cdc', password: 'astros_cdc' },
-} as const;
+export { pgRoles };
 
-type Role = keyof typeof pgRoles;
-type Passwords = Record<Role, string>;
-
-const devPasswords: Passwords = { superuser: pgRoles.superuser.password, app: pgRoles.app.password, cdc: pgRoles.cdc.password };
-const passwordFile = (ctx: StackContext) => path.join(ctx.stateDir, 'postgres', 'passwords.json');
 const generatesPasswords = (ctx: StackContext) => ctx.profile === 'test';
-
-function readPasswords(ctx: StackContext): Passwords | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(passwordFile(ctx), 'utf8')) as Passwords;
-  } catch {
-    return undefined;
-  }
-}
+const readPasswords = (ctx: StackContext): Passwords | undefined => (fs.existsSync(passwordFile(ctx.stateDir)) ? profilePasswords('test', ctx.stateDir) : undefined);
 
 function newPasswords(): Passwords {
   const one = () => crypto.randomBytes(24).toString('base64url');
@@ -49,24 +28,23 @@ function newPasswords(): Passwords {
 }
 
 function writePasswords(ctx: StackContext, p: Passwords): void {
-  fs.mkdirSync(path.dirname(passwordFile(ctx)), { recursive: true });
-  fs.writeFileSync(passwordFile(ctx), JSON.stringify(p), { mode: 0o600 });
+  fs.mkdirSync(path.dirname(passwordFile(ctx.stateDir)), { recursive: true });
+  fs.writeFileSync(passwordFile(ctx.stateDir), JSON.stringify(p), { mode: 0o600 });
 }
 
 /**
  * The passwords of this stack's roles. Test profile: generated once, kept in
- * `<state>/postgres/passwords.json` (mode 600); a cluster made before that
- * file existed still has the development values until afterStart rotates them.
+ * `<state>/postgres/passwords.json` (mode 600, config/profiles.ts reads it); a
+ * cluster made before that file existed still has the development values
+ * until afterStart rotates them.
  */
 export function pgCredentials(ctx: StackContext): Passwords {
-  return (generatesPasswords(ctx) ? readPasswords(ctx) : undefined) ?? devPasswords;
+  return profilePasswords(ctx.profile, ctx.stateDir);
 }
 
 /** A role's URL on this stack's Postgres (or, with `port`, another server of the same cluster: the standby). */
-export function databaseUrl(ctx: StackContext, role: Role = 'app', port = ctx.ports.postgres): string {
-  const r = pgRoles[role];
-  const db = role === 'superuser' ? 'postgres' : pgRoles.app.database;
-  return `postgres://${r.user}:${encodeURIComponent(pgCredentials(ctx)[role])}@127.0.0.1:${port}/${db}`;
+export function databaseUrl(ctx: StackContext, role: PgRole = 'app', port = ctx.ports.postgres): string {
+  return roleUrl(pgCredentials(ctx), role, port);
 }
 
 /** The app role's URL without its password, for what people read (`stack status`). */
@@ -88,7 +66,7 @@ export function serverArgs(ctx: StackContext, where: { dataDir: string; port: nu
     '-c', 'max_wal_senders=10',
     '-c', 'max_replication_slots=10',
     // Bound the WAL a stopped consumer can pin; the lag report shows what is retained (npm run recover after a loss).
-    '-c', `max_slot_wal_keep_size=${stackSettings().walKeepSize(ctx.profile)}`,
+    '-c', `max_slot_wal_keep_size=${config(ctx.profile).stack.walKeepSize}`,
     '-c', 'timezone=UTC',
     '-c', 'log_timezone=UTC',
     '-c', 'shared_buffers=128MB',
@@ -106,15 +84,7 @@ function readInitSql(ctx: StackContext, name: string): string {
   return fs.readFileSync(path.join(initSqlDir(ctx), name), 'utf8');
 }
 
-export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+export const withClient = <T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> => withPostgres(url, 'astros-stack', fn, 2000);
 
 export const postgres: Component = {
   name: 'postgres',

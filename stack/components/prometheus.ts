@@ -2,14 +2,13 @@
  * Prometheus (Debian's `prometheus` package, which also brings `promtool`),
  * optional: `npm run stack -- up prometheus`. It scrapes the monitor and
  * loads the alert rules generated from the threshold table
- * (monitor/alert-rules.ts) with this environment's thresholds.
+ * (config/alert-rules.ts) with this environment's thresholds.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { monitorConfig } from '../../config/env.ts';
-import { prometheusRules } from '../../monitor/alert-rules.ts';
+import { config } from '../../config/load.ts';
+import { prometheusRules } from '../../config/alert-rules.ts';
 import { aptInstall } from '../lib/apt.ts';
-import { stackEnv } from '../lib/endpoints.ts';
 import type { Component, StackContext } from '../lib/types.ts';
 
 export const promtool = '/usr/bin/promtool';
@@ -48,7 +47,7 @@ export const prometheus: Component = {
   async prepare(ctx) {
     fs.mkdirSync(path.join(dir(ctx), 'data'), { recursive: true });
     fs.writeFileSync(path.join(dir(ctx), 'prometheus.yml'), prometheusConfig(ctx));
-    fs.writeFileSync(path.join(dir(ctx), 'rules.yml'), prometheusRules(monitorConfig(process.env, stackEnv(ctx)).rules));
+    fs.writeFileSync(path.join(dir(ctx), 'rules.yml'), prometheusRules(config(ctx.profile).monitor.rules));
   },
   process: async (ctx) => ({
     command: binary,

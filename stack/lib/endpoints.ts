@@ -1,12 +1,12 @@
+import { profileAddresses, profileBackup } from '../../config/profiles.ts';
 import { dbtExecutable, dbtPython } from '../components/dbt.ts';
-import { backupsDir } from '../components/clickhouse.ts';
-import { databaseUrl } from '../components/postgres.ts';
-import { s3Endpoint, seaweedCredentials } from '../components/seaweedfs.ts';
+import { pgCredentials } from '../components/postgres.ts';
 import type { StackContext } from './types.ts';
 
 /**
  * The addresses of a running native stack, as the environment variables the
- * worker, the CLIs and the tests read (see .env.example).
+ * worker, the CLIs and the tests read (see .env.example): the profile's
+ * addresses (config/profiles.ts) with this stack's passwords, and its dbt.
  */
 export interface StackEnv {
   [name: string]: string;
@@ -22,28 +22,20 @@ export interface StackEnv {
 }
 
 export function stackEnv(ctx: StackContext): StackEnv {
-  const p = ctx.ports;
-  const s3 = seaweedCredentials(ctx);
+  const a = profileAddresses(ctx.ports, pgCredentials(ctx));
   return {
-    DATABASE_URL: databaseUrl(ctx, 'app'),
-    PG_SUPERUSER_URL: databaseUrl(ctx, 'superuser'),
-    TEMPORAL_ADDRESS: `127.0.0.1:${p.temporal}`,
-    TEMPORAL_UI_URL: `http://127.0.0.1:${p.temporalUi}`,
-    CLICKHOUSE_URL: `http://127.0.0.1:${p.clickhouseHttp}`,
-    KAFKA_BROKERS: `127.0.0.1:${p.kafka}`,
-    CONNECT_URL: `http://127.0.0.1:${p.connect}`,
-    REGISTRY_URL: `http://127.0.0.1:${p.registry}`,
-    SIMULATOR_URL: `http://127.0.0.1:${p.simulator}`,
-    MONITOR_PORT: String(p.monitor),
-    MONITOR_URL: `http://127.0.0.1:${p.monitor}`,
-    PROMETHEUS_URL: `http://127.0.0.1:${p.prometheus}`,
-    ASTROS_SOURCE_URL: `http://127.0.0.1:${p.simulator}/astros.json`,
+    ...a,
+    DATABASE_URL: a.DATABASE_URL!,
+    CLICKHOUSE_URL: a.CLICKHOUSE_URL!,
+    CONNECT_URL: a.CONNECT_URL!,
+    KAFKA_BROKERS: a.KAFKA_BROKERS!,
+    REGISTRY_URL: a.REGISTRY_URL!,
+    TEMPORAL_ADDRESS: a.TEMPORAL_ADDRESS!,
+    ASTROS_SOURCE_URL: a.ASTROS_SOURCE_URL!,
+    SIMULATOR_URL: a.SIMULATOR_URL!,
     DBT_PYTHON: dbtPython(ctx),
     DBT_EXECUTABLE: dbtExecutable(ctx),
     // Backups: the directory this stack's ClickHouse may write, pg_basebackup as the replication role, the SeaweedFS S3 API.
-    BACKUP_TARGET: backupsDir(ctx),
-    BACKUP_PG_URL: databaseUrl(ctx, 'cdc'),
-    BACKUP_S3_ENDPOINT: s3Endpoint(ctx),
-    ...(s3 ? { BACKUP_S3_ACCESS_KEY_ID: s3.accessKeyId, BACKUP_S3_SECRET_ACCESS_KEY: s3.secretAccessKey } : {}),
+    ...profileBackup(ctx.ports, pgCredentials(ctx), ctx.stateDir),
   };
 }

@@ -5,7 +5,7 @@
  * atomically, and write the small config files every JVM needs.
  */
 import { execFile, spawn } from 'node:child_process';
-import { stackSettings } from '../../config/env.ts';
+import { config } from '../../config/load.ts';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -51,7 +51,7 @@ export function findJava(): Promise<JavaRuntime> {
 
 /** The probe behind findJava, without its cache (tests change PATH). */
 export async function findJavaUncached(): Promise<JavaRuntime> {
-  const javaHome = stackSettings().javaHome;
+  const javaHome = config().stack.javaHome;
   const java = javaHome && existsSync(path.join(javaHome, 'bin', 'java')) ? path.join(javaHome, 'bin', 'java') : 'java';
   let output: string;
   try {
@@ -220,15 +220,4 @@ export function log4j2Config(rootLevel: string, loggers: Record<string, string> 
     lines.push(`logger.l${i}.name = ${name}`, `logger.l${i}.level = ${level}`);
   }
   return `${lines.join('\n')}\n`;
-}
-
-/** GET a URL and parse JSON; undefined on any failure or non-2xx status. Never throws. */
-export async function getJson(url: string, timeoutMs = 3000): Promise<unknown> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) return undefined;
-    return (await res.json()) as unknown;
-  } catch {
-    return undefined;
-  }
 }

@@ -2,7 +2,7 @@
  * The stack manager: brings components up in dependency order (independent
  * ones in parallel), leaves healthy ones alone, cleans stale pidfiles, stops
  * only the processes it started, and reports status. `up` also starts the
- * stack's supervisor (stack/supervisor.ts), which restarts a component that
+ * stack's supervisor (cli/stack-supervisor.ts), which restarts a component that
  * exits unexpectedly through this same class.
  *
  * Sharing pidfiles with the supervisor: whoever starts, stops, kills or
@@ -20,6 +20,7 @@ import { clearRestarts, readRestarts } from './restarts.ts';
 import { ensureSupervisor, stopSupervisor, SUPERVISOR, supervisorRunning } from './supervisor-process.ts';
 import type { Seen } from './restart-policy.ts';
 import type { Component, Ports, ProcessSpec, StackContext } from './types.ts';
+import { portEnv, profileVar } from '../../config/profiles.ts';
 
 export class StackError extends Error {}
 
@@ -34,24 +35,10 @@ export interface StatusRow {
   url: string;
 }
 
-const portOf: Record<string, { key: keyof Ports; env: string }[]> = {
-  postgres: [{ key: 'postgres', env: 'PG_PORT' }],
-  standby: [{ key: 'postgresStandby', env: 'PG_STANDBY_PORT' }],
-  kafka: [
-    { key: 'kafka', env: 'KAFKA_PORT' },
-    { key: 'kafkaController', env: 'KAFKA_CONTROLLER_PORT' },
-  ],
-  connect: [{ key: 'connect', env: 'CONNECT_PORT' }],
-  registry: [{ key: 'registry', env: 'REGISTRY_PORT' }],
-  clickhouse: [{ key: 'clickhouseHttp', env: 'CLICKHOUSE_HTTP_PORT' }],
-  temporal: [
-    { key: 'temporal', env: 'TEMPORAL_PORT' },
-    { key: 'temporalUi', env: 'TEMPORAL_UI_PORT' },
-  ],
-  simulator: [{ key: 'simulator', env: 'SIMULATOR_PORT' }],
-  monitor: [{ key: 'monitor', env: 'MONITOR_PORT' }],
-  prometheus: [{ key: 'prometheus', env: 'PROMETHEUS_PORT' }],
-  seaweedfs: [{ key: 'seaweedfs', env: 'SEAWEEDFS_PORT' }],
+/** The ports each component binds (the variable that moves each: config/profiles.ts). */
+const portsOf: Record<string, (keyof Ports)[]> = {
+  postgres: ['postgres'], standby: ['postgresStandby'], kafka: ['kafka', 'kafkaController'], connect: ['connect'], registry: ['registry'],
+  clickhouse: ['clickhouseHttp'], temporal: ['temporal', 'temporalUi'], simulator: ['simulator'], monitor: ['monitor'], prometheus: ['prometheus'], seaweedfs: ['seaweedfs'],
 };
 
 export const pidFile = (ctx: StackContext, c: Pick<Component, 'name'>) => path.join(ctx.pidDir, `${c.name}.pid`);
@@ -185,7 +172,7 @@ export class StackManager {
   private async spawnHealthy(c: Component, spec: ProcessSpec, onFailure: 'remove' | 'keep'): Promise<PidRecord> {
     const ctx = this.ctx;
     const pf = pidFile(ctx, c);
-    for (const p of portOf[c.name] ?? []) await assertPortFree(ctx.ports[p.key], c.name, `${ctx.profile === 'test' ? 'TEST_' : ''}${p.env}`);
+    for (const key of portsOf[c.name] ?? []) await assertPortFree(ctx.ports[key], c.name, profileVar(portEnv[key], ctx.profile));
     const t0 = Date.now();
     const started = spawnDetached(spec, logFile(ctx, c), pf);
     const fail = (why: string) => {

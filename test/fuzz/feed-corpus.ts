@@ -14,7 +14,7 @@
  * payload. JSON text is assembled as strings (deep nesting would overflow
  * JSON.stringify) and invalid bytes are spliced into the encoded buffer.
  */
-import { IngestErrorType } from '../../activities/errors.ts';
+import { IngestErrorType } from '../../shared/errors.ts';
 import { Random } from './random.ts';
 
 export const feedKinds = [

@@ -4,7 +4,7 @@
  * Avro body), each with where it must end up:
  *   'error'    a row in astros.kafka_errors (ClickHouse could not parse it)
  *   'skipped'  consumed without a row or an error: AvroConfluent skips empty
- *              messages and tombstones (counted by offset, pipeline/topic-accounting.ts)
+ *              messages and tombstones (counted by offset, activities/dead-letters/topic-accounting.ts)
  * Nothing may parse: a message that did would land a row Postgres does not have.
  */
 import { Random } from './random.ts';

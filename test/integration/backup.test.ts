@@ -26,20 +26,19 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities/index.ts';
-import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
-import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
+import { createValidationActivities } from '../../activities/validation/activities.ts';
+import type { ValidationReport } from '../../shared/validation.ts';
 import { listBackups, type Manifest } from '../../activities/backup/manifest.ts';
-import { capturedTables, deriveOptions, type CapturedTable } from '../../catalog/pipeline.ts';
+import { capturedTables, deriveOptions, type CapturedTable } from '../../catalog/derive.ts';
 import { validationSpec } from '../../catalog/validation-spec.ts';
-import { backupSettings } from '../../config/env.ts';
-import { openStore } from '../../connectors/object-store/store.ts';
-import { setupPipeline } from '../../pipeline/setup.ts';
+import { openStore } from '../../connectors/object-store/open.ts';
+import { setupPipeline } from '../../activities/setup.ts';
 import { componentsFor } from '../../stack/components/index.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { StackManager } from '../../stack/lib/manager.ts';
 import { testTables } from '../test-tables.ts';
 import { FaultWriter } from './fault-writer.ts';
-import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, runCommand, startTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, runCommand, startTestWorker, testConnect, testEndpoints, testKafka, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 
 const tag = uniqueTag('bk').replace(/[^a-z0-9_]/g, '_');
 const source = `public.${tag}`;
@@ -91,7 +90,7 @@ async function catchUp(writer: FaultWriter, t: CapturedTable, lastId: number, wh
 }
 
 async function validate(t: CapturedTable): Promise<string> {
-  const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: testEndpoints().kafkaBrokers.split(',') });
+  const acts = createValidationActivities({ pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() });
   const report: ValidationReport = await new MockActivityEnvironment().run(acts.compareTable, { spec: { ...validationSpec(t.declaration, t.source, t.objects.names), buckets: 64 }, reportKey: `backup-${tag}-${Date.now()}` });
   expect(report.outcome, report.summary).toBe('agree');
   return report.summary;
@@ -114,7 +113,7 @@ async function dbtScd2(): Promise<unknown[]> {
 }
 
 async function manifests(target: string): Promise<Manifest[]> {
-  return (await listBackups(openStore(target, backupSettings()))).flatMap((e) => (e.manifest ? [e.manifest] : []));
+  return (await listBackups(openStore(target, testEndpoints().backup))).flatMap((e) => (e.manifest ? [e.manifest] : []));
 }
 
 const nameOf = (out: string) => /^(\d{8}T\d{9}Z-(?:full|incremental)): /m.exec(out)?.[1] ?? '';
@@ -132,9 +131,9 @@ beforeAll(async () => {
     createActivities({
       pool,
       clickhouse: ch,
-      kafkaBrokers: requireEnv('KAFKA_BROKERS').split(','),
+      kafka: testKafka(),
+      connect: testConnect(),
       endpoints: testEndpoints(),
-      backup: backupSettings(),
       source: { url: 'http://127.0.0.1:1/unused', connectTimeoutMs: 1000, responseTimeoutMs: 1000, retries: 0, retryMinDelayMs: 10, maxBodyBytes: 1024, maxPeople: 1 },
     }),
   );
@@ -150,7 +149,7 @@ afterAll(async () => {
   await pool.query(`delete from public.astronauts where starts_with(person_key, $1)`, [prefix]).catch(() => undefined);
   await ch.command({ query: `DROP DATABASE IF EXISTS ${tag}` }).catch(() => undefined);
   fs.rmSync(localTarget, { recursive: true, force: true });
-  await openStore(s3Target, backupSettings()).remove('').catch(() => undefined);
+  await openStore(s3Target, testEndpoints().backup).remove('').catch(() => undefined);
   if (oldPgData) fs.rmSync(oldPgData, { recursive: true, force: true });
   await ch.close();
   await pool.end();
@@ -201,7 +200,7 @@ describe('backup and restore of the whole pipeline', () => {
     // The S3-compatible server: a backup, verified; one of its objects tampered, verify fails.
     const s3 = nameOf(await astros(['backup', 'create', '--no-postgres', '--target', s3Target]));
     expect(await astros(['backup', 'verify', s3, '--target', s3Target])).toMatch(/tables agree with the manifest/);
-    const store = openStore(s3Target, backupSettings());
+    const store = openStore(s3Target, testEndpoints().backup);
     const victim = (await store.list(`${s3}/clickhouse/data/astros/${t.objects.names.changes.split('.')[1]}`)).find((o) => o.key.endsWith('.bin') && o.size > 64)!;
     const bytes = (await store.get(victim.key))!;
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;

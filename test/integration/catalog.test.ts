@@ -14,12 +14,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
-import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
-import { statements } from '../../clickhouse-ddl/migrate.ts';
-import { deriveOptions, deriveTables, reconcileClickHouse, type CapturedTable } from '../../catalog/pipeline.ts';
+import { createValidationActivities } from '../../activities/validation/activities.ts';
+import type { ValidationReport } from '../../shared/validation.ts';
+import { statements } from '../../connectors/clickhouse/migrate.ts';
+import { deriveOptions, deriveTables, reconcileClickHouse, type CapturedTable } from '../../catalog/derive.ts';
 import { validationSpec } from '../../catalog/validation-spec.ts';
-import { chRows, clickhouse, postgres, repoRoot, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+import { chRows, clickhouse, postgres, repoRoot, testEndpoints, uniqueTag, waitFor, testKafka } from './helpers.ts';
 
 const tag = uniqueTag('cat').replace(/[^a-z0-9_]/g, '_');
 const legacy = { db: `legacy_${tag}`, groups: `legacy-${tag}` };
@@ -81,7 +81,7 @@ describe('catalog adoption', () => {
     const sql = fs
       .readFileSync(path.join(repoRoot, 'test/fixtures/legacy-clickhouse-ddl.sql'), 'utf8')
       .replaceAll('{{DB}}', legacy.db)
-      .replaceAll('{{KAFKA_BROKERS}}', e.kafkaBrokers)
+      .replaceAll('{{KAFKA_BROKERS}}', e.kafkaBrokers.join(','))
       .replaceAll('{{SCHEMA_REGISTRY_URL}}', e.registryCcompatUrl)
       .replaceAll('{{KAFKA_GROUP_PREFIX}}', legacy.groups);
     for (const stmt of statements(sql)) await ch.command({ query: stmt });
@@ -149,7 +149,7 @@ describe('catalog adoption', () => {
     }
     // Validation agrees on the adopted copy (the whole table, against Postgres at one LSN).
     const [probe] = (await tablesFor(legacy)).filter((t) => t.declaration.source === 'public.cdc_types_probe');
-    const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers.split(',') });
+    const acts = createValidationActivities({ pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() });
     const report: ValidationReport = await new MockActivityEnvironment().run(acts.compareTable, { spec: { ...validationSpec(probe!.declaration, probe!.source, probe!.objects.names), buckets: 64 }, reportKey: `catalog-${tag}` });
     expect(report.outcome, report.summary).toBe('agree');
 

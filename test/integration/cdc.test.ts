@@ -31,12 +31,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { componentsFor } from '../../stack/components/index.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { StackManager } from '../../stack/lib/manager.ts';
-import { createSql, tableObjects } from '../../catalog/clickhouse-objects.ts';
+import { createSql } from '../../catalog/clickhouse-create.ts';
+import { tableObjects } from '../../catalog/clickhouse-objects.ts';
 import type { SourceColumn } from '../../catalog/introspect.ts';
-import { tableNames } from '../../catalog/names.ts';
-import { deriveOptions, deriveTables } from '../../catalog/pipeline.ts';
+import { tableNames } from '../../shared/names.ts';
+import { deriveOptions, deriveTables } from '../../catalog/derive.ts';
 import { applyPlan, liveTables, planTable } from '../../catalog/reconcile.ts';
-import { captureTable, chRows, dropCapturedTable, clickhouse, postgres, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+import { consumerServerSettings } from '../../catalog/consumer-settings.ts';
+import { captureTable, chRows, dropCapturedTable, clickhouse, kafkaConsumerReport, postgres, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
 
 const tag = uniqueTag('cdc');
 let ch: ClickHouseClient;
@@ -158,6 +160,18 @@ function changeStream(prefix: string, keys: number, everyMs: number): { stop: ()
     },
   };
 }
+
+// ---------------------------------------------------------------- 0. the engine's consumer threads
+
+describe('the ClickHouse host', () => {
+  // chDB's own pool of 2 lets one queue stream at a time: a new queue then waited behind busy ones for over 90 s.
+  it('streams its Kafka queues in parallel: the message-broker pool is sized as a server, not as chDB', async () => {
+    const [row] = await chRows<{ value: string }>(ch, `SELECT value FROM system.server_settings WHERE name = 'background_message_broker_schedule_pool_size'`);
+    const want = consumerServerSettings.find((s) => s.name === 'background_message_broker_schedule_pool_size')!.value;
+    expect(Number(row!.value)).toBe(want);
+    expect(want).toBeGreaterThanOrEqual(16);
+  });
+});
 
 // ---------------------------------------------------------------- 1. ordering, deletes, duplicates
 
@@ -544,6 +558,9 @@ describe('schema change: ALTER TABLE ... ADD COLUMN on the source', () => {
       // The registry holds the evolved schema (three versions: v, +note, +note2).
       const versions = (await (await fetch(`${registryCcompat}/subjects/${topic}-value/versions`)).json()) as number[];
       expect(versions.length).toBeGreaterThanOrEqual(3);
+    } catch (err) {
+      console.log(`[cdc] ${await kafkaConsumerReport(ch, names.queue)}`);
+      throw err;
     } finally {
       await dropCapturedTable(pool, ch, source);
     }

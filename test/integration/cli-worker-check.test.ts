@@ -17,11 +17,11 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities/index.ts';
-import { createPool } from '../../activities/postgres.ts';
+import { createPool } from '../../connectors/postgres/pool.ts';
 import { EXIT_TIMEOUT } from '../../cli/await-workflow.ts';
 import { describePollers, EXIT_NOT_READY, judgePollers } from '../../cli/worker-check.ts';
-import { migrate } from '../../db/migrate.ts';
-import { clickhouse, requireEnv, runCommand, uniqueTag, waitFor, closeTestWorker } from './helpers.ts';
+import { migrate } from '../../connectors/postgres/migrate.ts';
+import { clickhouse, requireEnv, runCommand, uniqueTag, waitFor, closeTestWorker, testKafka, testConnect, testEndpoints } from './helpers.ts';
 
 const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 const tag = uniqueTag('cliwait');
@@ -88,7 +88,7 @@ describe('with a worker polling', () => {
     const databaseUrl = requireEnv('DATABASE_URL');
     const simulator = requireEnv('SIMULATOR_URL');
     await migrate({ databaseUrl, schema: tag });
-    pool = createPool(databaseUrl, tag, 2);
+    pool = createPool(databaseUrl, { schema: tag, max: 2, application: 'astros-ingest' });
     ch = clickhouse();
     // One table in each engine, holding the same two rows.
     await pool.query(`create table ${tag}.people (id integer primary key, name text not null)`);
@@ -115,7 +115,9 @@ describe('with a worker polling', () => {
       activities: createActivities({
         pool,
         clickhouse: ch,
-        kafkaBrokers: requireEnv('KAFKA_BROKERS').split(','),
+        kafka: testKafka(),
+        connect: testConnect(),
+        endpoints: testEndpoints(),
         source: { url: `${simulator}/s/${tag}/astros.json`, connectTimeoutMs: 2_000, responseTimeoutMs: 5_000, retries: 1, retryMinDelayMs: 50, maxBodyBytes: 1024 * 1024, maxPeople: 1000 },
       }),
     });

@@ -1,5 +1,5 @@
 /**
- * Conformance of the embedded ClickHouse HTTP server (stack/clickhouse/server.ts)
+ * Conformance of the embedded ClickHouse HTTP server (cli/clickhouse-server.ts)
  * with the real clients: @clickhouse/client, curl and clickhouse-connect (the
  * driver dbt-clickhouse uses, via clickhouse_connect_check.py and $DBT_PYTHON).
  *
@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const execFileP = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const serverScript = path.join(repoRoot, 'stack', 'clickhouse', 'server.ts');
+const serverScript = path.join(repoRoot, 'cli', 'clickhouse-server.ts');
 const connectCheck = path.join(repoRoot, 'test', 'integration', 'clickhouse_connect_check.py');
 
 const runId = `${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;

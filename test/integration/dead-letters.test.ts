@@ -10,11 +10,11 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
-import { createActivities } from '../../activities/index.ts';
+import { createIngestActivities } from '../../activities/ingest.ts';
 import { checkPerson } from '../../activities/payload-checks.ts';
-import { createPool } from '../../activities/postgres.ts';
-import { migrate } from '../../db/migrate.ts';
-import { replayRejects } from '../../pipeline/replay-rejects.ts';
+import { createPool } from '../../connectors/postgres/pool.ts';
+import { migrate } from '../../connectors/postgres/migrate.ts';
+import { replayRejects } from '../../activities/dead-letters/replay-rejects.ts';
 import { requireEnv, runCommand, uniqueTag } from './helpers.ts';
 
 const schema = uniqueTag('deadletters');
@@ -29,7 +29,7 @@ const fixedCheck = (record: unknown) =>
 async function ingest(runKey: string, body: unknown): Promise<string> {
   const res = await fetch(`${scenarioUrl}/control`, { method: 'POST', body: JSON.stringify({ serve: [{ bodyBase64: Buffer.from(JSON.stringify(body)).toString('base64') }] }) });
   if (!res.ok) throw new Error(await res.text());
-  const acts = createActivities({
+  const acts = createIngestActivities({
     pool,
     source: { url: `${scenarioUrl}/astros.json`, connectTimeoutMs: 2_000, responseTimeoutMs: 5_000, retries: 0, retryMinDelayMs: 10, maxBodyBytes: 1 << 20, maxPeople: 50 },
   });
@@ -51,7 +51,7 @@ beforeAll(async () => {
   databaseUrl = requireEnv('DATABASE_URL');
   scenarioUrl = `${requireEnv('SIMULATOR_URL')}/s/${schema}`;
   await migrate({ databaseUrl, schema });
-  pool = createPool(databaseUrl, schema, 2);
+  pool = createPool(databaseUrl, { schema: schema, max: 2, application: 'astros-ingest' });
 });
 
 afterAll(async () => {

@@ -8,7 +8,7 @@
  * out of the record (it happened before the recovery, which reloads it).
  */
 import pg from 'pg';
-import { lsnToBigInt } from '../../activities/pipeline-validation/lsn.ts';
+import { lsnToBigInt } from '../../shared/lsn.ts';
 
 export interface Commit {
   id: number;

@@ -28,12 +28,12 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectorState, connectorStatus } from '../../activities/kafka-connect.ts';
-import { bigIntToLsn } from '../../activities/pipeline-validation/lsn.ts';
-import { pipelineNames, tableNames } from '../../catalog/names.ts';
-import { captureGapsTable, readGaps } from '../../pipeline/capture-gaps.ts';
-import { formatLagReport, lagReport } from '../../pipeline/lag.ts';
-import { slotProblem, slotState } from '../../pipeline/slot-health.ts';
+import { KafkaConnect } from '../../connectors/kafka-connect/client.ts';
+import { formatLsn } from '../../shared/lsn.ts';
+import { pipelineNames, tableNames } from '../../shared/names.ts';
+import { captureGapsTable, readGaps } from '../../connectors/clickhouse/capture-gaps.ts';
+import { formatLagReport, lagReport } from '../../activities/lag-report.ts';
+import { slotProblem, slotState } from '../../connectors/postgres/slots.ts';
 import { componentsFor } from '../../stack/components/index.ts';
 import { databaseUrl, withClient } from '../../stack/components/postgres.ts';
 import { standby } from '../../stack/components/standby.ts';
@@ -41,7 +41,7 @@ import { createContext } from '../../stack/lib/context.ts';
 import { moveStandbyToPrimary, promoteStandby } from '../../stack/lib/failover.ts';
 import { StackManager } from '../../stack/lib/manager.ts';
 import { FollowingWriter } from './failover-writer.ts';
-import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker, testKafka } from './helpers.ts';
 import { runRecover, startAlertMonitor, type AlertMonitor } from './recover-helpers.ts';
 
 const tag = uniqueTag('fo');
@@ -68,7 +68,7 @@ beforeAll(async () => {
   ch = clickhouse();
   await pool.query(`create table ${source} (id bigint primary key, v text not null)`);
   await captureTable({ source });
-  await waitFor(() => connectorState(requireEnv('CONNECT_URL'), pipelineNames.connector), (c) => c.running && c.taskTables.includes(source), `the connector's task capturing ${source}`, 120_000, 500);
+  await waitFor(() => new KafkaConnect(requireEnv('CONNECT_URL')).state(pipelineNames.connector), (c) => c.running && c.taskTables.includes(source), `the connector's task capturing ${source}`, 120_000, 500);
   alerts = await startAlertMonitor(tag, ch);
   worker = await startPipelineTestWorker(taskQueue, pool, ch);
 }, 300_000);
@@ -133,10 +133,10 @@ describe('a failover of the source to its standby', () => {
     // Reported: the slot does not exist on the new primary.
     await waitFor(async () => alerts.received.filter((t) => t.startsWith(`[FIRING] slot_lost (slot=${pipelineNames.slot})`)).length, (n) => n === 1, 'slot_lost on the webhook', 60_000, 200);
     const e = testEndpoints();
-    const lag = formatLagReport(await lagReport({ postgresUrl: e.databaseUrl, kafkaBrokers: e.kafkaBrokers, clickhouseUrl: e.clickhouseUrl, groupPrefix: e.groupPrefix }));
+    const lag = formatLagReport(await lagReport({ db: pool, kafka: testKafka(), clickhouse: ch }, { groupPrefix: e.groupPrefix }));
     console.log(`[failover] lag report, first line: ${lag.split('\n')[0]}`);
     expect(lag.split('\n')[0]).toMatch(new RegExp(`^FAILED: replication slot ${pipelineNames.slot} does not exist: .*failed over to a standby.*run npm run recover`));
-    console.log(`[failover] connector before recovery: ${await connectorStatus(e.connectUrl, pipelineNames.connector)}; ${(await connectorState(e.connectUrl, pipelineNames.connector)).failure ?? 'no failed task'}`);
+    console.log(`[failover] connector before recovery: ${await new KafkaConnect(e.connectUrl).connectorState(pipelineNames.connector)}; ${(await new KafkaConnect(e.connectUrl).state(pipelineNames.connector)).failure ?? 'no failed task'}`);
 
     // Recovered while the writer goes on.
     const r = await runRecover(taskQueue);
@@ -170,7 +170,7 @@ describe('a failover of the source to its standby', () => {
     );
     const wrong = after.filter((c) => captured.get(c.id)?.n !== 1 || captured.get(c.id)?.ops !== 'c');
     console.log(
-      `[failover] commits: ${writer.commits.length} (${recoveredAt} before recover returned), in doubt ${writer.inDoubt}; after the recovery point ${bigIntToLsn(BigInt(gap!.toLsn))}: ${after.length}, ` +
+      `[failover] commits: ${writer.commits.length} (${recoveredAt} before recover returned), in doubt ${writer.inDoubt}; after the recovery point ${formatLsn(gap!.toLsn)}: ${after.length}, ` +
         `in ${names.changes} once as an insert: ${after.length - wrong.length}, otherwise: ${wrong.length}`,
     );
     expect(after.length).toBeGreaterThanOrEqual(50);

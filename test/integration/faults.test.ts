@@ -22,17 +22,17 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
-import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
-import { capturedTables, deriveOptions, reconcileClickHouse, type CapturedTable } from '../../catalog/pipeline.ts';
-import { tableNames } from '../../catalog/names.ts';
+import { createValidationActivities } from '../../activities/validation/activities.ts';
+import type { ValidationReport } from '../../shared/validation.ts';
+import { capturedTables, deriveOptions, reconcileClickHouse, type CapturedTable } from '../../catalog/derive.ts';
+import { tableNames } from '../../shared/names.ts';
 import { validationSpec } from '../../catalog/validation-spec.ts';
 import { componentsFor } from '../../stack/components/index.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { StackManager } from '../../stack/lib/manager.ts';
-import { VALIDATE_WORKFLOW_TYPE } from '../../workflows/validate-pipeline.ts';
+import { VALIDATE_WORKFLOW_TYPE } from '../../shared/workflows.ts';
 import { FaultWriter } from './fault-writer.ts';
-import { captureTable, chRows, clickhouse, postgres, releaseTable, repoRoot, requireEnv, runCommand, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+import { captureTable, chRows, clickhouse, postgres, releaseTable, repoRoot, requireEnv, runCommand, testEndpoints, uniqueTag, waitFor, testKafka } from './helpers.ts';
 
 const tag = uniqueTag('faults').replace(/[^a-z0-9_]/g, '_');
 const source = `public.${tag}`;
@@ -69,7 +69,7 @@ const supervisor = { restarts: 0, stopping: false };
 
 function startWorker(): void {
   const log = fs.openSync(path.join(repoRoot, '.stack', 'faults-worker.log'), 'a'); // the worker's output, for a failed run
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/worker.ts'], {
     cwd: repoRoot,
     env: { ...process.env, TASK_QUEUE: taskQueue, ASTROS_MIGRATE_ON_START: 'false', LOG_LEVEL: 'WARN' },
     stdio: ['ignore', log, log],
@@ -144,7 +144,7 @@ async function whereTheyWent(writer: FaultWriter, t: CapturedTable, lastId: numb
 }
 
 async function validate(spec: ReturnType<typeof validationSpec>): Promise<ValidationReport> {
-  const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: testEndpoints().kafkaBrokers.split(',') });
+  const acts = createValidationActivities({ pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() });
   return new MockActivityEnvironment().run(acts.compareTable, { spec: { ...spec, buckets: 64 }, reportKey: `faults-${tag}-${Date.now()}` });
 }
 

@@ -21,12 +21,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nonRetryableErrorTypes } from '../../activities/errors.ts';
-import { createActivities } from '../../activities/index.ts';
-import { createPool } from '../../activities/postgres.ts';
+import { nonRetryableErrorTypes } from '../../shared/errors.ts';
+import { createIngestActivities } from '../../activities/ingest.ts';
+import { createPool } from '../../connectors/postgres/pool.ts';
 import { rootCause } from '../../cli/astros.ts';
-import { migrate } from '../../db/migrate.ts';
-import { INGEST_WORKFLOW_TYPE, type IngestAstronautsInput, type IngestSummary } from '../../workflows/shared.ts';
+import { migrate } from '../../connectors/postgres/migrate.ts';
+import { INGEST_WORKFLOW_TYPE, type IngestAstronautsInput, type IngestSummary } from '../../shared/workflows.ts';
 import { checkOutcome, corpusLimits, feedCorpus, feedFigures, serveRaw, type FeedCase, type FeedOutcome } from '../fuzz/feed-corpus.ts';
 import { requireEnv, uniqueTag } from './helpers.ts';
 
@@ -61,7 +61,7 @@ class Lane {
   readonly schema = uniqueTag('fuzz');
   readonly taskQueue = `feed-fuzz-${this.schema}`;
   readonly scenarioUrl = `${simulatorUrl}/s/${this.schema}`;
-  readonly pool = createPool(databaseUrl, this.schema, 2);
+  readonly pool = createPool(databaseUrl, { schema: this.schema, max: 2, application: 'astros-ingest' });
   readonly source = { url: `${this.scenarioUrl}/astros.json`, connectTimeoutMs: 2_000, responseTimeoutMs: 5_000, retries: 0, retryMinDelayMs: 10, ...corpusLimits };
 
   async observed(runKey: string): Promise<{ keys: string[]; rejects: RejectRow[] }> {
@@ -96,7 +96,7 @@ class Lane {
 
   async workflowRuns(cases: FeedCase[], client: Client, bundle: WorkflowBundleWithSourceMap): Promise<void> {
     await serveRaw(`${this.scenarioUrl}/control`, cases);
-    const worker = await Worker.create({ connection: nativeConnection, taskQueue: this.taskQueue, workflowBundle: bundle, activities: createActivities({ pool: this.pool, source: this.source }) });
+    const worker = await Worker.create({ connection: nativeConnection, taskQueue: this.taskQueue, workflowBundle: bundle, activities: createIngestActivities({ pool: this.pool, source: this.source }) });
     await worker.runUntil(async () => {
       for (const c of cases) {
         const workflowId = `${this.schema}-${c.id}`;
@@ -127,7 +127,7 @@ class Lane {
 
   async activityRuns(cases: FeedCase[]): Promise<void> {
     await serveRaw(`${this.scenarioUrl}/control`, cases);
-    const acts = createActivities({ pool: this.pool, source: this.source });
+    const acts = createIngestActivities({ pool: this.pool, source: this.source });
     for (const c of cases) {
       const runKey = `activities-${c.id}`;
       let outcome: FeedOutcome;

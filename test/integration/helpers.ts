@@ -8,10 +8,12 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import type { TableDeclarationInput } from '../../catalog/declaration.ts';
-import { dropOrder, tableNames } from '../../catalog/names.ts';
+import { dropOrder, tableNames } from '../../shared/names.ts';
 import { removeTable } from '../../catalog/store.ts';
-import { endpoints, type Endpoints } from '../../config/env.ts';
-import { setupPipeline } from '../../pipeline/setup.ts';
+import { parseConfig, type Endpoints } from '../../config/load.ts';
+import { setupPipeline } from '../../activities/setup.ts';
+import { kafkaClient } from '../../connectors/kafka/client.ts';
+import { KafkaConnect } from '../../connectors/kafka-connect/client.ts';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { Client, Connection } from '@temporalio/client';
@@ -59,6 +61,20 @@ export async function waitFor<T>(probe: () => Promise<T>, done: (v: T) => boolea
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}${lastErr ? `; last error: ${String(lastErr)}` : ''}`);
 }
 
+/** What ClickHouse says about a queue's consumers, for a test that timed out waiting on one. */
+export async function kafkaConsumerReport(ch: ClickHouseClient, queue: string): Promise<string> {
+  const [db, table] = queue.includes('.') ? queue.split('.') : ['astros', queue];
+  const rows = await chRows<Record<string, unknown>>(
+    ch,
+    `SELECT consumer_id, assignments.topic AS topics, assignments.partition_id AS partitions, assignments.current_offset AS offsets,
+            last_poll_time, num_messages_read, last_commit_time, num_commits, last_rebalance_time, num_rebalance_assignments,
+            num_rebalance_revocations, is_currently_used, exceptions.time AS exception_times, exceptions.text AS exceptions
+     FROM system.kafka_consumers WHERE database = {db:String} AND table = {table:String}`,
+    { db, table },
+  ).catch((e: unknown) => [{ error: String(e) }]);
+  return `${queue} consumers: ${JSON.stringify(rows)}`;
+}
+
 export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 
 /** Runs a command from the repository root with extra environment; resolves with its exit code and combined output. */
@@ -75,7 +91,17 @@ export function runCommand(cmd: string, args: string[], env: Record<string, stri
 
 /** The pipeline's addresses in the test stack (set by the global setup). */
 export function testEndpoints(): Endpoints {
-  return endpoints({}, process.env);
+  return parseConfig(process.env);
+}
+
+/** A Kafka client of the test stack (clients connect on use). */
+export function testKafka(): ReturnType<typeof kafkaClient> {
+  return kafkaClient(testEndpoints().kafkaBrokers, 'astros-test');
+}
+
+/** The test stack's Kafka Connect. */
+export function testConnect(): KafkaConnect {
+  return new KafkaConnect(testEndpoints().connectUrl);
 }
 
 /**
@@ -167,7 +193,8 @@ export async function startPipelineTestWorker(taskQueue: string, pool: pg.Pool, 
     createActivities({
       pool,
       clickhouse: ch,
-      kafkaBrokers: requireEnv('KAFKA_BROKERS').split(','),
+      kafka: testKafka(),
+      connect: testConnect(),
       endpoints: testEndpoints(),
       source: { url: 'http://127.0.0.1:1/unused', connectTimeoutMs: 1000, responseTimeoutMs: 1000, retries: 0, retryMinDelayMs: 10, maxBodyBytes: 1024, maxPeople: 1 },
     }),

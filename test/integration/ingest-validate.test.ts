@@ -6,15 +6,14 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
 import { deleteIngestSchedule, upsertIngestSchedule } from '../../cli/client.ts';
-import { VALIDATE_WORKFLOW_TYPE } from '../../workflows/validate-pipeline.ts';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities/index.ts';
-import { createPool } from '../../activities/postgres.ts';
-import { INGEST_WORKFLOW_TYPE, type IngestSummary } from '../../workflows/shared.ts';
-import { requireEnv, uniqueTag } from './helpers.ts';
+import { createPool } from '../../connectors/postgres/pool.ts';
+import { INGEST_WORKFLOW_TYPE, type IngestSummary, VALIDATE_WORKFLOW_TYPE } from '../../shared/workflows.ts';
+import { requireEnv, uniqueTag, testKafka, testConnect, testEndpoints } from './helpers.ts';
 
 const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -25,7 +24,7 @@ let connection: Connection;
 let client: Client;
 
 beforeAll(async () => {
-  pool = createPool(requireEnv('DATABASE_URL'), 'public', 2);
+  pool = createPool(requireEnv('DATABASE_URL'), { schema: 'public', max: 2, application: 'astros-ingest' });
   clickhouse = createClient({ url: requireEnv('CLICKHOUSE_URL'), log: { level: ClickHouseLogLevel.OFF } });
   nativeConnection = await NativeConnection.connect({ address: requireEnv('TEMPORAL_ADDRESS') });
   connection = await Connection.connect({ address: requireEnv('TEMPORAL_ADDRESS') });
@@ -58,7 +57,9 @@ describe('ingest then validate', () => {
       activities: createActivities({
         pool,
         clickhouse,
-        kafkaBrokers: requireEnv('KAFKA_BROKERS').split(','),
+        kafka: testKafka(),
+        connect: testConnect(),
+        endpoints: testEndpoints(),
         source: {
           url: `${simulator}/s/${tag}/astros.json`,
           connectTimeoutMs: 2_000,

@@ -20,13 +20,14 @@ import proto from '@temporalio/proto';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IngestErrorType } from '../../activities/errors.ts';
-import { createActivities, type ActivityDeps } from '../../activities/index.ts';
-import { createPool } from '../../activities/postgres.ts';
+import { IngestErrorType } from '../../shared/errors.ts';
+import { createIngestActivities } from '../../activities/ingest.ts';
+import type { ActivityDeps } from '../../activities/deps.ts';
+import { createPool } from '../../connectors/postgres/pool.ts';
 import { deleteIngestSchedule, startOrAttachIngest, upsertIngestSchedule } from '../../cli/client.ts';
 import { rootCause } from '../../cli/astros.ts';
-import { migrate } from '../../db/migrate.ts';
-import { INGEST_WORKFLOW_TYPE, type IngestAstronautsInput, type IngestSummary } from '../../workflows/shared.ts';
+import { migrate } from '../../connectors/postgres/migrate.ts';
+import { INGEST_WORKFLOW_TYPE, type IngestAstronautsInput, type IngestSummary } from '../../shared/workflows.ts';
 import { requireEnv, uniqueTag } from './helpers.ts';
 
 const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
@@ -63,7 +64,7 @@ class Case {
   private readonly slotName = `${this.schema}_slot`;
 
   constructor(readonly source: Partial<ActivityDeps['source']> = {}) {
-    this.pool = createPool(databaseUrl, this.schema, 2);
+    this.pool = createPool(databaseUrl, { schema: this.schema, max: 2, application: 'astros-ingest' });
     this.sourceUrl = `${simulatorUrl}/s/${this.scenario}/astros.json`;
   }
 
@@ -98,7 +99,7 @@ class Case {
   }
 
   activities() {
-    return createActivities({
+    return createIngestActivities({
       pool: this.pool,
       source: {
         url: this.sourceUrl,

@@ -20,7 +20,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
-import { IngestErrorType } from '../../activities/errors.ts';
+import { IngestErrorType } from '../../shared/errors.ts';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -30,16 +30,16 @@ import path from 'node:path';
 import type pg from 'pg';
 import puppeteer, { type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pipelineNames, tableNames } from '../../catalog/names.ts';
-import { createPool } from '../../activities/postgres.ts';
-import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
-import { monitorConfig } from '../../config/env.ts';
-import { prometheusRules } from '../../monitor/alert-rules.ts';
+import { pipelineNames, tableNames } from '../../shared/names.ts';
+import { createPool } from '../../connectors/postgres/pool.ts';
+import { createValidationActivities } from '../../activities/validation/activities.ts';
+import { parseConfig } from '../../config/load.ts';
+import { prometheusRules } from '../../config/alert-rules.ts';
 import { startMonitor, type Monitor } from '../../monitor/service.ts';
 import { promtool } from '../../stack/components/prometheus.ts';
-import { VALIDATE_WORKFLOW_TYPE } from '../../workflows/validate-pipeline.ts';
+import { VALIDATE_WORKFLOW_TYPE } from '../../shared/workflows.ts';
 import { chromiumPath } from '../global-setup.ts';
-import { captureTable, chRows, clickhouse, releaseTable, repoRoot, requireEnv, startTestWorker, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { captureTable, chRows, clickhouse, releaseTable, repoRoot, requireEnv, startTestWorker, uniqueTag, waitFor, type TestWorker, testKafka, testEndpoints } from './helpers.ts';
 
 const tag = uniqueTag('monitor');
 const source = `public.${tag}`;
@@ -106,7 +106,7 @@ async function onPage(file: string, check: (page: Page) => Promise<void>): Promi
 const mismatchAlerts = (state: 'FIRING' | 'RESOLVED') => received.filter((r) => r.text.startsWith(`[${state}] validation_mismatch (table=${source})`));
 
 beforeAll(async () => {
-  pool = createPool(requireEnv('DATABASE_URL'), 'public', 2);
+  pool = createPool(requireEnv('DATABASE_URL'), { schema: 'public', max: 2, application: 'astros-ingest' });
   ch = clickhouse();
   await pool.query(`create table ${source} (id integer primary key, note text not null)`);
   await captureTable({ source, description: 'monitor test table' });
@@ -121,9 +121,9 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
   const webhook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-  monitor = await startMonitor(monitorConfig({ ...process.env, MONITOR_PORT: '0', MONITOR_INTERVAL: '1s', MONITOR_INSTANCE: tag, ALERT_WEBHOOK_URL: webhook }), () => undefined);
+  monitor = await startMonitor(parseConfig({ ...process.env, MONITOR_PORT: '0', MONITOR_INTERVAL: '1s', MONITOR_INSTANCE: tag, ALERT_WEBHOOK_URL: webhook }), () => undefined);
 
-  worker = await startTestWorker(taskQueue, createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: requireEnv('KAFKA_BROKERS').split(',') }));
+  worker = await startTestWorker(taskQueue, createValidationActivities({ pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() }));
 });
 
 afterAll(async () => {
@@ -256,12 +256,12 @@ describe('the monitor on the test stack', () => {
     expect(targets).toHaveLength(1);
     const rules = (await (await fetch(`${prom}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string }[] }[] } };
     const loaded = rules.data.groups.flatMap((g) => g.rules);
-    expect(loaded.map((r) => r.name).sort()).toEqual(monitorConfig(process.env).rules.map((r) => r.alert).sort());
+    expect(loaded.map((r) => r.name).sort()).toEqual(parseConfig(process.env).monitor.rules.map((r) => r.alert).sort());
 
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'astros-rules-')), 'rules.yml');
-    fs.writeFileSync(file, prometheusRules(monitorConfig(process.env).rules));
+    fs.writeFileSync(file, prometheusRules(parseConfig(process.env).monitor.rules));
     const check = spawnSync(promtool, ['check', 'rules', file], { encoding: 'utf8' });
-    expect(check.stdout).toContain(`SUCCESS: ${monitorConfig(process.env).rules.length} rules found`);
+    expect(check.stdout).toContain(`SUCCESS: ${parseConfig(process.env).monitor.rules.length} rules found`);
     expect(check.status).toBe(0);
   });
 });

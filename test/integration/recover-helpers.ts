@@ -11,8 +11,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
-import { pipelineNames } from '../../catalog/names.ts';
-import { monitorConfig } from '../../config/env.ts';
+import { pipelineNames } from '../../shared/names.ts';
+import { parseConfig } from '../../config/load.ts';
 import { startMonitor, type Monitor } from '../../monitor/service.ts';
 import { chromiumPath } from '../global-setup.ts';
 import { chRows, repoRoot, runCommand } from './helpers.ts';
@@ -39,7 +39,7 @@ export async function startAlertMonitor(instance: string, ch: ClickHouseClient):
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
   const webhook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-  const monitor = await startMonitor(monitorConfig({ ...process.env, MONITOR_PORT: '0', MONITOR_INTERVAL: '1s', MONITOR_INSTANCE: instance, ALERT_WEBHOOK_URL: webhook }), () => undefined);
+  const monitor = await startMonitor(parseConfig({ ...process.env, MONITOR_PORT: '0', MONITOR_INTERVAL: '1s', MONITOR_INSTANCE: instance, ALERT_WEBHOOK_URL: webhook }), () => undefined);
   return {
     monitor,
     received,

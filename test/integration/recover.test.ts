@@ -25,13 +25,13 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bigIntToLsn } from '../../activities/pipeline-validation/lsn.ts';
-import { connectorState, connectorStatus, resumeConnector, stopConnector } from '../../activities/kafka-connect.ts';
-import { pipelineNames, tableNames } from '../../catalog/names.ts';
-import { captureGapsTable, readGaps } from '../../pipeline/capture-gaps.ts';
-import { formatLagReport, lagReport } from '../../pipeline/lag.ts';
-import { slotProblem, slotState } from '../../pipeline/slot-health.ts';
-import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { formatLsn } from '../../shared/lsn.ts';
+import { KafkaConnect } from '../../connectors/kafka-connect/client.ts';
+import { pipelineNames, tableNames } from '../../shared/names.ts';
+import { captureGapsTable, readGaps } from '../../connectors/clickhouse/capture-gaps.ts';
+import { formatLagReport, lagReport } from '../../activities/lag-report.ts';
+import { slotProblem, slotState } from '../../connectors/postgres/slots.ts';
+import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker, testKafka } from './helpers.ts';
 import { firstSampleAfter, pageState, runRecover, startAlertMonitor, type AlertMonitor } from './recover-helpers.ts';
 
 const tag = uniqueTag('rc');
@@ -69,7 +69,7 @@ beforeAll(async () => {
   await pool.query(`create table ${source} (id bigint primary key, v text not null)`);
   await captureTable({ source });
   // Rows written once the connector's task captures the table stream (a table captured with rows would need a load: tables add).
-  await waitFor(() => connectorState(connectUrl(), pipelineNames.connector), (c) => c.running && c.taskTables.includes(source), `the connector's task capturing ${source}`, 120_000, 500);
+  await waitFor(() => new KafkaConnect(connectUrl()).state(pipelineNames.connector), (c) => c.running && c.taskTables.includes(source), `the connector's task capturing ${source}`, 120_000, 500);
   await pool.query(`insert into ${source} select g, 'v' || g from generate_series(1, ${ROWS}) g`);
   for (const k of ['a', 'b', 'c', 'd']) await astronaut(k, 'ISS');
   alerts = await startAlertMonitor(tag, ch);
@@ -88,7 +88,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Whatever failed above, the next test file finds the pipeline streaming.
   if (pool && slotProblem(await slotState(pool, pipelineNames.slot))) await runRecover(taskQueue);
-  if ((await connectorStatus(connectUrl(), pipelineNames.connector).catch(() => 'RUNNING')) === 'STOPPED') await resumeConnector(connectUrl(), pipelineNames.connector).catch(() => undefined);
+  if ((await new KafkaConnect(connectUrl()).connectorState(pipelineNames.connector).catch(() => 'RUNNING')) === 'STOPPED') await new KafkaConnect(connectUrl()).resume(pipelineNames.connector).catch(() => undefined);
   await worker?.stop();
   await alerts?.stop();
   await pool?.query(`delete from public.astronauts where starts_with(person_key, $1)`, [prefix]).catch(() => undefined);
@@ -105,8 +105,8 @@ describe("the pipeline's replication slot lost", () => {
     const before = await changes();
     const [{ v: keep } = { v: '0' }] = await chRows<{ v: string }>(ch, `SELECT toString(max(lsn)) AS v FROM ${names.changes}`);
 
-    await stopConnector(connectUrl(), pipelineNames.connector);
-    await waitFor(() => connectorStatus(connectUrl(), pipelineNames.connector), (s) => s === 'STOPPED', 'the connector stopped', 60_000, 500);
+    await new KafkaConnect(connectUrl()).stop(pipelineNames.connector);
+    await waitFor(() => new KafkaConnect(connectUrl()).connectorState(pipelineNames.connector), (s) => s === 'STOPPED', 'the connector stopped', 60_000, 500);
     await waitFor(() => slotState(pool, pipelineNames.slot), (s) => !s.active, 'the slot released', 60_000, 500);
 
     // Changes while nothing reads the slot: never captured one by one.
@@ -136,11 +136,12 @@ describe("the pipeline's replication slot lost", () => {
       1_000,
     );
     const lostAt = Date.now();
-    await resumeConnector(connectUrl(), pipelineNames.connector);
+    await new KafkaConnect(connectUrl()).resume(pipelineNames.connector);
 
     // Reported: the first sample after the loss has it and fires the alert.
     await waitFor(async () => alerts.received.filter((t) => t.startsWith(`[FIRING] slot_lost (slot=${pipelineNames.slot})`)).length, (n) => n === 1, 'slot_lost on the webhook', 30_000, 200);
-    const first = await firstSampleAfter(ch, tag, lostAt);
+    // The monitor sends an alert before it writes that sample's rows: wait for the row, not only the webhook.
+    const first = await waitFor(() => firstSampleAfter(ch, tag, lostAt), (f) => f.at > 0 && f.firedAt !== null, 'the first sample after the loss in monitor_samples', 30_000, 200);
     console.log(`[recover] slot lost at ${new Date(lostAt).toISOString()}; first sample after it at ${new Date(first.at).toISOString()} with astros_replication_slot_lost = ${first.lost}; alert fired ${first.firedAt ? `at ${new Date(first.firedAt).toISOString()}` : 'never'}`);
     expect(first.lost).toBe(1);
     expect(first.firedAt).toBe(first.at);
@@ -151,7 +152,7 @@ describe("the pipeline's replication slot lost", () => {
     expect(page.firing).toContain(`slot_lost (slot=${pipelineNames.slot})`);
     expect(page.notCapturing).toMatch(/is lost: .*npm run recover/);
     const e = testEndpoints();
-    const lag = formatLagReport(await lagReport({ postgresUrl: e.databaseUrl, kafkaBrokers: e.kafkaBrokers, clickhouseUrl: e.clickhouseUrl, groupPrefix: e.groupPrefix }));
+    const lag = formatLagReport(await lagReport({ db: pool, kafka: testKafka(), clickhouse: ch }, { groupPrefix: e.groupPrefix }));
     console.log(`[recover] lag report, first line: ${lag.split('\n')[0]}`);
     expect(lag.split('\n')[0]).toMatch(new RegExp(`^FAILED: replication slot ${pipelineNames.slot} is lost: .*run npm run recover`));
     const list = await runCommand('npx', ['tsx', 'cli/astros.ts', 'tables', 'list'], { FORCE_COLOR: '0' });
@@ -222,6 +223,6 @@ describe("the pipeline's replication slot lost", () => {
     );
     console.log(`[recover] fct_capture_gaps: ${JSON.stringify(gaps)}`);
     expect(gaps).toHaveLength(2);
-    expect(gaps.every((g) => g.is_reloaded && g.gap_from_lsn_text === bigIntToLsn(BigInt(gap!.fromLsn)) && g.gap_to_lsn_text === bigIntToLsn(BigInt(gap!.toLsn)))).toBe(true);
+    expect(gaps.every((g) => g.is_reloaded && g.gap_from_lsn_text === formatLsn(gap!.fromLsn) && g.gap_to_lsn_text === formatLsn(gap!.toLsn))).toBe(true);
   });
 });

@@ -16,8 +16,9 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tableNames } from '../../catalog/names.ts';
-import { resyncProgressQuery, resyncWorkflowId, type ResyncTableResult } from '../../workflows/resync-table.ts';
+import { tableNames } from '../../shared/names.ts';
+import { type ResyncTableResult } from '../../workflows/resync-table.ts';
+import { resyncProgressQuery, resyncWorkflowId } from '../../shared/workflows.ts';
 import { captureTable, chRows, clickhouse, dropCapturedTable, repoRoot, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 
 const tag = uniqueTag('rs');
@@ -180,7 +181,7 @@ describe('resyncTable', () => {
     const killQueue = `${taskQueue}-kill`;
     const spawnWorker = (): ChildProcess => {
       const log = fs.openSync(path.join(repoRoot, '.stack', 'resync-worker.log'), 'a');
-      const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'cli/worker.ts'], {
         cwd: repoRoot,
         env: { ...process.env, TASK_QUEUE: killQueue, ASTROS_MIGRATE_ON_START: 'false', LOG_LEVEL: 'WARN' },
         stdio: ['ignore', log, log],

@@ -11,14 +11,16 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deriveOptions, deriveTables, reconcileClickHouse, SHARED_PLAN } from '../../catalog/pipeline.ts';
+import { deriveOptions, deriveTables, reconcileClickHouse, SHARED_PLAN } from '../../catalog/derive.ts';
 import { applyPlan, liveTables, planTable, ttlActions, type Action } from '../../catalog/reconcile.ts';
 import { topicRetentionMs, ttlExpression, ttlOf, type Retention } from '../../catalog/retention.ts';
-import { listMigrations, render, statements } from '../../clickhouse-ddl/migrate.ts';
-import type { Endpoints } from '../../config/env.ts';
-import { ensureTopics, setupPipeline, topicSpecs } from '../../pipeline/setup.ts';
-import { accountOffsets } from '../../pipeline/topic-accounting.ts';
-import { chRows, clickhouse, postgres, testEndpoints, uniqueTag } from './helpers.ts';
+import { listMigrations, render, statements } from '../../connectors/clickhouse/migrate.ts';
+import type { Endpoints } from '../../config/load.ts';
+import { setupPipeline } from '../../activities/setup.ts';
+import { topicSpecs } from '../../activities/apply-catalog.ts';
+import { ensureTopics } from '../../connectors/kafka/topics.ts';
+import { accountOffsets } from '../../activities/dead-letters/topic-accounting.ts';
+import { chRows, clickhouse, postgres, testEndpoints, uniqueTag, testKafka } from './helpers.ts';
 
 const day = 86_400_000;
 const tag = uniqueTag('ret').replace(/[^a-z0-9_]/g, '_');
@@ -32,7 +34,7 @@ let kafka: Kafka;
 beforeAll(async () => {
   ch = clickhouse();
   pool = postgres();
-  kafka = new Kafka({ clientId: `retention-${tag}`, brokers: testEndpoints().kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
+  kafka = new Kafka({ clientId: `retention-${tag}`, brokers: testEndpoints().kafkaBrokers, logLevel: logLevel.NOTHING });
   admin = kafka.admin();
   await admin.connect();
   // The shared objects as the numbered migration creates them (kafka_errors without a TTL).
@@ -92,7 +94,7 @@ describe('retention', () => {
       // Applied means nothing left to do: the plan and the topics are in step.
       const tables = await deriveTables(pool, [{ source: 'public.astronauts', exclude: [], columns: {} }], deriveOptions(changed));
       expect((await reconcileClickHouse(ch, tables, () => undefined, true)).flatMap((p) => p.actions)).toEqual([]);
-      expect(await ensureTopics(changed.kafkaBrokers, topicSpecs(tables), () => undefined, true)).toEqual([]);
+      expect(await ensureTopics(testKafka(), topicSpecs(tables), () => undefined, true)).toEqual([]);
     } finally {
       await setupPipeline(e, { log: () => undefined });
     }
@@ -137,19 +139,18 @@ describe('retention', () => {
   });
 
   it("topics: created with retention.ms, changed when the setting changes with the topic's other overrides kept; accounting leaves out what ClickHouse no longer keeps", { timeout: 60_000 }, async () => {
-    const brokers = testEndpoints().kafkaBrokers;
-    expect(await ensureTopics(brokers, [{ topic, retentionMs: 3_600_000 }], () => undefined)).toEqual([`create topic ${topic} (retention 1h)`]);
+    expect(await ensureTopics(testKafka(), [{ topic, retentionMs: 3_600_000 }], () => undefined)).toEqual([`create topic ${topic} (retention 1h)`]);
     expect((await topicConfig(topic))['retention.ms']).toEqual({ value: '3600000', source: 1 });
     await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: topic, configEntries: [{ name: 'retention.ms', value: '3600000' }, { name: 'max.message.bytes', value: '2097152' }] }] });
-    expect(await ensureTopics(brokers, [{ topic, retentionMs: 0 }], () => undefined, true)).toEqual([`${topic}: retention.ms 3600000 -> -1 (forever)`]);
+    expect(await ensureTopics(testKafka(), [{ topic, retentionMs: 0 }], () => undefined, true)).toEqual([`${topic}: retention.ms 3600000 -> -1 (forever)`]);
     expect((await topicConfig(topic))['retention.ms']!.value).toBe('3600000'); // a dry run changes nothing
-    expect(await ensureTopics(brokers, [{ topic, retentionMs: 0 }], () => undefined)).toHaveLength(1);
+    expect(await ensureTopics(testKafka(), [{ topic, retentionMs: 0 }], () => undefined)).toHaveLength(1);
     const after = await topicConfig(topic);
     expect([after['retention.ms'], after['max.message.bytes']]).toEqual([
       { value: '-1', source: 1 },
       { value: '2097152', source: 1 },
     ]);
-    expect(await ensureTopics(brokers, [{ topic, retentionMs: 0 }], () => undefined)).toEqual([]);
+    expect(await ensureTopics(testKafka(), [{ topic, retentionMs: 0 }], () => undefined)).toEqual([]);
 
     // Three messages from two days ago, two from now: with rows kept for a day, the first three are left out.
     const producer = kafka.producer();

@@ -10,10 +10,10 @@ import type { Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type pg from 'pg';
 import { expect } from 'vitest';
-import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
-import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
+import { createValidationActivities } from '../../activities/validation/activities.ts';
+import type { ValidationReport } from '../../shared/validation.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
-import { chRows, testEndpoints, waitFor } from './helpers.ts';
+import { chRows, testEndpoints, waitFor, testKafka } from './helpers.ts';
 
 export interface Writer {
   stop: () => Promise<number>;
@@ -109,7 +109,7 @@ export async function failedAttempts(client: Client, workflowId: string): Promis
 export async function validateTable(pool: pg.Pool, ch: ClickHouseClient, source: string, key: string): Promise<ValidationReport> {
   const e = testEndpoints();
   const spec = await validationSpecFor(pool, source, e.groupPrefix);
-  const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers.split(',') });
+  const acts = createValidationActivities({ pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() });
   return new MockActivityEnvironment().run(acts.compareTable, { spec: { ...spec, buckets: 64, maxWaitMs: 120_000 }, reportKey: `${key}-${Date.now()}` });
 }
 

@@ -26,9 +26,9 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
-import { resyncWorkflowId } from '../../workflows/resync-table.ts';
-import { tableNames } from '../../catalog/names.ts';
+import type { ValidationReport } from '../../shared/validation.ts';
+import { resyncWorkflowId } from '../../shared/workflows.ts';
+import { tableNames } from '../../shared/names.ts';
 import { captureTable, chRows, clickhouse, dropCapturedTable, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 import {
   changesSince as changesSinceOf,

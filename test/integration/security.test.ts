@@ -18,14 +18,14 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities/index.ts';
-import { createPool } from '../../activities/postgres.ts';
+import { createIngestActivities } from '../../activities/ingest.ts';
+import { createPool } from '../../connectors/postgres/pool.ts';
 import { catalogEntries } from '../../catalog/store.ts';
-import { migrate } from '../../db/migrate.ts';
+import { migrate } from '../../connectors/postgres/migrate.ts';
 import { databaseUrl, pgCredentials, pgRoles } from '../../stack/components/postgres.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { readPidfile } from '../../stack/lib/process.ts';
-import { INGEST_WORKFLOW_TYPE } from '../../workflows/shared.ts';
+import { INGEST_WORKFLOW_TYPE } from '../../shared/workflows.ts';
 import { requireEnv, runCommand, uniqueTag } from './helpers.ts';
 
 const ctx = createContext('test', () => undefined);
@@ -133,7 +133,7 @@ describe('security basics of the native stack', () => {
     expect(requireEnv('DATABASE_URL')).toContain(encodeURIComponent(pgCredentials(ctx).app));
     const leaks = (where: string, text: string) => passwords.filter((p) => text.includes(p)).map(() => where);
 
-    const status = await runCommand('node', ['--import', 'tsx', 'stack/cli.ts', 'status', '--profile', 'test']);
+    const status = await runCommand('node', ['--import', 'tsx', 'cli/stack.ts', 'status', '--profile', 'test']);
     expect(status.code).toBe(0);
     expect(status.text).toMatch(/clickhouse .*no authentication/);
     const found = leaks('stack status', status.text);
@@ -154,7 +154,7 @@ describe('security basics of the native stack', () => {
     const address = requireEnv('TEMPORAL_ADDRESS');
     const native = await NativeConnection.connect({ address });
     const connection = await Connection.connect({ address });
-    const pool = createPool(requireEnv('DATABASE_URL'), schema, 2);
+    const pool = createPool(requireEnv('DATABASE_URL'), { schema: schema, max: 2, application: 'astros-ingest' });
     try {
       await migrate({ databaseUrl: requireEnv('DATABASE_URL'), schema });
       const taskQueue = `security-${schema}`;
@@ -164,7 +164,7 @@ describe('security basics of the native stack', () => {
         connection: native,
         taskQueue,
         workflowBundle: await bundleWorkflowCode({ workflowsPath, logger: quiet }),
-        activities: createActivities({
+        activities: createIngestActivities({
           pool,
           source: { url: `${requireEnv('SIMULATOR_URL')}/s/${schema}/astros.json`, connectTimeoutMs: 1_000, responseTimeoutMs: 2_000, retries: 0, retryMinDelayMs: 10, maxBodyBytes: 1 << 20, maxPeople: 100 },
         }),

@@ -78,15 +78,9 @@ describe('stack error messages', () => {
   });
 
   it('says how to install Python when it is missing, naming dbt', async () => {
-    const ctx = scratchContext({ cacheDir: fs.mkdtempSync(path.join(scratch, 'cache-')) });
-    const saved = process.env.PYTHON;
-    process.env.PYTHON = path.join(scratch, 'no-such-python3');
-    try {
-      await expect(installDbt(ctx)).rejects.toThrow(/dbt: Python 3 is required for dbt\. Install it with: apt-get install -y python3 python3-venv/);
-    } finally {
-      if (saved === undefined) delete process.env.PYTHON;
-      else process.env.PYTHON = saved;
-    }
+    // PYTHON names it; the configuration is read once, so the context carries the one this test names.
+    const ctx = scratchContext({ cacheDir: fs.mkdtempSync(path.join(scratch, 'cache-')), python: path.join(scratch, 'no-such-python3') });
+    await expect(installDbt(ctx)).rejects.toThrow(/dbt: Python 3 is required for dbt\. Install it with: apt-get install -y python3 python3-venv/);
   });
 
   it('names the artifact and the fix when a registry download fails', async () => {

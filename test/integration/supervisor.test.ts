@@ -21,7 +21,7 @@ import { pidFile, StackManager } from '../../stack/lib/manager.ts';
 import { readPidfile } from '../../stack/lib/process.ts';
 import { readRestarts } from '../../stack/lib/restarts.ts';
 import { supervisorRunning } from '../../stack/lib/supervisor-process.ts';
-import { INGEST_WORKFLOW_TYPE, type IngestSummary } from '../../workflows/shared.ts';
+import { INGEST_WORKFLOW_TYPE, type IngestSummary } from '../../shared/workflows.ts';
 import { clickhouse, postgres, requireEnv, runCommand, uniqueTag, waitFor } from './helpers.ts';
 
 const tag = uniqueTag('supervised');
@@ -36,7 +36,7 @@ let pool: pg.Pool;
 let ch: ClickHouseClient;
 let temporal: Client;
 
-const stackCli = (args: string[], env: Record<string, string> = {}) => runCommand('npx', ['tsx', 'stack/cli.ts', ...args, '--profile', 'test'], env);
+const stackCli = (args: string[], env: Record<string, string> = {}) => runCommand('npx', ['tsx', 'cli/stack.ts', ...args, '--profile', 'test'], env);
 
 async function ingestInProcess(label: string): Promise<IngestSummary> {
   return temporal.workflow.execute(INGEST_WORKFLOW_TYPE, { taskQueue, workflowId: `${tag}-${label}`, args: [{}] }) as Promise<IngestSummary>;

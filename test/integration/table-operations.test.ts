@@ -13,12 +13,12 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareTable } from '../../activities/pipeline-validation/compare-table.ts';
-import { connectorState } from '../../activities/kafka-connect.ts';
-import { pipelineNames, tableNames } from '../../catalog/names.ts';
-import { tableRows } from '../../cli/tables.ts';
+import { compareTable } from '../../activities/validation/compare-table.ts';
+import { KafkaConnect } from '../../connectors/kafka-connect/client.ts';
+import { pipelineNames, tableNames } from '../../shared/names.ts';
+import { tableRows } from '../../cli/table-rows.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
-import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, testEndpoints, uniqueTag, waitFor, testKafka } from './helpers.ts';
 
 const tag = uniqueTag('part').replace(/[^a-z0-9_]/g, '_');
 const table = `cdc_parted_${tag}`;
@@ -63,7 +63,7 @@ describe('a partitioned table', () => {
     const { rows } = await pool.query<{ id: string; region: string; note: string | null }>(`select id::text, region, note from ${source} order by id`);
     expect(await live()).toEqual(rows);
     const spec = await validationSpecFor(pool, source, testEndpoints().groupPrefix);
-    const report = await compareTable({ pool, clickhouse: ch, kafkaBrokers: requireEnv('KAFKA_BROKERS').split(',') }, { spec: { ...spec, buckets: 4 }, reportKey: `parted-${tag}` });
+    const report = await compareTable({ pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() }, { spec: { ...spec, buckets: 4 }, reportKey: `parted-${tag}` });
     expect(report).toMatchObject({ outcome: 'agree', sourceRows: 3, targetRows: 3 });
     // One topic: the partitions have none of their own.
     const admin = new Kafka({ clientId: `parted-topics-${tag}`, brokers: requireEnv('KAFKA_BROKERS').split(','), logLevel: logLevel.NOTHING }).admin();
@@ -123,7 +123,7 @@ describe('a captured table renamed', () => {
     );
     const row = (await tableRows(testEndpoints())).find((r) => r.source === source);
     expect(row).toMatchObject({ state: 'dropped', lag: '-', error: state!.last_error });
-    const connector = await connectorState(testEndpoints().connectUrl, pipelineNames.connector);
+    const connector = await new KafkaConnect(testEndpoints().connectUrl).state(pipelineNames.connector);
     // Debezium keeps a relation it knows under its old name until its task restarts: the row written under the new name may still arrive.
     const [after] = await chRows<{ n: string }>(ch, `SELECT toString(count()) AS n FROM ${names.current} FINAL WHERE id = 99999`);
     console.log(

@@ -26,12 +26,12 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
-import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
-import { pipelineNames } from '../../catalog/names.ts';
+import { createValidationActivities } from '../../activities/validation/activities.ts';
+import type { ValidationReport } from '../../shared/validation.ts';
+import { pipelineNames } from '../../shared/names.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
-import { resyncProgressQuery, resyncWorkflowId } from '../../workflows/resync-table.ts';
-import { chRows, clickhouse, dropCapturedTable, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { resyncProgressQuery, resyncWorkflowId } from '../../shared/workflows.ts';
+import { chRows, clickhouse, dropCapturedTable, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker, testKafka } from './helpers.ts';
 
 const tag = uniqueTag('tbl');
 const table = `orders_${tag}`;
@@ -52,7 +52,7 @@ const astros = (...args: string[]) => cli('tables', ...args);
 async function validate(table = source): Promise<ValidationReport> {
   const e = testEndpoints();
   const spec = await validationSpecFor(pool, table, e.groupPrefix);
-  const acts = createValidationActivities({ pool, clickhouse: ch, kafkaBrokers: e.kafkaBrokers.split(',') });
+  const acts = createValidationActivities({ pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() });
   return new MockActivityEnvironment().run(acts.compareTable, { spec: { ...spec, buckets: 64, maxWaitMs: 120_000 }, reportKey: `tables-${tag}-${Date.now()}` });
 }
 

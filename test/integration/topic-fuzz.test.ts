@@ -5,7 +5,7 @@
  * bytes, bare headers, text, empty messages, tombstones) plus messages at the
  * broker's size limit, between real changes (the template of the Avro
  * kinds is a valid message of the registered schema, test/fuzz/avro.ts). Every one is accounted for by
- * offset (pipeline/topic-accounting.ts): a row in astros.kafka_errors, or
+ * offset (activities/dead-letters/topic-accounting.ts): a row in astros.kafka_errors, or
  * "skipped" (empty/tombstone: AvroConfluent skips them without an error, so
  * they are counted as consumed offsets without a row), or refused by the
  * broker; the stream keeps flowing and validation finds ClickHouse equal to
@@ -17,13 +17,13 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareTable } from '../../activities/pipeline-validation/compare-table.ts';
-import { tableNames } from '../../catalog/names.ts';
-import { accountOffsets, describeAccount } from '../../pipeline/topic-accounting.ts';
-import { replayKafkaErrors } from '../../pipeline/replay-kafka-errors.ts';
+import { compareTable } from '../../activities/validation/compare-table.ts';
+import { tableNames } from '../../shared/names.ts';
+import { accountOffsets, describeAccount } from '../../activities/dead-letters/topic-accounting.ts';
+import { replayKafkaErrors } from '../../activities/dead-letters/replay-kafka-errors.ts';
 import { confluentMessage } from '../fuzz/avro.ts';
 import { topicCorpus, type TopicMessage } from '../fuzz/topic-corpus.ts';
-import { chRows, clickhouse, postgres, requireEnv, runCommand, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+import { chRows, clickhouse, postgres, requireEnv, runCommand, testEndpoints, uniqueTag, waitFor, testKafka } from './helpers.ts';
 
 const SEED = 7_331;
 const MESSAGES = 1_000;
@@ -71,7 +71,7 @@ async function registerCopy(ccompat: string, schema: string, n: number): Promise
 
 /** validatePipeline's comparison of the probe table (caught up to a Postgres snapshot LSN, value by value). */
 async function validateProbe(): Promise<string> {
-  const deps = { pool, clickhouse: ch, kafkaBrokers: requireEnv('KAFKA_BROKERS').split(','), groupPrefix: testEndpoints().groupPrefix };
+  const deps = { pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() };
   const report = await compareTable(deps, { table: SOURCE, reportKey: uniqueTag(tag) });
   return report.outcome;
 }

@@ -11,16 +11,16 @@ import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chColumn } from '../../activities/pipeline-validation/clickhouse-sql.ts';
-import { compareTable } from '../../activities/pipeline-validation/compare-table.ts';
-import { planTable } from '../../activities/pipeline-validation/plan.ts';
-import { pgColumn } from '../../activities/pipeline-validation/postgres-sql.ts';
-import { tableNames } from '../../catalog/names.ts';
+import { chColumn } from '../../activities/validation/clickhouse-sql.ts';
+import { compareTable } from '../../activities/validation/compare-table.ts';
+import { planTable } from '../../activities/validation/plan.ts';
+import { pgColumn } from '../../activities/validation/postgres-sql.ts';
+import { tableNames } from '../../shared/names.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createResyncActivities, type ResyncOutcome, type ResyncPlan } from '../../activities/resync.ts';
 import { createContext } from '../../stack/lib/context.ts';
-import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, testEndpoints, uniqueTag, waitFor } from './helpers.ts';
+import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, testEndpoints, uniqueTag, waitFor, testKafka } from './helpers.ts';
 
 const tag = uniqueTag('ty').replace(/[^a-z0-9_]/g, '_');
 const table = `cdc_types_${tag}`;
@@ -126,7 +126,7 @@ afterAll(async () => {
 
 async function validate(): Promise<Awaited<ReturnType<typeof compareTable>>> {
   const spec = await validationSpecFor(pool, source, testEndpoints().groupPrefix);
-  return compareTable({ pool, clickhouse: ch, kafkaBrokers: requireEnv('KAFKA_BROKERS').split(',') }, { spec: { ...spec, buckets: 4, maxWaitMs: 90_000 }, reportKey: `types-${tag}` });
+  return compareTable({ pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() }, { spec: { ...spec, buckets: 4, maxWaitMs: 90_000 }, reportKey: `types-${tag}` });
 }
 
 /** Per column, the rows whose canonical text differs between the engines: what a mismatch consists of. */
@@ -207,7 +207,7 @@ describe('every row of the type mapping, through the real pipeline', () => {
   });
 
   it('loads every type through a resync exactly as streaming delivered it: no loaded row differs, validation agrees', { timeout: 120_000 }, async () => {
-    const acts = createResyncActivities({ pool, clickhouse: ch, endpoints: testEndpoints() });
+    const acts = createResyncActivities({ pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() });
     const env = new MockActivityEnvironment();
     const plan = (await env.run(acts.prepareResync, { source })) as ResyncPlan;
     for (const range of plan.ranges) await env.run(acts.loadResyncRange, { source, lsnFloor: plan.lsnFloor, range, ranges: plan.ranges.length, rowsBefore: 0, estimatedRows: plan.estimatedRows });

@@ -11,15 +11,15 @@ import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@te
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IngestErrorType } from '../../activities/errors.ts';
-import { createPool } from '../../activities/postgres.ts';
-import { createValidationActivities } from '../../activities/pipeline-validation/activities.ts';
-import type { ValidationReport, ValidationSpec } from '../../activities/pipeline-validation/types.ts';
-import { migrate } from '../../db/migrate.ts';
-import { VALIDATE_WORKFLOW_TYPE, type ValidatePipelineInput } from '../../workflows/validate-pipeline.ts';
+import { IngestErrorType } from '../../shared/errors.ts';
+import { createPool } from '../../connectors/postgres/pool.ts';
+import { createValidationActivities } from '../../activities/validation/activities.ts';
+import type { ValidationReport, ValidationSpec } from '../../shared/validation.ts';
+import { migrate } from '../../connectors/postgres/migrate.ts';
+import { type ValidatePipelineInput } from '../../workflows/validate-pipeline.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
-import { INGEST_TABLE } from '../../workflows/shared.ts';
-import { chRows, clickhouse, requireEnv, testEndpoints, uniqueTag, closeTestWorker } from './helpers.ts';
+import { INGEST_TABLE, VALIDATE_WORKFLOW_TYPE } from '../../shared/workflows.ts';
+import { chRows, clickhouse, requireEnv, testEndpoints, uniqueTag, closeTestWorker, testKafka } from './helpers.ts';
 
 const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 const tag = uniqueTag('validate');
@@ -101,19 +101,18 @@ beforeAll(async () => {
   databaseUrl = requireEnv('DATABASE_URL');
   const address = requireEnv('TEMPORAL_ADDRESS');
   await migrate({ databaseUrl, schema: tag });
-  pool = createPool(databaseUrl, tag, 4);
+  pool = createPool(databaseUrl, { schema: tag, max: 4, application: 'astros-ingest' });
   ch = clickhouse();
   await ch.command({ query: `CREATE DATABASE IF NOT EXISTS ${tag}` });
   bundle = await bundleWorkflowCode({ workflowsPath, logger: quiet });
   nativeConnection = await NativeConnection.connect({ address });
   connection = await Connection.connect({ address });
   client = new Client({ connection });
-  const brokers = process.env.KAFKA_BROKERS?.split(',').filter(Boolean);
   worker = await Worker.create({
     connection: nativeConnection,
     taskQueue,
     workflowBundle: bundle,
-    activities: createValidationActivities({ pool, clickhouse: ch, ...(brokers ? { kafkaBrokers: brokers } : {}) }),
+    activities: createValidationActivities({ pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() }),
   });
   workerDone = worker.run();
 });

@@ -1,8 +1,8 @@
 /** The pure parts of backups: names, chains of bases, what prune keeps, checksum comparison, the BACKUP/RESTORE statements. */
 import { describe, expect, it } from 'vitest';
-import { backupStatement, restoreStatement } from '../../activities/backup/clickhouse.ts';
+import { backupStatement, restoreStatement } from '../../connectors/clickhouse/backup.ts';
 import { backupName, chain, compareChecksums, isBackupName, nameTime, pruneSet, type BackupEntry, type Manifest, type TableChecksum } from '../../activities/backup/manifest.ts';
-import { lsnToBigint } from '../../activities/backup/postgres.ts';
+import { lsnToBigInt } from '../../shared/lsn.ts';
 
 const entry = (name: string, base?: string, complete = true): BackupEntry => ({ name, ...(complete ? { manifest: { name, ...(base ? { base } : {}) } as Manifest } : {}) });
 const at = (d: number) => backupName(new Date(Date.UTC(2026, 0, d)), 'full');
@@ -52,7 +52,7 @@ describe('statements', () => {
   });
 
   it('LSNs as numbers', () => {
-    expect(lsnToBigint('0/9122740')).toBe(152184640n);
-    expect(lsnToBigint('16/B374D848')).toBe(97500059720n);
+    expect(lsnToBigInt('0/9122740')).toBe(152184640n);
+    expect(lsnToBigInt('16/B374D848')).toBe(97500059720n);
   });
 });

@@ -8,7 +8,7 @@ import { loadNames } from '../../bench/lib/objects.ts';
 import { parseStat, processTree, type ProcStat } from '../../bench/lib/proc.ts';
 import { phaseEvents, resyncPhases, type PhaseEvent } from '../../bench/lib/resync-phases.ts';
 import { spread } from '../../bench/lib/stats.ts';
-import { readConnectorFile } from '../../catalog/names.ts';
+import { readConnectorFile } from '../../catalog/connector.ts';
 
 describe('the load scenario', () => {
   it('reads ppid, CPU ticks and resident pages from a /proc stat line whose name has spaces and parentheses', () => {

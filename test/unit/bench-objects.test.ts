@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { benchConnector, fullNames, names } from '../../bench/lib/objects.ts';
-import { readConnectorFile } from '../../catalog/names.ts';
+import { readConnectorFile } from '../../catalog/connector.ts';
 
 describe('the benchmark objects', () => {
   it('are named apart from the main pipeline, with the group the bench had before the catalog', () => {

@@ -1,19 +1,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { backfillChangesSql, createSql, tableObjects, tableSql } from '../../catalog/clickhouse-objects.ts';
+import { backfillChangesSql, createSql, tableSql } from '../../catalog/clickhouse-create.ts';
+import { tableObjects } from '../../catalog/clickhouse-objects.ts';
 import { mapColumn } from '../../catalog/column-types.ts';
-import { connectorFor } from '../../catalog/connector.ts';
+import { connectorFor, readConnectorFile } from '../../catalog/connector.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';
 import { generatedFiles } from '../../catalog/generated-files.ts';
 import type { SourceColumn, SourceTable } from '../../catalog/introspect.ts';
-import { pipelineNames, readConnectorFile, repoRoot, tableNames } from '../../catalog/names.ts';
+import { pipelineNames, tableNames } from '../../shared/names.ts';
+import { repoRoot } from '../../config/paths.ts';
 import { parseEngineSettings } from '../../catalog/reconcile.ts';
-import { statements } from '../../clickhouse-ddl/migrate.ts';
+import { statements } from '../../connectors/clickhouse/migrate.ts';
 
 const col = (name: string, type: string, notNull = false, keyPosition: number | null = null): SourceColumn => ({ name, type, notNull, keyPosition, comment: null });
 const day = 86_400_000;
-const sink = { kafkaBrokers: '127.0.0.1:9092', registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', retention: { changelogMs: 30 * day, errorsMs: 90 * day, topicMs: 7 * day } };
+const sink = { kafkaBrokers: ['127.0.0.1:9092'], registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', retention: { changelogMs: 30 * day, errorsMs: 90 * day, topicMs: 7 * day } };
 
 const probe: SourceTable = {
   source: 'public.cdc_types_probe',
@@ -82,7 +84,7 @@ describe('ClickHouse objects', () => {
     }
     const norm = (s: string) => s.replace(/--[^\n]*/g, '').replace(/\s+/g, ' ').replace(/ COMMENT '[^']*'/g, '').replace('IF NOT EXISTS ', '').replace(/\( /g, '(').replace(/ \)/g, ')').trim();
     const fromFixture = (name: string) =>
-      norm(last.get(name)!.replaceAll('{{DB}}', 'astros').replaceAll('{{KAFKA_BROKERS}}', sink.kafkaBrokers).replaceAll('{{SCHEMA_REGISTRY_URL}}', sink.registryUrl).replaceAll('{{KAFKA_GROUP_PREFIX}}', 'clickhouse'));
+      norm(last.get(name)!.replaceAll('{{DB}}', 'astros').replaceAll('{{KAFKA_BROKERS}}', sink.kafkaBrokers.join(',')).replaceAll('{{SCHEMA_REGISTRY_URL}}', sink.registryUrl).replaceAll('{{KAFKA_GROUP_PREFIX}}', 'clickhouse'));
     expect(norm(createSql(t.queue))).toBe(fromFixture('cdc_types_probe_queue'));
     // Two view expressions were corrected deliberately (issue 16); a stack built before gets its views
     // recreated with the same consumer group, its storage columns are unchanged:

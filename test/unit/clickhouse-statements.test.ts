@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ddlVars, listMigrations, render, statements } from '../../clickhouse-ddl/migrate.ts';
+import { ddlVars, listMigrations, render, statements } from '../../connectors/clickhouse/migrate.ts';
 
 describe('statements (ClickHouse statement splitter)', () => {
   it('splits on every semicolon outside strings, identifiers and comments, and drops empty statements', () => {

@@ -7,19 +7,22 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createSql, tableObjects, tableSql, type ClickHouseObject, type TableObjects } from '../../catalog/clickhouse-objects.ts';
+import { tableObjects } from '../../catalog/clickhouse-objects.ts';
+import { createSql, tableSql } from '../../catalog/clickhouse-create.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';
 import type { SourceColumn, SourceTable } from '../../catalog/introspect.ts';
-import { repoRoot, tableNames } from '../../catalog/names.ts';
+import type { ClickHouseObject, TableObjects } from '../../catalog/object-types.ts';
+import { tableNames } from '../../shared/names.ts';
+import { repoRoot } from '../../config/paths.ts';
 import { onCluster } from '../../catalog/on-cluster.ts';
 import { applyPlan, planTable } from '../../catalog/reconcile.ts';
-import { ddlVars, listMigrations, render, statements } from '../../clickhouse-ddl/migrate.ts';
-import { endpoints } from '../../config/env.ts';
-import { deriveOptions } from '../../catalog/pipeline.ts';
+import { ddlVars, listMigrations, render, statements } from '../../connectors/clickhouse/migrate.ts';
+import { parseConfig } from '../../config/load.ts';
+import { deriveOptions } from '../../catalog/derive.ts';
 import type { ClickHouseClient } from '@clickhouse/client';
 
 const day = 86_400_000;
-const sink = { kafkaBrokers: 'kafka:29092', registryUrl: 'http://registry:8080/apis/ccompat/v7', retention: { changelogMs: 30 * day, errorsMs: 90 * day, topicMs: 7 * day } };
+const sink = { kafkaBrokers: ['kafka:29092'], registryUrl: 'http://registry:8080/apis/ccompat/v7', retention: { changelogMs: 30 * day, errorsMs: 90 * day, topicMs: 7 * day } };
 const col = (name: string, type: string, notNull = false, keyPosition: number | null = null): SourceColumn => ({ name, type, notNull, keyPosition, comment: null });
 const tables: SourceTable[] = [
   {
@@ -47,10 +50,11 @@ describe('without a cluster', () => {
 
   it('CLICKHOUSE_CLUSTER unset or empty derives no cluster; set, it reaches the objects', () => {
     const base = { DATABASE_URL: 'postgres://a:b@h:5432/d', CLICKHOUSE_URL: 'http://h:8123', CONNECT_URL: 'http://h:8083', KAFKA_BROKERS: 'h:9092', REGISTRY_URL: 'http://h:8081' };
-    expect(deriveOptions(endpoints(base, {})).sink).not.toHaveProperty('cluster');
-    expect(deriveOptions(endpoints(base, { CLICKHOUSE_CLUSTER: '' })).sink).not.toHaveProperty('cluster');
-    expect(deriveOptions(endpoints(base, { CLICKHOUSE_CLUSTER: 'astros' })).sink.cluster).toBe('astros');
-    expect(() => endpoints(base, { CLICKHOUSE_CLUSTER: 'a b' })).toThrow(/CLICKHOUSE_CLUSTER: expected a cluster name/);
+    const options = (env: Record<string, string>) => deriveOptions(parseConfig({ ...base, ...env }));
+    expect(options({}).sink).not.toHaveProperty('cluster');
+    expect(options({ CLICKHOUSE_CLUSTER: '' }).sink).not.toHaveProperty('cluster');
+    expect(options({ CLICKHOUSE_CLUSTER: 'astros' }).sink.cluster).toBe('astros');
+    expect(() => options({ CLICKHOUSE_CLUSTER: 'a b' })).toThrow(/CLICKHOUSE_CLUSTER: expected a cluster name/);
     expect(onCluster('DROP TABLE IF EXISTS astros.t', undefined)).toBe('DROP TABLE IF EXISTS astros.t');
   });
 });

@@ -7,7 +7,7 @@
  *     checks) through test/compose-validate, a small Go program built from the
  *     Go module proxy once and cached in the per-user cache;
  *   - its images are pinned and their versions are stack/versions.ts;
- *   - its services run the repository's own SQL, connector JSON, register.sh
+ *   - its services run the repository's own SQL, connector JSON, register.sh (for curl users)
  *     and worker code, and the settings the native components use.
  *
  * Needs the Go toolchain the first time (or after test/compose-validate changes).
@@ -19,12 +19,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ddlDir, ddlVars, listMigrations, render } from '../../clickhouse-ddl/migrate.ts';
-import { migrationsDir } from '../../db/migrate.ts';
-import { connectorFile } from '../../catalog/names.ts';
+import { ddlDir, ddlVars, listMigrations, render } from '../../connectors/clickhouse/migrate.ts';
+import { migrationsDir } from '../../connectors/postgres/migrate.ts';
+import { connectorFile } from '../../catalog/connector.ts';
 import { consumerClientConfigXml } from '../../catalog/consumer-settings.ts';
 import { clusterConfigFiles, clusterDir, clusterHosts, composeCluster, keeperHosts } from '../../catalog/cluster-compose.ts';
-import { endpoints, endpointsSchema } from '../../config/env.ts';
+import { parseConfig } from '../../config/load.ts';
+import { defaultPorts } from '../../config/profiles.ts';
+import { envSchema } from '../../config/schema.ts';
 import { connect, connectorEnv } from '../../stack/components/connect.ts';
 import { kafka } from '../../stack/components/kafka.ts';
 import { monitor as monitorComponent } from '../../stack/components/monitor.ts';
@@ -33,7 +35,7 @@ import { initSqlDir, pgRoles, postgres } from '../../stack/components/postgres.t
 import { registry } from '../../stack/components/registry.ts';
 import { temporal } from '../../stack/components/temporal.ts';
 import { worker as workerComponent } from '../../stack/components/worker.ts';
-import { cacheDir, createContext, defaultPorts } from '../../stack/lib/context.ts';
+import { cacheDir, createContext } from '../../stack/lib/context.ts';
 import type { StackContext } from '../../stack/lib/types.ts';
 import { versions } from '../../stack/versions.ts';
 
@@ -370,8 +372,8 @@ describe('the services run the repository\'s own files', () => {
       expect(svc(name).build, name).toEqual({ context: '.', dockerfile: 'docker/worker/Dockerfile' });
       expect(svc(name).image).toBe(svc('worker').image);
     }
-    expect(svc('worker').command).toEqual(['node', '--import', 'tsx', 'worker/main.ts']);
-    expect(svc('setup').command).toEqual(['node', '--import', 'tsx', 'pipeline/setup.ts']);
+    expect(svc('worker').command).toEqual(['node', '--import', 'tsx', 'cli/worker.ts']);
+    expect(svc('setup').command).toEqual(['node', '--import', 'tsx', 'cli/setup.ts']);
     // The schedules the native quickstart creates, with the same commands.
     const schedule = (svc('schedule').command ?? []).join(' ');
     const quickstart = [...fs.readFileSync(path.join(root, 'scripts/quickstart.sh'), 'utf8').matchAll(/tsx (cli\/astros\.ts schedule[^\n]*)/g)].map((m) => m[1]!.trim());
@@ -382,11 +384,12 @@ describe('the services run the repository\'s own files', () => {
   it('the image copies the folders holding the DDL, migrations, connector, register.sh and worker code; none is docker-ignored', () => {
     const copied = readDockerfile(svc('worker')).copies.map((c) => c.replace(/\/$/, ''));
     const used = [
-      path.relative(root, ddlDir), // clickhouse-ddl: what pipeline/setup.ts applies
+      path.relative(root, ddlDir), // clickhouse-ddl: what setup (activities/setup.ts) applies
       path.relative(root, migrationsDir), // db/migrations/postgres
       'debezium',
       'catalog', // the captured tables and everything derived from them
-      'pipeline',
+      'shared',
+      'connectors',
       'worker',
       'workflows',
       'activities',
@@ -406,6 +409,8 @@ describe('the services run the repository\'s own files', () => {
       ...filesIn('workflows', /\.ts$/),
       ...filesIn('activities', /\.ts$/),
       ...filesIn('catalog', /\.ts$/),
+      ...filesIn('shared', /\.ts$/),
+      ...filesIn('connectors', /\.ts$/),
       ...filesIn('monitor', /\.ts$/),
       'stack/maven/connect-plugins.xml',
       'stack/python/requirements.lock',
@@ -450,25 +455,26 @@ describe('the services run the repository\'s own files', () => {
     }
   });
 
-  it('setup registers the connector (debezium/astros-postgres.json, tables from the catalog) with register.sh and renders every ClickHouse DDL file', () => {
-    const setupSrc = fs.readFileSync(path.join(root, 'pipeline/setup.ts'), 'utf8');
-    expect(setupSrc).toContain(`'debezium', 'register.sh'`);
+  it('setup registers the connector (debezium/astros-postgres.json, tables from the catalog) through Connect\'s REST API and renders every ClickHouse DDL file', () => {
+    const applySrc = fs.readFileSync(path.join(root, 'activities/apply-catalog.ts'), 'utf8');
+    expect(applySrc).toContain('c.connect.register(connectorConfig(tables)');
+    expect(fs.readFileSync(path.join(root, 'catalog/derive.ts'), 'utf8')).toContain('base: ConnectorSpec = readConnectorFile()');
     expect(connectorFile).toBe(path.join(root, 'debezium', 'astros-postgres.json'));
-    const e = endpoints({}, env('setup'));
+    const e = parseConfig(env('setup'));
     const rendered = listMigrations().map((f) => render(f, ddlVars()));
     expect(rendered.length).toBe(filesIn('clickhouse-ddl', /^\d{3}_[\w-]+\.sql$/).length);
     // The broker list the Kafka engine gets is a listener Kafka advertises to containers.
-    expect((env('kafka').KAFKA_ADVERTISED_LISTENERS ?? '').split(',').map((l) => l.replace(/^\w+:\/\//, ''))).toContain(e.kafkaBrokers);
+    expect((env('kafka').KAFKA_ADVERTISED_LISTENERS ?? '').split(',').map((l) => l.replace(/^\w+:\/\//, ''))).toContain(e.kafkaBrokers.join(','));
     expect(e.registryCcompatUrl).toBe('http://registry:8080/apis/ccompat/v7');
   });
 
-  it('setup and the worker get the same retention settings, the defaults of config/env.ts unless .env sets them', () => {
+  it('setup and the worker get the same retention settings, the defaults of config/ unless .env sets them', () => {
     const names = ['CLICKHOUSE_CHANGELOG_TTL', 'CLICKHOUSE_KAFKA_ERRORS_TTL', 'KAFKA_TOPIC_RETENTION'];
-    for (const n of names) expect(n in endpointsSchema.shape, n).toBe(true);
+    for (const n of names) expect(n in envSchema.shape, n).toBe(true);
     for (const s of ['setup', 'worker']) expect(names.filter((n) => !(n in env(s))), s).toEqual([]);
-    const defaults = endpoints({}, { ...env('setup'), ...Object.fromEntries(names.map((n) => [n, ''])) }).retention;
-    expect(endpoints({}, env('setup')).retention).toEqual(defaults);
-    expect(endpoints({}, env('worker')).retention).toEqual(defaults);
+    const defaults = parseConfig({ ...env('setup'), ...Object.fromEntries(names.map((n) => [n, ''])) }).retention;
+    expect(parseConfig(env('setup')).retention).toEqual(defaults);
+    expect(parseConfig(env('worker')).retention).toEqual(defaults);
   });
 
   it('connect sets every ${env:NAME} the connector JSON reads, with the native names and values', () => {
@@ -512,10 +518,10 @@ describe('backups: SeaweedFS and the backup volume', () => {
 });
 
 describe('monitoring: the monitor, Prometheus and Grafana', () => {
-  it('the monitor runs monitor/main.ts with every variable the native monitor component sets', async () => {
-    expect(svc('monitor').command).toEqual(['node', '--import', 'tsx', 'monitor/main.ts', 'run']);
+  it('the monitor runs cli/monitor.ts with every variable the native monitor component sets', async () => {
+    expect(svc('monitor').command).toEqual(['node', '--import', 'tsx', 'cli/monitor.ts', 'run']);
     const spec = await monitorComponent.process(nativeCtx);
-    expect(spec.args.slice(2, 4)).toEqual([path.join(root, 'monitor', 'main.ts'), 'run']);
+    expect(spec.args.slice(2, 4)).toEqual([path.join(root, 'cli', 'monitor.ts'), 'run']);
     const e = env('monitor');
     expect(Object.keys(spec.env ?? {}).filter((k) => !(k in e))).toEqual([]);
     for (const k of ['DATABASE_URL', 'CLICKHOUSE_URL', 'KAFKA_BROKERS', 'CONNECT_URL', 'REGISTRY_URL']) expect(e[k], k).toBe(env('setup')[k]);

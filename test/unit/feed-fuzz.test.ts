@@ -15,8 +15,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { nonRetryableErrorTypes } from '../../activities/errors.ts';
-import { createActivities } from '../../activities/index.ts';
+import { nonRetryableErrorTypes } from '../../shared/errors.ts';
+import { createIngestActivities } from '../../activities/ingest.ts';
 import { createSimulator } from '../../simulator/server.ts';
 import { checkOutcome, corpusLimits, feedCorpus, feedFigures, serveRaw, type FeedOutcome } from '../fuzz/feed-corpus.ts';
 import { RecordingPool } from '../fuzz/recording-pool.ts';
@@ -46,7 +46,7 @@ function run<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A)
 it(`${COUNT} malformed payloads through fetch, payload checks, transform and the apply: no crash, every bad record rejected with a reason`, { timeout: 240_000 }, async () => {
   const corpus = feedCorpus(SEED, COUNT);
   const pool = new RecordingPool();
-  const acts = createActivities({
+  const acts = createIngestActivities({
     pool: pool as unknown as pg.Pool,
     source: { url: `${base}/astros.json`, connectTimeoutMs: 2_000, responseTimeoutMs: 5_000, retries: 0, retryMinDelayMs: 10, ...corpusLimits },
   });

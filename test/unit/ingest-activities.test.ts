@@ -9,9 +9,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { IngestErrorType } from '../../activities/errors.ts';
-import { createActivities, type ActivityDeps } from '../../activities/index.ts';
-import type { StagedPayload } from '../../activities/postgres.ts';
+import { IngestErrorType } from '../../shared/errors.ts';
+import { createIngestActivities } from '../../activities/ingest.ts';
+import type { ActivityDeps } from '../../activities/deps.ts';
+import type { StagedPayload } from '../../activities/ingest-store.ts';
 import { createSimulator } from '../../simulator/server.ts';
 
 /** Just enough of pg.Pool for stagePayload / loadPayload / rejectPayload. */
@@ -47,7 +48,7 @@ async function control(body: unknown): Promise<void> {
 }
 
 function activities(overrides: Partial<ActivityDeps['source']> = {}) {
-  return createActivities({
+  return createIngestActivities({
     pool: pool as unknown as pg.Pool,
     source: {
       url: `${base}/astros.json`,

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../activities/errors.ts';
-import { DEFAULT_SOURCE_URL, parseConfig } from '../../config/env.ts';
+import { ConfigError } from '../../shared/errors.ts';
+import { parseConfig } from '../../config/load.ts';
+import { defaultPorts } from '../../config/profiles.ts';
+import { DEFAULT_SOURCE_URL, envSchema } from '../../config/schema.ts';
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -72,29 +74,28 @@ describe('parseConfig', () => {
 describe('.env.example', () => {
   it('lists every variable of the schema, and parses as a valid configuration', async () => {
     const { readFile } = await import('node:fs/promises');
-    const { endpoints, endpointsSchema, envSchema, monitorConfig, monitorSchema } = await import('../../config/env.ts');
     const text = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');
     const env = Object.fromEntries(
       text
         .split('\n')
-        .filter((line) => /^[A-Z_]+=/.test(line))
+        .filter((line) => /^[A-Z][A-Z0-9_]*=/.test(line))
         .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
     );
-    const keys = [...Object.keys(envSchema.shape), ...Object.keys(endpointsSchema.shape), ...Object.keys(monitorSchema.shape), 'PG_RECVLOGICAL', 'BENCH_PG_URL'];
+    const keys = Object.keys(envSchema.shape);
     expect(keys.length).toBeGreaterThan(10);
     expect(keys.filter((k) => !(k in env))).toEqual([]);
     expect(() => parseConfig(env)).not.toThrow();
     // Every threshold's default is the one .env.example shows.
-    const defaults = monitorConfig({}, env);
+    const defaults = parseConfig(env).monitor;
     for (const r of defaults.rules) {
       expect(env[r.threshold.env], r.threshold.env).toBe(String(r.threshold.default));
       expect(env[r.for.env], r.for.env).toBe(r.for.default);
     }
     expect(defaults).toMatchObject({ port: 9464, intervalMs: 10_000, instance: 'astros', webhookUrl: undefined });
-    expect(endpoints({}, env)).toMatchObject({ registryCcompatUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', groupPrefix: 'clickhouse' });
+    expect(parseConfig(env)).toMatchObject({ registryCcompatUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', groupPrefix: 'clickhouse' });
     // The retention .env.example shows is the default.
     const unset = Object.fromEntries(Object.entries(env).filter(([k]) => !/_TTL$|_RETENTION$/.test(k)));
-    expect(endpoints({}, env).retention).toEqual(endpoints({}, unset).retention);
+    expect(parseConfig(env).retention).toEqual(parseConfig(unset).retention);
   });
 });
 
@@ -103,9 +104,8 @@ describe('retention settings', () => {
   const day = 86_400_000;
 
   it('default to a 30-day change log, 90-day error stream and 7-day topics; 0 and forever keep everything', async () => {
-    const { endpoints } = await import('../../config/env.ts');
-    expect(endpoints({}, base).retention).toEqual({ changelogMs: 30 * day, errorsMs: 90 * day, topicMs: 7 * day });
-    expect(endpoints({}, { ...base, CLICKHOUSE_CHANGELOG_TTL: '12h', CLICKHOUSE_KAFKA_ERRORS_TTL: 'forever', KAFKA_TOPIC_RETENTION: '0' }).retention).toEqual({
+    expect(parseConfig(base).retention).toEqual({ changelogMs: 30 * day, errorsMs: 90 * day, topicMs: 7 * day });
+    expect(parseConfig({ ...base, CLICKHOUSE_CHANGELOG_TTL: '12h', CLICKHOUSE_KAFKA_ERRORS_TTL: 'forever', KAFKA_TOPIC_RETENTION: '0' }).retention).toEqual({
       changelogMs: 12 * 3_600_000,
       errorsMs: 0,
       topicMs: 0,
@@ -113,8 +113,27 @@ describe('retention settings', () => {
   });
 
   it('refuse what is not a whole number of s, m, h or d, naming the variable', async () => {
-    const { endpoints } = await import('../../config/env.ts');
     const bad = { ...base, CLICKHOUSE_CHANGELOG_TTL: '500ms', CLICKHOUSE_KAFKA_ERRORS_TTL: '-1', KAFKA_TOPIC_RETENTION: '7 days' };
-    expect(() => endpoints({}, bad)).toThrowError(/CLICKHOUSE_CHANGELOG_TTL: expected a duration[\s\S]*CLICKHOUSE_KAFKA_ERRORS_TTL[\s\S]*KAFKA_TOPIC_RETENTION/);
+    expect(() => parseConfig(bad)).toThrowError(/CLICKHOUSE_CHANGELOG_TTL: expected a duration[\s\S]*CLICKHOUSE_KAFKA_ERRORS_TTL[\s\S]*KAFKA_TOPIC_RETENTION/);
+  });
+});
+
+describe('stack profiles', () => {
+  it('are defaults laid under the environment: the dev stack without a profile, the test stack with --profile test', () => {
+    const plain = parseConfig({});
+    expect(plain).toMatchObject({ clickhouseUrl: 'http://127.0.0.1:8123', connectUrl: 'http://127.0.0.1:8083', kafkaBrokers: ['127.0.0.1:9092'] });
+    expect(plain.stack.ports).toEqual(defaultPorts.dev);
+    const test = parseConfig({ ASTROS_STATE_DIR: '/nonexistent' }, { profile: 'test' });
+    expect(test).toMatchObject({ clickhouseUrl: 'http://127.0.0.1:28123', registryUrl: 'http://127.0.0.1:28081', kafkaBrokers: ['127.0.0.1:29092'] });
+    expect(test.temporal.address).toBe('127.0.0.1:27233');
+    expect(test.stack.stateDir).toBe('/nonexistent/test');
+    // A test port moves the test profile's address; the environment's own address wins over both.
+    expect(parseConfig({ TEST_CLICKHOUSE_HTTP_PORT: '12123' }, { profile: 'test' }).clickhouseUrl).toBe('http://127.0.0.1:12123');
+    expect(parseConfig({ TEST_CLICKHOUSE_HTTP_PORT: '12123', CLICKHOUSE_URL: 'http://ch:8123' }, { profile: 'test' }).clickhouseUrl).toBe('http://ch:8123');
+    expect(parseConfig({ TEST_CLICKHOUSE_HTTP_PORT: '12123' }).clickhouseUrl).toBe('http://127.0.0.1:8123');
+  });
+
+  it('report a port that is not one with every other problem', () => {
+    expect(() => parseConfig({ TEST_PG_PORT: 'x', TEMPORAL_ADDRESS: 'nope' }, { profile: 'test' })).toThrowError(/TEST_PG_PORT: x is not a valid port[\s\S]*TEMPORAL_ADDRESS: expected host:port/);
   });
 });

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MigrationError } from '../../activities/errors.ts';
-import { planMigrations, readMigrationDir, runMigrations, type MigrationFile, type MigrationTarget } from '../../db/migration-runner.ts';
+import { MigrationError } from '../../shared/errors.ts';
+import { planMigrations, readMigrationDir, runMigrations, type MigrationFile, type MigrationTarget } from '../../connectors/migration-runner.ts';
 
 function file(name: string, sql = `-- ${name}`): MigrationFile {
   return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };

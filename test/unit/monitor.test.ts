@@ -7,22 +7,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { pipelineNames } from '../../catalog/names.ts';
-import { monitorConfig } from '../../config/env.ts';
-import { alertRules, prometheusRules, promExpr, type ResolvedRule } from '../../monitor/alert-rules.ts';
+import { pipelineNames } from '../../shared/names.ts';
+import { parseConfig } from '../../config/load.ts';
+import { alertRules, prometheusRules, promExpr, type ResolvedRule } from '../../config/alert-rules.ts';
 import { AlertEngine, alertText, slackPayload } from '../../monitor/alerts.ts';
 import { intervalAverage, lineChart, rate } from '../../monitor/charts.ts';
 import type { Snapshot } from '../../monitor/collect.ts';
 import type { MonitorHistory } from '../../monitor/history.ts';
 import { MonitorMetrics } from '../../monitor/metrics.ts';
 import { renderPage } from '../../monitor/page.ts';
-import { createContext } from '../../stack/lib/context.ts';
-import { stackEnv } from '../../stack/lib/endpoints.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
-const addresses = stackEnv(createContext('dev', () => undefined));
-const defaults = monitorConfig({}, addresses);
-const rule = (kind: string, over: Partial<ResolvedRule> = {}): ResolvedRule => ({ ...defaults.rules.find((r) => r.kind === kind)!, ...over });
+const defaults = parseConfig({}, { profile: 'dev' });
+const rule = (kind: string, over: Partial<ResolvedRule> = {}): ResolvedRule => ({ ...defaults.monitor.rules.find((r) => r.kind === kind)!, ...over });
 
 describe('alerts from the threshold table', () => {
   it('fires once after the condition held for `for`, stays quiet while it lasts, then recovers once', () => {
@@ -110,16 +107,16 @@ describe('alerts from the threshold table', () => {
 
 describe('the same table as Prometheus rules', () => {
   it('thresholds come from the environment', () => {
-    const cfg = monitorConfig({ ALERT_CONSUMER_LAG_THRESHOLD: '5', ALERT_CONSUMER_LAG_FOR: '30s', ALERT_DEAD_LETTERS_FOR: '1h' }, addresses);
+    const cfg = parseConfig({ ALERT_CONSUMER_LAG_THRESHOLD: '5', ALERT_CONSUMER_LAG_FOR: '30s', ALERT_DEAD_LETTERS_FOR: '1h' }, { profile: 'dev' }).monitor;
     expect(promExpr(cfg.rules.find((r) => r.kind === 'consumer_lag')!)).toBe('astros_kafka_consumer_lag_messages > 5');
     expect(prometheusRules(cfg.rules)).toContain('for: 30s');
     expect(promExpr(cfg.rules.find((r) => r.kind === 'dead_letters')!)).toBe('increase(astros_dead_letters_total[1h]) > 0');
     expect(promExpr(cfg.rules.find((r) => r.kind === 'connector_failed')!)).toBe('astros_connector_tasks{state="FAILED"} > 0');
-    expect(() => monitorConfig({ ALERT_SLOT_LAG_FOR: 'soon' }, addresses)).toThrow(/ALERT_SLOT_LAG_FOR/);
+    expect(() => parseConfig({ ALERT_SLOT_LAG_FOR: 'soon' }, { profile: 'dev' })).toThrow(/ALERT_SLOT_LAG_FOR/);
   });
 
   it('docker/prometheus/rules.yml is the generated file with the defaults (npm run monitor -- rules > docker/prometheus/rules.yml)', () => {
-    expect(fs.readFileSync(path.join(root, 'docker/prometheus/rules.yml'), 'utf8')).toBe(prometheusRules(defaults.rules));
+    expect(fs.readFileSync(path.join(root, 'docker/prometheus/rules.yml'), 'utf8')).toBe(prometheusRules(defaults.monitor.rules));
   });
 
   it('every rule reads a metric the monitor exports', () => {

@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import { IngestErrorType } from '../../activities/errors.ts';
+import { IngestErrorType } from '../../shared/errors.ts';
 import { checkPayload, parseJson } from '../../activities/payload-checks.ts';
 
 function failureOf(fn: () => unknown): ApplicationFailure {

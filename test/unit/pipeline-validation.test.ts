@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { decodeKey, valueKindOf } from '../../activities/pipeline-validation/canonical.ts';
-import { chBaseType } from '../../activities/pipeline-validation/clickhouse-sql.ts';
-import { diffBuckets, diffRows } from '../../activities/pipeline-validation/diff.ts';
-import { bigIntToLsn, lsnToBigInt } from '../../activities/pipeline-validation/lsn.ts';
-import { findings, formatSummary } from '../../activities/pipeline-validation/report.ts';
-import type { ValidationReport } from '../../activities/pipeline-validation/types.ts';
+import { decodeKey, valueKindOf } from '../../activities/validation/canonical.ts';
+import { chBaseType } from '../../activities/validation/clickhouse-sql.ts';
+import { diffBuckets, diffRows } from '../../activities/validation/diff.ts';
+import { formatLsn, lsnToBigInt } from '../../shared/lsn.ts';
+import { findings, formatSummary } from '../../activities/validation/report.ts';
+import type { ValidationReport } from '../../shared/validation.ts';
 
 describe('LSN conversion', () => {
   it('round-trips X/Y and matches the number Debezium writes', () => {
     expect(lsnToBigInt('0/16B3748')).toBe(0x16b3748n);
     expect(lsnToBigInt('16/B374D848')).toBe((0x16n << 32n) + 0xb374d848n);
-    expect(bigIntToLsn(lsnToBigInt('16/B374D848'))).toBe('16/B374D848');
+    expect(formatLsn(lsnToBigInt('16/B374D848'))).toBe('16/B374D848');
     expect(lsnToBigInt('23803720')).toBe(23803720n);
     expect(() => lsnToBigInt('nope')).toThrow(/not an LSN/);
   });

@@ -3,10 +3,10 @@ import { tableObjects } from '../../catalog/clickhouse-objects.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';
 import type { SourceTable } from '../../catalog/introspect.ts';
 import { pgWireValue } from '../../catalog/load-encoding.ts';
-import { tableNames } from '../../catalog/names.ts';
+import { tableNames } from '../../shared/names.ts';
 import { copyRangeSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks } from '../../catalog/resync-sql.ts';
 import { progressBar } from '../../cli/resync-progress.ts';
-import type { LagReport } from '../../pipeline/lag.ts';
+import type { LagReport } from '../../activities/lag-report.ts';
 
 const src: SourceTable = {
   source: 'public.orders',
@@ -22,7 +22,7 @@ const src: SourceTable = {
   ],
 } as SourceTable;
 const [decl] = parseDeclarations([{ source: 'public.orders' }], 'test');
-const t = tableObjects(decl!, src, tableNames('public.orders'), { kafkaBrokers: 'k:9092', registryUrl: 'http://r', retention: { changelogMs: 86_400_000, errorsMs: 86_400_000, topicMs: 86_400_000 } });
+const t = tableObjects(decl!, src, tableNames('public.orders'), { kafkaBrokers: ['k:9092'], registryUrl: 'http://r', retention: { changelogMs: 86_400_000, errorsMs: 86_400_000, topicMs: 86_400_000 } });
 
 describe('resync objects and SQL', () => {
   it('splits heap blocks into ranges, the last open-ended, at least one for an empty table', () => {
@@ -89,7 +89,7 @@ describe('resync objects and SQL', () => {
 
 describe('replication slot health', () => {
   it('names a lost or missing slot and the command that recovers; warns while it can be saved', async () => {
-    const { slotProblem, slotWarning } = await import('../../pipeline/slot-health.ts');
+    const { slotProblem, slotWarning } = await import('../../connectors/postgres/slots.ts');
     expect(slotProblem({ slot: 's', found: true, walStatus: 'reserved', active: true })).toBeUndefined();
     expect(slotProblem({ slot: 's', found: true, walStatus: 'lost', active: false })).toMatch(/^replication slot s is lost: .*run npm run recover/);
     expect(slotProblem({ slot: 's', found: false, walStatus: null, active: null })).toMatch(/^replication slot s does not exist: .*npm run recover/);
@@ -98,7 +98,7 @@ describe('replication slot health', () => {
   });
 
   it("makes a lost or missing slot the lag report's first line, FAILED", async () => {
-    const { formatLagReport, lagFailure } = await import('../../pipeline/lag.ts');
+    const { formatLagReport, lagFailure } = await import('../../activities/lag-report.ts');
     const postgres: LagReport['postgres'] = { currentLsn: '0/9', slot: 's', slotFound: true, active: true, confirmedFlushLsn: '0/9', flushLagBytes: 0, retainedWalBytes: 10, walStatus: 'reserved', lastHeartbeat: null };
     const report = (p: Partial<LagReport['postgres']>): LagReport => ({ at: 'now', postgres: { ...postgres, ...p }, kafka: [], clickhouse: [] });
     expect(formatLagReport(report({})).split('\n')[0]).toBe('lag report at now');
@@ -108,7 +108,7 @@ describe('replication slot health', () => {
   });
 
   it('says a capture gap in one line: the LSN range, when, and the reload', async () => {
-    const { gapText } = await import('../../pipeline/capture-gaps.ts');
+    const { gapText } = await import('../../connectors/clickhouse/capture-gaps.ts');
     const gap = { sourceTable: 'public.t', slot: 's', reason: 'slot lost' as const, fromLsn: String(0x1a73f98), toLsn: String(0x15000000), fromTime: '2026-01-01T00:00:00.000Z', toTime: '2026-01-01T00:05:00.000Z', reloadLsn: null, recoveredBy: 'r' };
     expect(gapText(gap)).toBe(
       'changes committed after 0/1A73F98 and before 0/15000000 (between 2026-01-01T00:00:00.000Z and 2026-01-01T00:05:00.000Z) were not captured (slot lost); not reloaded yet: npm run resync -- public.t',
@@ -122,7 +122,7 @@ describe('a resync target (a table another pipeline captures)', () => {
     const { createResyncActivities } = await import('../../activities/resync.ts');
     // Nothing may be reached: every dependency throws when used.
     const untouchable = new Proxy({}, { get: () => { throw new Error('touched'); } });
-    const a = createResyncActivities({ pool: untouchable as never, clickhouse: untouchable as never, endpoints: {} as never });
+    const a = createResyncActivities({ pool: untouchable as never, clickhouse: untouchable as never, kafka: untouchable as never, endpoints: {} as never });
     const names = { database: 'bench', topicPrefix: 'bench' };
     await expect(a.abandonResync({ source: 'public.a', target: { declaration: { source: 'public.b' }, names, slot: 's' } })).rejects.toMatchObject({
       type: 'InvalidInput',

@@ -1,15 +1,17 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { describe, expect, it } from 'vitest';
-import { createSql, tableObjects, tableSql } from '../../catalog/clickhouse-objects.ts';
+import { createSql, tableSql } from '../../catalog/clickhouse-create.ts';
+import { tableObjects } from '../../catalog/clickhouse-objects.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';
 import type { SourceTable } from '../../catalog/introspect.ts';
-import { tableNames } from '../../catalog/names.ts';
+import { tableNames } from '../../shared/names.ts';
 import { applyPlan, describeAction, ttlActions, type LiveTable } from '../../catalog/reconcile.ts';
-import { formatRetention, parseRetention, rowsKeptMs, tableRetention, topicRetentionMs, topicRetentionUpdate, ttlExpression, ttlOf } from '../../catalog/retention.ts';
+import { rowsKeptMs, tableRetention, topicRetentionMs, topicRetentionUpdate, ttlExpression, ttlOf } from '../../catalog/retention.ts';
+import { formatRetention, parseRetention } from '../../shared/duration.ts';
 
 const day = 86_400_000;
 const retention = { changelogMs: 30 * day, errorsMs: 90 * day, topicMs: 7 * day };
-const sink = { kafkaBrokers: '127.0.0.1:9092', registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', retention };
+const sink = { kafkaBrokers: ['127.0.0.1:9092'], registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', retention };
 
 const people: SourceTable = {
   source: 'public.people',

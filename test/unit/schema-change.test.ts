@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { tableObjects } from '../../catalog/clickhouse-objects.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';
 import type { SourceTable } from '../../catalog/introspect.ts';
-import { tableNames } from '../../catalog/names.ts';
+import { tableNames } from '../../shared/names.ts';
 import { planSchemaChange, refusalMessage, widens, type ShapeColumn, type TableShape } from '../../catalog/schema-change.ts';
-import { formatAge } from '../../cli/worker-check.ts';
+import { formatAge } from '../../shared/duration.ts';
 
-const sink = { kafkaBrokers: 'k:9092', registryUrl: 'http://r', retention: { changelogMs: 86_400_000, errorsMs: 86_400_000, topicMs: 7 * 86_400_000 } };
+const sink = { kafkaBrokers: ['k:9092'], registryUrl: 'http://r', retention: { changelogMs: 86_400_000, errorsMs: 86_400_000, topicMs: 7 * 86_400_000 } };
 const [decl] = parseDeclarations([{ source: 'public.items' }], 'test');
 
 /** The table as Postgres has it now, and the objects the catalog derives from it. */

@@ -9,28 +9,14 @@
  * patched(): runs in flight when the new worker is deployed would fail with
  * a determinism error.
  */
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import proto from '@temporalio/proto';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { installRuntime, loadHistory, workflowsPath, type History } from './replay.ts';
 
-const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+const eventTypes = (h: History) => (h.events ?? []).map((e) => proto.temporal.api.enums.v1.EventType[e.eventType ?? 0]);
 
-async function loadHistory(name: string): Promise<proto.temporal.api.history.v1.History> {
-  const json = JSON.parse(await readFile(fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url)), 'utf8')) as Record<string, unknown>;
-  return proto.temporal.api.history.v1.History.fromObject(json);
-}
-
-const eventTypes = (h: proto.temporal.api.history.v1.History) => (h.events ?? []).map((e) => proto.temporal.api.enums.v1.EventType[e.eventType ?? 0]);
-
-beforeAll(() => {
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // already installed by another test file in this process
-  }
-});
+beforeAll(installRuntime);
 
 describe('schema-change workflows replay their histories from before per-table application', () => {
   it('watchSchemaChanges in flight: a poll, one child applied, more polls', async () => {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { pgTransformed } from '../../activities/pipeline-validation/transforms.ts';
+import { pgTransformed } from '../../catalog/transforms.ts';
 import { validationTransforms } from '../../catalog/column-options.ts';
-import { connectorFor } from '../../catalog/connector.ts';
+import { connectorFor, readConnectorFile } from '../../catalog/connector.ts';
 import { historyModelSql } from '../../catalog/dbt-history.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';
 import type { SourceTable } from '../../catalog/introspect.ts';
-import { readConnectorFile, tableNames } from '../../catalog/names.ts';
+import { tableNames } from '../../shared/names.ts';
 import { validationSpec } from '../../catalog/validation-spec.ts';
 import { declarationFromOptions } from '../../cli/tables.ts';
 import { specFromOptions } from '../../cli/validate.ts';

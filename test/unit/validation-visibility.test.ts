@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePgSnapshot, setAsideInvisible, visibleInSnapshot, widenXid } from '../../activities/pipeline-validation/visibility.ts';
+import { parsePgSnapshot, setAsideInvisible, visibleInSnapshot, widenXid } from '../../activities/validation/visibility.ts';
 
 describe('transaction visibility in a validation snapshot', () => {
   const s = parsePgSnapshot('1000:1010:1003,1007');

@@ -4,15 +4,8 @@
  * against a real server in test/integration/cli-worker-check.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import {
-  formatAge,
-  judgePollers,
-  noWorkerMessage,
-  POLLER_RECENT_MS,
-  temporalDownMessage,
-  type Poller,
-  type QueuePollers,
-} from '../../cli/worker-check.ts';
+import { judgePollers, noWorkerMessage, POLLER_RECENT_MS, temporalDownMessage, type Poller, type QueuePollers } from '../../cli/worker-check.ts';
+import { formatAge } from '../../shared/duration.ts';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 const polled = (identity: string, agoMs: number | undefined): Poller => ({ identity, lastAccessMs: agoMs === undefined ? undefined : NOW - agoMs });

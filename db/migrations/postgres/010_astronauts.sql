@@ -1,4 +1,4 @@
--- The operational table captured by CDC (Debezium, publication astros_publication).
+-- The operational table captured by CDC (Debezium, publication {{PUBLICATION}}).
 --
 -- Key: person_key is derived from the normalised name (accents removed, lower
 -- case, single spaces; see activities/transform.ts). It is stable across

@@ -6,19 +6,19 @@ begin
   if current_schema() <> 'public' then
     return;
   end if;
-  if not exists (select 1 from pg_publication where pubname = 'astros_publication') then
-    create publication astros_publication for table public.astronauts;
+  if not exists (select 1 from pg_publication where pubname = '{{PUBLICATION}}') then
+    create publication {{PUBLICATION}} for table public.astronauts;
   elsif not exists (
     select 1 from pg_publication_tables
-    where pubname = 'astros_publication' and schemaname = 'public' and tablename = 'astronauts'
+    where pubname = '{{PUBLICATION}}' and schemaname = 'public' and tablename = 'astronauts'
   ) then
-    alter publication astros_publication add table public.astronauts;
+    alter publication {{PUBLICATION}} add table public.astronauts;
   end if;
   -- The replication role (created by the stack's Postgres setup, as superuser)
   -- needs to read the table for Debezium's initial snapshot.
-  if exists (select 1 from pg_roles where rolname = 'astros_cdc') then
-    grant usage on schema public to astros_cdc;
-    grant select on public.astronauts to astros_cdc;
+  if exists (select 1 from pg_roles where rolname = '{{CDC_ROLE}}') then
+    grant usage on schema public to {{CDC_ROLE}};
+    grant select on public.astronauts to {{CDC_ROLE}};
   end if;
 end
 $$;

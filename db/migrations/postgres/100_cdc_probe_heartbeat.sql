@@ -47,19 +47,19 @@ begin
   end if;
   if not exists (
     select 1 from pg_publication_tables
-    where pubname = 'astros_publication' and schemaname = 'public' and tablename = 'cdc_types_probe'
+    where pubname = '{{PUBLICATION}}' and schemaname = 'public' and tablename = 'cdc_types_probe'
   ) then
-    alter publication astros_publication add table public.cdc_types_probe;
+    alter publication {{PUBLICATION}} add table public.cdc_types_probe;
   end if;
   if not exists (
     select 1 from pg_publication_tables
-    where pubname = 'astros_publication' and schemaname = 'public' and tablename = 'cdc_heartbeat'
+    where pubname = '{{PUBLICATION}}' and schemaname = 'public' and tablename = 'cdc_heartbeat'
   ) then
-    alter publication astros_publication add table public.cdc_heartbeat;
+    alter publication {{PUBLICATION}} add table public.cdc_heartbeat;
   end if;
-  if exists (select 1 from pg_roles where rolname = 'astros_cdc') then
-    grant select on public.cdc_types_probe to astros_cdc;
-    grant select, insert, update on public.cdc_heartbeat to astros_cdc;
+  if exists (select 1 from pg_roles where rolname = '{{CDC_ROLE}}') then
+    grant select on public.cdc_types_probe to {{CDC_ROLE}};
+    grant select, insert, update on public.cdc_heartbeat to {{CDC_ROLE}};
   end if;
 end
 $$;

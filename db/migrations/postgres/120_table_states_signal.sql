@@ -31,12 +31,12 @@ begin
   );
   if not exists (
     select 1 from pg_publication_tables
-    where pubname = 'astros_publication' and schemaname = 'public' and tablename = 'cdc_signal'
+    where pubname = '{{PUBLICATION}}' and schemaname = 'public' and tablename = 'cdc_signal'
   ) then
-    alter publication astros_publication add table public.cdc_signal;
+    alter publication {{PUBLICATION}} add table public.cdc_signal;
   end if;
-  if exists (select 1 from pg_roles where rolname = 'astros_cdc') then
-    grant select, insert, update, delete on public.cdc_signal to astros_cdc;
+  if exists (select 1 from pg_roles where rolname = '{{CDC_ROLE}}') then
+    grant select, insert, update, delete on public.cdc_signal to {{CDC_ROLE}};
   end if;
 end
 $$;

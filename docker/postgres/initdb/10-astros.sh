@@ -12,7 +12,7 @@
 # db/init is mounted at /astros/db/init (docker-compose.yml). Passwords come from
 # the environment (.env), never from this file. Tables, the publication and the
 # replication slot come later: the setup service runs the migrations and registers
-# the connector, exactly as `npx tsx pipeline/setup.ts` does natively.
+# the connector, exactly as `npm run setup` (cli/setup.ts) does natively.
 set -eo pipefail
 
 for v in ASTROS_APP_PASSWORD ASTROS_CDC_PASSWORD REGISTRY_DB_PASSWORD; do

@@ -1,0 +1,134 @@
+/**
+ * Replication lag, end to end, at one moment:
+ *   Postgres    current WAL LSN vs the Debezium slot's confirmed flush LSN, and
+ *               the WAL the slot forces Postgres to keep (current - restart_lsn);
+ *               the connector heartbeat's last write (cdc_heartbeat)
+ *   Kafka       each captured topic's end offsets vs the ClickHouse consumer
+ *               group's committed offsets
+ *   ClickHouse  the newest source LSN applied to each current-state table
+ *               (max(version)) and its commit time
+ *
+ * The command: `npm run lag` (cli/lag.ts).
+ *
+ * A lost or missing replication slot is the first line (`FAILED: …`, with the
+ * fix) and the exit status (4, as validation's for the same failure).
+ *
+ * One row per active table of the live catalog. Postgres must be the
+ * captured database (for cdc_heartbeat); pg_replication_slots and
+ * pg_current_wal_lsn() need no superuser.
+ */
+import { activeTables } from '../catalog/store.ts';
+import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
+import { withAdmin, type Kafka } from '../connectors/kafka/client.ts';
+import { behind, committedOffsets, topicEnds } from '../connectors/kafka/offsets.ts';
+import type { Queryable } from '../connectors/postgres/pool.ts';
+import { slotPosition, slotProblem, slotWarning, type SlotPosition } from '../connectors/postgres/slots.ts';
+import { formatLsn } from '../shared/lsn.ts';
+import { pipelineNames, tableNames } from '../shared/names.ts';
+
+export interface LagTable {
+  /** Kafka topic Debezium writes. */
+  topic: string;
+  /** ClickHouse Kafka-engine consumer group. */
+  group: string;
+  /** ClickHouse current-state table (ReplacingMergeTree with `version` = LSN). */
+  table: string;
+}
+
+/** The lag report's rows: one per active table of the live catalog. */
+export async function lagTables(db: Queryable, groupPrefix: string): Promise<LagTable[]> {
+  return (await activeTables(db)).map((d) => {
+    const n = tableNames(d.source, { groupPrefix });
+    return { topic: n.topic, group: n.group, table: n.current };
+  });
+}
+
+/** Where the report reads: the captured database, Kafka, ClickHouse. */
+export interface LagClients {
+  db: Queryable;
+  kafka: Kafka;
+  clickhouse: ClickHouseClient;
+}
+
+export interface LagOptions {
+  /** ClickHouse consumer group prefix (CLICKHOUSE_KAFKA_GROUP_PREFIX). */
+  groupPrefix: string;
+  slot?: string;
+  /** Default: every active table of the live catalog. */
+  tables?: LagTable[];
+}
+
+export interface LagReport {
+  at: string;
+  postgres: SlotPosition & { lastHeartbeat: string | null };
+  kafka: { topic: string; group: string; endOffset: number; committedOffset: number; lag: number }[];
+  clickhouse: { table: string; newestLsn: string | null; newestCommit: string | null; rows: number }[];
+}
+
+export async function lagReport(c: LagClients, opts: LagOptions): Promise<LagReport> {
+  const slot = opts.slot ?? pipelineNames.slot;
+  const tables = opts.tables ?? (await lagTables(c.db, opts.groupPrefix));
+  // The heartbeat table lives in the database the connector reads (public schema).
+  const lastHeartbeat = await c.db
+    .query<{ beat_at: string }>(`select beat_at::text from ${pipelineNames.heartbeatTable} where id = 1`)
+    .then((x) => x.rows[0]?.beat_at ?? null)
+    .catch(() => null);
+  const postgres: LagReport['postgres'] = { ...(await slotPosition(c.db, slot)), lastHeartbeat };
+
+  const kafka = await withAdmin(c.kafka, async (admin) => {
+    const existing = new Set(await admin.listTopics());
+    const rows: LagReport['kafka'] = [];
+    for (const t of tables) {
+      if (!existing.has(t.topic)) {
+        rows.push({ topic: t.topic, group: t.group, endOffset: 0, committedOffset: 0, lag: 0 });
+        continue;
+      }
+      const b = behind(await topicEnds(admin, t.topic), await committedOffsets(admin, t.group, t.topic));
+      rows.push({ topic: t.topic, group: t.group, endOffset: Number(b.end), committedOffset: Number(b.done), lag: Number(b.lag) });
+    }
+    return rows;
+  });
+
+  const clickhouse: LagReport['clickhouse'] = [];
+  for (const t of tables) {
+    const [row] = await chRows<{ v: string; c: string; n: string }>(c.clickhouse, `SELECT toString(max(version)) AS v, toString(argMax(commit_ts, version)) AS c, count() AS n FROM ${t.table}`);
+    const n = Number(row?.n ?? 0);
+    clickhouse.push({ table: t.table, newestLsn: n > 0 && row ? formatLsn(row.v) : null, newestCommit: n > 0 && row ? `${row.c}Z` : null, rows: n });
+  }
+  return { at: new Date().toISOString(), postgres, kafka, clickhouse };
+}
+
+function bytes(n: number | null): string {
+  if (n === null) return 'n/a';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+/** The replication slot's failure (lost or missing), or undefined: what makes the report's first line FAILED. */
+export function lagFailure(r: LagReport): string | undefined {
+  const p = r.postgres;
+  return slotProblem({ slot: p.slot, found: p.slotFound, walStatus: p.walStatus, active: p.active });
+}
+
+export function formatLagReport(r: LagReport): string {
+  const p = r.postgres;
+  const failure = lagFailure(r);
+  // A lost or missing slot is the headline: nothing below it streams until it is recovered.
+  const lines = [...(failure ? [`FAILED: ${failure}`] : []), `lag report at ${r.at}`, `postgres    current LSN ${p.currentLsn}`];
+  const problem = failure ? undefined : slotWarning({ slot: p.slot, found: p.slotFound, walStatus: p.walStatus, active: p.active });
+  if (!p.slotFound) {
+    lines.push(`            slot ${p.slot}: NOT FOUND (connector never started, or the slot was dropped)`);
+  } else {
+    lines.push(
+      `            slot ${p.slot} ${p.active ? 'active' : 'INACTIVE'}, confirmed flush ${p.confirmedFlushLsn} (${bytes(p.flushLagBytes)} behind), ` +
+        `WAL retained ${bytes(p.retainedWalBytes)}, wal_status ${p.walStatus}`,
+    );
+  }
+  if (problem) lines.push(`            ${problem}`);
+  lines.push(`            last connector heartbeat ${p.lastHeartbeat ?? 'never (heartbeat.action.query not running?)'}`);
+  for (const k of r.kafka) lines.push(`kafka       ${k.topic} -> group ${k.group}: end ${k.endOffset}, committed ${k.committedOffset}, lag ${k.lag}`);
+  for (const c of r.clickhouse) lines.push(`clickhouse  ${c.table}: newest LSN applied ${c.newestLsn ?? 'none'} (commit ${c.newestCommit ?? 'n/a'}), ${c.rows} rows before merges`);
+  return lines.join('\n');
+}

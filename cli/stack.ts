@@ -1,0 +1,135 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * `npm run stack -- <command>`: manage the native stack (no Docker needed).
+ */
+import { Command, Option } from 'commander';
+import { allComponents, componentsFor } from '../stack/components/index.ts';
+import { createContext } from '../stack/lib/context.ts';
+import { stackEnv } from '../stack/lib/endpoints.ts';
+import { moveStandbyToPrimary, promoteStandby } from '../stack/lib/failover.ts';
+import { logFile, StackError, StackManager } from '../stack/lib/manager.ts';
+import { SUPERVISOR } from '../stack/lib/supervisor-process.ts';
+import { tailFile } from '../stack/lib/process.ts';
+import type { Profile } from '../stack/lib/types.ts';
+import fs from 'node:fs';
+import { spawn } from 'node:child_process';
+
+const profileOption = new Option('-p, --profile <profile>', 'port set and state folder: dev (usual ports) or test (the test suite\'s own)').choices(['dev', 'test']).default('dev');
+
+function manager(profile: Profile): StackManager {
+  return new StackManager(createContext(profile, (m) => console.log(m)), componentsFor(profile));
+}
+
+async function main(): Promise<void> {
+  const program = new Command('stack')
+    .description('Native stack manager: Postgres, Kafka, Kafka Connect + Debezium, schema registry, ClickHouse (chDB), Temporal + Web UI, API simulator, dbt')
+    .showHelpAfterError();
+
+  program
+    .command('up')
+    .description('install (cached) and start components and their dependencies; healthy ones are left alone; then the supervisor, which restarts a component that exits unexpectedly')
+    .argument('[components...]', `subset to start (default: all but the optional ${allComponents.filter((c) => c.optional).map((c) => c.name).join(', ')}): ${allComponents.map((c) => c.name).join(', ')}`)
+    .addOption(profileOption)
+    .action(async (names: string[], opts: { profile: Profile }) => {
+      const t0 = Date.now();
+      const m = manager(opts.profile);
+      await m.up(names);
+      console.log(`stack '${opts.profile}' is up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      await printStatus(m);
+    });
+
+  program
+    .command('down')
+    .description('stop the components this stack started (by their pidfiles); with no names, the supervisor too')
+    .argument('[components...]', 'subset to stop (default: all)')
+    .addOption(profileOption)
+    .action(async (names: string[], opts: { profile: Profile }) => {
+      await manager(opts.profile).down(names);
+      console.log(names.length > 0 ? `stopped in stack '${opts.profile}': ${names.join(', ')}` : `stack '${opts.profile}' is down`);
+    });
+
+  program
+    .command('kill')
+    .description('signal one component by the pid its pidfile records (default SIGKILL, its whole process group: a crash); the supervisor leaves it down, `up` brings it back')
+    .argument('<component>')
+    .option('--signal <name>', 'signal to send', 'SIGKILL')
+    .addOption(profileOption)
+    .action(async (name: string, opts: { profile: Profile; signal: string }) => {
+      const pid = await manager(opts.profile).kill(name, opts.signal as NodeJS.Signals);
+      console.log(pid === undefined ? `${name} is not running in stack '${opts.profile}'` : `${name}: ${opts.signal} sent to pid ${pid}`);
+    });
+
+  program
+    .command('failover')
+    .description(
+      'fail the source over to the standby (start it first: `up standby`): the primary is killed if it still runs, the standby promoted, ' +
+        "then moved to the primary's address (its data becomes the stack's Postgres, on the usual port). The pipeline's slot does not exist there: npm run recover",
+    )
+    .addOption(profileOption)
+    .option('--promote-only', "promote the standby and leave it on its own port (move it later with `failover --move`)")
+    .option('--move', 'only move an already promoted standby to the primary\'s address')
+    .action(async (opts: { profile: Profile; promoteOnly?: boolean; move?: boolean }) => {
+      const m = manager(opts.profile);
+      if (!opts.move) {
+        const p = await promoteStandby(m);
+        console.log(`standby promoted: timeline ${p.timeline}, WAL at ${p.lsn}`);
+      }
+      if (!opts.promoteOnly) {
+        await moveStandbyToPrimary(m);
+        console.log(`the new primary serves port ${m.ctx.ports.postgres}; the pipeline's replication slot does not exist there: npm run lag says so, npm run recover makes a new one`);
+      }
+    });
+
+  program
+    .command('status')
+    .description('each component, its pid, memory, address, health and restarts by the supervisor')
+    .addOption(profileOption)
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { profile: Profile; json?: boolean }) => {
+      const m = manager(opts.profile);
+      if (opts.json) console.log(JSON.stringify(await m.status(), null, 2));
+      else await printStatus(m);
+    });
+
+  program
+    .command('logs')
+    .description("print (or follow) a component's log")
+    .argument('<component>', [...allComponents.map((c) => c.name), SUPERVISOR].join(' | '))
+    .addOption(profileOption)
+    .option('-n, --lines <n>', 'lines from the end', '50')
+    .option('-f, --follow', 'keep printing new lines')
+    .action((name: string, opts: { profile: Profile; lines: string; follow?: boolean }) => {
+      const m = manager(opts.profile);
+      const file = logFile(m.ctx, name === SUPERVISOR ? { name } : m.resolve([name]).at(-1)!);
+      if (!fs.existsSync(file)) throw new StackError(`no log yet for ${name} (${file})`);
+      if (opts.follow) spawn('tail', ['-n', opts.lines, '-F', file], { stdio: 'inherit' });
+      else console.log(tailFile(file, Number(opts.lines)));
+    });
+
+  program
+    .command('env')
+    .description('print the stack\'s addresses as shell exports: eval "$(npm run -s stack -- env)"')
+    .addOption(profileOption)
+    .action((opts: { profile: Profile }) => {
+      const env = stackEnv(createContext(opts.profile));
+      for (const [k, v] of Object.entries(env)) console.log(`export ${k}='${v}'`);
+    });
+
+  await program.parseAsync(process.argv);
+}
+
+async function printStatus(m: StackManager): Promise<void> {
+  const rows = await m.status();
+  const w = Math.max(...rows.map((r) => r.name.length));
+  for (const r of rows) {
+    const extra = r.pid ? ` pid ${r.pid}${r.rssMiB !== undefined ? `, ${r.rssMiB} MiB` : ''}` : '';
+    const restarts = r.restarts ? `restarts ${r.restarts}` : '';
+    console.log(`${r.name.padEnd(w)}  ${r.state.padEnd(9)}${extra.padEnd(22)}  ${restarts.padEnd(11)}  ${r.url}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof Error) console.error(`error: ${err.message}`);
+  else console.error('error:', err);
+  process.exit(1);
+});

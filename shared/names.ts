@@ -1,0 +1,121 @@
+/**
+ * The names that tie the pipeline together, written once: the connector's
+ * identity (name, slot, publication, topic prefix: the generated
+ * debezium/astros-postgres.json carries them, see catalog/connector.ts), the
+ * CDC role, the ClickHouse databases and shared tables, and everything per
+ * table (derived below). The SQL files take theirs through placeholders
+ * (connectors/postgres/migrate.ts, connectors/clickhouse/migrate.ts); the
+ * files that cannot (db/init, docker's init script) are checked by a unit test.
+ *
+ * The ground floor: no Node built-ins, no I/O (workflow code imports it).
+ */
+
+export const pipelineNames = {
+  /** The Debezium connector registered with Kafka Connect. */
+  connector: 'astros-postgres',
+  /** Its logical replication slot. */
+  slot: 'astros_debezium',
+  /** The publication it reads (publication.autocreate.mode=disabled: the catalog manages membership). */
+  publication: 'astros_publication',
+  /** Its topics are <prefix>.<schema>.<table>. */
+  topicPrefix: 'astros',
+  /** Debezium's Postgres login: REPLICATION, SELECT on the captured tables only. */
+  cdcRole: 'astros_cdc',
+  /** ClickHouse database holding every captured table's objects and kafka_errors. */
+  clickhouseDatabase: 'astros',
+  /** ClickHouse database of the pipeline's bookkeeping (applied migrations, object fingerprints). */
+  metaDatabase: 'astros_meta',
+  /** Shared dead-letter table for messages ClickHouse could not parse. */
+  kafkaErrorsTable: 'kafka_errors',
+  /** Written by the connector's heartbeat.action.query; published, never captured. */
+  heartbeatTable: 'public.cdc_heartbeat',
+  /** The connector's signal.data.collection (db/migrations/postgres/120): incremental snapshots start here; published, never captured. */
+  signalTable: 'public.cdc_signal',
+  /** The live catalog in Postgres (db/migrations/postgres/110_captured_tables.sql). */
+  catalogTable: 'public.captured_tables',
+  /** Per table, the WAL ranges whose changes were not captured (a lost or missing slot), in clickhouseDatabase. */
+  captureGapsTable: 'capture_gaps',
+  defaultGroupPrefix: 'clickhouse',
+} as const;
+
+/** Every object of one captured table, by its role. */
+export interface TableNames {
+  /** `schema.table` in Postgres. */
+  source: string;
+  schema: string;
+  table: string;
+  /** Base name in ClickHouse: the table's name for `public`, else `schema__table`. */
+  base: string;
+  topic: string;
+  group: string;
+  database: string;
+  queue: string;
+  /** Every Kafka message as delivered (append-only, at least once): the per-message record. */
+  changelog: string;
+  /** Each committed change once: ReplacingMergeTree keyed by (table key, lsn), read with FINAL. */
+  changes: string;
+  current: string;
+  changelogMv: string;
+  /** Feeds `changes` from `changelog` (not from the queue). */
+  changesMv: string;
+  currentMv: string;
+  errorsMv: string;
+  errors: string;
+  /** A resync's shadow copy of `current` (swapped in with EXCHANGE TABLES), its Null input table and view. */
+  resyncShadow: string;
+  resyncInput: string;
+  resyncMv: string;
+}
+
+export interface NameOptions {
+  /** ClickHouse consumer group prefix (CLICKHOUSE_KAFKA_GROUP_PREFIX). */
+  groupPrefix?: string;
+  /** ClickHouse database (tests and the bench use their own). */
+  database?: string;
+  topicPrefix?: string;
+}
+
+export function splitSource(source: string): { schema: string; table: string } {
+  const m = /^([a-z_][a-z0-9_$]*)\.([a-z_][a-z0-9_$]*)$/.exec(source);
+  if (!m) throw new Error(`"${source}" is not a schema.table name (lower-case, unquoted Postgres identifiers)`);
+  return { schema: m[1]!, table: m[2]! };
+}
+
+export function tableNames(source: string, opts: NameOptions = {}): TableNames {
+  const { schema, table } = splitSource(source);
+  const base = schema === 'public' ? table : `${schema}__${table}`;
+  const db = opts.database ?? pipelineNames.clickhouseDatabase;
+  return {
+    source,
+    schema,
+    table,
+    base,
+    topic: `${opts.topicPrefix ?? pipelineNames.topicPrefix}.${schema}.${table}`,
+    // Hyphens: the groups the first hand-written DDL created (clickhouse-cdc-types-probe) keep their offsets.
+    group: `${opts.groupPrefix ?? pipelineNames.defaultGroupPrefix}-${base.replaceAll('_', '-')}`,
+    database: db,
+    queue: `${db}.${base}_queue`,
+    changelog: `${db}.${base}_changelog`,
+    changes: `${db}.${base}_changes`,
+    current: `${db}.${base}`,
+    changelogMv: `${db}.${base}_changelog_mv`,
+    changesMv: `${db}.${base}_changes_mv`,
+    currentMv: `${db}.${base}_current_mv`,
+    errorsMv: `${db}.${base}_errors_mv`,
+    errors: `${db}.${pipelineNames.kafkaErrorsTable}`,
+    resyncShadow: `${db}.${base}_resync`,
+    resyncInput: `${db}.${base}_resync_input`,
+    resyncMv: `${db}.${base}_resync_mv`,
+  };
+}
+
+/** The views that read a table's queue (the queue consumes while any exists), in the order to drop them. */
+export const queueViewsDropOrder = (n: TableNames): string[] => [n.errorsMv, n.currentMv, n.changelogMv];
+
+/** Every object of a table in the order they can be dropped: views first (the queue stops reading), then the queue and the tables. */
+export function dropOrder(n: TableNames): { kind: 'VIEW' | 'TABLE'; name: string }[] {
+  return [
+    ...[n.changesMv, n.changelogMv, n.currentMv, n.errorsMv, n.resyncMv].map((name) => ({ kind: 'VIEW' as const, name })),
+    ...[n.queue, n.changes, n.changelog, n.current, n.resyncInput, n.resyncShadow].map((name) => ({ kind: 'TABLE' as const, name })),
+  ];
+}
