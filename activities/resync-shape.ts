@@ -12,7 +12,7 @@
  * decides), and a schema change folds the new shape in and reloads again.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { TableObjects } from '../catalog/clickhouse-objects.ts';
+import type { TableObjects } from '../catalog/object-types.ts';
 
 async function columnsOf(ch: ClickHouseClient, t: TableObjects, table: string): Promise<{ name: string; type: string }[]> {
   const rs = await ch.query({

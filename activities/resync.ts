@@ -29,7 +29,7 @@
 import { Transform } from 'node:stream';
 import type { ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import { createSql } from '../catalog/clickhouse-create.ts';
-import type { TableObjects } from '../catalog/clickhouse-objects.ts';
+import type { TableObjects } from '../catalog/object-types.ts';
 import { validationTransforms } from '../catalog/column-options.ts';
 import type { SourceTable } from '../catalog/introspect.ts';
 import { deriveOptions, deriveTables } from '../catalog/derive.ts';
@@ -125,6 +125,8 @@ export function createResyncActivities(deps: ResyncDeps) {
     async prepareResync(input: { source: string; rangeRows?: number; target?: ResyncTarget }): Promise<ResyncPlan> {
       const resolved = await resolve(input.source, input.target);
       const { src, t } = resolved;
+      // Its copies, counts and EXCHANGE read and write one host's tables: on a cluster they would see one shard.
+      if (t.cluster) throw permanentFailure(IngestErrorType.InvalidInput, `resync is built for one ClickHouse host; CLICKHOUSE_CLUSTER=${t.cluster} is not supported by it yet`);
       const behind = await liveCopyBehind(ch, t);
       if (behind) return { source: input.source, lsnFloor: '0', ranges: [], estimatedRows: 0, waitedFor: 0, shapeChanged: behind };
       await dropShadow(ch, t);

@@ -17,7 +17,7 @@
  */
 import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import { rewindGroup } from '../connectors/kafka/offsets.ts';
-import type { TableObjects } from '../catalog/clickhouse-objects.ts';
+import type { TableObjects } from '../catalog/object-types.ts';
 import { ident } from '../catalog/column-types.ts';
 import { queueViewsDropOrder, tableNames, type TableNames } from '../shared/names.ts';
 import { deriveOptions, deriveTables } from '../catalog/derive.ts';

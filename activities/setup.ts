@@ -38,7 +38,7 @@ export async function setupPipeline(env: Endpoints, opts: SetupOptions = {}): Pr
       const synced = await syncRepositoryTables(db, repositoryTables);
       for (const s of synced.removed) log(`[catalog] ${s}: no longer in catalog/tables.ts, marked removed`);
       for (const d of opts.declare ?? []) await declareTable(db, d, 'test');
-      const r = await migrateClickHouse(ch, { vars: ddlVars(), log: (m) => log(`[clickhouse] ${m}`) });
+      const r = await migrateClickHouse(ch, { vars: ddlVars(), log: (m) => log(`[clickhouse] ${m}`), ...(env.clickhouseCluster ? { cluster: env.clickhouseCluster } : {}) });
       log(`[clickhouse] migrations: ${r.applied.length} applied, ${r.skipped.length} already applied`);
       await applyCatalog(env, { db, clickhouse: ch, kafka: kafkaClient(env.kafkaBrokers, 'astros-setup'), connect: new KafkaConnect(env.connectUrl) }, log);
     });

@@ -1,7 +1,8 @@
 /** The SQL text of a table's ClickHouse objects (clickhouse-objects.ts): CREATE statements, the change log's backfill, all of a table for people. */
 import { formatRetention } from '../shared/duration.ts';
-import type { ClickHouseObject, ColumnDef, TableObjects } from './clickhouse-objects.ts';
+import type { ClickHouseObject, ColumnDef, TableObjects } from './object-types.ts';
 import { ident } from './column-types.ts';
+import { onCluster } from './on-cluster.ts';
 
 function sqlString(v: string): string {
   return `'${v.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
@@ -19,6 +20,10 @@ export function orderByClause(cols: string[]): string {
 }
 
 export function createSql(o: ClickHouseObject, ifNotExists = true): string {
+  return onCluster(createText(o, ifNotExists), o.cluster);
+}
+
+function createText(o: ClickHouseObject, ifNotExists: boolean): string {
   const ine = ifNotExists ? 'IF NOT EXISTS ' : '';
   switch (o.kind) {
     case 'storage':
@@ -46,5 +51,5 @@ export function tableSql(t: TableObjects): string {
     `-- ${t.names.source} -> topic ${t.names.topic} -> ${t.names.queue} (group ${t.names.group})`,
     `-- retention: topic ${formatRetention(r.topicMs)}, ${t.changelog.name} ${formatRetention(r.changelogMs)}, ${t.errors.name} ${formatRetention(r.errorsMs)}; ${t.changes.name} and ${t.current.name} forever`,
   ].join('\n');
-  return [header, ...[t.changelog, t.changes, t.current, t.changesView, t.queue, ...t.views].map((o) => `${createSql(o)};`)].join('\n\n');
+  return [header, ...[t.changelog, t.changes, t.current, ...(t.distributed ?? []), t.changesView, t.queue, ...t.views].map((o) => `${createSql(o)};`)].join('\n\n');
 }

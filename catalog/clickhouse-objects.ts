@@ -31,78 +31,14 @@
  * Retention (catalog/retention.ts): `<t>_changelog` and kafka_errors expire
  * by TTL; `<t>_changes` and the current state never do.
  */
-import { ident, mapColumn, type MappedColumn } from './column-types.ts';
+import { ident, mapColumn } from './column-types.ts';
+import { clusterShape } from './cluster-shape.ts';
 import { queueSettings, type ConsumerOverrides } from './consumer-settings.ts';
 import type { SourceTable } from './introspect.ts';
 import type { TableDeclaration } from './declaration.ts';
 import type { TableNames } from '../shared/names.ts';
 import { tableRetention, ttlExpression, type Retention } from './retention.ts';
-
-export interface ColumnDef {
-  name: string;
-  type: string;
-  default?: string;
-  comment?: string;
-}
-
-export interface StorageObject {
-  kind: 'storage';
-  name: string;
-  columns: ColumnDef[];
-  engine: string;
-  orderBy: string[];
-  /** TTL expression (rows expire), absent to keep every row. */
-  ttl?: string;
-}
-
-export interface QueueObject {
-  kind: 'queue';
-  name: string;
-  columns: ColumnDef[];
-  settings: [string, string | number][];
-}
-
-export interface ViewObject {
-  kind: 'view';
-  name: string;
-  to: string;
-  select: string;
-}
-
-export type ClickHouseObject = StorageObject | QueueObject | ViewObject;
-
-export interface TableObjects {
-  names: TableNames;
-  key: string[];
-  columns: MappedColumn[];
-  changelog: StorageObject;
-  changes: StorageObject;
-  current: StorageObject;
-  /** changelog -> changes: a view of a table, not of the queue. */
-  changesView: ViewObject;
-  queue: QueueObject;
-  /** The queue's views, in creation order; the queue starts consuming once the first exists. */
-  views: ViewObject[];
-  /** This table's retention (its declaration's overrides applied). */
-  retention: Retention;
-  /** The shared error stream this table's errors view writes to (a numbered migration creates it), and its TTL. */
-  errors: { name: string; ttl?: string };
-  /** A resync's objects (resync.ts creates them for one load and drops them after). */
-  resync: ResyncObjects;
-}
-
-/**
- * A bulk load writes rows shaped like the queue's (Debezium's wire values)
- * into a Null table whose view applies the current-state view's own
- * expressions and writes the shadow copy of the current state.
- */
-export interface ResyncObjects {
-  input: StorageObject;
-  shadow: StorageObject;
-  view: ViewObject;
-  /** Data columns of `input` that a load supplies, in order (the Debezium fields come after them). */
-  loadColumns: string[];
-}
+import type { ColumnDef, QueueObject, ResyncObjects, StorageObject, TableObjects, ViewObject } from './object-types.ts';
 
 export interface SinkSettings {
   kafkaBrokers: string[];
@@ -111,6 +47,8 @@ export interface SinkSettings {
   overrides?: ConsumerOverrides;
   /** The pipeline's retention (config/schema.ts); a declaration may override the change log's and the topic's. */
   retention: Retention;
+  /** CLICKHOUSE_CLUSTER: the objects in the cluster shape (catalog/cluster-shape.ts); unset, a single host. */
+  cluster?: string;
 }
 
 /** Debezium fields the connector's ExtractNewRecordState adds (add.fields=op,lsn,source.ts_ms,ts_ms,source.txId; deletes rewritten). */
@@ -275,5 +213,6 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
       select: `SELECT _topic AS topic, _partition AS partition, _offset AS offset, _raw_message AS raw_message, _error AS error\n${from}\nWHERE length(_error) > 0`,
     },
   ];
-  return { names, key, columns, changelog, changes, current, changesView, queue, views, retention, errors: { name: names.errors, ...(errorsTtl ? { ttl: errorsTtl } : {}) }, resync };
+  const single: TableObjects = { names, key, columns, changelog, changes, current, changesView, queue, views, retention, errors: { name: names.errors, ...(errorsTtl ? { ttl: errorsTtl } : {}) }, resync };
+  return sink.cluster === undefined ? single : clusterShape(single, sink.cluster);
 }

@@ -7,7 +7,8 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Queryable } from './db.ts';
 import type { Endpoints } from '../config/load.ts';
-import { tableObjects, type SinkSettings, type TableObjects } from './clickhouse-objects.ts';
+import { tableObjects, type SinkSettings } from './clickhouse-objects.ts';
+import type { TableObjects } from './object-types.ts';
 import { checkColumnOptions } from './column-options.ts';
 import { connectorFor, readConnectorFile, type ConnectorSpec } from './connector.ts';
 import type { TableDeclaration } from './declaration.ts';
@@ -29,7 +30,7 @@ export interface DeriveOptions {
 
 /** The options for the pipeline at these addresses (plus any name overrides: tests and the bench use their own). */
 export function deriveOptions(e: Endpoints, names: NameOptions = {}): DeriveOptions {
-  return { sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl, retention: e.retention }, names: { groupPrefix: e.groupPrefix, ...names } };
+  return { sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl, retention: e.retention, ...(e.clickhouseCluster ? { cluster: e.clickhouseCluster } : {}) }, names: { groupPrefix: e.groupPrefix, ...names } };
 }
 
 export async function deriveTables(db: Queryable, decls: TableDeclaration[], opts: DeriveOptions): Promise<CapturedTable[]> {
@@ -88,7 +89,7 @@ export async function reconcileClickHouse(ch: ClickHouseClient, tables: Captured
   // kafka_errors is a numbered migration's (shared by every table); only its TTL follows the settings.
   for (const [name, ttl] of new Map(tables.map((t) => [t.objects.errors.name, t.objects.errors.ttl]))) {
     if (!live.has(name)) continue;
-    const plan: TablePlan = { table: SHARED_PLAN, actions: await ttlActions(ch, name, ttl, live.get(name)) };
+    const plan: TablePlan = { table: SHARED_PLAN, actions: await ttlActions(ch, name, ttl, live.get(name)), cluster: tables[0]!.objects.cluster };
     plans.push(plan);
     if (dryRun) for (const a of plan.actions) log(`${plan.table}: would ${describeAction(a)}`);
     else await applyPlan(ch, plan, log);

@@ -1,5 +1,6 @@
 /** The committed files derived from the repository's declarations, with the content the generator wants. */
 import path from 'node:path';
+import { clusterConfigFiles } from './cluster-compose.ts';
 import { connectorFileText, connectorFor, connectorFile, readConnectorFile } from './connector.ts';
 import { consumerClientConfigXml } from './consumer-settings.ts';
 import { dbtSourcesFile, dbtSourcesYaml } from './dbt-sources.ts';
@@ -11,5 +12,6 @@ export function generatedFiles(): { file: string; text: string }[] {
     { file: connectorFile, text: connectorFileText(connectorFor(readConnectorFile(), repositoryTables)) },
     { file: path.join(repoRoot, dbtSourcesFile), text: dbtSourcesYaml(repositoryTables) },
     { file: path.join(repoRoot, 'docker', 'clickhouse', 'config.d', 'kafka.xml'), text: consumerClientConfigXml() },
+    ...clusterConfigFiles(),
   ];
 }

@@ -34,8 +34,9 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { backfillChangesSql, createSql } from './clickhouse-create.ts';
-import type { ColumnDef, QueueObject, StorageObject, TableObjects, ViewObject } from './clickhouse-objects.ts';
+import type { ColumnDef, QueueObject, StorageObject, TableObjects, ViewObject } from './object-types.ts';
 import { ident } from './column-types.ts';
+import { onCluster } from './on-cluster.ts';
 import { ttlOf } from './retention.ts';
 
 export interface LiveTable {
@@ -61,6 +62,8 @@ export type Action =
 export interface TablePlan {
   table: string;
   actions: Action[];
+  /** Applied ON CLUSTER this cluster (on-cluster.ts), every statement. */
+  cluster?: string;
 }
 
 async function rows<T>(ch: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
@@ -189,7 +192,7 @@ export async function ttlActions(ch: ClickHouseClient, name: string, want: strin
 
 /** What reconcile would do for one table (nothing is changed). */
 export async function planTable(ch: ClickHouseClient, t: TableObjects, live: Map<string, LiveTable>): Promise<TablePlan> {
-  const actions: Action[] = [t.changelog, t.changes, t.current].flatMap((s) => storageActions(s, live.get(s.name)));
+  const actions: Action[] = [t.changelog, t.changes, t.current, ...(t.distributed ?? [])].flatMap((s) => storageActions(s, live.get(s.name)));
   actions.push(
     ...(await ttlActions(ch, t.changelog.name, t.changelog.ttl, live.get(t.changelog.name))),
     ...(await ttlActions(ch, t.changes.name, undefined, live.get(t.changes.name), 'the SCD2 history is built from it; changes already deleted are missing from the history until a resync')),
@@ -221,7 +224,7 @@ export async function planTable(ch: ClickHouseClient, t: TableObjects, live: Map
     ];
     actions.push(liveQueue ? { kind: 'recreate-consumer', object: t.queue.name, reason: reasons.join('; '), sql } : { kind: 'create-consumer', object: t.queue.name, sql });
   }
-  return { table: t.names.source, actions };
+  return { table: t.names.source, actions, ...(t.cluster ? { cluster: t.cluster } : {}) };
 }
 
 function statementsOf(a: Action): string[] {
@@ -273,7 +276,7 @@ export async function applyPlan(ch: ClickHouseClient, plan: TablePlan, log: (m: 
   const order = (a: Action) => rank[a.kind] ?? 0;
   for (const a of [...plan.actions].sort((x, y) => order(x) - order(y))) {
     log(`${plan.table}: ${describeAction(a)}`);
-    for (const query of statementsOf(a)) {
+    for (const query of statementsOf(a).map((q) => onCluster(q, plan.cluster))) {
       try {
         await ch.command({ query });
       } catch (err) {

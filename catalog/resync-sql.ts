@@ -13,7 +13,7 @@
  * again after a crash is simply newer.
  */
 import { ident } from './column-types.ts';
-import type { TableObjects } from './clickhouse-objects.ts';
+import type { TableObjects } from './object-types.ts';
 import { pgWireValue, pgIdent } from './load-encoding.ts';
 import type { SourceTable } from './introspect.ts';
 import type { ColumnTransform } from '../shared/validation.ts';

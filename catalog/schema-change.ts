@@ -12,7 +12,7 @@
  * nothing.
  */
 import { mapColumn, possibleOutputNames } from './column-types.ts';
-import type { TableObjects } from './clickhouse-objects.ts';
+import type { TableObjects } from './object-types.ts';
 import { formatRetention } from '../shared/duration.ts';
 
 export interface ShapeColumn {

@@ -103,6 +103,7 @@ program
       stale++;
       if (o.check) console.log(`${rel}: NOT in step with the catalog (npm run catalog -- generate)`);
       else {
+        fs.mkdirSync(path.dirname(g.file), { recursive: true });
         fs.writeFileSync(g.file, g.text);
         console.log(`${rel}: written`);
       }

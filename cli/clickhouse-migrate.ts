@@ -15,9 +15,10 @@ const program = new Command('clickhouse-migrate')
   .option('--dry-run', 'print the rendered SQL instead of running it')
   .parse();
 const o = program.opts<{ url?: string; dryRun?: boolean }>();
-const client = createClickHouse(o.url ?? loadConfigOrExit('dev').clickhouseUrl, { requestTimeoutMs: 60_000 });
+const cfg = loadConfigOrExit('dev');
+const client = createClickHouse(o.url ?? cfg.clickhouseUrl, { requestTimeoutMs: 60_000 });
 try {
-  const r = await migrateClickHouse(client, { log: (m) => console.log(m), ...(o.dryRun ? { dryRun: true } : {}) });
+  const r = await migrateClickHouse(client, { log: (m) => console.log(m), ...(o.dryRun ? { dryRun: true } : {}), ...(cfg.clickhouseCluster ? { cluster: cfg.clickhouseCluster } : {}) });
   console.log(`clickhouse migrations: ${r.applied.length} applied, ${r.skipped.length} already applied`);
 } catch (err) {
   console.error(`error: ${err instanceof Error ? err.message : String(err)}`);

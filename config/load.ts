@@ -61,6 +61,8 @@ export interface Config {
   schemaWatch: boolean;
   logLevel: Env['LOG_LEVEL'];
   clickhouseUrl: string;
+  /** CLICKHOUSE_CLUSTER, when the ClickHouse objects are generated for a cluster (catalog/cluster-shape.ts). */
+  clickhouseCluster?: string;
   kafkaBrokers: string[];
   /** Kafka Connect's REST API. */
   connectUrl: string;
@@ -98,7 +100,7 @@ export interface Config {
 }
 
 /** The addresses of the pipeline's services (the backup target's among them) and what setup applies: the part of Config the tools that set it up and watch it read. */
-export type Endpoints = Pick<Config, 'databaseUrl' | 'clickhouseUrl' | 'connectUrl' | 'kafkaBrokers' | 'registryUrl' | 'registryCcompatUrl' | 'groupPrefix' | 'retention' | 'backup'>;
+export type Endpoints = Pick<Config, 'databaseUrl' | 'clickhouseUrl' | 'connectUrl' | 'kafkaBrokers' | 'registryUrl' | 'registryCcompatUrl' | 'groupPrefix' | 'retention' | 'backup' | 'clickhouseCluster'>;
 
 export interface ParseOptions {
   /** Lay this native stack's addresses under the environment (tools with --profile). */
@@ -140,6 +142,7 @@ export function parseConfig(env: Record<string, string | undefined>, opts: Parse
     schemaWatch: e.ASTROS_SCHEMA_WATCH,
     logLevel: e.LOG_LEVEL,
     clickhouseUrl: e.CLICKHOUSE_URL,
+    ...(e.CLICKHOUSE_CLUSTER ? { clickhouseCluster: e.CLICKHOUSE_CLUSTER } : {}),
     kafkaBrokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()),
     connectUrl: e.CONNECT_URL,
     registryUrl: e.REGISTRY_URL,

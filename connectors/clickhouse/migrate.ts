@@ -12,6 +12,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import path from 'node:path';
 import { repoRoot } from '../../config/paths.ts';
+import { onCluster } from '../../catalog/on-cluster.ts';
 import { pipelineNames } from '../../shared/names.ts';
 import { readMigrationDir, renderPlaceholders, runMigrations, type MigrationFile, type MigrationTarget } from '../migration-runner.ts';
 import { statements } from './statements.ts';
@@ -46,26 +47,31 @@ export interface MigrateClickHouseOptions {
   dir?: string;
   /** Database of the bookkeeping table (tests); the pipeline's is astros_meta. */
   metaDatabase?: string;
+  /** CLICKHOUSE_CLUSTER: every statement ON CLUSTER (the files are the same; their checksums too). */
+  cluster?: string;
 }
 
 /** `<metaDatabase>.schema_migrations`, and each file rendered and sent statement by statement. */
-function clickhouseTarget(client: ClickHouseClient, vars: Record<string, string>, metaDatabase: string): MigrationTarget {
+function clickhouseTarget(client: ClickHouseClient, vars: Record<string, string>, metaDatabase: string, cluster?: string): MigrationTarget {
   if (!/^\w+$/.test(metaDatabase)) throw new Error(`metaDatabase must be a plain identifier, not ${JSON.stringify(metaDatabase)}`);
   const table = `${metaDatabase}.schema_migrations`;
   return {
     where: table,
     async applied() {
-      await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${metaDatabase}` });
+      await client.command({ query: onCluster(`CREATE DATABASE IF NOT EXISTS ${metaDatabase}`, cluster) });
       await client.command({
-        query: `CREATE TABLE IF NOT EXISTS ${table}
+        query: onCluster(
+          `CREATE TABLE IF NOT EXISTS ${table}
                 (name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
                 ENGINE = MergeTree ORDER BY name`,
+          cluster,
+        ),
       });
       const rs = await client.query({ query: `SELECT name, checksum FROM ${table}`, format: 'JSONEachRow' });
       return new Map((await rs.json<{ name: string; checksum: string }>()).map((r) => [r.name, r.checksum]));
     },
     async apply(file) {
-      for (const stmt of statements(render(file, vars))) {
+      for (const stmt of statements(render(file, vars)).map((s) => onCluster(s, cluster))) {
         try {
           await client.command({ query: stmt });
         } catch (err) {
@@ -79,7 +85,7 @@ function clickhouseTarget(client: ClickHouseClient, vars: Record<string, string>
 }
 
 export async function migrateClickHouse(client: ClickHouseClient, opts: MigrateClickHouseOptions = {}): Promise<MigrateResult> {
-  const target = clickhouseTarget(client, opts.vars ?? ddlVars(), opts.metaDatabase ?? pipelineNames.metaDatabase);
+  const target = clickhouseTarget(client, opts.vars ?? ddlVars(), opts.metaDatabase ?? pipelineNames.metaDatabase, opts.cluster);
   const r = await runMigrations(listMigrations(opts.dir), target, { log: opts.log, dryRun: opts.dryRun });
   return { applied: r.applied, skipped: r.alreadyApplied };
 }

@@ -23,6 +23,7 @@ import { ddlDir, ddlVars, listMigrations, render } from '../../connectors/clickh
 import { migrationsDir } from '../../connectors/postgres/migrate.ts';
 import { connectorFile } from '../../catalog/connector.ts';
 import { consumerClientConfigXml } from '../../catalog/consumer-settings.ts';
+import { clusterConfigFiles, clusterDir, clusterHosts, composeCluster, keeperHosts } from '../../catalog/cluster-compose.ts';
 import { parseConfig } from '../../config/load.ts';
 import { defaultPorts } from '../../config/profiles.ts';
 import { envSchema } from '../../config/schema.ts';
@@ -95,6 +96,7 @@ function validate(bin: string, file: string, envFiles: string[] = []): Validatio
 
 interface DependsOn {
   condition: string;
+  required?: boolean;
 }
 interface Port {
   host_ip?: string;
@@ -112,6 +114,7 @@ interface Service {
   build?: { context: string; dockerfile?: string; args?: Record<string, string | null> };
   command?: string[] | null;
   entrypoint?: string[] | null;
+  hostname?: string;
   environment?: Record<string, string | null>;
   depends_on?: Record<string, DependsOn>;
   healthcheck?: { test?: string[]; disable?: boolean };
@@ -271,7 +274,11 @@ afterAll(() => {
 describe('docker-compose.yml against the Compose Specification', () => {
   it('loads with compose-go: schema, interpolation from .env.docker.example, consistency', () => {
     expect(Object.keys(project.services).sort()).toEqual(
-      ['clickhouse', 'connect', 'dbt', 'grafana', 'kafka', 'monitor', 'pg-init', 'postgres', 'prometheus', 'registry', 'schedule', 'seaweedfs', 'setup', 'simulator', 'temporal', 'worker'].sort(),
+      [
+        ...['clickhouse', 'connect', 'dbt', 'grafana', 'kafka', 'monitor', 'pg-init', 'postgres', 'prometheus', 'registry', 'schedule', 'seaweedfs', 'setup', 'simulator', 'temporal', 'worker'],
+        ...clusterHosts().map((h) => h.host),
+        ...keeperHosts(),
+      ].sort(),
     );
   });
 
@@ -656,6 +663,95 @@ describe('settings match the native components', () => {
   });
 });
 
+describe('the ClickHouse cluster profile: the hosts and files catalog/cluster-compose.ts generates', () => {
+  const mount = (service: string, target: string) => (svc(service).volumes ?? []).find((v) => v.target === target);
+  const rel = (file: string) => `./${path.relative(root, file)}`;
+  const clickhouseImage = () => svc('clickhouse').image!;
+
+  it('2 shards x 2 replicas and 3 Keeper nodes, only with --profile cluster, on the native ClickHouse image', () => {
+    expect(clusterHosts()).toHaveLength(composeCluster.shards * composeCluster.replicas);
+    expect([composeCluster.shards, composeCluster.replicas, composeCluster.keepers]).toEqual([2, 2, 3]);
+    for (const name of [...clusterHosts().map((h) => h.host), ...keeperHosts()]) {
+      const s = svc(name);
+      expect(s.profiles, name).toEqual(['cluster']);
+      expect(s.image, name).toBe(clickhouseImage());
+      expect(s.hostname, `${name}: replicas fetch parts from each other by host name`).toBe(name);
+      expect(s.healthcheck?.test?.length ?? 0, `${name} has no health check`).toBeGreaterThan(0);
+      expect(s.ports ?? [], name).toEqual([]);
+    }
+  });
+
+  it('every server: the cluster and Keeper (the shared file), its own macros, the settings of the single server; waits for every Keeper', () => {
+    const single = svc('clickhouse');
+    for (const h of clusterHosts()) {
+      expect(mount(h.host, '/etc/clickhouse-server/config.d/remote-servers.xml')?.source).toBe(rel(path.join(clusterDir, 'remote-servers.xml')));
+      expect(mount(h.host, '/etc/clickhouse-server/config.d/macros.xml')?.source).toBe(rel(path.join(clusterDir, `macros-${h.host}.xml`)));
+      for (const target of ['/etc/clickhouse-server/users.d/astros.xml', '/etc/clickhouse-server/config.d/kafka.xml']) {
+        expect(mount(h.host, target)?.source, `${h.host}:${target}`).toBe(single.volumes!.find((v) => v.target === target)!.source);
+      }
+      expect(svc(h.host).environment).toEqual(single.environment);
+      const deps = Object.fromEntries(Object.entries(svc(h.host).depends_on ?? {}).map(([k, v]) => [k, v.condition]));
+      expect(deps).toEqual(Object.fromEntries(keeperHosts().map((k) => [k, 'service_healthy'])));
+    }
+  });
+
+  it('every Keeper node: its own raft file at the path its entrypoint reads', () => {
+    keeperHosts().forEach((k) => {
+      const file = mount(k, '/etc/clickhouse-keeper/keeper.xml');
+      expect(file?.source).toBe(rel(path.join(clusterDir, `${k}.xml`)));
+      expect(svc(k).entrypoint).toContain(`--config-file=${file!.target}`);
+    });
+  });
+
+  it('each host keeps its state in a named volume of its own', () => {
+    const names = [...clusterHosts().map((h) => [h.host, '/var/lib/clickhouse'] as const), ...keeperHosts().map((k) => [k, '/var/lib/clickhouse-keeper'] as const)];
+    const sources = names.map(([name, target]) => {
+      const v = mount(name, target);
+      expect(v?.type, `${name}:${target}`).toBe('volume');
+      expect(Object.keys(project.volumes ?? {})).toContain(v?.source);
+      return v!.source;
+    });
+    expect(new Set(sources).size).toBe(sources.length);
+  });
+
+  it('the generated files name exactly these hosts: shards in order, each replica once, the raft peers and ids', () => {
+    const text = (name: string) => clusterConfigFiles().find((f) => path.basename(f.file) === name)!.text;
+    const remote = text('remote-servers.xml');
+    const shards = [...remote.matchAll(/<shard>([\s\S]*?)<\/shard>/g)].map((m) => [...m[1]!.matchAll(/<host>([^<]+)<\/host>/g)].map((x) => x[1]));
+    const want = Array.from({ length: composeCluster.shards }, (_, i) => clusterHosts().filter((h) => h.shard === i + 1).map((h) => h.host));
+    expect(shards).toEqual(want);
+    expect(remote).toContain(`<${composeCluster.name}>`);
+    expect([...remote.matchAll(/<zookeeper>[\s\S]*?<\/zookeeper>/g)][0]![0].match(/<host>[^<]+<\/host>/g)).toEqual(keeperHosts().map((k) => `<host>${k}</host>`));
+    expect(remote).not.toMatch(/<password>[^<]/); // the password comes from the server's environment
+    for (const h of clusterHosts()) {
+      const macros = text(`macros-${h.host}.xml`);
+      expect(macros).toContain(`<shard>${h.shard}</shard>`);
+      expect(macros).toContain(`<replica>${h.host}</replica>`);
+    }
+    keeperHosts().forEach((k, i) => {
+      const keeper = text(`${k}.xml`);
+      expect(keeper).toContain(`<server_id>${i + 1}</server_id>`);
+      expect([...keeper.matchAll(/<hostname>([^<]+)<\/hostname>/g)].map((m) => m[1])).toEqual(keeperHosts());
+    });
+    // Every generated file is in the repository as generated, and each one is mounted.
+    const mounted = new Set(Object.values(project.services).flatMap((x) => (x.volumes ?? []).map((v) => v.source)));
+    for (const f of clusterConfigFiles()) {
+      expect(fs.readFileSync(f.file, 'utf8'), rel(f.file)).toBe(f.text);
+      expect(mounted.has(rel(f.file)), `${rel(f.file)} is mounted`).toBe(true);
+    }
+  });
+
+  it('setup, worker, monitor and dbt reach the server CLICKHOUSE_SERVICE names and pass CLICKHOUSE_CLUSTER on', () => {
+    for (const name of ['setup', 'worker', 'monitor']) {
+      expect(env(name).CLICKHOUSE_URL, name).toMatch(/@clickhouse:8123$/); // .env.docker.example: the single server
+      expect(env(name).CLICKHOUSE_CLUSTER, name).toBe('');
+    }
+    expect(env('dbt').CLICKHOUSE_HOST).toBe('clickhouse');
+    const raw = fs.readFileSync(composeFile, 'utf8');
+    expect(raw.match(/@\$\{CLICKHOUSE_SERVICE:-clickhouse\}:8123/g)).toHaveLength(3);
+  });
+});
+
 describe('start order, health and state', () => {
   const longRunning = ['postgres', 'kafka', 'registry', 'connect', 'clickhouse', 'temporal', 'monitor', 'prometheus'];
   const oneShot = ['pg-init', 'setup', 'schedule'];
@@ -687,7 +783,10 @@ describe('start order, health and state', () => {
       registry: 'service_healthy',
       connect: 'service_healthy',
       clickhouse: 'service_healthy',
+      [clusterHosts()[0]!.host]: 'service_healthy',
     });
+    // The cluster's first server only when its profile runs (the pipeline talks to it then).
+    expect(svc('setup').depends_on?.[clusterHosts()[0]!.host]?.required).toBe(false);
     expect(deps('worker')).toMatchObject({ setup: 'service_completed_successfully', temporal: 'service_healthy', postgres: 'service_healthy', clickhouse: 'service_healthy' });
     expect(deps('schedule')).toMatchObject({ setup: 'service_completed_successfully', temporal: 'service_healthy' });
     expect(deps('connect')).toMatchObject({ kafka: 'service_healthy', registry: 'service_healthy' });
