@@ -27,9 +27,9 @@ export interface StackClients {
   connect: KafkaConnect;
 }
 
-/** Each captured table's topic with its retention (the table's own, else the pipeline's). */
+/** Each captured table's topic with its retention and partitions (the table's own, else the pipeline's). */
 export function topicSpecs(tables: CapturedTable[]): TopicSpec[] {
-  return tables.map((t) => ({ topic: t.objects.names.topic, retentionMs: t.objects.retention.topicMs }));
+  return tables.map((t) => ({ topic: t.objects.names.topic, retentionMs: t.objects.retention.topicMs, partitions: t.objects.partitions }));
 }
 
 /** The publication, replica identity, TRUNCATE guards and grants as the catalog plans them. */

@@ -4,7 +4,8 @@
  *               the WAL the slot forces Postgres to keep (current - restart_lsn);
  *               the connector heartbeat's last write (cdc_heartbeat)
  *   Kafka       each captured topic's end offsets vs the ClickHouse consumer
- *               group's committed offsets
+ *               group's committed offsets, partition by partition (the lag is
+ *               the sum of each partition's shortfall: offsets are per partition)
  *   ClickHouse  the newest source LSN applied to each current-state table
  *               (max(version)) and its commit time
  *
@@ -61,7 +62,8 @@ export interface LagOptions {
 export interface LagReport {
   at: string;
   postgres: SlotPosition & { lastHeartbeat: string | null };
-  kafka: { topic: string; group: string; endOffset: number; committedOffset: number; lag: number }[];
+  /** End and committed offsets summed over the topic's partitions; lag: what every partition still has to read. */
+  kafka: { topic: string; group: string; partitions: number; endOffset: number; committedOffset: number; lag: number }[];
   clickhouse: { table: string; newestLsn: string | null; newestCommit: string | null; rows: number }[];
 }
 
@@ -80,11 +82,12 @@ export async function lagReport(c: LagClients, opts: LagOptions): Promise<LagRep
     const rows: LagReport['kafka'] = [];
     for (const t of tables) {
       if (!existing.has(t.topic)) {
-        rows.push({ topic: t.topic, group: t.group, endOffset: 0, committedOffset: 0, lag: 0 });
+        rows.push({ topic: t.topic, group: t.group, partitions: 0, endOffset: 0, committedOffset: 0, lag: 0 });
         continue;
       }
-      const b = behind(await topicEnds(admin, t.topic), await committedOffsets(admin, t.group, t.topic));
-      rows.push({ topic: t.topic, group: t.group, endOffset: Number(b.end), committedOffset: Number(b.done), lag: Number(b.lag) });
+      const ends = await topicEnds(admin, t.topic);
+      const b = behind(ends, await committedOffsets(admin, t.group, t.topic));
+      rows.push({ topic: t.topic, group: t.group, partitions: ends.length, endOffset: Number(b.end), committedOffset: Number(b.done), lag: Number(b.pending) });
     }
     return rows;
   });
@@ -128,7 +131,10 @@ export function formatLagReport(r: LagReport): string {
   }
   if (problem) lines.push(`            ${problem}`);
   lines.push(`            last connector heartbeat ${p.lastHeartbeat ?? 'never (heartbeat.action.query not running?)'}`);
-  for (const k of r.kafka) lines.push(`kafka       ${k.topic} -> group ${k.group}: end ${k.endOffset}, committed ${k.committedOffset}, lag ${k.lag}`);
+  for (const k of r.kafka) {
+    const over = k.partitions > 1 ? ` (${k.partitions} partitions)` : '';
+    lines.push(`kafka       ${k.topic} -> group ${k.group}: end ${k.endOffset}, committed ${k.committedOffset}, lag ${k.lag}${over}`);
+  }
   for (const c of r.clickhouse) lines.push(`clickhouse  ${c.table}: newest LSN applied ${c.newestLsn ?? 'none'} (commit ${c.newestCommit ?? 'n/a'}), ${c.rows} rows before merges`);
   return lines.join('\n');
 }

@@ -4,9 +4,10 @@
  * ClickHouse objects, refuse what cannot be applied, resume a refused table.
  *
  * Applying a change, with the table's consumer stopped throughout:
+ *   0. hold until every partition of the topic has passed the DDL (holdUntilPassed)
  *   1. drop the queue's views and the queue (the group's offsets stay in Kafka)
  *   2. rename, widen, drop columns of the storage tables (catalog/schema-change.ts)
- *   3. rewind the group to the first message at or after the DDL's LSN: those
+ *   3. rewind the group, per partition, to the first message at or after the DDL's LSN: those
  *      messages were read by the old queue, without the new shape; the
  *      deduplicated change log and the current state absorb the replay
  *   4. reconcile (catalog/reconcile.ts): new columns added, the queue and its
@@ -15,8 +16,7 @@
  * read, a renamed column) is followed by a resync (the workflow runs it). Each step is
  * idempotent: a retry repeats the whole activity.
  */
-import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
-import { rewindGroup } from '../connectors/kafka/offsets.ts';
+import { type ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import type { TableObjects } from '../catalog/object-types.ts';
 import { ident } from '../catalog/column-types.ts';
 import { queueViewsDropOrder, tableNames, type TableNames } from '../shared/names.ts';
@@ -29,6 +29,7 @@ import type { Endpoints } from '../config/load.ts';
 import type { ActivityDeps } from './deps.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { heartbeat } from './heartbeat.ts';
+import { holdUntilPassed, rewindToChange } from './schema-change-offsets.ts';
 
 export type SchemaChangeDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka' | 'endpoints'>;
 
@@ -95,23 +96,6 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
     await ch.command({ query: `DROP TABLE IF EXISTS ${t.names.queue}` });
   }
 
-  /** The group back to the first message at or after `lsn` (what the old queue read with the old shape). */
-  async function rewind(ch: ClickHouseClient, t: TableObjects, lsn: string): Promise<string> {
-    const found = await chRows<{ partition: number; offset: string }>(
-      ch,
-      `SELECT kafka_partition AS partition, toString(min(kafka_offset)) AS offset FROM ${t.changelog.name}
-        WHERE lsn >= toUInt64({lsn:String}) GROUP BY kafka_partition`,
-      { lsn },
-    );
-    if (found.length === 0) return 'nothing to read again';
-    // The dropped queue's consumer leaves the group; until the broker has seen it go, offsets cannot be set.
-    const moved = await rewindGroup(deps.kafka, t.names.group, t.names.topic, found, () =>
-      heartbeat({ step: `waiting for consumer group ${t.names.group} to be empty to rewind it` }),
-    );
-    if (moved.length === 0) return 'nothing to read again (the group is not past the change)';
-    return `group ${t.names.group} rewound to ${moved.map((p) => `partition ${p.partition} offset ${p.offset}`).join(', ')}`;
-  }
-
   async function storageSteps(ch: ClickHouseClient, t: TableObjects, plan: SchemaPlan): Promise<void> {
     const storage = [t.changelog.name, t.changes.name, t.current.name];
     for (const s of plan.steps) {
@@ -174,7 +158,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
     await stopConsumer(ch, t);
     await storageSteps(ch, t, plan);
     heartbeat({ step: `${t.names.source}: rewinding its consumer group` });
-    const rewound = lsn !== undefined ? await rewind(ch, t, lsn) : 'nothing to read again';
+    const rewound = lsn !== undefined ? await rewindToChange(deps, ch, t, lsn) : 'nothing to read again';
     await applyPlan(ch, withoutBackfill(await planTable(ch, t, await liveTables(ch, t.names.database))), () => undefined);
     return [...plan.steps.map(describeStep), rewound];
   }
@@ -214,6 +198,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
         for (const b of batch) await setStatus(b.id, 'skipped', 'no column or key changed');
         return { id: row.id, ids: batch.map((b) => b.id), source: row.source, status: 'skipped', steps: [], reload: false };
       }
+      await holdUntilPassed(deps, ch, found.t, row.lsn);
       heartbeat({ step: `${row.source}: stopping its consumer` });
       await stopConsumer(ch, found.t);
       let rewound: string | undefined;
@@ -232,7 +217,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
         }
         await storageSteps(ch, t, plan);
         heartbeat({ step: `${row.source}: rewinding its consumer group` });
-        rewound ??= await rewind(ch, t, row.lsn);
+        rewound ??= await rewindToChange(deps, ch, t, row.lsn);
         const moved = await shapeNow(row.source);
         if (sameColumns(moved, shape) || round >= FOLD_ROUNDS) break;
         // Altered again meanwhile: fold it in.

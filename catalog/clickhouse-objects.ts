@@ -49,6 +49,8 @@ export interface SinkSettings {
   retention: Retention;
   /** CLICKHOUSE_CLUSTER: the objects in the cluster shape (catalog/cluster-shape.ts); unset, a single host. */
   cluster?: string;
+  /** KAFKA_TOPIC_PARTITIONS: a topic's partitions when its declaration names none (default 1). */
+  partitions?: number;
 }
 
 /** Debezium fields the connector's ExtractNewRecordState adds (add.fields=op,lsn,source.ts_ms,ts_ms,source.txId; deletes rewritten). */
@@ -109,6 +111,7 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
   const dataExprs = outputs.map((o) => (o.expr === ident(o.name) ? o.expr : `${o.expr} AS ${ident(o.name)}`));
   const from = `FROM ${names.queue}`;
   const retention = tableRetention(decl.retention, sink.retention);
+  const partitions = decl.partitions ?? sink.partitions ?? 1;
   const changelogTtl = ttlExpression('ingested_at', retention.changelogMs);
   const errorsTtl = ttlExpression('received_at', retention.errorsMs);
 
@@ -164,7 +167,7 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
     kind: 'queue',
     name: names.queue,
     columns: [...columns.map((c) => ({ name: c.source.name, type: c.queueType })), ...debeziumFields],
-    settings: queueSettings({ brokers: sink.kafkaBrokers.join(','), topic: names.topic, group: names.group, registryUrl: sink.registryUrl }, sink.overrides),
+    settings: queueSettings({ brokers: sink.kafkaBrokers.join(','), topic: names.topic, group: names.group, registryUrl: sink.registryUrl }, sink.overrides, partitions),
   };
   const currentSelect = (source: string, where: string) =>
     ['SELECT', [...dataExprs, `${commitTs} AS commit_ts`, `${lsnExpr} AS version`, `${deletedExpr} AS is_deleted`].map((e) => `    ${e}`).join(',\n'), source, ...(where ? [where] : [])].join('\n');
@@ -213,6 +216,6 @@ export function tableObjects(decl: TableDeclaration, src: SourceTable, names: Ta
       select: `SELECT _topic AS topic, _partition AS partition, _offset AS offset, _raw_message AS raw_message, _error AS error\n${from}\nWHERE length(_error) > 0`,
     },
   ];
-  const single: TableObjects = { names, key, columns, changelog, changes, current, changesView, queue, views, retention, errors: { name: names.errors, ...(errorsTtl ? { ttl: errorsTtl } : {}) }, resync };
+  const single: TableObjects = { names, key, columns, changelog, changes, current, changesView, queue, views, retention, partitions, errors: { name: names.errors, ...(errorsTtl ? { ttl: errorsTtl } : {}) }, resync };
   return sink.cluster === undefined ? single : clusterShape(single, sink.cluster);
 }

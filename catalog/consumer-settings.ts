@@ -18,7 +18,7 @@ export const consumerSettings: readonly ConsumerSetting[] = [
     why: 'a column the queue has but the writer schema lacks (added on the ClickHouse side first) reads as NULL',
   },
   { name: 'kafka_handle_error_mode', value: 'stream', why: 'unparsable messages go to kafka_errors with the error, never block the stream' },
-  { name: 'kafka_num_consumers', value: 1, why: 'one partition per topic' },
+  { name: 'kafka_num_consumers', value: 1, why: "one consumer per partition of the table's topic (its declaration's partitions)" },
   { name: 'kafka_max_block_size', value: 65536, why: 'rows per insert into the targets: chDB pays ~10 ms of file work per insert' },
   { name: 'kafka_poll_timeout_ms', value: 20, why: 'latency: single-change p50 in the benchmark' },
   { name: 'kafka_flush_interval_ms', value: 100, why: 'latency: a block is flushed after 100 ms even when small' },
@@ -82,10 +82,18 @@ export function consumerClientConfigXml(): string {
 
 export type ConsumerOverrides = Partial<Record<string, string | number>>;
 
-/** The settings in the order they are written, with overrides applied (the bench's knobs). */
+/**
+ * With more than one partition: past ClickHouse's limit of one consumer per physical core (a 2-core
+ * host refuses 3), which guards threads; the consumers of a queue share its one streaming task
+ * (kafka_thread_per_consumer 0), so a consumer costs a connection, not a core.
+ */
+const MANY_CONSUMERS: [string, number] = ['kafka_disable_num_consumers_limit', 1];
+
+/** The settings in the order they are written, with overrides applied (the bench's knobs); one consumer per partition. */
 export function queueSettings(
   identity: { brokers: string; topic: string; group: string; registryUrl: string },
   overrides: ConsumerOverrides = {},
+  partitions = 1,
 ): [string, string | number][] {
   const unknown = Object.keys(overrides).filter((k) => !consumerSettings.some((s) => s.name === k));
   if (unknown.length > 0) throw new Error(`unknown Kafka-engine setting(s): ${unknown.join(', ')}`);
@@ -96,6 +104,7 @@ export function queueSettings(
     ['kafka_group_name', identity.group],
     [format!.name, overrides[format!.name] ?? format!.value],
     ['format_avro_schema_registry_url', identity.registryUrl],
-    ...rest.map((s): [string, string | number] => [s.name, overrides[s.name] ?? s.value]),
+    ...rest.map((s): [string, string | number] => [s.name, overrides[s.name] ?? (s.name === 'kafka_num_consumers' ? partitions : s.value)]),
+    ...(partitions > 1 ? [MANY_CONSUMERS] : []),
   ];
 }

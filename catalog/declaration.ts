@@ -67,6 +67,12 @@ export const tableDeclarationSchema = z.strictObject({
       topic: z.string().refine((v) => parseRetention(v) !== undefined, retentionHint).optional(),
     })
     .optional(),
+  /**
+   * Partitions of this table's topic (default: the pipeline's KAFKA_TOPIC_PARTITIONS). Debezium keys
+   * each message by the table's key, so one key's changes stay in order on one partition; ClickHouse
+   * reads with one consumer per partition. Fixed once the topic exists (connectors/kafka/topics.ts).
+   */
+  partitions: z.number().int().min(1).max(64).optional(),
 });
 
 export type TableDeclaration = z.output<typeof tableDeclarationSchema>;

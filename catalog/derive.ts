@@ -30,7 +30,7 @@ export interface DeriveOptions {
 
 /** The options for the pipeline at these addresses (plus any name overrides: tests and the bench use their own). */
 export function deriveOptions(e: Endpoints, names: NameOptions = {}): DeriveOptions {
-  return { sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl, retention: e.retention, ...(e.clickhouseCluster ? { cluster: e.clickhouseCluster } : {}) }, names: { groupPrefix: e.groupPrefix, ...names } };
+  return { sink: { kafkaBrokers: e.kafkaBrokers, registryUrl: e.registryCcompatUrl, retention: e.retention, partitions: e.topicPartitions, ...(e.clickhouseCluster ? { cluster: e.clickhouseCluster } : {}) }, names: { groupPrefix: e.groupPrefix, ...names } };
 }
 
 export async function deriveTables(db: Queryable, decls: TableDeclaration[], opts: DeriveOptions): Promise<CapturedTable[]> {

@@ -59,6 +59,8 @@ export interface TableObjects {
   views: ViewObject[];
   /** This table's retention (its declaration's overrides applied). */
   retention: Retention;
+  /** Partitions of its topic (its declaration's, else the pipeline's); the queue has one consumer per partition. */
+  partitions: number;
   /** The shared error stream this table's errors view writes to (a numbered migration creates it), and its TTL. */
   errors: { name: string; ttl?: string };
   /** A resync's objects (resync.ts creates them for one load and drops them after). */

@@ -20,7 +20,7 @@ import { catalogEntries } from '../catalog/store.ts';
 import { loadConfigOrExit, type Config } from '../config/load.ts';
 import { listKafkaErrors, replayKafkaErrors } from '../activities/dead-letters/replay-kafka-errors.ts';
 import { listRejects, replayRejects, type ReplayItem } from '../activities/dead-letters/replay-rejects.ts';
-import { accountOffsets, describeAccount } from '../activities/dead-letters/topic-accounting.ts';
+import { accountTopic, describeAccount } from '../activities/dead-letters/topic-accounting.ts';
 
 type Source = 'ingest' | 'kafka';
 
@@ -29,6 +29,7 @@ interface Opts {
   runKey?: string;
   topic?: string;
   offset?: string[];
+  partition?: number;
   limit: number;
   pending?: boolean;
   dryRun?: boolean;
@@ -38,6 +39,11 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
+}
+
+function partitionNumber(value: string): number {
+  if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError('expected a partition number (digits)');
+  return Number(value);
 }
 
 function offset(value: string, previous: string[] = []): string[] {
@@ -103,7 +109,7 @@ export function buildDeadLettersCommand(): Command {
           const names = tableNames(e.declaration.source, { groupPrefix: cfg.groupPrefix });
           if (opts.topic !== undefined && names.topic !== opts.topic) continue;
           try {
-            console.log(describeAccount(await accountOffsets(ch, kafka, names, {}, 0, rowsKeptMs(tableRetention(e.declaration.retention, retention)))));
+            for (const a of await accountTopic(ch, kafka, names, 0, rowsKeptMs(tableRetention(e.declaration.retention, retention)))) console.log(describeAccount(a));
           } catch (err) {
             console.log(`${names.topic}: offsets not accounted (${err instanceof Error ? err.message : String(err)})`);
           }
@@ -122,15 +128,16 @@ export function buildDeadLettersCommand(): Command {
     .option('--run-key <key>', 'ingest: only this run')
     .option('--topic <topic>', 'kafka: only this topic')
     .option('--offset <offset>', 'kafka: only this offset (repeatable; with --topic)', offset)
+    .option('--partition <n>', "kafka: only this partition (with --topic; an offset is one partition's)", partitionNumber)
     .option('--dry-run', 'say what would be replayed; write nothing')
     .action(async (opts: Opts) =>
       withClients(async ({ cfg, pool, ch, kafka }) => {
         const dryRun = opts.dryRun === true;
-        if (opts.offset !== undefined && opts.topic === undefined) throw new InvalidArgumentError('--offset needs --topic');
+        if ((opts.offset !== undefined || opts.partition !== undefined) && opts.topic === undefined) throw new InvalidArgumentError('--offset and --partition need --topic');
         const items =
           opts.source === 'ingest'
             ? await replayRejects(pool, { dryRun, maxPeople: cfg.source.maxPeople, ...(opts.runKey !== undefined ? { runKey: opts.runKey } : {}) })
-            : await replayKafkaErrors({ ch, kafka, pool }, { dryRun, ...(opts.topic !== undefined ? { topic: opts.topic } : {}), ...(opts.offset !== undefined ? { offsets: opts.offset } : {}) });
+            : await replayKafkaErrors({ ch, kafka, pool }, { dryRun, ...(opts.topic !== undefined ? { topic: opts.topic } : {}), ...(opts.offset !== undefined ? { offsets: opts.offset } : {}), ...(opts.partition !== undefined ? { partition: opts.partition } : {}) });
         printItems(items, dryRun);
       }),
     );

@@ -73,6 +73,8 @@ export interface Config {
   groupPrefix: string;
   /** What setup applies: ClickHouse TTLs and topic retention (0 = forever). */
   retention: Retention;
+  /** Partitions of a captured table's topic when its declaration names none (KAFKA_TOPIC_PARTITIONS). */
+  topicPartitions: number;
   monitor: {
     host: string;
     port: number;
@@ -100,7 +102,7 @@ export interface Config {
 }
 
 /** The addresses of the pipeline's services (the backup target's among them) and what setup applies: the part of Config the tools that set it up and watch it read. */
-export type Endpoints = Pick<Config, 'databaseUrl' | 'clickhouseUrl' | 'connectUrl' | 'kafkaBrokers' | 'registryUrl' | 'registryCcompatUrl' | 'groupPrefix' | 'retention' | 'backup' | 'clickhouseCluster'>;
+export type Endpoints = Pick<Config, 'databaseUrl' | 'clickhouseUrl' | 'connectUrl' | 'kafkaBrokers' | 'registryUrl' | 'registryCcompatUrl' | 'groupPrefix' | 'retention' | 'topicPartitions' | 'backup' | 'clickhouseCluster'>;
 
 export interface ParseOptions {
   /** Lay this native stack's addresses under the environment (tools with --profile). */
@@ -153,6 +155,7 @@ export function parseConfig(env: Record<string, string | undefined>, opts: Parse
       errorsMs: parseRetention(e.CLICKHOUSE_KAFKA_ERRORS_TTL)!,
       topicMs: parseRetention(e.KAFKA_TOPIC_RETENTION)!,
     },
+    topicPartitions: e.KAFKA_TOPIC_PARTITIONS,
     monitor: {
       host: e.MONITOR_HOST,
       port: e.MONITOR_PORT,

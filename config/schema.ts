@@ -120,6 +120,8 @@ export const envSchema = z
     CLICKHOUSE_KAFKA_ERRORS_TTL: retention.default('90d'),
     /** retention.ms of the captured tables' topics: how far back a replay or rewind can read; a declaration's retention.topic overrides it. */
     KAFKA_TOPIC_RETENTION: retention.default('7d'),
+    /** Partitions of a captured table's topic when its declaration names none (fixed once the topic exists). */
+    KAFKA_TOPIC_PARTITIONS: int(1, 64).default(1),
     /** A ClickHouse cluster of remote_servers: objects ON CLUSTER, Replicated and Distributed (catalog/cluster-shape.ts); unset: one host. */
     CLICKHOUSE_CLUSTER: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a cluster name of remote_servers (letters, digits, _)').optional(),
     MONITOR_HOST: z.string().min(1).default('127.0.0.1'),

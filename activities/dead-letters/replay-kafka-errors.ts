@@ -32,6 +32,8 @@ export interface KafkaErrorFilter {
   topic?: string;
   /** Only these offsets (with `topic`). */
   offsets?: string[];
+  /** Only this partition (with `topic`): an offset is one partition's. */
+  partition?: number;
 }
 
 const errorsTable = `${pipelineNames.clickhouseDatabase}.${pipelineNames.kafkaErrorsTable}`;
@@ -47,6 +49,10 @@ function where(f: KafkaErrorFilter): { sql: string; params: Record<string, unkno
   if (f.offsets !== undefined) {
     parts.push('toString(offset) IN {offsets:Array(String)}');
     params.offsets = f.offsets;
+  }
+  if (f.partition !== undefined) {
+    parts.push('partition = {partition:UInt32}');
+    params.partition = f.partition;
   }
   return { sql: parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '', params };
 }

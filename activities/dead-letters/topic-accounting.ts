@@ -12,8 +12,10 @@
  * "pending". (Kafka transaction markers would count as skipped too; the
  * Debezium connector does not write transactions.)
  *
- * One partition per captured topic (kafka_num_consumers=1, the connector's
- * topics have one partition): the change log does not store a partition.
+ * Offsets are a partition's: a topic with several partitions is accounted
+ * partition by partition (the change log keeps each row's kafka_partition,
+ * kafka_errors its partition), never as one sum where one partition's
+ * pending could hide another's skipped.
  *
  * Retention: the change log and kafka_errors expire rows by TTL, the topic
  * its messages by retention.ms, on separate clocks. Offsets whose message is
@@ -47,41 +49,53 @@ export interface OffsetAccount {
   expiredFrom?: string;
 }
 
+type AccountNames = Pick<TableNames, 'topic' | 'group' | 'changelog' | 'database'>;
+
+/** Every partition of a table's topic, each accounted for as accountOffsets does (default range). */
+export async function accountTopic(ch: ClickHouseClient, kafka: Kafka, names: AccountNames, listLimit = 100_000, keptMs = 0): Promise<OffsetAccount[]> {
+  const partitions = await withAdmin(kafka, async (admin) => (await topicEnds(admin, names.topic)).map((p) => p.partition));
+  const out: OffsetAccount[] = [];
+  for (const partition of partitions.sort((a, b) => a - b)) out.push(await accountOffsets(ch, kafka, names, { partition }, listLimit, keptMs));
+  return out;
+}
+
 /**
- * Account for the offsets [from, to) of partition 0 of a table's topic
+ * Account for the offsets [from, to) of one partition (default 0) of a table's topic
  * (default: everything Kafka still holds that is younger than `keptMs`, how
  * long ClickHouse keeps the change log's and kafka_errors' rows; 0 = forever).
  */
 export async function accountOffsets(
   ch: ClickHouseClient,
   kafka: Kafka,
-  names: Pick<TableNames, 'topic' | 'group' | 'changelog' | 'database'>,
-  range: { from?: bigint; to?: bigint } = {},
+  names: AccountNames,
+  range: { partition?: number; from?: bigint; to?: bigint } = {},
   listLimit = 100_000,
   keptMs = 0,
 ): Promise<OffsetAccount> {
+  const partition = range.partition ?? 0;
   const { low, high, committed, kept } = await withAdmin(kafka, async (admin) => {
-    const p0 = (await topicEnds(admin, names.topic)).find((o) => o.partition === 0);
-    if (!p0) throw new Error(`topic ${names.topic} has no partition 0`);
-    const c = (await committedOffsets(admin, names.group, names.topic)).get(0) ?? -1n;
+    const p = (await topicEnds(admin, names.topic)).find((o) => o.partition === partition);
+    if (!p) throw new Error(`topic ${names.topic} has no partition ${partition}`);
+    const c = (await committedOffsets(admin, names.group, names.topic)).get(partition) ?? -1n;
     let kept: bigint | undefined;
     if (keptMs > 0 && range.from === undefined) {
-      const o = (await offsetsAtTime(admin, names.topic, Date.now() - keptMs)).get(0) ?? p0.low;
-      if (o > p0.low) kept = o;
+      const o = (await offsetsAtTime(admin, names.topic, Date.now() - keptMs)).get(partition) ?? p.low;
+      if (o > p.low) kept = o;
     }
-    return { low: p0.low, high: p0.high, committed: c < 0n ? p0.low : c, kept };
+    return { low: p.low, high: p.high, committed: c < 0n ? p.low : c, kept };
   });
   const from = range.from ?? kept ?? low;
   const to = range.to ?? high;
   const consumedTo = committed < to ? committed : to;
-  const params = { t: names.topic, from: from.toString(), to: consumedTo.toString() };
+  const params = { t: names.topic, p: partition, from: from.toString(), to: consumedTo.toString() };
   const inRange = 'offset >= {from:UInt64} AND offset < {to:UInt64}';
+  const changelogRange = `kafka_partition = {p:UInt32} AND ${inRange.replaceAll('offset', 'kafka_offset')}`;
   const errorsTable = `${names.database}.${pipelineNames.kafkaErrorsTable}`;
   const [counts] = await chRows<{ parsed: string; errors: string }>(
     ch,
     `SELECT
-       (SELECT uniqExact(kafka_offset) FROM ${names.changelog} WHERE ${inRange.replaceAll('offset', 'kafka_offset')}) AS parsed,
-       (SELECT uniqExact(offset) FROM ${errorsTable} WHERE topic = {t:String} AND partition = 0 AND ${inRange}) AS errors`,
+       (SELECT uniqExact(kafka_offset) FROM ${names.changelog} WHERE ${changelogRange}) AS parsed,
+       (SELECT uniqExact(offset) FROM ${errorsTable} WHERE topic = {t:String} AND partition = {p:UInt32} AND ${inRange}) AS errors`,
     params,
   );
   const parsed = Number(counts?.parsed ?? 0);
@@ -89,7 +103,7 @@ export async function accountOffsets(
   const consumed = consumedTo > from ? Number(consumedTo - from) : 0;
   const account: OffsetAccount = {
     topic: names.topic,
-    partition: 0,
+    partition,
     from: from.toString(),
     to: to.toString(),
     committed: committed.toString(),
@@ -103,9 +117,9 @@ export async function accountOffsets(
   if (account.skipped > 0 && consumed <= listLimit) {
     const seen = await chRows<{ o: string }>(
       ch,
-      `SELECT toString(kafka_offset) AS o FROM ${names.changelog} WHERE ${inRange.replaceAll('offset', 'kafka_offset')}
+      `SELECT toString(kafka_offset) AS o FROM ${names.changelog} WHERE ${changelogRange}
        UNION DISTINCT
-       SELECT toString(offset) AS o FROM ${errorsTable} WHERE topic = {t:String} AND partition = 0 AND ${inRange}`,
+       SELECT toString(offset) AS o FROM ${errorsTable} WHERE topic = {t:String} AND partition = {p:UInt32} AND ${inRange}`,
       params,
     );
     const have = new Set(seen.map((r) => r.o));

@@ -79,7 +79,16 @@ async function waitForVersion(ch: ClickHouseClient, chTable: string, v: string, 
   return { caughtUp: false, detail: `ClickHouse max(${v}) is ${formatLsn(have)}, needs ${formatLsn(need)} (${need - have} bytes of WAL behind)` };
 }
 
-/** Debezium has acknowledged W, then the ClickHouse consumer group has drained the topic. */
+/**
+ * Until Debezium has acknowledged `lsn` and the group has read every partition of the topic to its end
+ * read after that (within `maxWaitMs`): every change committed before `lsn` is past the consumer.
+ */
+export function waitUntilConsumed(deps: CatchUpDeps, target: { slotName: string; topic: string; groupId: string }, lsn: bigint, maxWaitMs: number): Promise<CatchUpResult> {
+  const spec = { mode: 'slot' as const, slotName: target.slotName, kafka: { topic: target.topic, groupId: target.groupId } };
+  return waitForSlotAndConsumer(deps, spec, lsn, { pollMs: 250, deadline: Date.now() + maxWaitMs });
+}
+
+/** Debezium has acknowledged W, then the ClickHouse consumer group has drained the topic (each partition to its end: offsets are per partition). */
 async function waitForSlotAndConsumer(
   deps: CatchUpDeps,
   c: Extract<CatchUpSpec, { mode: 'slot' }>,

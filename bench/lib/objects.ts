@@ -169,7 +169,7 @@ export interface OursApplied {
 export async function ensureOurs(d: { pool: pg.Pool; ch: ClickHouseClient }, env: BenchEnv, tuning: Tuning, log: (m: string) => void): Promise<OursApplied> {
   const sink = { kafkaBrokers: env.kafkaBrokers, registryUrl: env.registryCcompatUrl, overrides: tuning.consumer, retention: env.retention };
   const ts = await deriveTables(d.pool, benchTables, { sink, names: nameOptions });
-  await ensureTopics(kafkaClient(env.kafkaBrokers, 'astros-bench'), ts.map((t) => ({ topic: t.objects.names.topic, retentionMs: t.objects.retention.topicMs })), log);
+  await ensureTopics(kafkaClient(env.kafkaBrokers, 'astros-bench'), ts.map((t) => ({ topic: t.objects.names.topic, retentionMs: t.objects.retention.topicMs, partitions: t.objects.partitions })), log);
   const shared = await ensureSharedObjects(d.ch, names.database);
   await dropUnderived(d.ch, ts, shared, log);
   const plans = await reconcileClickHouse(d.ch, ts, (m) => log(`[clickhouse] ${m}`));

@@ -49,6 +49,17 @@ export async function offsetsAtTime(admin: Admin, topic: string, ms: number): Pr
 }
 
 /**
+ * The partitions a rewind to `to` moves, each on its own: one the group never committed on, or has
+ * committed past its target, goes back; one still at or before its target stays (never forward).
+ */
+export function rewindMoves(committed: Map<number, bigint>, to: { partition: number; offset: string }[]): { partition: number; offset: string }[] {
+  return to.filter((p) => {
+    const at = committed.get(p.partition);
+    return !(at !== undefined && at >= 0n && at <= BigInt(p.offset));
+  });
+}
+
+/**
  * Set the group's offsets back to these (never forward: a consumer recreated earlier may not have
  * read that far again yet). The group must be empty: a dropped consumer leaves it only once the
  * broker has seen it go, so this retries for up to a minute, calling `waiting` between tries.
@@ -62,11 +73,7 @@ export async function rewindGroup(
   waiting: () => void = () => undefined,
 ): Promise<{ partition: number; offset: string }[]> {
   return withAdmin(kafka, async (admin) => {
-    const committed = await committedOffsets(admin, group, topic);
-    const moves = to.filter((p) => {
-      const at = committed.get(p.partition);
-      return !(at !== undefined && at >= 0n && at <= BigInt(p.offset));
-    });
+    const moves = rewindMoves(await committedOffsets(admin, group, topic), to);
     if (moves.length === 0) return [];
     for (let attempt = 1; ; attempt++) {
       try {

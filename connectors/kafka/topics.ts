@@ -2,8 +2,13 @@
  * The captured tables' topics: created before ClickHouse subscribes (so its
  * consumers get their partitions now rather than after the first change; an
  * empty table produces no topic until it changes), each with its retention.ms
- * (catalog/retention.ts says what it bounds). Messages produced again (a dead
- * letter's replay).
+ * (catalog/retention.ts says what it bounds) and its partitions. Messages
+ * produced again (a dead letter's replay).
+ *
+ * A topic's partitions are fixed once it exists: Kafka could add some, but
+ * keys would then move to other partitions while their older changes still
+ * wait in the old ones, and a key's order would no longer hold. A declaration
+ * that changes them is refused (partitionChange) with the way out.
  */
 import type { ConfigResourceTypes, Kafka } from 'kafkajs';
 import { formatRetention } from '../../shared/duration.ts';
@@ -17,6 +22,18 @@ export interface TopicSpec {
   topic: string;
   /** retention.ms to keep on the topic (0: forever). */
   retentionMs: number;
+  /** Partitions the topic is created with (default 1); an existing topic must have as many. */
+  partitions?: number;
+}
+
+/** Why an existing topic cannot take the declared partitions, or undefined when it has them. */
+export function partitionChange(topic: string, have: number, want: number, source = 'its table'): string | undefined {
+  if (have === want) return undefined;
+  return (
+    `topic ${topic} has ${have} partition(s) but ${source} declares ${want}: a running table's partitions cannot change ` +
+    `(a key would move while its older changes wait in the old partition); declare partitions: ${have} again, ` +
+    `or stop capturing the table, delete the topic and capture it again (npm run tables -- remove, then add)`
+  );
 }
 
 /**
@@ -36,14 +53,20 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], log: (m: s
     if (missing.length > 0) {
       if (!dryRun) {
         await admin.createTopics({
-          topics: missing.map((t) => ({ topic: t.topic, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: topicRetentionMs(t.retentionMs) }] })),
+          topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions ?? 1, configEntries: [{ name: 'retention.ms', value: topicRetentionMs(t.retentionMs) }] })),
           waitForLeaders: true,
         });
       }
-      for (const t of missing) say(`create topic ${t.topic} (retention ${formatRetention(t.retentionMs)})`);
+      for (const t of missing) say(`create topic ${t.topic} (${partitionsText(t.partitions ?? 1)}retention ${formatRetention(t.retentionMs)})`);
     }
     const present = topics.filter((t) => existing.has(t.topic));
     if (present.length === 0) return;
+    const meta = await admin.fetchTopicMetadata({ topics: present.map((t) => t.topic) });
+    const refused = present.flatMap((t) => {
+      const have = meta.topics.find((m) => m.name === t.topic)?.partitions.length ?? 0;
+      return partitionChange(t.topic, have, t.partitions ?? 1) ?? [];
+    });
+    if (refused.length > 0) throw new Error(refused.join('\n'));
     const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: present.map((t) => ({ type: TOPIC_RESOURCE, name: t.topic })) });
     const alter = present.flatMap((t) => {
       const described = resources.find((r) => r.resourceName === t.topic);
@@ -57,6 +80,9 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], log: (m: s
   });
   return changes;
 }
+
+/** The partitions in a creation line, said only when more than one (one is every topic's until now). */
+const partitionsText = (n: number): string => (n > 1 ? `${n} partitions, ` : '');
 
 /** Produce each value again to its topic and partition; returns the offset each got. */
 export async function produceAgain(kafka: Kafka, messages: { topic: string; partition: number; value: Buffer }[], each: (i: number, offset: string) => Promise<void>): Promise<void> {

@@ -136,7 +136,7 @@ async function whereTheyWent(writer: FaultWriter, t: CapturedTable, lastId: numb
   const seen = new Set((await chRows<{ id: string }>(ch, `SELECT DISTINCT toString(change_id) AS id FROM ${t.objects.names.changes} WHERE change_id <= {m:UInt64}`, { m: lastId })).map((r) => Number(r.id)));
   const missing = writer.committed.filter((c) => c.id <= lastId && !seen.has(c.id)).slice(0, 10);
   const ids = missing.map((c) => c.id);
-  const inRecord = await chRows(ch, `SELECT change_id, op, lsn, kafka_offset FROM ${t.objects.names.changelog} WHERE change_id IN {ids:Array(UInt64)}`, { ids });
+  const inRecord = await chRows(ch, `SELECT change_id, op, lsn, kafka_partition, kafka_offset FROM ${t.objects.names.changelog} WHERE change_id IN {ids:Array(UInt64)}`, { ids });
   const errors = await chRows(ch, `SELECT offset, error, length(raw_message) AS bytes FROM ${t.objects.names.errors} WHERE topic = {topic:String} ORDER BY offset DESC LIMIT 5`, { topic: t.objects.names.topic });
   const inPostgres = (await pool.query(`select id, change_id from ${source} where change_id = any($1::bigint[])`, [ids]).catch((e: Error) => ({ rows: [e.message] }))).rows;
   const status = await fetch(`${requireEnv('CONNECT_URL')}/connectors/astros-postgres/status`).then((r) => r.text()).catch((e: Error) => e.message);
@@ -187,7 +187,7 @@ async function documentedReads(t: { faults: CapturedTable; astronauts: CapturedT
   return out;
 }
 
-/** Stop the queue (its views dropped, then the queue), move its group back by `n` messages, let reconcile create it again with the same group. */
+/** Stop the queue (its views dropped, then the queue), move its group back by `n` messages (shared by its partitions), let reconcile create it again with the same group. */
 async function rewind(t: CapturedTable, n: number): Promise<number> {
   const { names } = t.objects;
   for (const v of [...t.objects.views].reverse()) await ch.command({ query: `DROP VIEW IF EXISTS ${v.name}` });
@@ -195,18 +195,19 @@ async function rewind(t: CapturedTable, n: number): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const [p] = await admin.fetchTopicOffsets(names.topic);
-    const target = Math.max(Number(p!.low), Number(p!.high) - n);
-    await waitFor(() => admin.setOffsets({ groupId: names.group, topic: names.topic, partitions: [{ partition: p!.partition, offset: String(target) }] }).then(() => true), (ok) => ok, `the group ${names.group} to be empty`, 60_000, 1000);
+    const ends = await admin.fetchTopicOffsets(names.topic);
+    const each = Math.ceil(n / ends.length);
+    const partitions = ends.map((p) => ({ partition: p.partition, offset: String(Math.max(Number(p.low), Number(p.high) - each)) }));
+    await waitFor(() => admin.setOffsets({ groupId: names.group, topic: names.topic, partitions }).then(() => true), (ok) => ok, `the group ${names.group} to be empty`, 60_000, 1000);
     await reconcileClickHouse(ch, [t], () => undefined);
     await waitFor(
-      async () => (await admin.fetchOffsets({ groupId: names.group, topics: [names.topic] }))[0]!.partitions[0]!.offset,
-      (o) => o === p!.high,
-      `${names.group} to consume the replayed messages`,
+      async () => (await admin.fetchOffsets({ groupId: names.group, topics: [names.topic] }))[0]!.partitions,
+      (got) => ends.every((e) => got.find((x) => x.partition === e.partition)?.offset === e.high),
+      `${names.group} to consume the replayed messages on every partition`,
       120_000,
       500,
     );
-    return Number(p!.high) - target;
+    return ends.reduce((sum, e, i) => sum + Number(e.high) - Number(partitions[i]!.offset), 0);
   } finally {
     await admin.disconnect();
   }

@@ -91,7 +91,8 @@ beforeAll(async () => {
        from generate_series(1, ${ROWS}) g`,
   );
   await pool.query(`analyze ${source}`);
-  await captureTable({ source });
+  // Three partitions: the catch-up before and after the swap waits for every one.
+  await captureTable({ source, partitions: 3 });
   worker = await startPipelineTestWorker(taskQueue, pool, ch);
   client = worker.client;
 }, 180_000);

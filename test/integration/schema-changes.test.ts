@@ -76,8 +76,9 @@ beforeAll(async () => {
   await pool.query(`insert into ${busy} select g, 'row ' || g, g % 100, g * 0.25, 'old ' || g from generate_series(1, ${ROWS}) g`);
   await pool.query(`create table ${idle} (id bigint primary key, v integer, label text)`);
   await pool.query(`insert into ${idle} select g, g * 10, 'idle ' || g from generate_series(1, 200) g`);
-  await captureTable({ source: busy });
-  await captureTable({ source: idle });
+  // Three partitions each: old- and new-shape events are in flight on different partitions at once.
+  await captureTable({ source: busy, partitions: 3 });
+  await captureTable({ source: idle, partitions: 3 });
   worker = await startPipelineTestWorker(taskQueue, pool, ch);
   client = worker.client;
   // The rows written before capture: loaded once, as `tables add` does.
@@ -205,7 +206,7 @@ describe('schema changes', () => {
     expect(validated.code, validated.text).toBe(7);
     expect(validated.text).toMatch(new RegExp(`validate: ${idle.replace('.', '\\.')} is blocked since .*, nothing compared: ${idle.replace('.', '\\.')}: schema change refused: column v changed type`));
     // Setup (or another table's add) declares and applies the catalog again: the table stays blocked, its consumer stopped.
-    await captureTable({ source: idle });
+    await captureTable({ source: idle, partitions: 3 });
     const [still] = (await pool.query<{ state: string }>(`select state from public.captured_tables where source = $1`, [idle])).rows;
     expect(still!.state).toBe('blocked');
     const queues = await chRows<{ name: string }>(ch, `SELECT name FROM system.tables WHERE database = 'astros' AND name = {q:String}`, { q: names(idle).queue.split('.').at(-1)! });

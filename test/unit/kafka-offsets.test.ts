@@ -20,7 +20,7 @@ describe('behind', () => {
   it('a partition read past the old end has nothing pending; the other one still counts', () => {
     const r = behind(ends, new Map([[0, 130n], [1, 50n]]));
     expect(r.pending).toBe(10n);
-    expect(r.lag).toBe(-20n); // the sums' difference, as the lag report prints it
+    expect(r.lag).toBe(-20n); // the sums' difference: why the lag report prints `pending`
   });
 
   it('drained: nothing pending', () => {

@@ -135,7 +135,7 @@ const snapshot: Snapshot = {
   lag: {
     at: '',
     postgres: { currentLsn: '0/1', slot: 's', slotFound: true, active: true, confirmedFlushLsn: '0/1', flushLagBytes: 10, retainedWalBytes: 512, walStatus: 'reserved', lastHeartbeat: null },
-    kafka: [{ topic: 'astros.public.t', group: 'g', endOffset: 9, committedOffset: 4, lag: 5 }],
+    kafka: [{ topic: 'astros.public.t', group: 'g', partitions: 1, endOffset: 9, committedOffset: 4, lag: 5 }],
     clickhouse: [{ table: 'astros.t', newestLsn: '0/1', newestCommit: '2026-01-01 00:00:00.000Z', rows: 3 }],
   },
   slots: [
