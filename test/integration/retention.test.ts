@@ -138,7 +138,7 @@ describe('retention', () => {
     expect(await reconcile()).toEqual([]);
   });
 
-  it("topics: created with retention.ms, changed when the setting changes with the topic's other overrides kept; accounting leaves out what ClickHouse no longer keeps", { timeout: 60_000 }, async () => {
+  it("topics: created with retention.ms, changed when the setting changes with the topic's other overrides kept, partitions fixed; accounting leaves out what ClickHouse no longer keeps", { timeout: 60_000 }, async () => {
     expect(await ensureTopics(testKafka(), [{ topic, retentionMs: 3_600_000 }], () => undefined)).toEqual([`create topic ${topic} (retention 1h)`]);
     expect((await topicConfig(topic))['retention.ms']).toEqual({ value: '3600000', source: 1 });
     await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: topic, configEntries: [{ name: 'retention.ms', value: '3600000' }, { name: 'max.message.bytes', value: '2097152' }] }] });
@@ -151,6 +151,11 @@ describe('retention', () => {
       { value: '2097152', source: 1 },
     ]);
     expect(await ensureTopics(testKafka(), [{ topic, retentionMs: 0 }], () => undefined)).toEqual([]);
+    // Its partitions are fixed: another count is refused (a dry run too), naming the way out, and nothing changes.
+    for (const dryRun of [true, false]) {
+      await expect(ensureTopics(testKafka(), [{ topic, retentionMs: 0, partitions: 3 }], () => undefined, dryRun)).rejects.toThrow(/^topic \S+ has 1 partition\(s\) but its table declares 3: .*declare partitions: 1 again/);
+    }
+    expect((await admin.fetchTopicOffsets(topic)).length).toBe(1);
 
     // Three messages from two days ago, two from now: with rows kept for a day, the first three are left out.
     const producer = kafka.producer();
@@ -159,7 +164,7 @@ describe('retention', () => {
     await producer.send({ topic, messages: [...['a', 'b', 'c'].map((value) => ({ value, timestamp: old })), ...['d', 'e'].map((value) => ({ value }))] });
     await producer.disconnect();
     const names = { topic, group: `${side.groups}-accounting`, changelog: `${side.db}.accounting_changelog`, database: side.db };
-    await ch.command({ query: `CREATE TABLE IF NOT EXISTS ${names.changelog} (kafka_offset UInt64) ENGINE = MergeTree ORDER BY kafka_offset` });
+    await ch.command({ query: `CREATE TABLE IF NOT EXISTS ${names.changelog} (kafka_partition UInt32, kafka_offset UInt64) ENGINE = MergeTree ORDER BY (kafka_partition, kafka_offset)` });
     expect(await accountOffsets(ch, kafka, names, {}, 0, day)).toMatchObject({ from: '3', to: '5', expiredFrom: '0', parsed: 0, errors: 0, skipped: 0, pending: 2 });
     expect(await accountOffsets(ch, kafka, names, {}, 0, 0)).toMatchObject({ from: '0', to: '5', pending: 5 });
   });
