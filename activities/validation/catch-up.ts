@@ -12,7 +12,9 @@
  *    committed before the snapshot is in the ClickHouse table.
  *  - mode `version`: ClickHouse's max(version) (deleted rows included) >=
  *    `minVersion` (default W). For callers that know the LSN of the last
- *    change they need to see (e.g. the ingest run that just wrote).
+ *    change they need to see (e.g. the ingest run that just wrote). With a
+ *    topic of several partitions it proves only the partition that carried
+ *    that change: the others may still be behind (use `slot`).
  *  - mode `none`: compare as is (static copies, the benchmark).
  * Not caught up within `maxWaitMs` is the outcome `lag`, never `mismatch`.
  */
