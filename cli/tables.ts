@@ -1,7 +1,7 @@
 /**
  * astros tables add|list|remove|resume: capture a table on a running pipeline.
  *
- *   astros tables add public.orders [--key id] [--exclude card] [--hash email=SALT] [--mask phone=4] [--truncate note=20]
+ *   astros tables add public.orders [--key id] [--exclude card] [--hash email=SALT] [--mask phone=4] [--truncate note=20] [--partitions 3]
  *   astros tables list [--json]           state, and why for a blocked or dropped table
  *   astros tables remove public.orders [--drop]
  *   astros tables resume public.orders    after a refused schema change was fixed
@@ -44,6 +44,7 @@ interface AddOptions {
   mask?: [string, string][];
   truncate?: [string, string][];
   description?: string;
+  partitions?: number;
   timeout: number;
 }
 
@@ -61,6 +62,7 @@ export function declarationFromOptions(source: string, o: Omit<AddOptions, 'time
     ...(o.key ? { key: o.key } : {}),
     ...(o.exclude ? { exclude: o.exclude } : {}),
     ...(o.description ? { description: o.description } : {}),
+    ...(o.partitions !== undefined ? { partitions: o.partitions } : {}),
     ...(Object.keys(columns).length > 0 ? { columns } : {}),
   };
 }
@@ -95,6 +97,7 @@ export function buildTablesCommand(): Command {
     .option('--mask <col=N>', "send N '*' instead of the value (repeatable)", pair)
     .option('--truncate <col=N>', 'send the first N characters (repeatable)', pair)
     .option('--description <text>', 'what the table holds (dbt docs)')
+    .option('--partitions <n>', "partitions of the table's topic (default KAFKA_TOPIC_PARTITIONS; fixed once the topic exists)", Number)
     .addOption(timeoutOption())
     .action(async (source: string, o: AddOptions) => {
       const { result } = await runWorkflow<AddTableResult>(ADD_TABLE_WORKFLOW_TYPE, addTableWorkflowId(source), declarationFromOptions(source, o), o.timeout, log, loadProgress);

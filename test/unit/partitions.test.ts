@@ -13,17 +13,10 @@ import { rewindMoves } from '../../connectors/kafka/offsets.ts';
 import { formatLagReport, type LagReport } from '../../activities/lag-report.ts';
 import { tableNames } from '../../shared/names.ts';
 
-const day = 86_400_000;
-const sink = { kafkaBrokers: ['127.0.0.1:9092'], registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7', retention: { changelogMs: 30 * day, errorsMs: 90 * day, topicMs: 7 * day } };
-const source: SourceTable = {
-  source: 'public.t',
-  schema: 'public',
-  table: 't',
-  kind: 'r',
-  replicaIdentity: 'f',
-  owner: 'astros',
-  columns: [{ name: 'id', type: 'bigint', notNull: true, keyPosition: 1, comment: null }],
-};
+const week = 7 * 86_400_000;
+const sink = { kafkaBrokers: ['k:9092'], registryUrl: 'http://r', retention: { changelogMs: week, errorsMs: week, topicMs: week } };
+const id = { name: 'id', type: 'bigint', notNull: true, keyPosition: 1, comment: null };
+const source: SourceTable = { source: 'public.t', schema: 'public', table: 't', kind: 'r', replicaIdentity: 'f', owner: 'astros', columns: [id] };
 
 const objects = (decl: Record<string, unknown>, pipeline?: number) => {
   const [d] = parseDeclarations([{ source: 'public.t', ...decl }], 'test');
