@@ -12,6 +12,7 @@ import { partitionChange } from '../../connectors/kafka/topics.ts';
 import { rewindMoves } from '../../connectors/kafka/offsets.ts';
 import { formatLagReport, type LagReport } from '../../activities/lag-report.ts';
 import { tableNames } from '../../shared/names.ts';
+import { declarationFromOptions } from '../../cli/tables.ts';
 
 const week = 7 * 86_400_000;
 const sink = { kafkaBrokers: ['k:9092'], registryUrl: 'http://r', retention: { changelogMs: week, errorsMs: week, topicMs: week } };
@@ -39,6 +40,11 @@ describe('a table declared with partitions', () => {
     expect(setting(one, 'kafka_num_consumers')).toBe(1);
     expect(setting(one, 'kafka_disable_num_consumers_limit')).toBeUndefined();
     expect(objects({ partitions: 2 }, 4).partitions).toBe(2);
+  });
+
+  it('is what `tables add --partitions` declares', () => {
+    expect(declarationFromOptions('public.t', { partitions: 3 })).toEqual({ source: 'public.t', partitions: 3 });
+    expect(declarationFromOptions('public.t', {})).toEqual({ source: 'public.t' });
   });
 
   it('refuses a count that is not a positive integer up to 64', () => {
