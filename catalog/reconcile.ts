@@ -12,9 +12,7 @@
  *    reading once none is left; offsets are committed only after the views
  *    have written a block), the queue dropped and created again with the same
  *    consumer group (its committed offsets live in Kafka, so it resumes where
- *    the old one stopped), then the views. A new consumer reads nothing until
- *    it has joined the group, which takes far longer than creating three
- *    views, so no view misses a block.
+ *    the old one stopped) after its views: see placeholderQueue.
  *  - the deduplicated change log (`<t>_changes`) is fed by a view of the
  *    per-message record (`<t>_changelog`), never of the queue, so creating or
  *    recreating that view leaves the consumer alone. Whenever the view is
@@ -37,6 +35,7 @@ import { backfillChangesSql, createSql } from './clickhouse-create.ts';
 import type { ColumnDef, QueueObject, StorageObject, TableObjects, ViewObject } from './object-types.ts';
 import { ident } from './column-types.ts';
 import { onCluster } from './on-cluster.ts';
+import { placeholderQueue } from './queue-placeholder.ts';
 import { ttlOf } from './retention.ts';
 
 export interface LiveTable {
@@ -219,8 +218,11 @@ export async function planTable(ch: ClickHouseClient, t: TableObjects, live: Map
     const sql = [
       ...existingViews.reverse().map((v) => `DROP VIEW IF EXISTS ${v.name}`),
       ...(liveQueue ? [`DROP TABLE IF EXISTS ${t.queue.name}`] : []),
-      createSql(t.queue, false),
+      // The views are created on a placeholder, then the queue replaces it: it starts with every view.
+      createSql(placeholderQueue(t.queue), false),
       ...t.views.map((v) => createSql(v, false)),
+      `DROP TABLE IF EXISTS ${t.queue.name}`,
+      createSql(t.queue, false),
     ];
     actions.push(liveQueue ? { kind: 'recreate-consumer', object: t.queue.name, reason: reasons.join('; '), sql } : { kind: 'create-consumer', object: t.queue.name, sql });
   }

@@ -16,6 +16,7 @@
  * polls; while waiting they print progress, and stop waiting after --timeout
  * with exit 6 (the run goes on). A failed run exits 1.
  */
+import './closed-pipe.ts';
 import { pathToFileURL } from 'node:url';
 import { ApplicationFailure, Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError, Option } from 'commander';

@@ -9,6 +9,7 @@
  *   dbt-models           one SCD2 history model per captured table (dbt/models/history/)
  *   export               the live catalog in catalog/tables.ts's shape (to commit a table added on a running stack)
  */
+import './closed-pipe.ts';
 import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -4,6 +4,7 @@
  * query it reads statements interactively (end each with `;`). Speaks the
  * ClickHouse HTTP interface, so it works against a real server too.
  */
+import './closed-pipe.ts';
 import { createClickHouse, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import { Command } from 'commander';
 import { pipelineNames } from '../shared/names.ts';

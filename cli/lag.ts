@@ -6,6 +6,7 @@
  * of --profile; DATABASE_URL, KAFKA_BROKERS, CLICKHOUSE_URL,
  * CLICKHOUSE_KAFKA_GROUP_PREFIX (or --postgres-url) override them.
  */
+import './closed-pipe.ts';
 import { Command, Option } from 'commander';
 import { formatLagReport, lagFailure, lagReport } from '../activities/lag-report.ts';
 import { loadConfigOrExit } from '../config/load.ts';

@@ -2,6 +2,7 @@
 /**
  * `npm run stack -- <command>`: manage the native stack (no Docker needed).
  */
+import './closed-pipe.ts';
 import { Command, Option } from 'commander';
 import { allComponents, componentsFor } from '../stack/components/index.ts';
 import { createContext } from '../stack/lib/context.ts';

@@ -58,13 +58,14 @@ function where(f: KafkaErrorFilter): { sql: string; params: Record<string, unkno
 }
 
 /** One row per kept message (the Kafka engine is at-least-once: a redelivered error is stored twice). */
+// `offset` below names its text alias, so it is sorted by toUInt64 (as text, offset 10 would come before 9).
 export async function listKafkaErrors(ch: ClickHouseClient, f: KafkaErrorFilter, limit: number): Promise<KafkaErrorRow[]> {
   const w = where(f);
   return chRows<KafkaErrorRow>(
     ch,
     `SELECT topic, partition, toString(offset) AS offset, any(error) AS error, any(length(raw_message)) AS bytes, toString(min(received_at)) AS received_at
      FROM ${errorsTable} ${w.sql}
-     GROUP BY topic, partition, offset ORDER BY topic, partition, offset LIMIT {limit:UInt32}`,
+     GROUP BY topic, partition, offset ORDER BY topic, partition, toUInt64(offset) LIMIT {limit:UInt32}`,
     { ...w.params, limit },
   );
 }
@@ -76,7 +77,7 @@ export async function replayKafkaErrors(deps: { ch: ClickHouseClient; kafka: Kaf
   const kept = await chRows<{ topic: string; partition: number; offset: string; hex: string }>(
     deps.ch,
     `SELECT topic, partition, toString(offset) AS offset, any(hex(raw_message)) AS hex FROM ${errorsTable} ${w.sql}
-     GROUP BY topic, partition, offset ORDER BY topic, partition, offset`,
+     GROUP BY topic, partition, offset ORDER BY topic, partition, toUInt64(offset)`,
     w.params,
   );
   const todo = kept.filter((r) => !skip.has(itemOf(r)));

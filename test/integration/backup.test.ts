@@ -25,7 +25,6 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities/index.ts';
 import { createValidationActivities } from '../../activities/validation/activities.ts';
 import type { ValidationReport } from '../../shared/validation.ts';
 import { listBackups, type Manifest } from '../../activities/backup/manifest.ts';
@@ -38,7 +37,7 @@ import { createContext } from '../../stack/lib/context.ts';
 import { StackManager } from '../../stack/lib/manager.ts';
 import { testTables } from '../test-tables.ts';
 import { FaultWriter } from './fault-writer.ts';
-import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, runCommand, startTestWorker, testConnect, testEndpoints, testKafka, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, testKafka, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 
 const tag = uniqueTag('bk').replace(/[^a-z0-9_]/g, '_');
 const source = `public.${tag}`;
@@ -126,17 +125,7 @@ beforeAll(async () => {
   // note: 32 random characters a row, so the seeded history has a size a full backup is measured against.
   await pool.query(`create table ${source} (id text primary key, change_id bigint not null, writes integer not null, note text not null default md5(random()::text))`);
   await captureTable({ source, description: 'Backup test writer table.' });
-  worker = await startTestWorker(
-    taskQueue,
-    createActivities({
-      pool,
-      clickhouse: ch,
-      kafka: testKafka(),
-      connect: testConnect(),
-      endpoints: testEndpoints(),
-      source: { url: 'http://127.0.0.1:1/unused', connectTimeoutMs: 1000, responseTimeoutMs: 1000, retries: 0, retryMinDelayMs: 10, maxBodyBytes: 1024, maxPeople: 1 },
-    }),
-  );
+  worker = await startPipelineTestWorker(taskQueue, pool, ch);
 }, 180_000);
 
 afterAll(async () => {

@@ -50,9 +50,10 @@ const connectUrl = () => requireEnv('CONNECT_URL');
 
 /** Each committed change of the test table once, by key: op, lsn and value, in LSN order. */
 async function changes(): Promise<Map<number, { op: string; lsn: string; v: string }[]>> {
-  const rows = await chRows<{ id: string; op: string; lsn: string; v: string }>(ch, `SELECT toString(id) AS id, op, toString(lsn) AS lsn, v FROM ${names.changes} FINAL ORDER BY id, lsn`);
+  // Sorted by the numbers: an alias that shadows its column would sort the text ('335…' before '40…').
+  const rows = await chRows<{ id_text: string; op: string; lsn_text: string; v: string }>(ch, `SELECT toString(id) AS id_text, op, toString(lsn) AS lsn_text, v FROM ${names.changes} FINAL ORDER BY id, lsn`);
   const out = new Map<number, { op: string; lsn: string; v: string }[]>();
-  for (const r of rows) out.set(Number(r.id), [...(out.get(Number(r.id)) ?? []), { op: r.op, lsn: r.lsn, v: r.v }]);
+  for (const r of rows) out.set(Number(r.id_text), [...(out.get(Number(r.id_text)) ?? []), { op: r.op, lsn: r.lsn_text, v: r.v }]);
   return out;
 }
 
@@ -203,12 +204,12 @@ describe("the pipeline's replication slot lost", () => {
     });
     console.log(`[recover] dbt build (exit ${dbt.code}):\n${dbt.text.split('\n').filter((l) => /Done\.|Completed|ERROR|FAIL|Failure|fct_capture_gaps|assert_/.test(l)).join('\n')}`);
     expect(dbt.code, dbt.text.split('\n').slice(-60).join('\n')).toBe(0);
-    const dim = await chRows<{ person_key: string; change_op: string; valid_from_lsn: string; is_current: boolean; closed_by_op: string | null }>(
+    const dim = await chRows<{ person_key: string; change_op: string; valid_from_lsn_text: string; is_current: boolean; closed_by_op: string | null }>(
       ch,
-      `SELECT person_key, change_op, toString(valid_from_lsn) AS valid_from_lsn, is_current, closed_by_op FROM ${tag}.dim_astronauts_scd2 ORDER BY person_key, valid_from_lsn`,
+      `SELECT person_key, change_op, toString(valid_from_lsn) AS valid_from_lsn_text, is_current, closed_by_op FROM ${tag}.dim_astronauts_scd2 ORDER BY person_key, valid_from_lsn`,
     );
     const of = (k: string) =>
-      dim.filter((d) => d.person_key === `${prefix}${k}`).map((d) => `${d.change_op}${d.valid_from_lsn === astroGap!.reloadLsn ? '@L' : ''}${d.is_current ? ' current' : ` closed by ${d.closed_by_op}`}`);
+      dim.filter((d) => d.person_key === `${prefix}${k}`).map((d) => `${d.change_op}${d.valid_from_lsn_text === astroGap!.reloadLsn ? '@L' : ''}${d.is_current ? ' current' : ` closed by ${d.closed_by_op}`}`);
     console.log(`[recover] dim_astronauts_scd2 of the test's people: ${JSON.stringify(Object.fromEntries(['a', 'b', 'c', 'd', 'e'].map((k) => [k, of(k)])))}`);
     expect(of('a')).toEqual(['c current']);
     expect(of('b')).toEqual(['c closed by r', 'r@L current']);
