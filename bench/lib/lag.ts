@@ -14,6 +14,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type pg from 'pg';
 import type { TableNames } from '../../shared/names.ts';
 import { names } from './objects.ts';
+import { behind, committedOffsets, topicEnds } from '../../connectors/kafka/offsets.ts';
 
 /** The names a bench table's lag is read from. */
 export type BenchTable = Pick<TableNames, 'table' | 'topic' | 'group' | 'changelog' | 'changes' | 'current'>;
@@ -38,14 +39,11 @@ export async function kafkaAdmin(brokers: string[]): Promise<Admin> {
   return admin;
 }
 
+/** The topic's end and the group's position, summed over partitions (a partition never committed on counts from its low watermark). */
 export async function kafkaPosition(admin: Admin, t: BenchTable = names): Promise<{ end: number; committed: number }> {
-  const [ends, groups] = await Promise.all([
-    admin.fetchTopicOffsets(t.topic),
-    admin.fetchOffsets({ groupId: t.group, topics: [t.topic] }),
-  ]);
-  const end = ends.reduce((s, p) => s + Number(p.high), 0);
-  const committed = (groups[0]?.partitions ?? []).reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
-  return { end, committed };
+  const [ends, committed] = await Promise.all([topicEnds(admin, t.topic), committedOffsets(admin, t.group, t.topic)]);
+  const b = behind(ends, committed);
+  return { end: Number(b.end), committed: Number(b.done) };
 }
 
 export async function appliedChanges(ch: ClickHouseClient, t: BenchTable = names): Promise<number> {
