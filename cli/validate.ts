@@ -170,7 +170,7 @@ export function buildValidateCommand(): Command {
     .option('--columns <cols>', 'compared columns, comma-separated (default: the catalog\'s, or all non-key columns present in both)', list)
     .option('--version-column <name>', 'ClickHouse version column (source LSN); empty for none', 'version')
     .option('--deleted-column <name>', 'ClickHouse deleted flag; empty for none', 'is_deleted')
-    .addOption(new Option('--catch-up <mode>', 'how to know ClickHouse has caught up: slot (Debezium slot + Kafka consumer), version (max version >= --min-version or the snapshot LSN), none').choices(['slot', 'version', 'none']).default('slot'))
+    .addOption(new Option('--catch-up <mode>', 'how to know ClickHouse has caught up: slot (Debezium slot + Kafka consumer), version (max version >= --min-version or the snapshot LSN; proves only the partition that carried it), none').choices(['slot', 'version', 'none']).default('slot'))
     .option('--min-version <lsn>', 'for --catch-up version: the LSN (X/Y or number) ClickHouse must have reached')
     .option('--slot <name>', 'replication slot for --catch-up slot', pipelineNames.slot)
     .option('--kafka-topic <topic>', 'topic the ClickHouse Kafka engine reads (with --kafka-group)')
