@@ -10,7 +10,7 @@ import { InstallError, run } from '../lib/download.ts';
 import type { Component, StackContext } from '../lib/types.ts';
 import { versions } from '../versions.ts';
 
-const url = (ctx: StackContext): string => `http://127.0.0.1:${ctx.ports.clickhouseHttp}`;
+const url = (ctx: StackContext): string => `http://${ctx.hosts.clickhouse}:${ctx.ports.clickhouseHttp}`;
 
 /** The stack's backup directory: ClickHouse may write backups there (the default BACKUP_TARGET of this stack). */
 export const backupsDir = (ctx: StackContext): string => backupsDirOf(ctx.stateDir);
@@ -63,7 +63,7 @@ export const clickhouse: Component = {
         '--data-dir',
         path.join(ctx.stateDir, 'clickhouse'),
         '--host',
-        '127.0.0.1',
+        ctx.bind,
         '--backups-dir',
         backupsDir(ctx),
         '--engine-log',

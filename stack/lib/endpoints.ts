@@ -22,7 +22,7 @@ export interface StackEnv {
 }
 
 export function stackEnv(ctx: StackContext): StackEnv {
-  const a = profileAddresses(ctx.ports, pgCredentials(ctx));
+  const a = profileAddresses(ctx.ports, pgCredentials(ctx), ctx.hosts);
   return {
     ...a,
     DATABASE_URL: a.DATABASE_URL!,
@@ -36,6 +36,6 @@ export function stackEnv(ctx: StackContext): StackEnv {
     DBT_PYTHON: dbtPython(ctx),
     DBT_EXECUTABLE: dbtExecutable(ctx),
     // Backups: the directory this stack's ClickHouse may write, pg_basebackup as the replication role, the SeaweedFS S3 API.
-    ...profileBackup(ctx.ports, pgCredentials(ctx), ctx.stateDir),
+    ...profileBackup(ctx.ports, pgCredentials(ctx), ctx.stateDir, ctx.hosts),
   };
 }

@@ -26,6 +26,9 @@ export class StackError extends Error {}
 
 export interface StatusRow {
   name: string;
+  /** The cluster host it runs on and that host's address. */
+  host?: string;
+  address?: string;
   /** crashed: gone without being stopped (the supervisor restarts it); killed: by `stack kill` (`up` brings it back). */
   state: 'healthy' | 'unhealthy' | 'running' | 'stopped' | 'crashed' | 'killed' | 'installed' | 'not installed';
   pid?: number;
@@ -65,12 +68,19 @@ export function seen(pf: string): Seen {
   return { kind: ended ? 'stopped' : 'crashed', pid };
 }
 
+/** The hosts a stack runs on, made before its components start and removed after the whole stack stops (the cluster profile's namespaces). */
+export interface StackNetwork {
+  ensure(): Promise<void>;
+  remove(): Promise<void>;
+}
+
 export class StackManager {
   private readonly byName: Map<string, Component>;
 
   constructor(
     readonly ctx: StackContext,
     readonly components: Component[],
+    readonly network?: StackNetwork,
   ) {
     this.byName = new Map(components.map((c) => [c.name, c]));
   }
@@ -105,6 +115,8 @@ export class StackManager {
   /** Install everything first (downloads in parallel), then start in dependency waves. */
   async up(names: string[] = [], opts: { withDbt?: boolean; optional?: boolean } = {}): Promise<void> {
     const list = this.resolve(names, opts.optional);
+    // The hosts first: a missing `ip` or a non-root user is said before any download.
+    await this.network?.ensure();
     fs.mkdirSync(this.ctx.logDir, { recursive: true });
     fs.mkdirSync(this.ctx.pidDir, { recursive: true });
     // Every failure names its component and keeps the component's own advice.
@@ -239,7 +251,10 @@ export class StackManager {
         this.ctx.progress(`[down] ${c.name}: ${how} (pid ${rec.pid})`);
       });
     }
-    if (names.length === 0) clearRestarts(this.ctx.stateDir);
+    if (names.length === 0) {
+      clearRestarts(this.ctx.stateDir);
+      await this.network?.remove();
+    }
   }
 
   /**
@@ -270,7 +285,10 @@ export class StackManager {
     const restarts = readRestarts(this.ctx.stateDir);
     const rows: StatusRow[] = await Promise.all(
       this.components.map(async (c): Promise<StatusRow> => {
-        const counted = restarts[c.name]?.restarts ? { restarts: restarts[c.name]!.restarts } : {};
+        const counted = {
+          ...(restarts[c.name]?.restarts ? { restarts: restarts[c.name]!.restarts } : {}),
+          ...(c.host ? { host: c.host.name, address: c.host.address } : {}),
+        };
         const now = seen(pidFile(this.ctx, c));
         if (now.kind !== 'running') {
           const state = now.kind === 'crashed' ? 'crashed' : now.kind === 'stopped' && readPidfile(pidFile(this.ctx, c))?.ended === 'kill' ? 'killed' : 'stopped';
