@@ -43,8 +43,12 @@ export const clusterTopology: readonly ClusterHostSpec[] = [
   { host: 'worker2', runs: ['worker'] },
 ];
 
-/** Kafka's settings for the cluster: every topic on all three brokers, a write acknowledged by two. */
-export const clusterKafka = { replicationFactor: 3, minInsyncReplicas: 2 } as const;
+/**
+ * Kafka's settings for the cluster: every topic on all three brokers, a write
+ * acknowledged by two, and a captured table's topic in three partitions
+ * unless its declaration says otherwise (KAFKA_TOPIC_PARTITIONS moves it).
+ */
+export const clusterKafka = { replicationFactor: 3, minInsyncReplicas: 2, topicPartitions: 3 } as const;
 
 export const defaultClusterPrefix = 'astros';
 export const defaultClusterSubnet = '10.213.0.0/24';

@@ -14,7 +14,7 @@
 import { durationMs, parseRetention } from '../shared/duration.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { alertRules, type ResolvedRule } from './alert-rules.ts';
-import { cacheDirOf, profileAddresses, profileBackup, profileHosts, profilePasswords, profilePorts, profileVar, stateDirOf, type Ports, type Profile } from './profiles.ts';
+import { cacheDirOf, profileAddresses, profileBackup, profileHosts, profilePasswords, profileSettings, profilePorts, profileVar, stateDirOf, type Ports, type Profile } from './profiles.ts';
 import { envSchema, type Env } from './schema.ts';
 import { clusterPlan, type ClusterPlan, type ServiceHosts } from './cluster.ts';
 
@@ -125,7 +125,7 @@ export function parseConfig(env: Record<string, string | undefined>, opts: Parse
   const passwords = profilePasswords(profile, stateDir);
   const cluster = clusterPlan(env, profile === 'cluster' ? problems : []);
   const hosts = profileHosts(profile, cluster);
-  const overlay = opts.profile ? { ...profileAddresses(ports, passwords, hosts), ...profileBackup(ports, passwords, stateDir, hosts) } : {};
+  const overlay = opts.profile ? { ...profileAddresses(ports, passwords, hosts), ...profileBackup(ports, passwords, stateDir, hosts), ...profileSettings(profile) } : {};
   const cleaned = Object.fromEntries([...set(overlay).filter(([k]) => k in envSchema.shape), ...set(env)]);
   const result = envSchema.safeParse(cleaned);
   if (!result.success) problems.push(...result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipelineNames } from '../shared/names.ts';
 import { repoRoot } from './paths.ts';
-import { clusterServiceHosts, loopbackHosts, type ClusterPlan, type ServiceHosts } from './cluster.ts';
+import { clusterKafka, clusterServiceHosts, loopbackHosts, type ClusterPlan, type ServiceHosts } from './cluster.ts';
 
 /** dev: a person's stack; test: the test suite's own ports; cluster: one host per network namespace (config/cluster.ts). */
 export type Profile = 'dev' | 'test' | 'cluster';
@@ -104,6 +104,11 @@ export const portEnv: Record<keyof Ports, string> = {
 };
 
 export const profileVar = (name: string, profile: Profile): string => `${profile === 'test' ? 'TEST_' : ''}${name}`;
+
+/** A profile's defaults that are not addresses: the cluster's topics have three partitions. */
+export function profileSettings(profile: Profile): Record<string, string> {
+  return profile === 'cluster' ? { KAFKA_TOPIC_PARTITIONS: String(clusterKafka.topicPartitions) } : {};
+}
 
 /** Where a profile's services are reached: loopback, or the cluster's hosts. */
 export function profileHosts(profile: Profile, plan: ClusterPlan): ServiceHosts {

@@ -46,6 +46,7 @@ export const worker: Component = {
         KAFKA_BROKERS: env.KAFKA_BROKERS,
         CONNECT_URL: env.CONNECT_URL,
         REGISTRY_URL: env.REGISTRY_URL,
+        ...(env.KAFKA_TOPIC_PARTITIONS ? { KAFKA_TOPIC_PARTITIONS: env.KAFKA_TOPIC_PARTITIONS } : {}),
         ...Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('BACKUP_'))),
         // The environment's source, else this stack's simulator.
         ASTROS_SOURCE_URL: config(ctx.profile).source.url,

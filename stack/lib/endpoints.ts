@@ -1,4 +1,5 @@
-import { profileAddresses, profileBackup } from '../../config/profiles.ts';
+import { config } from '../../config/load.ts';
+import { profileAddresses, profileBackup, profileSettings } from '../../config/profiles.ts';
 import { dbtExecutable, dbtPython } from '../components/dbt.ts';
 import { pgCredentials } from '../components/postgres.ts';
 import type { StackContext } from './types.ts';
@@ -37,5 +38,7 @@ export function stackEnv(ctx: StackContext): StackEnv {
     DBT_EXECUTABLE: dbtExecutable(ctx),
     // Backups: the directory this stack's ClickHouse may write, pg_basebackup as the replication role, the SeaweedFS S3 API.
     ...profileBackup(ctx.ports, pgCredentials(ctx), ctx.stateDir, ctx.hosts),
+    // The profile's defaults that are not addresses (the cluster's partitions), as the environment may have moved them.
+    ...(Object.keys(profileSettings(ctx.profile)).length > 0 ? { KAFKA_TOPIC_PARTITIONS: String(config(ctx.profile).topicPartitions) } : {}),
   };
 }

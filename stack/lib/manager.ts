@@ -240,21 +240,30 @@ export class StackManager {
     const order = this.resolve(list.map((c) => c.name)).filter((c) => list.includes(c)).reverse();
     // The whole stack: the supervisor first, so nothing is started again while it stops.
     if (names.length === 0) await stopSupervisor(this.ctx);
-    for (const c of order) {
-      await this.locked(c, async () => {
-        const pf = pidFile(this.ctx, c);
-        const rec = readPidfile(pf);
-        if (!isOurs(rec)) return removePidfile(pf);
-        markEnded(pf, rec, 'down');
-        const how = await stopProcess(rec, c.stopSignal);
-        removePidfile(pf);
-        this.ctx.progress(`[down] ${c.name}: ${how} (pid ${rec.pid})`);
-      });
+    // Dependents before what they depend on; components of one depth together (the cluster's three
+    // brokers stop as one: stopped one by one, the last waits for a quorum that is gone).
+    const depth = new Map<string, number>();
+    for (const c of this.resolve(order.map((c) => c.name))) depth.set(c.name, 1 + Math.max(0, ...c.dependsOn.map((d) => depth.get(d) ?? 0)));
+    const levels = [...new Set(order.map((c) => depth.get(c.name)!))].sort((a, b) => b - a);
+    for (const level of levels) {
+      await Promise.all(order.filter((c) => depth.get(c.name) === level).map((c) => this.stopOne(c)));
     }
     if (names.length === 0) {
       clearRestarts(this.ctx.stateDir);
       await this.network?.remove();
     }
+  }
+
+  private stopOne(c: Component): Promise<void> {
+    return this.locked(c, async () => {
+      const pf = pidFile(this.ctx, c);
+      const rec = readPidfile(pf);
+      if (!isOurs(rec)) return removePidfile(pf);
+      markEnded(pf, rec, 'down');
+      const how = await stopProcess(rec, c.stopSignal);
+      removePidfile(pf);
+      this.ctx.progress(`[down] ${c.name}: ${how} (pid ${rec.pid})`);
+    });
   }
 
   /**
