@@ -34,7 +34,6 @@ const envOf = (p: Project, name: string): Record<string, string> => {
   if (!s) throw new Error(`docker-compose.yml has no service '${name}'`);
   return Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, v ?? '']));
 };
-const without = (o: Record<string, string>, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
 
 /** What .env.docker.example tells a person to set for the profile, from config/cluster.ts. */
 const clusterEnv = (): Record<string, string> => ({
