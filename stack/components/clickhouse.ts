@@ -23,7 +23,7 @@ export const clickhouse: Component = {
   // The server closes the engine on SIGTERM (flushes parts, commits Kafka offsets).
   stopSignal: 'SIGTERM',
   // Said where people look: the embedded server checks no user or password.
-  url: (ctx) => `${url(ctx)} (no authentication: any user/password accepted; loopback only)`,
+  url: (ctx) => `${url(ctx)} (no authentication: any user/password accepted; ${ctx.bind === '127.0.0.1' ? 'loopback' : "the cluster's bridge"} only)`,
 
   async install(ctx) {
     // Nothing to download: chdb and its native library come with `npm ci`.

@@ -1,6 +1,7 @@
 /**
  * Postgres 15 from Debian's package, run as the unprivileged `postgres` OS user
- * (initdb refuses root), loopback only, wal_level=logical for Debezium.
+ * (initdb refuses root), loopback only (on a cluster host: its bridge address, with password logins
+ * from the bridge's subnet), wal_level=logical for Debezium.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
