@@ -48,6 +48,14 @@ describe('the cluster profile', () => {
     for (const h of plan.hosts) expect(status.text).toMatch(new RegExp(`^\\S+\\s+${h.host} ${h.address.replaceAll('.', '\\.')}\\s+healthy`, 'm'));
   });
 
+  it('up again changes nothing: the same processes, the same namespaces', async () => {
+    const manager = clusterManager();
+    const pids = async () => Object.fromEntries((await manager.status()).filter((r) => r.host).map((r) => [r.name, r.pid]));
+    const before = await pids();
+    await manager.up([]);
+    expect(await pids()).toEqual(before);
+  });
+
   it('the two Connect workers are one group: the connector registered through the first is listed and running on the second', async () => {
     const port = createContext('cluster').ports.connect;
     const workers = hostsRunning(plan, 'connect').map((h) => ({ address: h.address, rest: new KafkaConnect(`http://${h.address}:${port}`) }));
