@@ -26,7 +26,7 @@ import { kafkaClient } from '../connectors/kafka/client.ts';
 import { ensureTopics } from '../connectors/kafka/topics.ts';
 import { PostgresUnreachable, withPostgres as connected, type pg } from '../connectors/postgres/pool.ts';
 
-type Profile = 'dev' | 'test';
+type Profile = 'dev' | 'test' | 'cluster';
 
 function addresses(profile: Profile): Endpoints {
   return loadConfigOrExit(profile);
@@ -40,7 +40,7 @@ async function withPostgres<T>(e: Endpoints, fn: (db: pg.Client) => Promise<T>):
 }
 
 const program = new Command('catalog').description('The tables the pipeline captures (catalog/tables.ts + public.captured_tables) and what is derived from them.');
-const profileOption = () => new Option('-p, --profile <profile>', 'native stack whose addresses to use (env variables override)').choices(['dev', 'test']).default('dev');
+const profileOption = () => new Option('-p, --profile <profile>', 'native stack whose addresses to use (env variables override)').choices(['dev', 'test', 'cluster']).default('dev');
 
 program
   .command('list')

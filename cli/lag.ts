@@ -18,7 +18,7 @@ import { pipelineNames } from '../shared/names.ts';
 
 const program = new Command('lag')
   .description('Replication lag: Postgres WAL vs the Debezium slot, Kafka end offsets vs the ClickHouse consumers, newest LSN applied in ClickHouse')
-  .addOption(new Option('-p, --profile <profile>', 'native stack whose addresses to use').choices(['dev', 'test']).default('dev'))
+  .addOption(new Option('-p, --profile <profile>', 'native stack whose addresses to use').choices(['dev', 'test', 'cluster']).default('dev'))
   .option('--slot <name>', 'replication slot', pipelineNames.slot)
   .option('--postgres-url <url>', 'connection string of the captured database (default: DATABASE_URL)')
   .option('--json', 'machine-readable output')

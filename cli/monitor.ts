@@ -15,7 +15,7 @@ import { readRestarts } from '../stack/lib/restarts.ts';
 import { prometheusRules } from '../config/alert-rules.ts';
 import { startMonitor } from '../monitor/service.ts';
 
-const profileOption = () => new Option('-p, --profile <profile>', 'native stack whose addresses are the defaults').choices(['dev', 'test']).default('dev');
+const profileOption = () => new Option('-p, --profile <profile>', 'native stack whose addresses are the defaults').choices(['dev', 'test', 'cluster']).default('dev');
 
 
 const program = new Command('monitor').description('Prometheus metrics, alerts and the pipeline page for the astros CDC pipeline');

@@ -13,7 +13,7 @@ const program = new Command('setup')
       "the catalog (catalog/tables.ts) applied: publication, ClickHouse objects, the connector's tables; Debezium connector registered through Kafka Connect. Addresses come from the native stack of --profile; " +
       'DATABASE_URL, CLICKHOUSE_URL, CONNECT_URL, KAFKA_BROKERS, REGISTRY_URL override them (docker-compose sets these).',
   )
-  .addOption(new Option('-p, --profile <profile>', 'native stack whose addresses to use').choices(['dev', 'test']).default('dev'))
+  .addOption(new Option('-p, --profile <profile>', 'native stack whose addresses to use').choices(['dev', 'test', 'cluster']).default('dev'))
   .parse();
 const { profile } = program.opts<{ profile: Profile }>();
 try {

@@ -21,7 +21,7 @@ const LOOK_EVERY_MS = 1_000;
 
 const program = new Command('supervisor')
   .description("restart the stack's components that exit unexpectedly (started by `stack up`)")
-  .addOption(new Option('-p, --profile <profile>', 'the stack profile').choices(['dev', 'test']).default('dev'))
+  .addOption(new Option('-p, --profile <profile>', 'the stack profile').choices(['dev', 'test', 'cluster']).default('dev'))
   .option('--state-dir <dir>', "the stack's state folder (default: the profile's)")
   .action(async (opts: { profile: Profile; stateDir?: string }) => {
     const log = (m: string) => console.log(`${new Date().toISOString()} ${m}`);

@@ -14,11 +14,21 @@ import { tailFile } from '../stack/lib/process.ts';
 import type { Profile } from '../stack/lib/types.ts';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
+import { config } from '../config/load.ts';
+import { networkFor } from '../stack/cluster/network.ts';
+import { describeTopic } from '../connectors/kafka/topics.ts';
+import { kafkaClient } from '../connectors/kafka/client.ts';
 
-const profileOption = new Option('-p, --profile <profile>', 'port set and state folder: dev (usual ports) or test (the test suite\'s own)').choices(['dev', 'test']).default('dev');
+const profileOption = new Option(
+  '-p, --profile <profile>',
+  "port set and state folder: dev (usual ports), test (the test suite's own) or cluster (one host per network namespace: config/cluster.ts)",
+)
+  .choices(['dev', 'test', 'cluster'])
+  .default('dev');
 
 function manager(profile: Profile): StackManager {
-  return new StackManager(createContext(profile, (m) => console.log(m)), componentsFor(profile));
+  const ctx = createContext(profile, (m) => console.log(m));
+  return new StackManager(ctx, componentsFor(profile), networkFor(ctx, config(profile).stack.cluster));
 }
 
 async function main(): Promise<void> {
@@ -93,6 +103,18 @@ async function main(): Promise<void> {
     });
 
   program
+    .command('describe')
+    .description("a topic's partitions (leader, replicas, in-sync replicas), replication factor and min.insync.replicas")
+    .argument('<topic>')
+    .addOption(profileOption)
+    .action(async (topic: string, opts: { profile: Profile }) => {
+      const env = stackEnv(createContext(opts.profile));
+      const d = await describeTopic(kafkaClient(env.KAFKA_BROKERS.split(','), 'astros-stack'), topic);
+      console.log(`${d.topic}  partitions ${d.partitions.length}  replication factor ${d.replicationFactor}  min.insync.replicas ${d.minInsyncReplicas}`);
+      for (const p of d.partitions) console.log(`  partition ${p.partition}  leader ${p.leader}  replicas ${p.replicas.join(',')}  isr ${p.isr.join(',')}`);
+    });
+
+  program
     .command('logs')
     .description("print (or follow) a component's log")
     .argument('<component>', [...allComponents.map((c) => c.name), SUPERVISOR].join(' | '))
@@ -122,11 +144,16 @@ async function main(): Promise<void> {
 async function printStatus(m: StackManager): Promise<void> {
   const rows = await m.status();
   const w = Math.max(...rows.map((r) => r.name.length));
+  // The cluster: each component's host and address; the total resident memory of what runs.
+  const hosted = rows.some((r) => r.host);
+  const hw = Math.max(0, ...rows.map((r) => (r.host ? `${r.host} ${r.address ?? ''}`.length : 0)));
   for (const r of rows) {
     const extra = r.pid ? ` pid ${r.pid}${r.rssMiB !== undefined ? `, ${r.rssMiB} MiB` : ''}` : '';
     const restarts = r.restarts ? `restarts ${r.restarts}` : '';
-    console.log(`${r.name.padEnd(w)}  ${r.state.padEnd(9)}${extra.padEnd(22)}  ${restarts.padEnd(11)}  ${r.url}`);
+    const host = hosted ? `${(r.host ? `${r.host} ${r.address ?? ''}` : '').padEnd(hw)}  ` : '';
+    console.log(`${r.name.padEnd(w)}  ${host}${r.state.padEnd(9)}${extra.padEnd(22)}  ${restarts.padEnd(11)}  ${r.url}`);
   }
+  if (hosted) console.log(`total resident memory: ${rows.reduce((s, r) => s + (r.rssMiB ?? 0), 0)} MiB`);
 }
 
 main().catch((err: unknown) => {

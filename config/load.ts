@@ -14,8 +14,9 @@
 import { durationMs, parseRetention } from '../shared/duration.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { alertRules, type ResolvedRule } from './alert-rules.ts';
-import { cacheDirOf, profileAddresses, profileBackup, profilePasswords, profilePorts, profileVar, stateDirOf, type Ports, type Profile } from './profiles.ts';
+import { cacheDirOf, profileAddresses, profileBackup, profileHosts, profilePasswords, profileSettings, profilePorts, profileVar, stateDirOf, type Ports, type Profile } from './profiles.ts';
 import { envSchema, type Env } from './schema.ts';
+import { clusterPlan, type ClusterPlan, type ServiceHosts } from './cluster.ts';
 
 /** How long the pipeline keeps what passes through it, in ms (0 = forever): catalog/retention.ts says what each bounds. */
 export interface Retention {
@@ -87,6 +88,10 @@ export interface Config {
   /** The native stack of `profile`: its ports, state, downloads and the runtimes it starts. */
   stack: {
     ports: Ports;
+    /** Where each service is reached: loopback, or the cluster's hosts (config/cluster.ts). */
+    hosts: ServiceHosts;
+    /** The cluster profile's hosts, names and addresses (config/cluster.ts), whatever the profile. */
+    cluster: ClusterPlan;
     stateDir: string;
     cacheDir: string;
     javaHome: string | undefined;
@@ -118,7 +123,9 @@ export function parseConfig(env: Record<string, string | undefined>, opts: Parse
   const ports = profilePorts(profile, env, opts.profile ? problems : []);
   const stateDir = stateDirOf(profile, env);
   const passwords = profilePasswords(profile, stateDir);
-  const overlay = opts.profile ? { ...profileAddresses(ports, passwords), ...profileBackup(ports, passwords, stateDir) } : {};
+  const cluster = clusterPlan(env, profile === 'cluster' ? problems : []);
+  const hosts = profileHosts(profile, cluster);
+  const overlay = opts.profile ? { ...profileAddresses(ports, passwords, hosts), ...profileBackup(ports, passwords, stateDir, hosts), ...profileSettings(profile) } : {};
   const cleaned = Object.fromEntries([...set(overlay).filter(([k]) => k in envSchema.shape), ...set(env)]);
   const result = envSchema.safeParse(cleaned);
   if (!result.success) problems.push(...result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
@@ -169,6 +176,8 @@ export function parseConfig(env: Record<string, string | undefined>, opts: Parse
     },
     stack: {
       ports,
+      hosts,
+      cluster,
       stateDir,
       cacheDir: cacheDirOf(env),
       javaHome: e.JAVA_HOME,

@@ -12,9 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipelineNames } from '../shared/names.ts';
 import { repoRoot } from './paths.ts';
+import { clusterKafka, clusterServiceHosts, loopbackHosts, type ClusterPlan, type ServiceHosts } from './cluster.ts';
 
-export type Profile = 'dev' | 'test';
-export const profiles: readonly Profile[] = ['dev', 'test'];
+/** dev: a person's stack; test: the test suite's own ports; cluster: one host per network namespace (config/cluster.ts). */
+export type Profile = 'dev' | 'test' | 'cluster';
+export const profiles: readonly Profile[] = ['dev', 'test', 'cluster'];
 
 export interface Ports {
   postgres: number;
@@ -66,6 +68,22 @@ export const defaultPorts: Record<Profile, Ports> = {
     prometheus: 29090,
     seaweedfs: 28333,
   },
+  // Each host of the cluster has its own address: the usual ports collide with nothing.
+  cluster: {
+    postgres: 5432,
+    postgresStandby: 5433,
+    kafka: 9092,
+    kafkaController: 9093,
+    connect: 8083,
+    registry: 8081,
+    clickhouseHttp: 8123,
+    temporal: 7233,
+    temporalUi: 8233,
+    simulator: 8090,
+    monitor: 9464,
+    prometheus: 9090,
+    seaweedfs: 8333,
+  },
 };
 
 /** The variable that moves each port (`TEST_<name>` for the test profile). */
@@ -87,6 +105,16 @@ export const portEnv: Record<keyof Ports, string> = {
 
 export const profileVar = (name: string, profile: Profile): string => `${profile === 'test' ? 'TEST_' : ''}${name}`;
 
+/** A profile's defaults that are not addresses: the cluster's topics have three partitions. */
+export function profileSettings(profile: Profile): Record<string, string> {
+  return profile === 'cluster' ? { KAFKA_TOPIC_PARTITIONS: String(clusterKafka.topicPartitions) } : {};
+}
+
+/** Where a profile's services are reached: loopback, or the cluster's hosts. */
+export function profileHosts(profile: Profile, plan: ClusterPlan): ServiceHosts {
+  return profile === 'cluster' ? clusterServiceHosts(plan) : loopbackHosts;
+}
+
 /** The profile's ports with the environment's overrides; an override that is not a port is a problem, listed with the others. */
 export function profilePorts(profile: Profile, env: Record<string, string | undefined>, problems: string[] = []): Ports {
   const ports = { ...defaultPorts[profile] };
@@ -104,7 +132,7 @@ export function profilePorts(profile: Profile, env: Record<string, string | unde
 /**
  * The roles. Passwords: the dev profile keeps fixed development values (what
  * .env.example's DATABASE_URL and `npm run quickstart` use; loopback only);
- * the test profile's are generated at its first start (profilePasswords).
+ * the test and cluster profiles' are generated at their first start (profilePasswords).
  * docker-compose reads them from .env.
  */
 export const pgRoles = {
@@ -131,9 +159,9 @@ export function cacheDirOf(env: Record<string, string | undefined>): string {
 /** Where the test profile keeps the passwords it generated (mode 600). */
 export const passwordFile = (stateDir: string): string => path.join(stateDir, 'postgres', 'passwords.json');
 
-/** The passwords of a profile's roles: the test profile's generated ones once they exist, else the development ones. */
+/** The passwords of a profile's roles: the test or cluster profile's generated ones once they exist, else the development ones. */
 export function profilePasswords(profile: Profile, stateDir: string): Passwords {
-  if (profile !== 'test') return devPasswords;
+  if (profile === 'dev') return devPasswords;
   try {
     return JSON.parse(fs.readFileSync(passwordFile(stateDir), 'utf8')) as Passwords;
   } catch {
@@ -142,28 +170,28 @@ export function profilePasswords(profile: Profile, stateDir: string): Passwords 
 }
 
 /** A role's URL on a profile's Postgres (or, with `port`, another server of the same cluster: the standby). */
-export function roleUrl(passwords: Passwords, role: PgRole, port: number): string {
+export function roleUrl(passwords: Passwords, role: PgRole, port: number, host = loopbackHosts.postgres): string {
   const r = pgRoles[role];
   const db = role === 'superuser' ? 'postgres' : pgRoles.app.database;
-  return `postgres://${r.user}:${encodeURIComponent(passwords[role])}@127.0.0.1:${port}/${db}`;
+  return `postgres://${r.user}:${encodeURIComponent(passwords[role])}@${host}:${port}/${db}`;
 }
 
 /** The addresses of a profile's stack, as the variables the worker, the CLIs and the tests read (see .env.example). */
-export function profileAddresses(ports: Ports, passwords: Passwords): Record<string, string> {
+export function profileAddresses(ports: Ports, passwords: Passwords, hosts: ServiceHosts = loopbackHosts): Record<string, string> {
   return {
-    DATABASE_URL: roleUrl(passwords, 'app', ports.postgres),
-    PG_SUPERUSER_URL: roleUrl(passwords, 'superuser', ports.postgres),
-    TEMPORAL_ADDRESS: `127.0.0.1:${ports.temporal}`,
-    TEMPORAL_UI_URL: `http://127.0.0.1:${ports.temporalUi}`,
-    CLICKHOUSE_URL: `http://127.0.0.1:${ports.clickhouseHttp}`,
-    KAFKA_BROKERS: `127.0.0.1:${ports.kafka}`,
-    CONNECT_URL: `http://127.0.0.1:${ports.connect}`,
-    REGISTRY_URL: `http://127.0.0.1:${ports.registry}`,
-    SIMULATOR_URL: `http://127.0.0.1:${ports.simulator}`,
+    DATABASE_URL: roleUrl(passwords, 'app', ports.postgres, hosts.postgres),
+    PG_SUPERUSER_URL: roleUrl(passwords, 'superuser', ports.postgres, hosts.postgres),
+    TEMPORAL_ADDRESS: `${hosts.temporal}:${ports.temporal}`,
+    TEMPORAL_UI_URL: `http://${hosts.temporal}:${ports.temporalUi}`,
+    CLICKHOUSE_URL: `http://${hosts.clickhouse}:${ports.clickhouseHttp}`,
+    KAFKA_BROKERS: hosts.kafka.map((h) => `${h}:${ports.kafka}`).join(','),
+    CONNECT_URL: `http://${hosts.connect[0]!}:${ports.connect}`,
+    REGISTRY_URL: `http://${hosts.registry}:${ports.registry}`,
+    SIMULATOR_URL: `http://${hosts.simulator}:${ports.simulator}`,
     MONITOR_PORT: String(ports.monitor),
     MONITOR_URL: `http://127.0.0.1:${ports.monitor}`,
     PROMETHEUS_URL: `http://127.0.0.1:${ports.prometheus}`,
-    ASTROS_SOURCE_URL: `http://127.0.0.1:${ports.simulator}/astros.json`,
+    ASTROS_SOURCE_URL: `http://${hosts.simulator}:${ports.simulator}/astros.json`,
   };
 }
 
@@ -191,11 +219,11 @@ export function seaweedCredentials(stateDir: string): S3Credentials | undefined 
  * A profile's backup settings as variables: the directory its ClickHouse may write (backups.allowed_path),
  * pg_basebackup as the replication role, its SeaweedFS S3 API (with the credentials once made).
  */
-export function profileBackup(ports: Ports, passwords: Passwords, stateDir: string): Record<string, string> {
+export function profileBackup(ports: Ports, passwords: Passwords, stateDir: string, hosts: ServiceHosts = loopbackHosts): Record<string, string> {
   const s3 = seaweedCredentials(stateDir);
   return {
     BACKUP_TARGET: backupsDirOf(stateDir),
-    BACKUP_PG_URL: roleUrl(passwords, 'cdc', ports.postgres),
+    BACKUP_PG_URL: roleUrl(passwords, 'cdc', ports.postgres, hosts.postgres),
     BACKUP_S3_ENDPOINT: `http://127.0.0.1:${ports.seaweedfs}`,
     ...(s3 ? { BACKUP_S3_ACCESS_KEY_ID: s3.accessKeyId, BACKUP_S3_SECRET_ACCESS_KEY: s3.secretAccessKey } : {}),
   };

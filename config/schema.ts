@@ -142,6 +142,9 @@ export const envSchema = z
     XDG_CACHE_HOME: optional,
     /** The native stack's state (default .stack/ in the checkout). */
     ASTROS_STATE_DIR: optional,
+    /** The cluster profile's name prefix and /24 (config/cluster.ts): a second cluster stack on the machine sets both. */
+    ASTROS_CLUSTER_PREFIX: optional,
+    ASTROS_CLUSTER_SUBNET: optional,
     JAVA_HOME: optional,
     PYTHON: z.string().default('python3'),
     /** Set by the embedded ClickHouse server when it re-executes itself with a larger libuv pool. */

@@ -9,7 +9,7 @@
 #   npm run dbt -- docs generate
 #
 # Which stack: CLICKHOUSE_HOST/CLICKHOUSE_PORT if set, else CLICKHOUSE_URL, else
-# the native stack of STACK_PROFILE (dev by default, or test). Which dbt:
+# the native stack of STACK_PROFILE (dev by default, test or cluster). Which dbt:
 # DBT_EXECUTABLE if set, else the venv `npm run stack -- up` installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -16,18 +16,32 @@ fi
 
 mkdir -p .stack
 results=.stack/test-results.json
-rm -f "$results"
+cluster_results=.stack/test-results-cluster.json
+rm -f "$results" "$cluster_results"
 set +e
 npx vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@"
 status=$?
-set -e
-if [ -f "$results" ]; then
-  node -e '
-    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-    console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
-  ' "$results"
-else
-  echo "0 passed, 1 failed"
+# The whole suite (no files named, no layer chosen) ends with the cluster layer: the cluster profile,
+# one host per network namespace (needs root), started once for test/cluster after the test stack is down.
+with_cluster=false
+if [ $# -eq 0 ] && [ "${TEST_LAYER:-all}" = all ]; then
+  with_cluster=true
+  echo "[test] cluster layer (test/cluster): the cluster profile"
+  TEST_LAYER=cluster npx vitest run --reporter=default --reporter=json --outputFile.json="$cluster_results"
+  cluster_status=$?
+  [ $status -eq 0 ] && status=$cluster_status
 fi
+set -e
+# One tally over every layer that ran; a layer that wrote no results counts as one failure.
+node -e '
+  const fs = require("fs");
+  let passed = 0, failed = 0, skipped = 0;
+  for (const file of process.argv.slice(1)) {
+    if (!fs.existsSync(file)) { failed += 1; continue; }
+    const r = JSON.parse(fs.readFileSync(file, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests;
+    skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  }
+  console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' "$results" $($with_cluster && echo "$cluster_results")
 exit $status

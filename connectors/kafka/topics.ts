@@ -97,3 +97,27 @@ export async function produceAgain(kafka: Kafka, messages: { topic: string; part
     await producer.disconnect();
   }
 }
+
+export interface TopicDescription {
+  topic: string;
+  partitions: { partition: number; leader: number; replicas: number[]; isr: number[] }[];
+  /** The replicas of each partition (every partition has as many). */
+  replicationFactor: number;
+  /** The topic's min.insync.replicas (its own, or the broker's default). */
+  minInsyncReplicas: number;
+}
+
+/** A topic's partitions, their leaders, replicas and in-sync replicas, and its min.insync.replicas. */
+export async function describeTopic(kafka: Kafka, topic: string): Promise<TopicDescription> {
+  return withAdmin(kafka, async (admin) => {
+    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+    const t = meta.topics[0];
+    if (!t) throw new Error(`topic ${topic} does not exist`);
+    const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: ['min.insync.replicas'] }] });
+    const minIsr = Number(resources[0]?.configEntries.find((e) => e.configName === 'min.insync.replicas')?.configValue);
+    const partitions = t.partitions
+      .map((p) => ({ partition: p.partitionId, leader: p.leader, replicas: p.replicas, isr: p.isr }))
+      .sort((a, b) => a.partition - b.partition);
+    return { topic, partitions, replicationFactor: partitions[0]?.replicas.length ?? 0, minInsyncReplicas: minIsr };
+  });
+}

@@ -10,7 +10,7 @@ import { InstallError, run } from '../lib/download.ts';
 import type { Component, StackContext } from '../lib/types.ts';
 import { versions } from '../versions.ts';
 
-const url = (ctx: StackContext): string => `http://127.0.0.1:${ctx.ports.clickhouseHttp}`;
+const url = (ctx: StackContext): string => `http://${ctx.hosts.clickhouse}:${ctx.ports.clickhouseHttp}`;
 
 /** The stack's backup directory: ClickHouse may write backups there (the default BACKUP_TARGET of this stack). */
 export const backupsDir = (ctx: StackContext): string => backupsDirOf(ctx.stateDir);
@@ -23,7 +23,7 @@ export const clickhouse: Component = {
   // The server closes the engine on SIGTERM (flushes parts, commits Kafka offsets).
   stopSignal: 'SIGTERM',
   // Said where people look: the embedded server checks no user or password.
-  url: (ctx) => `${url(ctx)} (no authentication: any user/password accepted; loopback only)`,
+  url: (ctx) => `${url(ctx)} (no authentication: any user/password accepted; ${ctx.bind === '127.0.0.1' ? 'loopback' : "the cluster's bridge"} only)`,
 
   async install(ctx) {
     // Nothing to download: chdb and its native library come with `npm ci`.
@@ -63,7 +63,7 @@ export const clickhouse: Component = {
         '--data-dir',
         path.join(ctx.stateDir, 'clickhouse'),
         '--host',
-        '127.0.0.1',
+        ctx.bind,
         '--backups-dir',
         backupsDir(ctx),
         '--engine-log',

@@ -1,5 +1,6 @@
 /**
- * Kafka Connect in distributed mode (one worker), REST on 127.0.0.1, with the
+ * Kafka Connect in distributed mode (one worker; in the cluster profile two,
+ * connect1 and connect2, in one group), REST on its host's address, with the
  * Debezium Postgres connector and Apicurio's Avro converter on plugin.path.
  * The worker runs from Kafka's libs; plugins stay off the worker class path,
  * each in its own folder so Connect isolates their class loaders.
@@ -19,12 +20,12 @@ import { bootstrapServers, installKafkaLibs, kafkaLibs } from './kafka.ts';
 export const POSTGRES_CONNECTOR_CLASS = 'io.debezium.connector.postgresql.PostgresConnector';
 export function connectorEnv(ctx: StackContext): Record<string, string> {
   return {
-    ASTROS_PG_HOST: '127.0.0.1',
+    ASTROS_PG_HOST: ctx.hosts.postgres,
     ASTROS_PG_PORT: String(ctx.ports.postgres),
     ASTROS_PG_DATABASE: pgRoles.app.database,
     ASTROS_CDC_USER: pgRoles.cdc.user,
     ASTROS_CDC_PASSWORD: pgCredentials(ctx).cdc,
-    ASTROS_REGISTRY_URL: `http://127.0.0.1:${ctx.ports.registry}/apis/registry/v2`,
+    ASTROS_REGISTRY_URL: `http://${ctx.hosts.registry}:${ctx.ports.registry}/apis/registry/v2`,
   };
 }
 
@@ -47,36 +48,44 @@ export function pluginRoots(ctx: StackContext): { debezium: string; converter: s
   };
 }
 
+/** This worker's REST API (any worker of the group takes a connector's config and forwards it to the leader). */
 export function connectUrl(ctx: StackContext): string {
-  return `http://127.0.0.1:${ctx.ports.connect}`;
+  return `http://${ctx.bind}:${ctx.ports.connect}`;
 }
 
 function dirs(ctx: StackContext): { root: string; config: string; log4j2: string } {
-  const root = path.join(ctx.stateDir, 'connect');
+  const root = path.join(ctx.stateDir, ctx.instance ?? 'connect');
   return { root, config: path.join(root, 'worker.properties'), log4j2: path.join(root, 'log4j2.properties') };
 }
 
 function workerProperties(ctx: StackContext): string {
   const roots = pluginRoots(ctx);
+  // The internal topics on as many brokers as every other topic (the brokers' default: 1, or 3 in the cluster).
+  const rf = -1;
   return propertiesFile('Written by the native stack (stack/components/connect.ts) on every start; edits are overwritten.', {
     'bootstrap.servers': bootstrapServers(ctx),
     'group.id': 'astros-connect',
     'config.storage.topic': 'astros-connect-configs',
-    'config.storage.replication.factor': 1,
+    'config.storage.replication.factor': rf,
     'offset.storage.topic': 'astros-connect-offsets',
-    'offset.storage.replication.factor': 1,
+    'offset.storage.replication.factor': rf,
     'offset.storage.partitions': 5,
     'status.storage.topic': 'astros-connect-status',
-    'status.storage.replication.factor': 1,
+    'status.storage.replication.factor': rf,
     'status.storage.partitions': 1,
     'offset.flush.interval.ms': 1000,
+    // The source connectors' producer: a change is written once (idempotence) and acknowledged by
+    // every in-sync replica (with min.insync.replicas 2 on the cluster, by two brokers at least).
+    'producer.acks': 'all',
+    'producer.enable.idempotence': true,
     // Worker defaults only; each connector sets the Avro converter itself.
     'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
     'key.converter.schemas.enable': false,
     'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
     'value.converter.schemas.enable': false,
-    listeners: `http://127.0.0.1:${ctx.ports.connect}`,
-    'rest.advertised.host.name': '127.0.0.1',
+    listeners: `http://${ctx.bind}:${ctx.ports.connect}`,
+    // What the other workers of the group call to forward a request to this one.
+    'rest.advertised.host.name': ctx.bind,
     'rest.advertised.port': ctx.ports.connect,
     'plugin.path': [roots.debezium, roots.converter].join(','),
     // Connector configs reference secrets as ${file:/path:key} or ${env:NAME}.

@@ -1,4 +1,6 @@
 import type { Component, Profile } from '../lib/types.ts';
+import { clusterComponents } from '../cluster/components.ts';
+import { config } from '../../config/load.ts';
 import { clickhouse } from './clickhouse.ts';
 import { connect } from './connect.ts';
 import { kafka } from './kafka.ts';
@@ -24,6 +26,8 @@ export const allComponents: Component[] = [postgres, kafka, registry, clickhouse
  * own task queue); a test of the stack's own worker starts it by name.
  */
 export function componentsFor(profile: Profile): Component[] {
+  // The cluster: the hosts of config/cluster.ts and what each runs (no monitor, prometheus, seaweedfs or standby there).
+  if (profile === 'cluster') return clusterComponents(config('cluster').stack.cluster, allComponents);
   return profile === 'test' ? allComponents.map((c) => (c === worker ? { ...worker, optional: true } : c)) : allComponents;
 }
 

@@ -1,6 +1,8 @@
 /**
  * Kafka broker in KRaft mode: one JVM that is both broker and controller.
- * Jars come from Maven Central (stack/maven/kafka.xml) into
+ * In the cluster profile there are three (kafka1..3, one per host), each a
+ * broker and a voter of a static three-controller quorum; they share one
+ * cluster id, made once. Jars come from Maven Central (stack/maven/kafka.xml) into
  * `<cacheDir>/kafka-<version>/libs`; Kafka Connect runs from the same libs.
  */
 import { execFile } from 'node:child_process';
@@ -12,6 +14,7 @@ import { promisify } from 'node:util';
 import { kafkaAnswers } from '../../connectors/kafka/client.ts';
 import { installOnce } from '../lib/download.ts';
 import { classpath, findJava, jvmFlags, log4j2Config, propertiesFile, runMaven } from '../lib/jvm.ts';
+import { clusterKafka } from '../../config/cluster.ts';
 import type { Component, ProcessSpec, StackContext } from '../lib/types.ts';
 import { versions } from '../versions.ts';
 
@@ -26,10 +29,13 @@ export function kafkaLibs(ctx: StackContext): string {
   return path.join(kafkaHome(ctx), 'libs');
 }
 
-/** 127.0.0.1:<port>, the address clients (Connect, ClickHouse, tests) use. */
+/** Every broker's host:port, the bootstrap list clients (Connect, ClickHouse, tests) use. */
 export function bootstrapServers(ctx: StackContext): string {
-  return `127.0.0.1:${ctx.ports.kafka}`;
+  return ctx.hosts.kafka.map((h) => `${h}:${ctx.ports.kafka}`).join(',');
 }
+
+/** This broker's node id: its place among the brokers (1 on a loopback stack). */
+const nodeId = (ctx: StackContext): number => ctx.hosts.kafka.indexOf(ctx.bind) + 1 || 1;
 
 /** Download the Kafka jars once; shared by the kafka and connect components. */
 export async function installKafkaLibs(ctx: StackContext): Promise<void> {
@@ -50,7 +56,7 @@ export async function installKafkaLibs(ctx: StackContext): Promise<void> {
 }
 
 function dirs(ctx: StackContext): { root: string; data: string; config: string; log4j2: string } {
-  const root = path.join(ctx.stateDir, 'kafka');
+  const root = path.join(ctx.stateDir, ctx.instance ?? 'kafka');
   return {
     root,
     data: path.join(root, 'data'),
@@ -62,28 +68,33 @@ function dirs(ctx: StackContext): { root: string; data: string; config: string; 
 function serverProperties(ctx: StackContext, dataDir: string): string {
   const k = ctx.ports.kafka;
   const c = ctx.ports.kafkaController;
+  const self = ctx.bind;
+  // One broker: replication factor 1. Three (the cluster): every partition on all three, a write acknowledged by two.
+  const cluster = ctx.hosts.kafka.length >= clusterKafka.replicationFactor;
+  const rf = cluster ? clusterKafka.replicationFactor : 1;
+  const minIsr = cluster ? clusterKafka.minInsyncReplicas : 1;
   return propertiesFile('Written by the native stack (stack/components/kafka.ts) on every start; edits are overwritten.', {
     'process.roles': 'broker,controller',
-    'node.id': 1,
-    // Static single-voter quorum: the controller address lives in this file
+    'node.id': nodeId(ctx),
+    // Static quorum of every broker: the controller addresses live in this file
     // only, so a changed port takes effect on the next start.
-    'controller.quorum.voters': `1@127.0.0.1:${c}`,
-    listeners: `PLAINTEXT://127.0.0.1:${k},CONTROLLER://127.0.0.1:${c}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${k}`,
+    'controller.quorum.voters': ctx.hosts.kafka.map((h, i) => `${i + 1}@${h}:${c}`).join(','),
+    listeners: `PLAINTEXT://${self}:${k},CONTROLLER://${self}:${c}`,
+    'advertised.listeners': `PLAINTEXT://${self}:${k}`,
     'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
     'log.dirs': dataDir,
     'num.partitions': 1,
-    'default.replication.factor': 1,
-    'min.insync.replicas': 1,
-    'offsets.topic.replication.factor': 1,
+    'default.replication.factor': rf,
+    'min.insync.replicas': minIsr,
+    'offsets.topic.replication.factor': rf,
     'offsets.topic.num.partitions': 5,
-    'transaction.state.log.replication.factor': 1,
-    'transaction.state.log.min.isr': 1,
+    'transaction.state.log.replication.factor': rf,
+    'transaction.state.log.min.isr': minIsr,
     'transaction.state.log.num.partitions': 5,
-    'share.coordinator.state.topic.replication.factor': 1,
-    'share.coordinator.state.topic.min.isr': 1,
+    'share.coordinator.state.topic.replication.factor': rf,
+    'share.coordinator.state.topic.min.isr': minIsr,
     'auto.create.topics.enable': true,
     'group.initial.rebalance.delay.ms': 0,
     'num.network.threads': 2,
@@ -103,6 +114,21 @@ function newClusterId(): string {
   }
 }
 
+/**
+ * The cluster id every broker of this stack formats with: made by the first
+ * to format, kept in the state folder (the brokers of one stack share it).
+ */
+async function sharedClusterId(ctx: StackContext): Promise<string> {
+  if (ctx.hosts.kafka.length === 1) return newClusterId();
+  const file = path.join(ctx.stateDir, 'kafka-cluster-id');
+  try {
+    await fs.writeFile(file, newClusterId(), { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return (await fs.readFile(file, 'utf8')).trim();
+}
+
 export const kafka: Component = {
   name: 'kafka',
   dependsOn: [],
@@ -120,7 +146,7 @@ export const kafka: Component = {
     // Format the KRaft storage once; meta.properties is Kafka's own marker.
     if (existsSync(path.join(d.data, 'meta.properties'))) return;
     const { java } = await findJava();
-    const clusterId = newClusterId();
+    const clusterId = await sharedClusterId(ctx);
     ctx.progress(`kafka: formatting KRaft storage in ${d.data} (cluster id ${clusterId})`);
     try {
       await execFileAsync(
@@ -145,6 +171,7 @@ export const kafka: Component = {
   },
 
   async healthy(ctx) {
-    return kafkaAnswers([bootstrapServers(ctx)]);
+    // This broker, not the list: each of the cluster's brokers is its own component.
+    return kafkaAnswers([`${ctx.bind}:${ctx.ports.kafka}`]);
   },
 };

@@ -1,6 +1,7 @@
 /**
  * Postgres 15 from Debian's package, run as the unprivileged `postgres` OS user
- * (initdb refuses root), loopback only, wal_level=logical for Debezium.
+ * (initdb refuses root), loopback only (on a cluster host: its bridge address, with password logins
+ * from the bridge's subnet), wal_level=logical for Debezium.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -19,7 +20,7 @@ const binDir = `/usr/lib/postgresql/${versions.postgresMajor}/bin`;
 
 export { pgRoles };
 
-const generatesPasswords = (ctx: StackContext) => ctx.profile === 'test';
+const generatesPasswords = (ctx: StackContext) => ctx.profile !== 'dev';
 const readPasswords = (ctx: StackContext): Passwords | undefined => (fs.existsSync(passwordFile(ctx.stateDir)) ? profilePasswords('test', ctx.stateDir) : undefined);
 
 function newPasswords(): Passwords {
@@ -44,11 +45,11 @@ export function pgCredentials(ctx: StackContext): Passwords {
 
 /** A role's URL on this stack's Postgres (or, with `port`, another server of the same cluster: the standby). */
 export function databaseUrl(ctx: StackContext, role: PgRole = 'app', port = ctx.ports.postgres): string {
-  return roleUrl(pgCredentials(ctx), role, port);
+  return roleUrl(pgCredentials(ctx), role, port, ctx.hosts.postgres);
 }
 
 /** The app role's URL without its password, for what people read (`stack status`). */
-export const displayUrl = (ctx: StackContext): string => `postgres://${pgRoles.app.user}@127.0.0.1:${ctx.ports.postgres}/${pgRoles.app.database} (password: npm run stack -- env)`;
+export const displayUrl = (ctx: StackContext): string => `postgres://${pgRoles.app.user}@${ctx.hosts.postgres}:${ctx.ports.postgres}/${pgRoles.app.database} (password: npm run stack -- env)`;
 
 export const dataDir = (ctx: StackContext) => path.join(ctx.stateDir, 'postgres', 'data');
 export const socketDir = (ctx: StackContext) => path.join(ctx.stateDir, 'postgres', 'run');
@@ -60,7 +61,7 @@ export function serverArgs(ctx: StackContext, where: { dataDir: string; port: nu
   return [
     '-D', where.dataDir,
     '-c', `port=${where.port}`,
-    '-c', 'listen_addresses=127.0.0.1',
+    '-c', `listen_addresses=${ctx.bind}`,
     '-c', `unix_socket_directories=${where.socketDir}`,
     '-c', 'wal_level=logical',
     '-c', 'max_wal_senders=10',
@@ -82,6 +83,23 @@ export const initSqlDir = (ctx: StackContext): string => path.join(ctx.repoRoot,
 
 function readInitSql(ctx: StackContext, name: string): string {
   return fs.readFileSync(path.join(initSqlDir(ctx), name), 'utf8');
+}
+
+/**
+ * On a host of the cluster, the other hosts connect over the bridge: let
+ * password logins in from the host's own subnet (`samenet`: the /24 of its one
+ * interface), the replication role too (pg_basebackup). Loopback stacks keep
+ * initdb's loopback-only file.
+ */
+const HOSTS_LINES = ['host all all samenet scram-sha-256', 'host replication all samenet scram-sha-256'];
+function allowHosts(ctx: StackContext, uid: number, gid: number): void {
+  if (ctx.bind === '127.0.0.1') return;
+  const hba = path.join(dataDir(ctx), 'pg_hba.conf');
+  const text = fs.readFileSync(hba, 'utf8');
+  const missing = HOSTS_LINES.filter((l) => !text.split('\n').includes(l));
+  if (missing.length === 0) return;
+  fs.appendFileSync(hba, `\n# The cluster's other hosts (stack/components/postgres.ts)\n${missing.join('\n')}\n`);
+  fs.chownSync(hba, uid, gid);
 }
 
 export const withClient = <T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> => withPostgres(url, 'astros-stack', fn, 2000);
@@ -110,7 +128,7 @@ export const postgres: Component = {
       const mode = fs.statSync(d).mode;
       if ((mode & 0o001) === 0) throw new InstallError('postgres', `the OS user '${OS_USER}' cannot enter ${d}; make it traversable (chmod o+x) or set ASTROS_STATE_DIR elsewhere`);
     }
-    if (fs.existsSync(path.join(dataDir(ctx), 'PG_VERSION'))) return;
+    if (fs.existsSync(path.join(dataDir(ctx), 'PG_VERSION'))) return allowHosts(ctx, uid, gid);
     if (generatesPasswords(ctx)) writePasswords(ctx, newPasswords());
     const pwfile = path.join(base, '.pwfile');
     fs.writeFileSync(pwfile, pgCredentials(ctx).superuser, { mode: 0o600 });
@@ -118,6 +136,7 @@ export const postgres: Component = {
     ctx.progress('[prepare] postgres: initdb');
     await run('runuser', ['-u', OS_USER, '--', path.join(binDir, 'initdb'), '-D', dataDir(ctx), '-U', pgRoles.superuser.user, '--pwfile', pwfile, '--auth-local=peer', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8']);
     fs.rmSync(pwfile);
+    allowHosts(ctx, uid, gid);
   },
 
   async process(ctx) {

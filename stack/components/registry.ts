@@ -17,7 +17,7 @@ export function registryHome(ctx: StackContext): string {
 }
 
 export function registryUrl(ctx: StackContext): string {
-  return `http://127.0.0.1:${ctx.ports.registry}`;
+  return `http://${ctx.hosts.registry}:${ctx.ports.registry}`;
 }
 
 /** Base URL of the Confluent-compatible API (what ClickHouse's format_avro_schema_registry_url needs). */
@@ -33,7 +33,7 @@ function dirs(ctx: StackContext): { root: string; data: string; config: string }
 
 function applicationProperties(ctx: StackContext, dataDir: string): string {
   return propertiesFile('Written by the native stack (stack/components/registry.ts) on every start; edits are overwritten.', {
-    'quarkus.http.host': '127.0.0.1',
+    'quarkus.http.host': ctx.bind,
     'quarkus.http.port': ctx.ports.registry,
     'apicurio.storage.kind': 'sql',
     'apicurio.storage.sql.kind': 'h2',

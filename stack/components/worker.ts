@@ -16,7 +16,7 @@ import { stackEnv } from '../lib/endpoints.ts';
 import { readLaunch, readPidfile } from '../lib/process.ts';
 import type { Component, StackContext } from '../lib/types.ts';
 
-const pidfile = (ctx: StackContext) => path.join(ctx.pidDir, 'worker.pid');
+const pidfile = (ctx: StackContext) => path.join(ctx.pidDir, `${ctx.instance ?? 'worker'}.pid`);
 
 /** The task queue the worker serves: what it was started with (its launch record), else what this environment says. */
 function target(ctx: StackContext): { taskQueue: string; namespace: string } {
@@ -29,7 +29,7 @@ export const worker: Component = {
   name: 'worker',
   dependsOn: ['postgres', 'temporal', 'clickhouse', 'simulator'],
   startTimeoutSeconds: 120,
-  url: (ctx) => `task queue ${target(ctx).taskQueue} on 127.0.0.1:${ctx.ports.temporal}`,
+  url: (ctx) => `task queue ${target(ctx).taskQueue} on ${ctx.hosts.temporal}:${ctx.ports.temporal}`,
   install: async () => {
     // Code from this repository; its npm dependencies are installed with the project.
   },
@@ -46,6 +46,7 @@ export const worker: Component = {
         KAFKA_BROKERS: env.KAFKA_BROKERS,
         CONNECT_URL: env.CONNECT_URL,
         REGISTRY_URL: env.REGISTRY_URL,
+        ...(env.KAFKA_TOPIC_PARTITIONS ? { KAFKA_TOPIC_PARTITIONS: env.KAFKA_TOPIC_PARTITIONS } : {}),
         ...Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('BACKUP_'))),
         // The environment's source, else this stack's simulator.
         ASTROS_SOURCE_URL: config(ctx.profile).source.url,
@@ -58,7 +59,7 @@ export const worker: Component = {
     if (!rec || !fs.existsSync(`/proc/${rec.pid}`)) return false;
     let connection: Connection | undefined;
     try {
-      connection = await Connection.connect({ address: `127.0.0.1:${ctx.ports.temporal}`, connectTimeout: 2000 });
+      connection = await Connection.connect({ address: `${ctx.hosts.temporal}:${ctx.ports.temporal}`, connectTimeout: 2000 });
       const { namespace, taskQueue } = target(ctx);
       const res = await connection.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue } });
       return (res.pollers ?? []).some((p) => (p.identity ?? '').startsWith(`${rec.pid}@`));

@@ -10,10 +10,12 @@ export const cacheDir = (): string => config().stack.cacheDir;
 
 /** A profile's stack: ports, state and cache from the one configuration (config/profiles.ts). */
 export function createContext(profile: Profile, progress: (m: string) => void = (m) => console.error(m)): StackContext {
-  const { ports, stateDir, cacheDir, python } = config(profile).stack;
+  const { ports, hosts, stateDir, cacheDir, python } = config(profile).stack;
   return {
     profile,
     ports: { ...ports },
+    hosts,
+    bind: '127.0.0.1',
     repoRoot,
     stateDir,
     cacheDir,

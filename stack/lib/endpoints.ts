@@ -1,4 +1,5 @@
-import { profileAddresses, profileBackup } from '../../config/profiles.ts';
+import { config } from '../../config/load.ts';
+import { profileAddresses, profileBackup, profileSettings } from '../../config/profiles.ts';
 import { dbtExecutable, dbtPython } from '../components/dbt.ts';
 import { pgCredentials } from '../components/postgres.ts';
 import type { StackContext } from './types.ts';
@@ -22,7 +23,7 @@ export interface StackEnv {
 }
 
 export function stackEnv(ctx: StackContext): StackEnv {
-  const a = profileAddresses(ctx.ports, pgCredentials(ctx));
+  const a = profileAddresses(ctx.ports, pgCredentials(ctx), ctx.hosts);
   return {
     ...a,
     DATABASE_URL: a.DATABASE_URL!,
@@ -36,6 +37,8 @@ export function stackEnv(ctx: StackContext): StackEnv {
     DBT_PYTHON: dbtPython(ctx),
     DBT_EXECUTABLE: dbtExecutable(ctx),
     // Backups: the directory this stack's ClickHouse may write, pg_basebackup as the replication role, the SeaweedFS S3 API.
-    ...profileBackup(ctx.ports, pgCredentials(ctx), ctx.stateDir),
+    ...profileBackup(ctx.ports, pgCredentials(ctx), ctx.stateDir, ctx.hosts),
+    // The profile's defaults that are not addresses (the cluster's partitions), as the environment may have moved them.
+    ...(Object.keys(profileSettings(ctx.profile)).length > 0 ? { KAFKA_TOPIC_PARTITIONS: String(config(ctx.profile).topicPartitions) } : {}),
   };
 }

@@ -26,6 +26,9 @@ export class StackError extends Error {}
 
 export interface StatusRow {
   name: string;
+  /** The cluster host it runs on and that host's address. */
+  host?: string;
+  address?: string;
   /** crashed: gone without being stopped (the supervisor restarts it); killed: by `stack kill` (`up` brings it back). */
   state: 'healthy' | 'unhealthy' | 'running' | 'stopped' | 'crashed' | 'killed' | 'installed' | 'not installed';
   pid?: number;
@@ -65,12 +68,19 @@ export function seen(pf: string): Seen {
   return { kind: ended ? 'stopped' : 'crashed', pid };
 }
 
+/** The hosts a stack runs on, made before its components start and removed after the whole stack stops (the cluster profile's namespaces). */
+export interface StackNetwork {
+  ensure(): Promise<void>;
+  remove(): Promise<void>;
+}
+
 export class StackManager {
   private readonly byName: Map<string, Component>;
 
   constructor(
     readonly ctx: StackContext,
     readonly components: Component[],
+    readonly network?: StackNetwork,
   ) {
     this.byName = new Map(components.map((c) => [c.name, c]));
   }
@@ -105,6 +115,8 @@ export class StackManager {
   /** Install everything first (downloads in parallel), then start in dependency waves. */
   async up(names: string[] = [], opts: { withDbt?: boolean; optional?: boolean } = {}): Promise<void> {
     const list = this.resolve(names, opts.optional);
+    // The hosts first: a missing `ip` or a non-root user is said before any download.
+    await this.network?.ensure();
     fs.mkdirSync(this.ctx.logDir, { recursive: true });
     fs.mkdirSync(this.ctx.pidDir, { recursive: true });
     // Every failure names its component and keeps the component's own advice.
@@ -228,18 +240,30 @@ export class StackManager {
     const order = this.resolve(list.map((c) => c.name)).filter((c) => list.includes(c)).reverse();
     // The whole stack: the supervisor first, so nothing is started again while it stops.
     if (names.length === 0) await stopSupervisor(this.ctx);
-    for (const c of order) {
-      await this.locked(c, async () => {
-        const pf = pidFile(this.ctx, c);
-        const rec = readPidfile(pf);
-        if (!isOurs(rec)) return removePidfile(pf);
-        markEnded(pf, rec, 'down');
-        const how = await stopProcess(rec, c.stopSignal);
-        removePidfile(pf);
-        this.ctx.progress(`[down] ${c.name}: ${how} (pid ${rec.pid})`);
-      });
+    // Dependents before what they depend on; components of one depth together (the cluster's three
+    // brokers stop as one: stopped one by one, the last waits for a quorum that is gone).
+    const depth = new Map<string, number>();
+    for (const c of this.resolve(order.map((c) => c.name))) depth.set(c.name, 1 + Math.max(0, ...c.dependsOn.map((d) => depth.get(d) ?? 0)));
+    const levels = [...new Set(order.map((c) => depth.get(c.name)!))].sort((a, b) => b - a);
+    for (const level of levels) {
+      await Promise.all(order.filter((c) => depth.get(c.name) === level).map((c) => this.stopOne(c)));
     }
-    if (names.length === 0) clearRestarts(this.ctx.stateDir);
+    if (names.length === 0) {
+      clearRestarts(this.ctx.stateDir);
+      await this.network?.remove();
+    }
+  }
+
+  private stopOne(c: Component): Promise<void> {
+    return this.locked(c, async () => {
+      const pf = pidFile(this.ctx, c);
+      const rec = readPidfile(pf);
+      if (!isOurs(rec)) return removePidfile(pf);
+      markEnded(pf, rec, 'down');
+      const how = await stopProcess(rec, c.stopSignal);
+      removePidfile(pf);
+      this.ctx.progress(`[down] ${c.name}: ${how} (pid ${rec.pid})`);
+    });
   }
 
   /**
@@ -270,7 +294,10 @@ export class StackManager {
     const restarts = readRestarts(this.ctx.stateDir);
     const rows: StatusRow[] = await Promise.all(
       this.components.map(async (c): Promise<StatusRow> => {
-        const counted = restarts[c.name]?.restarts ? { restarts: restarts[c.name]!.restarts } : {};
+        const counted = {
+          ...(restarts[c.name]?.restarts ? { restarts: restarts[c.name]!.restarts } : {}),
+          ...(c.host ? { host: c.host.name, address: c.host.address } : {}),
+        };
         const now = seen(pidFile(this.ctx, c));
         if (now.kind !== 'running') {
           const state = now.kind === 'crashed' ? 'crashed' : now.kind === 'stopped' && readPidfile(pidFile(this.ctx, c))?.ended === 'kill' ? 'killed' : 'stopped';

@@ -5,13 +5,20 @@
  * `healthy`, and on failure shows the log tail. Components never spawn their
  * long-lived process themselves.
  */
+import type { ServiceHosts } from '../../config/cluster.ts';
 import type { Ports, Profile } from '../../config/profiles.ts';
 
-export type { Ports, Profile };
+export type { Ports, Profile, ServiceHosts };
 
 export interface StackContext {
   profile: Profile;
   ports: Ports;
+  /** Where each service is reached (loopback, or the cluster's hosts). */
+  hosts: ServiceHosts;
+  /** The address this component binds: 127.0.0.1, or in the cluster its host's address. */
+  bind: string;
+  /** In the cluster, the name of one of several instances of a component (kafka2, connect1): its state, config and pidfile. */
+  instance?: string;
   /** Absolute path of the repository checkout. */
   repoRoot: string;
   /** Per-profile state: `<repo>/.stack/<profile>`; data under `<stateDir>/<component>`. */
@@ -45,6 +52,8 @@ export interface Component {
   optional?: boolean;
   /** Started only when named, never as one of the optional components (the standby: a second Postgres only its test starts). */
   namedOnly?: boolean;
+  /** In the cluster profile, the host it runs on (its network namespace and address). */
+  host?: { name: string; namespace: string; address: string };
   /** Names of components that must be healthy before this one starts. */
   dependsOn: string[];
   /** Human-facing URL or address printed by `status`. */

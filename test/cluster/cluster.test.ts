@@ -1,0 +1,102 @@
+/**
+ * The cluster profile as started by the layer's global setup: every host its
+ * own network namespace with its own address, three brokers replicating each
+ * topic three times with two in sync required, two Connect workers in one
+ * group, two pipeline workers on one task queue, and the pipeline working end
+ * to end through them (ingest, validation, dbt).
+ */
+import fs from 'node:fs';
+import { Connection } from '@temporalio/client';
+import { describe, expect, it } from 'vitest';
+import { hostsRunning } from '../../config/cluster.ts';
+import { parseConfig } from '../../config/load.ts';
+import { KafkaConnect } from '../../connectors/kafka-connect/client.ts';
+import { pipelineNames } from '../../shared/names.ts';
+import { createContext } from '../../stack/lib/context.ts';
+import { runCommand } from '../integration/helpers.ts';
+import { clusterManager, clusterPlanOfTests } from './cluster-stack.ts';
+
+const plan = clusterPlanOfTests();
+const npm = (...args: string[]) => runCommand('npm', ['run', '-s', ...args]);
+
+/** The network namespace a process runs in, by the inode of /proc/<pid>/ns/net. */
+const netnsOf = (pid: number): string => fs.readlinkSync(`/proc/${pid}/ns/net`);
+const inodeOfNamespace = (name: string): string => `net:[${fs.statSync(`/run/netns/${name}`).ino}]`;
+
+describe('the cluster profile', () => {
+  it('runs three brokers, two Connect workers and two workers, each healthy in its own namespace at its own address; status lists them', async () => {
+    const rows = await clusterManager().status();
+    const byName = new Map(rows.map((r) => [r.name, r]));
+    const instances = (service: 'kafka' | 'connect' | 'worker') => hostsRunning(plan, service).map((h) => ({ host: h, row: byName.get(h.host) }));
+    expect(instances('kafka')).toHaveLength(3);
+    expect(instances('connect')).toHaveLength(2);
+    expect(instances('worker')).toHaveLength(2);
+    const seen = new Set<string>();
+    for (const { host, row } of [...instances('kafka'), ...instances('connect'), ...instances('worker')]) {
+      expect(row?.state, host.host).toBe('healthy');
+      expect(row?.address).toBe(host.address);
+      // The process is inside its host's namespace, a different one for every host.
+      expect(netnsOf(row!.pid!), host.host).toBe(inodeOfNamespace(host.namespace));
+      seen.add(netnsOf(row!.pid!));
+    }
+    expect(seen.size).toBe(7);
+    expect(netnsOf(process.pid)).not.toBe([...seen][0]);
+
+    // What a person reads: every host, its address and what runs there.
+    const status = await npm('stack', '--', 'status', '--profile', 'cluster');
+    expect(status.code, status.text).toBe(0);
+    for (const h of plan.hosts) expect(status.text).toMatch(new RegExp(`^\\S+\\s+${h.host} ${h.address.replaceAll('.', '\\.')}\\s+healthy`, 'm'));
+  });
+
+  it('up again changes nothing: the same processes, the same namespaces', async () => {
+    const manager = clusterManager();
+    const pids = async () => Object.fromEntries((await manager.status()).filter((r) => r.host).map((r) => [r.name, r.pid]));
+    const before = await pids();
+    await manager.up([]);
+    expect(await pids()).toEqual(before);
+  });
+
+  it('the two Connect workers are one group: the connector registered through the first is listed and running on the second', async () => {
+    const port = createContext('cluster').ports.connect;
+    const workers = hostsRunning(plan, 'connect').map((h) => ({ address: h.address, rest: new KafkaConnect(`http://${h.address}:${port}`) }));
+    // The setup registered it through CONNECT_URL, the first worker.
+    expect(parseConfig(process.env).connectUrl).toBe(`http://${workers[0]!.address}:${port}`);
+    for (const w of workers) {
+      const status = await w.rest.status(pipelineNames.connector);
+      expect(status?.connector.state, w.address).toBe('RUNNING');
+    }
+  });
+
+  it('both workers poll the pipeline task queue', async () => {
+    const cfg = parseConfig(process.env);
+    const connection = await Connection.connect({ address: cfg.temporal.address });
+    try {
+      const res = await connection.workflowService.describeTaskQueue({ namespace: cfg.temporal.namespace, taskQueue: { name: cfg.temporal.taskQueue } });
+      const pids = new Set((res.pollers ?? []).map((p) => Number((p.identity ?? '').split('@')[0])));
+      const rows = await clusterManager().status();
+      for (const h of hostsRunning(plan, 'worker')) expect(pids, h.host).toContain(rows.find((r) => r.name === h.host)!.pid);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it('ingest, validate and dbt pass through the cluster', async () => {
+    const ingest = await npm('ingest');
+    expect(ingest.code, ingest.text).toBe(0);
+    expect(ingest.text).toMatch(/"outcome": "agree"/);
+    const validate = await npm('validate');
+    expect(validate.code, validate.text).toBe(0);
+    expect(validate.text).toMatch(/: agree \(/);
+    const dbt = await runCommand('npm', ['run', '-s', 'dbt'], { STACK_PROFILE: 'cluster' });
+    expect(dbt.code, dbt.text).toBe(0);
+    expect(dbt.text).toMatch(/ERROR=0/);
+  });
+
+  it('a CDC topic has replication factor 3, min.insync.replicas 2 and 3 partitions, each on every broker and in sync', async () => {
+    const topic = `${pipelineNames.topicPrefix}.public.astronauts`;
+    const out = await npm('stack', '--', 'describe', topic, '--profile', 'cluster');
+    expect(out.code, out.text).toBe(0);
+    expect(out.text).toContain(`${topic}  partitions 3  replication factor 3  min.insync.replicas 2`);
+    expect(out.text.match(/^ {2}partition \d+ .*isr \d,\d,\d$/gm)).toHaveLength(3);
+  });
+});
