@@ -109,7 +109,7 @@ async function connectorRunning(): Promise<boolean> {
  * component while it is down (and then our start fails); what counts is that
  * it is healthy again afterwards.
  */
-async function restart(component: 'connect' | 'clickhouse', during: () => Promise<void>): Promise<void> {
+async function restart(component: 'connect' | 'clickhouse' | 'registry', during: () => Promise<void>): Promise<void> {
   const m = stack();
   const c = componentsFor('test').find((x) => x.name === component)!;
   const bringUp = async (): Promise<void> => {
@@ -614,5 +614,38 @@ describe('restarts in the middle of a stream of changes', () => {
     }
     expect(n).toBeGreaterThan(50);
     await expectInSync(p, 'ClickHouse in sync after its restart');
+  });
+
+  it('keeps its Connect task through a registry outage that meets a schema it must register, then delivers', { timeout: 420_000 }, async () => {
+    const p = `${tag}_rg`;
+    const connectUrl = requireEnv('CONNECT_URL');
+    const su = postgres(requireEnv('PG_SUPERUSER_URL').replace(/\/postgres$/, '/astros'));
+    try {
+      await restart('registry', async () => {
+        // A restarted task starts with empty converter caches: its first record of a topic asks the registry.
+        const res = await fetch(`${connectUrl}/connectors/astros-postgres/tasks/0/restart`, { method: 'POST' });
+        expect(res.status).toBeLessThan(300);
+        await waitFor(connectorRunning, (ok) => ok, 'the task RUNNING after its restart', 120_000, 500);
+        await insertProbe(`${p}_1`, 'ISS');
+        const { rows } = await pool.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
+        // Debezium has the change (its walsender sent past it), so the converter met the registry's absence.
+        // sent_lsn is shown to superusers only.
+        await waitFor(
+          async () => (await su.query<{ ok: boolean }>(
+            `select r.sent_lsn >= $1::pg_lsn as ok from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid where s.slot_name = 'astros_debezium'`,
+            [rows[0]!.lsn],
+          )).rows[0]?.ok === true,
+          (ok) => ok,
+          'Debezium to receive the change while the registry is down',
+          120_000,
+          200,
+        );
+      });
+    } finally {
+      await su.end();
+    }
+    // Retried, not failed: the change arrives once the registry answers again, and the task never stopped.
+    await waitInSync(p, 'the change made during the registry outage in ClickHouse', 180_000);
+    expect(await connectorRunning()).toBe(true);
   });
 });

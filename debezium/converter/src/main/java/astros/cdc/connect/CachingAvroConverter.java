@@ -15,6 +15,8 @@ import org.apache.avro.io.BinaryEncoder;
 import org.apache.avro.io.EncoderFactory;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.connect.data.Schema;
+import org.apache.kafka.connect.errors.RetriableException;
+import io.apicurio.registry.rest.client.exception.RestClientException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,6 +39,11 @@ import org.slf4j.LoggerFactory;
  * only once they reproduce Apicurio's bytes for that first record exactly.
  * Debezium and its transforms hand out one Schema instance per table shape, so
  * a schema change is a new instance and goes through Apicurio again.
+ *
+ * <p>A registry that cannot answer (down, restarting, a 5xx) is reported as
+ * Connect's RetriableException, so the connector's errors.retry.timeout keeps
+ * the task waiting for it instead of killing the task for good; a refusal
+ * (an incompatible schema, a 4xx) still fails at once.
  */
 public class CachingAvroConverter<T> extends AvroConverter<T> {
     private static final Logger LOG = LoggerFactory.getLogger(CachingAvroConverter.class);
@@ -66,18 +73,18 @@ public class CachingAvroConverter<T> extends AvroConverter<T> {
 
     private synchronized byte[] convert(String topic, Headers headers, Schema schema, Object value) {
         if (!cacheable || schema == null || value == null) {
-            return serializer.serialize(topic, headers, applySchema(schema, value));
+            return registryCall(topic, headers, applySchema(schema, value));
         }
         Map<Schema, CachedWriter> shapes = byTopic.computeIfAbsent(topic, t -> new IdentityHashMap<>());
         T avro = applySchema(schema, value);
         CachedWriter cached = shapes.get(schema);
         if (cached == CachedWriter.APICURIO) {
-            return serializer.serialize(topic, headers, avro);
+            return registryCall(topic, headers, avro);
         }
         if (cached != null) {
             return cached.write(avro);
         }
-        byte[] bytes = serializer.serialize(topic, headers, avro);
+        byte[] bytes = registryCall(topic, headers, avro);
         CachedWriter candidate = CachedWriter.of(bytes, avro);
         if (candidate != null && Arrays.equals(candidate.write(avro), bytes)) {
             if (shapes.size() >= MAX_SHAPES_PER_TOPIC) {
@@ -90,6 +97,31 @@ public class CachingAvroConverter<T> extends AvroConverter<T> {
             shapes.put(schema, CachedWriter.APICURIO);
         }
         return bytes;
+    }
+
+    private byte[] registryCall(String topic, Headers headers, T avro) {
+        try {
+            return serializer.serialize(topic, headers, avro);
+        } catch (RuntimeException e) {
+            if (registryUnavailable(e)) {
+                throw new RetriableException(topic + ": the schema registry did not answer (" + e + "); retried", e);
+            }
+            throw e;
+        }
+    }
+
+    /** Transient: an I/O failure anywhere in the chain, or the registry's own 5xx (or no code at all). */
+    static boolean registryUnavailable(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof IOException) {
+                return true;
+            }
+            if (t instanceof RestClientException) {
+                Integer code = ((RestClientException) t).getError() == null ? null : ((RestClientException) t).getError().getErrorCode();
+                return code == null || code >= 500;
+            }
+        }
+        return false;
     }
 
     private static boolean isTrue(Object v) {
