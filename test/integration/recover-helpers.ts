@@ -57,7 +57,8 @@ export async function startAlertMonitor(instance: string, ch: ClickHouseClient):
  * The monitor's first sample taken after `since` (ms), whether it had the slot lost, and when the
  * slot_lost alert fired: "within one sample" is that the first sample after the loss already says so.
  */
-export async function firstSampleAfter(ch: ClickHouseClient, instance: string, since: number): Promise<{ at: number; lost: number | null; firedAt: number | null }> {
+/** The first monitor sample after `since`, and the first slot_lost alert after `alertsSince` (default `since`). */
+export async function firstSampleAfter(ch: ClickHouseClient, instance: string, since: number, alertsSince = since): Promise<{ at: number; lost: number | null; firedAt: number | null }> {
   const [s] = await chRows<{ first_at: string; lost: number | null }>(
     ch,
     `SELECT toUnixTimestamp64Milli(min(at)) AS first_at, argMinIf(value, at, metric = 'astros_replication_slot_lost' AND labels['slot'] = {slot:String}) AS lost
@@ -69,7 +70,7 @@ export async function firstSampleAfter(ch: ClickHouseClient, instance: string, s
     ch,
     `SELECT if(count() = 0, NULL, toUnixTimestamp64Milli(min(at))) AS fired_at FROM ${pipelineNames.clickhouseDatabase}.monitor_alerts
       WHERE instance = {i:String} AND kind = 'slot_lost' AND state = 'firing' AND at > fromUnixTimestamp64Milli({since:Int64}, 'UTC')`,
-    { i: instance, since },
+    { i: instance, since: alertsSince },
   );
   return { at: Number(s?.first_at ?? 0), lost: s?.lost ?? null, firedAt: a?.fired_at ? Number(a.fired_at) : null };
 }
