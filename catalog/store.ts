@@ -4,8 +4,8 @@
  * synced into it by `npm run setup`; a command or a test adds its own rows.
  */
 import type { Queryable } from './db.ts';
-import { parseDeclarations, type TableDeclaration, type TableDeclarationInput } from './declaration.ts';
-import { pipelineNames } from '../shared/names.ts';
+import { groupOf, parseDeclarations, type TableDeclaration, type TableDeclarationInput } from './declaration.ts';
+import { DEFAULT_GROUP, pipelineNames } from '../shared/names.ts';
 
 export type Origin = 'repository' | 'command' | 'test';
 
@@ -89,6 +89,24 @@ export async function catalogEntries(db: Db): Promise<CatalogEntry[]> {
 
 export async function activeTables(db: Db): Promise<TableDeclaration[]> {
   return (await catalogEntries(db)).filter((e) => isCaptured(e.state)).map((e) => e.declaration);
+}
+
+/**
+ * The captured tables by group, sorted by name; the default group is always there (its connector is the
+ * pipeline's first, registered by setup). Every table belongs to exactly one group: its declaration's.
+ */
+export function groupsOf<T extends { declaration: { group?: string | undefined } }>(tables: T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>([[DEFAULT_GROUP, []]]);
+  for (const t of tables) {
+    const g = groupOf(t.declaration);
+    out.set(g, [...(out.get(g) ?? []), t]);
+  }
+  return new Map([...out].sort(([a], [b]) => (a === DEFAULT_GROUP ? -1 : b === DEFAULT_GROUP ? 1 : a.localeCompare(b))));
+}
+
+/** Each captured table's group, by source (the lag report, the page, validation's catch-up look the slot up by it). */
+export async function capturedGroups(db: Db): Promise<Map<string, string>> {
+  return new Map((await catalogEntries(db)).filter((e) => isCaptured(e.state)).map((e) => [e.declaration.source, groupOf(e.declaration)]));
 }
 
 /**
