@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../config/paths.ts';
-import { DEFAULT_GROUP, groupNames, splitSource } from '../shared/names.ts';
+import { DEFAULT_GROUP, groupNames, pipelineNames, splitSource } from '../shared/names.ts';
 import { transformOf, type TableDeclaration } from './declaration.ts';
 
 export interface ConnectorSpec {
@@ -51,9 +51,11 @@ export function columnTransformSettings(tables: TableDeclaration[]): Record<stri
 /**
  * The connector of one table group (its tables only). The default group's is the committed file's
  * (identical to what the pipeline registered before groups existed: nothing restarts or re-reads);
- * another group's takes its own name, slot, publication and heartbeat row, no signal table, and never
- * snapshots (snapshot.mode=no_data: `tables add` loads a table's rows with resyncTable, straight from
- * Postgres, once the connector streams its changes).
+ * another group's takes its own name, slot, publication, topic prefix and heartbeat row, no signal
+ * table, and never snapshots (snapshot.mode=no_data: `tables add` loads a table's rows with
+ * resyncTable, straight from Postgres, once the connector streams its changes). Its topics are routed
+ * back to the pipeline's prefix (Connect's RegexRouter after the unwrap), so a table's topic is the
+ * same in every group; the heartbeat topic (`__debezium-heartbeat.<its prefix>`) stays its own.
  */
 export function connectorFor(base: ConnectorSpec, tables: TableDeclaration[], group: string = DEFAULT_GROUP): ConnectorSpec {
   // Transforms are derived afresh: drop the base's.
@@ -72,6 +74,10 @@ export function connectorFor(base: ConnectorSpec, tables: TableDeclaration[], gr
     config['heartbeat.action.query'] =
       `insert into ${g.heartbeatTable} (group_name, beat_at) values ('${g.heartbeatRow}', now()) on conflict (group_name) do update set beat_at = excluded.beat_at`;
     config['snapshot.mode'] = 'no_data';
+    config.transforms = [...(config.transforms ?? '').split(',').filter((x) => x && x !== 'route'), 'route'].join(',');
+    config['transforms.route.type'] = 'org.apache.kafka.connect.transforms.RegexRouter';
+    config['transforms.route.regex'] = `${literal(g.topicPrefix)}\\.(.*)`;
+    config['transforms.route.replacement'] = `${pipelineNames.topicPrefix}.$1`;
   }
   // The identity is the names module's (the file is generated with it).
   config['slot.name'] = g.slot;

@@ -51,14 +51,17 @@ export const GROUP_NAME = /^[a-z][a-z0-9_]{0,29}$/;
  * heartbeat (so an idle group's slot keeps moving). The default group's names are the names the pipeline
  * had before groups existed, so a stack built then is adopted as it is: same connector (Connect keys its
  * stored offsets by the connector's name), slot, publication and topics. Every group reads the
- * pipeline's database under the same topic prefix: a table belongs to one group, so its topic, consumer
- * group and ClickHouse objects do not depend on the group, and a table moved between groups keeps them.
+ * pipeline's database. Another group's connector has its own topic prefix (Debezium's logical name: its
+ * metrics are registered under it, and two connectors of one name wait for each other), and routes its
+ * topics back to the pipeline's prefix (catalog/connector.ts): a table's topic, consumer group and
+ * ClickHouse objects never depend on its group, and a table moved between groups keeps them.
  */
 export interface GroupNames {
   group: string;
   connector: string;
   slot: string;
   publication: string;
+  /** Debezium's topic.prefix (its logical name); the topics it writes are routed to `<pipeline prefix>.<schema>.<table>`. */
   topicPrefix: string;
   /** The table the connector's heartbeat.action.query writes, and the row (undefined: the whole one-row table). */
   heartbeatTable: string;
@@ -83,7 +86,7 @@ export function groupNames(group: string = DEFAULT_GROUP): GroupNames {
     connector: `${pipelineNames.connector}-${group}`,
     slot: `${pipelineNames.slot}_${group}`,
     publication: `${pipelineNames.publication}_${group}`,
-    topicPrefix: pipelineNames.topicPrefix,
+    topicPrefix: `${pipelineNames.topicPrefix}_${group}`,
     heartbeatTable: pipelineNames.groupHeartbeatTable,
     heartbeatRow: group,
   };

@@ -31,7 +31,13 @@ describe('table groups', () => {
     const decls = parseDeclarations([declarationFromOptions('public.orders', { group: 'g2' })], 'test');
     const c = connectorFor(readConnectorFile(), decls, 'g2');
     expect(c.name).toBe('astros-postgres-g2');
-    expect(c.config).toMatchObject({ 'slot.name': 'astros_debezium_g2', 'publication.name': 'astros_publication_g2', 'topic.prefix': 'astros', 'table.include.list': 'public.orders', 'snapshot.mode': 'no_data' });
+    expect(c.config).toMatchObject({ 'slot.name': 'astros_debezium_g2', 'publication.name': 'astros_publication_g2', 'table.include.list': 'public.orders', 'snapshot.mode': 'no_data' });
+    // Its own logical name (Debezium registers its metrics under it: two connectors of one name wait for each other), its topics routed
+    // back to the pipeline's prefix: a table's topic is the same in every group.
+    expect(c.config).toMatchObject({ 'topic.prefix': 'astros_g2', transforms: 'unwrap,route', 'transforms.route.type': 'org.apache.kafka.connect.transforms.RegexRouter' });
+    const route = new RegExp(`^${c.config['transforms.route.regex']!}$`);
+    expect('astros_g2.public.orders'.replace(route, c.config['transforms.route.replacement']!)).toBe('astros.public.orders');
+    expect(route.test('__debezium-heartbeat.astros_g2')).toBe(false);
     expect(c.config['heartbeat.action.query']).toBe(
       `insert into ${pipelineNames.groupHeartbeatTable} (group_name, beat_at) values ('g2', now()) on conflict (group_name) do update set beat_at = excluded.beat_at`,
     );
