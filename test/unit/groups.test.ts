@@ -10,6 +10,11 @@ import { repositoryTables } from '../../catalog/tables.ts';
 import { formatLagReport, lagFailure, type GroupLag, type LagReport } from '../../activities/lag-report.ts';
 import { declarationFromOptions } from '../../cli/tables.ts';
 import { repoRoot } from '../../config/paths.ts';
+import { parseConfig } from '../../config/load.ts';
+import type { Snapshot } from '../../monitor/collect.ts';
+import type { MonitorHistory } from '../../monitor/history.ts';
+import { MonitorMetrics } from '../../monitor/metrics.ts';
+import { renderPage } from '../../monitor/page.ts';
 import { DEFAULT_GROUP, groupNames, groupOfSlot, pipelineNames } from '../../shared/names.ts';
 
 const table = (source: string): SourceTable => ({ source, schema: 'public', table: source.split('.')[1]!, kind: 'r', replicaIdentity: 'f', owner: 'astros', columns: [] });
@@ -90,5 +95,65 @@ describe('table groups', () => {
     expect(text).toContain('group g2: public.t_g2');
     expect(text).toContain('slot astros_debezium active');
     expect(text).toContain('slot astros_debezium_g2: NOT FOUND');
+  });
+});
+
+describe('the monitor with two groups', () => {
+  const g2 = groupNames('g2');
+  const position = (slot: string, lag: number) => ({ currentLsn: '0/9', slot, slotFound: true, active: true, confirmedFlushLsn: '0/9', flushLagBytes: lag, retainedWalBytes: 64, walStatus: 'reserved', lastHeartbeat: null });
+  const groups: GroupLag[] = [
+    { ...position(pipelineNames.slot, 10), group: DEFAULT_GROUP, connector: pipelineNames.connector, tables: ['public.a'] },
+    { ...position(g2.slot, 20), group: 'g2', connector: g2.connector, tables: ['public.b'] },
+  ];
+  const tasks = [{ id: 0, state: 'RUNNING' }];
+  const snapshot: Snapshot = {
+    at: Date.parse('2026-01-01T00:00:00Z'),
+    tableStates: [],
+    components: { postgres: true, kafka: true, connect: true, registry: true, clickhouse: true, temporal: true },
+    lag: { at: '', postgres: groups[0]!, groups, kafka: [], clickhouse: [] },
+    slots: [
+      { slot: pipelineNames.slot, walStatus: 'reserved', active: true },
+      { slot: g2.slot, walStatus: 'reserved', active: true },
+    ],
+    captureGaps: [],
+    slotLimitBytes: null,
+    tables: [],
+    connector: { name: pipelineNames.connector, state: 'RUNNING', tasks },
+    connectors: [
+      { name: pipelineNames.connector, state: 'RUNNING', tasks },
+      { name: g2.connector, state: 'RUNNING', tasks: [{ id: 0, state: 'FAILED' }] },
+    ],
+    ingest: { runs: {}, rejects: 0, lastAppliedAt: null, consecutiveFailures: 0, recentWorkflows: [] },
+    validations: [],
+    recentValidations: [],
+    recentDeadLetters: [],
+    recentRejects: [],
+  };
+
+  it("exports every group's slot lag and connector tasks; a group's missing slot is lost", async () => {
+    const m = new MonitorMetrics();
+    m.apply(snapshot, 0.5);
+    let text = await m.registry.metrics();
+    expect(text).toContain(`astros_replication_slot_lag_bytes{slot="${pipelineNames.slot}"} 10`);
+    expect(text).toContain(`astros_replication_slot_lag_bytes{slot="${g2.slot}"} 20`);
+    expect(text).toContain(`astros_connector_tasks{connector="${g2.connector}",state="FAILED"} 1`);
+    expect(text).toContain(`astros_replication_slot_lost{slot="${g2.slot}"} 0`);
+    m.apply({ ...snapshot, slots: snapshot.slots.slice(0, 1) }, 0.5);
+    text = await m.registry.metrics();
+    expect(text).toContain(`astros_replication_slot_lost{slot="${g2.slot}"} 1`);
+    expect(text).toContain(`astros_replication_slot_lost{slot="${pipelineNames.slot}"} 0`);
+  });
+
+  it("the page shows each group's slot and connector, and names the group's slot that is lost", async () => {
+    const history = { points: async () => [], recentAlerts: async () => [] } as unknown as MonitorHistory;
+    const render = (s: Snapshot) => renderPage({ cfg: parseConfig({}), snapshot: s, history, firing: [] });
+    const fine = await render(snapshot);
+    expect(fine).toContain(`slot ${pipelineNames.slot} active, lag 10 B`);
+    expect(fine).toContain(`slot ${g2.slot} active, lag 20 B`);
+    expect(fine).toContain(`${g2.connector}: RUNNING`);
+    const lost = await render({ ...snapshot, slots: [snapshot.slots[0]!, { slot: g2.slot, walStatus: 'lost', active: false }] });
+    expect(lost).toMatch(new RegExp(`data-alerts="slot"><strong>Not capturing:</strong> replication slot ${g2.slot} is lost`));
+    expect(lost).toContain(`slot ${g2.slot} LOST`);
+    expect(lost).not.toContain(`slot ${pipelineNames.slot} LOST`);
   });
 });
