@@ -47,15 +47,30 @@ export interface CatalogEntry {
 type Db = Queryable;
 const table = pipelineNames.catalogTable;
 
-/** Make the repository's rows equal to the file; rows it no longer names are marked removed. */
-export async function syncRepositoryTables(db: Db, decls: TableDeclaration[]): Promise<{ upserted: string[]; removed: string[] }> {
-  for (const d of decls) await declareTable(db, d, 'repository');
+/**
+ * Make the repository's rows equal to the file; rows it no longer names are marked removed. A captured
+ * table that streams in another group than the file says is left where it is (a group changes only by a
+ * remove and an add, which reloads the table): `kept` says so, with the way out.
+ */
+export async function syncRepositoryTables(db: Db, decls: TableDeclaration[]): Promise<{ upserted: string[]; removed: string[]; kept: string[] }> {
+  const live = new Map((await catalogEntries(db)).filter((e) => isCaptured(e.state)).map((e) => [e.declaration.source, groupOf(e.declaration)]));
+  const kept: string[] = [];
+  const upserted: string[] = [];
+  for (const d of decls) {
+    const now = live.get(d.source);
+    if (now !== undefined && now !== groupOf(d)) {
+      kept.push(`${d.source} streams in group ${now}, catalog/tables.ts says ${groupOf(d)}: left in ${now} (declare group '${now}' in the file, or move it: npm run tables -- remove ${d.source}, then npm run tables -- add ${d.source} --group ${groupOf(d)})`);
+      continue;
+    }
+    await declareTable(db, d, 'repository');
+    upserted.push(d.source);
+  }
   const { rows } = await db.query<{ source: string }>(
     `update ${table} set state = 'removed', updated_at = now()
       where origin = 'repository' and state = 'active' and not (source = any($1::text[])) returning source`,
     [decls.map((d) => d.source)],
   );
-  return { upserted: decls.map((d) => d.source), removed: rows.map((r) => r.source) };
+  return { upserted, removed: rows.map((r) => r.source), kept };
 }
 
 /** Add or replace one declaration (idempotent). A 'blocked' table stays blocked (isFlowing), a 'dropped' one dropped (only `tables add` takes it back). */
