@@ -155,9 +155,10 @@ describe('table groups', () => {
   it('groups list, tables list and the lag report show each group with its own slot', { timeout: 120_000 }, async () => {
     const groups = await cli('groups', 'list', '--json');
     expect(groups.code, groups.text).toBe(0);
-    const rows = json<{ group: string; slot: string; connectorState: string; tables: string[]; slotState: string }[]>(groups.text);
+    const rows = json<{ group: string; slot: string; connectorState: string; tables: string[]; slotState: string; lastHeartbeat: string | null }[]>(groups.text);
     expect(rows.find((r) => r.group === 'default')).toMatchObject({ slot: pipelineNames.slot, connectorState: expect.stringMatching(/^RUNNING/) as unknown });
     expect(rows.find((r) => r.group === group)).toMatchObject({ slot: g.slot, connectorState: 'RUNNING (tasks RUNNING)', tables: [big, empty].sort(), slotState: expect.stringMatching(/^active/) as unknown });
+    expect(rows.find((r) => r.group === group)?.lastHeartbeat).not.toBeNull();
     const tables = json<{ source: string; group: string }[]>((await cli('tables', 'list', '--json')).text);
     expect(tables.find((t) => t.source === big)?.group).toBe(group);
     expect(tables.find((t) => t.source === probe)?.group).toBe('default');
@@ -167,6 +168,18 @@ describe('table groups', () => {
     expect(lag.text).toMatch(new RegExp(`slot ${g.slot} active, confirmed flush`));
     expect(lag.text).toMatch(new RegExp(`slot ${pipelineNames.slot} active, confirmed flush`));
     console.log(`[groups] groups list:\n${(await cli('groups', 'list')).text}`);
+  });
+
+  it("the group's own heartbeat moves its idle slot past WAL that other tables write", { timeout: 120_000 }, async () => {
+    const { rows } = await pool.query<{ lsn: string }>(`insert into ${probe} (probe_key, label) values ($1, 'wal elsewhere') returning pg_current_wal_lsn()::text as lsn`, [`${tag}_idle`]);
+    const mark = lsn(rows[0]!.lsn);
+    await waitFor(
+      () => pool.query<{ c: string }>(`select confirmed_flush_lsn::text as c from pg_replication_slots where slot_name = $1`, [g.slot]),
+      (r) => r.rows[0] !== undefined && lsn(r.rows[0].c) >= mark,
+      `the idle group's slot ${g.slot} to confirm ${rows[0]!.lsn}`,
+      60_000,
+      250,
+    );
   });
 
   it("the group's connector stopped does not stop the default group's stream; resumed, its changes arrive", { timeout: 180_000 }, async () => {
