@@ -22,6 +22,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createValidationActivities } from '../../activities/validation/activities.ts';
 import { retireGroup } from '../../activities/retire-group.ts';
+import { dropInactiveSlot } from '../../connectors/postgres/slots.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
 import { groupNames, pipelineNames } from '../../shared/names.ts';
 import type { ValidationReport } from '../../shared/validation.ts';
@@ -100,8 +101,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.stop();
   for (const s of [big, empty]) await dropCapturedTable(pool, ch, s);
-  // A group left by a failed run would keep its slot (and WAL) on the shared stack.
-  await retireGroup(pool, connect, group, () => undefined, 30_000).catch((err: unknown) => console.log(`[groups] cleanup: ${String(err)}`));
+  // A group left by a failed run would keep its slot (and WAL) on the shared stack: retired, or else taken down without waiting.
+  await retireGroup(pool, connect, group, () => undefined, 30_000).catch(async (err: unknown) => {
+    console.log(`[groups] cleanup: ${String(err)}; removing the group's connector, slot and publication without waiting`);
+    await connect.remove(g.connector).catch(() => undefined);
+    await waitFor(() => dropInactiveSlot(pool, g.slot).then(async (dropped) => dropped || !(await slotExists(g.slot))), (done) => done, `slot ${g.slot} dropped`, 60_000, 500).catch(() => undefined);
+    await pool.query(`drop publication if exists ${g.publication}`).catch(() => undefined);
+  });
   await pool.query(`delete from ${probe} where probe_key like $1`, [`${tag}%`]).catch(() => undefined);
   await ch?.close();
   await pool?.end();
