@@ -19,7 +19,6 @@
  * Postgres must be the captured database (for the heartbeat tables);
  * pg_replication_slots and pg_current_wal_lsn() need no superuser.
  */
-import { groupOf } from '../catalog/declaration.ts';
 import { activeTables, groupsOf } from '../catalog/store.ts';
 import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import { withAdmin, type Kafka } from '../connectors/kafka/client.ts';
@@ -91,7 +90,7 @@ export async function lagReport(c: LagClients, opts: LagOptions): Promise<LagRep
       )
       .then((x) => x.rows[0]?.beat_at ?? null)
       .catch(() => null);
-    groups.push({ ...(await slotPosition(c.db, g.slot)), group, connector: g.connector, lastHeartbeat, tables: decls.filter((d) => groupOf(d.declaration) === group).map((d) => d.declaration.source) });
+    groups.push({ ...(await slotPosition(c.db, g.slot)), group, connector: g.connector, lastHeartbeat, tables: decls.map((d) => d.declaration.source) });
   }
   // A slot of no group (--slot of a bench's or test's connector): reported alone.
   if (groups.length === 0) groups.push({ ...(await slotPosition(c.db, opts.slot!)), group: '-', connector: '-', lastHeartbeat: null, tables: [] });
