@@ -215,6 +215,7 @@ describe('table groups', () => {
     expect(one.text).not.toContain('no table left');
     expect(await connect.config(g.connector)).toMatchObject({ 'table.include.list': empty });
     const last = await cli('tables', 'remove', empty, '--timeout', '4m');
+    console.log(`[groups] tables remove of the group's last table:\n${last.text.split('\n').filter((l) => !l.startsWith('tables: ')).join('\n')}`);
     expect(last.code, last.text).toBe(0);
     expect(last.text).toContain(`group ${group}: no table left; its changes up to `);
     expect(last.text).toContain(`connector ${g.connector}, slot ${g.slot} and publication ${g.publication} removed`);
