@@ -132,14 +132,14 @@ export function buildTablesCommand(): Command {
       // A lost or missing slot stops every table of its group at once: the headline, as in the lag report.
       for (const failed of new Set(rows.flatMap((r) => (r.notCapturing ? [r.notCapturing] : [])))) console.log(`FAILED: ${failed}`);
       const gw = Math.max(5, ...rows.map((r) => r.group.length));
-      console.log(`${'table'.padEnd(w)}  ${'group'.padEnd(gw)}  ${'state'.padEnd(9)}  ${'rows'.padStart(9)}  lag / last validation`);
+      console.log(`${'table'.padEnd(w)}  ${'state'.padEnd(9)}  ${'rows'.padStart(9)}  ${'group'.padEnd(gw)}  lag / last validation`);
       for (const r of rows) {
         const blocked = r.blocked
           ? `; blocked since ${r.blocked.since}, its unapplied changes stay in Kafka for another ${r.blocked.keptFor}`
           : r.dropped
             ? `; not captured since ${r.dropped.since}`
             : '';
-        console.log(`${r.source.padEnd(w)}  ${r.group.padEnd(gw)}  ${r.state.padEnd(9)}  ${String(r.rows ?? '?').padStart(9)}  ${r.lag}; validation ${r.lastValidation}${blocked}${r.error ? `; error: ${r.error}` : ''}`);
+        console.log(`${r.source.padEnd(w)}  ${r.state.padEnd(9)}  ${String(r.rows ?? '?').padStart(9)}  ${r.group.padEnd(gw)}  ${r.lag}; validation ${r.lastValidation}${blocked}${r.error ? `; error: ${r.error}` : ''}`);
         if (r.notCapturing) console.log(`${''.padEnd(w)}  NOT CAPTURING: its group's replication slot cannot be read (npm run recover)`);
         if (r.captureGap) console.log(`${''.padEnd(w)}  capture gap: ${r.captureGap}`);
       }
