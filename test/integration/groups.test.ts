@@ -10,6 +10,8 @@
  *    with the way to move it;
  *  - `groups list`, `tables list` and `npm run lag` show both slots;
  *  - the group's connector stopped does not stop the default group's stream;
+ *  - the group's slot dropped: `recover --group` makes a new one, records the
+ *    gap and resyncs that group's tables only, while the default group streams;
  *  - adoption: the default group's connector keeps its configuration, its
  *    Connect offsets and slot move forward (never reset) and nothing is read
  *    again (no snapshot reads);
@@ -198,6 +200,27 @@ describe('table groups', () => {
     expect(await chRows(ch, `SELECT id FROM astros.gempty_${tag} FINAL WHERE id = 2`)).toEqual([]);
     await connect.resume(g.connector);
     await waitFor(() => chRows<{ id: number }>(ch, `SELECT id FROM astros.gempty_${tag} FINAL WHERE id = 2`), (r) => r.length === 1, 'the change made while its connector was stopped', 120_000);
+  });
+
+  it("the group's slot missing: recover --group makes it a new one and resyncs that group's tables only; the default group streams throughout", { timeout: 300_000 }, async () => {
+    await connect.stop(g.connector);
+    await waitFor(() => connect.connectorState(g.connector), (s) => s === 'STOPPED', `${g.connector} stopped`);
+    await waitFor(() => dropInactiveSlot(pool, g.slot), (dropped) => dropped, `slot ${g.slot} released and dropped`, 60_000, 500);
+    // Changes no slot keeps: the gap the recovery records and the resync repairs.
+    await pool.query(`update ${big} set v = 'in the gap' where id <= 10`);
+    await pool.query(`insert into ${probe} (probe_key, label) values ($1, 'while the group has no slot')`, [`${tag}_noslot`]);
+    await probeArrived(`${tag}_noslot`);
+    const r = await cli('recover', '--group', group, '--timeout', '5m');
+    console.log(`[groups] recover --group:\n${r.text.split('\n').filter((l) => !l.startsWith('recover: ')).join('\n')}`);
+    expect(r.code, r.text).toBe(0);
+    expect(r.text).toContain(`slot ${g.slot}: was missing; the connector streams from a new slot`);
+    expect(r.text).toMatch(new RegExp(`capture gap: .* recorded in \\S+ for 2 table\\(s\\)`));
+    expect(r.text).toMatch(new RegExp(`${big.replace('.', '\\.')}: resynced 2,000 rows at \\S+ \\(10 changed, 0 deleted, 1990 unchanged\\); .*: agree`));
+    expect(r.text).toContain(`${empty}: resynced 2 rows`);
+    expect(r.text).not.toContain(probe);
+    expect(await slotExists(g.slot)).toBe(true);
+    await pool.query(`insert into ${empty} values (3, 'after the recovery')`);
+    await waitFor(() => chRows<{ id: number }>(ch, `SELECT id FROM astros.gempty_${tag} FINAL WHERE id = 3`), (rows) => rows.length === 1, 'a change after the recovery', 120_000);
   });
 
   it('adoption: the default group keeps its connector configuration, its offsets and slot only move forward, nothing is read again', { timeout: 60_000 }, async () => {
