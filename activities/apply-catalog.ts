@@ -8,6 +8,10 @@
  * add|remove` runs after changing the catalog (activity applyCatalogToStack).
  * Registering the connector with a changed table list restarts its task: the
  * only pause the other tables see.
+ *
+ * Per table group (shared/names.ts groupNames): its publication, its connector
+ * with its tables; a group of another connector restarts nothing here. A group
+ * whose last table went is retired (activities/retire-group.ts).
  */
 import type { Endpoints } from '../config/load.ts';
 import { capturedTables, connectorConfig, deriveOptions, flowingTables, reconcileClickHouse, SHARED_PLAN, type CapturedTable } from '../catalog/derive.ts';
@@ -18,7 +22,9 @@ import { ensureTopics, type TopicSpec } from '../connectors/kafka/topics.ts';
 import type { KafkaConnect } from '../connectors/kafka-connect/client.ts';
 import type { Queryable } from '../connectors/postgres/pool.ts';
 import { readPublicationState, runStatements } from '../connectors/postgres/publication.ts';
-import { pipelineNames } from '../shared/names.ts';
+import { groupsOf } from '../catalog/store.ts';
+import { groupNames, pipelineNames } from '../shared/names.ts';
+import { liveGroups, retireGroup } from './retire-group.ts';
 
 export interface StackClients {
   db: Queryable;
@@ -32,11 +38,14 @@ export function topicSpecs(tables: CapturedTable[]): TopicSpec[] {
   return tables.map((t) => ({ topic: t.objects.names.topic, retentionMs: t.objects.retention.topicMs, partitions: t.objects.partitions }));
 }
 
-/** The publication, replica identity, TRUNCATE guards and grants as the catalog plans them. */
+/** Each group's publication, replica identity, TRUNCATE guards and grants as the catalog plans them. */
 export async function syncPublication(db: Queryable, tables: CapturedTable[], log: (m: string) => void): Promise<void> {
-  const sources = tables.map((t) => t.source);
-  const state = await readPublicationState(db, pipelineNames.publication, sources.map((s) => s.source), pipelineNames.cdcRole, TRUNCATE_GUARD);
-  await runStatements(db, planPublication(state, sources), log);
+  for (const [group, mine] of groupsOf(tables)) {
+    const g = groupNames(group);
+    const sources = mine.map((t) => t.source);
+    const state = await readPublicationState(db, g.publication, sources.map((s) => s.source), pipelineNames.cdcRole, TRUNCATE_GUARD);
+    await runStatements(db, planPublication(state, sources, g), log);
+  }
 }
 
 /** Until the captured tables' Kafka-engine consumers have their partitions (bounded). */
@@ -67,7 +76,8 @@ async function waitForConsumers(ch: ClickHouseClient, queues: string[], log: (m:
   }
 }
 
-export async function applyCatalog(env: Endpoints, c: StackClients, log: (m: string) => void): Promise<void> {
+/** Applies it; returns what it said of the groups it retired (or kept, with the reason). */
+export async function applyCatalog(env: Endpoints, c: StackClients, log: (m: string) => void): Promise<string[]> {
   const tables = await capturedTables(c.db, deriveOptions(env), (m) => log(`[catalog] ${m}`));
   log(`[catalog] capturing ${tables.map((t) => t.declaration.source).join(', ')}`);
   const flowing = flowingTables(tables, (m) => log(`[catalog] ${m}`));
@@ -76,10 +86,18 @@ export async function applyCatalog(env: Endpoints, c: StackClients, log: (m: str
   const plans = (await reconcileClickHouse(c.clickhouse, flowing, (m) => log(`[clickhouse] ${m}`))).filter((p) => p.table !== SHARED_PLAN);
   const changed = plans.filter((p) => p.actions.some((a) => a.kind !== 'drift')).length;
   log(`[clickhouse] catalog objects: ${plans.length - changed} table(s) up to date, ${changed} changed`);
-  await c.connect.register(connectorConfig(tables), { log: (m) => log(`[connector] ${m}`) });
+  const groups = groupsOf(tables);
+  for (const [group, mine] of groups) await c.connect.register(connectorConfig(mine, group), { log: (m) => log(`[connector] ${m}`) });
+  const said: string[] = [];
+  const say = (m: string) => {
+    said.push(m);
+    log(`[group] ${m}`);
+  };
+  for (const group of await liveGroups(c.db, c.connect)) if (!groups.has(group)) await retireGroup(c.db, c.connect, group, say);
   await waitForConsumers(
     c.clickhouse,
     flowing.map((t) => t.objects.names.queue),
     log,
   );
+  return said;
 }

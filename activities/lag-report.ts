@@ -14,18 +14,19 @@
  * A lost or missing replication slot is the first line (`FAILED: …`, with the
  * fix) and the exit status (4, as validation's for the same failure).
  *
- * One row per active table of the live catalog. Postgres must be the
- * captured database (for cdc_heartbeat); pg_replication_slots and
- * pg_current_wal_lsn() need no superuser.
+ * One row per active table of the live catalog, and one slot line per table
+ * group (its own slot, connector and heartbeat: shared/names.ts groupNames).
+ * Postgres must be the captured database (for the heartbeat tables);
+ * pg_replication_slots and pg_current_wal_lsn() need no superuser.
  */
-import { activeTables } from '../catalog/store.ts';
+import { activeTables, groupsOf } from '../catalog/store.ts';
 import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import { withAdmin, type Kafka } from '../connectors/kafka/client.ts';
 import { behind, committedOffsets, topicEnds } from '../connectors/kafka/offsets.ts';
 import type { Queryable } from '../connectors/postgres/pool.ts';
 import { slotPosition, slotProblem, slotWarning, type SlotPosition } from '../connectors/postgres/slots.ts';
 import { formatLsn } from '../shared/lsn.ts';
-import { pipelineNames, tableNames } from '../shared/names.ts';
+import { groupNames, tableNames } from '../shared/names.ts';
 
 export interface LagTable {
   /** Kafka topic Debezium writes. */
@@ -54,28 +55,46 @@ export interface LagClients {
 export interface LagOptions {
   /** ClickHouse consumer group prefix (CLICKHOUSE_KAFKA_GROUP_PREFIX). */
   groupPrefix: string;
+  /** Report this slot only (default: every group's). */
   slot?: string;
   /** Default: every active table of the live catalog. */
   tables?: LagTable[];
 }
 
+/** One table group's slot against the server's WAL, its connector's last heartbeat, its tables. */
+export type GroupLag = SlotPosition & { group: string; connector: string; lastHeartbeat: string | null; tables: string[] };
+
 export interface LagReport {
   at: string;
+  /** The first group's (the default group's, or the slot asked for). */
   postgres: SlotPosition & { lastHeartbeat: string | null };
+  /** Every group's slot, the default group first (absent: the one slot in postgres). */
+  groups?: GroupLag[];
   /** End and committed offsets summed over the topic's partitions; lag: what every partition still has to read. */
   kafka: { topic: string; group: string; partitions: number; endOffset: number; committedOffset: number; lag: number }[];
   clickhouse: { table: string; newestLsn: string | null; newestCommit: string | null; rows: number }[];
 }
 
 export async function lagReport(c: LagClients, opts: LagOptions): Promise<LagReport> {
-  const slot = opts.slot ?? pipelineNames.slot;
   const tables = opts.tables ?? (await lagTables(c.db, opts.groupPrefix));
-  // The heartbeat table lives in the database the connector reads (public schema).
-  const lastHeartbeat = await c.db
-    .query<{ beat_at: string }>(`select beat_at::text from ${pipelineNames.heartbeatTable} where id = 1`)
-    .then((x) => x.rows[0]?.beat_at ?? null)
-    .catch(() => null);
-  const postgres: LagReport['postgres'] = { ...(await slotPosition(c.db, slot)), lastHeartbeat };
+  const captured = await activeTables(c.db).catch(() => []);
+  const groups: GroupLag[] = [];
+  for (const [group, decls] of groupsOf(captured.map((declaration) => ({ declaration })))) {
+    const g = groupNames(group);
+    if (opts.slot !== undefined && opts.slot !== g.slot) continue;
+    // The heartbeat tables live in the database the connectors read (public schema).
+    const lastHeartbeat = await c.db
+      .query<{ beat_at: string }>(
+        g.heartbeatRow === undefined ? `select beat_at::text from ${g.heartbeatTable} where id = 1` : `select beat_at::text from ${g.heartbeatTable} where group_name = $1`,
+        g.heartbeatRow === undefined ? [] : [g.heartbeatRow],
+      )
+      .then((x) => x.rows[0]?.beat_at ?? null)
+      .catch(() => null);
+    groups.push({ ...(await slotPosition(c.db, g.slot)), group, connector: g.connector, lastHeartbeat, tables: decls.map((d) => d.declaration.source) });
+  }
+  // A slot of no group (--slot of a bench's or test's connector): reported alone.
+  if (groups.length === 0) groups.push({ ...(await slotPosition(c.db, opts.slot!)), group: '-', connector: '-', lastHeartbeat: null, tables: [] });
+  const { group: _g, connector: _c, tables: _t, ...postgres } = groups[0]!;
 
   const kafka = await withAdmin(c.kafka, async (admin) => {
     const existing = new Set(await admin.listTopics());
@@ -98,7 +117,7 @@ export async function lagReport(c: LagClients, opts: LagOptions): Promise<LagRep
     const n = Number(row?.n ?? 0);
     clickhouse.push({ table: t.table, newestLsn: n > 0 && row ? formatLsn(row.v) : null, newestCommit: n > 0 && row ? `${row.c}Z` : null, rows: n });
   }
-  return { at: new Date().toISOString(), postgres, kafka, clickhouse };
+  return { at: new Date().toISOString(), postgres, groups, kafka, clickhouse };
 }
 
 function bytes(n: number | null): string {
@@ -109,18 +128,28 @@ function bytes(n: number | null): string {
   return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
-/** The replication slot's failure (lost or missing), or undefined: what makes the report's first line FAILED. */
+/** A group's slot failure (lost or missing), or undefined. */
+export const groupFailure = (p: SlotPosition): string | undefined => slotProblem({ slot: p.slot, found: p.slotFound, walStatus: p.walStatus, active: p.active });
+
+/** The first failing slot's failure (lost or missing), or undefined: what makes the report's first line FAILED. */
 export function lagFailure(r: LagReport): string | undefined {
-  const p = r.postgres;
-  return slotProblem({ slot: p.slot, found: p.slotFound, walStatus: p.walStatus, active: p.active });
+  return (r.groups ?? [r.postgres]).map(groupFailure).find((f) => f !== undefined);
 }
 
 export function formatLagReport(r: LagReport): string {
-  const p = r.postgres;
-  const failure = lagFailure(r);
-  // A lost or missing slot is the headline: nothing below it streams until it is recovered.
-  const lines = [...(failure ? [`FAILED: ${failure}`] : []), `lag report at ${r.at}`, `postgres    current LSN ${p.currentLsn}`];
-  const problem = failure ? undefined : slotWarning({ slot: p.slot, found: p.slotFound, walStatus: p.walStatus, active: p.active });
+  const failures = (r.groups ?? [r.postgres]).map(groupFailure).filter((f) => f !== undefined);
+  // A lost or missing slot is the headline: nothing of its group streams until it is recovered.
+  const lines = [...failures.map((f) => `FAILED: ${f}`), `lag report at ${r.at}`, `postgres    current LSN ${r.postgres.currentLsn}`];
+  const groups: (SlotPosition & { lastHeartbeat: string | null; group?: string; tables?: string[] })[] = r.groups ?? [r.postgres];
+  for (const p of groups) {
+    if (groups.length > 1) lines.push(`            group ${p.group}: ${p.tables?.join(', ') || 'no table'}`);
+    slotLines(p, lines);
+  }
+  return [...lines, ...offsetLines(r)].join('\n');
+}
+
+function slotLines(p: SlotPosition & { lastHeartbeat: string | null }, lines: string[]): void {
+  const problem = groupFailure(p) ? undefined : slotWarning({ slot: p.slot, found: p.slotFound, walStatus: p.walStatus, active: p.active });
   if (!p.slotFound) {
     lines.push(`            slot ${p.slot}: NOT FOUND (connector never started, or the slot was dropped)`);
   } else {
@@ -131,10 +160,14 @@ export function formatLagReport(r: LagReport): string {
   }
   if (problem) lines.push(`            ${problem}`);
   lines.push(`            last connector heartbeat ${p.lastHeartbeat ?? 'never (heartbeat.action.query not running?)'}`);
+}
+
+function offsetLines(r: LagReport): string[] {
+  const lines: string[] = [];
   for (const k of r.kafka) {
     const over = k.partitions > 1 ? ` (${k.partitions} partitions)` : '';
     lines.push(`kafka       ${k.topic} -> group ${k.group}: end ${k.endOffset}, committed ${k.committedOffset}, lag ${k.lag}${over}`);
   }
   for (const c of r.clickhouse) lines.push(`clickhouse  ${c.table}: newest LSN applied ${c.newestLsn ?? 'none'} (commit ${c.newestCommit ?? 'n/a'}), ${c.rows} rows before merges`);
-  return lines.join('\n');
+  return lines;
 }

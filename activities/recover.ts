@@ -19,7 +19,8 @@ import { readGaps, recordGaps, type CaptureGap } from '../connectors/clickhouse/
 import { advanceWalPast, createLogicalSlot, dropInactiveSlot, SlotFunctionMissing, slotState, walInsertPosition } from '../connectors/postgres/slots.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { formatLsn, lsnToBigInt } from '../shared/lsn.ts';
-import { pipelineNames, tableNames } from '../shared/names.ts';
+import { DEFAULT_GROUP, pipelineNames, tableNames } from '../shared/names.ts';
+import { groupOf } from '../catalog/declaration.ts';
 import type { ActivityDeps } from './deps.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
 
@@ -157,10 +158,11 @@ export function createRecoverActivities(deps: RecoverDeps) {
       return { slot, before, droppedSlot, gap };
     },
 
-    /** The tables to resync: the named ones, else every captured table of the catalog. */
-    async tablesToResync(input: { tables?: string[] }): Promise<string[]> {
-      const captured = (await catalogEntries(deps.pool)).filter((e) => isCaptured(e.state)).map((e) => e.declaration.source);
-      if (!input.tables || input.tables.length === 0) return captured;
+    /** The tables to resync: the named ones, else every captured table of the group (default: the default group) whose slot was reset. */
+    async tablesToResync(input: { tables?: string[]; group?: string }): Promise<string[]> {
+      const entries = (await catalogEntries(deps.pool)).filter((e) => isCaptured(e.state));
+      const captured = entries.map((e) => e.declaration.source);
+      if (!input.tables || input.tables.length === 0) return entries.filter((e) => groupOf(e.declaration) === (input.group ?? DEFAULT_GROUP)).map((e) => e.declaration.source);
       const unknown = input.tables.filter((t) => !captured.includes(t));
       if (unknown.length > 0) throw permanentFailure(IngestErrorType.TableNotCaptured, `not captured: ${unknown.join(', ')} (astros tables list shows what is)`);
       return input.tables;

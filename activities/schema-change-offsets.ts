@@ -8,7 +8,8 @@ import { rewindGroup } from '../connectors/kafka/offsets.ts';
 import type { TableObjects } from '../catalog/object-types.ts';
 import { liveTables } from '../catalog/reconcile.ts';
 import { lsnToBigInt } from '../shared/lsn.ts';
-import { pipelineNames } from '../shared/names.ts';
+import { groupNames } from '../shared/names.ts';
+import { capturedGroups } from '../catalog/store.ts';
 import type { ActivityDeps } from './deps.ts';
 import { heartbeat } from './heartbeat.ts';
 import { waitUntilConsumed } from './validation/catch-up.ts';
@@ -29,7 +30,8 @@ const HOLD_MS = 5 * 60_000;
 export async function holdUntilPassed(deps: OffsetDeps, ch: ClickHouseClient, t: TableObjects, lsn: string): Promise<void> {
   if (!(await liveTables(ch, t.names.database)).has(t.queue.name)) return;
   heartbeat({ step: `${t.names.source}: waiting until every partition of ${t.names.topic} has passed the change` });
-  const target = { slotName: pipelineNames.slot, topic: t.names.topic, groupId: t.names.group };
+  const slotName = groupNames((await capturedGroups(deps.pool)).get(t.names.source)).slot;
+  const target = { slotName, topic: t.names.topic, groupId: t.names.group };
   const held = await waitUntilConsumed(deps, target, lsnToBigInt(lsn), HOLD_MS);
   if (!held.caughtUp) throw new Error(`${t.names.source}: the change waits until every partition has passed it: ${held.detail}`);
 }

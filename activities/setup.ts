@@ -37,6 +37,7 @@ export async function setupPipeline(env: Endpoints, opts: SetupOptions = {}): Pr
     await withPostgres(env.databaseUrl, 'astros-setup', async (db) => {
       const synced = await syncRepositoryTables(db, repositoryTables);
       for (const s of synced.removed) log(`[catalog] ${s}: no longer in catalog/tables.ts, marked removed`);
+      for (const k of synced.kept) log(`[catalog] ${k}`);
       for (const d of opts.declare ?? []) await declareTable(db, d, 'test');
       const r = await migrateClickHouse(ch, { vars: ddlVars(), log: (m) => log(`[clickhouse] ${m}`), ...(env.clickhouseCluster ? { cluster: env.clickhouseCluster } : {}) });
       log(`[clickhouse] migrations: ${r.applied.length} applied, ${r.skipped.length} already applied`);

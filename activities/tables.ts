@@ -11,12 +11,13 @@
  */
 import { keyColumns, tableObjects } from '../catalog/clickhouse-objects.ts';
 import { checkColumnOptions } from '../catalog/column-options.ts';
-import { parseDeclarations, type TableDeclarationInput } from '../catalog/declaration.ts';
+import { groupOf, parseDeclarations, type TableDeclarationInput } from '../catalog/declaration.ts';
 import { introspectTable, SourceTableMissing } from '../catalog/introspect.ts';
-import { pipelineNames, dropOrder, tableNames } from '../shared/names.ts';
+import { pipelineNames, dropOrder, groupNames, tableNames } from '../shared/names.ts';
 import { capturedTables, deriveOptions } from '../catalog/derive.ts';
 import { pgIdent } from '../catalog/load-encoding.ts';
-import { beginAdd, catalogEntries, removeTable, setTableState, type TableState } from '../catalog/store.ts';
+import { beginAdd, capturedGroups, catalogEntries, isCaptured, removeTable, setTableState, type TableState } from '../catalog/store.ts';
+import { slotState } from '../connectors/postgres/slots.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
 import { writeHistoryModels } from '../catalog/dbt-history.ts';
@@ -85,6 +86,14 @@ export function createTableActivities(deps: TablesDeps) {
         throw notReady(/no primary key/.test(m) ? `${d.source} has no primary key: add one, or name the key columns: astros tables add ${d.source} --key <col[,col]>` : m);
       }
       const existing = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === d.source);
+      // One table, one group: a table streams through its group's slot, and a move would have to hand its
+      // position over between two slots. Moving is a remove and an add (the add reloads it).
+      if (existing && isCaptured(existing.state) && groupOf(existing.declaration) !== groupOf(d)) {
+        throw permanentFailure(
+          IngestErrorType.TableAlreadyCaptured,
+          `${d.source} streams in group ${groupOf(existing.declaration)}, not ${groupOf(d)}: to move it, astros tables remove ${d.source}, then astros tables add ${d.source} --group ${groupOf(d)} (reloads it)`,
+        );
+      }
       if (existing && (existing.state === 'active' || existing.state === 'streaming')) {
         throw permanentFailure(IngestErrorType.TableAlreadyCaptured, `${d.source} is already captured (state ${existing.state}): nothing to do; to declare it again, astros tables remove ${d.source} first`);
       }
@@ -116,22 +125,24 @@ export function createTableActivities(deps: TablesDeps) {
       await setTableState(deps.pool, input.source, input.state, input.error ?? null);
     },
 
-    /** What `npm run setup` does after its migrations: publication, topics, ClickHouse objects, the connector's table list. */
-    async applyCatalogToStack(): Promise<void> {
+    /** What `npm run setup` does after its migrations: publication, topics, ClickHouse objects, each group's connector; what it said of retired groups. */
+    async applyCatalogToStack(): Promise<string[]> {
       try {
-        await withHeartbeat('applying the catalog', (log) => applyCatalog(env, { db: deps.pool, clickhouse: deps.clickhouse, kafka: deps.kafka, connect: deps.connect }, log));
+        return await withHeartbeat('applying the catalog', (log) => applyCatalog(env, { db: deps.pool, clickhouse: deps.clickhouse, kafka: deps.kafka, connect: deps.connect }, log));
       } catch (err) {
         if (err instanceof PrivilegeNeeded) throw notReady(err.message.replaceAll('\n', ' '));
         throw err;
       }
     },
 
-    /** Until the connector's task runs with the table in its list (changes from then on stream). */
+    /** Until its group's connector's task runs with the table in its list, on its slot (changes from then on stream). */
     async awaitCapture(input: { source: string }): Promise<void> {
+      const g = groupNames((await capturedGroups(deps.pool)).get(input.source));
       for (;;) {
-        const s = await deps.connect.state(pipelineNames.connector);
-        if (s.failure) throw new Error(`connector ${pipelineNames.connector} failed: ${s.failure}`);
-        if (s.running && s.taskTables.includes(input.source)) return;
+        const s = await deps.connect.state(g.connector);
+        if (s.failure) throw new Error(`connector ${g.connector} failed: ${s.failure}`);
+        // A new group's connector makes its slot as its task starts: the slot exists before anything streams.
+        if (s.running && s.taskTables.includes(input.source) && (await slotState(deps.pool, g.slot)).found) return;
         heartbeat({ step: `waiting for the connector's task to capture ${input.source}` });
         if (cancelled()) throw new Error('cancelled');
         await sleep(1_000);

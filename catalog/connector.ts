@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../config/paths.ts';
-import { pipelineNames, splitSource } from '../shared/names.ts';
+import { DEFAULT_GROUP, groupNames, pipelineNames, splitSource } from '../shared/names.ts';
 import { transformOf, type TableDeclaration } from './declaration.ts';
 
 export interface ConnectorSpec {
@@ -48,7 +48,16 @@ export function columnTransformSettings(tables: TableDeclaration[]): Record<stri
   return out;
 }
 
-export function connectorFor(base: ConnectorSpec, tables: TableDeclaration[]): ConnectorSpec {
+/**
+ * The connector of one table group (its tables only). The default group's is the committed file's
+ * (identical to what the pipeline registered before groups existed: nothing restarts or re-reads);
+ * another group's takes its own name, slot, publication, topic prefix and heartbeat row, no signal
+ * table, and never snapshots (snapshot.mode=no_data: `tables add` loads a table's rows with
+ * resyncTable, straight from Postgres, once the connector streams its changes). Its topics are routed
+ * back to the pipeline's prefix (Connect's RegexRouter after the unwrap), so a table's topic is the
+ * same in every group; the heartbeat topic (`__debezium-heartbeat.<its prefix>`) stays its own.
+ */
+export function connectorFor(base: ConnectorSpec, tables: TableDeclaration[], group: string = DEFAULT_GROUP): ConnectorSpec {
   // Transforms are derived afresh: drop the base's.
   const config = Object.fromEntries(Object.entries(base.config).filter(([k]) => !/^column\.(mask|truncate)\./.test(k)));
   if (tables.length === 0) throw new Error('the catalog declares no table: the connector would capture nothing');
@@ -58,16 +67,27 @@ export function connectorFor(base: ConnectorSpec, tables: TableDeclaration[]): C
   if (excluded.length > 0) config['column.exclude.list'] = excluded.join(',');
   else delete config['column.exclude.list'];
   for (const [k, columns] of Object.entries(columnTransformSettings(tables))) config[k] = columns.join(',');
-  config['signal.data.collection'] = pipelineNames.signalTable;
+  const g = groupNames(group);
+  if (g.signalTable) config['signal.data.collection'] = g.signalTable;
+  else delete config['signal.data.collection'];
+  if (g.heartbeatRow !== undefined) {
+    config['heartbeat.action.query'] =
+      `insert into ${g.heartbeatTable} (group_name, beat_at) values ('${g.heartbeatRow}', now()) on conflict (group_name) do update set beat_at = excluded.beat_at`;
+    config['snapshot.mode'] = 'no_data';
+    config.transforms = [...(config.transforms ?? '').split(',').filter((x) => x && x !== 'route'), 'route'].join(',');
+    config['transforms.route.type'] = 'org.apache.kafka.connect.transforms.RegexRouter';
+    config['transforms.route.regex'] = `${literal(g.topicPrefix)}\\.(.*)`;
+    config['transforms.route.replacement'] = `${pipelineNames.topicPrefix}.$1`;
+  }
   // The identity is the names module's (the file is generated with it).
-  config['slot.name'] = pipelineNames.slot;
-  config['publication.name'] = pipelineNames.publication;
-  config['topic.prefix'] = pipelineNames.topicPrefix;
+  config['slot.name'] = g.slot;
+  config['publication.name'] = g.publication;
+  config['topic.prefix'] = g.topicPrefix;
   // Keep the file's key order, new keys after table.include.list.
   const ordered: Record<string, string> = {};
   for (const k of Object.keys(base.config)) if (k in config) ordered[k] = config[k]!;
   for (const k of Object.keys(config)) ordered[k] ??= config[k]!;
-  return { name: pipelineNames.connector, config: ordered };
+  return { name: g.connector, config: ordered };
 }
 
 /** The file's text as the generator writes it (one setting per line, blank lines between groups kept out). */

@@ -4,7 +4,7 @@
  * object of the pipeline is derived from the two (see catalog/README.md).
  */
 import { z } from 'zod';
-import { splitSource } from '../shared/names.ts';
+import { DEFAULT_GROUP, GROUP_NAME, splitSource } from '../shared/names.ts';
 import { parseRetention, retentionHint } from '../shared/duration.ts';
 
 const ident = z.string().regex(/^[a-z_][a-z0-9_$]*$/, 'expected a lower-case, unquoted Postgres identifier');
@@ -73,10 +73,18 @@ export const tableDeclarationSchema = z.strictObject({
    * reads with one consumer per partition. Fixed once the topic exists (connectors/kafka/topics.ts).
    */
   partitions: z.number().int().min(1).max(64).optional(),
+  /**
+   * The table group it streams through (default: `default`, the pipeline's first publication, slot and
+   * connector). Each group has its own publication, slot and connector (shared/names.ts groupNames).
+   */
+  group: z.string().regex(GROUP_NAME, 'group: a lower-case letter, then up to 29 lower-case letters, digits or _').optional(),
 });
 
 export type TableDeclaration = z.output<typeof tableDeclarationSchema>;
 export type TableDeclarationInput = z.input<typeof tableDeclarationSchema>;
+
+/** The group a declared table streams through. */
+export const groupOf = (d: { group?: string | undefined }): string => d.group ?? DEFAULT_GROUP;
 
 /** Parse declarations, reporting every problem with the table it belongs to. */
 export function parseDeclarations(input: unknown[], where: string): TableDeclaration[] {

@@ -102,10 +102,12 @@ export async function reconcileClickHouse(ch: ClickHouseClient, tables: Captured
   return plans;
 }
 
-export function connectorConfig(tables: CapturedTable[], base: ConnectorSpec = readConnectorFile()): ConnectorSpec {
+/** The connector of one group (default: the default group), with that group's tables. */
+export function connectorConfig(tables: CapturedTable[], group?: string, base: ConnectorSpec = readConnectorFile()): ConnectorSpec {
   return connectorFor(
     base,
     tables.map((t) => t.declaration),
+    group,
   );
 }
 

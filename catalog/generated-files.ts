@@ -6,10 +6,13 @@ import { consumerClientConfigXml } from './consumer-settings.ts';
 import { dbtSourcesFile, dbtSourcesYaml } from './dbt-sources.ts';
 import { repoRoot } from '../config/paths.ts';
 import { repositoryTables } from './tables.ts';
+import { groupOf } from './declaration.ts';
+import { DEFAULT_GROUP } from '../shared/names.ts';
 
 export function generatedFiles(): { file: string; text: string }[] {
   return [
-    { file: connectorFile, text: connectorFileText(connectorFor(readConnectorFile(), repositoryTables)) },
+    // The committed connector is the default group's: its tables only (another group's connector is derived when applied).
+    { file: connectorFile, text: connectorFileText(connectorFor(readConnectorFile(), repositoryTables.filter((d) => groupOf(d) === DEFAULT_GROUP))) },
     { file: path.join(repoRoot, dbtSourcesFile), text: dbtSourcesYaml(repositoryTables) },
     { file: path.join(repoRoot, 'docker', 'clickhouse', 'config.d', 'kafka.xml'), text: consumerClientConfigXml() },
     ...clusterConfigFiles(),

@@ -19,7 +19,7 @@
  * silently keep every row. Each captured table (and each partition) gets a
  * BEFORE TRUNCATE trigger that refuses it with the reason and what to do.
  */
-import { pipelineNames } from '../shared/names.ts';
+import { groupNames, pipelineNames, type GroupNames } from '../shared/names.ts';
 import type { SourceTable } from './introspect.ts';
 
 export const TRUNCATE_GUARD = 'astros_refuse_truncate';
@@ -69,15 +69,25 @@ const quoted = (source: string): string =>
     .map((p) => `"${p.replaceAll('"', '""')}"`)
     .join('.');
 
-/** The tables the publication must hold: the captured ones, the heartbeat and the signal table. */
-export const publicationMembers = (tables: SourceTable[]): string[] => [...tables.map((t) => t.source), pipelineNames.heartbeatTable, pipelineNames.signalTable];
+/** The tables a group's publication must hold: its captured ones, its heartbeat and (the default group's) the signal table. */
+export const publicationMembers = (tables: SourceTable[], g: GroupNames = groupNames()): string[] => [
+  ...tables.map((t) => t.source),
+  g.heartbeatTable,
+  ...(g.signalTable ? [g.signalTable] : []),
+];
 
-/** The statements that bring the publication and the captured tables to what the catalog says, in order. */
-export function planPublication(state: PublicationState, tables: SourceTable[]): Statement[] {
+/**
+ * The statements that bring a group's publication and its captured tables to what the catalog says, in
+ * order. A group's publication is created here (the default group's by db/migrations/postgres/090).
+ */
+export function planPublication(state: PublicationState, tables: SourceTable[], g: GroupNames = groupNames()): Statement[] {
   const pub = state.publication;
   const role = pipelineNames.cdcRole;
-  const want = new Set(publicationMembers(tables));
+  const want = new Set(publicationMembers(tables, g));
   const out: Statement[] = [];
+  if (state.viaRoot === undefined) {
+    out.push({ sql: `create publication ${pub} with (publish_via_partition_root = true)`, why: `group ${g.group} needs its publication ${pub}`, say: `publication ${pub} created (group ${g.group})` });
+  }
   if (state.viaRoot === false) {
     out.push({ sql: `alter publication ${pub} set (publish_via_partition_root = true)`, why: `publication ${pub} must publish partitions as their root table`, say: `publication ${pub}: publish_via_partition_root = true` });
   }

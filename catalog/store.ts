@@ -4,8 +4,8 @@
  * synced into it by `npm run setup`; a command or a test adds its own rows.
  */
 import type { Queryable } from './db.ts';
-import { parseDeclarations, type TableDeclaration, type TableDeclarationInput } from './declaration.ts';
-import { pipelineNames } from '../shared/names.ts';
+import { groupOf, parseDeclarations, type TableDeclaration, type TableDeclarationInput } from './declaration.ts';
+import { DEFAULT_GROUP, pipelineNames } from '../shared/names.ts';
 
 export type Origin = 'repository' | 'command' | 'test';
 
@@ -47,15 +47,30 @@ export interface CatalogEntry {
 type Db = Queryable;
 const table = pipelineNames.catalogTable;
 
-/** Make the repository's rows equal to the file; rows it no longer names are marked removed. */
-export async function syncRepositoryTables(db: Db, decls: TableDeclaration[]): Promise<{ upserted: string[]; removed: string[] }> {
-  for (const d of decls) await declareTable(db, d, 'repository');
+/**
+ * Make the repository's rows equal to the file; rows it no longer names are marked removed. A captured
+ * table that streams in another group than the file says is left where it is (a group changes only by a
+ * remove and an add, which reloads the table): `kept` says so, with the way out.
+ */
+export async function syncRepositoryTables(db: Db, decls: TableDeclaration[]): Promise<{ upserted: string[]; removed: string[]; kept: string[] }> {
+  const live = new Map((await catalogEntries(db)).filter((e) => isCaptured(e.state)).map((e) => [e.declaration.source, groupOf(e.declaration)]));
+  const kept: string[] = [];
+  const upserted: string[] = [];
+  for (const d of decls) {
+    const now = live.get(d.source);
+    if (now !== undefined && now !== groupOf(d)) {
+      kept.push(`${d.source} streams in group ${now}, catalog/tables.ts says ${groupOf(d)}: left in ${now} (declare group '${now}' in the file, or move it: npm run tables -- remove ${d.source}, then npm run tables -- add ${d.source} --group ${groupOf(d)})`);
+      continue;
+    }
+    await declareTable(db, d, 'repository');
+    upserted.push(d.source);
+  }
   const { rows } = await db.query<{ source: string }>(
     `update ${table} set state = 'removed', updated_at = now()
       where origin = 'repository' and state = 'active' and not (source = any($1::text[])) returning source`,
     [decls.map((d) => d.source)],
   );
-  return { upserted: decls.map((d) => d.source), removed: rows.map((r) => r.source) };
+  return { upserted, removed: rows.map((r) => r.source), kept };
 }
 
 /** Add or replace one declaration (idempotent). A 'blocked' table stays blocked (isFlowing), a 'dropped' one dropped (only `tables add` takes it back). */
@@ -89,6 +104,24 @@ export async function catalogEntries(db: Db): Promise<CatalogEntry[]> {
 
 export async function activeTables(db: Db): Promise<TableDeclaration[]> {
   return (await catalogEntries(db)).filter((e) => isCaptured(e.state)).map((e) => e.declaration);
+}
+
+/**
+ * The captured tables by group, sorted by name; the default group is always there (its connector is the
+ * pipeline's first, registered by setup). Every table belongs to exactly one group: its declaration's.
+ */
+export function groupsOf<T extends { declaration: { group?: string | undefined } }>(tables: T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>([[DEFAULT_GROUP, []]]);
+  for (const t of tables) {
+    const g = groupOf(t.declaration);
+    out.set(g, [...(out.get(g) ?? []), t]);
+  }
+  return new Map([...out].sort(([a], [b]) => (a === DEFAULT_GROUP ? -1 : b === DEFAULT_GROUP ? 1 : a.localeCompare(b))));
+}
+
+/** Each captured table's group, by source (the lag report, the page, validation's catch-up look the slot up by it). */
+export async function capturedGroups(db: Db): Promise<Map<string, string>> {
+  return new Map((await catalogEntries(db)).filter((e) => isCaptured(e.state)).map((e) => [e.declaration.source, groupOf(e.declaration)]));
 }
 
 /**

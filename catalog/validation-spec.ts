@@ -4,9 +4,9 @@ import type { ValidationSpec } from '../shared/validation.ts';
 import { keyColumns } from './clickhouse-objects.ts';
 import { checkColumnOptions, validationTransforms } from './column-options.ts';
 import { mapColumn } from './column-types.ts';
-import type { TableDeclaration } from './declaration.ts';
+import { groupOf, type TableDeclaration } from './declaration.ts';
 import { introspectTable, type SourceTable } from './introspect.ts';
-import { pipelineNames, tableNames, type TableNames } from '../shared/names.ts';
+import { groupNames, tableNames, type TableNames } from '../shared/names.ts';
 import { catalogEntries, isCaptured } from './store.ts';
 
 export function validationSpec(decl: TableDeclaration, src: SourceTable, names: TableNames, opts: { slot?: string } = {}): ValidationSpec {
@@ -36,7 +36,8 @@ export function validationSpec(decl: TableDeclaration, src: SourceTable, names: 
       changesTable: names.changes.slice(names.database.length + 1),
       ...(renamed.length > 0 ? { columns: Object.fromEntries(renamed) } : {}),
     },
-    catchUp: { mode: 'slot', slotName: opts.slot ?? pipelineNames.slot, kafka: { topic: names.topic, groupId: names.group } },
+    // Each table is caught up at its own group's slot.
+    catchUp: { mode: 'slot', slotName: opts.slot ?? groupNames(groupOf(decl)).slot, kafka: { topic: names.topic, groupId: names.group } },
   };
 }
 

@@ -6,6 +6,7 @@
  *   npx tsx cli/astros.ts schedule [--interval 5m]   create or update the Temporal Schedule
  *   npx tsx cli/astros.ts migrate                    apply pending Postgres migrations
  *   npx tsx cli/astros.ts tables add|list|remove     capture a table on the running pipeline (cli/tables.ts)
+ *   npx tsx cli/astros.ts groups list                table groups: slot, connector, lag, tables (cli/groups.ts)
  *   npx tsx cli/astros.ts resync <table>             rebuild a table's ClickHouse copy from Postgres (cli/resync.ts)
  *   npx tsx cli/astros.ts recover                    after a lost replication slot: new slot, every table resynced (cli/recover.ts)
  *   npx tsx cli/astros.ts dead-letters list|replay   kept records of the ingest and the CDC path; replay after a fix
@@ -22,6 +23,7 @@ import { ApplicationFailure, Client, type Connection, WorkflowFailedError } from
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { buildValidateCommand } from './validate.ts';
 import { buildTablesCommand } from './tables.ts';
+import { buildGroupsCommand } from './groups.ts';
 import { buildResyncCommand } from './resync.ts';
 import { buildRecoverCommand } from './recover.ts';
 import { buildDeadLettersCommand } from './dead-letters.ts';
@@ -185,6 +187,7 @@ export function buildProgram(): Command {
 
   program.addCommand(buildValidateCommand());
   program.addCommand(buildTablesCommand());
+  program.addCommand(buildGroupsCommand());
   program.addCommand(buildResyncCommand());
   program.addCommand(buildRecoverCommand());
   program.addCommand(buildDeadLettersCommand());

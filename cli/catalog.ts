@@ -10,6 +10,7 @@
  *   export               the live catalog in catalog/tables.ts's shape (to commit a table added on a running stack)
  */
 import './closed-pipe.ts';
+import { groupOf } from '../catalog/declaration.ts';
 import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -51,7 +52,7 @@ program
     const entries = await withPostgres(addresses(o.profile), catalogEntries);
     if (o.json) return console.log(JSON.stringify(entries, null, 2));
     if (entries.length === 0) return console.log('no table declared yet (npm run setup syncs catalog/tables.ts)');
-    for (const e of entries) console.log(`${e.declaration.source.padEnd(32)} ${e.state.padEnd(8)} ${e.origin.padEnd(10)} updated ${e.updatedAt}`);
+    for (const e of entries) console.log(`${e.declaration.source.padEnd(32)} ${groupOf(e.declaration).padEnd(10)} ${e.state.padEnd(8)} ${e.origin.padEnd(10)} updated ${e.updatedAt}`);
   });
 
 program

@@ -14,21 +14,20 @@ import type { Profile } from '../config/profiles.ts';
 import { createClickHouse } from '../connectors/clickhouse/client.ts';
 import { kafkaClient } from '../connectors/kafka/client.ts';
 import { withPostgres } from '../connectors/postgres/pool.ts';
-import { pipelineNames } from '../shared/names.ts';
 
 const program = new Command('lag')
   .description('Replication lag: Postgres WAL vs the Debezium slot, Kafka end offsets vs the ClickHouse consumers, newest LSN applied in ClickHouse')
   .addOption(new Option('-p, --profile <profile>', 'native stack whose addresses to use').choices(['dev', 'test', 'cluster']).default('dev'))
-  .option('--slot <name>', 'replication slot', pipelineNames.slot)
+  .option('--slot <name>', "one replication slot (default: every table group's)")
   .option('--postgres-url <url>', 'connection string of the captured database (default: DATABASE_URL)')
   .option('--json', 'machine-readable output')
   .parse();
-const opts = program.opts<{ profile: Profile; slot: string; postgresUrl?: string; json?: boolean }>();
+const opts = program.opts<{ profile: Profile; slot?: string; postgresUrl?: string; json?: boolean }>();
 const e = loadConfigOrExit(opts.profile);
 const clickhouse = createClickHouse(e.clickhouseUrl, { requestTimeoutMs: 30_000 });
 try {
   const report = await withPostgres(opts.postgresUrl ?? e.databaseUrl, 'astros-lag', (db) =>
-    lagReport({ db, kafka: kafkaClient(e.kafkaBrokers, 'astros-lag'), clickhouse }, { groupPrefix: e.groupPrefix, slot: opts.slot }),
+    lagReport({ db, kafka: kafkaClient(e.kafkaBrokers, 'astros-lag'), clickhouse }, { groupPrefix: e.groupPrefix, ...(opts.slot ? { slot: opts.slot } : {}) }),
   );
   console.log(opts.json ? JSON.stringify({ ...report, failure: lagFailure(report) ?? null }, null, 2) : formatLagReport(report));
   // Scripts see it too: the status validation gives the same failure.

@@ -10,6 +10,7 @@
  */
 import { Command } from 'commander';
 import { formatLsn } from '../shared/lsn.ts';
+import { checkGroupName, DEFAULT_GROUP } from '../shared/names.ts';
 import { captureGapsTable } from '../connectors/clickhouse/capture-gaps.ts';
 import { type RecoverPipelineResult } from '../workflows/recover-pipeline.ts';
 import { RECOVER_WORKFLOW_ID, RECOVER_WORKFLOW_TYPE } from '../shared/workflows.ts';
@@ -23,16 +24,19 @@ export function buildRecoverCommand(): Command {
   return new Command('recover')
     .description(
       `Recover from a lost or missing replication slot (workflow ${RECOVER_WORKFLOW_TYPE}): stop the connector, drop the dead slot, reset its offsets, ` +
-        `make a new slot and record the capture gap (${captureGapsTable}), resume, then resync every captured table from Postgres and validate it. ` +
+        `make a new slot and record the capture gap (${captureGapsTable}), resume, then resync every captured table of the group from Postgres and validate it. ` +
         'After a failover, point the pipeline at the new primary first (DATABASE_URL, and the Connect worker\'s ASTROS_PG_HOST/ASTROS_PG_PORT). ' +
         'Safe to run on a healthy pipeline (the slot is kept; it only rebuilds).',
     )
-    .option('--connector <name>', 'the Kafka Connect connector (default: the pipeline’s)')
-    .option('--table <schema.table>', 'resync only these tables (repeatable or comma-separated; default: every captured table)', list)
+    .option('--group <name>', 'the table group whose slot is lost (default: the default group; astros groups list); the other groups keep streaming')
+    .option('--connector <name>', 'the Kafka Connect connector (default: the group’s)')
+    .option('--table <schema.table>', 'resync only these tables (repeatable or comma-separated; default: every captured table of the group)', list)
     .addOption(timeoutOption())
-    .action(async (o: { connector?: string; table?: string[]; timeout: number }) => {
-      const input = { ...(o.connector ? { connector: o.connector } : {}), ...(o.table ? { tables: o.table } : {}) };
-      const { result } = await runWorkflow<RecoverPipelineResult>(RECOVER_WORKFLOW_TYPE, RECOVER_WORKFLOW_ID, input, o.timeout, log);
+    .action(async (o: { group?: string; connector?: string; table?: string[]; timeout: number }) => {
+      const input = { ...(o.group ? { group: checkGroupName(o.group) } : {}), ...(o.connector ? { connector: o.connector } : {}), ...(o.table ? { tables: o.table } : {}) };
+      // One recovery per group at a time; the default group's keeps the id it always had.
+      const id = o.group && o.group !== DEFAULT_GROUP ? `${RECOVER_WORKFLOW_ID}-${o.group}` : RECOVER_WORKFLOW_ID;
+      const { result } = await runWorkflow<RecoverPipelineResult>(RECOVER_WORKFLOW_TYPE, id, input, o.timeout, log);
       const { reset } = result;
       console.log(
         reset.gap

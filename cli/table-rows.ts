@@ -4,6 +4,7 @@
  * lag, last validation, the newest capture gap; and whether the replication
  * slot can be read at all.
  */
+import { groupOf } from '../catalog/declaration.ts';
 import { isCaptured, catalogEntries } from '../catalog/store.ts';
 import { tableRetention } from '../catalog/retention.ts';
 import type { Endpoints } from '../config/load.ts';
@@ -12,12 +13,14 @@ import { createClickHouse, type ClickHouseClient } from '../connectors/clickhous
 import { gapText, readGaps } from '../connectors/clickhouse/capture-gaps.ts';
 import { kafkaClient } from '../connectors/kafka/client.ts';
 import { withPostgres, type Queryable } from '../connectors/postgres/pool.ts';
-import { slotProblem, slotState } from '../connectors/postgres/slots.ts';
+import { slotProblem, slotState, type SlotState } from '../connectors/postgres/slots.ts';
 import { formatAge } from '../shared/duration.ts';
-import { pipelineNames, tableNames } from '../shared/names.ts';
+import { groupNames, tableNames } from '../shared/names.ts';
 
 export interface TableRow {
   source: string;
+  /** The table group it streams through (its publication, slot and connector). */
+  group: string;
   state: string;
   origin: string;
   rows: number | null;
@@ -28,7 +31,7 @@ export interface TableRow {
   blocked?: { since: string; keptFor: string };
   /** A table Postgres no longer has under its name (dropped or renamed): since when. */
   dropped?: { since: string };
-  /** A captured table while the pipeline's replication slot is lost or missing: the failure, with the fix. */
+  /** A captured table while its group's replication slot is lost or missing: the failure, with the fix. */
   notCapturing?: string;
   /** The newest capture gap recorded for the table (astros.capture_gaps), in words. */
   captureGap?: string;
@@ -53,7 +56,8 @@ async function rowsOf(db: Queryable, ch: ClickHouseClient, e: Endpoints, opts: {
       { db, kafka: kafkaClient(e.kafkaBrokers, 'astros-tables'), clickhouse: ch },
       { groupPrefix: e.groupPrefix, tables: captured.map((n) => ({ topic: n.topic, group: n.group, table: n.current })) },
     ).catch(() => undefined);
-    const notCapturing = slotProblem(await slotState(db, pipelineNames.slot));
+    const slots = new Map<string, SlotState>();
+    for (const g of new Set(entries.map((x) => groupOf(x.declaration)))) slots.set(g, await slotState(db, groupNames(g).slot));
     const gaps = await readGaps(ch, entries.map((x) => x.declaration.source)).catch(() => []);
     const { rows: reports } = await db.query<{ source_table: string; outcome: string; finished_at: Date; summary: string }>(
       `select distinct on (source_table) source_table, outcome, finished_at, summary from validation_reports order by source_table, finished_at desc`,
@@ -69,8 +73,10 @@ async function rowsOf(db: Queryable, ch: ClickHouseClient, e: Endpoints, opts: {
       const ckh = lag?.clickhouse.find((r) => r.table === n.current);
       const v = reports.find((r) => r.source_table === x.declaration.source);
       const gap = gaps.find((g) => g.sourceTable === x.declaration.source);
+      const notCapturing = slotProblem(slots.get(groupOf(x.declaration))!);
       out.push({
         source: x.declaration.source,
+        group: groupOf(x.declaration),
         state: x.state,
         origin: x.origin,
         rows,

@@ -1,7 +1,7 @@
 /**
  * astros tables add|list|remove|resume: capture a table on a running pipeline.
  *
- *   astros tables add public.orders [--key id] [--exclude card] [--hash email=SALT] [--mask phone=4] [--truncate note=20] [--partitions 3]
+ *   astros tables add public.orders [--key id] [--exclude card] [--hash email=SALT] [--mask phone=4] [--truncate note=20] [--partitions 3] [--group G]
  *   astros tables list [--json]           state, and why for a blocked or dropped table
  *   astros tables remove public.orders [--drop]
  *   astros tables resume public.orders    after a refused schema change was fixed
@@ -23,6 +23,7 @@ import type { AddTableResult } from '../workflows/add-table.ts';
 import type { RemoveTableResult } from '../workflows/remove-table.ts';
 import { ADD_TABLE_WORKFLOW_TYPE, addTableWorkflowId, REMOVE_TABLE_WORKFLOW_TYPE, removeTableWorkflowId, RESYNC_WORKFLOW_TYPE, resyncProgressQuery, RESUME_TABLE_WORKFLOW_TYPE, resumeTableWorkflowId } from '../shared/workflows.ts';
 import { timeoutOption } from './await-workflow.ts';
+import { checkGroupName, DEFAULT_GROUP } from '../shared/names.ts';
 import { progressBar } from './resync-progress.ts';
 import { runWorkflow } from './run-workflow.ts';
 import { tableRows } from './table-rows.ts';
@@ -45,6 +46,7 @@ interface AddOptions {
   truncate?: [string, string][];
   description?: string;
   partitions?: number;
+  group?: string;
   timeout: number;
 }
 
@@ -63,6 +65,8 @@ export function declarationFromOptions(source: string, o: Omit<AddOptions, 'time
     ...(o.exclude ? { exclude: o.exclude } : {}),
     ...(o.description ? { description: o.description } : {}),
     ...(o.partitions !== undefined ? { partitions: o.partitions } : {}),
+    // The default group is every declaration's without one: the declaration stays as it was before groups.
+    ...(o.group !== undefined && o.group !== DEFAULT_GROUP ? { group: o.group } : {}),
     ...(Object.keys(columns).length > 0 ? { columns } : {}),
   };
 }
@@ -98,6 +102,13 @@ export function buildTablesCommand(): Command {
     .option('--truncate <col=N>', 'send the first N characters (repeatable)', pair)
     .option('--description <text>', 'what the table holds (dbt docs)')
     .option('--partitions <n>', "partitions of the table's topic (default KAFKA_TOPIC_PARTITIONS; fixed once the topic exists)", Number)
+    .option('--group <name>', `table group: its own publication, slot and connector, made by this add when new (default ${DEFAULT_GROUP}; astros groups list)`, (v: string) => {
+      try {
+        return checkGroupName(v);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    })
     .addOption(timeoutOption())
     .action(async (source: string, o: AddOptions) => {
       const { result } = await runWorkflow<AddTableResult>(ADD_TABLE_WORKFLOW_TYPE, addTableWorkflowId(source), declarationFromOptions(source, o), o.timeout, log, loadProgress);
@@ -118,18 +129,18 @@ export function buildTablesCommand(): Command {
       const rows = await tableRows(loadConfigOrExit(), o);
       if (o.json) return console.log(JSON.stringify(rows, null, 2));
       const w = Math.max(5, ...rows.map((r) => r.source.length));
-      // A lost or missing slot stops every table at once: the headline, as in the lag report.
-      const failed = rows.find((r) => r.notCapturing)?.notCapturing;
-      if (failed) console.log(`FAILED: ${failed}`);
-      console.log(`${'table'.padEnd(w)}  ${'state'.padEnd(9)}  ${'rows'.padStart(9)}  lag / last validation`);
+      // A lost or missing slot stops every table of its group at once: the headline, as in the lag report.
+      for (const failed of new Set(rows.flatMap((r) => (r.notCapturing ? [r.notCapturing] : [])))) console.log(`FAILED: ${failed}`);
+      const gw = Math.max(5, ...rows.map((r) => r.group.length));
+      console.log(`${'table'.padEnd(w)}  ${'state'.padEnd(9)}  ${'rows'.padStart(9)}  ${'group'.padEnd(gw)}  lag / last validation`);
       for (const r of rows) {
         const blocked = r.blocked
           ? `; blocked since ${r.blocked.since}, its unapplied changes stay in Kafka for another ${r.blocked.keptFor}`
           : r.dropped
             ? `; not captured since ${r.dropped.since}`
             : '';
-        console.log(`${r.source.padEnd(w)}  ${r.state.padEnd(9)}  ${String(r.rows ?? '?').padStart(9)}  ${r.lag}; validation ${r.lastValidation}${blocked}${r.error ? `; error: ${r.error}` : ''}`);
-        if (r.notCapturing) console.log(`${''.padEnd(w)}  NOT CAPTURING: the replication slot cannot be read (npm run recover)`);
+        console.log(`${r.source.padEnd(w)}  ${r.state.padEnd(9)}  ${String(r.rows ?? '?').padStart(9)}  ${r.group.padEnd(gw)}  ${r.lag}; validation ${r.lastValidation}${blocked}${r.error ? `; error: ${r.error}` : ''}`);
+        if (r.notCapturing) console.log(`${''.padEnd(w)}  NOT CAPTURING: its group's replication slot cannot be read (npm run recover)`);
         if (r.captureGap) console.log(`${''.padEnd(w)}  capture gap: ${r.captureGap}`);
       }
     });
@@ -143,6 +154,7 @@ export function buildTablesCommand(): Command {
     .action(async (source: string, o: { drop?: boolean; timeout: number }) => {
       const { result } = await runWorkflow<RemoveTableResult>(REMOVE_TABLE_WORKFLOW_TYPE, removeTableWorkflowId(source), { source, drop: o.drop === true }, o.timeout, log);
       dbtModels(result.dbtModels);
+      for (const m of result.groups ?? []) console.log(m);
       console.log(`${result.source}: removed${result.dropped.length ? `; dropped ${result.dropped.join(', ')}` : ' (ClickHouse data kept; --drop drops it)'}`);
     });
 

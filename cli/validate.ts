@@ -45,7 +45,7 @@ interface Options {
   deletedColumn: string;
   catchUp: CatchUpSpec['mode'];
   minVersion?: string;
-  slot: string;
+  slot?: string;
   kafkaTopic?: string;
   kafkaGroup?: string;
   buckets: number;
@@ -78,7 +78,8 @@ export function specFromOptions(o: Options, catalogSpec?: ValidationSpec): Valid
         ? { mode: 'version', ...(o.minVersion !== undefined ? { minVersion: o.minVersion } : {}) }
         : {
             mode: 'slot',
-            slotName: o.slot,
+            // The table's own group's slot (the catalog's spec), unless --slot names one.
+            slotName: o.slot ?? (base?.catchUp.mode === 'slot' ? base.catchUp.slotName : pipelineNames.slot),
             ...(o.kafkaTopic && o.kafkaGroup
               ? { kafka: { topic: o.kafkaTopic, groupId: o.kafkaGroup } }
               : base?.catchUp.mode === 'slot' && base.catchUp.kafka
@@ -172,7 +173,7 @@ export function buildValidateCommand(): Command {
     .option('--deleted-column <name>', 'ClickHouse deleted flag; empty for none', 'is_deleted')
     .addOption(new Option('--catch-up <mode>', 'how to know ClickHouse has caught up: slot (Debezium slot + Kafka consumer), version (max version >= --min-version or the snapshot LSN; proves only the partition that carried it), none').choices(['slot', 'version', 'none']).default('slot'))
     .option('--min-version <lsn>', 'for --catch-up version: the LSN (X/Y or number) ClickHouse must have reached')
-    .option('--slot <name>', 'replication slot for --catch-up slot', pipelineNames.slot)
+    .option('--slot <name>', "replication slot for --catch-up slot (default: the table group's)")
     .option('--kafka-topic <topic>', 'topic the ClickHouse Kafka engine reads (with --kafka-group)')
     .option('--kafka-group <group>', "the ClickHouse Kafka engine's consumer group")
     .option('--buckets <n>', 'checksum buckets', positiveInt, 1024)

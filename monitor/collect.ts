@@ -14,8 +14,8 @@ import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.t
 import { kafkaAnswers, type Kafka } from '../connectors/kafka/client.ts';
 import type { KafkaConnect } from '../connectors/kafka-connect/client.ts';
 import type { SchemaRegistry } from '../connectors/registry/client.ts';
-import { pipelineNames, tableNames } from '../shared/names.ts';
-import { catalogEntries, isCaptured, type TableState } from '../catalog/store.ts';
+import { groupNames, pipelineNames, tableNames } from '../shared/names.ts';
+import { catalogEntries, groupsOf, isCaptured, type TableState } from '../catalog/store.ts';
 import type { Config } from '../config/load.ts';
 import { readGaps, type CaptureGap } from '../connectors/clickhouse/capture-gaps.ts';
 import { lagReport, type LagReport } from '../activities/lag-report.ts';
@@ -69,6 +69,12 @@ export interface TableStateRow {
 /** States in which a captured table no longer reaches ClickHouse. */
 export const stoppedStates: readonly TableState[] = ['blocked', 'dropped'];
 
+export interface ConnectorSample {
+  name: string;
+  state: string;
+  tasks: { id: number; state: string; trace?: string }[];
+}
+
 export interface Snapshot {
   at: number;
   /** Every table of the live catalog but the removed ones; empty when Postgres did not answer. */
@@ -82,7 +88,10 @@ export interface Snapshot {
   /** max_slot_wal_keep_size in bytes; null when unlimited (-1). */
   slotLimitBytes: number | null;
   tables: TableSample[];
-  connector: { name: string; state: string; tasks: { id: number; state: string; trace?: string }[] } | undefined;
+  /** The default group's connector. */
+  connector: ConnectorSample | undefined;
+  /** Every table group's connector, the default group's first (undefined: Connect did not answer). */
+  connectors?: ConnectorSample[];
   ingest: { runs: Record<string, number>; rejects: number; lastAppliedAt: string | null; consecutiveFailures: number | null; recentWorkflows: { status: string; closedAt: string | null; workflowId: string }[] };
   /** The latest report per captured (active) table. */
   validations: ValidationRow[];
@@ -158,10 +167,15 @@ async function tableSamples(d: CollectDeps, sources: string[], since: Map<string
   return out;
 }
 
-async function connectorStatus(d: CollectDeps): Promise<Snapshot['connector']> {
-  const s = await d.connect.status(pipelineNames.connector, 3_000);
-  if (!s) return { name: pipelineNames.connector, state: 'NOT REGISTERED', tasks: [] };
-  return { name: pipelineNames.connector, state: s.connector.state, tasks: s.tasks.map((t) => ({ id: t.id, state: t.state, ...(t.trace ? { trace: truncate(t.trace, 500) } : {}) })) };
+/** Each group's connector (one per table group: shared/names.ts groupNames). */
+async function connectorStatuses(d: CollectDeps, groups: string[]): Promise<ConnectorSample[]> {
+  const out: ConnectorSample[] = [];
+  for (const group of groups) {
+    const name = groupNames(group).connector;
+    const s = await d.connect.status(name, 3_000);
+    out.push(s ? { name, state: s.connector.state, tasks: s.tasks.map((t) => ({ id: t.id, state: t.state, ...(t.trace ? { trace: truncate(t.trace, 500) } : {}) })) } : { name, state: 'NOT REGISTERED', tasks: [] });
+  }
+  return out;
 }
 
 /** The latest closed ingestAstronauts runs (Temporal visibility) and how many of the newest failed in a row. */
@@ -229,11 +243,11 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
     .filter((x) => x.state !== 'removed')
     .map((x) => ({ source: x.declaration.source, state: x.state, reason: stoppedStates.includes(x.state) ? (x.lastError ?? null) : null, since: x.updatedAt }));
   const lastBackup = settle(Promise.resolve().then(() => newestComplete(openStore(e.backup.target, e.backup))).then((m) => (m ? { name: m.name, createdAt: m.createdAt } : null)));
-  const [lag, pgFacts, tables, connector, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters, gaps] = await Promise.all([
+  const [lag, pgFacts, tables, connectors, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters, gaps] = await Promise.all([
     settle(lagReport({ db: d.pool, kafka: d.kafka, clickhouse: d.clickhouse }, { groupPrefix: e.groupPrefix })),
     settle(postgresFacts(d)),
     settle(tableSamples(d, sources ?? [], since, until)),
-    settle(connectorStatus(d)),
+    settle(connectorStatuses(d, [...groupsOf((entries ?? []).filter((x) => isCaptured(x.state)))].map(([g]) => g))),
     settle(ingestWorkflows(d)),
     d.registry.answers(),
     d.clickhouse.ping({ select: false, abort_signal: AbortSignal.timeout(3_000) }).then((r) => r.success, () => false),
@@ -252,7 +266,7 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
     components: {
       postgres: sources !== undefined && pgFacts !== undefined,
       kafka: kafkaUp,
-      connect: connector !== undefined,
+      connect: connectors !== undefined,
       registry: registryUp,
       clickhouse: clickhouseUp,
       temporal: workflows !== undefined,
@@ -262,7 +276,8 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
     captureGaps: (gaps ?? []).slice(0, 20),
     slotLimitBytes: pgFacts?.slotLimitBytes ?? null,
     tables: tables ?? [],
-    connector,
+    connector: connectors?.[0],
+    ...(connectors ? { connectors } : {}),
     ingest: {
       runs: pgFacts?.runs ?? {},
       rejects: pgFacts?.rejects ?? 0,

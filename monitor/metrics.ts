@@ -36,7 +36,7 @@ export class MonitorMetrics {
   readonly slotActive = this.gauge('astros_replication_slot_active', 'Whether a consumer is connected to the slot.', ['slot']);
   readonly slotLost = this.gauge(
     'astros_replication_slot_lost',
-    "1 when the slot cannot be read: lost (wal_status lost) or, for the pipeline's own slot, missing; 0 for every other logical slot of the database.",
+    "1 when the slot cannot be read: lost (wal_status lost) or, for a table group's slot, missing; 0 for every other logical slot of the database.",
     ['slot'],
   );
   readonly consumerLag = this.gauge('astros_kafka_consumer_lag_messages', "Messages in the table's topic that ClickHouse's consumer group has not committed.", ['table', 'topic', 'group']);
@@ -96,8 +96,10 @@ export class MonitorMetrics {
     for (const [component, up] of Object.entries(s.components)) this.componentUp.set({ component }, up ? 1 : 0);
     this.sampleSeconds.set(sampleSeconds);
 
-    const p = s.lag?.postgres;
-    if (p?.slotFound) {
+    // One series per table group's slot (each group has its own: shared/names.ts groupNames).
+    const groupSlots = s.lag?.groups ?? (s.lag ? [s.lag.postgres] : []);
+    for (const p of groupSlots) {
+      if (!p.slotFound) continue;
       const slot = { slot: p.slot };
       if (p.flushLagBytes !== null) this.slotLag.set(slot, p.flushLagBytes);
       if (p.retainedWalBytes !== null) this.slotRetained.set(slot, p.retainedWalBytes);
@@ -109,7 +111,8 @@ export class MonitorMetrics {
     }
     if (s.components.postgres) {
       for (const x of s.slots) this.slotLost.set({ slot: x.slot }, x.walStatus === 'lost' ? 1 : 0);
-      if (!s.slots.some((x) => x.slot === pipelineNames.slot)) this.slotLost.set({ slot: pipelineNames.slot }, 1);
+      // A group's slot that does not exist is lost too (the default group's even when the lag report failed).
+      for (const slot of new Set([pipelineNames.slot, ...groupSlots.map((p) => p.slot)])) if (!s.slots.some((x) => x.slot === slot)) this.slotLost.set({ slot }, 1);
     }
     for (const t of s.tables) {
       const table = { table: t.source };
@@ -152,10 +155,10 @@ export class MonitorMetrics {
       this.backupTime.set(Date.parse(s.lastBackup.createdAt) / 1000);
       this.backupAge.set(Math.max(0, (s.at - Date.parse(s.lastBackup.createdAt)) / 1000));
     }
-    if (s.connector) {
+    for (const c of s.connectors ?? (s.connector ? [s.connector] : [])) {
       const byState = new Map<string, number>([['RUNNING', 0], ['FAILED', 0]]);
-      for (const t of s.connector.tasks) byState.set(t.state, (byState.get(t.state) ?? 0) + 1);
-      for (const [state, n] of byState) this.connectorTasks.set({ connector: s.connector.name, state }, n);
+      for (const t of c.tasks) byState.set(t.state, (byState.get(t.state) ?? 0) + 1);
+      for (const [state, n] of byState) this.connectorTasks.set({ connector: c.name, state }, n);
     }
   }
 

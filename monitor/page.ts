@@ -34,22 +34,40 @@ export function bytes(n: number): string {
 const secs = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v < 10 ? `${v.toFixed(2)} s` : `${v.toFixed(0)} s`);
 const when = (iso: string | null | undefined) => (iso ? esc(iso.replace('T', ' ').replace(/\.\d+Z?$/, '').replace(/Z$/, '')) + ' UTC' : 'never');
 
-/** The pipeline's slot when it cannot be read (lost or missing): a short label and the one-line fix; undefined when usable or Postgres is down. */
-function slotFailure(s: Snapshot): { label: string; text: string } | undefined {
-  if (!s.components.postgres) return undefined;
-  const mine = s.slots.find((x) => x.slot === pipelineNames.slot);
-  const text = slotProblem({ slot: pipelineNames.slot, found: mine !== undefined, walStatus: mine?.walStatus ?? null, active: mine?.active ?? null });
-  return text ? { label: `slot ${esc(pipelineNames.slot)} ${mine ? 'LOST' : 'MISSING'}`, text: esc(text) } : undefined;
+/** Every table group's slot (the default group's alone when the lag report failed). */
+const groupSlots = (s: Snapshot): string[] => [...new Set([pipelineNames.slot, ...(s.lag?.groups ?? []).map((g) => g.slot)])];
+
+/** The groups' slots that cannot be read (lost or missing): a short label and the one-line fix each; none when usable or Postgres is down. */
+function slotFailures(s: Snapshot): { label: string; text: string }[] {
+  if (!s.components.postgres) return [];
+  return groupSlots(s).flatMap((slot) => {
+    const mine = s.slots.find((x) => x.slot === slot);
+    const text = slotProblem({ slot, found: mine !== undefined, walStatus: mine?.walStatus ?? null, active: mine?.active ?? null });
+    return text ? [{ label: `slot ${esc(slot)} ${mine ? 'LOST' : 'MISSING'}`, text: esc(text) }] : [];
+  });
+}
+
+/** One line per group's slot, or the one slot's three lines when there is one group. */
+function slotLines(s: Snapshot): string[] {
+  const groups = s.lag?.groups ?? (s.lag ? [s.lag.postgres] : []);
+  const limit = s.slotLimitBytes ? ` of ${bytes(s.slotLimitBytes)}` : '';
+  if (groups.length <= 1) {
+    const p = groups[0];
+    return p?.slotFound ? [`slot ${esc(p.slot)} ${p.active ? 'active' : 'INACTIVE'}`, `slot lag ${bytes(p.flushLagBytes ?? 0)}`, `WAL retained ${bytes(p.retainedWalBytes ?? 0)}${limit}`] : ['replication slot not found'];
+  }
+  return groups.map((p) => (p.slotFound ? `slot ${esc(p.slot)} ${p.active ? 'active' : 'INACTIVE'}, lag ${bytes(p.flushLagBytes ?? 0)}, WAL retained ${bytes(p.retainedWalBytes ?? 0)}${limit}` : `slot ${esc(p.slot)} not found`));
 }
 
 function stages(s: Snapshot, firing: Set<AlertKind>): Stage[] {
   const p = s.lag?.postgres;
-  const lost = slotFailure(s);
-  const slotIdle = !lost && s.slots.find((x) => x.slot === pipelineNames.slot)?.active === false;
+  const failures = slotFailures(s);
+  const lost = failures[0];
+  const slotIdle = failures.length === 0 && groupSlots(s).some((slot) => s.slots.find((x) => x.slot === slot)?.active === false);
+  const connectors = s.connectors ?? (s.connector ? [s.connector] : []);
   const kafkaLag = (s.lag?.kafka ?? []).reduce((a, k) => a + k.lag, 0);
   const mismatches = s.validations.filter((v) => v.outcome === 'mismatch');
   const worst = (down: boolean, warn: boolean): Health => (down ? 'down' : warn ? 'warn' : 'ok');
-  const failedTasks = s.connector?.tasks.filter((t) => t.state === 'FAILED').length ?? 0;
+  const failedTasks = connectors.flatMap((c) => c.tasks).filter((t) => t.state === 'FAILED').length;
   const newestVisible = Math.max(0, ...s.tables.map((t) => t.newestLatencySeconds ?? 0));
   const stopped = s.tableStates.filter((t) => stoppedStates.includes(t.state)).length;
   return [
@@ -64,20 +82,19 @@ function stages(s: Snapshot, firing: Set<AlertKind>): Stage[] {
       name: 'Postgres',
       health: worst(!s.components.postgres || p?.slotFound !== true || lost !== undefined, firing.has('slot_lag') || firing.has('wal_retained')),
       lines: lost
-        ? [`<span class="bad" data-slot-failure>${lost.label}</span>`, 'no change is captured', `run <code>npm run recover</code>`]
-        : p?.slotFound
-          ? [`slot ${esc(p.slot)} ${p.active ? 'active' : 'INACTIVE'}`, `slot lag ${bytes(p.flushLagBytes ?? 0)}`, `WAL retained ${bytes(p.retainedWalBytes ?? 0)}${s.slotLimitBytes ? ` of ${bytes(s.slotLimitBytes)}` : ''}`]
-          : ['replication slot not found'],
+        ? [...failures.map((f) => `<span class="bad" data-slot-failure>${f.label}</span>`), 'no change of its group is captured', `run <code>npm run recover</code>`]
+        : slotLines(s),
     },
     {
       id: 'debezium',
       name: 'Debezium (Connect)',
       // Connect says RUNNING while Debezium retries a slot it cannot read: the slot decides.
-      health: worst(!s.components.connect || s.connector?.state !== 'RUNNING' || failedTasks > 0 || lost !== undefined, !s.components.registry || slotIdle),
+      health: worst(!s.components.connect || connectors.length === 0 || connectors.some((c) => c.state !== 'RUNNING') || failedTasks > 0 || lost !== undefined, !s.components.registry || slotIdle),
       lines: [
-        `${esc(s.connector?.name ?? pipelineNames.connector)}: ${esc(s.connector?.state ?? 'unreachable')}`,
-        ...(lost ? [`<span class="bad">cannot read: ${lost.label}</span>`] : slotIdle ? ['not connected to its slot'] : []),
-        `tasks: ${esc((s.connector?.tasks ?? []).map((t) => t.state).join(', ') || '–')}`,
+        ...(connectors.length > 0 ? connectors.map((c) => `${esc(c.name)}: ${esc(c.state)}`) : [`${esc(pipelineNames.connector)}: unreachable`]),
+        ...failures.map((f) => `<span class="bad">cannot read: ${f.label}</span>`),
+        ...(failures.length === 0 && slotIdle ? ['not connected to its slot'] : []),
+        `tasks: ${esc(connectors.flatMap((c) => c.tasks).map((t) => t.state).join(', ') || '–')}`,
         `lag behind source ${secs(Math.max(0, ...s.tables.map((t) => t.debeziumLagSeconds ?? 0)))}`,
       ],
     },
@@ -194,7 +211,7 @@ export async function renderPage({ cfg, snapshot: s, history, firing }: PageInpu
     'no validation has run yet',
     'validations',
   );
-  const lostSlot = slotFailure(s);
+  const lostSlots = slotFailures(s);
   const gaps = table(
     ['table', 'not captured: committed after', 'and before', 'from', 'until', 'reason', 'reloaded at'],
     s.captureGaps.map((g) => [
@@ -238,7 +255,7 @@ export async function renderPage({ cfg, snapshot: s, history, firing }: PageInpu
 <title>astros-cdc pipeline</title><style>${css}</style></head><body>
 <h1>astros-cdc pipeline</h1><div class="meta">sampled ${when(new Date(s.at).toISOString())} · monitor ${esc(cfg.monitor.instance)} · every ${cfg.monitor.intervalMs / 1000} s</div>
 <div class="links">${links.map(([href, text]) => `<a href="${esc(href!)}">${esc(text!)}</a>`).join('')}</div>
-${firingHtml}${lostSlot ? `<div class="alerts" data-alerts="slot"><strong>Not capturing:</strong> ${lostSlot.text}</div>` : ''}
+${firingHtml}${lostSlots.length > 0 ? `<div class="alerts" data-alerts="slot"><strong>Not capturing:</strong> ${lostSlots.map((f) => f.text).join('<br>')}</div>` : ''}
 <h2>Pipeline</h2><div class="pipeline">${stageHtml}</div>
 <h2>Tables</h2>${perTable}
 <h2>Last hour</h2><div class="charts">${await charts(history, s.tables.map((t) => t.source), s.at)}</div>

@@ -11,11 +11,11 @@
  */
 
 export const pipelineNames = {
-  /** The Debezium connector registered with Kafka Connect. */
+  /** The default group's Debezium connector registered with Kafka Connect (other groups: groupNames). */
   connector: 'astros-postgres',
-  /** Its logical replication slot. */
+  /** The default group's logical replication slot. */
   slot: 'astros_debezium',
-  /** The publication it reads (publication.autocreate.mode=disabled: the catalog manages membership). */
+  /** The default group's publication (publication.autocreate.mode=disabled: the catalog manages membership). */
   publication: 'astros_publication',
   /** Its topics are <prefix>.<schema>.<table>. */
   topicPrefix: 'astros',
@@ -27,8 +27,10 @@ export const pipelineNames = {
   metaDatabase: 'astros_meta',
   /** Shared dead-letter table for messages ClickHouse could not parse. */
   kafkaErrorsTable: 'kafka_errors',
-  /** Written by the connector's heartbeat.action.query; published, never captured. */
+  /** Written by the default group's heartbeat.action.query; published, never captured. */
   heartbeatTable: 'public.cdc_heartbeat',
+  /** Every other group's heartbeat: one row per group (db/migrations/postgres/190); in that group's publication only. */
+  groupHeartbeatTable: 'public.cdc_group_heartbeat',
   /** The connector's signal.data.collection (db/migrations/postgres/120): incremental snapshots start here; published, never captured. */
   signalTable: 'public.cdc_signal',
   /** The live catalog in Postgres (db/migrations/postgres/110_captured_tables.sql). */
@@ -37,6 +39,65 @@ export const pipelineNames = {
   captureGapsTable: 'capture_gaps',
   defaultGroupPrefix: 'clickhouse',
 } as const;
+
+/** The group every table belongs to unless it names another: the tables captured before groups existed. */
+export const DEFAULT_GROUP = 'default';
+
+/** A group's name: part of a slot, publication and connector name (Postgres identifiers, Connect's URLs). */
+export const GROUP_NAME = /^[a-z][a-z0-9_]{0,29}$/;
+
+/**
+ * Everything named after one table group: its own publication, replication slot, Debezium connector and
+ * heartbeat (so an idle group's slot keeps moving). The default group's names are the names the pipeline
+ * had before groups existed, so a stack built then is adopted as it is: same connector (Connect keys its
+ * stored offsets by the connector's name), slot, publication and topics. Every group reads the
+ * pipeline's database. Another group's connector has its own topic prefix (Debezium's logical name: its
+ * metrics are registered under it, and two connectors of one name wait for each other), and routes its
+ * topics back to the pipeline's prefix (catalog/connector.ts): a table's topic, consumer group and
+ * ClickHouse objects never depend on its group, and a table moved between groups keeps them.
+ */
+export interface GroupNames {
+  group: string;
+  connector: string;
+  slot: string;
+  publication: string;
+  /** Debezium's topic.prefix (its logical name); the topics it writes are routed to `<pipeline prefix>.<schema>.<table>`. */
+  topicPrefix: string;
+  /** The table the connector's heartbeat.action.query writes, and the row (undefined: the whole one-row table). */
+  heartbeatTable: string;
+  heartbeatRow?: string;
+  /** Debezium's signal table: the default group's only (incremental snapshots on request). */
+  signalTable?: string;
+}
+
+export function checkGroupName(group: string): string {
+  if (!GROUP_NAME.test(group)) throw new Error(`"${group}" is not a group name: a lower-case letter, then up to 29 lower-case letters, digits or _`);
+  return group;
+}
+
+export function groupNames(group: string = DEFAULT_GROUP): GroupNames {
+  if (group === DEFAULT_GROUP) {
+    const p = pipelineNames;
+    return { group, connector: p.connector, slot: p.slot, publication: p.publication, topicPrefix: p.topicPrefix, heartbeatTable: p.heartbeatTable, signalTable: p.signalTable };
+  }
+  checkGroupName(group);
+  return {
+    group,
+    connector: `${pipelineNames.connector}-${group}`,
+    slot: `${pipelineNames.slot}_${group}`,
+    publication: `${pipelineNames.publication}_${group}`,
+    topicPrefix: `${pipelineNames.topicPrefix}_${group}`,
+    heartbeatTable: pipelineNames.groupHeartbeatTable,
+    heartbeatRow: group,
+  };
+}
+
+/** The group of a connector, slot or publication named by groupNames (undefined: none of a group's). */
+export function groupOfSlot(slot: string): string | undefined {
+  if (slot === pipelineNames.slot) return DEFAULT_GROUP;
+  const m = new RegExp(`^${pipelineNames.slot}_([a-z][a-z0-9_]*)$`).exec(slot);
+  return m && GROUP_NAME.test(m[1]!) ? m[1] : undefined;
+}
 
 /** Every object of one captured table, by its role. */
 export interface TableNames {

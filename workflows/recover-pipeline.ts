@@ -21,13 +21,16 @@
 import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
 import { nonRetryableErrorTypes } from '../shared/errors.ts';
+import { groupNames } from '../shared/names.ts';
 import type { ResetResult } from '../activities/recover.ts';
 import { resyncTable, type ResyncTableResult } from './resync-table.ts';
 
 export interface RecoverPipelineInput {
-  /** Default: the pipeline's connector. */
+  /** The table group whose slot is recovered (default: the default group); the other groups keep streaming. */
+  group?: string;
+  /** Default: the group's connector. */
   connector?: string;
-  /** Default: every captured table. */
+  /** Default: every captured table of the group. */
   tables?: string[];
 }
 
@@ -44,9 +47,10 @@ const { resetConnectorSlot, tablesToResync } = proxyActivities<IngestActivities>
 
 export async function recoverPipeline(input: RecoverPipelineInput = {}): Promise<RecoverPipelineResult> {
   const recoveredBy = `${workflowInfo().workflowId}/${workflowInfo().runId}`;
-  const reset = await resetConnectorSlot({ ...(input?.connector ? { connector: input.connector } : {}), recoveredBy });
+  const connector = input?.connector ?? (input?.group ? groupNames(input.group).connector : undefined);
+  const reset = await resetConnectorSlot({ ...(connector ? { connector } : {}), recoveredBy });
   const tables: RecoverPipelineResult['tables'] = [];
-  for (const source of await tablesToResync({ ...(input?.tables ? { tables: input.tables } : {}) })) {
+  for (const source of await tablesToResync({ ...(input?.tables ? { tables: input.tables } : {}), ...(input?.group ? { group: input.group } : {}) })) {
     const r: ResyncTableResult = await executeChild(resyncTable, { workflowId: `${workflowInfo().workflowId}-resync-${source}-${workflowInfo().runId.slice(0, 8)}`, args: [{ source }] });
     tables.push({ source, loadedRows: r.loadedRows, changedRows: r.changedRows, deletedRows: r.deletedRows, keptRows: r.keptRows, lsnFloor: r.lsnFloor, ...(r.validation ? { validation: r.validation.summary } : {}) });
   }

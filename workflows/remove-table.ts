@@ -16,6 +16,8 @@ export interface RemoveTableResult {
   dropped: string[];
   /** The dbt history models written without the table's (absent in runs started before the workflow wrote them). */
   dbtModels?: DbtModels;
+  /** What applying the catalog said of a group left without tables (its connector, slot and publication removed, or kept and why). */
+  groups?: string[];
 }
 
 export interface RemoveTableInput {
@@ -31,9 +33,10 @@ const { applyCatalogToStack } = proxyActivities<IngestActivities>({ startToClose
 export async function removeTable(input: RemoveTableInput): Promise<RemoveTableResult> {
   if (!input?.source) throw ApplicationFailure.create({ type: IngestErrorType.InvalidInput, nonRetryable: true, message: 'input needs "source": "schema.table"' });
   await removeFromCatalog({ source: input.source });
-  await applyCatalogToStack();
+  // Histories recorded before the activity said anything return nothing here.
+  const groups = ((await applyCatalogToStack()) as string[] | undefined) ?? [];
   const dropped = input.drop ? await dropTableTargets({ source: input.source }) : [];
   // The table's generated model goes (see addTable; a history recorded before this step replays without it).
   const dbtModels = patched(DBT_MODELS_PATCH) ? await writeDbtModels() : undefined;
-  return { source: input.source, dropped, ...(dbtModels ? { dbtModels } : {}) };
+  return { source: input.source, dropped, ...(dbtModels ? { dbtModels } : {}), ...(groups.length > 0 ? { groups } : {}) };
 }

@@ -80,6 +80,11 @@ export class KafkaConnect {
     };
   }
 
+  /** The names of every registered connector. */
+  names(): Promise<string[]> {
+    return this.get<string[]>(`${this.url}/connectors`);
+  }
+
   /** The connector's own state: RUNNING, PAUSED, STOPPED, FAILED, UNASSIGNED. */
   async connectorState(name: string): Promise<string> {
     const status = await this.status(name);
