@@ -12,6 +12,7 @@ import type { Client as TemporalClient } from '@temporalio/client';
 import type pg from 'pg';
 import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import { kafkaAnswers, type Kafka } from '../connectors/kafka/client.ts';
+import { kafkaClusterHealth, type KafkaClusterHealth } from '../connectors/kafka/topics.ts';
 import type { KafkaConnect } from '../connectors/kafka-connect/client.ts';
 import type { SchemaRegistry } from '../connectors/registry/client.ts';
 import { pipelineNames, tableNames } from '../shared/names.ts';
@@ -82,7 +83,10 @@ export interface Snapshot {
   /** max_slot_wal_keep_size in bytes; null when unlimited (-1). */
   slotLimitBytes: number | null;
   tables: TableSample[];
-  connector: { name: string; state: string; tasks: { id: number; state: string; trace?: string }[] } | undefined;
+  /** worker: the Connect worker (host:port) running the connector or the task. */
+  connector: { name: string; state: string; worker?: string; tasks: { id: number; state: string; worker?: string; trace?: string }[] } | undefined;
+  /** The brokers of KAFKA_BROKERS up or not, under-replicated and offline partitions; undefined when Kafka did not answer. */
+  kafkaCluster?: KafkaClusterHealth;
   ingest: { runs: Record<string, number>; rejects: number; lastAppliedAt: string | null; consecutiveFailures: number | null; recentWorkflows: { status: string; closedAt: string | null; workflowId: string }[] };
   /** The latest report per captured (active) table. */
   validations: ValidationRow[];
@@ -161,7 +165,13 @@ async function tableSamples(d: CollectDeps, sources: string[], since: Map<string
 async function connectorStatus(d: CollectDeps): Promise<Snapshot['connector']> {
   const s = await d.connect.status(pipelineNames.connector, 3_000);
   if (!s) return { name: pipelineNames.connector, state: 'NOT REGISTERED', tasks: [] };
-  return { name: pipelineNames.connector, state: s.connector.state, tasks: s.tasks.map((t) => ({ id: t.id, state: t.state, ...(t.trace ? { trace: truncate(t.trace, 500) } : {}) })) };
+  const worker = (w?: string) => (w ? { worker: w } : {});
+  return {
+    name: pipelineNames.connector,
+    state: s.connector.state,
+    ...worker(s.connector.worker_id),
+    tasks: s.tasks.map((t) => ({ id: t.id, state: t.state, ...worker(t.worker_id), ...(t.trace ? { trace: truncate(t.trace, 500) } : {}) })),
+  };
 }
 
 /** The latest closed ingestAstronauts runs (Temporal visibility) and how many of the newest failed in a row. */
@@ -229,7 +239,7 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
     .filter((x) => x.state !== 'removed')
     .map((x) => ({ source: x.declaration.source, state: x.state, reason: stoppedStates.includes(x.state) ? (x.lastError ?? null) : null, since: x.updatedAt }));
   const lastBackup = settle(Promise.resolve().then(() => newestComplete(openStore(e.backup.target, e.backup))).then((m) => (m ? { name: m.name, createdAt: m.createdAt } : null)));
-  const [lag, pgFacts, tables, connector, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters, gaps] = await Promise.all([
+  const [lag, pgFacts, tables, connector, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters, gaps, kafkaCluster] = await Promise.all([
     settle(lagReport({ db: d.pool, kafka: d.kafka, clickhouse: d.clickhouse }, { groupPrefix: e.groupPrefix })),
     settle(postgresFacts(d)),
     settle(tableSamples(d, sources ?? [], since, until)),
@@ -245,6 +255,7 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
       ),
     ),
     settle(readGaps(d.clickhouse)),
+    settle(kafkaClusterHealth(d.kafka, e.kafkaBrokers)),
   ]);
   return {
     at,
@@ -263,6 +274,7 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
     slotLimitBytes: pgFacts?.slotLimitBytes ?? null,
     tables: tables ?? [],
     connector,
+    ...(kafkaCluster ? { kafkaCluster } : {}),
     ingest: {
       runs: pgFacts?.runs ?? {},
       rejects: pgFacts?.rejects ?? 0,
