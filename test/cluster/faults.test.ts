@@ -34,6 +34,8 @@ import { FaultWriter } from '../integration/fault-writer.ts';
 import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, testEndpoints, testKafka, uniqueTag, waitFor } from '../integration/helpers.ts';
 import { connectorStatus, cutHost, hostNamed, leaderHost, restartFailedTask, restoreHost, stallMeter, taskHost, waitWhole } from './cluster-faults.ts';
 import { clusterManager } from './cluster-stack.ts';
+import { metricValue, watchMonitor } from './monitor-watch.ts';
+import { createContext } from '../../stack/lib/context.ts';
 
 const tag = uniqueTag('cfaults').replace(/[^a-z0-9_]/g, '_');
 const source = `public.${tag}`;
@@ -41,7 +43,7 @@ const bulk = `public.${tag}_bulk`;
 const prefix = `${tag}_`;
 /** How long a host stays cut off: past Kafka's broker session (9 s) and Connect's group session (10 s), so both act on it. */
 const CUT_S = 20;
-const BULK_ROWS = 60_000;
+const BULK_ROWS = 30_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let pool: pg.Pool;
@@ -155,11 +157,32 @@ describe('the cluster loses a host mid-stream', () => {
       {
         fault: 'broker SIGKILL',
         victim: async () => (await leaderHost(t.objects.names.topic, 0)).host,
-        run: (v) => killAndBack(v, async () => {
-          const t0 = Date.now();
-          await flowsOn(writer, t, `${v} died`);
-          return `flowing again ${since(t0)} s after the kill`;
-        }),
+        // The monitor watches this one: what an operator sees of a lost broker, and its alert once, then its recovery.
+        run: async (v) => {
+          const watch = await watchMonitor(ch, tag);
+          const broker = `{broker="${hostNamed(v).address}:${createContext('cluster').ports.kafka}"}`;
+          const alerts = (state: string) => watch.received.filter((x) => x.startsWith(`[${state}] kafka_broker_down`));
+          try {
+            await waitFor(watch.metrics, (m) => metricValue(m, `astros_kafka_broker_up${broker}`) === 1, `the monitor to see ${v} up`, 60_000, 500);
+            const note = await killAndBack(v, async () => {
+              const t0 = Date.now();
+              await flowsOn(writer, t, `${v} died`);
+              const flowing = since(t0);
+              const m = await waitFor(watch.metrics, (x) => metricValue(x, `astros_kafka_broker_up${broker}`) === 0, `the monitor to see ${v} down`, 60_000, 500);
+              const seen = since(t0);
+              expect(metricValue(m, 'astros_kafka_brokers_down')).toBe(1);
+              expect(metricValue(m, `astros_kafka_under_replicated_partitions{topic="${t.objects.names.topic}"}`)).toBeGreaterThan(0);
+              await waitFor(watch.page, (html) => html.includes('data-broker-down') && html.includes(hostNamed(v).address), `the page to show ${v} down`, 30_000, 500);
+              await waitFor(async () => alerts('FIRING').length, (n) => n === 1, 'the broker-down alert on the webhook', 30_000, 300);
+              return `flowing again ${flowing} s after the kill; monitor: down at ${seen} s, alert fired`;
+            });
+            await waitFor(async () => alerts('RESOLVED').length, (n) => n === 1, 'the broker-down recovery on the webhook', 120_000, 500);
+            expect(alerts('FIRING')).toHaveLength(1);
+            return `${note}, resolved`;
+          } finally {
+            await watch.stop();
+          }
+        },
       },
       {
         fault: 'Connect worker SIGKILL',
@@ -191,7 +214,7 @@ describe('the cluster loses a host mid-stream', () => {
         victim: async () => '',
         run: async () => {
           const id = `${resyncWorkflowId(bulk)}-${Date.now()}`;
-          const handle = await temporal.workflow.start(RESYNC_WORKFLOW_TYPE, { taskQueue: parseConfig(process.env).temporal.taskQueue, workflowId: id, args: [{ source: bulk, rangeRows: 5000, parallel: 1 }] });
+          const handle = await temporal.workflow.start(RESYNC_WORKFLOW_TYPE, { taskQueue: parseConfig(process.env).temporal.taskQueue, workflowId: id, args: [{ source: bulk, rangeRows: 2500, parallel: 1 }] });
           const victim = await waitFor(() => rangeWorker(id), (w) => w !== undefined, 'a worker to run a resync range', 240_000, 250);
           expect(await manager.kill(victim!)).toBeDefined();
           const result = (await handle.result()) as ResyncTableResult;
@@ -205,10 +228,11 @@ describe('the cluster loses a host mid-stream', () => {
     ];
 
     const rows: Row[] = [];
-    for (const f of faults) {
+    for (const [i, f] of faults.entries()) {
       await waitWhole(topics);
       const victim = await f.victim();
-      const firstId = writer.lastId + 1;
+      // Contiguous windows: what was committed since the previous fault's window counts in this one.
+      const firstId = (rows.at(-1)?.lastId ?? 0) + 1;
       const meter = stallMeter(highestShown(t));
       const note = await f.run(victim);
       const backAt = Date.now();
@@ -221,9 +245,8 @@ describe('the cluster loses a host mid-stream', () => {
       await catchUp(writer, t, writer.lastId, `the writer paused after ${f.fault}`);
       await agrees(t);
       rows.push({ fault: f.fault, victim: victim || note.split(':')[0]!, firstId, lastId: writer.lastId, stallS, catchUpS, taskRestarts, note });
-      writer.start();
+      if (i < faults.length - 1) writer.start();
     }
-    await writer.stop();
 
     const record = await changeEvents(ch, t, 'record');
     const changes = await changeEvents(ch, t, 'changes');
