@@ -18,12 +18,16 @@ const layers: Record<string, string[]> = {
 };
 const globalSetups: Record<string, string[]> = { unit: [], cluster: ['test/cluster/global-setup.ts'] };
 
-/** The cluster layer's test of `down` takes the cluster away: it runs after every other file. */
+/**
+ * The cluster layer's test of `down` takes the cluster away: it runs after every other file. Before it, the
+ * fault test, which kills and cuts off hosts: the other files see the cluster as it started (after a Connect
+ * worker was cut off, Connect's status can keep calling the connector UNASSIGNED while it runs elsewhere).
+ */
 class DownLast extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
-    const last = (f: TestSpecification) => f.moduleId.endsWith('/test/cluster/down.test.ts');
-    return [...sorted.filter((f) => !last(f)), ...sorted.filter(last)];
+    const rank = (f: TestSpecification) => (f.moduleId.endsWith('/test/cluster/down.test.ts') ? 2 : f.moduleId.endsWith('/test/cluster/faults.test.ts') ? 1 : 0);
+    return [0, 1, 2].flatMap((r) => sorted.filter((f) => rank(f) === r));
   }
 }
 const include = layers[layer];

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { config } from '../config/load.ts';
 import { networkFor } from '../stack/cluster/network.ts';
+import { clusterHealthLines } from '../stack/cluster/health.ts';
 import { describeTopic } from '../connectors/kafka/topics.ts';
 import { kafkaClient } from '../connectors/kafka/client.ts';
 
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
 
   program
     .command('status')
-    .description('each component, its pid, memory, address, health and restarts by the supervisor')
+    .description('each component, its pid, memory, address, health and restarts by the supervisor; on the cluster also brokers up or down, under-replicated and offline partitions, and which Connect worker runs the connector\'s task')
     .addOption(profileOption)
     .option('--json', 'machine-readable output')
     .action(async (opts: { profile: Profile; json?: boolean }) => {
@@ -154,6 +155,13 @@ async function printStatus(m: StackManager): Promise<void> {
     console.log(`${r.name.padEnd(w)}  ${host}${r.state.padEnd(9)}${extra.padEnd(22)}  ${restarts.padEnd(11)}  ${r.url}`);
   }
   if (hosted) console.log(`total resident memory: ${rows.reduce((s, r) => s + (r.rssMiB ?? 0), 0)} MiB`);
+  // The cluster as Kafka and Connect see it: brokers missing, partitions short of replicas, where the task runs.
+  if (hosted && rows.some((r) => r.name.startsWith('kafka') && r.state !== 'stopped')) {
+    const env = stackEnv(m.ctx);
+    const connectUrls = rows.filter((r) => r.name.startsWith('connect') && r.address).map((r) => `http://${r.address}:${m.ctx.ports.connect}`);
+    const hosts = rows.flatMap((r) => (r.host && r.address ? [{ host: r.host, address: r.address }] : []));
+    for (const line of await clusterHealthLines(env.KAFKA_BROKERS.split(','), connectUrls, hosts)) console.log(line);
+  }
 }
 
 main().catch((err: unknown) => {

@@ -19,7 +19,9 @@ export type AlertKind =
   | 'ingest_failing'
   | 'table_stopped'
   | 'slot_lost'
-  | 'backup_stale';
+  | 'backup_stale'
+  | 'kafka_broker_down'
+  | 'under_replicated';
 
 export interface AlertRule {
   kind: AlertKind;
@@ -152,6 +154,28 @@ export const alertRules: readonly AlertRule[] = [
     for: { env: 'ALERT_BACKUP_STALE_FOR', default: '0s' },
     severity: 'warning',
     summary: 'the newest complete backup is older than the threshold (a daily schedule missed a run, or backups fail)',
+  },
+  {
+    kind: 'kafka_broker_down',
+    alert: 'AstrosKafkaBrokerDown',
+    metric: 'astros_kafka_brokers_down',
+    fn: 'value',
+    op: '>',
+    threshold: { env: 'ALERT_KAFKA_BROKER_DOWN_THRESHOLD', default: 0, unit: 'brokers' },
+    for: { env: 'ALERT_KAFKA_BROKER_DOWN_FOR', default: '0s' },
+    severity: 'critical',
+    summary: "a broker of KAFKA_BROKERS is missing from the cluster's metadata (dead, cut off or fenced): its partitions' leaders moved and their replicas are one short (astros_kafka_broker_up says which)",
+  },
+  {
+    kind: 'under_replicated',
+    alert: 'AstrosKafkaUnderReplicated',
+    metric: 'astros_kafka_under_replicated_partitions',
+    fn: 'value',
+    op: '>',
+    threshold: { env: 'ALERT_UNDER_REPLICATED_THRESHOLD', default: 0, unit: 'partitions' },
+    for: { env: 'ALERT_UNDER_REPLICATED_FOR', default: '1m' },
+    severity: 'warning',
+    summary: 'partitions have fewer in-sync replicas than replicas: one more broker lost and writes to them stop (min.insync.replicas)',
   },
 ];
 

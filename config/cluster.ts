@@ -50,6 +50,12 @@ export const clusterTopology: readonly ClusterHostSpec[] = [
  */
 export const clusterKafka = { replicationFactor: 3, minInsyncReplicas: 2, topicPartitions: 3 } as const;
 
+/**
+ * Connect's `scheduled.rebalance.max.delay.ms` in the cluster: how long the group keeps a departed
+ * worker's task for it before moving it to another worker (Connect's default is 300 s).
+ */
+export const clusterConnectRebalanceDelayMs = 10_000;
+
 export const defaultClusterPrefix = 'astros';
 export const defaultClusterSubnet = '10.213.0.0/24';
 

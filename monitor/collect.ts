@@ -12,6 +12,7 @@ import type { Client as TemporalClient } from '@temporalio/client';
 import type pg from 'pg';
 import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import { kafkaAnswers, type Kafka } from '../connectors/kafka/client.ts';
+import { kafkaClusterHealth, type KafkaClusterHealth } from '../connectors/kafka/topics.ts';
 import type { KafkaConnect } from '../connectors/kafka-connect/client.ts';
 import type { SchemaRegistry } from '../connectors/registry/client.ts';
 import { groupNames, pipelineNames, tableNames } from '../shared/names.ts';
@@ -69,10 +70,12 @@ export interface TableStateRow {
 /** States in which a captured table no longer reaches ClickHouse. */
 export const stoppedStates: readonly TableState[] = ['blocked', 'dropped'];
 
+/** worker: the Connect worker (host:port) running the connector or the task. */
 export interface ConnectorSample {
   name: string;
   state: string;
-  tasks: { id: number; state: string; trace?: string }[];
+  worker?: string;
+  tasks: { id: number; state: string; worker?: string; trace?: string }[];
 }
 
 export interface Snapshot {
@@ -92,6 +95,8 @@ export interface Snapshot {
   connector: ConnectorSample | undefined;
   /** Every table group's connector, the default group's first (undefined: Connect did not answer). */
   connectors?: ConnectorSample[];
+  /** The brokers of KAFKA_BROKERS up or not, under-replicated and offline partitions; undefined when Kafka did not answer. */
+  kafkaCluster?: KafkaClusterHealth;
   ingest: { runs: Record<string, number>; rejects: number; lastAppliedAt: string | null; consecutiveFailures: number | null; recentWorkflows: { status: string; closedAt: string | null; workflowId: string }[] };
   /** The latest report per captured (active) table. */
   validations: ValidationRow[];
@@ -167,13 +172,23 @@ async function tableSamples(d: CollectDeps, sources: string[], since: Map<string
   return out;
 }
 
-/** Each group's connector (one per table group: shared/names.ts groupNames). */
+/** Each group's connector (one per table group: shared/names.ts groupNames), with the worker running it and each task. */
 async function connectorStatuses(d: CollectDeps, groups: string[]): Promise<ConnectorSample[]> {
   const out: ConnectorSample[] = [];
+  const worker = (w?: string) => (w ? { worker: w } : {});
   for (const group of groups) {
     const name = groupNames(group).connector;
     const s = await d.connect.status(name, 3_000);
-    out.push(s ? { name, state: s.connector.state, tasks: s.tasks.map((t) => ({ id: t.id, state: t.state, ...(t.trace ? { trace: truncate(t.trace, 500) } : {}) })) } : { name, state: 'NOT REGISTERED', tasks: [] });
+    out.push(
+      s
+        ? {
+            name,
+            state: s.connector.state,
+            ...worker(s.connector.worker_id),
+            tasks: s.tasks.map((t) => ({ id: t.id, state: t.state, ...worker(t.worker_id), ...(t.trace ? { trace: truncate(t.trace, 500) } : {}) })),
+          }
+        : { name, state: 'NOT REGISTERED', tasks: [] },
+    );
   }
   return out;
 }
@@ -243,7 +258,7 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
     .filter((x) => x.state !== 'removed')
     .map((x) => ({ source: x.declaration.source, state: x.state, reason: stoppedStates.includes(x.state) ? (x.lastError ?? null) : null, since: x.updatedAt }));
   const lastBackup = settle(Promise.resolve().then(() => newestComplete(openStore(e.backup.target, e.backup))).then((m) => (m ? { name: m.name, createdAt: m.createdAt } : null)));
-  const [lag, pgFacts, tables, connectors, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters, gaps] = await Promise.all([
+  const [lag, pgFacts, tables, connectors, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters, gaps, kafkaCluster] = await Promise.all([
     settle(lagReport({ db: d.pool, kafka: d.kafka, clickhouse: d.clickhouse }, { groupPrefix: e.groupPrefix })),
     settle(postgresFacts(d)),
     settle(tableSamples(d, sources ?? [], since, until)),
@@ -259,6 +274,7 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
       ),
     ),
     settle(readGaps(d.clickhouse)),
+    settle(kafkaClusterHealth(d.kafka, e.kafkaBrokers)),
   ]);
   return {
     at,
@@ -278,6 +294,7 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
     tables: tables ?? [],
     connector: connectors?.[0],
     ...(connectors ? { connectors } : {}),
+    ...(kafkaCluster ? { kafkaCluster } : {}),
     ingest: {
       runs: pgFacts?.runs ?? {},
       rejects: pgFacts?.rejects ?? 0,

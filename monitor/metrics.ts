@@ -68,6 +68,11 @@ export class MonitorMetrics {
   readonly validationDiff = this.gauge('astros_validation_last_differences', 'Rows missing, extra or different in the latest validatePipeline report.', ['table']);
   readonly validationTime = this.gauge('astros_validation_last_timestamp_seconds', 'When the latest validatePipeline report finished.', ['table']);
   readonly connectorTasks = this.gauge('astros_connector_tasks', 'Debezium connector tasks by state (RUNNING, FAILED, PAUSED, ...).', ['connector', 'state']);
+  readonly connectorTaskWorker = this.gauge('astros_connector_task_worker', 'Which Connect worker (host:port) runs each task of the connector (1 for the worker that runs it).', ['connector', 'task', 'worker']);
+  readonly brokerUp = this.gauge('astros_kafka_broker_up', "Whether each broker of KAFKA_BROKERS is in the cluster's metadata (1) or not: dead, cut off or fenced (0).", ['broker']);
+  readonly brokersDown = this.gauge('astros_kafka_brokers_down', "Brokers of KAFKA_BROKERS missing from the cluster's metadata.");
+  readonly underReplicated = this.gauge('astros_kafka_under_replicated_partitions', 'Partitions with fewer in-sync replicas than replicas, per topic (absent: none).', ['topic']);
+  readonly offlinePartitions = this.gauge('astros_kafka_offline_partitions', 'Partitions without a leader (nothing is written to or read from them).');
   readonly tableStopped = this.gauge(
     'astros_table_stopped',
     'Whether a table of the live catalog stopped reaching ClickHouse (1: state blocked or dropped, with the one-line reason) or not (0), by its catalog state.',
@@ -92,7 +97,7 @@ export class MonitorMetrics {
   }
 
   apply(s: Snapshot, sampleSeconds: number): void {
-    for (const g of [this.backupTime, this.backupAge, this.slotLag, this.slotRetained, this.slotLimit, this.slotRatio, this.slotActive, this.slotLost, this.consumerLag, this.newestLatency, this.debeziumLag, this.newestCommit, this.validationOutcome, this.validationDiff, this.validationTime, this.connectorTasks]) g.reset();
+    for (const g of [this.backupTime, this.backupAge, this.slotLag, this.slotRetained, this.slotLimit, this.slotRatio, this.slotActive, this.slotLost, this.consumerLag, this.newestLatency, this.debeziumLag, this.newestCommit, this.validationOutcome, this.validationDiff, this.validationTime, this.connectorTasks, this.connectorTaskWorker, this.brokerUp, this.brokersDown, this.underReplicated, this.offlinePartitions]) g.reset();
     for (const [component, up] of Object.entries(s.components)) this.componentUp.set({ component }, up ? 1 : 0);
     this.sampleSeconds.set(sampleSeconds);
 
@@ -159,6 +164,16 @@ export class MonitorMetrics {
       const byState = new Map<string, number>([['RUNNING', 0], ['FAILED', 0]]);
       for (const t of c.tasks) byState.set(t.state, (byState.get(t.state) ?? 0) + 1);
       for (const [state, n] of byState) this.connectorTasks.set({ connector: c.name, state }, n);
+      for (const t of c.tasks) if (t.worker) this.connectorTaskWorker.set({ connector: c.name, task: String(t.id), worker: t.worker }, 1);
+    }
+    const k = s.kafkaCluster;
+    if (k) {
+      for (const b of k.brokers) this.brokerUp.set({ broker: b.address }, b.up ? 1 : 0);
+      this.brokersDown.set(k.brokers.filter((b) => !b.up).length);
+      const byTopic = new Map<string, number>();
+      for (const p of k.underReplicated) byTopic.set(p.topic, (byTopic.get(p.topic) ?? 0) + 1);
+      for (const [topic, n] of byTopic) this.underReplicated.set({ topic }, n);
+      this.offlinePartitions.set(k.offline.length);
     }
   }
 

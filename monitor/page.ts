@@ -70,6 +70,8 @@ function stages(s: Snapshot, firing: Set<AlertKind>): Stage[] {
   const failedTasks = connectors.flatMap((c) => c.tasks).filter((t) => t.state === 'FAILED').length;
   const newestVisible = Math.max(0, ...s.tables.map((t) => t.newestLatencySeconds ?? 0));
   const stopped = s.tableStates.filter((t) => stoppedStates.includes(t.state)).length;
+  const k = s.kafkaCluster;
+  const brokersDown = k?.brokers.filter((b) => !b.up) ?? [];
   return [
     {
       id: 'ingest',
@@ -94,15 +96,20 @@ function stages(s: Snapshot, firing: Set<AlertKind>): Stage[] {
         ...(connectors.length > 0 ? connectors.map((c) => `${esc(c.name)}: ${esc(c.state)}`) : [`${esc(pipelineNames.connector)}: unreachable`]),
         ...failures.map((f) => `<span class="bad">cannot read: ${f.label}</span>`),
         ...(failures.length === 0 && slotIdle ? ['not connected to its slot'] : []),
-        `tasks: ${esc(connectors.flatMap((c) => c.tasks).map((t) => t.state).join(', ') || '–')}`,
+        `tasks: ${esc(connectors.flatMap((c) => c.tasks).map((t) => (t.worker ? `${t.state} on ${t.worker}` : t.state)).join(', ') || '–')}`,
         `lag behind source ${secs(Math.max(0, ...s.tables.map((t) => t.debeziumLagSeconds ?? 0)))}`,
       ],
     },
     {
       id: 'kafka',
       name: 'Kafka',
-      health: worst(!s.components.kafka, firing.has('consumer_lag')),
-      lines: [`consumer lag ${kafkaLag} messages`, `${s.lag?.kafka.length ?? 0} topics`],
+      health: worst(!s.components.kafka || (k?.offline.length ?? 0) > 0, firing.has('consumer_lag') || brokersDown.length > 0 || (k?.underReplicated.length ?? 0) > 0),
+      lines: [
+        `consumer lag ${kafkaLag} messages`,
+        `${s.lag?.kafka.length ?? 0} topics`,
+        ...(k && k.brokers.length > 1 ? [`brokers up ${k.brokers.length - brokersDown.length}/${k.brokers.length}${brokersDown.length > 0 ? `: <span class="bad" data-broker-down>${esc(brokersDown.map((b) => b.address).join(', '))} DOWN</span>` : ''}`] : []),
+        ...(k && (k.underReplicated.length > 0 || k.offline.length > 0) ? [`under-replicated partitions ${k.underReplicated.length}, offline ${k.offline.length}`] : []),
+      ],
     },
     {
       id: 'clickhouse',

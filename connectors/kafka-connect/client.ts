@@ -10,8 +10,9 @@ import type { ConnectorSpec } from '../../catalog/connector.ts';
 
 /** GET /connectors/<name>/status. */
 export interface ConnectorStatus {
-  connector: { state: string };
-  tasks: { id: number; state: string; trace?: string }[];
+  /** worker_id: the worker (its advertised host:port) that runs the connector or the task. */
+  connector: { state: string; worker_id?: string };
+  tasks: { id: number; state: string; worker_id?: string; trace?: string }[];
 }
 
 export interface ConnectorState {

@@ -121,3 +121,28 @@ export async function describeTopic(kafka: Kafka, topic: string): Promise<TopicD
     return { topic, partitions, replicationFactor: partitions[0]?.replicas.length ?? 0, minInsyncReplicas: minIsr };
   });
 }
+
+/** What an operator of a cluster needs of Kafka: which of the configured brokers are in the cluster, and which partitions lack replicas or a leader. */
+export interface KafkaClusterHealth {
+  /** Each broker of the bootstrap list: up when the cluster's metadata lists it (a dead or fenced broker is left out of it). */
+  brokers: { address: string; nodeId: number | null; up: boolean }[];
+  /** Partitions with fewer in-sync replicas than replicas. */
+  underReplicated: { topic: string; partition: number; replicas: number[]; isr: number[] }[];
+  /** Partitions without a leader: nothing can be written to or read from them. */
+  offline: { topic: string; partition: number }[];
+}
+
+export async function kafkaClusterHealth(kafka: Kafka, configured: string[]): Promise<KafkaClusterHealth> {
+  return withAdmin(kafka, async (admin) => {
+    const { brokers } = await admin.describeCluster();
+    const live = new Map(brokers.map((b) => [`${b.host}:${b.port}`, b.nodeId]));
+    const meta = await admin.fetchTopicMetadata();
+    const parts = meta.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionId, leader: p.leader, replicas: p.replicas, isr: p.isr })));
+    const order = (a: { topic: string; partition: number }, b: { topic: string; partition: number }) => a.topic.localeCompare(b.topic) || a.partition - b.partition;
+    return {
+      brokers: configured.map((address) => ({ address, nodeId: live.get(address) ?? null, up: live.has(address) })),
+      underReplicated: parts.filter((p) => p.isr.length < p.replicas.length).map(({ topic, partition, replicas, isr }) => ({ topic, partition, replicas, isr })).sort(order),
+      offline: parts.filter((p) => p.leader < 0).map(({ topic, partition }) => ({ topic, partition })).sort(order),
+    };
+  });
+}

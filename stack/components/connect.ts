@@ -15,6 +15,7 @@ import type { Component, ProcessSpec, StackContext } from '../lib/types.ts';
 import { repoRoot } from '../lib/context.ts';
 import { treeHash } from '../lib/tree-hash.ts';
 import { versions } from '../versions.ts';
+import { clusterConnectRebalanceDelayMs } from '../../config/cluster.ts';
 import { bootstrapServers, installKafkaLibs, kafkaLibs } from './kafka.ts';
 
 export const POSTGRES_CONNECTOR_CLASS = 'io.debezium.connector.postgresql.PostgresConnector';
@@ -74,6 +75,13 @@ function workerProperties(ctx: StackContext): string {
     'status.storage.replication.factor': rf,
     'status.storage.partitions': 1,
     'offset.flush.interval.ms': 1000,
+    // How long the group holds a departed worker's connectors and tasks for it before giving them to
+    // the others (Connect's default, 300 s, stalls the pipeline five minutes when a worker dies).
+    // In the cluster a lost worker's task moves after the group notices it gone (session.timeout.ms,
+    // 10 s) plus this; the price is that a worker restarting slower than this (a JVM takes 20-30 s
+    // here) finds its task moved, and the task restarts once more (its changes since the last offset
+    // flush delivered again, absorbed downstream). One worker (dev, test) has nowhere to move it.
+    ...(ctx.profile === 'cluster' ? { 'scheduled.rebalance.max.delay.ms': clusterConnectRebalanceDelayMs } : {}),
     // The source connectors' producer: a change is written once (idempotence) and acknowledged by
     // every in-sync replica (with min.insync.replicas 2 on the cluster, by two brokers at least).
     'producer.acks': 'all',

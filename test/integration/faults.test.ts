@@ -31,6 +31,7 @@ import { componentsFor } from '../../stack/components/index.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { StackManager } from '../../stack/lib/manager.ts';
 import { VALIDATE_WORKFLOW_TYPE } from '../../shared/workflows.ts';
+import { changeEvents, shownUpTo, windowFigures } from './fault-accounting.ts';
 import { FaultWriter } from './fault-writer.ts';
 import { captureTable, chRows, clickhouse, postgres, releaseTable, repoRoot, requireEnv, runCommand, testEndpoints, uniqueTag, waitFor, testKafka } from './helpers.ts';
 
@@ -103,12 +104,7 @@ async function restartFailedTasks(): Promise<number> {
   return 1;
 }
 
-/** (change_id, op) -> deliveries, in the record or in the deduplicated change log read with FINAL. */
-async function events(t: CapturedTable, from: 'record' | 'changes'): Promise<Map<string, number>> {
-  const table = from === 'record' ? t.objects.names.changelog : `${t.objects.names.changes} FINAL`;
-  const rows = await chRows<{ e: string; n: string }>(ch, `SELECT concat(toString(change_id), ':', toString(op)) AS e, count() AS n FROM ${table} GROUP BY e`);
-  return new Map(rows.map((r) => [r.e, Number(r.n)]));
-}
+const events = (t: CapturedTable, from: 'record' | 'changes') => changeEvents(ch, t, from);
 
 /** Wait until ClickHouse shows every change committed up to `lastId`; restart a failed connector task on the way. */
 async function catchUp(writer: FaultWriter, t: CapturedTable, lastId: number, phase: string): Promise<number> {
@@ -117,8 +113,7 @@ async function catchUp(writer: FaultWriter, t: CapturedTable, lastId: number, ph
     await waitFor(
       async () => {
         restarts += await restartFailedTasks();
-        const [r] = await chRows<{ n: string }>(ch, `SELECT uniqExact(change_id) AS n FROM ${t.objects.names.changes} WHERE change_id <= {m:UInt64}`, { m: lastId });
-        return { have: Number(r?.n ?? 0), want: writer.committed.filter((c) => c.id <= lastId).length };
+        return shownUpTo(ch, writer, t, lastId);
       },
       (x) => x.have === x.want,
       `ClickHouse to show every change up to id ${lastId}`,
@@ -299,14 +294,9 @@ describe('faults: SIGKILL each component mid-stream', () => {
     const record = await events(t.faults, 'record');
     const changes = await events(t.faults, 'changes');
     const table = rows.map((r) => {
-      const mine = writer.committed.filter((c) => c.id >= r.firstId && c.id <= r.lastId);
-      const expected = mine.flatMap(FaultWriter.events);
       return {
         component: r.component,
-        committed: mine.length,
-        lost: expected.filter((e) => !changes.has(e)).length,
-        'visible twice': expected.filter((e) => (changes.get(e) ?? 0) > 1).length,
-        'delivered twice (absorbed)': expected.filter((e) => (record.get(e) ?? 0) > 1).length,
+        ...windowFigures(writer, r.firstId, r.lastId, record, changes),
         'outage s': r.outageS.toFixed(1),
         'catch-up s': r.catchUpS.toFixed(1),
         'task restarts': r.taskRestarts,
