@@ -89,6 +89,9 @@ export type ConsumerOverrides = Partial<Record<string, string | number>>;
  */
 const MANY_CONSUMERS: [string, number] = ['kafka_disable_num_consumers_limit', 1];
 
+/** Settings checked when a queue is created and not kept in its definition (engine_full): never a difference. */
+export const createOnlyQueueSettings: ReadonlySet<string> = new Set([MANY_CONSUMERS[0]]);
+
 /** The settings in the order they are written, with overrides applied (the bench's knobs); one consumer per partition. */
 export function queueSettings(
   identity: { brokers: string; topic: string; group: string; registryUrl: string },

@@ -36,6 +36,7 @@ import type { ColumnDef, QueueObject, StorageObject, TableObjects, ViewObject } 
 import { ident } from './column-types.ts';
 import { onCluster } from './on-cluster.ts';
 import { placeholderQueue } from './queue-placeholder.ts';
+import { createOnlyQueueSettings } from './consumer-settings.ts';
 import { ttlOf } from './retention.ts';
 
 export interface LiveTable {
@@ -120,7 +121,7 @@ function queueDiff(q: QueueObject, live: LiveTable): string | null {
   const cols = columnsDiffer(q.columns, live);
   if (cols) return cols;
   const have = parseEngineSettings(live.engineFull);
-  const changed = q.settings.filter(([k, v]) => have[k] !== String(v)).map(([k, v]) => `${k} ${have[k] ?? '(unset)'} -> ${v}`);
+  const changed = q.settings.filter(([k, v]) => have[k] !== String(v) && !createOnlyQueueSettings.has(k)).map(([k, v]) => `${k} ${have[k] ?? '(unset)'} -> ${v}`);
   const extra = Object.keys(have).filter((k) => !q.settings.some(([s]) => s === k));
   if (changed.length + extra.length === 0) return null;
   return [...changed, ...extra.map((k) => `${k} ${have[k]} -> (unset)`)].join(', ');

@@ -13,6 +13,8 @@ import { rewindMoves } from '../../connectors/kafka/offsets.ts';
 import { formatLagReport, type LagReport } from '../../activities/lag-report.ts';
 import { tableNames } from '../../shared/names.ts';
 import { declarationFromOptions } from '../../cli/tables.ts';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { planTable } from '../../catalog/reconcile.ts';
 
 const week = 7 * 86_400_000;
 const sink = { kafkaBrokers: ['k:9092'], registryUrl: 'http://r', retention: { changelogMs: week, errorsMs: week, topicMs: week } };
@@ -90,5 +92,19 @@ describe('the lag report', () => {
     const text = formatLagReport(r);
     expect(text).toContain('a -> group ga: end 30, committed 25, lag 5 (3 partitions)');
     expect(text).toMatch(/b -> group gb: end 9, committed 9, lag 0$/m);
+  });
+});
+
+describe('a running queue of several consumers', () => {
+  it('is left alone by setup: the consumer limit switch is checked at creation and not kept in its definition', async () => {
+    const t = objects({ partitions: 3 });
+    // What ClickHouse shows for the queue: every setting but the create-only one.
+    const kept = t.queue.settings.filter(([k]) => k !== 'kafka_disable_num_consumers_limit');
+    const engineFull = `Kafka SETTINGS ${kept.map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${v}'`}`).join(', ')}`;
+    const live = new Map([[t.queue.name, { name: t.queue.name, engine: 'Kafka', engineFull, createQuery: '', asSelect: '', sortingKey: '', columns: t.queue.columns.map((c) => ({ name: c.name, type: c.type, comment: '' })) }]]);
+    const plan = await planTable({} as ClickHouseClient, t, live);
+    const consumer = plan.actions.find((a) => a.kind === 'recreate-consumer' || a.kind === 'create-consumer');
+    // The views are missing here (they are recreated); the queue itself is not a reason.
+    expect(consumer && 'reason' in consumer ? consumer.reason : '').not.toContain(`${t.queue.name}:`);
   });
 });
