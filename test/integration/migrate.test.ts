@@ -63,14 +63,16 @@ describe('connectors/postgres/migrate.ts (Postgres)', () => {
   it('runs nothing already recorded in an existing schema_migrations (a stack migrated before the shared runner)', async () => {
     await withSchema(async (schema, db) => {
       const databaseUrl = requireEnv('DATABASE_URL');
-      const files = (await readMigrations()).map((f) => f.name);
-      // What stacks recorded for the files shipped before their names became placeholders (test/fixtures).
+      const migrations = await readMigrations();
+      const files = migrations.map((f) => f.name);
+      // What stacks recorded for the files shipped before their names became placeholders (test/fixtures);
+      // a later file is recorded as the runner checksums it (its rendered text).
       const recorded = JSON.parse(await readFile(path.join(import.meta.dirname, '..', 'fixtures', 'postgres-migration-checksums.json'), 'utf8')) as Record<string, string>;
       // The table and rows as the earlier Postgres runner wrote them; the SQL itself never ran here.
       await db.query(`create schema "${schema}"`);
       await db.query(`create table "${schema}".schema_migrations (filename text primary key, checksum text not null, applied_at timestamptz not null default now())`);
-      for (const name of files) {
-        const checksum = recorded[name] ?? sha256(await readFile(path.join(migrationsDir, name), 'utf8'));
+      for (const { name, checksum: rendered } of migrations) {
+        const checksum = recorded[name] ?? rendered;
         await db.query(`insert into "${schema}".schema_migrations (filename, checksum) values ($1, $2)`, [name, checksum]);
       }
       expect(await migrate({ databaseUrl, schema })).toEqual({ applied: [], alreadyApplied: files });
