@@ -36,23 +36,26 @@ export interface Ports {
   seaweedfs: number;
 }
 
-/** Usual ports for a person's stack; the test profile uses its own set so the two never collide. */
+/** The usual ports: a person's stack, and each host of the cluster (every host has its own address). */
+const usualPorts: Ports = {
+  postgres: 5432,
+  postgresStandby: 5433,
+  kafka: 9092,
+  kafkaController: 9093,
+  connect: 8083,
+  registry: 8081,
+  clickhouseHttp: 8123,
+  temporal: 7233,
+  temporalUi: 8233,
+  simulator: 8090,
+  monitor: 9464,
+  prometheus: 9090,
+  seaweedfs: 8333,
+};
+
+/** Ports per profile; the test profile uses its own set so it never collides with a person's stack. */
 export const defaultPorts: Record<Profile, Ports> = {
-  dev: {
-    postgres: 5432,
-    postgresStandby: 5433,
-    kafka: 9092,
-    kafkaController: 9093,
-    connect: 8083,
-    registry: 8081,
-    clickhouseHttp: 8123,
-    temporal: 7233,
-    temporalUi: 8233,
-    simulator: 8090,
-    monitor: 9464,
-    prometheus: 9090,
-    seaweedfs: 8333,
-  },
+  dev: usualPorts,
   test: {
     postgres: 25432,
     postgresStandby: 25433,
@@ -69,21 +72,7 @@ export const defaultPorts: Record<Profile, Ports> = {
     seaweedfs: 28333,
   },
   // Each host of the cluster has its own address: the usual ports collide with nothing.
-  cluster: {
-    postgres: 5432,
-    postgresStandby: 5433,
-    kafka: 9092,
-    kafkaController: 9093,
-    connect: 8083,
-    registry: 8081,
-    clickhouseHttp: 8123,
-    temporal: 7233,
-    temporalUi: 8233,
-    simulator: 8090,
-    monitor: 9464,
-    prometheus: 9090,
-    seaweedfs: 8333,
-  },
+  cluster: usualPorts,
 };
 
 /** The variable that moves each port (`TEST_<name>` for the test profile). */
