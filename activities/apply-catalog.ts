@@ -13,7 +13,8 @@
  * with its tables; a group of another connector restarts nothing here. A group
  * whose last table went is retired (activities/retire-group.ts).
  */
-import type { Endpoints } from '../config/load.ts';
+import { groupSourceOf, type Endpoints } from '../config/load.ts';
+import { groupSource, prepareSourceDatabase } from '../connectors/postgres/sources.ts';
 import { capturedTables, connectorConfig, deriveOptions, flowingTables, reconcileClickHouse, SHARED_PLAN, type CapturedTable } from '../catalog/derive.ts';
 import { planPublication, TRUNCATE_GUARD } from '../catalog/publication.ts';
 import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
@@ -38,13 +39,15 @@ export function topicSpecs(tables: CapturedTable[]): TopicSpec[] {
   return tables.map((t) => ({ topic: t.objects.names.topic, retentionMs: t.objects.retention.topicMs, partitions: t.objects.partitions }));
 }
 
-/** Each group's publication, replica identity, TRUNCATE guards and grants as the catalog plans them. */
-export async function syncPublication(db: Queryable, tables: CapturedTable[], log: (m: string) => void): Promise<void> {
+/** Each group's publication, replica identity, TRUNCATE guards and grants as the catalog plans them, in the group's source database. */
+export async function syncPublication(env: Pick<Endpoints, 'databaseUrl' | 'groupDatabases'>, db: Queryable, tables: CapturedTable[], log: (m: string) => void): Promise<void> {
   for (const [group, mine] of groupsOf(tables)) {
     const g = groupNames(group);
     const sources = mine.map((t) => t.source);
-    const state = await readPublicationState(db, g.publication, sources.map((s) => s.source), pipelineNames.cdcRole, TRUNCATE_GUARD);
-    await runStatements(db, planPublication(state, sources, g), log);
+    await prepareSourceDatabase(env, group, log);
+    const own = groupSource(env, group, db);
+    const state = await readPublicationState(own, g.publication, sources.map((s) => s.source), pipelineNames.cdcRole, TRUNCATE_GUARD);
+    await runStatements(own, planPublication(state, sources, g), log);
   }
 }
 
@@ -78,22 +81,22 @@ async function waitForConsumers(ch: ClickHouseClient, queues: string[], log: (m:
 
 /** Applies it; returns what it said of the groups it retired (or kept, with the reason). */
 export async function applyCatalog(env: Endpoints, c: StackClients, log: (m: string) => void): Promise<string[]> {
-  const tables = await capturedTables(c.db, deriveOptions(env), (m) => log(`[catalog] ${m}`));
+  const tables = await capturedTables(c.db, { ...deriveOptions(env), sourceOf: (group) => groupSource(env, group, c.db) }, (m) => log(`[catalog] ${m}`));
   log(`[catalog] capturing ${tables.map((t) => t.declaration.source).join(', ')}`);
   const flowing = flowingTables(tables, (m) => log(`[catalog] ${m}`));
-  await syncPublication(c.db, tables, (m) => log(`[postgres] ${m}`));
+  await syncPublication(env, c.db, tables, (m) => log(`[postgres] ${m}`));
   await ensureTopics(c.kafka, topicSpecs(tables), log);
   const plans = (await reconcileClickHouse(c.clickhouse, flowing, (m) => log(`[clickhouse] ${m}`))).filter((p) => p.table !== SHARED_PLAN);
   const changed = plans.filter((p) => p.actions.some((a) => a.kind !== 'drift')).length;
   log(`[clickhouse] catalog objects: ${plans.length - changed} table(s) up to date, ${changed} changed`);
   const groups = groupsOf(tables);
-  for (const [group, mine] of groups) await c.connect.register(connectorConfig(mine, group), { log: (m) => log(`[connector] ${m}`) });
+  for (const [group, mine] of groups) await c.connect.register(connectorConfig(mine, group, undefined, groupSourceOf(env, group)), { log: (m) => log(`[connector] ${m}`) });
   const said: string[] = [];
   const say = (m: string) => {
     said.push(m);
     log(`[group] ${m}`);
   };
-  for (const group of await liveGroups(c.db, c.connect)) if (!groups.has(group)) await retireGroup(c.db, c.connect, group, say);
+  for (const group of await liveGroups(c.db, c.connect)) if (!groups.has(group)) await retireGroup(groupSource(env, group, c.db), c.connect, group, say);
   await waitForConsumers(
     c.clickhouse,
     flowing.map((t) => t.objects.names.queue),

@@ -24,6 +24,7 @@ import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.t
 import { withAdmin, type Kafka } from '../connectors/kafka/client.ts';
 import { behind, committedOffsets, topicEnds } from '../connectors/kafka/offsets.ts';
 import type { Queryable } from '../connectors/postgres/pool.ts';
+import { groupSource } from '../connectors/postgres/sources.ts';
 import { slotPosition, slotProblem, slotWarning, type SlotPosition } from '../connectors/postgres/slots.ts';
 import { formatLsn } from '../shared/lsn.ts';
 import { groupNames, tableNames } from '../shared/names.ts';
@@ -59,10 +60,12 @@ export interface LagOptions {
   slot?: string;
   /** Default: every active table of the live catalog. */
   tables?: LagTable[];
+  /** The groups reading a source database of their own (ASTROS_GROUP_DATABASES): their slot and heartbeat are read there. */
+  groupDatabases?: Record<string, string>;
 }
 
 /** One table group's slot against the server's WAL, its connector's last heartbeat, its tables. */
-export type GroupLag = SlotPosition & { group: string; connector: string; lastHeartbeat: string | null; tables: string[] };
+export type GroupLag = SlotPosition & { group: string; connector: string; lastHeartbeat: string | null; tables: string[]; database?: string };
 
 export interface LagReport {
   at: string;
@@ -82,15 +85,18 @@ export async function lagReport(c: LagClients, opts: LagOptions): Promise<LagRep
   for (const [group, decls] of groupsOf(captured.map((declaration) => ({ declaration })))) {
     const g = groupNames(group);
     if (opts.slot !== undefined && opts.slot !== g.slot) continue;
-    // The heartbeat tables live in the database the connectors read (public schema).
-    const lastHeartbeat = await c.db
+    // The heartbeat tables live in the database the group's connector reads (public schema).
+    const db = groupSource(opts, group, c.db);
+    const own = opts.groupDatabases?.[group];
+    const lastHeartbeat = await db
       .query<{ beat_at: string }>(
         g.heartbeatRow === undefined ? `select beat_at::text from ${g.heartbeatTable} where id = 1` : `select beat_at::text from ${g.heartbeatTable} where group_name = $1`,
         g.heartbeatRow === undefined ? [] : [g.heartbeatRow],
       )
       .then((x) => x.rows[0]?.beat_at ?? null)
       .catch(() => null);
-    groups.push({ ...(await slotPosition(c.db, g.slot)), group, connector: g.connector, lastHeartbeat, tables: decls.map((d) => d.declaration.source) });
+    const database = own === undefined ? undefined : decodeURIComponent(new URL(own).pathname.slice(1));
+    groups.push({ ...(await slotPosition(db, g.slot)), group, connector: g.connector, lastHeartbeat, tables: decls.map((d) => d.declaration.source), ...(database ? { database } : {}) });
   }
   // A slot of no group (--slot of a bench's or test's connector): reported alone.
   if (groups.length === 0) groups.push({ ...(await slotPosition(c.db, opts.slot!)), group: '-', connector: '-', lastHeartbeat: null, tables: [] });

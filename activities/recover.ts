@@ -17,9 +17,10 @@ import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { chRows } from '../connectors/clickhouse/client.ts';
 import { readGaps, recordGaps, type CaptureGap } from '../connectors/clickhouse/capture-gaps.ts';
 import { advanceWalPast, createLogicalSlot, dropInactiveSlot, SlotFunctionMissing, slotState, walInsertPosition } from '../connectors/postgres/slots.ts';
+import { groupSource } from '../connectors/postgres/sources.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { formatLsn, lsnToBigInt } from '../shared/lsn.ts';
-import { DEFAULT_GROUP, pipelineNames, tableNames } from '../shared/names.ts';
+import { DEFAULT_GROUP, groupOfSlot, pipelineNames, tableNames } from '../shared/names.ts';
 import { groupOf } from '../catalog/declaration.ts';
 import type { ActivityDeps } from './deps.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
@@ -95,7 +96,9 @@ export function createRecoverActivities(deps: RecoverDeps) {
       });
       const slot = config['slot.name'];
       if (!slot) throw permanentFailure(IngestErrorType.InvalidInput, `connector ${connector} has no slot.name`);
-      const state = await slotState(deps.pool, slot);
+      // The slot lives in its group's source database (the slot functions check current_database()).
+      const db = groupSource(env, groupOfSlot(slot) ?? DEFAULT_GROUP, deps.pool);
+      const state = await slotState(db, slot);
       const before = !state.found ? 'missing' : state.walStatus === 'lost' ? 'lost' : `usable (${state.walStatus})`;
       if (state.found && state.walStatus !== 'lost') {
         // A healthy pipeline, or a retry after this recovery made the new slot (its gap is recorded): only make sure it streams.
@@ -113,7 +116,7 @@ export function createRecoverActivities(deps: RecoverDeps) {
       await waitForState(`connector ${connector} stopping`, async () => (await connect.connectorState(connector)) === 'STOPPED');
       // Where capture stopped: read before the offsets are reset and the slot dropped.
       const offset = offsetPosition(await connect.offsets(connector).catch(() => []));
-      const confirmed = (await slotState(deps.pool, slot)).confirmedFlushLsn;
+      const confirmed = (await slotState(db, slot)).confirmedFlushLsn;
       const newest = await newestCaptured(tables);
       let from = offset.lsn > newest ? offset.lsn : newest;
       if (confirmed && lsnToBigInt(confirmed) > from) from = lsnToBigInt(confirmed);
@@ -121,20 +124,20 @@ export function createRecoverActivities(deps: RecoverDeps) {
       let droppedSlot = false;
       // The walsender of a stopped task can take a moment to go; a slot in use cannot be dropped.
       await waitForState(`slot ${slot} released and dropped`, async () => {
-        const s = await slotState(deps.pool, slot);
+        const s = await slotState(db, slot);
         if (!s.found) return true;
         if (s.active) return false;
-        droppedSlot = await dropInactiveSlot(deps.pool, slot).catch(asPermanent);
+        droppedSlot = await dropInactiveSlot(db, slot).catch(asPermanent);
         return droppedSlot;
       });
       await connect.resetOffsets(connector);
       // Without offsets Debezium would snapshot every table through Kafka; the resync that follows loads them faster.
       if (config['snapshot.mode'] !== 'no_data') await connect.putConfig(connector, { ...config, 'snapshot.mode': 'no_data' });
 
-      const advancedWal = (await walInsertPosition(deps.pool)).lsn <= from;
+      const advancedWal = (await walInsertPosition(db)).lsn <= from;
       if (advancedWal) {
         heartbeat({ step: `moving the WAL position past ${from} (captured before a failover)` });
-        await advanceWalPast(deps.pool, formatLsn(from)).catch(asPermanent);
+        await advanceWalPast(db, formatLsn(from)).catch(asPermanent);
       }
       const reason = before === 'lost' ? ('slot lost' as const) : ('slot missing' as const);
       const recoveredBy = input.recoveredBy ?? `resetConnectorSlot ${new Date().toISOString()}`;
@@ -142,16 +145,16 @@ export function createRecoverActivities(deps: RecoverDeps) {
         recordGaps(ch, tables.map((sourceTable) => ({ sourceTable, slot, reason, fromLsn: String(from), toLsn: String(to), fromTime: offset.time, toTime: at.toISOString(), reloadLsn: null, recoveredBy })));
       // Recorded before the slot is made (ending where the WAL is now), then again with its exact consistent point:
       // a retry after a crash in between finds the slot usable and this recovery's gap recorded.
-      const now = await walInsertPosition(deps.pool);
+      const now = await walInsertPosition(db);
       await record(now.lsn, now.at);
-      const made = await createLogicalSlot(deps.pool, slot).catch(asPermanent);
+      const made = await createLogicalSlot(db, slot).catch(asPermanent);
       await record(made.lsn, made.at);
       const gap = { reason, fromLsn: String(from), fromTime: offset.time, toLsn: String(made.lsn), toTime: made.at.toISOString(), tables, advancedWal };
 
       heartbeat({ step: `resuming connector ${connector} on the new slot ${slot}` });
       await connect.resume(connector);
       await waitForState(`connector ${connector} streaming from slot ${slot}`, async () => {
-        const [s, c] = await Promise.all([slotState(deps.pool, slot), connect.state(connector).catch(() => undefined)]);
+        const [s, c] = await Promise.all([slotState(db, slot), connect.state(connector).catch(() => undefined)]);
         if (c?.failure) throw new Error(`connector ${connector} failed after the reset: ${c.failure}`);
         return s.found && s.walStatus !== 'lost' && c?.running === true;
       });

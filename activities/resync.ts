@@ -34,8 +34,9 @@ import { validationTransforms } from '../catalog/column-options.ts';
 import type { SourceTable } from '../catalog/introspect.ts';
 import { deriveOptions, deriveTables } from '../catalog/derive.ts';
 import { withCopyOut } from '../connectors/postgres/copy.ts';
+import { groupSource } from '../connectors/postgres/sources.ts';
 import { copyRangeSql, copyStreamedSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks, swapMark } from '../catalog/resync-sql.ts';
-import { parseDeclarations, type TableDeclaration } from '../catalog/declaration.ts';
+import { groupOf, parseDeclarations, type TableDeclaration } from '../catalog/declaration.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { validationSpec } from '../catalog/validation-spec.ts';
 import type { ValidationSpec } from '../shared/validation.ts';
@@ -73,7 +74,7 @@ export function createResyncActivities(deps: ResyncDeps) {
       declaration = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === source && isCaptured(e.state))?.declaration;
     }
     if (!declaration) return undefined;
-    const [derived] = await deriveTables(deps.pool, [declaration], deriveOptions(env, target?.names));
+    const [derived] = await deriveTables(deps.pool, [declaration], { ...deriveOptions(env, target?.names), sourceOf: (group) => groupSource(env, group, deps.pool) });
     const { source: src, objects: t } = derived!;
     return { src, t, transforms: validationTransforms(declaration, src), declaration, ...(target ? { slot: target.slot } : {}) };
   }
@@ -83,6 +84,9 @@ export function createResyncActivities(deps: ResyncDeps) {
     if (!found) throw permanentFailure(IngestErrorType.TableNotCaptured, `${source} is not captured (astros tables list shows what is)`);
     return found;
   }
+
+  /** The table's source database (its group's: connectors/postgres/sources.ts). */
+  const sourceDb = (r: Resolved) => groupSource(env, groupOf(r.declaration), deps.pool);
 
   const specOf = (r: Resolved): ValidationSpec => validationSpec(r.declaration, r.src, r.t.names, r.slot !== undefined ? { slot: r.slot } : {});
 
@@ -111,12 +115,12 @@ export function createResyncActivities(deps: ResyncDeps) {
   async function catchUpTo(r: Resolved, lsn: bigint, what: string): Promise<void> {
     const spec = { ...specOf(r), maxWaitMs: 10 * 60_000 };
     heartbeat({ step: `waiting for ClickHouse to catch up (${what})` });
-    const c = await waitForCatchUp(deps, spec, r.t.current.name, lsn);
+    const c = await waitForCatchUp({ ...deps, pool: sourceDb(r) }, spec, r.t.current.name, lsn);
     if (!c.caughtUp) throw new Error(`ClickHouse did not catch up with Postgres (${what}): ${c.detail}`);
   }
 
-  const walInsertLsn = async (): Promise<bigint> => {
-    const { rows } = await deps.pool.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
+  const walInsertLsn = async (r: Resolved): Promise<bigint> => {
+    const { rows } = await sourceDb(r).query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
     return lsnToBigInt(rows[0]!.lsn);
   };
 
@@ -132,17 +136,18 @@ export function createResyncActivities(deps: ResyncDeps) {
       await dropShadow(ch, t);
       for (const o of [t.resync.shadow, t.resync.input, t.resync.view]) await ch.command({ query: createSql(o, false) });
 
-      const s0 = await walInsertLsn();
+      const db = sourceDb(resolved);
+      const s0 = await walInsertLsn(resolved);
       // Every transaction that had an id at S0 must end before the first read (catalog/resync-sql.ts).
       // Taking an id now gives N, above every id given out before S0. A snapshot's list of running
       // ids stops at its xmax (the newest completed id + 1), so a transaction holding the newest id
       // is not in it; its xmin, the oldest running id, is exact: once it passes N, every older id
       // has ended, as any later read sees it.
-      const { rows: ids } = await deps.pool.query<{ n: string }>('select pg_current_xact_id()::text as n');
+      const { rows: ids } = await db.query<{ n: string }>('select pg_current_xact_id()::text as n');
       const n = ids[0]!.n;
       let waitedFor: number | undefined;
       for (;;) {
-        const { rows } = await deps.pool.query<{ done: boolean; open: number; pid: number | null; since: Date | null }>(
+        const { rows } = await db.query<{ done: boolean; open: number; pid: number | null; since: Date | null }>(
           `with open as (
              select pid, xact_start from pg_stat_activity
               where backend_xid is not null and age(backend_xid) > age(($1::xid8::text::numeric % 4294967296)::text::xid))
@@ -157,7 +162,7 @@ export function createResyncActivities(deps: ResyncDeps) {
         if (cancelled()) throw new Error('cancelled');
         await sleep(500);
       }
-      const { rows: size } = await deps.pool.query<{ blocks: string; tuples: string }>(
+      const { rows: size } = await db.query<{ blocks: string; tuples: string }>(
         // A partitioned table's ranges cover its largest partition (ctid ranges apply to each partition).
         `with leaves as (
            select relid from pg_partition_tree($1::regclass) where isleaf
@@ -176,13 +181,14 @@ export function createResyncActivities(deps: ResyncDeps) {
 
     /** One block range, Postgres COPY → ClickHouse, streamed. */
     async loadResyncRange(input: RangeInput): Promise<{ rows: number; shapeChanged?: string }> {
-      const { src, t, transforms } = await resolve(input.source, input.target);
+      const resolved = await resolve(input.source, input.target);
+      const { src, t, transforms } = resolved;
       const outdated = await shadowOutdated(ch, t);
       if (outdated) return { rows: 0, shapeChanged: outdated };
       const sql = copyRangeSql(src, t, transforms, BigInt(input.lsnFloor), input.range);
       const started = Date.now();
       let bytes = 0;
-      return withCopyOut(deps.pool, sql, async (out) => {
+      return withCopyOut(sourceDb(resolved), sql, async (out) => {
         // Counted on the way through (a 'data' listener on `out` itself would start it flowing before the insert reads).
         const counted = new Transform({
           transform(chunk: Buffer, _enc, done) {
@@ -231,7 +237,7 @@ export function createResyncActivities(deps: ResyncDeps) {
       const before = await shadowOutdated(ch, t);
       if (before) return { streamedCopied: 0, keptRows: 0, swapped: false, shapeChanged: before };
       // An ALTER from here on is the next schema change's: ClickHouse's copy and the shadow keep the shape they share.
-      await catchUpTo(resolved, await walInsertLsn(), 'before the swap');
+      await catchUpTo(resolved, await walInsertLsn(resolved), 'before the swap');
       const streamed = await count(ch, `SELECT count() AS n FROM ${t.current.name} WHERE version > ${floor}`);
       await ch.command({ query: copyStreamedSql(t.current.name, t.resync.shadow.name, floor) });
       const keep = keepUnchangedSql(t, t.current.name, t.resync.shadow.name, floor);
@@ -255,7 +261,7 @@ export function createResyncActivities(deps: ResyncDeps) {
       let deletedRows = 0;
       if (hasOld) {
         // Every message consumed before the swap has been inserted (into the old copy, if it was resolved before the swap).
-        await catchUpTo(resolved, await walInsertLsn(), 'after the swap');
+        await catchUpTo(resolved, await walInsertLsn(resolved), 'after the swap');
         await ch.command({ query: `DROP VIEW IF EXISTS ${t.resync.view.name}` });
         const late = lateRowsSql(t, old, floor);
         lateCopied = await count(ch, late.count);

@@ -18,6 +18,8 @@ import { capturedTables, deriveOptions } from '../catalog/derive.ts';
 import { pgIdent } from '../catalog/load-encoding.ts';
 import { beginAdd, capturedGroups, catalogEntries, isCaptured, removeTable, setTableState, type TableState } from '../catalog/store.ts';
 import { slotState } from '../connectors/postgres/slots.ts';
+import { groupSource } from '../connectors/postgres/sources.ts';
+import { groupDatabaseName as databaseOf } from '../config/load.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
 import { writeHistoryModels } from '../catalog/dbt-history.ts';
@@ -72,8 +74,10 @@ export function createTableActivities(deps: TablesDeps) {
         throw notReady((err as Error).message.replaceAll('\n', '; '));
       }
       const d = decl!;
-      const src = await introspectTable(deps.pool, d.source).catch((err: unknown) => {
-        if (err instanceof SourceTableMissing) throw notReady(`Postgres has no table ${d.source}: create it first, or check the name (schema.table)`);
+      // The table is read in its group's source database (ASTROS_GROUP_DATABASES: connectors/postgres/sources.ts).
+      const srcDb = groupSource(env, groupOf(d), deps.pool);
+      const src = await introspectTable(srcDb, d.source).catch((err: unknown) => {
+        if (err instanceof SourceTableMissing) throw notReady(`Postgres has no table ${d.source}${env.groupDatabases[groupOf(d)] ? ` in database ${databaseOf(env, groupOf(d))} (group ${groupOf(d)})` : ''}: create it first, or check the name (schema.table)`);
         throw err;
       });
       let key: string[];
@@ -88,6 +92,14 @@ export function createTableActivities(deps: TablesDeps) {
       const existing = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === d.source);
       // One table, one group: a table streams through its group's slot, and a move would have to hand its
       // position over between two slots. Moving is a remove and an add (the add reloads it).
+      const [was, wants] = [databaseOf(env, groupOf(existing?.declaration ?? d)), databaseOf(env, groupOf(d))];
+      // The catalog, the topic, the consumer group and the ClickHouse objects are named by schema.table, in every source database.
+      if (existing && isCaptured(existing.state) && was !== wants) {
+        throw permanentFailure(
+          IngestErrorType.TableAlreadyCaptured,
+          `${d.source} is already captured from database ${was} (group ${groupOf(existing.declaration)}); tables are named by schema.table across source databases, so ${d.source} of database ${wants} cannot be captured too: give it another schema or name there (alter table ${d.source} set schema <other>), then add it under that name`,
+        );
+      }
       if (existing && isCaptured(existing.state) && groupOf(existing.declaration) !== groupOf(d)) {
         throw permanentFailure(
           IngestErrorType.TableAlreadyCaptured,
@@ -97,7 +109,7 @@ export function createTableActivities(deps: TablesDeps) {
       if (existing && (existing.state === 'active' || existing.state === 'streaming')) {
         throw permanentFailure(IngestErrorType.TableAlreadyCaptured, `${d.source} is already captured (state ${existing.state}): nothing to do; to declare it again, astros tables remove ${d.source} first`);
       }
-      const { rows } = await deps.pool.query<{ may: boolean; reads: boolean; estimate: string }>(
+      const { rows } = await srcDb.query<{ may: boolean; reads: boolean; estimate: string }>(
         `select pg_has_role(current_user, c.relowner, 'USAGE') as may,
                 coalesce(has_schema_privilege($2, n.oid, 'USAGE') and has_table_privilege($2, c.oid, 'SELECT'), false) as reads,
                 greatest(c.reltuples, 0)::bigint::text as estimate

@@ -57,7 +57,16 @@ export function columnTransformSettings(tables: TableDeclaration[]): Record<stri
  * back to the pipeline's prefix (Connect's RegexRouter after the unwrap), so a table's topic is the
  * same in every group; the heartbeat topic (`__debezium-heartbeat.<its prefix>`) stays its own.
  */
-export function connectorFor(base: ConnectorSpec, tables: TableDeclaration[], group: string = DEFAULT_GROUP): ConnectorSpec {
+/** A group reading another source database (config/load.ts groupSourceOf): the connector reads there, as the CDC role. */
+export interface ConnectorSource {
+  host: string;
+  port: string;
+  database: string;
+  /** On the pipeline's server: the worker's address (the file's ${env:...}) stays, only the database changes. */
+  sameServer: boolean;
+}
+
+export function connectorFor(base: ConnectorSpec, tables: TableDeclaration[], group: string = DEFAULT_GROUP, source?: ConnectorSource): ConnectorSpec {
   // Transforms are derived afresh: drop the base's.
   const config = Object.fromEntries(Object.entries(base.config).filter(([k]) => !/^column\.(mask|truncate)\./.test(k)));
   if (tables.length === 0) throw new Error('the catalog declares no table: the connector would capture nothing');
@@ -78,6 +87,13 @@ export function connectorFor(base: ConnectorSpec, tables: TableDeclaration[], gr
     config['transforms.route.type'] = 'org.apache.kafka.connect.transforms.RegexRouter';
     config['transforms.route.regex'] = `${literal(g.topicPrefix)}\\.(.*)`;
     config['transforms.route.replacement'] = `${pipelineNames.topicPrefix}.$1`;
+  }
+  if (source) {
+    config['database.dbname'] = source.database;
+    if (!source.sameServer) {
+      config['database.hostname'] = source.host;
+      config['database.port'] = source.port;
+    }
   }
   // The identity is the names module's (the file is generated with it).
   config['slot.name'] = g.slot;

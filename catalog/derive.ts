@@ -10,8 +10,8 @@ import type { Endpoints } from '../config/load.ts';
 import { tableObjects, type SinkSettings } from './clickhouse-objects.ts';
 import type { TableObjects } from './object-types.ts';
 import { checkColumnOptions } from './column-options.ts';
-import { connectorFor, readConnectorFile, type ConnectorSpec } from './connector.ts';
-import type { TableDeclaration } from './declaration.ts';
+import { connectorFor, readConnectorFile, type ConnectorSource, type ConnectorSpec } from './connector.ts';
+import { groupOf, type TableDeclaration } from './declaration.ts';
 import { introspectTable, SourceTableMissing, type SourceTable } from './introspect.ts';
 import { tableNames, type NameOptions } from '../shared/names.ts';
 import { applyPlan, describeAction, liveTables, planTable, ttlActions, type TablePlan } from './reconcile.ts';
@@ -26,6 +26,8 @@ export interface CapturedTable {
 export interface DeriveOptions {
   sink: SinkSettings;
   names?: NameOptions;
+  /** Where a group's tables are read (a group may read another database: connectors/postgres/sources.ts); default: the catalog's own connection. */
+  sourceOf?: (group: string) => Queryable;
 }
 
 /** The options for the pipeline at these addresses (plus any name overrides: tests and the bench use their own). */
@@ -36,7 +38,7 @@ export function deriveOptions(e: Endpoints, names: NameOptions = {}): DeriveOpti
 export async function deriveTables(db: Queryable, decls: TableDeclaration[], opts: DeriveOptions): Promise<CapturedTable[]> {
   const out: CapturedTable[] = [];
   for (const declaration of decls) {
-    const source = await introspectTable(db, declaration.source);
+    const source = await introspectTable(opts.sourceOf?.(groupOf(declaration)) ?? db, declaration.source);
     checkColumnOptions(declaration, source);
     out.push({ declaration, source, objects: tableObjects(declaration, source, tableNames(declaration.source, opts.names), opts.sink) });
   }
@@ -103,11 +105,12 @@ export async function reconcileClickHouse(ch: ClickHouseClient, tables: Captured
 }
 
 /** The connector of one group (default: the default group), with that group's tables. */
-export function connectorConfig(tables: CapturedTable[], group?: string, base: ConnectorSpec = readConnectorFile()): ConnectorSpec {
+export function connectorConfig(tables: CapturedTable[], group?: string, base: ConnectorSpec = readConnectorFile(), source?: ConnectorSource): ConnectorSpec {
   return connectorFor(
     base,
     tables.map((t) => t.declaration),
     group,
+    source,
   );
 }
 

@@ -38,6 +38,7 @@ export function validationSpec(decl: TableDeclaration, src: SourceTable, names: 
     },
     // Each table is caught up at its own group's slot.
     catchUp: { mode: 'slot', slotName: opts.slot ?? groupNames(groupOf(decl)).slot, kafka: { topic: names.topic, groupId: names.group } },
+    group: groupOf(decl),
   };
 }
 
@@ -51,12 +52,12 @@ export class TableStopped extends Error {
 }
 
 /** The spec of an active table of the live catalog, by `schema.table`. */
-export async function validationSpecFor(db: Queryable, source: string, groupPrefix: string): Promise<ValidationSpec> {
+export async function validationSpecFor(db: Queryable, source: string, groupPrefix: string, sourceOf?: (group: string) => Queryable): Promise<ValidationSpec> {
   const found = (await catalogEntries(db)).find((e) => e.declaration.source === source);
   if (found && (found.state === 'blocked' || found.state === 'dropped')) {
     throw new TableStopped(`${source} is ${found.state} since ${found.updatedAt}, nothing compared: ${found.lastError ?? 'no reason recorded'}`);
   }
   const entry = found && isCaptured(found.state) ? found : undefined;
   if (!entry) throw new TableNotCaptured(`${source} is not an active table of the catalog (npm run catalog -- list)`);
-  return validationSpec(entry.declaration, await introspectTable(db, source), tableNames(source, { groupPrefix }));
+  return validationSpec(entry.declaration, await introspectTable(sourceOf?.(groupOf(entry.declaration)) ?? db, source), tableNames(source, { groupPrefix }));
 }

@@ -16,6 +16,8 @@ import { tableNames } from '../shared/names.ts';
 
 export interface GroupRow {
   group: string;
+  /** The source database the group's connector reads (ASTROS_GROUP_DATABASES, else the pipeline's). */
+  database: string;
   slot: string;
   /** active / INACTIVE / NOT FOUND, and wal_status. */
   slotState: string;
@@ -35,7 +37,7 @@ export async function groupRows(e: Endpoints): Promise<GroupRow[]> {
   const ch = createClickHouse(e.clickhouseUrl, { requestTimeoutMs: 30_000 });
   const connect = new KafkaConnect(e.connectUrl);
   try {
-    const report = await withPostgres(e.databaseUrl, 'astros-groups', (db) => lagReport({ db, kafka: kafkaClient(e.kafkaBrokers, 'astros-groups'), clickhouse: ch }, { groupPrefix: e.groupPrefix }));
+    const report = await withPostgres(e.databaseUrl, 'astros-groups', (db) => lagReport({ db, kafka: kafkaClient(e.kafkaBrokers, 'astros-groups'), clickhouse: ch }, { groupPrefix: e.groupPrefix, groupDatabases: e.groupDatabases }));
     const rows: GroupRow[] = [];
     for (const g of report.groups ?? []) {
       const topics = new Set(g.tables.map((t) => tableNames(t).topic));
@@ -43,6 +45,7 @@ export async function groupRows(e: Endpoints): Promise<GroupRow[]> {
       const failure = groupFailure(g);
       rows.push({
         group: g.group,
+        database: g.database ?? new URL(e.databaseUrl).pathname.slice(1),
         slot: g.slot,
         slotState: g.slotFound ? `${g.active ? 'active' : 'INACTIVE'}, ${g.walStatus}` : 'NOT FOUND',
         slotLagBytes: g.flushLagBytes,
@@ -71,7 +74,7 @@ export function buildGroupsCommand(): Command {
       if (o.json) return console.log(JSON.stringify(rows, null, 2));
       for (const r of rows) {
         if (r.failure) console.log(`FAILED: ${r.failure}`);
-        console.log(`group ${r.group}: ${r.tables.length} table(s): ${r.tables.join(', ') || '-'}`);
+        console.log(`group ${r.group} (database ${r.database}): ${r.tables.length} table(s): ${r.tables.join(', ') || '-'}`);
         console.log(`  slot ${r.slot}: ${r.slotState}, ${r.slotLagBytes ?? 'n/a'} bytes behind; last heartbeat ${r.lastHeartbeat ?? 'never'}`);
         console.log(`  connector ${r.connector}: ${r.connectorState}; kafka lag ${r.kafkaLag} msg`);
       }

@@ -27,7 +27,7 @@ const e = loadConfigOrExit(opts.profile);
 const clickhouse = createClickHouse(e.clickhouseUrl, { requestTimeoutMs: 30_000 });
 try {
   const report = await withPostgres(opts.postgresUrl ?? e.databaseUrl, 'astros-lag', (db) =>
-    lagReport({ db, kafka: kafkaClient(e.kafkaBrokers, 'astros-lag'), clickhouse }, { groupPrefix: e.groupPrefix, ...(opts.slot ? { slot: opts.slot } : {}) }),
+    lagReport({ db, kafka: kafkaClient(e.kafkaBrokers, 'astros-lag'), clickhouse }, { groupPrefix: e.groupPrefix, groupDatabases: e.groupDatabases, ...(opts.slot ? { slot: opts.slot } : {}) }),
   );
   console.log(opts.json ? JSON.stringify({ ...report, failure: lagFailure(report) ?? null }, null, 2) : formatLagReport(report));
   // Scripts see it too: the status validation gives the same failure.

@@ -42,6 +42,8 @@ export interface Config {
   /** The native stack whose addresses were the defaults. */
   profile: Profile;
   databaseUrl: string;
+  /** Per table group reading another source database (ASTROS_GROUP_DATABASES): its connection URL; see groupDatabaseUrl. */
+  groupDatabases: Record<string, string>;
   databaseSchema: string;
   temporal: { address: string; namespace: string; taskQueue: string; uiUrl: string };
   /** The astronauts feed and how it is fetched (connectors/astronauts-api). */
@@ -107,7 +109,38 @@ export interface Config {
 }
 
 /** The addresses of the pipeline's services (the backup target's among them) and what setup applies: the part of Config the tools that set it up and watch it read. */
-export type Endpoints = Pick<Config, 'databaseUrl' | 'clickhouseUrl' | 'connectUrl' | 'kafkaBrokers' | 'registryUrl' | 'registryCcompatUrl' | 'groupPrefix' | 'retention' | 'topicPartitions' | 'backup' | 'clickhouseCluster'>;
+export type Endpoints = Pick<Config, 'databaseUrl' | 'groupDatabases' | 'clickhouseUrl' | 'connectUrl' | 'kafkaBrokers' | 'registryUrl' | 'registryCcompatUrl' | 'groupPrefix' | 'retention' | 'topicPartitions' | 'backup' | 'clickhouseCluster'>;
+
+/** `group=database` (DATABASE_URL with its database swapped) or `group=postgres://…` per group. */
+function groupDatabasesOf(databaseUrl: string, text: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (text ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const at = part.indexOf('=');
+    const [group, target] = [part.slice(0, at), part.slice(at + 1)];
+    out[group] = target.includes('://') ? target : withDatabase(databaseUrl, target);
+  }
+  return out;
+}
+
+const withDatabase = (url: string, database: string): string => {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+};
+
+/** The connection of a table group's source database: its own (ASTROS_GROUP_DATABASES), else the pipeline's. */
+export const groupDatabaseUrl = (e: Pick<Config, 'databaseUrl' | 'groupDatabases'>, group: string): string => e.groupDatabases[group] ?? e.databaseUrl;
+
+/** The name of a group's source database (for what people read). */
+export const groupDatabaseName = (e: Pick<Config, 'databaseUrl' | 'groupDatabases'>, group: string): string => decodeURIComponent(new URL(groupDatabaseUrl(e, group)).pathname.slice(1));
+
+/** Where a group's connector reads, when not the pipeline's database: host, port and database name (its credentials stay the CDC role's). */
+export function groupSourceOf(e: Pick<Config, 'databaseUrl' | 'groupDatabases'>, group: string): { host: string; port: string; database: string; sameServer: boolean } | undefined {
+  const url = e.groupDatabases[group];
+  if (url === undefined) return undefined;
+  const [mine, main] = [new URL(url), new URL(e.databaseUrl)];
+  return { host: mine.hostname, port: mine.port || '5432', database: decodeURIComponent(mine.pathname.slice(1)), sameServer: mine.host === main.host };
+}
 
 export interface ParseOptions {
   /** Lay this native stack's addresses under the environment (tools with --profile). */
@@ -135,6 +168,7 @@ export function parseConfig(env: Record<string, string | undefined>, opts: Parse
   return {
     profile,
     databaseUrl: e.DATABASE_URL,
+    groupDatabases: groupDatabasesOf(e.DATABASE_URL, e.ASTROS_GROUP_DATABASES),
     databaseSchema: e.DATABASE_SCHEMA,
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TASK_QUEUE, uiUrl: e.TEMPORAL_UI_URL },
     source: {

@@ -69,6 +69,19 @@ export const envSchema = z
       .string()
       .default(dev.DATABASE_URL!)
       .refine((v) => /^postgres(ql)?:\/\//.test(v), 'expected postgres://user:password@host:port/database'),
+    /**
+     * Table groups that read another source database: `group=database` (a database on DATABASE_URL's server, same
+     * roles) or `group=postgres://user:password@host:port/database` (another server), comma-separated. Unnamed groups
+     * read DATABASE_URL's database. Read by config/load.ts (groupDatabaseUrl).
+     */
+    ASTROS_GROUP_DATABASES: z
+      .string()
+      .trim()
+      .refine(
+        (v) => v.split(',').every((p) => /^[a-z][a-z0-9_]{0,29}=([a-z_][a-z0-9_]{0,62}|postgres(ql)?:\/\/\S+)$/.test(p.trim()) && !p.trim().startsWith('default=')),
+        'expected group=database or group=postgres://user:password@host:port/database, comma-separated (not the default group)',
+      )
+      .optional(),
     /** Schema holding the ingest tables (tests use their own; CDC publishes public.astronauts). */
     DATABASE_SCHEMA: z
       .string()

@@ -48,6 +48,8 @@ export interface ValidationSpec {
     columns?: Record<string, string>;
   };
   catchUp: CatchUpSpec;
+  /** The table group whose source database holds the table (ASTROS_GROUP_DATABASES); default: the pipeline's database. */
+  group?: string;
   /** Hash buckets (default 1024). */
   buckets?: number;
   /** Longest wait for ClickHouse to catch up (default 60 s). */

@@ -33,16 +33,17 @@ import type { CompareTableInput, ValidationReport, ValidationSpec } from '../../
 import { SourceTableMissing } from '../../catalog/introspect.ts';
 import { TableNotCaptured, TableStopped, validationSpecFor } from '../../catalog/validation-spec.ts';
 import { INGEST_TABLE } from '../../shared/workflows.ts';
+import { groupSource } from '../../connectors/postgres/sources.ts';
 
 /** The pipeline's Postgres, ClickHouse and Kafka, and its consumer group prefix (for specs derived from the catalog). */
-export type ValidationDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka'> & { endpoints: Pick<ActivityDeps['endpoints'], 'groupPrefix'> };
+export type ValidationDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka'> & { endpoints: Pick<ActivityDeps['endpoints'], 'groupPrefix'> & Partial<Pick<ActivityDeps['endpoints'], 'groupDatabases'>> };
 
 const toSums = (rows: { bucket: number | string; rows: number | string; sum: string }[]): BucketSum[] =>
   rows.map((r) => ({ bucket: Number(r.bucket), rows: Number(r.rows), sum: r.sum }));
 
 async function specFromCatalog(deps: ValidationDeps, table: string): Promise<ValidationSpec> {
   try {
-    return await validationSpecFor(deps.pool, table, deps.endpoints.groupPrefix);
+    return await validationSpecFor(deps.pool, table, deps.endpoints.groupPrefix, (group) => groupSource(deps.endpoints, group, deps.pool));
   } catch (err) {
     if (err instanceof TableNotCaptured || err instanceof SourceTableMissing) throw permanentFailure(IngestErrorType.InvalidInput, err.message);
     if (err instanceof TableStopped) throw permanentFailure(IngestErrorType.TableStopped, err.message);
@@ -78,7 +79,9 @@ export async function compareTable(deps: ValidationDeps, input: CompareTableInpu
   const started = new Date();
   const t0 = performance.now();
   const phasesMs = { snapshot: 0, catchUp: 0, checksum: 0, drillDown: 0 };
-  const client = await deps.pool.connect();
+  // The table is read, and its slot nudged, in its group's source database.
+  const source = { ...deps, pool: groupSource(deps.endpoints, spec.group, deps.pool) };
+  const client = await source.pool.connect();
   try {
     await client.query('begin isolation level repeatable read read only');
     // First statement: takes the snapshot, then reads the WAL insert position (>= every visible commit).
@@ -103,7 +106,7 @@ export async function compareTable(deps: ValidationDeps, input: CompareTableInpu
     heartbeat({ phase: 'snapshot', lsn: snapshotLsn });
 
     const t1 = performance.now();
-    const waited = await waitForCatchUp(deps, spec, plan.chTable, watermark);
+    const waited = await waitForCatchUp(source, spec, plan.chTable, watermark);
     phasesMs.catchUp = Math.round(performance.now() - t1);
 
     const finish = (counts: { sourceRows: number | null; targetRows: number | null }, { outcome, ...found }: Findings): ValidationReport => {

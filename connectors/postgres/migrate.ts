@@ -33,6 +33,8 @@ export interface MigrateOptions {
   /** Schema to migrate (created if missing). */
   schema?: string;
   dir?: string;
+  /** Only these files (a group's own source database gets only what its capture needs: connectors/postgres/sources.ts). */
+  only?: readonly string[];
   log?: (message: string) => void;
 }
 
@@ -76,7 +78,7 @@ function postgresTarget(client: pg.Client, schema: string): MigrationTarget {
 
 export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
   const schema = opts.schema ?? 'public';
-  const files = await readMigrations(opts.dir);
+  const files = (await readMigrations(opts.dir)).filter((f) => opts.only === undefined || opts.only.includes(f.name));
   const client = new pg.Client({ connectionString: opts.databaseUrl, application_name: 'astros-migrate' });
   client.on('error', () => undefined); // a lost connection fails the statement in flight, which says what happened
   await client.connect();

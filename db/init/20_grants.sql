@@ -1,9 +1,12 @@
 -- Privileges in the astros database, shared by the native stack
 -- (stack/components/postgres.ts) and docker-compose (docker/postgres/initdb/10-astros.sh).
--- Run as a superuser, connected to the astros database, after 10_roles.sql and
+-- Run as a superuser, connected to the astros database (or a table group's
+-- source database), after 10_roles.sql and
 -- after the database exists (created by each path with owner astros). Idempotent.
 
-grant connect on database astros to astros_cdc;
+-- The database this runs in: the astros database, or a table group's own
+-- source database (stack/components/postgres.ts prepareSourceDatabase).
+do $grant$ begin execute format('grant connect on database %I to astros_cdc', current_database()); end $grant$;
 
 -- The app role creates its tables in public. The CDC role reads only what it
 -- captures: SELECT is granted per captured table by the catalog's setup

@@ -104,6 +104,22 @@ function allowHosts(ctx: StackContext, uid: number, gid: number): void {
 
 export const withClient = <T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> => withPostgres(url, 'astros-stack', fn, 2000);
 
+/**
+ * A table group's own source database on this server (ASTROS_GROUP_DATABASES, connectors/postgres/sources.ts):
+ * made with the app role as owner, and given what the astros database's superuser setup gives the capture:
+ * the CDC role's CONNECT and schema usage, the slot functions recovery calls (20_grants.sql). Idempotent.
+ * The rest (publication, heartbeat table, grants per table) the pipeline's apply makes as the app role.
+ */
+export async function prepareSourceDatabase(repoRoot: string, superuserUrl: string, database: string): Promise<void> {
+  await withClient(superuserUrl, async (c) => {
+    const db = await c.query('select 1 from pg_database where datname = $1', [database]);
+    if (db.rowCount === 0) await c.query(`create database "${database.replaceAll('"', '""')}" owner ${pgRoles.app.user}`);
+  });
+  const u = new URL(superuserUrl);
+  u.pathname = `/${database}`;
+  await withClient(u.toString(), (c) => c.query(fs.readFileSync(path.join(repoRoot, 'db', 'init', '20_grants.sql'), 'utf8')));
+}
+
 export const postgres: Component = {
   name: 'postgres',
   dependsOn: [],
@@ -180,5 +196,10 @@ export const postgres: Component = {
       await c.query(readInitSql(ctx, '20_grants.sql'));
       await c.query(readInitSql(ctx, '30_schema_changes.sql'));
     });
+    // The table groups' own databases on this server.
+    for (const url of Object.values(config(ctx.profile).groupDatabases)) {
+      const u = new URL(url);
+      if (u.hostname === ctx.hosts.postgres && Number(u.port) === ctx.ports.postgres) await prepareSourceDatabase(ctx.repoRoot, databaseUrl(ctx, 'superuser'), decodeURIComponent(u.pathname.slice(1)));
+    }
   },
 };

@@ -368,7 +368,7 @@ describe('the services run the repository\'s own files', () => {
 
   it('setup registers the connector (debezium/astros-postgres.json, tables from the catalog) through Connect\'s REST API and renders every ClickHouse DDL file', () => {
     const applySrc = fs.readFileSync(path.join(root, 'activities/apply-catalog.ts'), 'utf8');
-    expect(applySrc).toContain('c.connect.register(connectorConfig(mine, group)');
+    expect(applySrc).toContain('c.connect.register(connectorConfig(mine, group, undefined, groupSourceOf(env, group))');
     expect(fs.readFileSync(path.join(root, 'catalog/derive.ts'), 'utf8')).toContain('base: ConnectorSpec = readConnectorFile()');
     expect(connectorFile).toBe(path.join(root, 'debezium', 'astros-postgres.json'));
     const e = parseConfig(env('setup'));

@@ -1,0 +1,58 @@
+/**
+ * The source database of each table group: a group named in
+ * ASTROS_GROUP_DATABASES reads its own database (config/load.ts
+ * groupDatabaseUrl); every other group reads the pipeline's, through the
+ * caller's own connection. One pool per source database, made on first use
+ * and shared by the process; idle pools never keep a command from exiting.
+ */
+import pg from 'pg';
+import type { Config } from '../../config/load.ts';
+import type { Queryable } from '../../catalog/db.ts';
+import { migrate } from './migrate.ts';
+import { survivePostgresRestarts } from './pool.ts';
+
+/** Only the groups named in ASTROS_GROUP_DATABASES read a database of their own. */
+type Urls = Partial<Pick<Config, 'groupDatabases'>>;
+
+const pools = new Map<string, pg.Pool>();
+
+/** The pool of a source database by URL (made once per process). */
+export function sourcePoolAt(url: string): pg.Pool {
+  let pool = pools.get(url);
+  if (!pool) {
+    pool = survivePostgresRestarts(new pg.Pool({ connectionString: url, max: 4, application_name: 'astros-source', allowExitOnIdle: true, connectionTimeoutMillis: 10_000 }));
+    pools.set(url, pool);
+  }
+  return pool;
+}
+
+/** A group's source database: `own` (the pipeline's connection) unless the group reads another database. */
+export function groupSource<Q extends Queryable>(e: Urls, group: string | undefined, own: Q): Q | pg.Pool {
+  const url = group === undefined ? undefined : e.groupDatabases?.[group];
+  return url === undefined ? own : sourcePoolAt(url);
+}
+
+/** Ends every source pool this process made (a long-lived process shutting down). */
+export async function closeSourcePools(): Promise<void> {
+  const all = [...pools.values()];
+  pools.clear();
+  await Promise.all(all.map((p) => p.end().catch(() => undefined)));
+}
+
+/**
+ * What a group's capture needs of its own source database, besides what its superuser prepares
+ * (db/init/20_grants.sql and 30_schema_changes.sql, run there by the stack: stack/components/postgres.ts):
+ * the group heartbeat table its connector writes. Applied by the same runner as the pipeline's
+ * migrations, recorded in that database's schema_migrations: idempotent.
+ */
+export const SOURCE_DATABASE_MIGRATIONS = ['190_group_heartbeat.sql'] as const;
+
+const prepared = new Set<string>();
+
+export async function prepareSourceDatabase(e: Urls, group: string, log: (m: string) => void): Promise<void> {
+  const url = e.groupDatabases?.[group];
+  if (url === undefined || prepared.has(url)) return;
+  const r = await migrate({ databaseUrl: url, only: SOURCE_DATABASE_MIGRATIONS, log });
+  prepared.add(url);
+  if (r.applied.length > 0) log(`group ${group}: its source database ${new URL(url).pathname.slice(1)} prepared (${r.applied.join(', ')})`);
+}
