@@ -14,7 +14,7 @@
  * whose last table went is retired (activities/retire-group.ts).
  */
 import { groupSourceOf, type Endpoints } from '../config/load.ts';
-import { groupSource, prepareSourceDatabase } from '../connectors/postgres/sources.ts';
+import { groupSource, prepareSourceDatabase, recordGroupsElsewhere } from '../connectors/postgres/sources.ts';
 import { capturedTables, connectorConfig, deriveOptions, flowingTables, reconcileClickHouse, SHARED_PLAN, type CapturedTable } from '../catalog/derive.ts';
 import { planPublication, TRUNCATE_GUARD } from '../catalog/publication.ts';
 import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
@@ -84,6 +84,7 @@ export async function applyCatalog(env: Endpoints, c: StackClients, log: (m: str
   const tables = await capturedTables(c.db, { ...deriveOptions(env), sourceOf: (group) => groupSource(env, group, c.db) }, (m) => log(`[catalog] ${m}`));
   log(`[catalog] capturing ${tables.map((t) => t.declaration.source).join(', ')}`);
   const flowing = flowingTables(tables, (m) => log(`[catalog] ${m}`));
+  await recordGroupsElsewhere(c.db, env);
   await syncPublication(env, c.db, tables, (m) => log(`[postgres] ${m}`));
   await ensureTopics(c.kafka, topicSpecs(tables), log);
   const plans = (await reconcileClickHouse(c.clickhouse, flowing, (m) => log(`[clickhouse] ${m}`))).filter((p) => p.table !== SHARED_PLAN);

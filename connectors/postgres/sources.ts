@@ -56,3 +56,19 @@ export async function prepareSourceDatabase(e: Urls, group: string, log: (m: str
   prepared.add(url);
   if (r.applied.length > 0) log(`group ${group}: its source database ${new URL(url).pathname.slice(1)} prepared (${r.applied.join(', ')})`);
 }
+
+/**
+ * Records in the pipeline's database which groups read another one (migration 200), as configured now:
+ * its schema-change triggers leave a table of such a group alone (db/init/30_schema_changes.sql).
+ */
+export async function recordGroupsElsewhere(db: Queryable, e: Urls): Promise<void> {
+  const entries = Object.entries(e.groupDatabases ?? {}).map(([group, url]) => [group, decodeURIComponent(new URL(url).pathname.slice(1))]);
+  await db.query(`delete from public.cdc_groups_elsewhere where not (group_name = any($1::text[]))`, [entries.map(([g]) => g)]);
+  for (const [group, database] of entries) {
+    await db.query(
+      `insert into public.cdc_groups_elsewhere (group_name, source_database) values ($1, $2)
+       on conflict (group_name) do update set source_database = excluded.source_database, recorded_at = now() where cdc_groups_elsewhere.source_database <> excluded.source_database`,
+      [group, database],
+    );
+  }
+}

@@ -38,6 +38,21 @@ create or replace function public.astros_table_shape(t regclass) returns jsonb
     'identity', (select relreplident::text from pg_class where oid = t))
 $$;
 
+-- The captured tables of this database: a table group reading another
+-- source database (public.cdc_groups_elsewhere, migration 200) has its tables
+-- there, and a table of the same schema.table here is another table.
+create or replace function public.astros_captured_here() returns table (source text, state text)
+  language plpgsql stable security definer set search_path = pg_catalog as $$
+begin
+  if to_regclass('public.cdc_groups_elsewhere') is null then
+    return query select c.source::text, c.state::text from public.captured_tables c;
+  else
+    return query select c.source::text, c.state::text from public.captured_tables c
+      where not exists (select 1 from public.cdc_groups_elsewhere e where e.group_name = coalesce(c.declaration ->> 'group', 'default'));
+  end if;
+end
+$$;
+
 -- Before the command: the shapes of the captured tables, kept in a
 -- transaction-local setting (no table is written, no DDL is run).
 create or replace function public.astros_ddl_before() returns event_trigger
@@ -48,7 +63,7 @@ begin
   end if;
   perform set_config('astros.ddl_before', coalesce((
     select jsonb_object_agg(c.source, public.astros_table_shape(to_regclass(c.source)))
-      from public.captured_tables c
+      from public.astros_captured_here() c
      where c.state not in ('removed', 'dropped') and to_regclass(c.source) is not null), '{}'::jsonb)::text, true);
 exception when others then
   -- Never fail the user's DDL: the change is recorded without its before-shape (renames then read as drop + add).
@@ -86,14 +101,14 @@ begin
     from (select distinct d.objid::regclass as rel
             from pg_event_trigger_ddl_commands() d
            where d.classid = 'pg_class'::regclass and d.object_type in ('table', 'table column')) t
-    join public.captured_tables c on c.state not in ('removed', 'dropped') and to_regclass(c.source) = t.rel;
+    join public.astros_captured_here() c on c.state not in ('removed', 'dropped') and to_regclass(c.source) = t.rel;
   -- Renamed or moved to another schema: the table (its OID) was touched, its old name no longer finds it.
   for r in
     select c.source, t.rel
       from (select distinct d.objid::regclass as rel
               from pg_event_trigger_ddl_commands() d
              where d.classid = 'pg_class'::regclass and d.object_type = 'table') t
-      join public.captured_tables c on c.state not in ('removed', 'dropped')
+      join public.astros_captured_here() c on c.state not in ('removed', 'dropped')
        and (before -> c.source ->> 'oid')::oid = t.rel::oid and to_regclass(c.source) is distinct from t.rel
   loop
     perform public.astros_table_gone(r.source, tg_tag, before -> r.source, public.astros_table_shape(r.rel), format(
@@ -122,7 +137,7 @@ begin
   for r in
     select distinct c.source
       from pg_event_trigger_dropped_objects() o
-      join public.captured_tables c on c.source = o.schema_name || '.' || o.object_name
+      join public.astros_captured_here() c on c.source = o.schema_name || '.' || o.object_name
      where o.object_type = 'table' and c.state not in ('removed', 'dropped')
   loop
     perform public.astros_table_gone(r.source, tg_tag, null, null, format(

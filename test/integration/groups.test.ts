@@ -213,7 +213,9 @@ describe('table groups', () => {
     // The same schema.table in the pipeline's database is refused: tables are named by schema.table.
     await pool.query(`create table ${other} (id int primary key)`);
     const twin = await cli('tables', 'add', other, '--timeout', '1m');
+    // The pipeline database's schema-change triggers leave the other database's table alone.
     await pool.query(`drop table ${other}`);
+    expect((await pool.query(`select state from ${pipelineNames.catalogTable} where source = $1`, [other])).rows).toEqual([{ state: 'streaming' }]);
     expect(twin.code, twin.text).toBe(1);
     expect(twin.text).toContain(`${other} is already captured from database ${secondDb} (group ${group2}); tables are named by schema.table across source databases`);
   });
