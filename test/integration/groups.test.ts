@@ -252,6 +252,12 @@ describe('table groups', () => {
     expect(lag.text).toMatch(new RegExp(`slot ${pipelineNames.slot} active, confirmed flush`));
     expect(lag.text).toMatch(new RegExp(`slot ${g2.slot} active, confirmed flush`));
     console.log(`[groups] groups list:\n${(await cli('groups', 'list')).text}`);
+    // The stack's monitor: both groups' slots and connectors on /metrics and the page.
+    const monitor = requireEnv('MONITOR_URL');
+    const wanted = [g.slot, g2.slot].map((slot) => `astros_replication_slot_active{slot="${slot}"} 1`).concat([g.connector, g2.connector].map((c) => `astros_connector_tasks{connector="${c}",state="RUNNING"} 1`));
+    await waitFor(() => fetch(`${monitor}/metrics`).then((r) => r.text()), (t) => wanted.every((w) => t.includes(w)), `${wanted.join(', ')} on the monitor's /metrics`, 60_000, 500);
+    const page = await waitFor(() => fetch(`${monitor}/`).then((r) => r.text()), (t) => [g.slot, g2.slot, g.connector, g2.connector].every((x) => t.includes(x)), 'both groups on the monitor page', 60_000, 500);
+    expect(page).toContain(g2.slot);
   });
 
   it("the group's own heartbeat moves its idle slot past WAL that other tables write", { timeout: 120_000 }, async () => {
