@@ -50,8 +50,8 @@ export const GROUP_NAME = /^[a-z][a-z0-9_]{0,29}$/;
  * Everything named after one table group: its own publication, replication slot, Debezium connector and
  * heartbeat (so an idle group's slot keeps moving). The default group's names are the names the pipeline
  * had before groups existed, so a stack built then is adopted as it is: same connector (Connect keys its
- * stored offsets by the connector's name), slot, publication and topics. Every group reads the
- * pipeline's database. Another group's connector has its own topic prefix (Debezium's logical name: its
+ * stored offsets by the connector's name), slot, publication and topics. A group reads the pipeline's
+ * database unless ASTROS_GROUP_DATABASES names its own (config/load.ts); its names are the same either way. Another group's connector has its own topic prefix (Debezium's logical name: its
  * metrics are registered under it, and two connectors of one name wait for each other), and routes its
  * topics back to the pipeline's prefix (catalog/connector.ts): a table's topic, consumer group and
  * ClickHouse objects never depend on its group, and a table moved between groups keeps them.
