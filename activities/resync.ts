@@ -5,9 +5,10 @@
  *
  *   prepareResync   fresh shadow objects; S0, then wait for the transactions
  *                   open at S0 to end; the block ranges
- *   loadResyncRange one range: Postgres COPY (CSV, Debezium's wire values)
- *                   streamed into the Null input table, whose view writes the
- *                   shadow; memory is one range's CSV at most
+ *   loadResyncRange one range: Postgres COPY (text format, Debezium's wire
+ *                   values) streamed as TabSeparated into the Null input
+ *                   table, whose view writes the shadow; the ClickHouse host
+ *                   inserts it chunk by chunk as it arrives
  *   swapResync      ClickHouse caught up; rows streamed since S0 copied into
  *                   the shadow; loaded rows equal to the live ones keep their
  *                   version; EXCHANGE TABLES (queries see the old copy until
@@ -204,10 +205,11 @@ export function createResyncActivities(deps: ResyncDeps) {
             .insert({
               table: t.resync.input.name,
               values: counted,
-              format: 'CSV',
+              format: 'TabSeparated',
               columns: insertColumns(t) as [string, ...string[]],
-              // '' stays '' (NULL is \N), and leading or trailing blanks of unquoted fields are kept (char(n) padding).
-              clickhouse_settings: { input_format_csv_empty_as_default: 0, input_format_csv_trim_whitespaces: 0 },
+              // '' stays '' (NULL is \N). Chunks inserted before a failure stay in the shadow: the retried
+              // range inserts those keys again at the same version L, which the shadow's ReplacingMergeTree collapses.
+              clickhouse_settings: { input_format_tsv_empty_as_default: 0 },
             })
             .catch((err: unknown) => {
               // An empty range (an empty table, the open-ended last range) sends no row, which ClickHouse refuses: nothing to load.

@@ -36,7 +36,12 @@ export function splitBlocks(blocks: number, blocksPerRange: number): BlockRange[
   return out;
 }
 
-/** `COPY (SELECT <wire values>, <loaded fields> FROM t WHERE ctid in range) TO STDOUT` as CSV. */
+/**
+ * `COPY (SELECT <wire values>, <loaded fields> FROM t WHERE ctid in range) TO STDOUT` in
+ * Postgres' text format: tab-separated, NULL as \N, backslash, tab and newline escaped the
+ * way ClickHouse's TabSeparated reads them, so no raw newline is inside a row and the rows
+ * can be inserted chunk by chunk (stack/clickhouse/stream-insert.ts).
+ */
 export function copyRangeSql(src: SourceTable, t: TableObjects, transforms: Record<string, ColumnTransform>, lsnFloor: bigint, r: BlockRange): string {
   const cols = t.resync.loadColumns.map((name) => {
     const c = src.columns.find((s) => s.name === name);
@@ -46,7 +51,7 @@ export function copyRangeSql(src: SourceTable, t: TableObjects, transforms: Reco
   const now = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
   const fields = [`'r'`, `'${lsnFloor}'`, now, now, 'null', `'false'`];
   const where = [`ctid >= '(${r.fromBlock},0)'::tid`, ...(r.toBlock === null ? [] : [`ctid < '(${r.toBlock},0)'::tid`])].join(' and ');
-  return `COPY (SELECT ${[...cols, ...fields].join(', ')} FROM ${pgIdent(src.schema)}.${pgIdent(src.table)} WHERE ${where}) TO STDOUT WITH (FORMAT csv, NULL '\\N')`;
+  return `COPY (SELECT ${[...cols, ...fields].join(', ')} FROM ${pgIdent(src.schema)}.${pgIdent(src.table)} WHERE ${where}) TO STDOUT WITH (FORMAT text)`;
 }
 
 /** The ClickHouse side of a range: rows into the Null input table (its view writes the shadow). */
