@@ -5,9 +5,10 @@
  *
  *   prepareResync   fresh shadow objects; S0, then wait for the transactions
  *                   open at S0 to end; the block ranges
- *   loadResyncRange one range: Postgres COPY (CSV, Debezium's wire values)
- *                   streamed into the Null input table, whose view writes the
- *                   shadow; memory is one range's CSV at most
+ *   loadResyncRange one range: Postgres COPY (text format, Debezium's wire
+ *                   values) streamed as TabSeparated into the Null input
+ *                   table, whose view writes the shadow; the ClickHouse host
+ *                   inserts it chunk by chunk as it arrives
  *   swapResync      ClickHouse caught up; rows streamed since S0 copied into
  *                   the shadow; loaded rows equal to the live ones keep their
  *                   version; EXCHANGE TABLES (queries see the old copy until
@@ -210,10 +211,11 @@ export function createResyncActivities(deps: ResyncDeps) {
             .insert({
               table: t.resync.input.name,
               values: counted,
-              format: 'CSV',
+              format: 'TabSeparated',
               columns: insertColumns(t) as [string, ...string[]],
-              // '' stays '' (NULL is \N), and leading or trailing blanks of unquoted fields are kept (char(n) padding).
-              clickhouse_settings: { input_format_csv_empty_as_default: 0, input_format_csv_trim_whitespaces: 0 },
+              // '' stays '' (NULL is \N). Chunks inserted before a failure stay in the shadow: the retried
+              // range inserts those keys again at the same version L, which the shadow's ReplacingMergeTree collapses.
+              clickhouse_settings: { input_format_tsv_empty_as_default: 0 },
             })
             .catch((err: unknown) => {
               // An empty range (an empty table, the open-ended last range) sends no row, which ClickHouse refuses: nothing to load.
@@ -241,9 +243,14 @@ export function createResyncActivities(deps: ResyncDeps) {
       const streamed = await count(ch, `SELECT count() AS n FROM ${t.current.name} WHERE version > ${floor}`);
       await ch.command({ query: copyStreamedSql(t.current.name, t.resync.shadow.name, floor) });
       const keep = keepUnchangedSql(t, t.current.name, t.resync.shadow.name, floor);
-      await ch.command({ query: keep.copy });
-      const keptRows = await count(ch, keep.count);
-      await ch.command({ query: keep.drop, clickhouse_settings: { lightweight_deletes_sync: "2" } });
+      // No live row below L (without FINAL a superset: none means none), as on a first load: nothing to keep,
+      // and the statements would still hash every loaded row.
+      let keptRows = 0;
+      if ((await count(ch, keep.live)) > 0) {
+        await ch.command({ query: keep.copy });
+        keptRows = await count(ch, keep.count);
+        await ch.command({ query: keep.drop, clickhouse_settings: { lightweight_deletes_sync: "2" } });
+      }
       await ch.command({ query: `ALTER TABLE ${t.resync.shadow.name} MODIFY COMMENT '${mark}'` });
       await ch.command({ query: `EXCHANGE TABLES ${t.current.name} AND ${t.resync.shadow.name}` });
       return { streamedCopied: streamed, keptRows, swapped: true };
@@ -266,12 +273,14 @@ export function createResyncActivities(deps: ResyncDeps) {
         const late = lateRowsSql(t, old, floor);
         lateCopied = await count(ch, late.count);
         if (lateCopied > 0) await ch.command({ query: late.copy });
-        const h = historySql(t, old, floor);
+        // Without FINAL a superset of the live rows: none means none (a first load's case, its history written in bulk).
+        const oldEmpty = (await count(ch, `SELECT count() AS n FROM ${old} WHERE is_deleted = 0`)) === 0;
+        const h = historySql(t, old, floor, oldEmpty);
         const changesBefore = await count(ch, `SELECT count() AS n FROM ${t.changes.name} FINAL WHERE lsn = ${floor}`);
         // Repeated after a crash between the two statements, the first adds nothing new: the change log collapses (key, lsn).
         await ch.command({ query: h.changed });
         const afterChanged = await count(ch, `SELECT count() AS n FROM ${t.changes.name} FINAL WHERE lsn = ${floor}`);
-        await ch.command({ query: h.deleted });
+        if (h.deleted) await ch.command({ query: h.deleted });
         const afterDeleted = await count(ch, `SELECT count() AS n FROM ${t.changes.name} FINAL WHERE lsn = ${floor}`);
         changedRows = afterChanged - changesBefore;
         deletedRows = afterDeleted - afterChanged;

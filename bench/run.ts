@@ -78,6 +78,7 @@ const program = new Command('bench')
   .option('--load-rows <n>', 'rows of the load scenario\'s table (filled once, kept while the count stays)', positive, 1_000_000)
   .option('--load-parallel <n>', 'load scenario: ranges resyncTable reads at once (default: the workflow\'s)', positive)
   .option('--load-range-rows <n>', 'load scenario: rows per resyncTable range, roughly (default: the workflow\'s)', positive)
+  .option('--load-skip-debezium', 'load scenario: leave out Debezium\'s snapshot (minutes a run; ours against MaterializedPostgreSQL only)')
   .option('--poll-interval-ms <n>', 'Debezium poll.interval.ms', int)
   .option('--max-batch-size <n>', 'Debezium max.batch.size', int)
   .option('--max-queue-size <n>', 'Debezium max.queue.size', int)
@@ -96,7 +97,7 @@ const program = new Command('bench')
 program.parse();
 const opts = program.opts<{
   runs: number; n: number; txRows: number; nSingle: number; updateRows: number; idleSeconds: number; concurrency: number; samples: number; peerDefaultSamples: number; validateRows: number;
-  loadRows: number; loadParallel?: number; loadRangeRows?: number;
+  loadRows: number; loadParallel?: number; loadRangeRows?: number; loadSkipDebezium?: boolean;
   pollIntervalMs?: number; maxBatchSize?: number; maxQueueSize?: number; lingerMs?: number; compression?: string;
   kafkaMaxBlockSize?: number; kafkaFlushIntervalMs?: number; kafkaPollTimeoutMs?: number; kafkaConsumerRescheduleMs?: number; connectorSet: string[]; label: string; out: string; latest?: boolean;
 }>();
@@ -175,7 +176,7 @@ interface RunRecord {
   latency: Record<string, number[]>;
   /** medians of the latency samples' stages, ms */
   stages?: { capture: number; deliver: number };
-  load?: Record<LoadContender, LoadRun>;
+  load?: Partial<Record<LoadContender, LoadRun>>;
   notes: string[];
 }
 
@@ -183,6 +184,7 @@ const loadOptions = {
   rows: opts.loadRows,
   ...(opts.loadParallel ? { parallel: opts.loadParallel } : {}),
   ...(opts.loadRangeRows ? { rangeRows: opts.loadRangeRows } : {}),
+  ...(opts.loadSkipDebezium ? { skipDebezium: true } : {}),
   timeoutMs: 30 * 60_000,
 };
 

@@ -2,10 +2,13 @@
  * A bulk load's Postgres side: each column rendered as Debezium sends it
  * (the connector settings named in column-types.ts), so that loaded rows go
  * through the very expressions the queue's views apply and come out equal to
- * streamed ones. The rows leave Postgres as CSV (`COPY … WITH (FORMAT csv,
- * NULL '\N')`): ClickHouse's CSV reader takes arrays as literals inside the
- * field and tells NULL from '' that way (its TSV reader would need arrays
- * escaped twice).
+ * streamed ones. The rows leave Postgres in its text format (`COPY … WITH
+ * (FORMAT text)`), which ClickHouse reads as TabSeparated: NULL is \N, and
+ * backslash, tab and newline come escaped as `\\`, `\t`, `\n`, which its
+ * reader undoes. An array is read as a literal straight from that escaped
+ * text (not unescaped first), so COPY's escaping of a backslash is the
+ * literal's, and a quote inside an element is doubled (`''`), not
+ * backslash-escaped (COPY would double that backslash).
  *
  * Written next to column-types.ts's `valueMapping`; a type added there needs
  * its rendering here (an unknown one throws, as it does there).
@@ -54,8 +57,8 @@ function element(e: string, t: string, isEnum: boolean): string | null {
   if (t === 'boolean') return `case when ${e} then 'true' else 'false' end`;
   const numeric = ['smallint', 'integer', 'bigint'].includes(t) || /^(date|time|timestamp)/.test(t) && !/with time zone/.test(t);
   if (numeric) return v;
-  // A quoted string literal: backslash and quote escaped.
-  return `'''' || replace(replace(${v}, '\\', '\\\\'), '''', '\\''') || ''''`;
+  // A quoted string literal: the quote doubled; a backslash, tab or newline is escaped by COPY's text format.
+  return `'''' || replace(${v}, '''', '''''') || ''''`;
 }
 
 /** Column `c` as its wire value (text), with the connector's transform applied when it has one. */

@@ -36,7 +36,12 @@ export function splitBlocks(blocks: number, blocksPerRange: number): BlockRange[
   return out;
 }
 
-/** `COPY (SELECT <wire values>, <loaded fields> FROM t WHERE ctid in range) TO STDOUT` as CSV. */
+/**
+ * `COPY (SELECT <wire values>, <loaded fields> FROM t WHERE ctid in range) TO STDOUT` in
+ * Postgres' text format: tab-separated, NULL as \N, backslash, tab and newline escaped the
+ * way ClickHouse's TabSeparated reads them, so no raw newline is inside a row and the rows
+ * can be inserted chunk by chunk (stack/clickhouse/stream-insert.ts).
+ */
 export function copyRangeSql(src: SourceTable, t: TableObjects, transforms: Record<string, ColumnTransform>, lsnFloor: bigint, r: BlockRange): string {
   const cols = t.resync.loadColumns.map((name) => {
     const c = src.columns.find((s) => s.name === name);
@@ -46,7 +51,7 @@ export function copyRangeSql(src: SourceTable, t: TableObjects, transforms: Reco
   const now = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
   const fields = [`'r'`, `'${lsnFloor}'`, now, now, 'null', `'false'`];
   const where = [`ctid >= '(${r.fromBlock},0)'::tid`, ...(r.toBlock === null ? [] : [`ctid < '(${r.toBlock},0)'::tid`])].join(' and ');
-  return `COPY (SELECT ${[...cols, ...fields].join(', ')} FROM ${pgIdent(src.schema)}.${pgIdent(src.table)} WHERE ${where}) TO STDOUT WITH (FORMAT csv, NULL '\\N')`;
+  return `COPY (SELECT ${[...cols, ...fields].join(', ')} FROM ${pgIdent(src.schema)}.${pgIdent(src.table)} WHERE ${where}) TO STDOUT WITH (FORMAT text)`;
 }
 
 /** The ClickHouse side of a range: rows into the Null input table (its view writes the shadow). */
@@ -80,11 +85,12 @@ export function lateRowsSql(t: TableObjects, old: string, lsnFloor: bigint): { c
  * the loaded rows at L until the second), then the loaded rows they equal are
  * deleted from it.
  */
-export function keepUnchangedSql(t: TableObjects, live: string, shadow: string, lsnFloor: bigint): { count: string; copy: string; drop: string } {
+export function keepUnchangedSql(t: TableObjects, live: string, shadow: string, lsnFloor: bigint): { live: string; count: string; copy: string; drop: string } {
   const keyHash = `(${keyTuple(t)}, ${rowHash(t)})`;
   const loaded = `SELECT ${keyTuple(t)}, ${rowHash(t)} FROM ${shadow} WHERE version = ${lsnFloor} AND is_deleted = 0`;
   const kept = `SELECT ${keyTuple(t)}, ${rowHash(t)} FROM ${shadow} WHERE version < ${lsnFloor} AND is_deleted = 0`;
   return {
+    live: `SELECT count() AS n FROM ${live} WHERE version < ${lsnFloor} AND is_deleted = 0`,
     // Counted in a subquery: the alias n must not shadow a column n inside the hash.
     count: `SELECT count() AS n FROM (SELECT 1 FROM ${shadow} WHERE version = ${lsnFloor} AND is_deleted = 0 AND ${keyHash} IN (${kept}))`,
     copy: `INSERT INTO ${shadow} SELECT * FROM ${live} FINAL WHERE version < ${lsnFloor} AND is_deleted = 0 AND ${keyHash} IN (${loaded})`,
@@ -100,9 +106,15 @@ export function keepUnchangedSql(t: TableObjects, live: string, shadow: string, 
  * row's version: keepUnchangedSql), so a resync of a table that had not
  * drifted writes no history and moves no version.
  */
-export function historySql(t: TableObjects, old: string, lsnFloor: bigint): { changed: string; deleted: string } {
+export function historySql(t: TableObjects, old: string, lsnFloor: bigint, oldEmpty = false): { changed: string; deleted?: string } {
   const data = dataColumns(t).map((c) => ident(c));
   const target = `${t.changes.name} (${[...data, 'op', 'is_deleted', 'lsn', 'tx_id', 'commit_ts'].join(', ')})`;
+  // A first load (the old copy held no live row): every loaded row is new and no key was deleted, so the
+  // history is the loaded rows as they are, without FINAL, row hashes or the anti-join (a key a retried
+  // range loaded twice is written twice and collapses in the change log, keyed by key and LSN).
+  if (oldEmpty) {
+    return { changed: `INSERT INTO ${target}\nSELECT ${data.join(', ')}, 'r', 0, ${lsnFloor}, NULL, commit_ts\nFROM ${t.current.name}\nWHERE version = ${lsnFloor} AND is_deleted = 0` };
+  }
   const changed = `INSERT INTO ${target}
 SELECT ${data.join(', ')}, 'r', 0, ${lsnFloor}, NULL, commit_ts
 FROM ${t.current.name} FINAL

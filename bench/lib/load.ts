@@ -46,23 +46,28 @@ export interface LoadOptions {
   rows: number;
   parallel?: number;
   rangeRows?: number;
+  /** Leave out Debezium's snapshot (minutes a run): for quick comparisons of ours against MaterializedPostgreSQL. */
+  skipDebezium?: boolean;
   timeoutMs: number;
 }
 
-export async function loadScenario(d: LoadDeps, env: BenchEnv, tuning: Tuning, o: LoadOptions, log: (m: string) => void): Promise<Record<LoadContender, LoadRun>> {
+export async function loadScenario(d: LoadDeps, env: BenchEnv, tuning: Tuning, o: LoadOptions, log: (m: string) => void): Promise<Partial<Record<LoadContender, LoadRun>>> {
   const line = (c: LoadContender, r: LoadRun) =>
     `  ${fmt(r.rowsPerSec)} rows/s (${fmt(r.elapsedMs / 1000)} s), peak memory ${fmt(r.memory.peakMiB)} MiB (${memoryParts(r)}; ClickHouse tracked ${fmt(r.chTracked.startMiB)} -> ${fmt(r.chTracked.peakMiB)}), ` +
     `state ${r.stateOk ? 'ok' : 'MISMATCH'}${c === 'ours' ? `; ${oursPhases(r.detail)}` : ''}`;
   log(` load ${o.rows} rows: ours (resyncTable on ${env.taskQueue})`);
   const ours = await oursLoad({ ...d, taskQueue: env.taskQueue }, o);
   log(line('ours', ours));
-  log(` load ${o.rows} rows: Debezium snapshot (connector bench-snapshot)`);
-  const debezium = await debeziumLoad(d, env, tuning, o.rows, o.timeoutMs, log);
-  log(line('debezium', debezium));
+  let debezium: LoadRun | undefined;
+  if (!o.skipDebezium) {
+    log(` load ${o.rows} rows: Debezium snapshot (connector bench-snapshot)`);
+    debezium = await debeziumLoad(d, env, tuning, o.rows, o.timeoutMs, log);
+    log(line('debezium', debezium));
+  }
   log(` load ${o.rows} rows: MaterializedPostgreSQL`);
   const matpg = await peerLoad(d, env.pgUrl, o.rows, o.timeoutMs);
   log(line('matpg', matpg));
-  return { ours, debezium, matpg };
+  return { ours, ...(debezium ? { debezium } : {}), matpg };
 }
 
 const memoryParts = (r: LoadRun): string =>
@@ -75,9 +80,10 @@ const oursPhases = (x: Record<string, number>): string =>
   `swap ${fmt((x.swapMs ?? NaN) / 1000)} s, complete ${fmt((x.completeMs ?? NaN) / 1000)} s`;
 
 /** Flat metrics "load.<contender>.<metric>" of one run. */
-export function loadMetrics(m: Record<string, number>, r: Record<LoadContender, LoadRun>): void {
+export function loadMetrics(m: Record<string, number>, r: Partial<Record<LoadContender, LoadRun>>): void {
   for (const c of loadContenders) {
     const x = r[c];
+    if (!x) continue;
     m[`load.${c}.rowsPerSec`] = x.rowsPerSec;
     m[`load.${c}.elapsedMs`] = x.elapsedMs;
     m[`load.${c}.peakMiB`] = x.memory.peakMiB;

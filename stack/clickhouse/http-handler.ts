@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import os from 'node:os';
 import type { Session } from 'chdb';
 import type { Engine, QueryOutcome } from './engine.ts';
@@ -12,6 +13,7 @@ import { formatError, httpError } from './errors.ts';
 import { contentTypeFor, decodeBody, encodeBody, pickResponseEncoding, readBody } from './http-encoding.ts';
 import { formatClauseOf, isInsert, quoteIdentifier, quoteString, splitInlineInsert } from './query-text.ts';
 import { SessionRegistry } from './sessions.ts';
+import { decodingStream, insertStream, isLineFormat } from './stream-insert.ts';
 
 export type LogLevel = 'error' | 'info' | 'debug';
 
@@ -126,9 +128,15 @@ export function createHandler(opts: HandlerOptions): Handler {
     res.end(res.req.method === 'HEAD' ? undefined : body);
   }
 
-  async function execute(conn: Session, p: ParsedRequest, inSession: boolean, urlQuery: string, body: Buffer): Promise<QueryOutcome> {
+  async function execute(conn: Session, p: ParsedRequest, inSession: boolean, urlQuery: string, body: Buffer | Readable): Promise<QueryOutcome> {
     const pre = prelude(p, inSession);
     if (pre) await engine.query(conn, pre, 'TabSeparated');
+    if (!Buffer.isBuffer(body)) {
+      const t = await insertStream(body, (chunk) => engine.insert(conn, urlQuery, chunk));
+      // An empty body inserts nothing, as a buffered one does (throw_if_no_data_to_insert=0).
+      if (t.chunks === 0) return engine.insert(conn, urlQuery, Buffer.alloc(0));
+      return { body: Buffer.alloc(0), readRows: 0, readBytes: t.bytes, writtenRows: t.writtenRows, writtenBytes: t.writtenBytes, elapsedSeconds: 0 };
+    }
     if (urlQuery !== '' && body.length > 0 && isInsert(urlQuery)) {
       return engine.insert(conn, urlQuery, body);
     }
@@ -160,9 +168,11 @@ export function createHandler(opts: HandlerOptions): Handler {
       }
       const p = parseParams(url, req);
       queryId = p.queryId;
-      const rawBody = req.method === 'POST' ? await readBody(req) : Buffer.alloc(0);
-      const body = await decodeBody(rawBody, req.headers['content-encoding']);
       const urlQuery = url.searchParams.get('query') ?? '';
+      // An INSERT in the URL with its rows in a line format streams: chunk by chunk into the engine, never whole in memory.
+      const streamed = req.method === 'POST' && isInsert(urlQuery) && isLineFormat(formatClauseOf(urlQuery)) ? decodingStream(req, req.headers['content-encoding']) : undefined;
+      const rawBody = req.method === 'POST' && !streamed ? await readBody(req) : Buffer.alloc(0);
+      const body = await decodeBody(rawBody, req.headers['content-encoding']);
       seen.query = urlQuery !== '' ? urlQuery : body.subarray(0, 200).toString('latin1');
       if (urlQuery === '' && body.length === 0 && req.method !== 'POST') {
         sendText(res, 200, 'Ok.\n');
@@ -178,12 +188,12 @@ export function createHandler(opts: HandlerOptions): Handler {
               check: truthy(url.searchParams.get('session_check')),
               close: truthy(url.searchParams.get('close_session')),
             },
-            (conn) => execute(conn, p, true, urlQuery, body),
+            (conn) => execute(conn, p, true, urlQuery, streamed ?? body),
           )
         : await (async () => {
             const conn = engine.connect();
             try {
-              return await execute(conn, p, false, urlQuery, body);
+              return await execute(conn, p, false, urlQuery, streamed ?? body);
             } finally {
               conn.close();
             }
@@ -222,6 +232,8 @@ export function createHandler(opts: HandlerOptions): Handler {
       res.end(req.method === 'HEAD' ? undefined : payload);
       return 200;
     } catch (err) {
+      // A streamed insert that failed midway: the client is still sending; read the rest so it gets the error.
+      if (!req.readableEnded) req.resume();
       const formatted = formatError(err, engine.version);
       if (formatted.code === 164 && (req.method === 'GET' || req.method === 'HEAD')) {
         formatted.body = formatted.body.replace(

@@ -166,6 +166,41 @@ describe('@clickhouse/client', () => {
     expect(settings).toEqual([{ a: false, q: true, tz: 'UTC' }]);
   });
 
+  it('streams a large TabSeparated insert in chunks as it arrives; a bad row fails it after the chunks before it', async () => {
+    const table = uniqueName('tsv_stream');
+    await client.command({ query: `CREATE TABLE ${table} (id UInt64, s String) ENGINE = MergeTree ORDER BY id` });
+    // Merges would fold the chunks' parts together before they are counted.
+    await client.command({ query: `SYSTEM STOP MERGES ${table}` });
+    const padding = 'x'.repeat(170);
+    const rows = (from: number, n: number, bad?: number) =>
+      Readable.from(
+        (function* () {
+          for (let i = from; i < from + n; i += 1000) {
+            let block = '';
+            for (let j = i; j < Math.min(i + 1000, from + n); j++) block += `${j === bad ? 'oops' : j}\t${padding}\\n\n`;
+            yield Buffer.from(block);
+          }
+        })(),
+        { objectMode: false },
+      );
+    try {
+      // ~36 MB: more than two of the server's 16 MiB chunks, each its own INSERT and part.
+      const summary = await client.insert({ table, values: rows(0, 200_000), format: 'TabSeparated' });
+      expect(summary.summary?.written_rows).toBe('200000');
+      const [c] = await (await client.query({ query: `SELECT count() AS n, uniqExact(_part) AS parts, any(s) AS s FROM ${table}`, format: 'JSONEachRow' })).json<{ n: string; parts: string; s: string }>();
+      expect(c).toEqual({ n: '200000', parts: '3', s: `${padding}\n` });
+      // Chunks inserted before the failing one stay (at least once): the client sees the engine's parse error.
+      const failed = await client.insert({ table, values: rows(1_000_000, 200_000, 1_150_000), format: 'TabSeparated' }).catch((err: unknown) => err);
+      expect(failed).toBeInstanceOf(ClickHouseError);
+      expect((failed as ClickHouseError).message).toMatch(/oops|parse|Cannot/i);
+      const [after] = await (await client.query({ query: `SELECT count() AS n FROM ${table} WHERE id >= 1000000`, format: 'JSONEachRow' })).json<{ n: string }>();
+      expect(Number(after!.n)).toBeGreaterThan(0);
+      expect(Number(after!.n)).toBeLessThan(150_000);
+    } finally {
+      await client.command({ query: `DROP TABLE IF EXISTS ${table}` });
+    }
+  });
+
   it('inserts JSONEachRow and JSONCompactEachRow and reads them back', async () => {
     const table = uniqueName('js_insert');
     await client.command({ query: `CREATE TABLE ${table} (id UInt64, name String, at DateTime64(6, 'UTC')) ENGINE = MergeTree ORDER BY id` });

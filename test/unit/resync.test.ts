@@ -44,9 +44,9 @@ describe('resync objects and SQL', () => {
     expect(t.resync.view.select).toContain(`FROM ${t.resync.input.name} AS orders_queue`);
   });
 
-  it('reads a block range as CSV with the loaded fields at version L', () => {
+  it('reads a block range in COPY text format with the loaded fields at version L', () => {
     const sql = copyRangeSql(src, t, {}, 41n, { index: 1, fromBlock: 4, toBlock: 8 });
-    expect(sql).toMatch(/^COPY \(SELECT .* FROM "public"\."orders" WHERE ctid >= '\(4,0\)'::tid and ctid < '\(8,0\)'::tid\) TO STDOUT WITH \(FORMAT csv, NULL '\\N'\)$/s);
+    expect(sql).toMatch(/^COPY \(SELECT .* FROM "public"\."orders" WHERE ctid >= '\(4,0\)'::tid and ctid < '\(8,0\)'::tid\) TO STDOUT WITH \(FORMAT text\)$/s);
     expect(sql).toContain(`'r', '41'`);
     expect(insertColumns(t)).toEqual(['id', 'amount', 'tags', 'email', '__op', '__lsn', '__source_ts_ms', '__ts_ms', '__source_txId', '__deleted']);
     expect(copyRangeSql(src, t, {}, 41n, { index: 2, fromBlock: 8, toBlock: null })).not.toContain('ctid <');
@@ -65,6 +65,12 @@ describe('resync objects and SQL', () => {
     expect(h.changed).toContain('NOT IN (SELECT (id), cityHash64');
     expect(h.deleted).toContain(`'d', 1, 41`);
     expect(h.deleted).toContain('version <= 41');
+    // A first load (no live row in the old copy): the loaded rows as they are, and no deletes.
+    const first = historySql(t, 'astros.orders_resync', 41n, true);
+    expect(first.changed).toContain(`'r', 0, 41`);
+    expect(first.changed).toContain('WHERE version = 41 AND is_deleted = 0');
+    expect(first.changed).not.toMatch(/FINAL|NOT IN|cityHash64/);
+    expect(first.deleted).toBeUndefined();
     expect(lateRowsSql(t, 'astros.orders_resync', 41n).copy).toContain('((id), version) NOT IN (SELECT (id), version FROM astros.orders WHERE version > 41)');
   });
 
@@ -75,6 +81,7 @@ describe('resync objects and SQL', () => {
       `INSERT INTO astros.orders_resync SELECT * FROM astros.orders FINAL WHERE version < 41 AND is_deleted = 0 AND ((id), ${hash}) IN (SELECT (id), ${hash} FROM astros.orders_resync WHERE version = 41 AND is_deleted = 0)`,
     );
     expect(k.drop).toBe(`DELETE FROM astros.orders_resync WHERE version = 41 AND ((id), ${hash}) IN (SELECT (id), ${hash} FROM astros.orders_resync WHERE version < 41 AND is_deleted = 0)`);
+    expect(k.live).toBe('SELECT count() AS n FROM astros.orders WHERE version < 41 AND is_deleted = 0');
     // What the drop removes is what the count counts.
     expect(k.count.replace('SELECT count() AS n FROM (SELECT 1 FROM', 'DELETE FROM').replace(' AND is_deleted = 0 AND', ' AND').replace(/\)$/, '')).toBe(k.drop);
   });
