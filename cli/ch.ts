@@ -44,14 +44,19 @@ async function main(): Promise<void> {
     .option('--replica <name>', 'one replica of the set: ch1 (CLICKHOUSE_URL), ch2 (the first of CLICKHOUSE_REPLICA_URLS), ...')
     .option('-f, --format <format>', 'output format for reads', process.stdout.isTTY ? 'PrettyCompactMonoBlock' : 'TabSeparatedWithNames')
     .option('-d, --database <db>', 'default database', pipelineNames.clickhouseDatabase)
+    .option('--print-url', 'print the URL reads would go to (the replica that answers) and exit: what `npm run dbt` targets')
     .parse();
-  const o = program.opts<{ url?: string; replica?: string; format: string; database: string }>();
+  const o = program.opts<{ url?: string; replica?: string; format: string; database: string; printUrl?: boolean }>();
   let url = o.url;
   if (url === undefined) {
     const choice = await chooseReplica(loadConfigOrExit('dev'), o.replica);
     const said = failoverLine(choice);
     if (said) console.error(`ch: ${said}`);
     url = choice.replica.url;
+  }
+  if (o.printUrl) {
+    console.log(url);
+    return;
   }
   const opts = { ...o, url };
   const client = createClickHouse(opts.url, { database: opts.database, requestTimeoutMs: 300_000 });
