@@ -4,7 +4,8 @@
  * consuming every topic in its own consumer groups. While a writer commits
  * changes (each with a unique id) to a captured table, each host in turn is
  * killed with SIGKILL: the other serves `ch` and validation meanwhile
- * (reads fail over from the primary, ch1); the killed one is brought back and
+ * (reads fail over from the primary, ch1; the monitor says which replica is
+ * down and which it reads); the killed one is brought back and
  * catches up. Afterwards, on both hosts: every committed change in the
  * deduplicated change log exactly once (0 lost, 0 visible twice), and
  * `validate --replica` agrees for each.
@@ -24,6 +25,8 @@ import { clickhouse2 } from '../../stack/components/clickhouse.ts';
 import { componentsFor } from '../../stack/components/index.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { StackManager } from '../../stack/lib/manager.ts';
+import { parseConfig } from '../../config/load.ts';
+import { startMonitor, type Monitor } from '../../monitor/service.ts';
 import { changeEvents, shownUpTo, windowFigures } from './fault-accounting.ts';
 import { FaultWriter } from './fault-writer.ts';
 import { captureTable, clickhouse, dropCapturedTable, postgres, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
@@ -43,6 +46,7 @@ let pool: pg.Pool;
 let ch1: ClickHouseClient;
 let ch2: ClickHouseClient;
 let worker: TestWorker | undefined;
+let monitor: Monitor | undefined;
 const savedReplicaUrls = process.env.CLICKHOUSE_REPLICA_URLS;
 
 /** The test table as each replica derives it (the same objects; its own consumer group). */
@@ -70,9 +74,11 @@ describe('a second ClickHouse host: a replica set for reads', () => {
     await manager.up([clickhouse2.name], { withDbt: false });
     process.env.CLICKHOUSE_REPLICA_URLS = replicaUrl;
     worker = await startPipelineTestWorker(taskQueue, pool, ch1);
+    monitor = await startMonitor(parseConfig({ ...process.env, MONITOR_PORT: '0', MONITOR_INTERVAL: '2s', MONITOR_INSTANCE: tag }), () => undefined);
   });
 
   afterAll(async () => {
+    await monitor?.stop().catch(() => undefined);
     await worker?.stop().catch(() => undefined);
     for (const h of hosts) await manager.up([h.component]).catch(() => undefined);
     await dropCapturedTable(pool, ch1, source);
@@ -110,6 +116,13 @@ describe('a second ClickHouse host: a replica set for reads', () => {
       expect(read.code, read.text).toBe(0);
       if (victim.replica === 'ch1') expect(read.text).toContain('not answering: reading from ch2');
       expect(Number(read.text.trim().split('\n').at(-1))).toBeGreaterThan(0);
+
+      // The monitor reads from the replica that answers and says which one is down, per replica.
+      await waitFor(async () => monitor!.latest()?.replicas, (r) => r?.find((x) => x.replica === victim.replica)?.up === false && r.find((x) => x.replica === other.replica)?.reads === true, `the monitor to read from ${other.replica}`, 30_000, 500);
+      expect(monitor!.latest()!.components.clickhouse, 'ClickHouse answers through the other replica').toBe(true);
+      const metrics = await fetch(`${monitor!.url}/metrics`).then((r) => r.text());
+      expect(metrics).toContain(`astros_clickhouse_replica_up{replica="${victim.replica}"} 0`);
+      expect(metrics).toContain(`astros_clickhouse_replica_reads{replica="${other.replica}"} 1`);
 
       // Validation (the writer paused: a quiet table at one LSN) goes to the replica that answers.
       await writer.stop();
