@@ -7,8 +7,9 @@
  * (reads fail over from the primary, ch1; the monitor says which replica is
  * down and which it reads); the killed one is brought back and
  * catches up. Afterwards, on both hosts: every committed change in the
- * deduplicated change log exactly once (0 lost, 0 visible twice), and
- * `validate --replica` agrees for each.
+ * deduplicated change log exactly once (0 lost, 0 visible twice); a column
+ * added in Postgres reaches both (the schema-change activity applies it on
+ * each host); `validate --replica` agrees for each.
  *
  * clickhouse2 exists only during this test: a new host's groups have no
  * offsets, so it reads every topic from the earliest offset Kafka holds.
@@ -29,7 +30,9 @@ import { parseConfig } from '../../config/load.ts';
 import { startMonitor, type Monitor } from '../../monitor/service.ts';
 import { changeEvents, shownUpTo, windowFigures } from './fault-accounting.ts';
 import { FaultWriter } from './fault-writer.ts';
-import { captureTable, clickhouse, dropCapturedTable, postgres, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createSchemaChangeActivities, type AppliedChange, type PendingChange } from '../../activities/schema-changes.ts';
+import { captureTable, chRows, testKafka, clickhouse, dropCapturedTable, postgres, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 
 const tag = uniqueTag('chrep').replace(/[^a-z0-9_]/g, '_');
 const source = `public.${tag}`;
@@ -56,6 +59,7 @@ async function tableOn(replica: 'ch1' | 'ch2'): Promise<CapturedTable> {
   return (await capturedTables(pool, deriveOptions(replicaEndpoints(e, r)), () => undefined)).find((t) => t.declaration.source === source)!;
 }
 
+const chRowsOf = (c: ClickHouseClient, q: string) => chRows<{ note: string | null }>(c, q);
 const client = (replica: 'ch1' | 'ch2') => (replica === 'ch1' ? ch1 : ch2);
 
 /** Until a replica shows every change committed up to `lastId`. */
@@ -152,7 +156,26 @@ describe('a second ClickHouse host: a replica set for reads', () => {
       expect(all.filter((e) => changes.get(e) !== 1), `${h.replica}: lost or visible twice`).toEqual([]);
       expect(changes.size, `${h.replica}: nothing else`).toBe(all.length);
     }
-    // validate --replica agrees for each.
+    // A schema change reaches both hosts: a nullable column added (nothing to reload), then a row carrying it.
+    await pool.query(`alter table ${source} add column note text`);
+    const acts = createSchemaChangeActivities({ pool, clickhouse: ch1, kafka: testKafka(), endpoints: testEndpoints() });
+    const activity = new MockActivityEnvironment();
+    const pending = await waitFor((): Promise<PendingChange[]> => activity.run(acts.pendingSchemaChanges, { tables: [source] }), (p) => p.length > 0, 'the ADD COLUMN in the DDL log', 30_000, 500);
+    const steps: string[] = [];
+    for (const p of pending) {
+      // The first applies the table's whole batch; the others are then already applied.
+      const applied: AppliedChange = await activity.run(acts.applySchemaChange, { id: p.id });
+      expect(applied.status, applied.message).toBe('applied');
+      steps.push(...applied.steps);
+    }
+    console.log(`schema change: ${steps.join('; ')}`);
+    expect(steps.some((x) => x.startsWith('ch2: add column note')), steps.join('; ')).toBe(true);
+    await pool.query(`insert into ${source} (id, change_id, writes, note) values ('with-note', 0, 1, 'replicated')`);
+    for (const h of hosts) {
+      const current = `${t[h.replica].objects.names.current}`;
+      await waitFor(() => chRowsOf(client(h.replica), `SELECT note FROM ${current} FINAL WHERE id = 'with-note'`), (r) => r[0]?.note === 'replicated', `${h.replica} to show the new column's value`, 60_000, 500);
+    }
+    // validate --replica agrees for each (the new column compared too).
     for (const h of hosts) {
       const v = await cli('validate.ts', ['--table', source, '--buckets', '64', '--replica', h.replica]);
       expect(v.code, v.text).toBe(0);
