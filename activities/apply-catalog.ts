@@ -12,6 +12,9 @@
  * Per table group (shared/names.ts groupNames): its publication, its connector
  * with its tables; a group of another connector restarts nothing here. A group
  * whose last table went is retired (activities/retire-group.ts).
+ *
+ * With more ClickHouse hosts (CLICKHOUSE_REPLICA_URLS), each gets the same
+ * objects with its own consumer groups (activities/apply-replicas.ts).
  */
 import { groupSourceOf, type Endpoints } from '../config/load.ts';
 import { groupSource, prepareSourceDatabase, recordGroupsElsewhere } from '../connectors/postgres/sources.ts';
@@ -26,6 +29,7 @@ import { readPublicationState, runStatements } from '../connectors/postgres/publ
 import { groupsOf } from '../catalog/store.ts';
 import { groupNames, pipelineNames } from '../shared/names.ts';
 import { liveGroups, retireGroup } from './retire-group.ts';
+import { applyToReplicas } from './apply-replicas.ts';
 
 export interface StackClients {
   db: Queryable;
@@ -103,5 +107,6 @@ export async function applyCatalog(env: Endpoints, c: StackClients, log: (m: str
     flowing.map((t) => t.objects.names.queue),
     log,
   );
+  await applyToReplicas(env, c.db, log, waitForConsumers);
   return said;
 }

@@ -15,6 +15,11 @@
  * A change that needs values only Postgres has (a default that existing rows
  * read, a renamed column) is followed by a resync (the workflow runs it). Each step is
  * idempotent: a retry repeats the whole activity.
+ *
+ * With a ClickHouse replica set, an applied change is then applied the same
+ * way on every other host that answers, with its own consumer group (planned
+ * against that host's columns). Not there yet: a refusal (only ch1's consumer
+ * stops) and the resync that follows a reload (ch1's only).
  */
 import { type ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import type { TableObjects } from '../catalog/object-types.ts';
@@ -30,6 +35,8 @@ import type { ActivityDeps } from './deps.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { heartbeat } from './heartbeat.ts';
 import { holdUntilPassed, rewindToChange } from './schema-change-offsets.ts';
+import { onOtherReplicas } from './apply-replicas.ts';
+import { replicaEndpoints } from '../config/clickhouse-replicas.ts';
 
 export type SchemaChangeDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka' | 'endpoints'>;
 
@@ -77,8 +84,7 @@ const FOLD_ROUNDS = 10;
 
 export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
 
-  async function objectsOf(source: string) {
-    const env = deps.endpoints;
+  async function objectsOf(source: string, env: Endpoints = deps.endpoints) {
     const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === source && isCaptured(e.state));
     if (!entry) return undefined;
     const [derived] = await deriveTables(deps.pool, [entry.declaration], deriveOptions(env));
@@ -163,6 +169,23 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
     return [...plan.steps.map(describeStep), rewound];
   }
 
+  /** The applied change on every other replica (`before` to `shape`, from `lsn`): what was done there, per replica. */
+  async function applyOnOtherReplicas(source: string, before: TableShape | undefined, shape: TableShape, lsn: string | undefined): Promise<string[]> {
+    const said: string[] = [];
+    await onOtherReplicas(deps.endpoints, (m) => said.push(m), async (ch, r) => {
+      const found = await objectsOf(source, replicaEndpoints(deps.endpoints, r));
+      if (!found) return;
+      const { t } = found;
+      if (lsn !== undefined) await holdUntilPassed(deps, ch, t, lsn);
+      await stopConsumer(ch, t);
+      const live = await liveCurrent(ch, t);
+      const plan = planSchemaChange(before, shape, t, live.columns, live.sortingKey);
+      if (plan.refused) throw new Error(`${r.name}: ${source}: ${plan.refused}`);
+      said.push(`${r.name}: ${(await applyPlanned(ch, t, plan, lsn)).join('; ')}`);
+    });
+    return said;
+  }
+
   return {
     /** Pending changes in log order; a blocked table's wait until it is resumed (a dropped one's are moot). */
     async pendingSchemaChanges(input: { tables?: string[] }): Promise<PendingChange[]> {
@@ -227,7 +250,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
         batch = await batchOf(row);
       }
       await applyPlan(ch, withoutBackfill(await planTable(ch, found.t, await liveTables(ch, found.t.names.database))), () => undefined);
-      const steps = [...plan.steps.map(describeStep), rewound];
+      const steps = [...plan.steps.map(describeStep), rewound, ...(await applyOnOtherReplicas(row.source, row.before ?? undefined, shape, row.lsn))];
       const ids = batch.map((b) => b.id);
       if (!plan.reload) for (const id of ids) await setStatus(id, 'applied', steps.join('; '));
       return { id: row.id, ids, source: row.source, status: 'applied', steps, reload: plan.reload };

@@ -14,6 +14,7 @@ import { checkColumnOptions } from '../catalog/column-options.ts';
 import { groupOf, parseDeclarations, type TableDeclarationInput } from '../catalog/declaration.ts';
 import { introspectTable, SourceTableMissing } from '../catalog/introspect.ts';
 import { pipelineNames, dropOrder, groupNames, tableNames } from '../shared/names.ts';
+import { onOtherReplicas } from './apply-replicas.ts';
 import { capturedTables, deriveOptions } from '../catalog/derive.ts';
 import { pgIdent } from '../catalog/load-encoding.ts';
 import { beginAdd, capturedGroups, catalogEntries, isCaptured, removeTable, setTableState, type TableState } from '../catalog/store.ts';
@@ -190,6 +191,11 @@ export function createTableActivities(deps: TablesDeps) {
         await deps.clickhouse.command({ query: `DROP ${kind} IF EXISTS ${name}` });
         dropped.push(name);
       }
+      // The same names on every other replica (only its consumer groups differ); one that does not answer keeps them.
+      await onOtherReplicas(env, (m) => dropped.push(m), async (ch, r) => {
+        for (const { kind, name } of dropOrder(n)) await ch.command({ query: `DROP ${kind} IF EXISTS ${name}` });
+        dropped.push(`${r.name}: the same objects`);
+      });
       return dropped;
     },
   };

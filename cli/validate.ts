@@ -6,6 +6,10 @@
  *   npx tsx cli/validate.ts --table public.orders  any captured table (npm run catalog -- list)
  *   npx tsx cli/validate.ts --source-table people --key id --target-table people --catch-up none --json   a table the catalog does not capture
  *
+ * With a ClickHouse replica set (CLICKHOUSE_REPLICA_URLS) it checks the
+ * CLICKHOUSE_PRIMARY replica, or the next that answers when that one does
+ * not; --replica <name> checks that one (the worker must know the set too).
+ *
  * Needs a running worker on TASK_QUEUE (npm run worker); checks that first.
  * Exit status: 0 agree, 1 mismatch (the differing keys are printed),
  * 3 ClickHouse has not caught up (lag, not a mismatch), 2 usage or
@@ -24,6 +28,7 @@ import { loadConfigOrExit } from '../config/load.ts';
 import { withPostgres } from '../connectors/postgres/pool.ts';
 import { SourceTableMissing } from '../catalog/introspect.ts';
 import { pipelineNames } from '../shared/names.ts';
+import { chooseReplica, failoverLine } from '../connectors/clickhouse/replicas.ts';
 import { TableNotCaptured, TableStopped, validationSpecFor } from '../catalog/validation-spec.ts';
 import { INGEST_TABLE, VALIDATE_WORKFLOW_TYPE } from '../shared/workflows.ts';
 import { type ValidatePipelineInput } from '../workflows/validate-pipeline.ts';
@@ -52,6 +57,7 @@ interface Options {
   maxWait: number;
   maxKeys: number;
   workflowId?: string;
+  replica?: string;
   json?: boolean;
   timeout: number;
 }
@@ -179,6 +185,7 @@ export function buildValidateCommand(): Command {
     .option('--buckets <n>', 'checksum buckets', positiveInt, 1024)
     .option('--max-wait <seconds>', 'longest wait for ClickHouse to catch up', positiveInt, 60)
     .option('--max-keys <n>', 'differing keys named per kind', positiveInt, 20)
+    .option('--replica <name>', 'one ClickHouse replica of the set: ch1 (CLICKHOUSE_URL), ch2 (the first of CLICKHOUSE_REPLICA_URLS), ... (default: CLICKHOUSE_PRIMARY, else the next that answers)')
     .option('--workflow-id <id>', 'workflow id (default validate-pipeline-<uuid>)')
     .option('--json', 'print the whole report as JSON')
     .addOption(timeoutOption())
@@ -198,8 +205,12 @@ export function buildValidateCommand(): Command {
       try {
         const client = new Client({ connection, namespace: cfg.temporal.namespace });
         const wait: ValidationWait = { connection, target: cfg.temporal, uiUrl: cfg.temporal.uiUrl, timeoutMs: o.timeout, log };
-        const spec = specFromOptions(o, await catalogSpec(o, cfg.databaseUrl, cfg.groupPrefix));
-        const report = await runValidation(client, cfg.temporal.taskQueue, { spec }, o.workflowId, wait);
+        // One host: the worker's CLICKHOUSE_URL, as before replica sets. Several: the named one, else the primary or the next that answers.
+        const choice = o.replica !== undefined || cfg.clickhouseReplicas.length > 1 ? await chooseReplica(cfg, o.replica) : undefined;
+        const said = choice && failoverLine(choice);
+        if (said) log(said);
+        const spec = specFromOptions(o, await catalogSpec(o, cfg.databaseUrl, choice?.replica.groupPrefix ?? cfg.groupPrefix));
+        const report = await runValidation(client, cfg.temporal.taskQueue, { spec, ...(choice ? { replica: choice.replica.name } : {}) }, o.workflowId, wait);
         console.log(o.json ? JSON.stringify(report, null, 2) : report.summary);
         code = exitFor(report);
       } catch (err) {

@@ -17,6 +17,7 @@ import { alertRules, type ResolvedRule } from './alert-rules.ts';
 import { cacheDirOf, profileAddresses, profileBackup, profileHosts, profilePasswords, profileSettings, profilePorts, profileVar, stateDirOf, type Ports, type Profile } from './profiles.ts';
 import { envSchema, type Env } from './schema.ts';
 import { clusterPlan, type ClusterPlan, type ServiceHosts } from './cluster.ts';
+import { clickhouseReplicas, type ClickHouseReplica } from './clickhouse-replicas.ts';
 
 /** How long the pipeline keeps what passes through it, in ms (0 = forever): catalog/retention.ts says what each bounds. */
 export interface Retention {
@@ -66,6 +67,10 @@ export interface Config {
   clickhouseUrl: string;
   /** CLICKHOUSE_CLUSTER, when the ClickHouse objects are generated for a cluster (catalog/cluster-shape.ts). */
   clickhouseCluster?: string;
+  /** The ClickHouse hosts of the replica set, ch1 (clickhouseUrl) first (config/clickhouse-replicas.ts); one when no replica is configured. */
+  clickhouseReplicas: ClickHouseReplica[];
+  /** The replica reads go to first (CLICKHOUSE_PRIMARY). */
+  clickhousePrimary: string;
   kafkaBrokers: string[];
   /** Kafka Connect's REST API. */
   connectUrl: string;
@@ -109,7 +114,7 @@ export interface Config {
 }
 
 /** The addresses of the pipeline's services (the backup target's among them) and what setup applies: the part of Config the tools that set it up and watch it read. */
-export type Endpoints = Pick<Config, 'databaseUrl' | 'groupDatabases' | 'clickhouseUrl' | 'connectUrl' | 'kafkaBrokers' | 'registryUrl' | 'registryCcompatUrl' | 'groupPrefix' | 'retention' | 'topicPartitions' | 'backup' | 'clickhouseCluster'>;
+export type Endpoints = Pick<Config, 'databaseUrl' | 'groupDatabases' | 'clickhouseUrl' | 'connectUrl' | 'kafkaBrokers' | 'registryUrl' | 'registryCcompatUrl' | 'groupPrefix' | 'retention' | 'topicPartitions' | 'backup' | 'clickhouseCluster' | 'clickhouseReplicas' | 'clickhousePrimary'>;
 
 /** `group=database` (DATABASE_URL with its database swapped) or `group=postgres://…` per group. */
 function groupDatabasesOf(databaseUrl: string, text: string | undefined): Record<string, string> {
@@ -162,6 +167,7 @@ export function parseConfig(env: Record<string, string | undefined>, opts: Parse
   const cleaned = Object.fromEntries([...set(overlay).filter(([k]) => k in envSchema.shape), ...set(env)]);
   const result = envSchema.safeParse(cleaned);
   if (!result.success) problems.push(...result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  const replicas = result.success ? clickhouseReplicas(result.data.CLICKHOUSE_URL, result.data.CLICKHOUSE_REPLICA_URLS, result.data.CLICKHOUSE_KAFKA_GROUP_PREFIX, result.data.CLICKHOUSE_PRIMARY, problems) : [];
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   const e = result.data;
   const v = e as Record<string, unknown>;
@@ -186,6 +192,8 @@ export function parseConfig(env: Record<string, string | undefined>, opts: Parse
     logLevel: e.LOG_LEVEL,
     clickhouseUrl: e.CLICKHOUSE_URL,
     ...(e.CLICKHOUSE_CLUSTER ? { clickhouseCluster: e.CLICKHOUSE_CLUSTER } : {}),
+    clickhouseReplicas: replicas,
+    clickhousePrimary: e.CLICKHOUSE_PRIMARY,
     kafkaBrokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()),
     connectUrl: e.CONNECT_URL,
     registryUrl: e.REGISTRY_URL,

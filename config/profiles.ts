@@ -27,6 +27,8 @@ export interface Ports {
   connect: number;
   registry: number;
   clickhouseHttp: number;
+  /** The optional second ClickHouse host (stack/components/clickhouse.ts clickhouse2). */
+  clickhouseReplicaHttp: number;
   temporal: number;
   temporalUi: number;
   simulator: number;
@@ -45,6 +47,7 @@ const usualPorts: Ports = {
   connect: 8083,
   registry: 8081,
   clickhouseHttp: 8123,
+  clickhouseReplicaHttp: 8124,
   temporal: 7233,
   temporalUi: 8233,
   simulator: 8090,
@@ -64,6 +67,7 @@ export const defaultPorts: Record<Profile, Ports> = {
     connect: 28083,
     registry: 28081,
     clickhouseHttp: 28123,
+    clickhouseReplicaHttp: 28124,
     temporal: 27233,
     temporalUi: 28233,
     simulator: 28090,
@@ -84,6 +88,7 @@ export const portEnv: Record<keyof Ports, string> = {
   connect: 'CONNECT_PORT',
   registry: 'REGISTRY_PORT',
   clickhouseHttp: 'CLICKHOUSE_HTTP_PORT',
+  clickhouseReplicaHttp: 'CLICKHOUSE_REPLICA_HTTP_PORT',
   temporal: 'TEMPORAL_PORT',
   temporalUi: 'TEMPORAL_UI_PORT',
   simulator: 'SIMULATOR_PORT',

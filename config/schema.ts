@@ -137,6 +137,13 @@ export const envSchema = z
     KAFKA_TOPIC_PARTITIONS: int(1, 64).default(1),
     /** A ClickHouse cluster of remote_servers: objects ON CLUSTER, Replicated and Distributed (catalog/cluster-shape.ts); unset: one host. */
     CLICKHOUSE_CLUSTER: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a cluster name of remote_servers (letters, digits, _)').optional(),
+    /** More ClickHouse hosts of one replica set (each consumes every topic in its own groups), comma-separated http URLs; unset: one host. */
+    CLICKHOUSE_REPLICA_URLS: z
+      .string()
+      .optional()
+      .refine((v) => v === undefined || v.split(',').every((u) => httpUrl.safeParse(u.trim()).success), 'expected http(s) URLs, comma-separated'),
+    /** The replica reads go to first (ch1 = CLICKHOUSE_URL, ch2 = the first of CLICKHOUSE_REPLICA_URLS, ...); the others when it does not answer. */
+    CLICKHOUSE_PRIMARY: z.string().regex(/^ch[1-9][0-9]?$/, 'expected a replica name: ch1, ch2, ...').default('ch1'),
     MONITOR_HOST: z.string().min(1).default('127.0.0.1'),
     /** Where the monitor listens (0: any free port); also the stack's monitor port (TEST_MONITOR_PORT for the test profile). */
     MONITOR_PORT: int(0, 65535).default(Number(dev.MONITOR_PORT)),

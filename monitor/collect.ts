@@ -8,6 +8,7 @@
  * A component that does not answer is reported down, never thrown: the
  * sample then carries what the others said.
  */
+import type { ReplicaSample } from './replicas.ts';
 import type { Client as TemporalClient } from '@temporalio/client';
 import type pg from 'pg';
 import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
@@ -80,6 +81,8 @@ export interface ConnectorSample {
 
 export interface Snapshot {
   at: number;
+  /** With a ClickHouse replica set: each replica's state and consumer lag (monitor/replicas.ts); the rest of the sample is read from the one with `reads`. */
+  replicas?: ReplicaSample[];
   /** Every table of the live catalog but the removed ones; empty when Postgres did not answer. */
   tableStates: TableStateRow[];
   components: Record<'postgres' | 'kafka' | 'connect' | 'registry' | 'clickhouse' | 'temporal', boolean>;

@@ -39,6 +39,9 @@ export class MonitorMetrics {
     "1 when the slot cannot be read: lost (wal_status lost) or, for a table group's slot, missing; 0 for every other logical slot of the database.",
     ['slot'],
   );
+  readonly replicaUp = this.gauge('astros_clickhouse_replica_up', 'With a ClickHouse replica set: whether each replica (ch1, ch2, ...) answered the last sample (1) or not (0).', ['replica']);
+  readonly replicaReads = this.gauge('astros_clickhouse_replica_reads', 'With a ClickHouse replica set: 1 for the replica reads went to in the last sample (the primary, or the next that answers).', ['replica']);
+  readonly replicaLag = this.gauge('astros_clickhouse_replica_lag_messages', "With a ClickHouse replica set: messages of every captured topic that the replica's own consumer groups have not committed.", ['replica']);
   readonly consumerLag = this.gauge('astros_kafka_consumer_lag_messages', "Messages in the table's topic that ClickHouse's consumer group has not committed.", ['table', 'topic', 'group']);
   readonly changes = new Counter({ name: 'astros_changes_applied_total', help: "Changes ClickHouse applied: rows in the table's change log.", labelNames: ['table'], registers: [this.registry] });
   readonly latency = new Histogram({
@@ -97,8 +100,15 @@ export class MonitorMetrics {
   }
 
   apply(s: Snapshot, sampleSeconds: number): void {
-    for (const g of [this.backupTime, this.backupAge, this.slotLag, this.slotRetained, this.slotLimit, this.slotRatio, this.slotActive, this.slotLost, this.consumerLag, this.newestLatency, this.debeziumLag, this.newestCommit, this.validationOutcome, this.validationDiff, this.validationTime, this.connectorTasks, this.connectorTaskWorker, this.brokerUp, this.brokersDown, this.underReplicated, this.offlinePartitions]) g.reset();
+    for (const g of [this.backupTime, this.backupAge, this.slotLag, this.slotRetained, this.slotLimit, this.slotRatio, this.slotActive, this.slotLost, this.consumerLag, this.newestLatency, this.debeziumLag, this.newestCommit, this.validationOutcome, this.validationDiff, this.validationTime, this.connectorTasks, this.connectorTaskWorker, this.brokerUp, this.brokersDown, this.underReplicated, this.offlinePartitions, this.replicaUp, this.replicaReads, this.replicaLag]) g.reset();
     for (const [component, up] of Object.entries(s.components)) this.componentUp.set({ component }, up ? 1 : 0);
+    for (const r of s.replicas ?? []) {
+      this.replicaUp.set({ replica: r.replica }, r.up ? 1 : 0);
+      this.replicaReads.set({ replica: r.replica }, r.reads ? 1 : 0);
+      this.replicaLag.set({ replica: r.replica }, r.kafka.reduce((n, k) => n + k.lag, 0));
+      // Every replica's groups by table, beside the reader's (the group label tells them apart).
+      for (const k of r.kafka) if (!r.reads) this.consumerLag.set({ table: s.tables.find((t) => t.topic === k.topic)?.source ?? k.topic, topic: k.topic, group: k.group }, k.lag);
+    }
     this.sampleSeconds.set(sampleSeconds);
 
     // One series per table group's slot (each group has its own: shared/names.ts groupNames).

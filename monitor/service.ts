@@ -9,6 +9,8 @@
  *   /api/state   the latest sample as JSON
  *   /health      200 once a sample finished within three intervals
  */
+import { ReplicaClients, replicaSamples } from './replicas.ts';
+import { replicaEndpoints } from '../config/clickhouse-replicas.ts';
 import { Client, Connection } from '@temporalio/client';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -53,6 +55,8 @@ export interface MonitorOptions {
 export async function startMonitor(cfg: Config, log: (m: string) => void = (m) => console.log(m), opts: MonitorOptions = {}): Promise<Monitor> {
   const pool = createPool(cfg.databaseUrl, { max: 4, application: 'astros-monitor', connectTimeoutMs: 3_000, log: () => undefined });
   const ch = createClickHouse(cfg.clickhouseUrl, { requestTimeoutMs: 20_000 });
+  // A replica set: each sample reads from the primary, or the next replica that answers (the history stays on CLICKHOUSE_URL's host).
+  const replicas = new ReplicaClients(cfg);
   const kafka = kafkaClient(cfg.kafkaBrokers, 'astros-monitor');
   const connect = new KafkaConnect(cfg.connectUrl);
   const registry = SchemaRegistry.at(cfg.registryUrl);
@@ -89,7 +93,10 @@ export async function startMonitor(cfg: Config, log: (m: string) => void = (m) =
 
   const sample = async () => {
     const t0 = performance.now();
-    const s = await collect({ cfg, pool, clickhouse: ch, kafka, connect, registry, temporal: temporalClient }, since);
+    const probe = await replicas.probe();
+    const s = await collect({ cfg: replicaEndpoints(cfg, probe.reader), pool, clickhouse: replicas.client(probe.reader), kafka, connect, registry, temporal: temporalClient }, since);
+    const perReplica = await replicaSamples(cfg, probe, pool, kafka);
+    if (perReplica) s.replicas = perReplica;
     if (!s.components.temporal && temporal) {
       await temporal.connection.close().catch(() => undefined);
       temporal = undefined;
@@ -158,6 +165,7 @@ export async function startMonitor(cfg: Config, log: (m: string) => void = (m) =
       await new Promise<void>((r) => server.close(() => r()));
       await temporal?.connection.close().catch(() => undefined);
       await ch.close();
+      await replicas.close();
       await pool.end();
     },
   };

@@ -9,12 +9,14 @@
 #   npm run dbt -- docs generate
 #
 # Which stack: CLICKHOUSE_HOST/CLICKHOUSE_PORT if set, else CLICKHOUSE_URL, else
-# the native stack of STACK_PROFILE (dev by default, test or cluster). Which dbt:
-# DBT_EXECUTABLE if set, else the venv `npm run stack -- up` installed.
+# the native stack of STACK_PROFILE (dev by default, test or cluster). With a
+# ClickHouse replica set (CLICKHOUSE_REPLICA_URLS): the replica DBT_REPLICA names,
+# else CLICKHOUSE_PRIMARY, else the next that answers; a run stays on one host.
+# Which dbt: DBT_EXECUTABLE if set, else the venv `npm run stack -- up` installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 # --help answers without a running stack: the usage first, dbt's own help below it when dbt is installed.
 help=false
 case "${1:-}" in -h|--help) help=true; usage ;; esac
@@ -36,6 +38,12 @@ if [ ! -x "$DBT_EXECUTABLE" ]; then
   $help && { echo; echo "(dbt's own help appears here once 'npm run stack -- up' has installed dbt)"; exit 0; }
   echo "dbt is not installed at $DBT_EXECUTABLE: start the stack first (npm run stack -- up), or set DBT_EXECUTABLE" >&2
   exit 1
+fi
+
+# A replica set: the host that answers, chosen once (the run's tables are built and swapped on that host).
+if [ -z "${CLICKHOUSE_HOST:-}" ] && [ -z "${CLICKHOUSE_PORT:-}" ] && [ -n "${CLICKHOUSE_REPLICA_URLS:-}" ] && ! $help; then
+  CLICKHOUSE_URL="$(CLICKHOUSE_URL="${CLICKHOUSE_URL:-}" npx --no-install tsx cli/ch.ts --print-url ${DBT_REPLICA:+--replica "$DBT_REPLICA"})"
+  echo "dbt: ClickHouse at $CLICKHOUSE_URL" >&2
 fi
 
 if [ -z "${CLICKHOUSE_HOST:-}" ] && [ -z "${CLICKHOUSE_PORT:-}" ] && [ -n "${CLICKHOUSE_URL:-}" ]; then

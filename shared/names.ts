@@ -99,6 +99,20 @@ export function groupOfSlot(slot: string): string | undefined {
   return m && GROUP_NAME.test(m[1]!) ? m[1] : undefined;
 }
 
+/**
+ * The ClickHouse hosts of a replica set (CLICKHOUSE_URL, then CLICKHOUSE_REPLICA_URLS): ch1, ch2, ... Each
+ * consumes every topic in consumer groups of its own (Kafka is the replication log), so each holds all the
+ * data. The first host keeps the pipeline's group prefix: a stack that had one host adopts the set with
+ * nothing read again; another host's groups are `<prefix>-<replica>-<table>`.
+ */
+export const replicaName = (index: number): string => `ch${index + 1}`;
+
+export const REPLICA_NAME = /^ch[1-9][0-9]?$/;
+
+export function replicaGroupPrefix(groupPrefix: string, index: number): string {
+  return index === 0 ? groupPrefix : `${groupPrefix}-${replicaName(index)}`;
+}
+
 /** Every object of one captured table, by its role. */
 export interface TableNames {
   /** `schema.table` in Postgres. */

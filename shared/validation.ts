@@ -70,6 +70,8 @@ export interface CompareTableInput {
   table?: string;
   /** Idempotency key of the report (the workflow passes its workflow id / run id). */
   reportKey: string;
+  /** One ClickHouse replica of the set (ch1, ch2, ...: config/clickhouse-replicas.ts); default: the worker's CLICKHOUSE_URL. */
+  replica?: string;
 }
 
 export type ValidationOutcome = 'agree' | 'mismatch' | 'lag';
@@ -88,7 +90,10 @@ export interface KeyDiff {
 export interface ValidationReport {
   reportKey: string;
   source: string;
+  /** `database.table`, and ` on <replica>` when one replica of a set was named. */
   target: string;
+  /** The ClickHouse replica compared, when one was named. */
+  replica?: string;
   startedAt: string;
   finishedAt: string;
   durationMs: number;

@@ -28,6 +28,8 @@ export interface ValidatePipelineInput {
   spec?: ValidationSpec;
   /** Fail (type ReplicationLag) instead of completing when ClickHouse has not caught up. */
   failOnLag?: boolean;
+  /** One ClickHouse replica of the set (ch1, ch2, ...); default: the worker's CLICKHOUSE_URL. */
+  replica?: string;
 }
 
 /** Longest catch-up wait plus the comparison itself. */
@@ -50,7 +52,11 @@ export async function validatePipeline(input: ValidatePipelineInput = {}): Promi
   if ((input.spec?.maxWaitMs ?? 60_000) + COMPARE_OVERHEAD_MS > 10 * 60_000) {
     throw ApplicationFailure.create({ type: IngestErrorType.InvalidInput, nonRetryable: true, message: 'spec.maxWaitMs must be at most 8 minutes' });
   }
-  const report = await compareTable({ ...input.spec ? { spec: input.spec } : { table: input.table ?? INGEST_TABLE }, reportKey: `${info.workflowId}/${info.runId}` });
+  const report = await compareTable({
+    ...(input.spec ? { spec: input.spec } : { table: input.table ?? INGEST_TABLE }),
+    reportKey: `${info.workflowId}/${info.runId}`,
+    ...(input.replica ? { replica: input.replica } : {}),
+  });
   await recordValidationReport(report);
 
   if (report.outcome === 'mismatch') {

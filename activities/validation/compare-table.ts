@@ -113,7 +113,8 @@ export async function compareTable(deps: ValidationDeps, input: CompareTableInpu
       const r = {
         reportKey: input.reportKey,
         source: `${spec.source.schema}.${spec.source.table}`,
-        target: `${spec.target.database}.${spec.target.table}`,
+        target: `${spec.target.database}.${spec.target.table}${input.replica ? ` on ${input.replica}` : ''}`,
+        ...(input.replica ? { replica: input.replica } : {}),
         startedAt: started.toISOString(),
         snapshotLsn,
         snapshotLsnNumber: watermark.toString(),

@@ -3,6 +3,12 @@
  * 26.7) behind a ClickHouse-compatible HTTP server (cli/clickhouse-server.ts).
  * One process owns `<stateDir>/clickhouse`; clients use it as they would a
  * ClickHouse server on the HTTP port.
+ *
+ * `clickhouse2` is a second host of the same kind, started only when named
+ * (`npm run stack -- up clickhouse2`): its own data directory
+ * (`<stateDir>/clickhouse2`) and port (CLICKHOUSE_REPLICA_HTTP_PORT). With
+ * CLICKHOUSE_REPLICA_URLS naming it, setup gives it every table's objects
+ * and it consumes every topic in its own consumer groups: a replica for reads.
  */
 import path from 'node:path';
 import { backupsDirOf } from '../../config/profiles.ts';
@@ -10,13 +16,22 @@ import { InstallError, run } from '../lib/download.ts';
 import type { Component, StackContext } from '../lib/types.ts';
 import { versions } from '../versions.ts';
 
-const url = (ctx: StackContext): string => `http://${ctx.hosts.clickhouse}:${ctx.ports.clickhouseHttp}`;
+interface HostShape {
+  name: string;
+  port: (ctx: StackContext) => number;
+}
+
+const first: HostShape = { name: 'clickhouse', port: (ctx) => ctx.ports.clickhouseHttp };
+const second: HostShape = { name: 'clickhouse2', port: (ctx) => ctx.ports.clickhouseReplicaHttp };
+const hostUrl = (h: HostShape, ctx: StackContext): string => `http://${ctx.hosts.clickhouse}:${h.port(ctx)}`;
 
 /** The stack's backup directory: ClickHouse may write backups there (the default BACKUP_TARGET of this stack). */
 export const backupsDir = (ctx: StackContext): string => backupsDirOf(ctx.stateDir);
 
-export const clickhouse: Component = {
-  name: 'clickhouse',
+function clickhouseHost(h: HostShape): Component {
+  const url = (ctx: StackContext) => hostUrl(h, ctx);
+  return {
+  name: h.name,
   dependsOn: [],
   // The first open of a data directory loads every table; a few seconds here.
   startTimeoutSeconds: 60,
@@ -59,15 +74,15 @@ export const clickhouse: Component = {
         'tsx',
         path.join(ctx.repoRoot, 'cli', 'clickhouse-server.ts'),
         '--port',
-        String(ctx.ports.clickhouseHttp),
+        String(h.port(ctx)),
         '--data-dir',
-        path.join(ctx.stateDir, 'clickhouse'),
+        path.join(ctx.stateDir, h.name),
         '--host',
         ctx.bind,
         '--backups-dir',
         backupsDir(ctx),
         '--engine-log',
-        path.join(ctx.logDir, 'clickhouse-engine.log'),
+        path.join(ctx.logDir, `${h.name}-engine.log`),
       ],
       cwd: ctx.repoRoot,
       // One libuv worker per concurrently running query; must be set before the process starts.
@@ -84,3 +99,9 @@ export const clickhouse: Component = {
     }
   },
 };
+}
+
+export const clickhouse: Component = clickhouseHost(first);
+
+/** The second host: started only when named (its data is a full copy: every topic read again from the earliest offset Kafka holds). */
+export const clickhouse2: Component = { ...clickhouseHost(second), optional: true, namedOnly: true };

@@ -1,7 +1,7 @@
 import type { Component, Profile } from '../lib/types.ts';
 import { clusterComponents } from '../cluster/components.ts';
 import { config } from '../../config/load.ts';
-import { clickhouse } from './clickhouse.ts';
+import { clickhouse, clickhouse2 } from './clickhouse.ts';
 import { connect } from './connect.ts';
 import { kafka } from './kafka.ts';
 import { monitor } from './monitor.ts';
@@ -16,9 +16,9 @@ import { worker } from './worker.ts';
 
 /**
  * Every long-running component of the native stack, in a sensible start order (prometheus and seaweedfs are optional:
- * started when named; standby, a streaming replica of postgres for failover drills, only when named).
+ * started when named; standby, a streaming replica of postgres for failover drills, only when named; clickhouse2, a second ClickHouse host, only when named).
  */
-export const allComponents: Component[] = [postgres, kafka, registry, clickhouse, temporal, simulator, connect, worker, monitor, prometheus, seaweedfs, standby];
+export const allComponents: Component[] = [postgres, kafka, registry, clickhouse, temporal, simulator, connect, worker, monitor, prometheus, seaweedfs, standby, clickhouse2];
 
 /**
  * The components a profile runs. In the test profile the worker is optional

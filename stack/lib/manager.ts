@@ -41,7 +41,7 @@ export interface StatusRow {
 /** The ports each component binds (the variable that moves each: config/profiles.ts). */
 const portsOf: Record<string, (keyof Ports)[]> = {
   postgres: ['postgres'], standby: ['postgresStandby'], kafka: ['kafka', 'kafkaController'], connect: ['connect'], registry: ['registry'],
-  clickhouse: ['clickhouseHttp'], temporal: ['temporal', 'temporalUi'], simulator: ['simulator'], monitor: ['monitor'], prometheus: ['prometheus'], seaweedfs: ['seaweedfs'],
+  clickhouse: ['clickhouseHttp'], clickhouse2: ['clickhouseReplicaHttp'], temporal: ['temporal', 'temporalUi'], simulator: ['simulator'], monitor: ['monitor'], prometheus: ['prometheus'], seaweedfs: ['seaweedfs'],
 };
 
 export const pidFile = (ctx: StackContext, c: Pick<Component, 'name'>) => path.join(ctx.pidDir, `${c.name}.pid`);
