@@ -64,6 +64,18 @@ export async function leaderHost(topic: string, partition: number): Promise<Clus
   return hostsRunning(plan, 'kafka')[d.partitions[partition]!.leader - 1]!;
 }
 
+/**
+ * The broker host that coordinates a consumer group: the leader of the group's partition of
+ * __consumer_offsets (Kafka's own rule: the group id's Java hashCode, made non-negative, modulo
+ * the topic's partitions).
+ */
+export async function coordinatorHost(group: string): Promise<ClusterHost> {
+  let hash = 0;
+  for (let i = 0; i < group.length; i++) hash = (Math.imul(hash, 31) + group.charCodeAt(i)) | 0;
+  const offsets = await describe('__consumer_offsets');
+  return hostsRunning(plan, 'kafka')[offsets.partitions[(hash & 0x7fffffff) % offsets.partitions.length]!.leader - 1]!;
+}
+
 /** Every host's component healthy, every partition of the topics on all three replicas in sync, the connector's task running. */
 export async function waitWhole(topics: string[]): Promise<void> {
   const manager = clusterManager();
@@ -110,3 +122,4 @@ export function stallMeter(highest: () => Promise<number>): { stop(): Promise<nu
     },
   };
 }
+
