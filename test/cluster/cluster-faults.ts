@@ -9,11 +9,12 @@
 import { execFileSync } from 'node:child_process';
 import { hostsRunning, type ClusterHost } from '../../config/cluster.ts';
 import { kafkaClient } from '../../connectors/kafka/client.ts';
-import { describeTopic, type TopicDescription } from '../../connectors/kafka/topics.ts';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { describeTopic, kafkaClusterHealth, type TopicDescription } from '../../connectors/kafka/topics.ts';
 import { KafkaConnect, type ConnectorStatus } from '../../connectors/kafka-connect/client.ts';
 import { pipelineNames } from '../../shared/names.ts';
 import { createContext } from '../../stack/lib/context.ts';
-import { requireEnv, waitFor } from '../integration/helpers.ts';
+import { chRows, requireEnv, waitFor } from '../integration/helpers.ts';
 import { clusterManager, clusterPlanOfTests } from './cluster-stack.ts';
 
 const plan = clusterPlanOfTests();
@@ -123,3 +124,21 @@ export function stallMeter(highest: () => Promise<number>): { stop(): Promise<nu
   };
 }
 
+/** When the cluster's metadata (what the monitor reads) first lacks the broker at `address`, polled every 250 ms. */
+export async function brokerGoneAt(address: string): Promise<number> {
+  const brokers = requireEnv('KAFKA_BROKERS').split(',');
+  const kafka = kafkaClient(brokers, 'cluster-faults');
+  await waitFor(async () => (await kafkaClusterHealth(kafka, brokers)).brokers.find((b) => b.address === address)?.up, (up) => up === false, `the cluster's metadata to lose ${address}`, 60_000, 250);
+  return Date.now();
+}
+
+/** astros_kafka_broker_up of the broker in the monitor's first sample taken at or after `since` (undefined: none yet). */
+export async function brokerUpInFirstSampleAfter(ch: ClickHouseClient, instance: string, address: string, since: number): Promise<number | undefined> {
+  const [r] = await chRows<{ n: string; v: number }>(
+    ch,
+    `SELECT count() AS n, argMin(value, at) AS v FROM ${pipelineNames.clickhouseDatabase}.monitor_samples
+      WHERE instance = {i:String} AND metric = 'astros_kafka_broker_up' AND labels['broker'] = {b:String} AND at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`,
+    { i: instance, b: address, since },
+  );
+  return Number(r?.n ?? 0) > 0 ? Number(r!.v) : undefined;
+}

@@ -33,7 +33,7 @@ import { changeEvents, shownUpTo, windowFigures } from '../integration/fault-acc
 import { metricValue, startAlertMonitor } from '../integration/alert-monitor.ts';
 import { FaultWriter } from '../integration/fault-writer.ts';
 import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, testEndpoints, testKafka, uniqueTag, waitFor } from '../integration/helpers.ts';
-import { connectorStatus, coordinatorHost, cutHost, hostNamed, leaderHost, restartFailedTask, restoreHost, stallMeter, taskHost, waitWhole } from './cluster-faults.ts';
+import { brokerGoneAt, brokerUpInFirstSampleAfter, connectorStatus, coordinatorHost, cutHost, hostNamed, leaderHost, restartFailedTask, restoreHost, stallMeter, taskHost, waitWhole } from './cluster-faults.ts';
 import { clusterManager } from './cluster-stack.ts';
 import { createContext } from '../../stack/lib/context.ts';
 
@@ -163,21 +163,27 @@ describe('the cluster loses a host mid-stream', () => {
         // The monitor watches this one: what an operator sees of a lost broker, and its alert once, then its recovery.
         run: async (v) => {
           const watch = await startAlertMonitor(tag, ch, '2s');
-          const broker = `{broker="${hostNamed(v).address}:${createContext('cluster').ports.kafka}"}`;
+          const address = `${hostNamed(v).address}:${createContext('cluster').ports.kafka}`;
+          const broker = `{broker="${address}"}`;
           const alerts = (state: string) => watch.received.filter((x) => x.startsWith(`[${state}] kafka_broker_down`));
           try {
             await waitFor(watch.metrics, (m) => metricValue(m, `astros_kafka_broker_up${broker}`) === 1, `the monitor to see ${v} up`, 60_000, 500);
             const note = await killAndBack(v, async () => {
               const t0 = Date.now();
+              const gone = brokerGoneAt(address);
               await flowsOn(writer, t, `${v} died`);
               const flowing = since(t0);
               const m = await waitFor(watch.metrics, (x) => metricValue(x, `astros_kafka_broker_up${broker}`) === 0, `the monitor to see ${v} down`, 60_000, 500);
               const seen = since(t0);
+              // Within one sample: the first sample the monitor took once the metadata lacked the broker shows it down.
+              const goneAt = await gone;
+              const first = await waitFor(() => brokerUpInFirstSampleAfter(ch, tag, address, goneAt), (x) => x !== undefined, 'a monitor sample after the broker left the metadata', 30_000, 500);
+              expect(first, `astros_kafka_broker_up${broker} in the first sample after the metadata lost it`).toBe(0);
               expect(metricValue(m, 'astros_kafka_brokers_down')).toBe(1);
               expect(metricValue(m, `astros_kafka_under_replicated_partitions{topic="${t.objects.names.topic}"}`)).toBeGreaterThan(0);
               await waitFor(watch.page, (html) => html.includes('data-broker-down') && html.includes(hostNamed(v).address), `the page to show ${v} down`, 30_000, 500);
               await waitFor(async () => alerts('FIRING').length, (n) => n === 1, 'the broker-down alert on the webhook', 30_000, 300);
-              return `flowing again ${flowing} s after the kill; monitor: down at ${seen} s, alert fired`;
+              return `flowing again ${flowing} s after the kill; out of the metadata at ${((goneAt - t0) / 1000).toFixed(1)} s, down in the monitor's next sample (seen at ${seen} s); alert fired`;
             });
             await waitFor(async () => alerts('RESOLVED').length, (n) => n === 1, 'the broker-down recovery on the webhook', 120_000, 500);
             expect(alerts('FIRING')).toHaveLength(1);
