@@ -67,14 +67,22 @@ export interface LagOptions {
 /** One table group's slot against the server's WAL, its connector's last heartbeat, its tables. */
 export type GroupLag = SlotPosition & { group: string; connector: string; lastHeartbeat: string | null; tables: string[]; database?: string };
 
+/** One partition of a topic: its end, the group's committed offset (its low watermark where it committed nothing), what it still has to read. */
+export interface PartitionLag {
+  partition: number;
+  endOffset: number;
+  committedOffset: number;
+  lag: number;
+}
+
 export interface LagReport {
   at: string;
   /** The first group's (the default group's, or the slot asked for). */
   postgres: SlotPosition & { lastHeartbeat: string | null };
   /** Every group's slot, the default group first (absent: the one slot in postgres). */
   groups?: GroupLag[];
-  /** End and committed offsets summed over the topic's partitions; lag: what every partition still has to read. */
-  kafka: { topic: string; group: string; partitions: number; endOffset: number; committedOffset: number; lag: number }[];
+  /** End and committed offsets summed over the topic's partitions; lag: what every partition still has to read; byPartition: the same per partition. */
+  kafka: { topic: string; group: string; partitions: number; endOffset: number; committedOffset: number; lag: number; byPartition: PartitionLag[] }[];
   clickhouse: { table: string; newestLsn: string | null; newestCommit: string | null; rows: number }[];
 }
 
@@ -107,12 +115,13 @@ export async function lagReport(c: LagClients, opts: LagOptions): Promise<LagRep
     const rows: LagReport['kafka'] = [];
     for (const t of tables) {
       if (!existing.has(t.topic)) {
-        rows.push({ topic: t.topic, group: t.group, partitions: 0, endOffset: 0, committedOffset: 0, lag: 0 });
+        rows.push({ topic: t.topic, group: t.group, partitions: 0, endOffset: 0, committedOffset: 0, lag: 0, byPartition: [] });
         continue;
       }
       const ends = await topicEnds(admin, t.topic);
       const b = behind(ends, await committedOffsets(admin, t.group, t.topic));
-      rows.push({ topic: t.topic, group: t.group, partitions: ends.length, endOffset: Number(b.end), committedOffset: Number(b.done), lag: Number(b.pending) });
+      const byPartition = b.partitions.map((p) => ({ partition: p.partition, endOffset: Number(p.end), committedOffset: Number(p.done), lag: Number(p.pending) }));
+      rows.push({ topic: t.topic, group: t.group, partitions: ends.length, endOffset: Number(b.end), committedOffset: Number(b.done), lag: Number(b.pending), byPartition });
     }
     return rows;
   });
@@ -168,10 +177,14 @@ function slotLines(p: SlotPosition & { lastHeartbeat: string | null }, lines: st
   lines.push(`            last connector heartbeat ${p.lastHeartbeat ?? 'never (heartbeat.action.query not running?)'}`);
 }
 
+/** `p0 0, p1 12, p2 0`: each partition's lag, as the report and the pipeline page show it. */
+export const partitionLags = (ps: PartitionLag[]): string => ps.map((p) => `p${p.partition} ${p.lag}`).join(', ');
+
 function offsetLines(r: LagReport): string[] {
   const lines: string[] = [];
   for (const k of r.kafka) {
-    const over = k.partitions > 1 ? ` (${k.partitions} partitions)` : '';
+    // Per partition too: one partition stuck behind (its leader cut off) hides in a sum the others keep small.
+    const over = k.partitions > 1 ? ` (${k.partitions} partitions: ${partitionLags(k.byPartition)})` : '';
     lines.push(`kafka       ${k.topic} -> group ${k.group}: end ${k.endOffset}, committed ${k.committedOffset}, lag ${k.lag}${over}`);
   }
   for (const c of r.clickhouse) lines.push(`clickhouse  ${c.table}: newest LSN applied ${c.newestLsn ?? 'none'} (commit ${c.newestCommit ?? 'n/a'}), ${c.rows} rows before merges`);

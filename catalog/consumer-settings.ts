@@ -43,6 +43,24 @@ export const consumerClientSettings: readonly ConsumerSetting[] = [
 ];
 
 /**
+ * More librdkafka settings in the cluster profile only, where a broker can be cut off: its link
+ * down, its clients see no closed connection and wait on it until a request times out. When it
+ * coordinates a queue's consumer group, the consumers' session expires (6 s), and their requests to
+ * find and join a coordinator went to it and waited out librdkafka's defaults (60 s a request, 30 s
+ * a connection): the whole queue read nothing until the link came back. With one broker
+ * there is nowhere else to go: the other profiles keep the defaults.
+ */
+export const clusterConsumerClientSettings: readonly ConsumerSetting[] = [
+  { name: 'socket.timeout.ms', value: 10_000, why: 'a request to a broker cut off fails after 10 s instead of 60 s and goes to another broker' },
+  { name: 'socket.connection.setup.timeout.ms', value: 5_000, why: 'a connection to a host cut off (nothing answers) is given up after 5 s instead of 30 s' },
+  {
+    name: 'topic.metadata.refresh.interval.ms',
+    value: 10_000,
+    why: "partition leaders moved off a broker cut off are learnt within 10 s instead of 5 min (a fetch from it fails only at the request's timeout)",
+  },
+];
+
+/**
  * Server settings of the Kafka engine's threads. Each queue's streaming task
  * runs in the message-broker schedule pool, at most 80 % of the pool's threads
  * on tasks of one kind. chDB sizes that pool at 2 threads, so ONE queue streams
@@ -65,11 +83,12 @@ export const consumerServerSettings: readonly ConsumerSetting[] = [
 ];
 
 /** The client settings as ClickHouse configuration keys: `session.timeout.ms` -> `session_timeout_ms`. */
-export const consumerClientConfig = (): [string, string | number][] => consumerClientSettings.map((s) => [s.name.replaceAll('.', '_'), s.value]);
+export const consumerClientConfig = (settings: readonly ConsumerSetting[] = consumerClientSettings): [string, string | number][] =>
+  settings.map((s) => [s.name.replaceAll('.', '_'), s.value]);
 
-/** The client and server settings as chDB engine arguments. */
-export const consumerEngineArgs = (): string[] => [
-  ...consumerClientConfig().map(([k, v]) => `--kafka.${k}=${v}`),
+/** The client and server settings as chDB engine arguments; `cluster`: with the cluster profile's client settings. */
+export const consumerEngineArgs = (cluster = false): string[] => [
+  ...consumerClientConfig([...consumerClientSettings, ...(cluster ? clusterConsumerClientSettings : [])]).map(([k, v]) => `--kafka.${k}=${v}`),
   ...consumerServerSettings.map((s) => `--${s.name}=${s.value}`),
 ];
 

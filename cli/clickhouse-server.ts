@@ -41,10 +41,11 @@ const program = new Command()
   .option('--backups-dir <dir>', "where BACKUP ... TO File('<dir>/...') may write (created if missing)")
   .option('--log-level <level>', 'error | info | debug (debug logs one line per request)', parseLogLevel, 'info' as LogLevel)
   .option('--engine-log <file>', "ClickHouse's own log (warnings and errors: the Kafka engine's consumers, merges), rotated at 50 MB")
+  .option('--cluster-kafka', "the Kafka consumers get the cluster profile's client settings (shorter request and connection timeouts: catalog/consumer-settings.ts)")
   .showHelpAfterError();
 
 program.parse();
-const opts = program.opts<{ port: number; dataDir: string; host: string; logLevel: LogLevel; backupsDir?: string; engineLog?: string }>();
+const opts = program.opts<{ port: number; dataDir: string; host: string; logLevel: LogLevel; backupsDir?: string; engineLog?: string; clusterKafka?: boolean }>();
 
 const log = (line: string): void => {
   process.stderr.write(`${new Date().toISOString()} clickhouse: ${line}\n`);
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
     const backupsDir = opts.backupsDir ? path.resolve(opts.backupsDir) : undefined;
     if (backupsDir) fs.mkdirSync(backupsDir, { recursive: true });
     const engineLog = opts.engineLog ? path.resolve(opts.engineLog) : undefined;
-    engine = await EngineClass.open(dataDir, { ...(backupsDir ? { backupsDir } : {}), ...(engineLog ? { engineLog } : {}) });
+    engine = await EngineClass.open(dataDir, { ...(backupsDir ? { backupsDir } : {}), ...(engineLog ? { engineLog } : {}), clusterKafka: opts.clusterKafka === true });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     log(`cannot open the chDB engine on ${dataDir}: ${message}`);

@@ -16,6 +16,7 @@ export type AlertKind =
   | 'dead_letters'
   | 'wal_retained'
   | 'connector_failed'
+  | 'connector_not_running'
   | 'ingest_failing'
   | 'table_stopped'
   | 'slot_lost'
@@ -110,6 +111,18 @@ export const alertRules: readonly AlertRule[] = [
     for: { env: 'ALERT_CONNECTOR_FAILED_FOR', default: '0s' },
     severity: 'critical',
     summary: 'a Debezium connector task is FAILED (debezium/status.sh shows its trace; --restart restarts it)',
+  },
+  {
+    kind: 'connector_not_running',
+    alert: 'AstrosConnectorTaskNotRunning',
+    metric: 'astros_connector_tasks_not_running',
+    fn: 'value',
+    op: '>',
+    threshold: { env: 'ALERT_CONNECTOR_NOT_RUNNING_THRESHOLD', default: 0, unit: 'tasks' },
+    // Longer than a task moving to another worker (session 10 s + rebalance delay 10 s in the cluster) or restarting.
+    for: { env: 'ALERT_CONNECTOR_NOT_RUNNING_FOR', default: '2m' },
+    severity: 'critical',
+    summary: 'a Debezium connector task is neither RUNNING nor FAILED (UNASSIGNED, PAUSED, RESTARTING) or the connector has no task: nothing is captured for its tables (debezium/status.sh shows where it stands)',
   },
   {
     kind: 'ingest_failing',

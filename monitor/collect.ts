@@ -71,6 +71,9 @@ export interface TableStateRow {
 /** States in which a captured table no longer reaches ClickHouse. */
 export const stoppedStates: readonly TableState[] = ['blocked', 'dropped'];
 
+/** The state of a connector Connect does not know. */
+export const notRegistered = 'NOT REGISTERED';
+
 /** worker: the Connect worker (host:port) running the connector or the task. */
 export interface ConnectorSample {
   name: string;
@@ -190,7 +193,7 @@ async function connectorStatuses(d: CollectDeps, groups: string[]): Promise<Conn
             ...worker(s.connector.worker_id),
             tasks: s.tasks.map((t) => ({ id: t.id, state: t.state, ...worker(t.worker_id), ...(t.trace ? { trace: truncate(t.trace, 500) } : {}) })),
           }
-        : { name, state: 'NOT REGISTERED', tasks: [] },
+        : { name, state: notRegistered, tasks: [] },
     );
   }
   return out;

@@ -16,7 +16,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { pipelineNames } from '../shared/names.ts';
 import { INGEST_TABLE } from '../shared/workflows.ts';
 import type { Series } from './alerts.ts';
-import { latencyBuckets, stoppedStates, type Snapshot } from './collect.ts';
+import { latencyBuckets, notRegistered, stoppedStates, type Snapshot } from './collect.ts';
 
 const seconds = (iso: string | null | undefined) => (iso ? Date.parse(iso) / 1000 : undefined);
 
@@ -43,6 +43,11 @@ export class MonitorMetrics {
   readonly replicaReads = this.gauge('astros_clickhouse_replica_reads', 'With a ClickHouse replica set: 1 for the replica reads went to in the last sample (the primary, or the next that answers).', ['replica']);
   readonly replicaLag = this.gauge('astros_clickhouse_replica_lag_messages', "With a ClickHouse replica set: messages of every captured topic that the replica's own consumer groups have not committed.", ['replica']);
   readonly consumerLag = this.gauge('astros_kafka_consumer_lag_messages', "Messages in the table's topic that ClickHouse's consumer group has not committed.", ['table', 'topic', 'group']);
+  readonly partitionLag = this.gauge(
+    'astros_kafka_consumer_partition_lag_messages',
+    "The same per partition of the topic: one partition stuck behind (its leader cut off) shows here while the table's sum stays small.",
+    ['table', 'topic', 'group', 'partition'],
+  );
   readonly changes = new Counter({ name: 'astros_changes_applied_total', help: "Changes ClickHouse applied: rows in the table's change log.", labelNames: ['table'], registers: [this.registry] });
   readonly latency = new Histogram({
     name: 'astros_commit_to_visible_seconds',
@@ -71,6 +76,11 @@ export class MonitorMetrics {
   readonly validationDiff = this.gauge('astros_validation_last_differences', 'Rows missing, extra or different in the latest validatePipeline report.', ['table']);
   readonly validationTime = this.gauge('astros_validation_last_timestamp_seconds', 'When the latest validatePipeline report finished.', ['table']);
   readonly connectorTasks = this.gauge('astros_connector_tasks', 'Debezium connector tasks by state (RUNNING, FAILED, PAUSED, ...).', ['connector', 'state']);
+  readonly connectorNotRunning = this.gauge(
+    'astros_connector_tasks_not_running',
+    'Tasks of the connector neither RUNNING nor FAILED (UNASSIGNED, PAUSED, RESTARTING; FAILED has its own alert), or 1 for a registered connector with no task.',
+    ['connector'],
+  );
   readonly connectorTaskWorker = this.gauge('astros_connector_task_worker', 'Which Connect worker (host:port) runs each task of the connector (1 for the worker that runs it).', ['connector', 'task', 'worker']);
   readonly brokerUp = this.gauge('astros_kafka_broker_up', "Whether each broker of KAFKA_BROKERS is in the cluster's metadata (1) or not: dead, cut off or fenced (0).", ['broker']);
   readonly brokersDown = this.gauge('astros_kafka_brokers_down', "Brokers of KAFKA_BROKERS missing from the cluster's metadata.");
@@ -100,7 +110,7 @@ export class MonitorMetrics {
   }
 
   apply(s: Snapshot, sampleSeconds: number): void {
-    for (const g of [this.backupTime, this.backupAge, this.slotLag, this.slotRetained, this.slotLimit, this.slotRatio, this.slotActive, this.slotLost, this.consumerLag, this.newestLatency, this.debeziumLag, this.newestCommit, this.validationOutcome, this.validationDiff, this.validationTime, this.connectorTasks, this.connectorTaskWorker, this.brokerUp, this.brokersDown, this.underReplicated, this.offlinePartitions, this.replicaUp, this.replicaReads, this.replicaLag]) g.reset();
+    for (const g of [this.backupTime, this.backupAge, this.slotLag, this.slotRetained, this.slotLimit, this.slotRatio, this.slotActive, this.slotLost, this.consumerLag, this.partitionLag, this.newestLatency, this.debeziumLag, this.newestCommit, this.validationOutcome, this.validationDiff, this.validationTime, this.connectorTasks, this.connectorNotRunning, this.connectorTaskWorker, this.brokerUp, this.brokersDown, this.underReplicated, this.offlinePartitions, this.replicaUp, this.replicaReads, this.replicaLag]) g.reset();
     for (const [component, up] of Object.entries(s.components)) this.componentUp.set({ component }, up ? 1 : 0);
     for (const r of s.replicas ?? []) {
       this.replicaUp.set({ replica: r.replica }, r.up ? 1 : 0);
@@ -141,6 +151,7 @@ export class MonitorMetrics {
       if (t.debeziumLagSeconds !== null) this.debeziumLag.set(table, t.debeziumLagSeconds);
       const k = s.lag?.kafka.find((x) => x.topic === t.topic);
       if (k) this.consumerLag.set({ ...table, topic: k.topic, group: k.group }, k.lag);
+      for (const p of k?.byPartition ?? []) this.partitionLag.set({ ...table, topic: k!.topic, group: k!.group, partition: String(p.partition) }, p.lag);
       const c = s.lag?.clickhouse.find((x) => x.table === t.current);
       const commit = seconds(c?.newestCommit);
       if (commit !== undefined) this.newestCommit.set(table, commit);
@@ -174,6 +185,8 @@ export class MonitorMetrics {
       const byState = new Map<string, number>([['RUNNING', 0], ['FAILED', 0]]);
       for (const t of c.tasks) byState.set(t.state, (byState.get(t.state) ?? 0) + 1);
       for (const [state, n] of byState) this.connectorTasks.set({ connector: c.name, state }, n);
+      // A connector Connect does not know has no series: nothing is registered to run (setup registers it).
+      if (c.state !== notRegistered) this.connectorNotRunning.set({ connector: c.name }, c.tasks.length === 0 ? 1 : c.tasks.filter((t) => t.state !== 'RUNNING' && t.state !== 'FAILED').length);
       for (const t of c.tasks) if (t.worker) this.connectorTaskWorker.set({ connector: c.name, task: String(t.id), worker: t.worker }, 1);
     }
     const k = s.kafkaCluster;

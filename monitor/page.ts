@@ -14,6 +14,7 @@ import { stoppedStates, type Snapshot } from './collect.ts';
 import type { HistoryPoint, MonitorHistory } from './history.ts';
 import { formatLsn } from '../shared/lsn.ts';
 import { slotProblem } from '../connectors/postgres/slots.ts';
+import { partitionLags } from '../activities/lag-report.ts';
 
 type Health = 'ok' | 'warn' | 'down';
 
@@ -202,7 +203,7 @@ export async function renderPage({ cfg, snapshot: s, history, firing }: PageInpu
           ? `<span data-state="${esc(source)}" class="${stopped ? 'bad' : ''}">${esc(st.state)}</span>${stopped ? ` since ${when(st.since)}<div class="why" data-reason="${esc(source)}">${esc(st.reason ?? 'no reason recorded')}</div>` : ''}`
           : '–',
         t ? String(t.changes) : '–',
-        k ? `<span data-lag="${esc(source)}">${k.lag}</span> messages` : '–',
+        k ? `<span data-lag="${esc(source)}">${k.lag}</span> messages${k.byPartition.length > 1 ? `<div class="why" data-partition-lag="${esc(source)}">${esc(partitionLags(k.byPartition))}</div>` : ''}` : '–',
         secs(t?.newestLatencySeconds),
         secs(t?.debeziumLagSeconds),
         t ? String(t.deadLetters) : '–',

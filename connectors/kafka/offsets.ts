@@ -23,24 +23,36 @@ export async function committedOffsets(admin: Admin, group: string, topic: strin
   return new Map((g?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
 }
 
+/** One partition of `behind`: its end, where the group is, and what it still has to read there. */
+export interface PartitionBehind {
+  partition: number;
+  end: bigint;
+  done: bigint;
+  pending: bigint;
+}
+
 /**
  * How far the group is from `ends` (a partition it never committed on counts from its low watermark):
  * `lag` is the sums' difference (the lag report's figure); `pending` counts, per partition, only what
  * lies below its end, so a group that has read past ends read earlier (the topic kept growing) has
- * nothing pending there instead of making up for another partition's shortfall.
+ * nothing pending there instead of making up for another partition's shortfall. `partitions`: the
+ * same per partition, in partition order (one stuck partition hides in a sum the others keep small).
  */
-export function behind(ends: PartitionEnds[], committed: Map<number, bigint>): { end: bigint; done: bigint; lag: bigint; pending: bigint } {
+export function behind(ends: PartitionEnds[], committed: Map<number, bigint>): { end: bigint; done: bigint; lag: bigint; pending: bigint; partitions: PartitionBehind[] } {
   let end = 0n;
   let done = 0n;
   let pending = 0n;
-  for (const e of ends) {
+  const partitions: PartitionBehind[] = [];
+  for (const e of [...ends].sort((a, b) => a.partition - b.partition)) {
     const c = committed.get(e.partition) ?? -1n;
     const at = c >= 0n ? c : e.low;
+    const short = at < e.high ? e.high - at : 0n;
     end += e.high;
     done += at;
-    if (at < e.high) pending += e.high - at;
+    pending += short;
+    partitions.push({ partition: e.partition, end: e.high, done: at, pending: short });
   }
-  return { end, done, lag: end - done, pending };
+  return { end, done, lag: end - done, pending, partitions };
 }
 
 /** The first offset of each partition whose message is at or after `ms` (epoch milliseconds). */

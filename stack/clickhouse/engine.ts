@@ -77,14 +77,15 @@ export class Engine {
    * `backupsDir`: where BACKUP ... TO File(...) may write (the server's backups.allowed_path).
    * `engineLog`: the engine's own log file (chDB writes none unless told), where the Kafka
    * engine reports rebalances, stalled consumers and failed inserts into its views.
+   * `clusterKafka`: the Kafka consumers get the cluster profile's client settings too (catalog/consumer-settings.ts).
    */
-  static async open(dataDir: string, opts: { backupsDir?: string; engineLog?: string } = {}): Promise<Engine> {
+  static async open(dataDir: string, opts: { backupsDir?: string; engineLog?: string; clusterKafka?: boolean } = {}): Promise<Engine> {
     const addon = loadAddon();
     // Server configuration takes effect when the engine starts: the first connection carries it.
     const backups = opts.backupsDir ? [`--backups.allowed_path=${opts.backupsDir}`] : [];
     // chDB takes the level as `--log-level` (it ignores `logger.level`); warnings are what a reader needs.
     const logging = opts.engineLog ? [`--logger.log=${opts.engineLog}`, '--log-level=warning', '--logger.size=50M', '--logger.count=2'] : [];
-    const root = new Session(dataDir, { connectionArgs: [...serverDefaultArgs, ...consumerEngineArgs(), ...backups, ...logging] });
+    const root = new Session(dataDir, { connectionArgs: [...serverDefaultArgs, ...consumerEngineArgs(opts.clusterKafka), ...backups, ...logging] });
     const engine = new Engine(dataDir, root, addon);
     const info = (await root.queryAsync('SELECT version(), timezone()', { format: 'TabSeparated' })).text().trim().split('\t');
     engine.version = info[0] ?? 'unknown';

@@ -83,6 +83,8 @@ function clickhouseHost(h: HostShape): Component {
         backupsDir(ctx),
         '--engine-log',
         path.join(ctx.logDir, `${h.name}-engine.log`),
+        // A broker can be cut off only in the cluster: its consumers then need shorter timeouts to find another.
+        ...(ctx.profile === 'cluster' ? ['--cluster-kafka'] : []),
       ],
       cwd: ctx.repoRoot,
       // One libuv worker per concurrently running query; must be set before the process starts.

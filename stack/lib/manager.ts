@@ -184,7 +184,8 @@ export class StackManager {
   private async spawnHealthy(c: Component, spec: ProcessSpec, onFailure: 'remove' | 'keep'): Promise<PidRecord> {
     const ctx = this.ctx;
     const pf = pidFile(ctx, c);
-    for (const key of portsOf[c.name] ?? []) await assertPortFree(ctx.ports[key], c.name, profileVar(portEnv[key], ctx.profile));
+    // A cluster host's process binds its own namespace's address: a loopback listener here (the dev profile on the same ports) is no clash.
+    if (!c.host) for (const key of portsOf[c.name] ?? []) await assertPortFree(ctx.ports[key], c.name, profileVar(portEnv[key], ctx.profile));
     const t0 = Date.now();
     const started = spawnDetached(spec, logFile(ctx, c), pf);
     const fail = (why: string) => {

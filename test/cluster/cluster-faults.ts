@@ -9,11 +9,12 @@
 import { execFileSync } from 'node:child_process';
 import { hostsRunning, type ClusterHost } from '../../config/cluster.ts';
 import { kafkaClient } from '../../connectors/kafka/client.ts';
-import { describeTopic, type TopicDescription } from '../../connectors/kafka/topics.ts';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { describeTopic, kafkaClusterHealth, type TopicDescription } from '../../connectors/kafka/topics.ts';
 import { KafkaConnect, type ConnectorStatus } from '../../connectors/kafka-connect/client.ts';
 import { pipelineNames } from '../../shared/names.ts';
 import { createContext } from '../../stack/lib/context.ts';
-import { requireEnv, waitFor } from '../integration/helpers.ts';
+import { chRows, requireEnv, waitFor } from '../integration/helpers.ts';
 import { clusterManager, clusterPlanOfTests } from './cluster-stack.ts';
 
 const plan = clusterPlanOfTests();
@@ -64,6 +65,18 @@ export async function leaderHost(topic: string, partition: number): Promise<Clus
   return hostsRunning(plan, 'kafka')[d.partitions[partition]!.leader - 1]!;
 }
 
+/**
+ * The broker host that coordinates a consumer group: the leader of the group's partition of
+ * __consumer_offsets (Kafka's own rule: the group id's Java hashCode, made non-negative, modulo
+ * the topic's partitions).
+ */
+export async function coordinatorHost(group: string): Promise<ClusterHost> {
+  let hash = 0;
+  for (let i = 0; i < group.length; i++) hash = (Math.imul(hash, 31) + group.charCodeAt(i)) | 0;
+  const offsets = await describe('__consumer_offsets');
+  return hostsRunning(plan, 'kafka')[offsets.partitions[(hash & 0x7fffffff) % offsets.partitions.length]!.leader - 1]!;
+}
+
 /** Every host's component healthy, every partition of the topics on all three replicas in sync, the connector's task running. */
 export async function waitWhole(topics: string[]): Promise<void> {
   const manager = clusterManager();
@@ -109,4 +122,23 @@ export function stallMeter(highest: () => Promise<number>): { stop(): Promise<nu
       return Math.max(longest, Date.now() - since) / 1000;
     },
   };
+}
+
+/** When the cluster's metadata (what the monitor reads) first lacks the broker at `address`, polled every 250 ms. */
+export async function brokerGoneAt(address: string): Promise<number> {
+  const brokers = requireEnv('KAFKA_BROKERS').split(',');
+  const kafka = kafkaClient(brokers, 'cluster-faults');
+  await waitFor(async () => (await kafkaClusterHealth(kafka, brokers)).brokers.find((b) => b.address === address)?.up, (up) => up === false, `the cluster's metadata to lose ${address}`, 60_000, 250);
+  return Date.now();
+}
+
+/** astros_kafka_broker_up of the broker in the monitor's first sample taken at or after `since` (undefined: none yet). */
+export async function brokerUpInFirstSampleAfter(ch: ClickHouseClient, instance: string, address: string, since: number): Promise<number | undefined> {
+  const [r] = await chRows<{ n: string; v: number }>(
+    ch,
+    `SELECT count() AS n, argMin(value, at) AS v FROM ${pipelineNames.clickhouseDatabase}.monitor_samples
+      WHERE instance = {i:String} AND metric = 'astros_kafka_broker_up' AND labels['broker'] = {b:String} AND at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`,
+    { i: instance, b: address, since },
+  );
+  return Number(r?.n ?? 0) > 0 ? Number(r!.v) : undefined;
 }

@@ -42,7 +42,8 @@ import { moveStandbyToPrimary, promoteStandby } from '../../stack/lib/failover.t
 import { StackManager } from '../../stack/lib/manager.ts';
 import { FollowingWriter } from './failover-writer.ts';
 import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker, testKafka } from './helpers.ts';
-import { runRecover, startAlertMonitor, type AlertMonitor } from './recover-helpers.ts';
+import { startAlertMonitor, type AlertMonitor } from './alert-monitor.ts';
+import { runRecover } from './recover-helpers.ts';
 
 const tag = uniqueTag('fo');
 const source = `public.failover_${tag}`;

@@ -2,56 +2,18 @@
  * What the two tests of a pipeline that loses its place share
  * (recover.test.ts: the slot invalidated; failover.test.ts: the source failed
  * over to a standby): a monitor of their own sampling every second with a
- * webhook receiver, the page in chromium, the recover command, and the first
+ * webhook receiver (alert-monitor.ts), the page in chromium, the recover command, and the first
  * sample that showed the failure.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { pipelineNames } from '../../shared/names.ts';
-import { parseConfig } from '../../config/load.ts';
-import { startMonitor, type Monitor } from '../../monitor/service.ts';
 import { chromiumPath } from '../global-setup.ts';
 import { chRows, repoRoot, runCommand } from './helpers.ts';
 
 export const outDir = path.join(repoRoot, '.stack', 'test-output');
-
-export interface AlertMonitor {
-  monitor: Monitor;
-  /** Every alert text the webhook received, in order. */
-  received: string[];
-  stop(): Promise<void>;
-}
-
-/** A monitor named `instance`, sampling every second, posting its alerts to a receiver in this process. */
-export async function startAlertMonitor(instance: string, ch: ClickHouseClient): Promise<AlertMonitor> {
-  const received: string[] = [];
-  const receiver = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      received.push((JSON.parse(body) as { text: string }).text);
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
-  const webhook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-  const monitor = await startMonitor(parseConfig({ ...process.env, MONITOR_PORT: '0', MONITOR_INTERVAL: '1s', MONITOR_INSTANCE: instance, ALERT_WEBHOOK_URL: webhook }), () => undefined);
-  return {
-    monitor,
-    received,
-    async stop() {
-      await monitor.stop();
-      receiver.close();
-      for (const t of ['monitor_samples', 'monitor_alerts']) {
-        await ch.command({ query: `DELETE FROM ${pipelineNames.clickhouseDatabase}.${t} WHERE instance = {i:String}`, query_params: { i: instance } }).catch(() => undefined);
-      }
-    },
-  };
-}
 
 /**
  * The monitor's first sample taken after `since` (ms), whether it had the slot lost, and when the

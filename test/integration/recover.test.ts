@@ -32,7 +32,8 @@ import { captureGapsTable, readGaps } from '../../connectors/clickhouse/capture-
 import { formatLagReport, lagReport } from '../../activities/lag-report.ts';
 import { slotProblem, slotState } from '../../connectors/postgres/slots.ts';
 import { captureTable, chRows, clickhouse, dropCapturedTable, postgres, requireEnv, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker, testKafka } from './helpers.ts';
-import { firstSampleAfter, pageState, runRecover, startAlertMonitor, type AlertMonitor } from './recover-helpers.ts';
+import { startAlertMonitor, type AlertMonitor } from './alert-monitor.ts';
+import { firstSampleAfter, pageState, runRecover } from './recover-helpers.ts';
 
 const tag = uniqueTag('rc');
 const source = `public.recover_${tag}`;

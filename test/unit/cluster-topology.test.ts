@@ -49,3 +49,15 @@ describe('the cluster plan', () => {
     expect(() => parseConfig({ ASTROS_CLUSTER_SUBNET: 'nope' }, { profile: 'cluster' })).toThrow(/ASTROS_CLUSTER_SUBNET/);
   });
 });
+
+describe("the cluster's ClickHouse consumers", () => {
+  it('get shorter request and connection timeouts and a frequent metadata refresh; the other profiles keep the defaults', async () => {
+    const { consumerEngineArgs } = await import('../../catalog/consumer-settings.ts');
+    const { clickhouse } = await import('../../stack/components/clickhouse.ts');
+    const { createContext } = await import('../../stack/lib/context.ts');
+    expect(consumerEngineArgs(true)).toEqual(expect.arrayContaining(['--kafka.socket_timeout_ms=10000', '--kafka.socket_connection_setup_timeout_ms=5000', '--kafka.topic_metadata_refresh_interval_ms=10000']));
+    expect(consumerEngineArgs(false).some((a) => a.startsWith('--kafka.socket_'))).toBe(false);
+    expect((await clickhouse.process(createContext('cluster'))).args).toContain('--cluster-kafka');
+    expect((await clickhouse.process(createContext('test'))).args).not.toContain('--cluster-kafka');
+  });
+});

@@ -14,13 +14,23 @@ const ends = [
 
 describe('behind', () => {
   it('counts from the low watermark where the group committed nothing', () => {
-    expect(behind(ends, new Map([[0, 90n]]))).toEqual({ end: 160n, done: 130n, lag: 30n, pending: 30n });
+    expect(behind(ends, new Map([[0, 90n]]))).toEqual({
+      end: 160n,
+      done: 130n,
+      lag: 30n,
+      pending: 30n,
+      partitions: [
+        { partition: 0, end: 100n, done: 90n, pending: 10n },
+        { partition: 1, end: 60n, done: 40n, pending: 20n },
+      ],
+    });
   });
 
   it('a partition read past the old end has nothing pending; the other one still counts', () => {
     const r = behind(ends, new Map([[0, 130n], [1, 50n]]));
     expect(r.pending).toBe(10n);
     expect(r.lag).toBe(-20n); // the sums' difference: why the lag report prints `pending`
+    expect(r.partitions.map((p) => p.pending)).toEqual([0n, 10n]);
   });
 
   it('drained: nothing pending', () => {

@@ -2,13 +2,13 @@
  * What the monitor makes of a Kafka cluster with a broker missing and of a
  * connector task's worker: the series (brokers up and down, under-replicated
  * partitions per topic, offline partitions, the task's worker), the
- * broker-down alert once and its recovery once, and the page's Kafka and
- * Debezium stages.
+ * broker-down alert once and its recovery once, the page's Kafka and
+ * Debezium stages, and a connector task that stays neither RUNNING nor FAILED.
  */
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.ts';
 import { AlertEngine, alertText } from '../../monitor/alerts.ts';
-import type { Snapshot } from '../../monitor/collect.ts';
+import type { ConnectorSample, Snapshot } from '../../monitor/collect.ts';
 import type { MonitorHistory } from '../../monitor/history.ts';
 import { MonitorMetrics } from '../../monitor/metrics.ts';
 import { renderPage } from '../../monitor/page.ts';
@@ -95,5 +95,38 @@ describe('the monitor on a Kafka cluster', () => {
     const whole = await renderPage({ cfg: defaults, snapshot: snapshot([]), history, firing: [] });
     expect(whole).toMatch(/data-stage="kafka" data-health="ok">/);
     expect(whole).not.toContain('data-broker-down');
+  });
+});
+
+describe('a connector task not running', () => {
+  const tasks = (...states: string[]): ConnectorSample => ({ name: 'c', state: 'RUNNING', tasks: states.map((state, id) => ({ id, state })) });
+  const notRunning = async (c: ConnectorSample) => {
+    const m = new MonitorMetrics();
+    m.apply({ ...snapshot([]), connector: undefined, connectors: [c] }, 0.1);
+    return (await m.series()).find((x) => x.metric === 'astros_connector_tasks_not_running')?.value;
+  };
+
+  it('counts UNASSIGNED, PAUSED and RESTARTING tasks and a connector without a task; not FAILED (its own alert) nor an unregistered connector', async () => {
+    expect(await notRunning(tasks('RUNNING'))).toBe(0);
+    expect(await notRunning(tasks('UNASSIGNED', 'PAUSED', 'RESTARTING', 'FAILED', 'RUNNING'))).toBe(3);
+    expect(await notRunning(tasks())).toBe(1);
+    expect(await notRunning({ name: 'c', state: 'NOT REGISTERED', tasks: [] })).toBeUndefined();
+  });
+
+  it('alerts once when it stays so past ALERT_CONNECTOR_NOT_RUNNING_FOR (not during a rebalance), and recovers once', async () => {
+    const rules = parseConfig({ ALERT_CONNECTOR_NOT_RUNNING_FOR: '2m' }, { profile: 'dev' }).monitor.rules.filter((r) => r.kind === 'connector_not_running');
+    const engine = new AlertEngine(rules);
+    const m = new MonitorMetrics();
+    const at = async (t: number, state: string) => {
+      m.apply({ ...snapshot([]), connector: undefined, connectors: [tasks(state)] }, 0.1);
+      return engine.evaluate(t, await m.series()).map((e) => alertText(e).split(':')[0]);
+    };
+    expect(await at(0, 'UNASSIGNED')).toEqual([]);
+    expect(await at(30_000, 'RUNNING')).toEqual([]); // a task that moved within the window: nothing said
+    expect(await at(40_000, 'UNASSIGNED')).toEqual([]);
+    expect(await at(159_000, 'UNASSIGNED')).toEqual([]);
+    expect(await at(160_000, 'UNASSIGNED')).toEqual(['[FIRING] connector_not_running (connector=c)']);
+    expect(await at(200_000, 'PAUSED')).toEqual([]);
+    expect(await at(210_000, 'RUNNING')).toEqual(['[RESOLVED] connector_not_running (connector=c)']);
   });
 });

@@ -135,7 +135,20 @@ const snapshot: Snapshot = {
   lag: {
     at: '',
     postgres: { currentLsn: '0/1', slot: 's', slotFound: true, active: true, confirmedFlushLsn: '0/1', flushLagBytes: 10, retainedWalBytes: 512, walStatus: 'reserved', lastHeartbeat: null },
-    kafka: [{ topic: 'astros.public.t', group: 'g', partitions: 1, endOffset: 9, committedOffset: 4, lag: 5 }],
+    kafka: [
+      {
+        topic: 'astros.public.t',
+        group: 'g',
+        partitions: 2,
+        endOffset: 9,
+        committedOffset: 4,
+        lag: 5,
+        byPartition: [
+          { partition: 0, endOffset: 4, committedOffset: 4, lag: 0 },
+          { partition: 1, endOffset: 5, committedOffset: 0, lag: 5 },
+        ],
+      },
+    ],
     clickhouse: [{ table: 'astros.t', newestLsn: '0/1', newestCommit: '2026-01-01 00:00:00.000Z', rows: 3 }],
   },
   slots: [
@@ -173,6 +186,8 @@ describe('metrics from a snapshot', () => {
       'astros_dead_letters_total{table="public.t",stage="clickhouse"} 2',
       'astros_dead_letters_total{table="public.astronauts",stage="ingest"} 1',
       'astros_kafka_consumer_lag_messages{table="public.t",topic="astros.public.t",group="g"} 5',
+      'astros_kafka_consumer_partition_lag_messages{table="public.t",topic="astros.public.t",group="g",partition="0"} 0',
+      'astros_kafka_consumer_partition_lag_messages{table="public.t",topic="astros.public.t",group="g",partition="1"} 5',
       'astros_replication_slot_retained_wal_ratio{slot="s"} 0.5',
       'astros_validation_last_outcome{table="public.t",outcome="mismatch"} 1',
       'astros_validation_last_differences{table="public.t"} 3',
@@ -216,6 +231,11 @@ describe('the page when the replication slot cannot be read', () => {
     const fine = await render(snapshot);
     expect(stage(fine, 'debezium')?.[1]).toBe('ok');
     expect(fine).not.toContain('data-alerts="slot"');
+  });
+
+  it("shows a table's consumer lag per partition when its topic has more than one", async () => {
+    const html = await render(snapshot);
+    expect(html).toContain('<span data-lag="public.t">5</span> messages<div class="why" data-partition-lag="public.t">p0 0, p1 5</div>');
   });
 
   it('lists the capture gaps with their LSN ranges and reloads', async () => {

@@ -79,18 +79,30 @@ describe('rewinding a group, partition by partition', () => {
 });
 
 describe('the lag report', () => {
-  it('names the partitions a topic has when more than one', () => {
+  it('names the partitions a topic has when more than one, and the lag of each', () => {
     const r: LagReport = {
       at: 'now',
       postgres: { currentLsn: '0/1', slot: 's', slotFound: true, active: true, confirmedFlushLsn: '0/1', flushLagBytes: 0, retainedWalBytes: 0, walStatus: 'reserved', lastHeartbeat: null },
       kafka: [
-        { topic: 'a', group: 'ga', partitions: 3, endOffset: 30, committedOffset: 25, lag: 5 },
-        { topic: 'b', group: 'gb', partitions: 1, endOffset: 9, committedOffset: 9, lag: 0 },
+        {
+          topic: 'a',
+          group: 'ga',
+          partitions: 3,
+          endOffset: 30,
+          committedOffset: 25,
+          lag: 5,
+          byPartition: [
+            { partition: 0, endOffset: 10, committedOffset: 10, lag: 0 },
+            { partition: 1, endOffset: 10, committedOffset: 5, lag: 5 },
+            { partition: 2, endOffset: 10, committedOffset: 10, lag: 0 },
+          ],
+        },
+        { topic: 'b', group: 'gb', partitions: 1, endOffset: 9, committedOffset: 9, lag: 0, byPartition: [{ partition: 0, endOffset: 9, committedOffset: 9, lag: 0 }] },
       ],
       clickhouse: [],
     };
     const text = formatLagReport(r);
-    expect(text).toContain('a -> group ga: end 30, committed 25, lag 5 (3 partitions)');
+    expect(text).toContain('a -> group ga: end 30, committed 25, lag 5 (3 partitions: p0 0, p1 5, p2 0)');
     expect(text).toMatch(/b -> group gb: end 9, committed 9, lag 0$/m);
   });
 });

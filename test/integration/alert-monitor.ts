@@ -1,27 +1,29 @@
 /**
- * The pipeline monitor over the cluster, run in this process for one fault:
- * sampling every 2 s, alerting to a webhook receiver here (as the monitor's
- * own test does), so the test can read what an operator would see: the
- * metrics, the page, and each alert once when it fires and once when it ends.
- * Its samples are written under its own instance name and removed on stop.
+ * A pipeline monitor run in the test's own process with a webhook receiver
+ * here (as an operator's Slack would be), so a test reads what an operator
+ * sees: each alert once when it fires and once when it ends, the metrics and
+ * the page. Its samples and alerts are written under its own instance name
+ * and removed on stop. Used by the recover and failover tests (sampling every
+ * second) and the cluster's fault test (every 2 s, on a busier cluster).
  */
+import type { ClickHouseClient } from '@clickhouse/client';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ClickHouseClient } from '@clickhouse/client';
 import { parseConfig } from '../../config/load.ts';
 import { startMonitor, type Monitor } from '../../monitor/service.ts';
 import { pipelineNames } from '../../shared/names.ts';
 
-export interface MonitorWatch {
+export interface AlertMonitor {
   monitor: Monitor;
-  /** The text of every alert and recovery the webhook received, in order. */
+  /** Every alert text the webhook received, in order. */
   received: string[];
   metrics(): Promise<string>;
   page(): Promise<string>;
   stop(): Promise<void>;
 }
 
-export async function watchMonitor(ch: ClickHouseClient, instance: string): Promise<MonitorWatch> {
+/** A monitor named `instance`, sampling every `interval` (MONITOR_INTERVAL's form), posting its alerts to a receiver in this process. */
+export async function startAlertMonitor(instance: string, ch: ClickHouseClient, interval = '1s'): Promise<AlertMonitor> {
   const received: string[] = [];
   const receiver = http.createServer((req, res) => {
     let body = '';
@@ -33,7 +35,7 @@ export async function watchMonitor(ch: ClickHouseClient, instance: string): Prom
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
   const webhook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-  const monitor = await startMonitor(parseConfig({ ...process.env, MONITOR_PORT: '0', MONITOR_INTERVAL: '2s', MONITOR_INSTANCE: instance, ALERT_WEBHOOK_URL: webhook }), () => undefined);
+  const monitor = await startMonitor(parseConfig({ ...process.env, MONITOR_PORT: '0', MONITOR_INTERVAL: interval, MONITOR_INSTANCE: instance, ALERT_WEBHOOK_URL: webhook }), () => undefined);
   const get = (p: string) => fetch(`${monitor.url}${p}`).then((r) => r.text());
   return {
     monitor,
