@@ -34,7 +34,7 @@ import { ensureOurs, ensurePostgres, fullNames, names, type OursApplied, type Tu
 import { measureIdle, oursBulkUpdate, oursSingleLatency, oursSustained, warmUp, type BulkUpdateResult, type SustainedResult } from './lib/ours.ts';
 import { barPlot, latencyPlot, lagPlot, throughputPlot } from './lib/plots.ts';
 import { cdf, cell as cellOf, fmt, quantile, ratio as ratioOf, spread, type Summary } from './lib/stats.ts';
-import { cleanupGroups, groupsConfigs, groupsRun } from './lib/groups.ts';
+import { cleanupGroups, groupsConfigs, groupsRun, requirePipeline } from './lib/groups.ts';
 import { groupsMetrics, groupsReport } from './lib/groups-report.ts';
 import type { TxMode } from './lib/workload.ts';
 
@@ -251,6 +251,7 @@ async function main(): Promise<void> {
       log(`  idle: ${idleLine(quiet)} (subtracted)`);
     }
     if (selected.has('groups')) {
+      await requirePipeline(ch);
       log('groups: removing what an earlier run left');
       await cleanupGroups(deps, log);
     }
@@ -359,7 +360,7 @@ async function main(): Promise<void> {
         try {
           for (const config of groupsConfigs) {
             log(` groups: ${config.label} (${config.tables.map((t) => `${t.source} in ${t.group}`).join(', ')})`);
-            const r = await groupsRun(deps, config, { changes: opts.n, cycleRows: opts.txRows, timeoutMs: 900_000 }, idle.rate, log);
+            const r = await groupsRun({ ...deps, owner: decodeURIComponent(new URL(env.databaseUrl).username) }, config, { changes: opts.n, cycleRows: opts.txRows, timeoutMs: 900_000 }, idle.rate, log);
             groupsMetrics(m, config.key, r);
             if (!r.stateOk) rec.notes.push(`groups ${config.label}: ClickHouse current state did not show the workload's end state`);
             log(`  ${fmt(r.changesPerSec)} changes/s visible (${r.connectors.join(', ')}); last change visible ${fmt(r.drainAfterCommitMs)} ms after the last commit, state ${r.stateOk ? 'ok' : 'MISMATCH'}`);
@@ -450,7 +451,7 @@ async function report(runs: RunRecord[], applied: OursApplied | undefined, idle:
       : '',
     ...runs.flatMap((r) => r.notes.map((n) => `Run ${r.run}: ${n}.`)),
   ].filter(Boolean);
-  const loadLines = [...loadReport(summary, loadOptions), ...groupsReport(summary, os.cpus().length)];
+  const loadLines = [...loadReport(summary, loadOptions), ...groupsReport(summary, os.cpus().length, quantile(runs.map((r) => r.loadavgEnd[0] ?? NaN), 0.5))];
   const table = `${lines.length > 2 ? `${lines.join('\n')}\n\n` : ''}${cpuLines.length ? `${cpuLines.join('\n')}\n\n` : ''}${loadLines.length ? `${loadLines.join('\n')}\n\n` : ''}${meta.join('\n\n')}\n`;
   fs.writeFileSync(path.join(outDir, 'table.md'), table);
   fs.writeFileSync(

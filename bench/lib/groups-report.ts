@@ -24,7 +24,7 @@ const configs: { key: GroupsConfig['key']; label: string }[] = [
 ];
 
 /** The table (one row per configuration, then the ratio) and the note on what limits the second group. */
-export function groupsReport(summary: Summary, cores: number): string[] {
+export function groupsReport(summary: Summary, cores: number, loadavg: number): string[] {
   if (!summary['groups.oneGroup.changesPerSec'] && !summary['groups.twoGroups.changesPerSec']) return [];
   const k = (key: string, metric: string) => `groups.${key}.${metric}`;
   const lines = [
@@ -36,17 +36,18 @@ export function groupsReport(summary: Summary, cores: number): string[] {
     ),
     `| two groups / one group | ${ratio(summary, k('twoGroups', 'changesPerSec'), k('oneGroup', 'changesPerSec'))} | | ${ratio(summary, k('twoGroups', 'cpuNet.total'), k('oneGroup', 'cpuNet.total'))} | ${cpuGroups.map((g) => ratio(summary, k('twoGroups', `cpuNet.${g}`), k('oneGroup', `cpuNet.${g}`))).join(' | ')} | ${ratio(summary, k('twoGroups', 'cpuGross.total'), k('oneGroup', 'cpuGross.total'))} | |`,
   ];
-  const note = limitNote(summary, cores);
+  const note = limitNote(summary, cores, loadavg);
   return note ? [...lines, '', note] : lines;
 }
 
 /**
  * What the CPU figures say limits the second group: the cores the stack kept
- * busy during the two-group run against the box's, and which component used
- * the most of them (a saturated box is shared by every component: the biggest
- * user is the one a second group would need more of).
+ * busy during the two-group run against the box's (and the load average: on
+ * a shared box other work takes cores too), and which component used the most
+ * of them (a saturated box is shared by every component: the biggest user is
+ * the one a second group would need more of).
  */
-export function limitNote(summary: Summary, cores: number): string | undefined {
+export function limitNote(summary: Summary, cores: number, loadavg: number): string | undefined {
   const med = (key: string) => summary[`groups.twoGroups.${key}`]?.median ?? NaN;
   const total = med('cores.total');
   if (!Number.isFinite(total)) return undefined;
@@ -55,14 +56,14 @@ export function limitNote(summary: Summary, cores: number): string | undefined {
     .filter((x) => Number.isFinite(x.c))
     .sort((a, b) => b.c - a.c);
   const top = share[0]!;
-  const saturated = total >= 0.8 * cores;
+  const saturated = total >= 0.8 * cores || loadavg >= cores;
   const gain = (summary['groups.twoGroups.changesPerSec']?.median ?? NaN) / (summary['groups.oneGroup.changesPerSec']?.median ?? NaN);
   const perChange = (g: CpuGroup) => (summary[`groups.twoGroups.cpuNet.${g}`]?.median ?? NaN) / (summary[`groups.oneGroup.cpuNet.${g}`]?.median ?? NaN);
   const shares = share.map((x) => `${groupLabels[x.g]} ${x.c.toFixed(2)}`).join(', ');
   return (
-    `What limits the second group (from the CPU figures): with two groups the stack kept ${total.toFixed(2)} of ${cores} cores busy (${shares}); ` +
+    `What limits the second group (from the CPU figures): with two groups the stack kept ${total.toFixed(2)} of ${cores} cores busy (${shares}), 1-min load average ${loadavg.toFixed(1)}; ` +
     (saturated
-      ? `the box is saturated, so a second slot and connector can only move CPU around: ${groupLabels[top.g]} uses the most (${((top.c / total) * 100).toFixed(0)} %) and is the limit`
+      ? `the box is saturated${total < 0.8 * cores ? ' (by other work beside the stack)' : ''}, so a second slot and connector only share the same cores: ${groupLabels[top.g]} uses the most of them (${((top.c / total) * 100).toFixed(0)} %) and is the limit`
       : `the box is not saturated; the busiest component is ${groupLabels[top.g]} (${top.c.toFixed(2)} cores${top.c >= 0.8 ? ', about one core: a single-threaded stage there is the limit' : ''})`) +
     `. Throughput ${Number.isFinite(gain) ? `${gain.toFixed(2)}×` : 'n/a'} of one group's; CPU per change ${cpuGroups.map((g) => `${groupLabels[g]} ${Number.isFinite(perChange(g)) ? perChange(g).toFixed(2) : 'n/a'}×`).join(', ')} of one group's.`
   );

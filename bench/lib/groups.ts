@@ -20,8 +20,9 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin } from 'kafkajs';
 import type pg from 'pg';
 import { repoRoot } from '../../stack/lib/context.ts';
-import { groupNames, tableNames, type TableNames } from '../../shared/names.ts';
+import { groupNames, pipelineNames, tableNames, type TableNames } from '../../shared/names.ts';
 import { sleep } from './baselines.ts';
+import { cliEnv } from './env.ts';
 import { cpuDelta, cpuSnapshot, perChange, type CpuPerChange, type IdleRate } from './cpu.ts';
 import { runWorkload } from './workload.ts';
 
@@ -31,6 +32,8 @@ export interface GroupsDeps {
   admin: Admin;
   pgUrl: string;
   pidDir: string;
+  /** the pipeline's Postgres login (DATABASE_URL's user): owns the scenario's tables */
+  owner: string;
 }
 
 /** One configuration: its tables and the group each is added to. */
@@ -81,7 +84,7 @@ const CPU_TAIL_MS = 2_000;
 /** Run the product's CLI (`astros <args>`) on the same stack; its output goes to the bench's log. */
 async function astros(args: string[], log: (m: string) => void): Promise<void> {
   const out = await new Promise<{ code: number | null; text: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'cli', 'astros.ts'), ...args], { cwd: repoRoot, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'cli', 'astros.ts'), ...args], { cwd: repoRoot, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
     child.stdout.on('data', (d: Buffer) => (text += d.toString()));
     child.stderr.on('data', (d: Buffer) => (text += d.toString()));
@@ -95,8 +98,16 @@ async function astros(args: string[], log: (m: string) => void): Promise<void> {
 
 /** The bench's tables still active in the catalog (an earlier run that stopped half-way). */
 async function activeInCatalog(pool: pg.Pool): Promise<Set<string>> {
-  const r = await pool.query<{ source: string }>(`select source from public.captured_tables where state = 'active' and source = any($1)`, [allTables.map((t) => t.source)]);
+  const r = await pool.query<{ source: string }>(`select source from public.captured_tables where state <> 'removed' and source = any($1)`, [allTables.map((t) => t.source)]);
   return new Set(r.rows.map((x) => x.source));
+}
+
+/** The scenario adds tables to the running pipeline: it must have been set up (its ClickHouse database exists). */
+export async function requirePipeline(ch: ClickHouseClient): Promise<void> {
+  const db = pipelineNames.clickhouseDatabase;
+  if ((await count(ch, `SELECT count() AS n FROM system.databases WHERE name = '${db}'`)) === 0) {
+    throw new Error(`the groups scenario adds tables to the running pipeline, which is not set up (no ClickHouse database ${db}): run npm run setup first`);
+  }
 }
 
 /**
@@ -104,7 +115,7 @@ async function activeInCatalog(pool: pg.Pool): Promise<Set<string>> {
  * through `tables remove --drop` (its group's connector, slot and publication
  * go with the last table), then the Postgres tables, topics and consumer groups.
  */
-export async function cleanupGroups(d: GroupsDeps, log: (m: string) => void): Promise<void> {
+export async function cleanupGroups(d: Omit<GroupsDeps, 'owner'>, log: (m: string) => void): Promise<void> {
   const active = await activeInCatalog(d.pool);
   for (const t of allTables) if (active.has(t.source)) await astros(['tables', 'remove', t.source, '--drop'], log);
   for (const t of allTables) await d.pool.query(`drop table if exists ${t.source}`);
@@ -151,6 +162,10 @@ export async function groupsRun(
   const ns = config.tables.map((t) => tableNames(t.source));
   for (const t of config.tables) {
     await d.pool.query(`create table if not exists ${t.source} (id bigint primary key, v integer not null, payload text not null, updated_at timestamptz not null default now())`);
+    // Owned by the pipeline's login, as an application's table it captures would be: the add sets its
+    // replica identity itself; the CDC role's grant is the owner's step (the add names it when missing).
+    await d.pool.query(`alter table ${t.source} owner to ${d.owner}`);
+    await d.pool.query(`grant select on ${t.source} to astros_cdc`);
     await astros(['tables', 'add', t.source, '--group', t.group], log);
   }
   await warmUp(d, ns);
