@@ -26,7 +26,7 @@ import { ceilingDrain, createPeer, peerSustained, type PeerMode } from './lib/ba
 import { benchEnv } from './lib/env.ts';
 import { kafkaAdmin } from './lib/lag.ts';
 import { singleChangeLatency } from './lib/latency.ts';
-import { cpuGroups, describe, groupLabels, type CpuDelta, type CpuPerChange, type IdleRate } from './lib/cpu.ts';
+import { cpuDelta, cpuGroups, cpuSnapshot, describe, groupLabels, idleRate, type CpuDelta, type CpuPerChange, type IdleRate } from './lib/cpu.ts';
 import { loadBars, loadMetrics, loadReport, loadScenario, type LoadContender } from './lib/load.ts';
 import type { LoadRun } from './lib/load-result.ts';
 import { ensureLoadRows } from './lib/load-table.ts';
@@ -34,9 +34,11 @@ import { ensureOurs, ensurePostgres, fullNames, names, type OursApplied, type Tu
 import { measureIdle, oursBulkUpdate, oursSingleLatency, oursSustained, warmUp, type BulkUpdateResult, type SustainedResult } from './lib/ours.ts';
 import { barPlot, latencyPlot, lagPlot, throughputPlot } from './lib/plots.ts';
 import { cdf, cell as cellOf, fmt, quantile, ratio as ratioOf, spread, type Summary } from './lib/stats.ts';
+import { cleanupGroups, groupsConfigs, groupsRun, requirePipeline } from './lib/groups.ts';
+import { groupsMetrics, groupsReport } from './lib/groups-report.ts';
 import type { TxMode } from './lib/workload.ts';
 
-const scenarios = ['sustained', 'update', 'latency', 'validate', 'ceiling', 'peer', 'load'] as const;
+const scenarios = ['sustained', 'update', 'latency', 'validate', 'ceiling', 'peer', 'load', 'groups'] as const;
 type Scenario = (typeof scenarios)[number];
 
 const int = (raw: string): number => {
@@ -62,11 +64,12 @@ const program = new Command('bench')
       '  ceiling    pg_recvlogical drain rate of the sustained workloads (pgoutput -> /dev/null)\n' +
       '  peer       MaterializedPostgreSQL with default and tuned polling: sustained workloads + single-change latency\n' +
       '  load       an N-row table (--load-rows) loaded into ClickHouse by resyncTable (ours), a Debezium snapshot connector and MaterializedPostgreSQL -> rows/s, peak memory\n' +
+      '  groups     the batched workload (--n changes) over two tables in one table group, then in two groups (astros tables add --group; removed afterwards) -> changes/s, CPU per change per component, the ratio\n' +
       'Without tuning flags our pipeline runs as it ships (debezium/astros-postgres.json, catalog/consumer-settings.ts); each flag overrides one setting.',
   )
   .argument('[scenarios]', 'which scenarios', 'all')
   .option('--runs <n>', 'repetitions (figures are medians with min-max)', int, 3)
-  .option('--n <n>', 'changes in the batched sustained workload', int, 500_000)
+  .option('--n <n>', 'changes in the batched workload (sustained, groups)', int, 500_000)
   .option('--tx-rows <n>', 'rows per insert transaction in the batched workload', int, 5_000)
   .option('--n-single <n>', 'changes in the 1-row-transaction workload (0: skip it)', int, 5_000)
   .option('--concurrency <n>', 'connections for the 1-row-transaction workload', int, 4)
@@ -240,6 +243,19 @@ async function main(): Promise<void> {
       const i = await measureIdle(deps, opts.idleSeconds);
       idle = { quiet: i.quiet, observed: i.observed, rate: i.rate };
       log(`  idle: ${idleLine(i.quiet)} quiet; ${idleLine(i.observed)} sampled (subtracted)`);
+    } else if (selected.has('groups')) {
+      // The groups scenario samples nothing but a count per table: the quiet stack's use is what is subtracted.
+      log(`idle stack: ${opts.idleSeconds} s quiet`);
+      const a = cpuSnapshot(env.pidDir);
+      await new Promise((res) => setTimeout(res, opts.idleSeconds * 1000));
+      const quiet = cpuDelta(a, cpuSnapshot(env.pidDir));
+      idle = { quiet, observed: quiet, rate: idleRate(quiet) };
+      log(`  idle: ${idleLine(quiet)} (subtracted)`);
+    }
+    if (selected.has('groups')) {
+      await requirePipeline(ch);
+      log('groups: removing what an earlier run left');
+      await cleanupGroups(deps, log);
     }
     fs.mkdirSync(outDir, { recursive: true });
     for (let run = 1; run <= opts.runs; run++) {
@@ -342,6 +358,22 @@ async function main(): Promise<void> {
         m['validate.ours.ms'] = v.bestMs;
         log(`  ${v.bestMs} ms = ${fmt(v.rowsPerSecond)} rows/s`);
       }
+      if (selected.has('groups') && idle) {
+        try {
+          for (const config of groupsConfigs) {
+            // Quiet rate: the scenario runs no lag sampler, only a count per table.
+            log(` groups: ${config.label} (${config.tables.map((t) => `${t.source} in ${t.group}`).join(', ')})`);
+            const r = await groupsRun({ ...deps, owner: decodeURIComponent(new URL(env.databaseUrl).username) }, config, { changes: opts.n, cycleRows: opts.txRows, timeoutMs: 900_000 }, idleRate(idle.quiet), log);
+            groupsMetrics(m, config.key, r);
+            if (!r.stateOk) rec.notes.push(`groups ${config.label}: ClickHouse current state did not show the workload's end state`);
+            log(`  ${fmt(r.changesPerSec)} changes/s visible (${r.connectors.join(', ')}); last change visible ${fmt(r.drainAfterCommitMs)} ms after the last commit, state ${r.stateOk ? 'ok' : 'MISMATCH'}`);
+            log(`  ${describe(r.cpu)}`);
+          }
+        } finally {
+          log(' groups: removing the bench\'s tables, groups and topics');
+          await cleanupGroups(deps, log);
+        }
+      }
       if (selected.has('load') && temporal) {
         const client = new Client({ connection: temporal, namespace: env.temporalNamespace });
         const r = await loadScenario({ ...deps, temporal: client }, env, tuning, loadOptions, log);
@@ -413,16 +445,16 @@ async function report(runs: RunRecord[], applied: OursApplied | undefined, idle:
   const stages = runs.map((r) => r.stages).filter((s) => s !== undefined);
   const meta = [
     `Configuration \`${opts.label}\`; ${runs.length} run(s), medians with (min–max); ${os.cpus().length} cores; 1-min load average per run (start→end): ${loads}.`,
-    `Workloads: batched ${opts.n} changes (${opts.txRows}-row insert transactions, 60 % updated, 40 % deleted); single ${opts.nSingle} changes in 1-row transactions on ${opts.concurrency} connections; update: one UPDATE of ${opts.updateRows} rows; latency ${opts.samples} samples (peer default ${opts.peerDefaultSamples}); validation ${opts.validateRows} rows; load ${opts.loadRows} rows.`,
+    `Workloads: batched ${opts.n} changes (${opts.txRows}-row insert transactions, 60 % updated, 40 % deleted); single ${opts.nSingle} changes in 1-row transactions on ${opts.concurrency} connections; update: one UPDATE of ${opts.updateRows} rows; latency ${opts.samples} samples (peer default ${opts.peerDefaultSamples}); validation ${opts.validateRows} rows; load ${opts.loadRows} rows${selected.has('groups') ? '; groups: the batched workload, half of it on each of two tables written at once' : ''}.`,
     idle
-      ? `CPU per change: each component's process tree from /proc (exited children included), from the workload's start until its last change is visible plus 2 s, minus the idle stack's use over the same time. Idle, measured in this invocation: ${idleLine(idle.quiet)} quiet; ${idleLine(idle.observed)} with the bench's sampling (what is subtracted).`
+      ? `CPU per change: each component's process tree from /proc (exited children included), from the workload's start until its last change is visible plus 2 s, minus the idle stack's use over the same time. Idle, measured in this invocation: ${idleLine(idle.quiet)} quiet${idle.observed === idle.quiet ? ' (what is subtracted)' : `; ${idleLine(idle.observed)} with the bench's sampling (what is subtracted${selected.has('groups') ? '; the groups scenario, which runs no sampler, subtracts the quiet rate' : ''})`}.`
       : '',
     stages.length
       ? `Where a single change's time goes (median of run medians, ms resolution): Postgres commit → Debezium ${fmt(quantile(stages.map((s) => s.capture), 0.5))} ms, → ClickHouse insert (Kafka append and consume) ${fmt(quantile(stages.map((s) => s.deliver), 0.5))} ms.`
       : '',
     ...runs.flatMap((r) => r.notes.map((n) => `Run ${r.run}: ${n}.`)),
   ].filter(Boolean);
-  const loadLines = loadReport(summary, loadOptions);
+  const loadLines = [...loadReport(summary, loadOptions), ...groupsReport(summary, os.cpus().length, quantile(runs.map((r) => r.loadavgEnd[0] ?? NaN), 0.5))];
   const table = `${lines.length > 2 ? `${lines.join('\n')}\n\n` : ''}${cpuLines.length ? `${cpuLines.join('\n')}\n\n` : ''}${loadLines.length ? `${loadLines.join('\n')}\n\n` : ''}${meta.join('\n\n')}\n`;
   fs.writeFileSync(path.join(outDir, 'table.md'), table);
   fs.writeFileSync(

@@ -34,3 +34,12 @@ export function benchEnv(): BenchEnv {
     taskQueue: cfg.temporal.taskQueue,
   };
 }
+
+/**
+ * The environment for the product's own commands run by the bench (`astros
+ * tables add`): the dev stack's addresses, under what the environment sets,
+ * as for the bench itself.
+ */
+export function cliEnv(): NodeJS.ProcessEnv {
+  return { ...stackEnv(createContext('dev', () => undefined)), ...process.env };
+}
