@@ -223,12 +223,13 @@ describe('the cluster loses a host mid-stream', () => {
         fault: 'worker SIGKILL in a resync',
         victim: async () => '',
         run: async () => {
-          // A range of 5,000 rows can take well under a second on an idle machine: a kill seen too late lands
-          // between ranges, or the resync ends before a range is seen running. Then the resync runs again.
+          // One range of the whole table: with several, consecutive ranges go to either worker, and the worker
+          // seen running one may already be idle when killed. A range takes a second or more; a kill that
+          // still misses it (the resync ended first) runs the resync again.
           for (let attempt = 1; ; attempt++) {
             const workers = new Map((await manager.status()).filter((r) => r.name.startsWith('worker') && r.pid).map((r) => [r.pid!, r.name]));
             const id = `${resyncWorkflowId(bulk)}-${Date.now()}`;
-            const handle = await temporal.workflow.start(RESYNC_WORKFLOW_TYPE, { taskQueue: parseConfig(process.env).temporal.taskQueue, workflowId: id, args: [{ source: bulk, rangeRows: 5_000, parallel: 1 }] });
+            const handle = await temporal.workflow.start(RESYNC_WORKFLOW_TYPE, { taskQueue: parseConfig(process.env).temporal.taskQueue, workflowId: id, args: [{ source: bulk, rangeRows: BULK_ROWS, parallel: 1 }] });
             const running = async () => (await rangeWorker(id, workers)) ?? ((await handle.describe()).status.name === 'RUNNING' ? undefined : '');
             const victim = await waitFor(running, (w) => w !== undefined, 'a worker to run a resync range', 240_000, 50);
             if (victim) expect(await manager.kill(victim)).toBeDefined();
