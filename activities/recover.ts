@@ -14,6 +14,7 @@
  * moved past them, or those stale rows would win over every newer change.
  */
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
+import type { Queryable } from '../catalog/db.ts';
 import { chRows } from '../connectors/clickhouse/client.ts';
 import { readGaps, recordGaps, type CaptureGap } from '../connectors/clickhouse/capture-gaps.ts';
 import { advanceWalPast, createLogicalSlot, dropInactiveSlot, SlotFunctionMissing, slotState, walInsertPosition } from '../connectors/postgres/slots.ts';
@@ -39,6 +40,9 @@ export interface ResetResult {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The highest LSN among Debezium's offset fields (decimal strings or numbers). */
+/** Debezium's refusal of a slot that cannot give the changes since the connector's offset. */
+const OFFSET_REFUSED = /no longer available on the server/;
+
 function offsetPosition(offsets: Record<string, unknown>[]): { lsn: bigint; time: string | null } {
   let lsn = 0n;
   let usec: number | undefined;
@@ -80,6 +84,33 @@ export function createRecoverActivities(deps: RecoverDeps) {
       if (cancelled()) throw new Error('cancelled');
       heartbeat({ step: what });
       await sleep(500);
+    }
+  }
+
+  /**
+   * Resume and wait until the task streams from the new slot (the slot active: a task reports RUNNING before
+   * it has read its offsets). A task Connect could not stop gracefully (asleep in Debezium's restart backoff,
+   * its source gone) ends later and commits its old offset over the reset; the new task then refuses the new
+   * slot ("no longer available on the server"). That old task has ended by then, so the offsets are reset
+   * again and the connector resumed, at most three times.
+   */
+  async function resumeOnNewSlot(connector: string, db: Queryable, slot: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      await connect.resume(connector);
+      let refused = false;
+      await waitForState(`connector ${connector} streaming from slot ${slot}`, async () => {
+        const [s, c] = await Promise.all([slotState(db, slot), connect.state(connector).catch(() => undefined)]);
+        if (c?.failure) {
+          if (attempt < 3 && OFFSET_REFUSED.test(c.failure)) return (refused = true);
+          throw new Error(`connector ${connector} failed after the reset: ${c.failure}`);
+        }
+        return s.found && s.walStatus !== 'lost' && s.active === true && c?.running === true;
+      });
+      if (!refused) return;
+      heartbeat({ step: `connector ${connector} started from an offset committed after the reset (its old task ended late): resetting its offsets again` });
+      await connect.stop(connector);
+      await waitForState(`connector ${connector} stopping`, async () => (await connect.connectorState(connector)) === 'STOPPED');
+      await connect.resetOffsets(connector);
     }
   }
 
@@ -152,12 +183,7 @@ export function createRecoverActivities(deps: RecoverDeps) {
       const gap = { reason, fromLsn: String(from), fromTime: offset.time, toLsn: String(made.lsn), toTime: made.at.toISOString(), tables, advancedWal };
 
       heartbeat({ step: `resuming connector ${connector} on the new slot ${slot}` });
-      await connect.resume(connector);
-      await waitForState(`connector ${connector} streaming from slot ${slot}`, async () => {
-        const [s, c] = await Promise.all([slotState(db, slot), connect.state(connector).catch(() => undefined)]);
-        if (c?.failure) throw new Error(`connector ${connector} failed after the reset: ${c.failure}`);
-        return s.found && s.walStatus !== 'lost' && c?.running === true;
-      });
+      await resumeOnNewSlot(connector, db, slot);
       return { slot, before, droppedSlot, gap };
     },
 
