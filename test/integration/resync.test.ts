@@ -116,14 +116,22 @@ describe('resyncTable', () => {
       await held.query(`update ${source} set name = 'held open' where id = 17`);
       resync = runResync({ rangeRows: 40_000 });
       // The worker's wait for open transactions is the last statement of its session (S0 is read by then);
-      // the pattern is built so that this probe's own text does not match it.
-      await waitFor(
-        () => pool.query(`select 1 from pg_stat_activity where query like '%pg_snapshot' || '_xmin(pg_current_snapshot()) > $1%'`),
-        (r) => (r.rowCount ?? 0) > 0,
-        'the resync waiting for the open transaction',
-        60_000,
-        50,
-      );
+      // the pattern is built so that this probe's own text does not match it. The probe has its own
+      // connection: through the worker's pool it would reuse the session the wait just released (the pool
+      // hands out the last one returned) and replace the statement it looks for with its own.
+      const probe = new pg.Client({ connectionString: requireEnv('DATABASE_URL') });
+      await probe.connect();
+      try {
+        await waitFor(
+          () => probe.query(`select 1 from pg_stat_activity where query like '%pg_snapshot' || '_xmin(pg_current_snapshot()) > $1%'`),
+          (r) => (r.rowCount ?? 0) > 0,
+          'the resync waiting for the open transaction',
+          60_000,
+          50,
+        );
+      } finally {
+        await probe.end();
+      }
       await held.query('commit');
     } finally {
       await held.query('rollback').catch(() => undefined);
