@@ -87,6 +87,11 @@ export function createRecoverActivities(deps: RecoverDeps) {
     }
   }
 
+  async function stopConnector(connector: string): Promise<void> {
+    await connect.stop(connector);
+    await waitForState(`connector ${connector} stopping`, async () => (await connect.connectorState(connector)) === 'STOPPED');
+  }
+
   /**
    * Resume and wait until the task streams from the new slot (the slot active: a task reports RUNNING before
    * it has read its offsets). A task Connect could not stop gracefully (asleep in Debezium's restart backoff,
@@ -108,8 +113,7 @@ export function createRecoverActivities(deps: RecoverDeps) {
       });
       if (!refused) return;
       heartbeat({ step: `connector ${connector} started from an offset committed after the reset (its old task ended late): resetting its offsets again` });
-      await connect.stop(connector);
-      await waitForState(`connector ${connector} stopping`, async () => (await connect.connectorState(connector)) === 'STOPPED');
+      await stopConnector(connector);
       await connect.resetOffsets(connector);
     }
   }
@@ -143,8 +147,7 @@ export function createRecoverActivities(deps: RecoverDeps) {
       const tables = (config['table.include.list'] ?? '').split(',').map((t) => t.trim()).filter(Boolean);
 
       heartbeat({ step: `stopping connector ${connector} (slot ${slot} ${before})` });
-      await connect.stop(connector);
-      await waitForState(`connector ${connector} stopping`, async () => (await connect.connectorState(connector)) === 'STOPPED');
+      await stopConnector(connector);
       // Where capture stopped: read before the offsets are reset and the slot dropped.
       const offset = offsetPosition(await connect.offsets(connector).catch(() => []));
       const confirmed = (await slotState(db, slot)).confirmedFlushLsn;
