@@ -42,10 +42,11 @@ export async function closeSourcePools(): Promise<void> {
 /**
  * What a group's capture needs of its own source database, besides what its superuser prepares
  * (db/init/20_grants.sql and 30_schema_changes.sql, run there by the stack: stack/components/postgres.ts):
- * the group heartbeat table its connector writes. Applied by the same runner as the pipeline's
- * migrations, recorded in that database's schema_migrations: idempotent.
+ * the DDL log its event triggers write, the group heartbeat table its connector writes, the list of the
+ * tables those triggers follow. Applied by the same runner as the pipeline's migrations, recorded in
+ * that database's schema_migrations: idempotent.
  */
-export const SOURCE_DATABASE_MIGRATIONS = ['190_group_heartbeat.sql'] as const;
+export const SOURCE_DATABASE_MIGRATIONS = ['170_schema_change_log.sql', '190_group_heartbeat.sql', '210_source_tables.sql'] as const;
 
 const prepared = new Set<string>();
 
@@ -71,4 +72,18 @@ export async function recordGroupsElsewhere(db: Queryable, e: Urls): Promise<voi
       [group, database],
     );
   }
+}
+
+/**
+ * The tables a group reading its own database captures, listed there for that database's schema-change
+ * triggers (migration 210). A table the triggers marked 'dropped' keeps its mark until the schema-change
+ * watch has carried it to the catalog (activities/schema-change-sources.ts).
+ */
+export async function listSourceTables(db: Queryable, group: string, sources: string[]): Promise<void> {
+  await db.query(`delete from public.cdc_source_tables where group_name = $1 and not (source = any($2::text[]))`, [group, sources]);
+  await db.query(
+    `insert into public.cdc_source_tables (source, group_name) select unnest($2::text[]), $1
+     on conflict (source) do update set group_name = excluded.group_name, updated_at = now() where cdc_source_tables.group_name <> excluded.group_name`,
+    [group, sources],
+  );
 }
