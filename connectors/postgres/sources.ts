@@ -87,3 +87,40 @@ export async function listSourceTables(db: Queryable, group: string, sources: st
     [group, sources],
   );
 }
+
+/** A logical replication slot of a group's own source database. */
+export interface SourceSlot {
+  slot: string;
+  walStatus: string | null;
+  active: boolean;
+  confirmedFlushLsn: string | null;
+}
+
+/**
+ * The logical slots of the groups' own source databases (ASTROS_GROUP_DATABASES), each read through that
+ * database's connection: a group on another server has its slot there, where DATABASE_URL's connection
+ * cannot see it. Slots named in `known` (already read through the pipeline's connection) are left out; a
+ * database that does not answer is left out too (its group's slot then reads as missing, which it is to
+ * the pipeline). `poolAt` is the connection of a URL (tests pass their own).
+ */
+export async function groupDatabaseSlots(e: Urls, known: readonly string[], poolAt: (url: string) => Queryable = sourcePoolAt): Promise<SourceSlot[]> {
+  const out: SourceSlot[] = [];
+  const seen = new Set(known);
+  for (const url of new Set(Object.values(e.groupDatabases ?? {}))) {
+    const rows = await poolAt(url)
+      .query<{ slot_name: string; wal_status: string | null; active: boolean; confirmed: string | null }>(
+        `select slot_name, wal_status, active, confirmed_flush_lsn::text as confirmed from pg_replication_slots
+          where slot_type = 'logical' and database = current_database() order by slot_name`,
+      )
+      .then(
+        (r) => r.rows,
+        () => [],
+      );
+    for (const r of rows) {
+      if (seen.has(r.slot_name)) continue;
+      seen.add(r.slot_name);
+      out.push({ slot: r.slot_name, walStatus: r.wal_status, active: r.active, confirmedFlushLsn: r.confirmed });
+    }
+  }
+  return out;
+}
