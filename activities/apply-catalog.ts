@@ -17,7 +17,7 @@
  * objects with its own consumer groups (activities/apply-replicas.ts).
  */
 import { groupSourceOf, type Endpoints } from '../config/load.ts';
-import { groupSource, prepareSourceDatabase, recordGroupsElsewhere } from '../connectors/postgres/sources.ts';
+import { groupSource, listSourceTables, prepareSourceDatabase, recordGroupsElsewhere } from '../connectors/postgres/sources.ts';
 import { capturedTables, connectorConfig, deriveOptions, flowingTables, reconcileClickHouse, SHARED_PLAN, type CapturedTable } from '../catalog/derive.ts';
 import { planPublication, TRUNCATE_GUARD } from '../catalog/publication.ts';
 import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
@@ -52,6 +52,7 @@ export async function syncPublication(env: Pick<Endpoints, 'databaseUrl' | 'grou
     const own = groupSource(env, group, db);
     const state = await readPublicationState(own, g.publication, sources.map((s) => s.source), pipelineNames.cdcRole, TRUNCATE_GUARD);
     await runStatements(own, planPublication(state, sources, g), log);
+    if (env.groupDatabases[group] !== undefined) await listSourceTables(own, group, sources.map((s) => s.source));
   }
 }
 

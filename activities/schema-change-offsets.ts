@@ -27,12 +27,13 @@ const HOLD_MS = 5 * 60_000;
  * it was written in, and the rewind hands the new queue only events at or after the DDL. A retried
  * apply whose queue is already gone holds nothing: no consumer reads until the apply recreates it.
  */
-export async function holdUntilPassed(deps: OffsetDeps, ch: ClickHouseClient, t: TableObjects, lsn: string): Promise<void> {
+export async function holdUntilPassed(deps: OffsetDeps, ch: ClickHouseClient, t: TableObjects, lsn: string, source: OffsetDeps['pool'] = deps.pool): Promise<void> {
   if (!(await liveTables(ch, t.names.database)).has(t.queue.name)) return;
   heartbeat({ step: `${t.names.source}: waiting until every partition of ${t.names.topic} has passed the change` });
   const slotName = groupNames((await capturedGroups(deps.pool)).get(t.names.source)).slot;
   const target = { slotName, topic: t.names.topic, groupId: t.names.group };
-  const held = await waitUntilConsumed(deps, target, lsnToBigInt(lsn), HOLD_MS);
+  // The slot and the watermark that moves it are in the table's source database (a group's own, or the pipeline's).
+  const held = await waitUntilConsumed({ ...deps, pool: source }, target, lsnToBigInt(lsn), HOLD_MS);
   if (!held.caughtUp) throw new Error(`${t.names.source}: the change waits until every partition has passed it: ${held.detail}`);
 }
 

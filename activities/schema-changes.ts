@@ -21,6 +21,7 @@
  * against that host's columns). Not there yet: a refusal (only ch1's consumer
  * stops) and the resync that follows a reload (ch1's only).
  */
+import type pg from 'pg';
 import { type ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import type { TableObjects } from '../catalog/object-types.ts';
 import { ident } from '../catalog/column-types.ts';
@@ -37,14 +38,12 @@ import { heartbeat } from './heartbeat.ts';
 import { holdUntilPassed, rewindToChange } from './schema-change-offsets.ts';
 import { onOtherReplicas } from './apply-replicas.ts';
 import { replicaEndpoints } from '../config/clickhouse-replicas.ts';
+import { groupSource } from '../connectors/postgres/sources.ts';
+import { logDatabase, logGroupOf, pendingInGroupDatabases, type PendingChange } from './schema-change-sources.ts';
 
 export type SchemaChangeDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka' | 'endpoints'>;
 
-export interface PendingChange {
-  id: string;
-  source: string;
-  lsn: string;
-}
+export type { PendingChange } from './schema-change-sources.ts';
 
 export interface AppliedChange {
   id: string;
@@ -87,7 +86,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
   async function objectsOf(source: string, env: Endpoints = deps.endpoints) {
     const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === source && isCaptured(e.state));
     if (!entry) return undefined;
-    const [derived] = await deriveTables(deps.pool, [entry.declaration], deriveOptions(env));
+    const [derived] = await deriveTables(deps.pool, [entry.declaration], { ...deriveOptions(env), sourceOf: (group) => groupSource(env, group, deps.pool) });
     return { entry, t: derived!.objects };
   }
 
@@ -115,26 +114,27 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
     }
   }
 
-  async function setStatus(id: string, status: AppliedChange['status'], outcome: string): Promise<void> {
-    await deps.pool.query(`update public.cdc_ddl_log set status = $2, outcome = $3, applied_at = now() where id = $1`, [id, status, outcome]);
+  /** In the DDL log of `db`: the pipeline's database, or a group's own (activities/schema-change-sources.ts). */
+  async function setStatus(db: pg.Pool, id: string, status: AppliedChange['status'], outcome: string): Promise<void> {
+    await db.query(`update public.cdc_ddl_log set status = $2, outcome = $3, applied_at = now() where id = $1`, [id, status, outcome]);
   }
 
   /** Stop the table's stream (its events wait in Kafka), mark it blocked and the change refused, with the reason and the fix. */
-  async function refuse(ch: ClickHouseClient, names: TableNames, id: string, message: string): Promise<AppliedChange> {
+  async function refuse(db: pg.Pool, ch: ClickHouseClient, names: TableNames, id: string, message: string): Promise<AppliedChange> {
     await stopConsumer(ch, { names });
     await setTableState(deps.pool, names.source, 'blocked', message);
-    await setStatus(id, 'refused', message);
+    await setStatus(db, id, 'refused', message);
     return { id, source: names.source, status: 'refused', steps: [], reload: false, message };
   }
 
   /** The table's shape in Postgres now, as the event trigger records it. */
-  async function shapeNow(source: string): Promise<TableShape> {
-    return (await deps.pool.query<{ s: TableShape }>('select public.astros_table_shape($1::regclass) as s', [source])).rows[0]!.s;
+  async function shapeNow(db: pg.Pool, source: string): Promise<TableShape> {
+    return (await db.query<{ s: TableShape }>('select public.astros_table_shape($1::regclass) as s', [source])).rows[0]!.s;
   }
 
   /** This change and every later pending one of the table. */
-  async function batchOf(row: LogRow): Promise<{ id: string; ddl: string }[]> {
-    const { rows } = await deps.pool.query<{ id: string; ddl: string }>(
+  async function batchOf(db: pg.Pool, row: LogRow): Promise<{ id: string; ddl: string }[]> {
+    const { rows } = await db.query<{ id: string; ddl: string }>(
       `select id::text, ddl from public.cdc_ddl_log where source = $1 and status = 'pending' and id >= $2 order by id`,
       [row.source, row.id],
     );
@@ -142,7 +142,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
   }
 
   /** The table's objects as the catalog derives them now; a shape that derives none is refused, a table no longer captured skipped. */
-  async function objectsOrRefusal(ch: ClickHouseClient, env: Endpoints, row: LogRow): Promise<{ t: TableObjects } | AppliedChange> {
+  async function objectsOrRefusal(db: pg.Pool, ch: ClickHouseClient, env: Endpoints, row: LogRow): Promise<{ t: TableObjects } | AppliedChange> {
     let found: Awaited<ReturnType<typeof objectsOf>>;
     try {
       found = await objectsOf(row.source);
@@ -151,10 +151,10 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
       const entry = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === row.source);
       const topicMs = tableRetention(entry?.declaration.retention, env.retention).topicMs;
       const message = refusalMessage(row, (err as Error).message.replace(`${row.source}: `, ''), topicMs);
-      return refuse(ch, tableNames(row.source, deriveOptions(env).names), row.id, message);
+      return refuse(db, ch, tableNames(row.source, deriveOptions(env).names), row.id, message);
     }
     if (found) return found;
-    await setStatus(row.id, 'skipped', 'the table is no longer captured');
+    await setStatus(db, row.id, 'skipped', 'the table is no longer captured');
     return { id: row.id, source: row.source, status: 'skipped', steps: [], reload: false, message: 'the table is no longer captured' };
   }
 
@@ -170,13 +170,13 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
   }
 
   /** The applied change on every other replica (`before` to `shape`, from `lsn`): what was done there, per replica. */
-  async function applyOnOtherReplicas(source: string, before: TableShape | undefined, shape: TableShape, lsn: string | undefined): Promise<string[]> {
+  async function applyOnOtherReplicas(db: pg.Pool, source: string, before: TableShape | undefined, shape: TableShape, lsn: string | undefined): Promise<string[]> {
     const said: string[] = [];
     await onOtherReplicas(deps.endpoints, (m) => said.push(m), async (ch, r) => {
       const found = await objectsOf(source, replicaEndpoints(deps.endpoints, r));
       if (!found) return;
       const { t } = found;
-      if (lsn !== undefined) await holdUntilPassed(deps, ch, t, lsn);
+      if (lsn !== undefined) await holdUntilPassed(deps, ch, t, lsn, db);
       await stopConsumer(ch, t);
       const live = await liveCurrent(ch, t);
       const plan = planSchemaChange(before, shape, t, live.columns, live.sortingKey);
@@ -187,7 +187,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
   }
 
   return {
-    /** Pending changes in log order; a blocked table's wait until it is resumed (a dropped one's are moot). */
+    /** Pending changes in log order, per source database; a blocked table's wait until it is resumed (a dropped one's are moot). */
     async pendingSchemaChanges(input: { tables?: string[] }): Promise<PendingChange[]> {
       const { rows } = await deps.pool.query<PendingChange>(
         `select l.id::text as id, l.source, (l.lsn - '0/0')::text as lsn from public.cdc_ddl_log l
@@ -196,7 +196,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
           order by l.id limit 100`,
         [input.tables ?? null],
       );
-      return rows;
+      return [...rows, ...(await pendingInGroupDatabases(deps.pool, deps.endpoints, input.tables))];
     },
 
     /**
@@ -205,23 +205,24 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
      * consumer stays stopped and the group is rewound to this change's LSN (before theirs), so the
      * plan is simply made again for the table's shape then, until it holds still.
      */
-    async applySchemaChange(input: { id: string }): Promise<AppliedChange> {
+    async applySchemaChange(input: { id: string; group?: string }): Promise<AppliedChange> {
       const { endpoints: env, clickhouse: ch } = deps;
-      const { rows } = await deps.pool.query<LogRow>(`select ${LOG_ROW} from public.cdc_ddl_log where id = $1`, [input.id]);
+      const db = logDatabase(deps.pool, env, input.group);
+      const { rows } = await db.query<LogRow>(`select ${LOG_ROW} from public.cdc_ddl_log where id = $1`, [input.id]);
       const row = rows[0];
-      if (!row) throw permanentFailure(IngestErrorType.InvalidInput, `no schema change ${input.id} in public.cdc_ddl_log`);
+      if (!row) throw permanentFailure(IngestErrorType.InvalidInput, `no schema change ${input.id} in public.cdc_ddl_log${input.group ? ` of group ${input.group}'s database` : ''}`);
       if (row.status !== 'pending') return { id: row.id, source: row.source, status: row.status as AppliedChange['status'], steps: [], reload: false };
       // The shape first, then the objects: they are derived from the table as it is at least that late.
-      let shape = await shapeNow(row.source);
-      let found = await objectsOrRefusal(ch, env, row);
+      let shape = await shapeNow(db, row.source);
+      let found = await objectsOrRefusal(db, ch, env, row);
       if ('status' in found) return found;
-      let batch = await batchOf(row);
+      let batch = await batchOf(db, row);
       if (row.before && sameColumns(row.before, shape)) {
         // e.g. REPLICA IDENTITY, a constraint, a default for future rows: nothing ClickHouse holds changed.
-        for (const b of batch) await setStatus(b.id, 'skipped', 'no column or key changed');
+        for (const b of batch) await setStatus(db, b.id, 'skipped', 'no column or key changed');
         return { id: row.id, ids: batch.map((b) => b.id), source: row.source, status: 'skipped', steps: [], reload: false };
       }
-      await holdUntilPassed(deps, ch, found.t, row.lsn);
+      await holdUntilPassed(deps, ch, found.t, row.lsn, db);
       heartbeat({ step: `${row.source}: stopping its consumer` });
       await stopConsumer(ch, found.t);
       let rewound: string | undefined;
@@ -236,29 +237,30 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
         }
         if (plan.refused) {
           const message = refusalMessage({ source: row.source, ddl: batch.map((b) => b.ddl).join('; ') }, plan.refused, t.retention.topicMs);
-          return refuse(ch, t.names, row.id, message);
+          return refuse(db, ch, t.names, row.id, message);
         }
         await storageSteps(ch, t, plan);
         heartbeat({ step: `${row.source}: rewinding its consumer group` });
         rewound ??= await rewindToChange(deps, ch, t, row.lsn);
-        const moved = await shapeNow(row.source);
+        const moved = await shapeNow(db, row.source);
         if (sameColumns(moved, shape) || round >= FOLD_ROUNDS) break;
         // Altered again meanwhile: fold it in.
         shape = moved;
-        found = await objectsOrRefusal(ch, env, row);
+        found = await objectsOrRefusal(db, ch, env, row);
         if ('status' in found) return found;
-        batch = await batchOf(row);
+        batch = await batchOf(db, row);
       }
       await applyPlan(ch, withoutBackfill(await planTable(ch, found.t, await liveTables(ch, found.t.names.database))), () => undefined);
-      const steps = [...plan.steps.map(describeStep), rewound, ...(await applyOnOtherReplicas(row.source, row.before ?? undefined, shape, row.lsn))];
+      const steps = [...plan.steps.map(describeStep), rewound, ...(await applyOnOtherReplicas(db, row.source, row.before ?? undefined, shape, row.lsn))];
       const ids = batch.map((b) => b.id);
-      if (!plan.reload) for (const id of ids) await setStatus(id, 'applied', steps.join('; '));
+      if (!plan.reload) for (const id of ids) await setStatus(db, id, 'applied', steps.join('; '));
       return { id: row.id, ids, source: row.source, status: 'applied', steps, reload: plan.reload };
     },
 
     /** Record changes applied once their reload (resync) is done. */
-    async finishSchemaChange(input: { ids: string[]; steps: string[] }): Promise<void> {
-      for (const id of input.ids) await setStatus(id, 'applied', input.steps.join('; '));
+    async finishSchemaChange(input: { ids: string[]; steps: string[]; group?: string }): Promise<void> {
+      const db = logDatabase(deps.pool, deps.endpoints, input.group);
+      for (const id of input.ids) await setStatus(db, id, 'applied', input.steps.join('; '));
     },
 
     /**
@@ -274,19 +276,20 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
       const found = await objectsOf(input.source);
       if (!found) throw permanentFailure(IngestErrorType.TableNotCaptured, `${input.source} is not captured (astros tables list shows what is)`);
       const { t, entry } = found;
-      const { rows } = await deps.pool.query<LogRow>(
+      const db = logDatabase(deps.pool, deps.endpoints, logGroupOf(deps.endpoints, entry));
+      const { rows } = await db.query<LogRow>(
         `select ${LOG_ROW} from public.cdc_ddl_log where source = $1 and status in ('refused', 'pending') order by id`,
         [input.source],
       );
       const first = rows[0];
       const live = await liveCurrent(ch, t);
-      const shape = await shapeNow(input.source);
+      const shape = await shapeNow(db, input.source);
       const plan = planSchemaChange(first?.before ?? undefined, shape, t, live.columns, live.sortingKey);
       if (plan.refused) {
         throw permanentFailure(IngestErrorType.SchemaChangeRefused, `${input.source}: still cannot be applied: ${plan.refused}`);
       }
       const steps = await applyPlanned(ch, t, plan, first?.lsn);
-      for (const r of rows) await setStatus(r.id, r.status === 'refused' ? 'skipped' : 'applied', `resumed: ${steps.join('; ')}`);
+      for (const r of rows) await setStatus(db, r.id, r.status === 'refused' ? 'skipped' : 'applied', `resumed: ${steps.join('; ')}`);
       await setTableState(deps.pool, input.source, entry.state !== 'blocked' ? entry.state : entry.origin === 'command' ? 'streaming' : 'active', null);
       // A resume always reloads: events written while the table was blocked may not have fitted its copy.
       return { id: first?.id ?? '', source: input.source, status: 'applied', steps, reload: true };

@@ -20,6 +20,7 @@ import { groupNames, pipelineNames, tableNames } from '../shared/names.ts';
 import { catalogEntries, groupsOf, isCaptured, type TableState } from '../catalog/store.ts';
 import type { Config } from '../config/load.ts';
 import { readGaps, type CaptureGap } from '../connectors/clickhouse/capture-gaps.ts';
+import { groupDatabaseSlots } from '../connectors/postgres/sources.ts';
 import { lagReport, type LagReport } from '../activities/lag-report.ts';
 import { newestComplete } from '../activities/backup/manifest.ts';
 import { openStore } from '../connectors/object-store/open.ts';
@@ -90,7 +91,7 @@ export interface Snapshot {
   tableStates: TableStateRow[];
   components: Record<'postgres' | 'kafka' | 'connect' | 'registry' | 'clickhouse' | 'temporal', boolean>;
   lag: LagReport | undefined;
-  /** Every logical replication slot of the database (the pipeline's, a bench's or test's connector's): lost ones alert too. */
+  /** Every logical replication slot of the database (the pipeline's, a bench's or test's connector's) and of each group's own source database: lost ones alert too. */
   slots: { slot: string; walStatus: string | null; active: boolean }[];
   /** The newest capture gaps recorded by recoverPipeline (astros.capture_gaps). */
   captureGaps: CaptureGap[];
@@ -237,9 +238,11 @@ async function postgresFacts(d: CollectDeps) {
       `select slot_name, wal_status, active from pg_replication_slots where slot_type = 'logical' and database = current_database() order by slot_name`,
     ),
   ]);
+  // A group reading its own database (on this server or another) has its slot there: read through its connection.
+  const elsewhere = await groupDatabaseSlots(d.cfg, slots.map((r) => r.slot_name));
   return {
     slotLimitBytes: limit[0]?.bytes ? Number(limit[0].bytes) : null,
-    slots: slots.map((r) => ({ slot: r.slot_name, walStatus: r.wal_status, active: r.active })),
+    slots: [...slots.map((r) => ({ slot: r.slot_name, walStatus: r.wal_status, active: r.active })), ...elsewhere.map((r) => ({ slot: r.slot, walStatus: r.walStatus, active: r.active }))],
     runs: Object.fromEntries(runs.map((r) => [r.status, Number(r.n)])),
     lastAppliedAt: runs.find((r) => r.status === 'applied')?.last?.toISOString() ?? null,
     rejects: Number(rejects[0]?.n ?? 0),

@@ -4,8 +4,10 @@
  *   watchSchemaChanges      runs for as long as the pipeline does (the worker
  *                           starts it; Web UI: workflow id schema-changes):
  *                           every POLL_SECONDS it reads the DDL log Postgres
- *                           writes (public.cdc_ddl_log) and applies each
- *                           pending change, in log (= LSN) order, as a child
+ *                           writes (public.cdc_ddl_log: the pipeline's
+ *                           database's, and each group's own database's)
+ *                           and applies each pending change, in log (= LSN)
+ *                           order per database, as a child
  *   applyTableSchemaChange  one change (workflow id schema-change-<log id>):
  *                           ClickHouse objects changed, the consumer rewound,
  *                           then a resync when rows already there need values
@@ -36,7 +38,12 @@ import { IngestErrorType, nonRetryableErrorTypes } from '../shared/errors.ts';
 import type { AppliedChange } from '../activities/schema-changes.ts';
 import { resyncTable } from './resync-table.ts';
 
-export const schemaChangeWorkflowId = (id: string): string => `schema-change-${id}`;
+/** Log ids are per source database: a change logged in a group's own database names its group. */
+export const schemaChangeWorkflowId = (id: string, group?: string): string => (group === undefined ? `schema-change-${id}` : `schema-change-${group}-${id}`);
+
+/** A change's input: its log id, and the group whose own database logged it (none: the pipeline's database). */
+type ChangeRef = { id: string; group?: string };
+const changeRef = (c: ChangeRef): ChangeRef => ({ id: c.id, ...(c.group !== undefined ? { group: c.group } : {}) });
 
 /** The pipeline knows of a change within this (plus the change's own apply time). */
 const POLL_SECONDS = 5;
@@ -80,7 +87,7 @@ export async function watchSchemaChanges(input: WatchInput = {}): Promise<void> 
     for (const change of pending) {
       // A table's later changes are folded into its running child, or applied after it.
       if (running.has(change.source) || (retryAt.get(change.source) ?? 0) > Date.now()) continue;
-      const child = executeChild(applyTableSchemaChange, { workflowId: schemaChangeWorkflowId(change.id), args: [{ id: change.id }] }).then(
+      const child = executeChild(applyTableSchemaChange, { workflowId: schemaChangeWorkflowId(change.id, change.group), args: [changeRef(change)] }).then(
         () => {
           retryAt.delete(change.source);
         },
@@ -114,7 +121,7 @@ async function watchOneAtATime(input: WatchInput, every: number): Promise<void> 
     for (const change of pending) {
       if (failed.has(change.source)) continue; // its later changes wait for the table to be fixed
       try {
-        await executeChild(applyTableSchemaChange, { workflowId: schemaChangeWorkflowId(change.id), args: [{ id: change.id }] });
+        await executeChild(applyTableSchemaChange, { workflowId: schemaChangeWorkflowId(change.id, change.group), args: [changeRef(change)] });
       } catch (err) {
         failed.add(change.source);
         log.warn('schema change not applied', { id: change.id, source: change.source, error: err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err) });
@@ -128,8 +135,8 @@ async function watchOneAtATime(input: WatchInput, every: number): Promise<void> 
 const refused = (a: AppliedChange) =>
   ApplicationFailure.create({ type: IngestErrorType.SchemaChangeRefused, nonRetryable: true, message: a.message ?? `${a.source}: schema change refused` });
 
-export async function applyTableSchemaChange(input: { id: string }): Promise<AppliedChange> {
-  let applied = await applySchemaChange({ id: input.id });
+export async function applyTableSchemaChange(input: ChangeRef): Promise<AppliedChange> {
+  let applied = await applySchemaChange(changeRef(input));
   if (applied.status === 'refused') throw refused(applied);
   if (!applied.reload) return applied;
   // Replays the code before folding as it was: the first reload is the same child (same id), and a reload
@@ -143,11 +150,11 @@ export async function applyTableSchemaChange(input: { id: string }): Promise<App
     }
     log.info('the table changed shape while it was reloaded: applying its new shape, then reloading again', { source: applied.source, why: reloaded.superseded });
     // This change again, with every later pending change of the table, from this change's shape before to the table's now.
-    applied = await applySchemaChange({ id: input.id });
+    applied = await applySchemaChange(changeRef(input));
     if (applied.status === 'refused') throw refused(applied);
     if (applied.status !== 'applied') return applied;
   }
-  await finishSchemaChange({ ids: applied.ids ?? [applied.id], steps: [...applied.steps, 'table loaded again'] });
+  await finishSchemaChange({ ids: applied.ids ?? [applied.id], steps: [...applied.steps, 'table loaded again'], ...(input.group !== undefined ? { group: input.group } : {}) });
   return applied;
 }
 

@@ -42,7 +42,7 @@ export async function createBackup(d: CreateDeps, store: ObjectStore, input: Cre
 
   d.say('reading the position: consumer offsets, slots, catalog, schemas');
   const tables = await streamPosition(d.pool, d.kafka, d.endpoints);
-  const [slotRows, catalog, schemas] = await Promise.all([slots(d.pool), catalogRows(d.pool), d.registry.allSchemas()]);
+  const [slotRows, catalog, schemas] = await Promise.all([slots(d.pool, d.endpoints), catalogRows(d.pool), d.registry.allSchemas()]);
 
   const chKey = `${name}/clickhouse`;
   const names = tables.map((t) => namesOf(t.source, d.endpoints.groupPrefix));

@@ -5,13 +5,14 @@
  * block is written, so everything before these offsets is in the backup,
  * and a restore that rewinds to them reads again only what may be missing;
  * the LSN version absorbs the overlap), per replication slot its confirmed
- * LSN, the live catalog's rows, and the registry's schemas.
+ * LSN (a group reading its own database: its slot there), the live catalog's rows, and the registry's schemas.
  */
 import { catalogEntries, isCaptured } from '../../catalog/store.ts';
 import type { Endpoints } from '../../config/load.ts';
 import { namesOf } from '../../connectors/clickhouse/backup.ts';
 import { withAdmin, type Kafka } from '../../connectors/kafka/client.ts';
 import type { Queryable } from '../../connectors/postgres/pool.ts';
+import { groupDatabaseSlots } from '../../connectors/postgres/sources.ts';
 import type { SchemaRegistry } from '../../connectors/registry/client.ts';
 import { pipelineNames } from '../../shared/names.ts';
 import type { Manifest, TablePosition } from './manifest.ts';
@@ -33,11 +34,16 @@ export async function streamPosition(pool: Queryable, kafka: Kafka, e: Pick<Endp
   });
 }
 
-export async function slots(pool: Queryable): Promise<Manifest['position']['slots']> {
+/** Every slot of the pipeline's server, and each group's slot in its own source database (read through its connection). */
+export async function slots(pool: Queryable, e: Partial<Pick<Endpoints, 'groupDatabases'>> = {}): Promise<Manifest['position']['slots']> {
   const { rows } = await pool.query<{ slot_name: string; confirmed_flush_lsn: string | null; wal_status: string | null }>(
     'select slot_name, confirmed_flush_lsn::text, wal_status from pg_replication_slots order by slot_name',
   );
-  return rows.map((r) => ({ slot: r.slot_name, confirmedFlushLsn: r.confirmed_flush_lsn, walStatus: r.wal_status }));
+  const elsewhere = await groupDatabaseSlots(e, rows.map((r) => r.slot_name));
+  return [
+    ...rows.map((r) => ({ slot: r.slot_name, confirmedFlushLsn: r.confirmed_flush_lsn, walStatus: r.wal_status })),
+    ...elsewhere.map((r) => ({ slot: r.slot, confirmedFlushLsn: r.confirmedFlushLsn, walStatus: r.walStatus })),
+  ];
 }
 
 export async function catalogRows(pool: Queryable): Promise<Record<string, unknown>[]> {

@@ -42,10 +42,11 @@ export async function closeSourcePools(): Promise<void> {
 /**
  * What a group's capture needs of its own source database, besides what its superuser prepares
  * (db/init/20_grants.sql and 30_schema_changes.sql, run there by the stack: stack/components/postgres.ts):
- * the group heartbeat table its connector writes. Applied by the same runner as the pipeline's
- * migrations, recorded in that database's schema_migrations: idempotent.
+ * the DDL log its event triggers write, the group heartbeat table its connector writes, the list of the
+ * tables those triggers follow. Applied by the same runner as the pipeline's migrations, recorded in
+ * that database's schema_migrations: idempotent.
  */
-export const SOURCE_DATABASE_MIGRATIONS = ['190_group_heartbeat.sql'] as const;
+export const SOURCE_DATABASE_MIGRATIONS = ['170_schema_change_log.sql', '190_group_heartbeat.sql', '210_source_tables.sql'] as const;
 
 const prepared = new Set<string>();
 
@@ -71,4 +72,55 @@ export async function recordGroupsElsewhere(db: Queryable, e: Urls): Promise<voi
       [group, database],
     );
   }
+}
+
+/**
+ * The tables a group reading its own database captures, listed there for that database's schema-change
+ * triggers (migration 210). A table the triggers marked 'dropped' keeps its mark until the schema-change
+ * watch has carried it to the catalog (activities/schema-change-sources.ts).
+ */
+export async function listSourceTables(db: Queryable, group: string, sources: string[]): Promise<void> {
+  await db.query(`delete from public.cdc_source_tables where group_name = $1 and not (source = any($2::text[]))`, [group, sources]);
+  await db.query(
+    `insert into public.cdc_source_tables (source, group_name) select unnest($2::text[]), $1
+     on conflict (source) do update set group_name = excluded.group_name, updated_at = now() where cdc_source_tables.group_name <> excluded.group_name`,
+    [group, sources],
+  );
+}
+
+/** A logical replication slot of a group's own source database. */
+export interface SourceSlot {
+  slot: string;
+  walStatus: string | null;
+  active: boolean;
+  confirmedFlushLsn: string | null;
+}
+
+/**
+ * The logical slots of the groups' own source databases (ASTROS_GROUP_DATABASES), each read through that
+ * database's connection: a group on another server has its slot there, where DATABASE_URL's connection
+ * cannot see it. Slots named in `known` (already read through the pipeline's connection) are left out; a
+ * database that does not answer is left out too (its group's slot then reads as missing, which it is to
+ * the pipeline). `poolAt` is the connection of a URL (tests pass their own).
+ */
+export async function groupDatabaseSlots(e: Urls, known: readonly string[], poolAt: (url: string) => Queryable = sourcePoolAt): Promise<SourceSlot[]> {
+  const out: SourceSlot[] = [];
+  const seen = new Set(known);
+  for (const url of new Set(Object.values(e.groupDatabases ?? {}))) {
+    const rows = await poolAt(url)
+      .query<{ slot_name: string; wal_status: string | null; active: boolean; confirmed: string | null }>(
+        `select slot_name, wal_status, active, confirmed_flush_lsn::text as confirmed from pg_replication_slots
+          where slot_type = 'logical' and database = current_database() order by slot_name`,
+      )
+      .then(
+        (r) => r.rows,
+        () => [],
+      );
+    for (const r of rows) {
+      if (seen.has(r.slot_name)) continue;
+      seen.add(r.slot_name);
+      out.push({ slot: r.slot_name, walStatus: r.wal_status, active: r.active, confirmedFlushLsn: r.confirmed });
+    }
+  }
+  return out;
 }

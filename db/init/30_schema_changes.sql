@@ -10,8 +10,13 @@
 -- table's changes on under the old name only until its task restarts, then
 -- drops them), and every object downstream is named after it. So it stops
 -- there, and says so: writes must never go missing without a word.
+-- In a table group's own source database (ASTROS_GROUP_DATABASES) the same
+-- triggers follow the tables listed in public.cdc_source_tables (migration 210)
+-- and log into that database's own cdc_ddl_log; a drop or rename marks the
+-- table there, and the schema-change watch carries it to the catalog.
 -- Only a superuser may create event triggers: the native stack
--- (stack/components/postgres.ts, at every `up`) and docker-compose
+-- (stack/components/postgres.ts, at every `up`, in the pipeline's database and
+-- each group database on its server) and docker-compose
 -- (docker/postgres/initdb/10-astros.sh at the first start, the pg-init job at
 -- every `up`) run this file as one, after 20_grants.sql. Idempotent. Until
 -- the migrations have created the log and the catalog, the triggers do nothing.
@@ -40,11 +45,17 @@ $$;
 
 -- The captured tables of this database: a table group reading another
 -- source database (public.cdc_groups_elsewhere, migration 200) has its tables
--- there, and a table of the same schema.table here is another table.
+-- there, and a table of the same schema.table here is another table. In such
+-- a group's own database (no catalog), the tables its apply listed there.
 create or replace function public.astros_captured_here() returns table (source text, state text)
   language plpgsql stable security definer set search_path = pg_catalog as $$
 begin
-  if to_regclass('public.cdc_groups_elsewhere') is null then
+  if to_regclass('public.captured_tables') is null then
+    -- A group's own source database: the tables the apply listed here (migration 210).
+    if to_regclass('public.cdc_source_tables') is not null then
+      return query select s.source, case s.state when 'captured' then 'active' else s.state end from public.cdc_source_tables s;
+    end if;
+  elsif to_regclass('public.cdc_groups_elsewhere') is null then
     return query select c.source::text, c.state::text from public.captured_tables c;
   else
     return query select c.source::text, c.state::text from public.captured_tables c
@@ -58,7 +69,7 @@ $$;
 create or replace function public.astros_ddl_before() returns event_trigger
   language plpgsql security definer set search_path = pg_catalog as $$
 begin
-  if to_regclass('public.cdc_ddl_log') is null or to_regclass('public.captured_tables') is null then
+  if to_regclass('public.cdc_ddl_log') is null or coalesce(to_regclass('public.captured_tables'), to_regclass('public.cdc_source_tables')) is null then
     return;
   end if;
   perform set_config('astros.ddl_before', coalesce((
@@ -80,7 +91,12 @@ begin
    where source = src and status = 'pending';
   insert into public.cdc_ddl_log (source, command_tag, ddl, lsn, before, after, status, outcome, applied_at)
   values (src, tag, current_query(), pg_current_wal_insert_lsn(), before, coalesce(after, '{}'::jsonb), 'refused', reason, now());
-  update public.captured_tables set state = 'dropped', last_error = reason, updated_at = now() where source = src;
+  if to_regclass('public.captured_tables') is not null then
+    update public.captured_tables set state = 'dropped', last_error = reason, updated_at = now() where source = src;
+  else
+    -- A group's own source database: the schema-change watch carries the mark to the catalog.
+    update public.cdc_source_tables set state = 'dropped', last_error = reason, updated_at = now() where source = src;
+  end if;
 end
 $$;
 revoke all on function public.astros_table_gone(text, text, jsonb, jsonb, text) from public;
@@ -92,7 +108,7 @@ declare
   before jsonb;
   r record;
 begin
-  if to_regclass('public.cdc_ddl_log') is null or to_regclass('public.captured_tables') is null then
+  if to_regclass('public.cdc_ddl_log') is null or coalesce(to_regclass('public.captured_tables'), to_regclass('public.cdc_source_tables')) is null then
     return;
   end if;
   before := nullif(current_setting('astros.ddl_before', true), '')::jsonb;
@@ -131,7 +147,7 @@ create or replace function public.astros_ddl_drop() returns event_trigger
 declare
   r record;
 begin
-  if to_regclass('public.cdc_ddl_log') is null or to_regclass('public.captured_tables') is null then
+  if to_regclass('public.cdc_ddl_log') is null or coalesce(to_regclass('public.captured_tables'), to_regclass('public.cdc_source_tables')) is null then
     return;
   end if;
   for r in

@@ -107,8 +107,9 @@ export const withClient = <T>(url: string, fn: (c: pg.Client) => Promise<T>): Pr
 /**
  * A table group's own source database on this server (ASTROS_GROUP_DATABASES, connectors/postgres/sources.ts):
  * made with the app role as owner, and given what the astros database's superuser setup gives the capture:
- * the CDC role's CONNECT and schema usage, the slot functions recovery calls (20_grants.sql). Idempotent.
- * The rest (publication, heartbeat table, grants per table) the pipeline's apply makes as the app role.
+ * the CDC role's CONNECT and schema usage, the slot functions recovery calls (20_grants.sql), the event
+ * triggers that log its tables' schema changes (30_schema_changes.sql). Idempotent. The rest (publication,
+ * heartbeat table, DDL log, grants per table) the pipeline's apply makes as the app role.
  */
 export async function prepareSourceDatabase(repoRoot: string, superuserUrl: string, database: string): Promise<void> {
   await withClient(superuserUrl, async (c) => {
@@ -117,7 +118,10 @@ export async function prepareSourceDatabase(repoRoot: string, superuserUrl: stri
   });
   const u = new URL(superuserUrl);
   u.pathname = `/${database}`;
-  await withClient(u.toString(), (c) => c.query(fs.readFileSync(path.join(repoRoot, 'db', 'init', '20_grants.sql'), 'utf8')));
+  await withClient(u.toString(), async (c) => {
+    await c.query(fs.readFileSync(path.join(repoRoot, 'db', 'init', '20_grants.sql'), 'utf8'));
+    await c.query(fs.readFileSync(path.join(repoRoot, 'db', 'init', '30_schema_changes.sql'), 'utf8'));
+  });
 }
 
 export const postgres: Component = {

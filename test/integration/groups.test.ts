@@ -16,42 +16,24 @@
  *    Connect offsets and slot move forward (never reset) and nothing is read
  *    again (no snapshot reads);
  *  - removing the group's last table removes its connector, slot and
- *    publication, and says so;
- *  - a second group reading a second database on the same server
- *    (ASTROS_GROUP_DATABASES): its publication, heartbeat and slot there, its
- *    connector reading it; writers on both databases; validation agrees;
- *    groups list and the lag report show it; its lost slot recovered while the
- *    default group streams; its last table removed takes its slot and connector.
+ *    publication, and says so.
+ * A group reading a second database: groups-databases.test.ts.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createValidationActivities } from '../../activities/validation/activities.ts';
-import { retireGroup } from '../../activities/retire-group.ts';
 import { dropInactiveSlot } from '../../connectors/postgres/slots.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
 import { groupNames, pipelineNames } from '../../shared/names.ts';
-import { config } from '../../config/load.ts';
-import { profilePasswords, roleUrl } from '../../config/profiles.ts';
-import { prepareSourceDatabase } from '../../stack/components/postgres.ts';
 import type { ValidationReport } from '../../shared/validation.ts';
-import { chRows, clickhouse, dropCapturedTable, repoRoot, requireEnv, runCommand, startPipelineTestWorker, testConnect, testEndpoints, testKafka, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { chRows, clickhouse, dropCapturedTable, requireEnv, runCommand, startPipelineTestWorker, testConnect, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { cliOn, json, lsn, probe, probeArrived as probeArrivedIn, slotExists as slotExistsOn, takeDownGroup, validateTable } from './groups-helpers.ts';
 
 const tag = uniqueTag('grp');
 const group = tag;
 const g = groupNames(group);
-// The second group reads a second database of the test server (made and prepared once, as the stack does).
-const secondDb = 'astros_second';
-const group2 = `${tag}_b`;
-const g2 = groupNames(group2);
-const other = `public.gother_${tag}`;
-const previousGroupDatabases = process.env.ASTROS_GROUP_DATABASES;
-process.env.ASTROS_GROUP_DATABASES = `${group2}=${secondDb}`;
-let pool2: pg.Pool;
 const big = `public.gbig_${tag}`;
 const empty = `public.gempty_${tag}`;
-const probe = 'public.cdc_types_probe';
 const taskQueue = `groups-${tag}`;
 
 let pool: pg.Pool;
@@ -59,14 +41,8 @@ let ch: ClickHouseClient;
 let worker: TestWorker;
 const connect = testConnect();
 
-const cli = (...args: string[]) => runCommand('npx', ['tsx', 'cli/astros.ts', ...args], { TASK_QUEUE: taskQueue, FORCE_COLOR: '0' });
-const json = <T>(text: string): T => JSON.parse(text.slice(text.indexOf('['))) as T;
-
-async function validate(source: string): Promise<ValidationReport> {
-  const spec = await validationSpecFor(pool, source, testEndpoints().groupPrefix, (grp) => (grp === group2 ? pool2 : pool));
-  const acts = createValidationActivities({ pool, clickhouse: ch, kafka: testKafka(), endpoints: testEndpoints() });
-  return new MockActivityEnvironment().run(acts.compareTable, { spec: { ...spec, buckets: 64, maxWaitMs: 120_000 }, reportKey: `groups-${tag}-${source}-${Date.now()}` });
-}
+const cli = cliOn(taskQueue);
+const validate = (source: string): Promise<ValidationReport> => validateTable(pool, ch, source, `groups-${tag}-${source}`);
 
 /** The default group's position: Connect's committed offset (an LSN) and the slot's confirmed LSN. */
 async function defaultPosition(): Promise<{ offset: bigint; confirmed: string; config: Record<string, string> }> {
@@ -74,11 +50,6 @@ async function defaultPosition(): Promise<{ offset: bigint; confirmed: string; c
   const { rows } = await pool.query<{ confirmed: string }>(`select confirmed_flush_lsn::text as confirmed from pg_replication_slots where slot_name = $1`, [pipelineNames.slot]);
   return { offset: BigInt(String(o?.lsn ?? 0)), confirmed: rows[0]!.confirmed, config: await connect.config(pipelineNames.connector) };
 }
-
-const lsn = (text: string): bigint => {
-  const [hi, lo] = text.split('/');
-  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
-};
 
 /** Updates the group's big table and inserts probe rows (the default group) until stopped. */
 function startWriter(): { stop: () => Promise<number> } {
@@ -101,20 +72,13 @@ function startWriter(): { stop: () => Promise<number> } {
   };
 }
 
-const slotExists = async (slot: string) => ((await pool.query(`select 1 from pg_replication_slots where slot_name = $1`, [slot])).rowCount ?? 0) > 0;
-const probeArrived = (key: string) => waitFor(() => chRows<{ n: string }>(ch, `SELECT count() AS n FROM astros.cdc_types_probe FINAL WHERE probe_key = {k:String}`, { k: key }), (r) => r[0]?.n === '1', `probe row ${key}`);
+const slotExists = (slot: string) => slotExistsOn(pool, slot);
+const probeArrived = (key: string) => probeArrivedIn(ch, key);
 
 let before: Awaited<ReturnType<typeof defaultPosition>>;
 
 beforeAll(async () => {
   pool = new pg.Pool({ connectionString: requireEnv('DATABASE_URL'), max: 6 });
-  const url = new URL(requireEnv('DATABASE_URL'));
-  const superuser = roleUrl(profilePasswords('test', config('test').stack.stateDir), 'superuser', Number(url.port), url.hostname);
-  await prepareSourceDatabase(repoRoot, superuser, secondDb);
-  url.pathname = `/${secondDb}`;
-  pool2 = new pg.Pool({ connectionString: url.toString(), max: 4 });
-  await pool2.query(`create table ${other} (id int primary key, v text not null)`);
-  await pool2.query(`insert into ${other} select g, 'row ' || g from generate_series(1, 500) g`);
   ch = clickhouse();
   worker = await startPipelineTestWorker(taskQueue, pool, ch);
   await pool.query(`create table ${empty} (id int primary key, v text)`);
@@ -126,23 +90,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.stop();
   for (const s of [big, empty]) await dropCapturedTable(pool, ch, s);
-  await dropCapturedTable(pool, ch, other).catch(() => undefined);
-  await pool2?.query(`drop table if exists ${other}`).catch(() => undefined);
-  await retireGroup(pool2, connect, group2, () => undefined, 30_000).catch(async () => {
-    await connect.remove(g2.connector).catch(() => undefined);
-    await waitFor(() => dropInactiveSlot(pool2, g2.slot).then(async (dropped) => dropped || !(await slotExists(g2.slot))), (done) => done, `slot ${g2.slot} dropped`, 60_000, 500).catch(() => undefined);
-    await pool2.query(`drop publication if exists ${g2.publication}`).catch(() => undefined);
-  });
-  await pool2?.end();
-  if (previousGroupDatabases === undefined) delete process.env.ASTROS_GROUP_DATABASES;
-  else process.env.ASTROS_GROUP_DATABASES = previousGroupDatabases;
-  // A group left by a failed run would keep its slot (and WAL) on the shared stack: retired, or else taken down without waiting.
-  await retireGroup(pool, connect, group, () => undefined, 30_000).catch(async (err: unknown) => {
-    console.log(`[groups] cleanup: ${String(err)}; removing the group's connector, slot and publication without waiting`);
-    await connect.remove(g.connector).catch(() => undefined);
-    await waitFor(() => dropInactiveSlot(pool, g.slot).then(async (dropped) => dropped || !(await slotExists(g.slot))), (done) => done, `slot ${g.slot} dropped`, 60_000, 500).catch(() => undefined);
-    await pool.query(`drop publication if exists ${g.publication}`).catch(() => undefined);
-  });
+  await takeDownGroup(pool, group);
   await pool.query(`delete from ${probe} where probe_key like $1`, [`${tag}%`]).catch(() => undefined);
   await ch?.close();
   await pool?.end();
@@ -180,46 +128,6 @@ describe('table groups', () => {
     expect((await validationSpecFor(pool, probe, testEndpoints().groupPrefix)).catchUp).toMatchObject({ slotName: pipelineNames.slot });
   });
 
-  it('a second group reads a second database: its publication, heartbeat and slot there; writes on both databases; both validate', { timeout: 300_000 }, async () => {
-    let stop = false;
-    let n = 0;
-    const writing = (async () => {
-      for (; !stop; n++) {
-        await pool2.query(`update ${other} set v = v || '+' where id = $1`, [1 + (n % 500)]);
-        if (n % 4 === 0) await pool.query(`insert into ${probe} (probe_key, label, counter) values ($1, 'groups db2', $2)`, [`${tag}_d${n}`, n]);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
-    const t0 = Date.now();
-    const add = await cli('tables', 'add', other, '--group', group2, '--timeout', '5m');
-    stop = true;
-    await writing;
-    console.log(`[groups] 500-row table of database ${secondDb} added in a new group in ${((Date.now() - t0) / 1000).toFixed(1)} s with ${n} concurrent writes`);
-    expect(add.code, add.text).toBe(0);
-    expect(add.text).toContain(`${other}: streaming (key id; `);
-    expect(await connect.config(g2.connector)).toMatchObject({ 'database.dbname': secondDb, 'slot.name': g2.slot, 'publication.name': g2.publication, 'table.include.list': other });
-    const { rows: slots } = await pool.query<{ database: string }>(`select database from pg_replication_slots where slot_name = $1`, [g2.slot]);
-    expect(slots).toEqual([{ database: secondDb }]);
-    const members = await pool2.query<{ t: string }>(`select schemaname || '.' || tablename as t from pg_publication_tables where pubname = $1 order by 1`, [g2.publication]);
-    expect(members.rows.map((r) => r.t)).toEqual([pipelineNames.groupHeartbeatTable, other].sort());
-    // Nothing of the group in the pipeline's database.
-    expect((await pool.query(`select 1 from pg_publication where pubname = $1`, [g2.publication])).rowCount).toBe(0);
-    await pool2.query(`insert into ${other} values (501, 'streamed from db2')`);
-    for (const source of [other, probe]) {
-      const r = await validate(source);
-      expect(r.outcome, `${source}: ${r.summary}`).toBe('agree');
-    }
-    await waitFor(() => pool2.query<{ n: string }>(`select count(*) as n from public.cdc_group_heartbeat where group_name = $1`, [group2]), (r) => r.rows[0]?.n === '1', `group ${group2}'s heartbeat in ${secondDb}`, 30_000, 250);
-    // The same schema.table in the pipeline's database is refused: tables are named by schema.table.
-    await pool.query(`create table ${other} (id int primary key)`);
-    const twin = await cli('tables', 'add', other, '--timeout', '1m');
-    // The pipeline database's schema-change triggers leave the other database's table alone.
-    await pool.query(`drop table ${other}`);
-    expect((await pool.query(`select state from ${pipelineNames.catalogTable} where source = $1`, [other])).rows).toEqual([{ state: 'streaming' }]);
-    expect(twin.code, twin.text).toBe(1);
-    expect(twin.text).toContain(`${other} is already captured from database ${secondDb} (group ${group2}); tables are named by schema.table across source databases`);
-  });
-
   it('the same add twice changes nothing; an add into another group is refused with the way to move the table', { timeout: 120_000 }, async () => {
     const catalog = await pool.query(`select source, declaration, state, updated_at from ${pipelineNames.catalogTable} order by source`);
     const again = await cli('tables', 'add', big, '--group', group, '--timeout', '1m');
@@ -240,8 +148,6 @@ describe('table groups', () => {
     expect(rows.find((r) => r.group === 'default')).toMatchObject({ slot: pipelineNames.slot, connectorState: expect.stringMatching(/^RUNNING/) as unknown });
     expect(rows.find((r) => r.group === group)).toMatchObject({ slot: g.slot, connectorState: 'RUNNING (tasks RUNNING)', tables: [big, empty].sort(), slotState: expect.stringMatching(/^active/) as unknown });
     expect(rows.find((r) => r.group === group)?.lastHeartbeat).not.toBeNull();
-    expect(rows.find((r) => r.group === group2)).toMatchObject({ database: secondDb, slot: g2.slot, connectorState: 'RUNNING (tasks RUNNING)', tables: [other], slotState: expect.stringMatching(/^active/) as unknown });
-    expect(rows.find((r) => r.group === group2)?.lastHeartbeat).not.toBeNull();
     const tables = json<{ source: string; group: string }[]>((await cli('tables', 'list', '--json')).text);
     expect(tables.find((t) => t.source === big)?.group).toBe(group);
     expect(tables.find((t) => t.source === probe)?.group).toBe('default');
@@ -250,14 +156,12 @@ describe('table groups', () => {
     expect(lag.text).toContain(`group ${group}: ${[big, empty].sort().join(', ')}`);
     expect(lag.text).toMatch(new RegExp(`slot ${g.slot} active, confirmed flush`));
     expect(lag.text).toMatch(new RegExp(`slot ${pipelineNames.slot} active, confirmed flush`));
-    expect(lag.text).toMatch(new RegExp(`slot ${g2.slot} active, confirmed flush`));
     console.log(`[groups] groups list:\n${(await cli('groups', 'list')).text}`);
-    // The stack's monitor: both groups' slots and connectors on /metrics and the page.
+    // The stack's monitor: the group's slot and connector on /metrics and the page.
     const monitor = requireEnv('MONITOR_URL');
-    const wanted = [g.slot, g2.slot].map((slot) => `astros_replication_slot_active{slot="${slot}"} 1`).concat([g.connector, g2.connector].map((c) => `astros_connector_tasks{connector="${c}",state="RUNNING"} 1`));
+    const wanted = [`astros_replication_slot_active{slot="${g.slot}"} 1`, `astros_connector_tasks{connector="${g.connector}",state="RUNNING"} 1`];
     await waitFor(() => fetch(`${monitor}/metrics`).then((r) => r.text()), (t) => wanted.every((w) => t.includes(w)), `${wanted.join(', ')} on the monitor's /metrics`, 60_000, 500);
-    const page = await waitFor(() => fetch(`${monitor}/`).then((r) => r.text()), (t) => [g.slot, g2.slot, g.connector, g2.connector].every((x) => t.includes(x)), 'both groups on the monitor page', 60_000, 500);
-    expect(page).toContain(g2.slot);
+    await waitFor(() => fetch(`${monitor}/`).then((r) => r.text()), (t) => [g.slot, g.connector].every((x) => t.includes(x)), 'the group on the monitor page', 60_000, 500);
   });
 
   it("the group's own heartbeat moves its idle slot past WAL that other tables write", { timeout: 120_000 }, async () => {
@@ -305,24 +209,6 @@ describe('table groups', () => {
     await waitFor(() => chRows<{ id: number }>(ch, `SELECT id FROM astros.gempty_${tag} FINAL WHERE id = 3`), (rows) => rows.length === 1, 'a change after the recovery', 120_000);
   });
 
-  it("the second database's group: its slot dropped, recover --group makes a new one there and resyncs its table; the default group streams", { timeout: 300_000 }, async () => {
-    await connect.stop(g2.connector);
-    await waitFor(() => connect.connectorState(g2.connector), (s) => s === 'STOPPED', `${g2.connector} stopped`);
-    await waitFor(() => dropInactiveSlot(pool2, g2.slot), (dropped) => dropped, `slot ${g2.slot} released and dropped`, 60_000, 500);
-    await pool2.query(`update ${other} set v = 'in the gap' where id <= 5`);
-    await pool.query(`insert into ${probe} (probe_key, label) values ($1, 'while the db2 group has no slot')`, [`${tag}_noslot2`]);
-    await probeArrived(`${tag}_noslot2`);
-    const r = await cli('recover', '--group', group2, '--timeout', '5m');
-    console.log(`[groups] recover --group (second database):\n${r.text.split('\n').filter((l) => !l.startsWith('recover: ')).join('\n')}`);
-    expect(r.code, r.text).toBe(0);
-    expect(r.text).toContain(`slot ${g2.slot}: was missing; the connector streams from a new slot`);
-    expect(r.text).toMatch(new RegExp(`${other.replace('.', '\\.')}: resynced 501 rows at \\S+ \\(5 changed, 0 deleted, 496 unchanged\\); .*: agree`));
-    expect(r.text).not.toContain(probe);
-    expect((await pool.query(`select database from pg_replication_slots where slot_name = $1`, [g2.slot])).rows).toEqual([{ database: secondDb }]);
-    await pool2.query(`insert into ${other} values (502, 'after the recovery')`);
-    await waitFor(() => chRows<{ id: number }>(ch, `SELECT id FROM astros.gother_${tag} FINAL WHERE id = 502`), (rows) => rows.length === 1, 'a change in the second database after the recovery', 120_000);
-  });
-
   it('adoption: the default group keeps its connector configuration, its offsets and slot only move forward, nothing is read again', { timeout: 60_000 }, async () => {
     const after = await defaultPosition();
     // The table list follows the catalog (earlier test files capture and drop tables); everything else is kept.
@@ -351,14 +237,5 @@ describe('table groups', () => {
     // The default group streams on.
     await pool.query(`insert into ${probe} (probe_key, label) values ($1, 'after the group went')`, [`${tag}_after`]);
     await probeArrived(`${tag}_after`);
-  });
-  it("removing the second database's group's last table removes its connector, slot and publication there", { timeout: 300_000 }, async () => {
-    const last = await cli('tables', 'remove', other, '--timeout', '4m');
-    expect(last.code, last.text).toBe(0);
-    expect(last.text).toContain(`group ${group2}: no table left; its changes up to `);
-    expect(last.text).toContain(`connector ${g2.connector}, slot ${g2.slot} and publication ${g2.publication} removed`);
-    expect(await connect.names()).not.toContain(g2.connector);
-    expect(await slotExists(g2.slot)).toBe(false);
-    expect((await pool2.query(`select 1 from pg_publication where pubname = $1`, [g2.publication])).rowCount).toBe(0);
   });
 });

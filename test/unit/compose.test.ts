@@ -357,7 +357,18 @@ describe('the services run the repository\'s own files', () => {
     expect(again.image).toBe(svc('postgres').image);
     expect(again.volumes).toContainEqual(expect.objectContaining({ type: 'bind', source: './db/init', target: '/astros/db/init', read_only: true }));
     expect(again.command?.join(' ')).toMatch(/for f in \/astros\/db\/init\/\*\.sql; .*\*\/10_roles\.sql\) continue .*psql -v ON_ERROR_STOP=1 .*-U postgres -d astros -f "\$f"/);
+    // Each table group's own database on this server, prepared as the native stack's prepareSourceDatabase does.
+    expect(again.command?.join(' ')).toMatch(/&& sh \/astros\/group-databases\.sh$/);
+    expect(again.volumes).toContainEqual(expect.objectContaining({ type: 'bind', source: './docker/postgres/group-databases.sh', target: '/astros/group-databases.sh', read_only: true }));
+    expect(env('pg-init')).toHaveProperty('ASTROS_GROUP_DATABASES');
+    const groupScript = fs.readFileSync(path.join(root, 'docker/postgres/group-databases.sh'), 'utf8');
     const nativeSource = fs.readFileSync(path.join(root, 'stack/components/postgres.ts'), 'utf8');
+    const nativeGroup = nativeSource.slice(nativeSource.indexOf('export async function prepareSourceDatabase'));
+    for (const f of ['20_grants.sql', '30_schema_changes.sql']) {
+      expect(groupScript).toContain(f);
+      expect(nativeGroup.slice(0, nativeGroup.indexOf('\n}\n'))).toContain(`'${f}'`);
+    }
+    for (const s of ['setup', 'worker', 'monitor']) expect(env(s), s).toHaveProperty('ASTROS_GROUP_DATABASES');
     for (const f of fs.readdirSync(path.join(root, 'db/init')).filter((n) => n.endsWith('.sql'))) {
       expect(script, `10-astros.sh does not run db/init/${f}`).toContain(`/${f}`);
       expect(nativeSource, `postgres.ts does not run db/init/${f}`).toContain(`'${f}'`);

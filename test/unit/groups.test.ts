@@ -16,6 +16,8 @@ import type { MonitorHistory } from '../../monitor/history.ts';
 import { MonitorMetrics } from '../../monitor/metrics.ts';
 import { renderPage } from '../../monitor/page.ts';
 import { DEFAULT_GROUP, groupNames, groupOfSlot, pipelineNames } from '../../shared/names.ts';
+import type { Queryable } from '../../catalog/db.ts';
+import { groupDatabaseSlots } from '../../connectors/postgres/sources.ts';
 
 const table = (source: string): SourceTable => ({ source, schema: 'public', table: source.split('.')[1]!, kind: 'r', replicaIdentity: 'f', owner: 'astros', columns: [] });
 
@@ -155,5 +157,32 @@ describe('the monitor with two groups', () => {
     expect(lost).toMatch(new RegExp(`data-alerts="slot"><strong>Not capturing:</strong> replication slot ${g2.slot} is lost`));
     expect(lost).toContain(`slot ${g2.slot} LOST`);
     expect(lost).not.toContain(`slot ${pipelineNames.slot} LOST`);
+  });
+
+  it("each group's own database's slots are read through that database's connection (another server's slot is not missing), once per database", async () => {
+    const asked: string[] = [];
+    const rowsAt: Record<string, { slot_name: string; wal_status: string; active: boolean; confirmed: string }[]> = {
+      'postgres://a@other:5432/shop': [{ slot_name: 'astros_debezium_orders', wal_status: 'reserved', active: true, confirmed: '0/10' }],
+      'postgres://a@127.0.0.1:5432/second': [
+        { slot_name: 'astros_debezium_b', wal_status: 'lost', active: false, confirmed: '0/20' },
+        { slot_name: 'astros_debezium', wal_status: 'reserved', active: true, confirmed: '0/30' },
+      ],
+    };
+    const poolAt = (url: string): Queryable =>
+      ({
+        query: async () => {
+          asked.push(url);
+          if (url.includes('down')) throw new Error('connect ECONNREFUSED');
+          return { rows: rowsAt[url] ?? [] };
+        },
+      }) as unknown as Queryable;
+    const e = { groupDatabases: { orders: 'postgres://a@other:5432/shop', b: 'postgres://a@127.0.0.1:5432/second', c: 'postgres://a@127.0.0.1:5432/second', d: 'postgres://a@down:5432/x' } };
+    // The pipeline's connection already read astros_debezium: not listed twice; a database that does not answer adds nothing.
+    expect(await groupDatabaseSlots(e, ['astros_debezium'], poolAt)).toEqual([
+      { slot: 'astros_debezium_orders', walStatus: 'reserved', active: true, confirmedFlushLsn: '0/10' },
+      { slot: 'astros_debezium_b', walStatus: 'lost', active: false, confirmedFlushLsn: '0/20' },
+    ]);
+    expect(asked).toEqual(['postgres://a@other:5432/shop', 'postgres://a@127.0.0.1:5432/second', 'postgres://a@down:5432/x']);
+    expect(await groupDatabaseSlots({}, [], poolAt)).toEqual([]);
   });
 });
