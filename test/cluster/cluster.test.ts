@@ -2,8 +2,10 @@
  * The cluster profile as started by the layer's global setup: every host its
  * own network namespace with its own address, three brokers replicating each
  * topic three times with two in sync required, two Connect workers in one
- * group, two pipeline workers on one task queue, and the pipeline working end
- * to end through them (ingest, validation, dbt).
+ * group, two pipeline workers on one task queue, two ClickHouse hosts of one
+ * replica set, and the pipeline working end to end through them (ingest,
+ * validation of each ClickHouse host, dbt), with the second ClickHouse host
+ * cut off while the ingest's changes flow: reads fail over, it catches up.
  */
 import fs from 'node:fs';
 import { Connection } from '@temporalio/client';
@@ -14,6 +16,7 @@ import { KafkaConnect } from '../../connectors/kafka-connect/client.ts';
 import { pipelineNames } from '../../shared/names.ts';
 import { createContext } from '../../stack/lib/context.ts';
 import { runCommand } from '../integration/helpers.ts';
+import { cutHost, restoreHost } from './cluster-faults.ts';
 import { clusterManager, clusterPlanOfTests } from './cluster-stack.ts';
 
 const plan = clusterPlanOfTests();
@@ -41,6 +44,18 @@ describe('the cluster profile', () => {
     }
     expect(seen.size).toBe(7);
     expect(netnsOf(process.pid)).not.toBe([...seen][0]);
+    // Both ClickHouse hosts, each in its own namespace; the profile's environment names the second.
+    for (const [component, service] of [['clickhouse', 'clickhouse'], ['clickhouse2', 'clickhouse2']] as const) {
+      const host = hostsRunning(plan, service)[0]!;
+      const row = byName.get(component);
+      expect(row?.state, component).toBe('healthy');
+      expect(netnsOf(row!.pid!), component).toBe(inodeOfNamespace(host.namespace));
+    }
+    const ports = createContext('cluster').ports;
+    expect(parseConfig(process.env).clickhouseReplicas.map((r) => r.url)).toEqual([
+      `http://${hostsRunning(plan, 'clickhouse')[0]!.address}:${ports.clickhouseHttp}`,
+      `http://${hostsRunning(plan, 'clickhouse2')[0]!.address}:${ports.clickhouseReplicaHttp}`,
+    ]);
 
     // What a person reads: every host, its address and what runs there.
     const status = await npm('stack', '--', 'status', '--profile', 'cluster');
@@ -80,13 +95,28 @@ describe('the cluster profile', () => {
     }
   });
 
-  it('ingest, validate and dbt pass through the cluster', async () => {
-    const ingest = await npm('ingest');
-    expect(ingest.code, ingest.text).toBe(0);
-    expect(ingest.text).toMatch(/"outcome": "agree"/);
-    const validate = await npm('validate');
-    expect(validate.code, validate.text).toBe(0);
-    expect(validate.text).toMatch(/: agree \(/);
+  it('ingest, validate and dbt pass through the cluster; with ch2 cut off reads fail over to ch1, and ch2 catches up', async () => {
+    // The ingest's changes reach Kafka while ch2 is cut off: it must read them once its link is back.
+    const ch2 = hostsRunning(plan, 'clickhouse2')[0]!;
+    cutHost(ch2);
+    try {
+      const ingest = await npm('ingest');
+      expect(ingest.code, ingest.text).toBe(0);
+      expect(ingest.text).toMatch(/"outcome": "agree"/);
+      // ch2 as the primary: it does not answer, so validation reads ch1 and says so.
+      const failover = await runCommand('npm', ['run', '-s', 'validate'], { CLICKHOUSE_PRIMARY: 'ch2' });
+      expect(failover.code, failover.text).toBe(0);
+      expect(failover.text).toMatch(/: agree \(/);
+      expect(failover.text).toContain(`ch2 (http://${ch2.address}:8124) not answering: reading from ch1`);
+    } finally {
+      restoreHost(ch2);
+    }
+    // Each host on its own: ch1, and ch2 after it caught up (validation waits for its catch-up).
+    for (const replica of ['ch1', 'ch2']) {
+      const validate = await npm('validate', '--', '--replica', replica);
+      expect(validate.code, `${replica}: ${validate.text}`).toBe(0);
+      expect(validate.text).toMatch(/: agree \(/);
+    }
     const dbt = await runCommand('npm', ['run', '-s', 'dbt'], { STACK_PROFILE: 'cluster' });
     expect(dbt.code, dbt.text).toBe(0);
     expect(dbt.text).toMatch(/ERROR=0/);
