@@ -5,9 +5,12 @@
  *               the connector heartbeat's last write (cdc_heartbeat)
  *   Kafka       each captured topic's end offsets vs the ClickHouse consumer
  *               group's committed offsets, partition by partition (the lag is
- *               the sum of each partition's shortfall: offsets are per partition)
+ *               the sum of each partition's shortfall: offsets are per partition);
+ *               on a ClickHouse cluster one group per shard, each reading the
+ *               whole topic: a table's lag is its worst shard's, each shown
  *   ClickHouse  the newest source LSN applied to each current-state table
- *               (max(version)) and its commit time
+ *               (max(version)) and its commit time (on a cluster through the
+ *               Distributed table, which keeps the name: every shard)
  *
  * The command: `npm run lag` (cli/lag.ts).
  *
@@ -22,7 +25,9 @@
 import { activeTables, groupsOf } from '../catalog/store.ts';
 import { chRows, type ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import { withAdmin, type Kafka } from '../connectors/kafka/client.ts';
-import { behind, committedOffsets, topicEnds } from '../connectors/kafka/offsets.ts';
+import { behind, committedOffsets, topicEnds, type PartitionEnds } from '../connectors/kafka/offsets.ts';
+import { consumerGroupsOf } from '../connectors/clickhouse/shard-groups.ts';
+import { shardGroup } from '../catalog/cluster-shape.ts';
 import type { Queryable } from '../connectors/postgres/pool.ts';
 import { groupSource } from '../connectors/postgres/sources.ts';
 import { slotPosition, slotProblem, slotWarning, type SlotPosition } from '../connectors/postgres/slots.ts';
@@ -62,6 +67,8 @@ export interface LagOptions {
   tables?: LagTable[];
   /** The groups reading a source database of their own (ASTROS_GROUP_DATABASES): their slot and heartbeat are read there. */
   groupDatabases?: Record<string, string>;
+  /** CLICKHOUSE_CLUSTER: the consumer groups are one per shard (`<group>-shard<n>`). */
+  clickhouseCluster?: string;
 }
 
 /** One table group's slot against the server's WAL, its connector's last heartbeat, its tables. */
@@ -75,6 +82,34 @@ export interface PartitionLag {
   lag: number;
 }
 
+/** One consumer group's position on a topic: committed offsets summed, what every partition still has to read, per partition. */
+export interface GroupOffsets {
+  group: string;
+  committedOffset: number;
+  lag: number;
+  byPartition: PartitionLag[];
+}
+
+/**
+ * A topic against its ClickHouse consumers: the one group's position, or on a cluster the worst shard's
+ * (group says `<group>-shard{shard}`) with every shard's in `shards`.
+ */
+export type KafkaLag = GroupOffsets & { topic: string; partitions: number; endOffset: number; shards?: GroupOffsets[] };
+
+/** One group's offsets against the topic's ends. */
+export function groupOffsets(group: string, ends: PartitionEnds[], committed: Map<number, bigint>): GroupOffsets {
+  const b = behind(ends, committed);
+  return { group, committedOffset: Number(b.done), lag: Number(b.pending), byPartition: b.partitions.map((p) => ({ partition: p.partition, endOffset: Number(p.end), committedOffset: Number(p.done), lag: Number(p.pending) })) };
+}
+
+/** A topic's row: its one group, or every shard's group with the worst (most behind) as the table's lag. */
+export function topicLag(topic: string, group: string, ends: PartitionEnds[], groups: GroupOffsets[], cluster: boolean): KafkaLag {
+  const endOffset = Number(behind(ends, new Map()).end);
+  const worst = groups.reduce((a, b) => (b.lag > a.lag ? b : a));
+  if (!cluster) return { topic, partitions: ends.length, endOffset, ...worst };
+  return { topic, partitions: ends.length, endOffset, ...worst, group: shardGroup(group), shards: groups };
+}
+
 export interface LagReport {
   at: string;
   /** The first group's (the default group's, or the slot asked for). */
@@ -82,7 +117,7 @@ export interface LagReport {
   /** Every group's slot, the default group first (absent: the one slot in postgres). */
   groups?: GroupLag[];
   /** End and committed offsets summed over the topic's partitions; lag: what every partition still has to read; byPartition: the same per partition. */
-  kafka: { topic: string; group: string; partitions: number; endOffset: number; committedOffset: number; lag: number; byPartition: PartitionLag[] }[];
+  kafka: KafkaLag[];
   clickhouse: { table: string; newestLsn: string | null; newestCommit: string | null; rows: number }[];
 }
 
@@ -119,9 +154,10 @@ export async function lagReport(c: LagClients, opts: LagOptions): Promise<LagRep
         continue;
       }
       const ends = await topicEnds(admin, t.topic);
-      const b = behind(ends, await committedOffsets(admin, t.group, t.topic));
-      const byPartition = b.partitions.map((p) => ({ partition: p.partition, endOffset: Number(p.end), committedOffset: Number(p.done), lag: Number(p.pending) }));
-      rows.push({ topic: t.topic, group: t.group, partitions: ends.length, endOffset: Number(b.end), committedOffset: Number(b.done), lag: Number(b.pending), byPartition });
+      const groups = await consumerGroupsOf(c.clickhouse, opts.clickhouseCluster, t.group);
+      const offsets: GroupOffsets[] = [];
+      for (const g of groups) offsets.push(groupOffsets(g, ends, await committedOffsets(admin, g, t.topic)));
+      rows.push(topicLag(t.topic, t.group, ends, offsets, opts.clickhouseCluster !== undefined));
     }
     return rows;
   });
@@ -185,7 +221,8 @@ function offsetLines(r: LagReport): string[] {
   for (const k of r.kafka) {
     // Per partition too: one partition stuck behind (its leader cut off) hides in a sum the others keep small.
     const over = k.partitions > 1 ? ` (${k.partitions} partitions: ${partitionLags(k.byPartition)})` : '';
-    lines.push(`kafka       ${k.topic} -> group ${k.group}: end ${k.endOffset}, committed ${k.committedOffset}, lag ${k.lag}${over}`);
+    lines.push(`kafka       ${k.topic} -> group ${k.group}: end ${k.endOffset}, committed ${k.committedOffset}, lag ${k.lag}${k.shards ? ' (worst shard)' : ''}${over}`);
+    for (const g of k.shards ?? []) lines.push(`              shard group ${g.group}: committed ${g.committedOffset}, lag ${g.lag}${k.partitions > 1 ? ` (${partitionLags(g.byPartition)})` : ''}`);
   }
   for (const c of r.clickhouse) lines.push(`clickhouse  ${c.table}: newest LSN applied ${c.newestLsn ?? 'none'} (commit ${c.newestCommit ?? 'n/a'}), ${c.rows} rows before merges`);
   return lines;

@@ -24,12 +24,11 @@
 import type pg from 'pg';
 import { type ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import type { TableObjects } from '../catalog/object-types.ts';
-import { ident } from '../catalog/column-types.ts';
 import { queueViewsDropOrder, tableNames, type TableNames } from '../shared/names.ts';
 import { deriveOptions, deriveTables } from '../catalog/derive.ts';
 import { applyPlan, liveTables, planTable, type TablePlan } from '../catalog/reconcile.ts';
 import { tableRetention } from '../catalog/retention.ts';
-import { describeStep, planSchemaChange, refusalMessage, sameColumns, type SchemaPlan, type TableShape } from '../catalog/schema-change.ts';
+import { describeStep, planSchemaChange, refusalMessage, sameColumns, storageStatements, type SchemaPlan, type TableShape } from '../catalog/schema-change.ts';
 import { catalogEntries, isCaptured, setTableState } from '../catalog/store.ts';
 import type { Endpoints } from '../config/load.ts';
 import type { ActivityDeps } from './deps.ts';
@@ -102,16 +101,8 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
   }
 
   async function storageSteps(ch: ClickHouseClient, t: TableObjects, plan: SchemaPlan): Promise<void> {
-    const storage = [t.changelog.name, t.changes.name, t.current.name];
-    for (const s of plan.steps) {
-      if (s.kind === 'rename') {
-        for (const [from, to] of s.outputs) for (const table of storage) await ch.command({ query: `ALTER TABLE ${table} RENAME COLUMN IF EXISTS ${ident(from)} TO ${ident(to)}` });
-      } else if (s.kind === 'widen') {
-        for (const table of storage) await ch.command({ query: `ALTER TABLE ${table} MODIFY COLUMN IF EXISTS ${ident(s.column)} ${s.to}`, clickhouse_settings: { mutations_sync: '2' } });
-      } else if (s.kind === 'drop') {
-        for (const c of s.outputs) await ch.command({ query: `ALTER TABLE ${t.current.name} DROP COLUMN IF EXISTS ${ident(c)}`, clickhouse_settings: { mutations_sync: '2' } });
-      }
-    }
+    // On a cluster: the local tables and the Distributed tables over them, ON CLUSTER (catalog/schema-change.ts).
+    for (const st of storageStatements(t, plan)) await ch.command({ query: st.sql, ...(st.mutation ? { clickhouse_settings: { mutations_sync: '2' } } : {}) });
   }
 
   /** In the DDL log of `db`: the pipeline's database, or a group's own (activities/schema-change-sources.ts). */

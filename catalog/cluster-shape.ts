@@ -85,6 +85,17 @@ export const errorShardFilter = (cluster: string): string => `_partition % ${sha
 /** Every shard its own consumer group, shared by its replicas; `{shard}` is the host's macro. */
 export const shardGroup = (group: string): string => `${group}-shard{shard}`;
 
+/** The group one shard's queues consume in: shardGroup with the shard's macro value put in, as the server expands it. */
+export const shardGroupOf = (group: string, shard: string): string => shardGroup(group).replace('{shard}', shard);
+
+/**
+ * The `{shard}` macro of every server of the cluster, each value once: the shards whose consumer groups a
+ * reader of offsets (lag, catch-up) must read. A server that does not answer is skipped; its shard's
+ * sibling replica has the same value.
+ */
+export const shardMacrosSql = (cluster: string): string =>
+  `SELECT DISTINCT substitution AS shard FROM clusterAllReplicas('${cluster.replaceAll("'", "''")}', system.macros) WHERE macro = 'shard' ORDER BY shard SETTINGS skip_unavailable_shards = 1`;
+
 function withTail(v: ViewObject, tail: string, add: string): ViewObject {
   if (!v.select.endsWith(tail)) throw new Error(`${v.name}: its SELECT no longer ends with "${tail}"; the cluster shape cannot place it`);
   return { ...v, select: `${v.select}${add}` };

@@ -11,8 +11,10 @@
  * now derives, so a change back to a type ClickHouse already holds needs
  * nothing.
  */
-import { mapColumn, possibleOutputNames } from './column-types.ts';
+import { ident, mapColumn, possibleOutputNames } from './column-types.ts';
 import type { TableObjects } from './object-types.ts';
+import { localName } from './cluster-shape.ts';
+import { onCluster } from './on-cluster.ts';
 import { formatRetention } from '../shared/duration.ts';
 
 export interface ShapeColumn {
@@ -123,6 +125,35 @@ export function planSchemaChange(before: TableShape | undefined, after: TableSha
   // A rename reloads too: events written before it and read after it carry the old field name, which
   // the queue no longer has, so rows whose last change precedes it would read NULL.
   return { steps, reload: steps.some((s) => (s.kind === 'add' && s.fill !== 'null') || s.kind === 'rename') };
+}
+
+/** One ALTER of a plan's storage steps; `mutation`: it rewrites parts (applied with mutations_sync so it is done when it returns). */
+export interface StorageStatement {
+  sql: string;
+  mutation: boolean;
+}
+
+/**
+ * The ALTERs that apply a plan's renames, widenings and drops to the table's storage: the change log,
+ * the changes and the current state. On a cluster (t.cluster) the data tables are the `_local` ones and
+ * the Distributed tables under the usual names carry the same columns: each step alters both, the local
+ * tables first, every statement ON CLUSTER so each server applies it. One host: the three tables, as is.
+ */
+export function storageStatements(t: TableObjects, plan: SchemaPlan): StorageStatement[] {
+  const current = [t.current.name];
+  const all = [t.changelog.name, t.changes.name, t.current.name];
+  // The tables named, then the Distributed tables over them (none on one host).
+  const plain = (tables: string[]) => [...tables, ...(t.distributed ?? []).filter((d) => tables.includes(localName(d.name))).map((d) => d.name)];
+  const out: StorageStatement[] = [];
+  const alter = (tables: string[], tail: string, mutation: boolean) => {
+    for (const table of plain(tables)) out.push({ sql: onCluster(`ALTER TABLE ${table} ${tail}`, t.cluster), mutation });
+  };
+  for (const st of plan.steps) {
+    if (st.kind === 'rename') for (const [from, to] of st.outputs) alter(all, `RENAME COLUMN IF EXISTS ${ident(from)} TO ${ident(to)}`, false);
+    else if (st.kind === 'widen') alter(all, `MODIFY COLUMN IF EXISTS ${ident(st.column)} ${st.to}`, true);
+    else if (st.kind === 'drop') for (const c of st.outputs) alter(current, `DROP COLUMN IF EXISTS ${ident(c)}`, true);
+  }
+  return out;
 }
 
 export function describeStep(s: SchemaStep): string {

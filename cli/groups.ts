@@ -37,7 +37,7 @@ export async function groupRows(e: Endpoints): Promise<GroupRow[]> {
   const ch = createClickHouse(e.clickhouseUrl, { requestTimeoutMs: 30_000 });
   const connect = new KafkaConnect(e.connectUrl);
   try {
-    const report = await withPostgres(e.databaseUrl, 'astros-groups', (db) => lagReport({ db, kafka: kafkaClient(e.kafkaBrokers, 'astros-groups'), clickhouse: ch }, { groupPrefix: e.groupPrefix, groupDatabases: e.groupDatabases }));
+    const report = await withPostgres(e.databaseUrl, 'astros-groups', (db) => lagReport({ db, kafka: kafkaClient(e.kafkaBrokers, 'astros-groups'), clickhouse: ch }, { groupPrefix: e.groupPrefix, groupDatabases: e.groupDatabases, ...(e.clickhouseCluster ? { clickhouseCluster: e.clickhouseCluster } : {}) }));
     const rows: GroupRow[] = [];
     for (const g of report.groups ?? []) {
       const topics = new Set(g.tables.map((t) => tableNames(t).topic));

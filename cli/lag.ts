@@ -42,7 +42,7 @@ if (e.clickhouseReplicas.length > 1 && !opts.json) console.log(`ClickHouse repli
 const clickhouse = createClickHouse(replica.url, { requestTimeoutMs: 30_000 });
 try {
   const report = await withPostgres(opts.postgresUrl ?? e.databaseUrl, 'astros-lag', (db) =>
-    lagReport({ db, kafka: kafkaClient(e.kafkaBrokers, 'astros-lag'), clickhouse }, { groupPrefix: replica.groupPrefix, groupDatabases: e.groupDatabases, ...(opts.slot ? { slot: opts.slot } : {}) }),
+    lagReport({ db, kafka: kafkaClient(e.kafkaBrokers, 'astros-lag'), clickhouse }, { groupPrefix: replica.groupPrefix, groupDatabases: e.groupDatabases, ...(e.clickhouseCluster ? { clickhouseCluster: e.clickhouseCluster } : {}), ...(opts.slot ? { slot: opts.slot } : {}) }),
   );
   console.log(opts.json ? JSON.stringify({ ...report, replica: replica.name, failure: lagFailure(report) ?? null }, null, 2) : formatLagReport(report));
   // Scripts see it too: the status validation gives the same failure.

@@ -54,7 +54,7 @@ async function rowsOf(db: Queryable, ch: ClickHouseClient, e: Endpoints, opts: {
     const captured = names.filter((_, i) => isCaptured(entries[i]!.state));
     const lag = await lagReport(
       { db, kafka: kafkaClient(e.kafkaBrokers, 'astros-tables'), clickhouse: ch },
-      { groupPrefix: e.groupPrefix, tables: captured.map((n) => ({ topic: n.topic, group: n.group, table: n.current })) },
+      { groupPrefix: e.groupPrefix, ...(e.clickhouseCluster ? { clickhouseCluster: e.clickhouseCluster } : {}), tables: captured.map((n) => ({ topic: n.topic, group: n.group, table: n.current })) },
     ).catch(() => undefined);
     const slots = new Map<string, SlotState>();
     for (const g of new Set(entries.map((x) => groupOf(x.declaration)))) slots.set(g, await slotState(db, groupNames(g).slot));

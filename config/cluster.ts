@@ -14,7 +14,7 @@
  */
 
 /** What a host runs: a native-stack component by its name in stack/components. */
-export type ClusterService = 'postgres' | 'simulator' | 'kafka' | 'registry' | 'temporal' | 'clickhouse' | 'connect' | 'worker';
+export type ClusterService = 'postgres' | 'simulator' | 'kafka' | 'registry' | 'temporal' | 'clickhouse' | 'clickhouse2' | 'connect' | 'worker';
 
 export interface ClusterHostSpec {
   /** The host's short name: its namespace is `<prefix>-<host>`; a component instance on it is named after it when there are several of its kind. */
@@ -26,7 +26,9 @@ export interface ClusterHostSpec {
  * Three Kafka brokers (each also a KRaft controller: a voter set of three
  * needs no separate controller hosts, and five JVMs is what 24 GiB on two
  * cores holds), two Connect workers in one group, two pipeline workers on the
- * one task queue; everything else once.
+ * one task queue, two ClickHouse hosts of one replica set (ch2 consumes every
+ * topic in its own consumer groups: CLICKHOUSE_REPLICA_URLS names it);
+ * everything else once. ch2 comes last so the other hosts keep their addresses.
  */
 export const clusterTopology: readonly ClusterHostSpec[] = [
   { host: 'pg', runs: ['postgres'] },
@@ -41,6 +43,7 @@ export const clusterTopology: readonly ClusterHostSpec[] = [
   { host: 'connect2', runs: ['connect'] },
   { host: 'worker1', runs: ['worker'] },
   { host: 'worker2', runs: ['worker'] },
+  { host: 'ch2', runs: ['clickhouse2'] },
 ];
 
 /**
@@ -86,6 +89,8 @@ export interface ServiceHosts {
   registry: string;
   temporal: string;
   clickhouse: string;
+  /** The second ClickHouse host of the replica set (CLICKHOUSE_REPLICA_URLS), where the profile runs one. */
+  clickhouseReplica?: string;
   connect: string[];
 }
 
@@ -131,6 +136,7 @@ export function clusterServiceHosts(plan: ClusterPlan): ServiceHosts {
     registry: one('registry'),
     temporal: one('temporal'),
     clickhouse: one('clickhouse'),
+    clickhouseReplica: one('clickhouse2'),
     connect: hostsRunning(plan, 'connect').map((h) => h.address),
   };
 }

@@ -178,6 +178,8 @@ export function profileAddresses(ports: Ports, passwords: Passwords, hosts: Serv
     TEMPORAL_ADDRESS: `${hosts.temporal}:${ports.temporal}`,
     TEMPORAL_UI_URL: `http://${hosts.temporal}:${ports.temporalUi}`,
     CLICKHOUSE_URL: `http://${hosts.clickhouse}:${ports.clickhouseHttp}`,
+    // The cluster's second ClickHouse host: setup, the worker, the monitor and validation use both.
+    ...(hosts.clickhouseReplica ? { CLICKHOUSE_REPLICA_URLS: `http://${hosts.clickhouseReplica}:${ports.clickhouseReplicaHttp}` } : {}),
     KAFKA_BROKERS: hosts.kafka.map((h) => `${h}:${ports.kafka}`).join(','),
     CONNECT_URL: `http://${hosts.connect[0]!}:${ports.connect}`,
     REGISTRY_URL: `http://${hosts.registry}:${ports.registry}`,

@@ -268,7 +268,7 @@ export async function collect(d: CollectDeps, since: Map<string, number>): Promi
     .map((x) => ({ source: x.declaration.source, state: x.state, reason: stoppedStates.includes(x.state) ? (x.lastError ?? null) : null, since: x.updatedAt }));
   const lastBackup = settle(Promise.resolve().then(() => newestComplete(openStore(e.backup.target, e.backup))).then((m) => (m ? { name: m.name, createdAt: m.createdAt } : null)));
   const [lag, pgFacts, tables, connectors, workflows, registryUp, clickhouseUp, kafkaUp, recentDeadLetters, gaps, kafkaCluster] = await Promise.all([
-    settle(lagReport({ db: d.pool, kafka: d.kafka, clickhouse: d.clickhouse }, { groupPrefix: e.groupPrefix, groupDatabases: e.groupDatabases })),
+    settle(lagReport({ db: d.pool, kafka: d.kafka, clickhouse: d.clickhouse }, { groupPrefix: e.groupPrefix, groupDatabases: e.groupDatabases, ...(e.clickhouseCluster ? { clickhouseCluster: e.clickhouseCluster } : {}) })),
     settle(postgresFacts(d)),
     settle(tableSamples(d, sources ?? [], since, until)),
     settle(connectorStatuses(d, [...groupsOf((entries ?? []).filter((x) => isCaptured(x.state)))].map(([g]) => g))),

@@ -9,7 +9,9 @@
  *    ClickHouse Kafka consumer group has committed offsets >= the topic's end
  *    offsets read after that (the Kafka engine commits only after the
  *    materialized views have inserted the block). Both together: every change
- *    committed before the snapshot is in the ClickHouse table.
+ *    committed before the snapshot is in the ClickHouse table. On a ClickHouse
+ *    cluster every shard's group must have drained the topic (each shard
+ *    reads all of it: connectors/clickhouse/shard-groups.ts).
  *  - mode `version`: ClickHouse's max(version) (deleted rows included) >=
  *    `minVersion` (default W). For callers that know the LSN of the last
  *    change they need to see (e.g. the ingest run that just wrote). With a
@@ -21,6 +23,7 @@
 import { chRows, type ClickHouseClient } from '../../connectors/clickhouse/client.ts';
 import { kafkaClient, withAdmin, type Kafka } from '../../connectors/kafka/client.ts';
 import { behind as lagOf, committedOffsets, topicEnds } from '../../connectors/kafka/offsets.ts';
+import { consumerGroupsOf } from '../../connectors/clickhouse/shard-groups.ts';
 import { slotProblem, slotState } from '../../connectors/postgres/slots.ts';
 import type pg from 'pg';
 import { IngestErrorType, permanentFailure } from '../../shared/errors.ts';
@@ -34,6 +37,8 @@ export interface CatchUpDeps {
   clickhouse: ClickHouseClient;
   /** The pipeline's Kafka (mode `slot`; a spec that names its own brokers gets a client of its own). */
   kafka: Kafka;
+  /** CLICKHOUSE_CLUSTER, when ClickHouse is a cluster: the consumer groups are one per shard. */
+  endpoints?: { clickhouseCluster?: string };
 }
 
 export interface CatchUpResult {
@@ -124,16 +129,21 @@ async function waitForSlotAndConsumer(
   if (!c.kafka) return { caughtUp: true, detail: `${slotDetail} (Kafka -> ClickHouse hop not checked)` };
   const { topic, groupId } = c.kafka;
   const kafka = c.kafka.brokers && c.kafka.brokers.length > 0 ? kafkaClient(c.kafka.brokers, 'astros-validate') : deps.kafka;
+  const groups = await consumerGroupsOf(deps.clickhouse, deps.endpoints?.clickhouseCluster, groupId);
   return withAdmin(kafka, async (admin) => {
     const ends = await topicEnds(admin, topic);
-    let lag: bigint;
+    let behind: { group: string; lag: bigint }[];
     for (;;) {
-      lag = lagOf(ends, await committedOffsets(admin, groupId, topic)).pending;
-      if (lag === 0n) return { caughtUp: true, detail: `${slotDetail}; consumer group ${groupId} drained ${topic}` };
-      heartbeat({ phase: 'catch-up: kafka', behind: lag.toString() });
+      behind = [];
+      for (const g of groups) {
+        const lag = lagOf(ends, await committedOffsets(admin, g, topic)).pending;
+        if (lag > 0n) behind.push({ group: g, lag });
+      }
+      if (behind.length === 0) return { caughtUp: true, detail: `${slotDetail}; consumer group${groups.length > 1 ? 's' : ''} ${groups.join(', ')} drained ${topic}` };
+      heartbeat({ phase: 'catch-up: kafka', behind: behind.map((b) => `${b.group} ${b.lag}`).join(', ') });
       if (outOfTime(polling)) break;
       await sleep(polling.pollMs);
     }
-    return { caughtUp: false, detail: `${slotDetail}, but consumer group ${groupId} is ${lag} message(s) behind on ${topic}` };
+    return { caughtUp: false, detail: `${slotDetail}, but ${behind.map((b) => `consumer group ${b.group} is ${b.lag} message(s) behind`).join('; ')} on ${topic}` };
   });
 }

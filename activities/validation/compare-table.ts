@@ -36,7 +36,7 @@ import { INGEST_TABLE } from '../../shared/workflows.ts';
 import { groupSource } from '../../connectors/postgres/sources.ts';
 
 /** The pipeline's Postgres, ClickHouse and Kafka, and its consumer group prefix (for specs derived from the catalog). */
-export type ValidationDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka'> & { endpoints: Pick<ActivityDeps['endpoints'], 'groupPrefix'> & Partial<Pick<ActivityDeps['endpoints'], 'groupDatabases'>> };
+export type ValidationDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka'> & { endpoints: Pick<ActivityDeps['endpoints'], 'groupPrefix'> & Partial<Pick<ActivityDeps['endpoints'], 'groupDatabases' | 'clickhouseCluster'>> };
 
 const toSums = (rows: { bucket: number | string; rows: number | string; sum: string }[]): BucketSum[] =>
   rows.map((r) => ({ bucket: Number(r.bucket), rows: Number(r.rows), sum: r.sum }));

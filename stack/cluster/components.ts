@@ -38,7 +38,9 @@ function onHost(plan: ClusterPlan, base: Component, host: ClusterHost, all: Comp
     ...base,
     name,
     dependsOn,
+    // Every host of the topology runs what it is given (clickhouse2 is named-only on loopback, not here).
     optional: false,
+    namedOnly: false,
     host: { name: host.host, namespace: host.namespace, address: host.address },
     url: (ctx) => base.url(at(ctx)),
     install: (ctx) => base.install(at(ctx)),

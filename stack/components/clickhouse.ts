@@ -9,6 +9,7 @@
  * (`<stateDir>/clickhouse2`) and port (CLICKHOUSE_REPLICA_HTTP_PORT). With
  * CLICKHOUSE_REPLICA_URLS naming it, setup gives it every table's objects
  * and it consumes every topic in its own consumer groups: a replica for reads.
+ * The cluster profile runs it on its own host (config/cluster.ts ch2), always.
  */
 import path from 'node:path';
 import { backupsDirOf } from '../../config/profiles.ts';
@@ -18,12 +19,14 @@ import { versions } from '../versions.ts';
 
 interface HostShape {
   name: string;
+  host: (ctx: StackContext) => string;
   port: (ctx: StackContext) => number;
 }
 
-const first: HostShape = { name: 'clickhouse', port: (ctx) => ctx.ports.clickhouseHttp };
-const second: HostShape = { name: 'clickhouse2', port: (ctx) => ctx.ports.clickhouseReplicaHttp };
-const hostUrl = (h: HostShape, ctx: StackContext): string => `http://${ctx.hosts.clickhouse}:${h.port(ctx)}`;
+const first: HostShape = { name: 'clickhouse', host: (ctx) => ctx.hosts.clickhouse, port: (ctx) => ctx.ports.clickhouseHttp };
+// On loopback both hosts share 127.0.0.1; in the cluster the second has its own (ServiceHosts.clickhouseReplica).
+const second: HostShape = { name: 'clickhouse2', host: (ctx) => ctx.hosts.clickhouseReplica ?? ctx.hosts.clickhouse, port: (ctx) => ctx.ports.clickhouseReplicaHttp };
+const hostUrl = (h: HostShape, ctx: StackContext): string => `http://${h.host(ctx)}:${h.port(ctx)}`;
 
 /** The stack's backup directory: ClickHouse may write backups there (the default BACKUP_TARGET of this stack). */
 export const backupsDir = (ctx: StackContext): string => backupsDirOf(ctx.stateDir);

@@ -26,7 +26,7 @@ export const monitor: Component = {
       command: process.execPath,
       args: ['--import', 'tsx', path.join(ctx.repoRoot, 'cli', 'monitor.ts'), 'run', '--profile', ctx.profile],
       cwd: ctx.repoRoot,
-      env: Object.fromEntries(addresses.map((k) => [k, env[k]!])),
+      env: { ...Object.fromEntries(addresses.map((k) => [k, env[k]!])), ...(env.CLICKHOUSE_REPLICA_URLS ? { CLICKHOUSE_REPLICA_URLS: env.CLICKHOUSE_REPLICA_URLS } : {}) },
     };
   },
   healthy: async (ctx) => {

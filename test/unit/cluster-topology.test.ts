@@ -17,12 +17,12 @@ describe('the cluster plan', () => {
     expect(new Set(plan.hosts.map((h) => h.namespace)).size).toBe(plan.hosts.length);
   });
 
-  it('three brokers, two Connect workers, two workers; one of everything else', () => {
+  it('three brokers, two Connect workers, two workers, two ClickHouse hosts; one of everything else', () => {
     const plan = clusterPlan({});
     expect(hostsRunning(plan, 'kafka')).toHaveLength(3);
     expect(hostsRunning(plan, 'connect')).toHaveLength(2);
     expect(hostsRunning(plan, 'worker')).toHaveLength(2);
-    for (const one of ['postgres', 'registry', 'temporal', 'clickhouse', 'simulator'] as const) expect(hostsRunning(plan, one), one).toHaveLength(1);
+    for (const one of ['postgres', 'registry', 'temporal', 'clickhouse', 'clickhouse2', 'simulator'] as const) expect(hostsRunning(plan, one), one).toHaveLength(1);
   });
 
   it('prefix and subnet from the environment; a bad value of either is a problem, both listed', () => {
@@ -44,6 +44,10 @@ describe('the cluster plan', () => {
     expect(cfg.connectUrl).toBe(`http://${hosts.connect[0]}:8083`);
     expect(cfg.databaseUrl).toContain(`@${hosts.postgres}:5432/`);
     expect(cfg.topicPartitions).toBe(3);
+    // Both ClickHouse hosts, each at its own address: setup, the worker and validation use the replica set.
+    expect(cfg.clickhouseReplicas.map((r) => [r.name, r.url])).toEqual([['ch1', `http://${hosts.clickhouse}:8123`], ['ch2', `http://${hosts.clickhouseReplica}:8124`]]);
+    expect(hosts.clickhouseReplica).not.toBe(hosts.clickhouse);
+    expect(parseConfig(env, { profile: 'test' }).clickhouseReplicas).toHaveLength(1);
     expect(parseConfig({ ...env, KAFKA_TOPIC_PARTITIONS: '5' }, { profile: 'cluster' }).topicPartitions).toBe(5);
     expect(parseConfig(env, { profile: 'test' }).kafkaBrokers).toEqual(['127.0.0.1:29092']);
     expect(() => parseConfig({ ASTROS_CLUSTER_SUBNET: 'nope' }, { profile: 'cluster' })).toThrow(/ASTROS_CLUSTER_SUBNET/);
@@ -59,5 +63,18 @@ describe("the cluster's ClickHouse consumers", () => {
     expect(consumerEngineArgs(false).some((a) => a.startsWith('--kafka.socket_'))).toBe(false);
     expect((await clickhouse.process(createContext('cluster'))).args).toContain('--cluster-kafka');
     expect((await clickhouse.process(createContext('test'))).args).not.toContain('--cluster-kafka');
+  });
+
+  it('the second ClickHouse host runs in the cluster always (named-only on loopback), bound to its own address', async () => {
+    const { componentsFor } = await import('../../stack/components/index.ts');
+    const { createContext } = await import('../../stack/lib/context.ts');
+    const plan = clusterPlan({});
+    const ch2 = componentsFor('cluster').find((c) => c.name === 'clickhouse2')!;
+    expect(ch2).toMatchObject({ optional: false, namedOnly: false, host: { namespace: hostsRunning(plan, 'clickhouse2')[0]!.namespace } });
+    const ctx = createContext('cluster');
+    const args = (await ch2.process(ctx)).args;
+    expect(args.slice(0, 3)).toEqual(['netns', 'exec', `${plan.prefix}-ch2`]);
+    expect(args[args.indexOf('--host') + 1]).toBe(hostsRunning(plan, 'clickhouse2')[0]!.address);
+    expect(componentsFor('test').find((c) => c.name === 'clickhouse2')?.namedOnly).toBe(true);
   });
 });
