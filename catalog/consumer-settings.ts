@@ -23,6 +23,13 @@ export const consumerSettings: readonly ConsumerSetting[] = [
   { name: 'kafka_poll_timeout_ms', value: 20, why: 'latency: single-change p50 in the benchmark' },
   { name: 'kafka_flush_interval_ms', value: 100, why: 'latency: a block is flushed after 100 ms even when small' },
   { name: 'kafka_consumer_reschedule_ms', value: 50, why: 'an idle consumer polls again after 50 ms instead of 500 ms (p50 643 -> 155 ms)' },
+  {
+    name: 'kafka_poll_max_batch_size',
+    value: 65536,
+    why:
+      "librdkafka's batch poll returns at this many messages or at the poll timeout; 1 (a lone change returned at once) " +
+      'made the 200k-row UPDATE 7x slower to drain (bench/README.md, "Single-change latency")',
+  },
 ];
 
 /**
