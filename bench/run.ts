@@ -59,7 +59,7 @@ const program = new Command('bench')
     'Benchmark the CDC pipeline on the dev stack against pg_recvlogical (capture ceiling) and ClickHouse MaterializedPostgreSQL (peer), and its initial load.\n' +
       `Scenarios (comma-separated, or "all"): ${scenarios.join(', ')}.\n` +
       '  sustained  N changes (50% inserts, 30% updates, 20% deletes) in batched and in 1-row transactions -> changes/s visible, per-change latency, lag per stage, CPU per change per component\n' +
-      '  update     one UPDATE of every row of a table (--update-rows), replica identity the primary key and FULL -> commit->all visible, CPU per change\n' +
+      '  update     one UPDATE of every row of a table (--update-rows), replica identity the primary key and FULL -> commit->all visible (per stage), CPU per change\n' +
       '  latency    single-change commit->visible latency at idle\n' +
       '  validate   bench/validate.ts on a generated table (rows/s)\n' +
       '  ceiling    pg_recvlogical drain rate of the sustained workloads (pgoutput -> /dev/null)\n' +
