@@ -25,6 +25,7 @@ import { repoRoot } from '../stack/lib/context.ts';
 import { ceilingDrain, createPeer, peerSustained, type PeerMode } from './lib/baselines.ts';
 import { benchEnv } from './lib/env.ts';
 import { kafkaAdmin } from './lib/lag.ts';
+import { describeStages } from './lib/update-stages.ts';
 import { singleChangeLatency } from './lib/latency.ts';
 import { cpuDelta, cpuGroups, cpuSnapshot, describe, groupLabels, idleRate, type CpuDelta, type CpuPerChange, type IdleRate } from './lib/cpu.ts';
 import { loadBars, loadMetrics, loadReport, loadScenario, type LoadContender } from './lib/load.ts';
@@ -58,7 +59,7 @@ const program = new Command('bench')
     'Benchmark the CDC pipeline on the dev stack against pg_recvlogical (capture ceiling) and ClickHouse MaterializedPostgreSQL (peer), and its initial load.\n' +
       `Scenarios (comma-separated, or "all"): ${scenarios.join(', ')}.\n` +
       '  sustained  N changes (50% inserts, 30% updates, 20% deletes) in batched and in 1-row transactions -> changes/s visible, per-change latency, lag per stage, CPU per change per component\n' +
-      '  update     one UPDATE of every row of a table (--update-rows), replica identity the primary key and FULL -> commit->all visible, CPU per change\n' +
+      '  update     one UPDATE of every row of a table (--update-rows), replica identity the primary key and FULL -> commit->all visible (per stage), CPU per change\n' +
       '  latency    single-change commit->visible latency at idle\n' +
       '  validate   bench/validate.ts on a generated table (rows/s)\n' +
       '  ceiling    pg_recvlogical drain rate of the sustained workloads (pgoutput -> /dev/null)\n' +
@@ -92,6 +93,7 @@ const program = new Command('bench')
   .option('--kafka-flush-interval-ms <n>', 'ClickHouse kafka_flush_interval_ms', int)
   .option('--kafka-poll-timeout-ms <n>', 'ClickHouse kafka_poll_timeout_ms', int)
   .option('--kafka-consumer-reschedule-ms <n>', 'ClickHouse kafka_consumer_reschedule_ms (idle consumer back-off)', int)
+  .option('--kafka-poll-max-batch-size <n>', 'ClickHouse kafka_poll_max_batch_size (messages one poll waits for)', int)
   .option('--label <text>', 'a name for this configuration (recorded in the results)', 'default')
   .option('--out <dir>', 'results directory', path.join(repoRoot, 'bench', 'results'))
   .option('--latest', 'copy the table and plots to bench/latest/ and refresh bench/README.md')
@@ -102,7 +104,7 @@ const opts = program.opts<{
   runs: number; n: number; txRows: number; nSingle: number; updateRows: number; idleSeconds: number; concurrency: number; samples: number; peerDefaultSamples: number; validateRows: number;
   loadRows: number; loadParallel?: number; loadRangeRows?: number; loadSkipDebezium?: boolean;
   pollIntervalMs?: number; maxBatchSize?: number; maxQueueSize?: number; lingerMs?: number; compression?: string;
-  kafkaMaxBlockSize?: number; kafkaFlushIntervalMs?: number; kafkaPollTimeoutMs?: number; kafkaConsumerRescheduleMs?: number; connectorSet: string[]; label: string; out: string; latest?: boolean;
+  kafkaMaxBlockSize?: number; kafkaFlushIntervalMs?: number; kafkaPollTimeoutMs?: number; kafkaConsumerRescheduleMs?: number; kafkaPollMaxBatchSize?: number; connectorSet: string[]; label: string; out: string; latest?: boolean;
 }>();
 const rawScenarios = (program.args[0] ?? 'all').split(',').map((s) => s.trim());
 const selected = new Set<Scenario>(rawScenarios.includes('all') ? scenarios : []);
@@ -124,6 +126,7 @@ const consumerFlags = {
   kafkaFlushIntervalMs: 'kafka_flush_interval_ms',
   kafkaPollTimeoutMs: 'kafka_poll_timeout_ms',
   kafkaConsumerRescheduleMs: 'kafka_consumer_reschedule_ms',
+  kafkaPollMaxBatchSize: 'kafka_poll_max_batch_size',
 } as const;
 const flagged = (flags: Partial<Record<keyof typeof opts, string>>): [string, string | number][] =>
   Object.entries(flags).flatMap(([flag, setting]) => {
@@ -289,6 +292,7 @@ async function main(): Promise<void> {
           cpuMetrics(m, `update-${identity}`, r.cpu);
           if (!r.stateOk) rec.notes.push(`update ${identity}: ClickHouse current state did not show every row updated`);
           log(`  UPDATE took ${fmt(r.commitMs)} ms; all visible ${fmt(r.visibleAfterCommitMs)} ms after its commit (${fmt(r.changesPerSec)} changes/s), state ${r.stateOk ? 'ok' : 'MISMATCH'}`);
+          log(`  ${describeStages(r.stages)}`);
           log(`  ${describe(r.cpu)}`);
         }
       }

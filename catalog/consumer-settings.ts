@@ -111,13 +111,20 @@ const MANY_CONSUMERS: [string, number] = ['kafka_disable_num_consumers_limit', 1
 /** Settings checked when a queue is created and not kept in its definition (engine_full): never a difference. */
 export const createOnlyQueueSettings: ReadonlySet<string> = new Set([MANY_CONSUMERS[0]]);
 
+/**
+ * Engine settings left at ClickHouse's default that the bench may still set: one message a poll
+ * (`--kafka-poll-max-batch-size 1`) returns a lone change at once but made the 200k-row UPDATE's drain
+ * 6-8x slower (bench/README.md, "Single-change latency").
+ */
+const benchOnlySettings: ReadonlySet<string> = new Set(['kafka_poll_max_batch_size']);
+
 /** The settings in the order they are written, with overrides applied (the bench's knobs); one consumer per partition. */
 export function queueSettings(
   identity: { brokers: string; topic: string; group: string; registryUrl: string },
   overrides: ConsumerOverrides = {},
   partitions = 1,
 ): [string, string | number][] {
-  const unknown = Object.keys(overrides).filter((k) => !consumerSettings.some((s) => s.name === k));
+  const unknown = Object.keys(overrides).filter((k) => !consumerSettings.some((s) => s.name === k) && !benchOnlySettings.has(k));
   if (unknown.length > 0) throw new Error(`unknown Kafka-engine setting(s): ${unknown.join(', ')}`);
   const [format, ...rest] = consumerSettings;
   return [
@@ -127,6 +134,7 @@ export function queueSettings(
     [format!.name, overrides[format!.name] ?? format!.value],
     ['format_avro_schema_registry_url', identity.registryUrl],
     ...rest.map((s): [string, string | number] => [s.name, overrides[s.name] ?? (s.name === 'kafka_num_consumers' ? partitions : s.value)]),
+    ...Object.entries(overrides).flatMap(([k, v]): [string, string | number][] => (benchOnlySettings.has(k) && v !== undefined ? [[k, v]] : [])),
     ...(partitions > 1 ? [MANY_CONSUMERS] : []),
   ];
 }

@@ -11,6 +11,7 @@ import { sleep } from './baselines.ts';
 import { cpuDelta, cpuSnapshot, idleRate, perChange, type CpuDelta, type CpuPerChange, type IdleRate } from './cpu.ts';
 import { appliedChanges, kafkaPosition, startLagSampler, type BenchTable, type LagSample } from './lag.ts';
 import { singleChangeLatency, type LatencySamples } from './latency.ts';
+import { updateStages, type UpdateStages } from './update-stages.ts';
 import { names } from './objects.ts';
 import { runWorkload, type TxMode } from './workload.ts';
 
@@ -163,6 +164,7 @@ export interface BulkUpdateResult {
   /** every row's update arrived: current state FINAL has v = 1 everywhere */
   stateOk: boolean;
   cpu: CpuPerChange;
+  stages: UpdateStages;
 }
 
 /**
@@ -200,7 +202,7 @@ export async function oursBulkUpdate(d: Deps, t: BenchTable, rows: number, idle:
   }
   await sleep(CPU_TAIL_MS);
   const cpu = perChange(cpuDelta(cpu0, cpuSnapshot(d.pidDir)), idle, rows);
-  await sampler.stop();
+  const stages = await updateStages(d.ch, t, await sampler.stop(), start);
   const rs = await d.ch.query({
     query: `SELECT toUnixTimestamp64Milli(max(ingested_at)) AS last, (SELECT countIf(v = 1) FROM ${t.current} FINAL WHERE is_deleted = 0) AS ok FROM ${t.changelog}`,
     format: 'JSONEachRow',
@@ -214,6 +216,7 @@ export async function oursBulkUpdate(d: Deps, t: BenchTable, rows: number, idle:
     changesPerSec: rows / ((Number(agg!.last) - start) / 1000),
     stateOk: Number(agg!.ok) === rows,
     cpu,
+    stages,
   };
 }
 
