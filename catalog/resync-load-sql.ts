@@ -87,8 +87,11 @@ export function pullRangeSql(t: TableObjects, source: LoadSource, pg: PgAddress,
   const now = 'toUnixTimestamp64Milli(now64(3))';
   const fields = [`'r'`, String(lsnFloor), now, now, 'NULL', `'false'`];
   const args = [`${pg.host}:${pg.port}`, pg.database, source.view, pg.user, pg.password, 'public'].map(chString).join(', ');
+  // Postgres' text columns arrive Nullable; a queue column that is not (a key, an array: a NULL array is
+  // rendered '[]') takes the value as it is (ClickHouse casts no Nullable into an Array).
+  const value = (name: string): string => (t.resync.input.columns.find((c) => c.name === name)?.type.startsWith('Nullable(') ? ident(name) : `assumeNotNull(${ident(name)})`);
   return `INSERT INTO ${t.resync.input.name} (${[...t.resync.loadColumns, ...LOADED_FIELDS].map(ident).join(', ')})
-SELECT ${[...t.resync.loadColumns.map(ident), ...fields].join(', ')}
+SELECT ${[...t.resync.loadColumns.map(value), ...fields].join(', ')}
 FROM postgresql(${args})`;
 }
 

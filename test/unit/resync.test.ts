@@ -56,7 +56,7 @@ describe('resync objects and SQL', () => {
     expect(loadSource({ ...src, columns: src.columns.slice(0, 3) }, { ...t, resync: { ...t.resync, loadColumns: ['id', 'amount', 'tags'] } }, {}, { index: 0, fromBlock: 0, toBlock: null }).fn).not.toBe(s.fn);
     const pull = pullRangeSql(t, s, { host: '127.0.0.1', port: 5432, database: 'astros', user: 'u', password: "p'w\\" }, 41n);
     expect(pull).toContain(`INSERT INTO ${t.resync.input.name} (id, amount, tags, email, __op, __lsn, __source_ts_ms, __ts_ms, __source_txId, __deleted)`);
-    expect(pull).toContain(`SELECT id, amount, tags, email, 'r', 41, `);
+    expect(pull).toContain(`SELECT assumeNotNull(id), amount, assumeNotNull(tags), email, 'r', 41, `);
     expect(pull).toContain(`FROM postgresql('127.0.0.1:5432', 'astros', '${s.fn}_b4', 'u', 'p\\'w\\\\', 'public')`);
     expect(dropLoadObjectsSql('public.orders')).toContain(`like '${loadObjectPrefix('public.orders').replaceAll('_', '\\_')}%'`);
   });
