@@ -138,6 +138,8 @@ export function createResyncActivities(deps: ResyncDeps) {
       await c.query('commit');
     } catch (err) {
       await c.query('rollback').catch(() => undefined);
+      const msg = err instanceof Error ? err.message : String(err);
+      if ((err as { code?: string }).code === '42501') throw permanentFailure(IngestErrorType.InvalidInput, `resync reads through a function and views it makes in the source database's schema public, and the worker's role may not create there: ${msg}`);
       throw err;
     } finally {
       c.release();
