@@ -27,16 +27,16 @@
  * stack captures (the benchmark's own, in ClickHouse database `bench`), which
  * the live catalog must not hold (the main connector would capture it too).
  */
-import { Transform } from 'node:stream';
+import type pg from 'pg';
 import type { ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import { createSql } from '../catalog/clickhouse-create.ts';
 import type { TableObjects } from '../catalog/object-types.ts';
 import { validationTransforms } from '../catalog/column-options.ts';
 import type { SourceTable } from '../catalog/introspect.ts';
 import { deriveOptions, deriveTables } from '../catalog/derive.ts';
-import { withCopyOut } from '../connectors/postgres/copy.ts';
+import { pgAddress } from '../connectors/postgres/address.ts';
 import { groupSource } from '../connectors/postgres/sources.ts';
-import { copyRangeSql, copyStreamedSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks, swapMark } from '../catalog/resync-sql.ts';
+import { copyStreamedSql, historySql, keepUnchangedSql, lateRowsSql, splitBlocks, swapMark } from '../catalog/resync-sql.ts';
 import { groupOf, parseDeclarations, type TableDeclaration } from '../catalog/declaration.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { validationSpec } from '../catalog/validation-spec.ts';
@@ -49,6 +49,7 @@ import { waitForCatchUp } from './validation/catch-up.ts';
 import { lsnToBigInt } from '../shared/lsn.ts';
 import type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult } from './resync-contract.ts';
 import { liveCopyBehind, shadowOutdated } from './resync-shape.ts';
+import { dropLoadObjectsSql, loadSource, pullRangeSql, type LoadSource } from '../catalog/resync-load-sql.ts';
 
 export type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult };
 
@@ -125,6 +126,26 @@ export function createResyncActivities(deps: ResyncDeps) {
     return lsnToBigInt(rows[0]!.lsn);
   };
 
+  /** The range's rendering function (made once, under a lock: parallel ranges share it) and its view. */
+  async function ensureLoadSource(db: pg.Pool, s: LoadSource): Promise<void> {
+    const c = await db.connect();
+    try {
+      await c.query('begin');
+      await c.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [s.fn]);
+      const { rows } = await c.query<{ n: number }>(`select count(*)::int as n from pg_proc where pronamespace = 'public'::regnamespace and proname = $1`, [s.fn]);
+      if (rows[0]!.n === 0) await c.query(s.createFn);
+      await c.query(s.createView);
+      await c.query('commit');
+    } catch (err) {
+      await c.query('rollback').catch(() => undefined);
+      const msg = err instanceof Error ? err.message : String(err);
+      if ((err as { code?: string }).code === '42501') throw permanentFailure(IngestErrorType.InvalidInput, `resync reads through a function and views it makes in the source database's schema public, and the worker's role may not create there: ${msg}`);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
   return {
     /** Fresh shadow objects, the version floor L and the ranges. */
     async prepareResync(input: { source: string; rangeRows?: number; target?: ResyncTarget }): Promise<ResyncPlan> {
@@ -134,10 +155,11 @@ export function createResyncActivities(deps: ResyncDeps) {
       if (t.cluster) throw permanentFailure(IngestErrorType.InvalidInput, `resync is built for one ClickHouse host; CLICKHOUSE_CLUSTER=${t.cluster} is not supported by it yet`);
       const behind = await liveCopyBehind(ch, t);
       if (behind) return { source: input.source, lsnFloor: '0', ranges: [], estimatedRows: 0, waitedFor: 0, shapeChanged: behind };
+      const db = sourceDb(resolved);
       await dropShadow(ch, t);
+      await db.query(dropLoadObjectsSql(input.source));
       for (const o of [t.resync.shadow, t.resync.input, t.resync.view]) await ch.command({ query: createSql(o, false) });
 
-      const db = sourceDb(resolved);
       const s0 = await walInsertLsn(resolved);
       // Every transaction that had an id at S0 must end before the first read (catalog/resync-sql.ts).
       // Taking an id now gives N, above every id given out before S0. A snapshot's list of running
@@ -180,53 +202,32 @@ export function createResyncActivities(deps: ResyncDeps) {
       return { source: input.source, ...(input.target ? { spec: specOf(resolved) } : {}), lsnFloor: String(s0 - 1n), ranges, estimatedRows, waitedFor };
     },
 
-    /** One block range, Postgres COPY → ClickHouse, streamed. */
+    /** One block range, pulled from Postgres by the ClickHouse host into the shadow. */
     async loadResyncRange(input: RangeInput): Promise<{ rows: number; shapeChanged?: string }> {
       const resolved = await resolve(input.source, input.target);
       const { src, t, transforms } = resolved;
       const outdated = await shadowOutdated(ch, t);
       if (outdated) return { rows: 0, shapeChanged: outdated };
-      const sql = copyRangeSql(src, t, transforms, BigInt(input.lsnFloor), input.range);
+      const db = sourceDb(resolved);
+      const source = loadSource(src, t, transforms, input.range);
+      await ensureLoadSource(db, source);
       const started = Date.now();
-      let bytes = 0;
-      return withCopyOut(sourceDb(resolved), sql, async (out) => {
-        // Counted on the way through (a 'data' listener on `out` itself would start it flowing before the insert reads).
-        const counted = new Transform({
-          transform(chunk: Buffer, _enc, done) {
-            bytes += chunk.length;
-            done(null, chunk);
-          },
-        });
-        out.once('error', (err) => counted.destroy(err));
-        out.pipe(counted);
-        const timer = setInterval(() => {
-          const s = (Date.now() - started) / 1000;
-          heartbeat({
-            step: `range ${input.range.index + 1}/${input.ranges}: ${(bytes / 1e6).toFixed(1)} MB read in ${s.toFixed(0)} s; about ${input.rowsBefore} of ${input.estimatedRows} rows loaded before it`,
-          });
-          if (cancelled()) out.destroy(new Error('cancelled'));
-        }, 2_000);
-        try {
-          await ch
-            .insert({
-              table: t.resync.input.name,
-              values: counted,
-              format: 'TabSeparated',
-              columns: insertColumns(t) as [string, ...string[]],
-              // '' stays '' (NULL is \N). Chunks inserted before a failure stay in the shadow: the retried
-              // range inserts those keys again at the same version L, which the shadow's ReplacingMergeTree collapses.
-              clickhouse_settings: { input_format_tsv_empty_as_default: 0 },
-            })
-            .catch((err: unknown) => {
-              // An empty range (an empty table, the open-ended last range) sends no row, which ClickHouse refuses: nothing to load.
-              if ((err as { type?: string }).type === 'NO_DATA_TO_INSERT' && out.rowCount === 0) return;
-              throw err;
-            });
-        } finally {
-          clearInterval(timer);
-        }
-        return { rows: out.rowCount };
-      });
+      const step = () => `range ${input.range.index + 1}/${input.ranges}: ClickHouse reading it from Postgres for ${((Date.now() - started) / 1000).toFixed(0)} s; about ${input.rowsBefore} of ${input.estimatedRows} rows loaded before it`;
+      heartbeat({ step: step() });
+      const abort = new AbortController();
+      const timer = setInterval(() => {
+        heartbeat({ step: step() });
+        if (cancelled()) abort.abort(new Error('cancelled'));
+      }, 2_000);
+      try {
+        // Rows inserted before a failure stay in the shadow: the retried range inserts those keys again at
+        // the same version L, which the shadow's ReplacingMergeTree collapses.
+        const r = await ch.command({ query: pullRangeSql(t, source, pgAddress(db), BigInt(input.lsnFloor)), abort_signal: abort.signal });
+        // Written rows count each row twice: into the Null input table and through its one view into the shadow.
+        return { rows: Math.round(Number(r.summary?.written_rows ?? 0) / 2) };
+      } finally {
+        clearInterval(timer);
+      }
     },
 
     /** Catch up, copy what streamed since S0 into the shadow, swap. A retry after the swap does nothing. */
@@ -294,6 +295,7 @@ export function createResyncActivities(deps: ResyncDeps) {
           if ((err as { type?: string }).type !== 'UNKNOWN_TABLE') throw err;
         });
       }
+      await sourceDb(resolved).query(dropLoadObjectsSql(input.source));
       await ch.command({ query: `ALTER TABLE ${t.current.name} MODIFY COMMENT ''` });
       // Live keys whose row is the loaded one, at L or at the unchanged live row's version (a range read twice inserts a key twice until merges collapse it).
       const loadedRows = await count(ch, `SELECT count() AS n FROM ${t.current.name} FINAL WHERE version <= ${floor} AND is_deleted = 0`);
@@ -308,6 +310,7 @@ export function createResyncActivities(deps: ResyncDeps) {
       // After the swap the shadow name holds the old copy, which completeResync still needs.
       if ((await tableComment(ch, t, t.current.name))?.startsWith(swapMark(''))) return;
       await dropShadow(ch, t);
+      await sourceDb(found).query(dropLoadObjectsSql(input.source));
     },
   };
 }

@@ -2,13 +2,12 @@
  * A bulk load's Postgres side: each column rendered as Debezium sends it
  * (the connector settings named in column-types.ts), so that loaded rows go
  * through the very expressions the queue's views apply and come out equal to
- * streamed ones. The rows leave Postgres in its text format (`COPY … WITH
- * (FORMAT text)`), which ClickHouse reads as TabSeparated: NULL is \N, and
- * backslash, tab and newline come escaped as `\\`, `\t`, `\n`, which its
- * reader undoes. An array is read as a literal straight from that escaped
- * text (not unescaped first), so COPY's escaping of a backslash is the
- * literal's, and a quote inside an element is doubled (`''`), not
- * backslash-escaped (COPY would double that backslash).
+ * streamed ones. The ClickHouse host reads the rendered values as text
+ * (`postgresql()`, resync-load-sql.ts): each arrives as the string Postgres
+ * made, unescaped, and ClickHouse casts it to the queue column's type (a
+ * number, a bool, an array literal). An array is a ClickHouse literal, so
+ * inside a quoted element a backslash is doubled and a quote doubled (`''`);
+ * a tab or newline stands as it is.
  *
  * Written next to column-types.ts's `valueMapping`; a type added there needs
  * its rendering here (an unknown one throws, as it does there).
@@ -57,8 +56,8 @@ function element(e: string, t: string, isEnum: boolean): string | null {
   if (t === 'boolean') return `case when ${e} then 'true' else 'false' end`;
   const numeric = ['smallint', 'integer', 'bigint'].includes(t) || /^(date|time|timestamp)/.test(t) && !/with time zone/.test(t);
   if (numeric) return v;
-  // A quoted string literal: the quote doubled; a backslash, tab or newline is escaped by COPY's text format.
-  return `'''' || replace(${v}, '''', '''''') || ''''`;
+  // A quoted string literal: the backslash (chr(92)) and the quote escaped.
+  return `'''' || replace(replace(${v}, chr(92), chr(92) || chr(92)), '''', '''''') || ''''`;
 }
 
 /** Column `c` as its wire value (text), with the connector's transform applied when it has one. */

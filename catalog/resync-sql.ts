@@ -14,9 +14,6 @@
  */
 import { ident } from './column-types.ts';
 import type { TableObjects } from './object-types.ts';
-import { pgWireValue, pgIdent } from './load-encoding.ts';
-import type { SourceTable } from './introspect.ts';
-import type { ColumnTransform } from '../shared/validation.ts';
 
 /** A range of heap blocks: [fromBlock, toBlock), the last one open-ended (rows appended meanwhile are read too). */
 export interface BlockRange {
@@ -34,29 +31,6 @@ export function splitBlocks(blocks: number, blocksPerRange: number): BlockRange[
   for (let from = 0, i = 0; from < Math.max(blocks, 1); from += per, i++) out.push({ index: i, fromBlock: from, toBlock: from + per });
   out[out.length - 1]!.toBlock = null;
   return out;
-}
-
-/**
- * `COPY (SELECT <wire values>, <loaded fields> FROM t WHERE ctid in range) TO STDOUT` in
- * Postgres' text format: tab-separated, NULL as \N, backslash, tab and newline escaped the
- * way ClickHouse's TabSeparated reads them, so no raw newline is inside a row and the rows
- * can be inserted chunk by chunk (stack/clickhouse/stream-insert.ts).
- */
-export function copyRangeSql(src: SourceTable, t: TableObjects, transforms: Record<string, ColumnTransform>, lsnFloor: bigint, r: BlockRange): string {
-  const cols = t.resync.loadColumns.map((name) => {
-    const c = src.columns.find((s) => s.name === name);
-    if (!c) throw new Error(`${src.source}: column ${name} is no longer in the table`);
-    return pgWireValue(c, transforms[name]);
-  });
-  const now = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
-  const fields = [`'r'`, `'${lsnFloor}'`, now, now, 'null', `'false'`];
-  const where = [`ctid >= '(${r.fromBlock},0)'::tid`, ...(r.toBlock === null ? [] : [`ctid < '(${r.toBlock},0)'::tid`])].join(' and ');
-  return `COPY (SELECT ${[...cols, ...fields].join(', ')} FROM ${pgIdent(src.schema)}.${pgIdent(src.table)} WHERE ${where}) TO STDOUT WITH (FORMAT text)`;
-}
-
-/** The ClickHouse side of a range: rows into the Null input table (its view writes the shadow). */
-export function insertColumns(t: TableObjects): string[] {
-  return [...t.resync.loadColumns, ...LOADED_FIELDS];
 }
 
 const dataColumns = (t: TableObjects): string[] => t.current.columns.map((c) => c.name).filter((n) => !['commit_ts', 'version', 'is_deleted'].includes(n));

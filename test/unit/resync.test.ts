@@ -4,7 +4,8 @@ import { parseDeclarations } from '../../catalog/declaration.ts';
 import type { SourceTable } from '../../catalog/introspect.ts';
 import { pgWireValue } from '../../catalog/load-encoding.ts';
 import { tableNames } from '../../shared/names.ts';
-import { copyRangeSql, historySql, insertColumns, keepUnchangedSql, lateRowsSql, splitBlocks } from '../../catalog/resync-sql.ts';
+import { historySql, keepUnchangedSql, lateRowsSql, splitBlocks } from '../../catalog/resync-sql.ts';
+import { dropLoadObjectsSql, loadObjectPrefix, loadSource, pullRangeSql } from '../../catalog/resync-load-sql.ts';
 import { progressBar } from '../../cli/resync-progress.ts';
 import type { LagReport } from '../../activities/lag-report.ts';
 
@@ -44,12 +45,20 @@ describe('resync objects and SQL', () => {
     expect(t.resync.view.select).toContain(`FROM ${t.resync.input.name} AS orders_queue`);
   });
 
-  it('reads a block range in COPY text format with the loaded fields at version L', () => {
-    const sql = copyRangeSql(src, t, {}, 41n, { index: 1, fromBlock: 4, toBlock: 8 });
-    expect(sql).toMatch(/^COPY \(SELECT .* FROM "public"\."orders" WHERE ctid >= '\(4,0\)'::tid and ctid < '\(8,0\)'::tid\) TO STDOUT WITH \(FORMAT text\)$/s);
-    expect(sql).toContain(`'r', '41'`);
-    expect(insertColumns(t)).toEqual(['id', 'amount', 'tags', 'email', '__op', '__lsn', '__source_ts_ms', '__ts_ms', '__source_txId', '__deleted']);
-    expect(copyRangeSql(src, t, {}, 41n, { index: 2, fromBlock: 8, toBlock: null })).not.toContain('ctid <');
+  it('reads a block range through a rendering function and a view with its ctid bounds; ClickHouse pulls it at version L', () => {
+    const s = loadSource(src, t, {}, { index: 1, fromBlock: 4, toBlock: 8 });
+    expect(s.fn.startsWith(loadObjectPrefix('public.orders'))).toBe(true);
+    // A string body: no dependency on the table's columns; STABLE and not STRICT: the planner inlines it.
+    expect(s.createFn).toMatch(/^create function public\."astros_load_\w+"\(\) returns table \(__ctid tid, "id" text, "amount" text, "tags" text, "email" text\) language sql stable as \$astros_load\$select ctid, .* from "public"\."orders"\$astros_load\$$/s);
+    expect(s.createView).toBe(`create or replace view public."${s.fn}_b4" as select * from public."${s.fn}"() where __ctid >= '(4,0)'::tid and __ctid < '(8,0)'::tid`);
+    expect(loadSource(src, t, {}, { index: 2, fromBlock: 8, toBlock: null }).createView).not.toContain('__ctid <');
+    // Another shape renders differently: a function of its own.
+    expect(loadSource({ ...src, columns: src.columns.slice(0, 3) }, { ...t, resync: { ...t.resync, loadColumns: ['id', 'amount', 'tags'] } }, {}, { index: 0, fromBlock: 0, toBlock: null }).fn).not.toBe(s.fn);
+    const pull = pullRangeSql(t, s, { host: '127.0.0.1', port: 5432, database: 'astros', user: 'u', password: "p'w\\" }, 41n);
+    expect(pull).toContain(`INSERT INTO ${t.resync.input.name} (id, amount, tags, email, __op, __lsn, __source_ts_ms, __ts_ms, __source_txId, __deleted)`);
+    expect(pull).toContain(`SELECT assumeNotNull(id), amount, assumeNotNull(tags), email, 'r', 41, `);
+    expect(pull).toContain(`FROM postgresql('127.0.0.1:5432', 'astros', '${s.fn}_b4', 'u', 'p\\'w\\\\', 'public')`);
+    expect(dropLoadObjectsSql('public.orders')).toContain(`like '${loadObjectPrefix('public.orders').replaceAll('_', '\\_')}%'`);
   });
 
   it('renders wire values as Debezium sends them, transforms applied', () => {
