@@ -263,14 +263,14 @@ export function createResyncActivities(deps: ResyncDeps) {
           const outdated = await shadowOutdated(h.ch, h.t);
           if (outdated) return { streamedCopied: 0, keptRows: 0, swapped: false, shapeChanged: onHost(hosts[i]!, hosts, outdated) };
         }
-        let first: SwapResult | undefined;
+        const results: SwapResult[] = [];
         for (const [i, h] of tables.entries()) {
           const r = await swapOnHost(h, floor);
           if (r.shapeChanged) return { ...r, shapeChanged: onHost(hosts[i]!, hosts, r.shapeChanged) };
-          first ??= r;
+          results.push(r);
         }
         // The figures of ch1 (each host holds the same rows).
-        return first!;
+        return results[0]!;
       });
     },
 
@@ -278,9 +278,10 @@ export function createResyncActivities(deps: ResyncDeps) {
     async completeResync(input: { source: string; lsnFloor: string; target?: ResyncTarget }): Promise<ResyncOutcome> {
       const floor = BigInt(input.lsnFloor);
       return onHosts(input.target, async (hosts) => {
-        let first: ResyncOutcome | undefined;
-        for (const h of await hostTables(hosts, input.source, input.target)) first ??= await completeOnHost(h, floor, input.target ? undefined : input.source);
-        return first!;
+        const outcomes: ResyncOutcome[] = [];
+        for (const h of await hostTables(hosts, input.source, input.target)) outcomes.push(await completeOnHost(h, floor, input.target ? undefined : input.source));
+        // The figures of ch1 (each host holds the same rows).
+        return outcomes[0]!;
       });
     },
 
