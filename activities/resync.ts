@@ -5,10 +5,10 @@
  *
  *   prepareResync   fresh shadow objects; S0, then wait for the transactions
  *                   open at S0 to end; the block ranges
- *   loadResyncRange one range: Postgres COPY (text format, Debezium's wire
- *                   values) streamed as TabSeparated into the Null input
- *                   table, whose view writes the shadow; the ClickHouse host
- *                   inserts it chunk by chunk as it arrives
+ *   loadResyncRange one range, pulled by the ClickHouse host from Postgres
+ *                   (postgresql() over a view rendering Debezium's wire
+ *                   values: resync-load.ts) into the Null input table,
+ *                   whose view writes the shadow
  *   swapResync      ClickHouse caught up; rows streamed since S0 copied into
  *                   the shadow; loaded rows equal to the live ones keep their
  *                   version; EXCHANGE TABLES (queries see the old copy until
@@ -21,27 +21,30 @@
  *
  * Each is idempotent: a retry repeats it to the same result.
  *
+ * Every step reaches every ClickHouse host of the replica set
+ * (resync-hosts.ts: a host that does not answer fails the step, naming it);
+ * the per-host swap and completion are resync-steps.ts; each host pulls
+ * every range itself (resync-load.ts says why that stays exact).
+ *
  * The table is resolved through the live catalog (what the main pipeline
  * captures), or, when the input carries a `target`, from that: the
  * declaration, object names and slot of a table another pipeline on the same
  * stack captures (the benchmark's own, in ClickHouse database `bench`), which
  * the live catalog must not hold (the main connector would capture it too).
  */
-import type pg from 'pg';
-import type { ClickHouseClient } from '../connectors/clickhouse/client.ts';
 import { createSql } from '../catalog/clickhouse-create.ts';
 import type { TableObjects } from '../catalog/object-types.ts';
 import { validationTransforms } from '../catalog/column-options.ts';
 import type { SourceTable } from '../catalog/introspect.ts';
 import { deriveOptions, deriveTables } from '../catalog/derive.ts';
-import { pgAddress } from '../connectors/postgres/address.ts';
 import { groupSource } from '../connectors/postgres/sources.ts';
-import { copyStreamedSql, historySql, keepUnchangedSql, lateRowsSql, splitBlocks, swapMark } from '../catalog/resync-sql.ts';
+import { splitBlocks, swapMark } from '../catalog/resync-sql.ts';
+import { dropLoadObjectsSql, loadSource } from '../catalog/resync-load-sql.ts';
 import { groupOf, parseDeclarations, type TableDeclaration } from '../catalog/declaration.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
 import { validationSpec } from '../catalog/validation-spec.ts';
 import type { ValidationSpec } from '../shared/validation.ts';
-import { markReloaded } from '../connectors/clickhouse/capture-gaps.ts';
+import type { Endpoints } from '../config/load.ts';
 import type { ActivityDeps } from './deps.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
@@ -49,7 +52,9 @@ import { waitForCatchUp } from './validation/catch-up.ts';
 import { lsnToBigInt } from '../shared/lsn.ts';
 import type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult } from './resync-contract.ts';
 import { liveCopyBehind, shadowOutdated } from './resync-shape.ts';
-import { dropLoadObjectsSql, loadSource, pullRangeSql, type LoadSource } from '../catalog/resync-load-sql.ts';
+import { withResyncHosts, type ResyncHost } from './resync-hosts.ts';
+import { ensureLoadSource, pullRangeOnHosts } from './resync-load.ts';
+import { completeOnHost, dropShadow, swapOnHost, tableComment, type HostTable } from './resync-steps.ts';
 
 export type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult };
 
@@ -58,12 +63,12 @@ export type ResyncDeps = Pick<ActivityDeps, 'pool' | 'clickhouse' | 'kafka' | 'e
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createResyncActivities(deps: ResyncDeps) {
-  const { clickhouse: ch, endpoints: env } = deps;
+  const { endpoints: env } = deps;
 
   type Resolved = { src: SourceTable; t: TableObjects; transforms: ReturnType<typeof validationTransforms>; declaration: TableDeclaration; slot?: string };
 
-  /** The captured table's source, objects and column transforms, or undefined when it is not captured. */
-  async function lookup(source: string, target?: ResyncTarget): Promise<Resolved | undefined> {
+  /** The captured table's source, objects and column transforms (on the host `e` names), or undefined when it is not captured. */
+  async function lookup(source: string, target?: ResyncTarget, e: Endpoints = env): Promise<Resolved | undefined> {
     let declaration: TableDeclaration | undefined;
     if (target) {
       try {
@@ -73,16 +78,16 @@ export function createResyncActivities(deps: ResyncDeps) {
       }
       if (declaration?.source !== source) throw permanentFailure(IngestErrorType.InvalidInput, `the target declares ${declaration?.source}, not ${source}`);
     } else {
-      declaration = (await catalogEntries(deps.pool)).find((e) => e.declaration.source === source && isCaptured(e.state))?.declaration;
+      declaration = (await catalogEntries(deps.pool)).find((x) => x.declaration.source === source && isCaptured(x.state))?.declaration;
     }
     if (!declaration) return undefined;
-    const [derived] = await deriveTables(deps.pool, [declaration], { ...deriveOptions(env, target?.names), sourceOf: (group) => groupSource(env, group, deps.pool) });
+    const [derived] = await deriveTables(deps.pool, [declaration], { ...deriveOptions(e, target?.names), sourceOf: (group) => groupSource(env, group, deps.pool) });
     const { source: src, objects: t } = derived!;
     return { src, t, transforms: validationTransforms(declaration, src), declaration, ...(target ? { slot: target.slot } : {}) };
   }
 
-  async function resolve(source: string, target?: ResyncTarget): Promise<Resolved> {
-    const found = await lookup(source, target);
+  async function resolve(source: string, target?: ResyncTarget, e: Endpoints = env): Promise<Resolved> {
+    const found = await lookup(source, target, e);
     if (!found) throw permanentFailure(IngestErrorType.TableNotCaptured, `${source} is not captured (astros tables list shows what is)`);
     return found;
   }
@@ -92,33 +97,17 @@ export function createResyncActivities(deps: ResyncDeps) {
 
   const specOf = (r: Resolved): ValidationSpec => validationSpec(r.declaration, r.src, r.t.names, r.slot !== undefined ? { slot: r.slot } : {});
 
-  const count = async (ch: ClickHouseClient, sql: string): Promise<number> => {
-    const rs = await ch.query({ query: sql, format: 'JSONEachRow' });
-    return Number((await rs.json<{ n: string }>())[0]?.n ?? 0);
-  };
+  /** Every host the resync of this table reaches (resync-hosts.ts): all of the replica set, or ch1 for another pipeline's table. */
+  const onHosts = <T>(target: ResyncTarget | undefined, work: (hosts: ResyncHost[]) => Promise<T>, skipDown?: (m: string) => void): Promise<T> =>
+    withResyncHosts(deps, { ch1Only: target !== undefined, ...(skipDown ? { skipDown } : {}) }, work);
 
-  /** A table's comment (the swap's mark), or undefined when the table does not exist. */
-  async function tableComment(ch: ClickHouseClient, t: TableObjects, table: string): Promise<string | undefined> {
-    const rs = await ch.query({
-      query: 'SELECT comment FROM system.tables WHERE database = {db:String} AND name = {t:String}',
-      query_params: { db: t.names.database, t: table.slice(t.names.database.length + 1) },
-      format: 'JSONEachRow',
-    });
-    return (await rs.json<{ comment: string }>())[0]?.comment;
-  }
-
-  async function dropShadow(ch: ClickHouseClient, t: TableObjects): Promise<void> {
-    await ch.command({ query: `DROP VIEW IF EXISTS ${t.resync.view.name}` });
-    await ch.command({ query: `DROP TABLE IF EXISTS ${t.resync.input.name}` });
-    await ch.command({ query: `DROP TABLE IF EXISTS ${t.resync.shadow.name}` });
-  }
-
-  /** Catch-up as validation does it: the slot confirmed past `lsn` and the table's consumer group at the topic's end. */
-  async function catchUpTo(r: Resolved, lsn: bigint, what: string): Promise<void> {
+  /** Catch-up as validation does it: the slot confirmed past `lsn` and this host's consumer group at the topic's end. */
+  async function catchUpTo(h: ResyncHost, r: Resolved, lsn: bigint, what: string): Promise<void> {
     const spec = { ...specOf(r), maxWaitMs: 10 * 60_000 };
-    heartbeat({ step: `waiting for ClickHouse to catch up (${what})` });
-    const c = await waitForCatchUp({ ...deps, pool: sourceDb(r) }, spec, r.t.current.name, lsn);
-    if (!c.caughtUp) throw new Error(`ClickHouse did not catch up with Postgres (${what}): ${c.detail}`);
+    const on = h.env.clickhouseReplicas.length > 1 ? ` on ${h.replica.name}` : '';
+    heartbeat({ step: `waiting for ClickHouse${on} to catch up (${what})` });
+    const c = await waitForCatchUp({ ...deps, clickhouse: h.ch, pool: sourceDb(r) }, spec, r.t.current.name, lsn);
+    if (!c.caughtUp) throw new Error(`ClickHouse${on} did not catch up with Postgres (${what}): ${c.detail}`);
   }
 
   const walInsertLsn = async (r: Resolved): Promise<bigint> => {
@@ -126,39 +115,40 @@ export function createResyncActivities(deps: ResyncDeps) {
     return lsnToBigInt(rows[0]!.lsn);
   };
 
-  /** The range's rendering function (made once, under a lock: parallel ranges share it) and its view. */
-  async function ensureLoadSource(db: pg.Pool, s: LoadSource): Promise<void> {
-    const c = await db.connect();
-    try {
-      await c.query('begin');
-      await c.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [s.fn]);
-      const { rows } = await c.query<{ n: number }>(`select count(*)::int as n from pg_proc where pronamespace = 'public'::regnamespace and proname = $1`, [s.fn]);
-      if (rows[0]!.n === 0) await c.query(s.createFn);
-      await c.query(s.createView);
-      await c.query('commit');
-    } catch (err) {
-      await c.query('rollback').catch(() => undefined);
-      const msg = err instanceof Error ? err.message : String(err);
-      if ((err as { code?: string }).code === '42501') throw permanentFailure(IngestErrorType.InvalidInput, `resync reads through a function and views it makes in the source database's schema public, and the worker's role may not create there: ${msg}`);
-      throw err;
-    } finally {
-      c.release();
+  /** The table on each host: its objects with the host's consumer groups, and catch-up through them to Postgres' position now. */
+  async function hostTables(hosts: ResyncHost[], source: string, target: ResyncTarget | undefined): Promise<HostTable[]> {
+    const out: HostTable[] = [];
+    for (const h of hosts) {
+      const r = await resolve(source, target, h.env);
+      out.push({ ch: h.ch, t: r.t, catchUp: async (what) => catchUpTo(h, r, await walInsertLsn(r), what) });
     }
+    return out;
   }
 
+  /** A host's message, named when there are several. */
+  const onHost = (h: ResyncHost, hosts: ResyncHost[], m: string): string => (hosts.length > 1 ? `${h.replica.name}: ${m}` : m);
+
   return {
-    /** Fresh shadow objects, the version floor L and the ranges. */
+    /** Fresh shadow objects on every host, the version floor L and the ranges. */
     async prepareResync(input: { source: string; rangeRows?: number; target?: ResyncTarget }): Promise<ResyncPlan> {
       const resolved = await resolve(input.source, input.target);
       const { src, t } = resolved;
       // Its copies, counts and EXCHANGE read and write one host's tables: on a cluster they would see one shard.
       if (t.cluster) throw permanentFailure(IngestErrorType.InvalidInput, `resync is built for one ClickHouse host; CLICKHOUSE_CLUSTER=${t.cluster} is not supported by it yet`);
-      const behind = await liveCopyBehind(ch, t);
+      const behind = await onHosts(input.target, async (hosts) => {
+        for (const h of hosts) {
+          const b = await liveCopyBehind(h.ch, t);
+          if (b) return onHost(h, hosts, b);
+        }
+        for (const h of hosts) {
+          await dropShadow(h.ch, t);
+          for (const o of [t.resync.shadow, t.resync.input, t.resync.view]) await h.ch.command({ query: createSql(o, false) });
+        }
+        return undefined;
+      });
       if (behind) return { source: input.source, lsnFloor: '0', ranges: [], estimatedRows: 0, waitedFor: 0, shapeChanged: behind };
       const db = sourceDb(resolved);
-      await dropShadow(ch, t);
       await db.query(dropLoadObjectsSql(input.source));
-      for (const o of [t.resync.shadow, t.resync.input, t.resync.view]) await ch.command({ query: createSql(o, false) });
 
       const s0 = await walInsertLsn(resolved);
       // Every transaction that had an id at S0 must end before the first read (catalog/resync-sql.ts).
@@ -202,114 +192,82 @@ export function createResyncActivities(deps: ResyncDeps) {
       return { source: input.source, ...(input.target ? { spec: specOf(resolved) } : {}), lsnFloor: String(s0 - 1n), ranges, estimatedRows, waitedFor };
     },
 
-    /** One block range, pulled from Postgres by the ClickHouse host into the shadow. */
+    /** One block range, pulled from Postgres by every host into its shadow. */
     async loadResyncRange(input: RangeInput): Promise<{ rows: number; shapeChanged?: string }> {
       const resolved = await resolve(input.source, input.target);
       const { src, t, transforms } = resolved;
-      const outdated = await shadowOutdated(ch, t);
-      if (outdated) return { rows: 0, shapeChanged: outdated };
-      const db = sourceDb(resolved);
-      const source = loadSource(src, t, transforms, input.range);
-      await ensureLoadSource(db, source);
-      const started = Date.now();
-      const step = () => `range ${input.range.index + 1}/${input.ranges}: ClickHouse reading it from Postgres for ${((Date.now() - started) / 1000).toFixed(0)} s; about ${input.rowsBefore} of ${input.estimatedRows} rows loaded before it`;
-      heartbeat({ step: step() });
-      const abort = new AbortController();
-      const timer = setInterval(() => {
+      return onHosts(input.target, async (hosts) => {
+        for (const h of hosts) {
+          const outdated = await shadowOutdated(h.ch, t);
+          if (outdated) return { rows: 0, shapeChanged: onHost(h, hosts, outdated) };
+        }
+        const db = sourceDb(resolved);
+        const source = loadSource(src, t, transforms, input.range);
+        await ensureLoadSource(db, source);
+        const started = Date.now();
+        const step = () => `range ${input.range.index + 1}/${input.ranges}: ClickHouse reading it from Postgres for ${((Date.now() - started) / 1000).toFixed(0)} s; about ${input.rowsBefore} of ${input.estimatedRows} rows loaded before it`;
         heartbeat({ step: step() });
-        if (cancelled()) abort.abort(new Error('cancelled'));
-      }, 2_000);
-      try {
-        // Rows inserted before a failure stay in the shadow: the retried range inserts those keys again at
-        // the same version L, which the shadow's ReplacingMergeTree collapses.
-        const r = await ch.command({ query: pullRangeSql(t, source, pgAddress(db), BigInt(input.lsnFloor)), abort_signal: abort.signal });
-        // Written rows count each row twice: into the Null input table and through its one view into the shadow.
-        return { rows: Math.round(Number(r.summary?.written_rows ?? 0) / 2) };
-      } finally {
-        clearInterval(timer);
-      }
+        const abort = new AbortController();
+        const timer = setInterval(() => {
+          heartbeat({ step: step() });
+          if (cancelled()) abort.abort(new Error('cancelled'));
+        }, 2_000);
+        try {
+          return { rows: await pullRangeOnHosts(hosts, t, source, db, BigInt(input.lsnFloor), abort.signal, (h, m) => onHost(h, hosts, m)) };
+        } finally {
+          clearInterval(timer);
+        }
+      });
     },
 
-    /** Catch up, copy what streamed since S0 into the shadow, swap. A retry after the swap does nothing. */
+    /** On every host: catch up, copy what streamed since S0 into the shadow, swap. A host already swapped does nothing again. */
     async swapResync(input: { source: string; lsnFloor: string; target?: ResyncTarget }): Promise<SwapResult> {
-      const resolved = await resolve(input.source, input.target);
-      const { t } = resolved;
       const floor = BigInt(input.lsnFloor);
-      const mark = swapMark(floor);
-      if ((await tableComment(ch, t, t.current.name)) === mark) return { streamedCopied: 0, keptRows: 0, swapped: true };
-      const before = await shadowOutdated(ch, t);
-      if (before) return { streamedCopied: 0, keptRows: 0, swapped: false, shapeChanged: before };
-      // An ALTER from here on is the next schema change's: ClickHouse's copy and the shadow keep the shape they share.
-      await catchUpTo(resolved, await walInsertLsn(resolved), 'before the swap');
-      const streamed = await count(ch, `SELECT count() AS n FROM ${t.current.name} WHERE version > ${floor}`);
-      await ch.command({ query: copyStreamedSql(t.current.name, t.resync.shadow.name, floor) });
-      const keep = keepUnchangedSql(t, t.current.name, t.resync.shadow.name, floor);
-      // No live row below L (without FINAL a superset: none means none), as on a first load: nothing to keep,
-      // and the statements would still hash every loaded row.
-      let keptRows = 0;
-      if ((await count(ch, keep.live)) > 0) {
-        await ch.command({ query: keep.copy });
-        keptRows = await count(ch, keep.count);
-        await ch.command({ query: keep.drop, clickhouse_settings: { lightweight_deletes_sync: "2" } });
-      }
-      await ch.command({ query: `ALTER TABLE ${t.resync.shadow.name} MODIFY COMMENT '${mark}'` });
-      await ch.command({ query: `EXCHANGE TABLES ${t.current.name} AND ${t.resync.shadow.name}` });
-      return { streamedCopied: streamed, keptRows, swapped: true };
+      return onHosts(input.target, async (hosts) => {
+        const tables = await hostTables(hosts, input.source, input.target);
+        // Every shadow checked before any EXCHANGE: a moved shape swaps on no host.
+        for (const [i, h] of tables.entries()) {
+          if ((await tableComment(h.ch, h.t, h.t.current.name)) === swapMark(floor)) continue;
+          const outdated = await shadowOutdated(h.ch, h.t);
+          if (outdated) return { streamedCopied: 0, keptRows: 0, swapped: false, shapeChanged: onHost(hosts[i]!, hosts, outdated) };
+        }
+        const results: SwapResult[] = [];
+        for (const [i, h] of tables.entries()) {
+          const r = await swapOnHost(h, floor);
+          if (r.shapeChanged) return { ...r, shapeChanged: onHost(hosts[i]!, hosts, r.shapeChanged) };
+          results.push(r);
+        }
+        // The figures of ch1 (each host holds the same rows).
+        return results[0]!;
+      });
     },
 
-    /** After the swap: late rows of the old copy, the history, the old copy dropped. */
+    /** After the swap, on every host: late rows of the old copy, the history, the old copy dropped. */
     async completeResync(input: { source: string; lsnFloor: string; target?: ResyncTarget }): Promise<ResyncOutcome> {
-      const resolved = await resolve(input.source, input.target);
-      const { t } = resolved;
       const floor = BigInt(input.lsnFloor);
-      const old = t.resync.shadow.name;
-      const hasOld = (await tableComment(ch, t, old)) !== undefined;
-      let lateCopied = 0;
-      let changedRows = 0;
-      let deletedRows = 0;
-      if (hasOld) {
-        // Every message consumed before the swap has been inserted (into the old copy, if it was resolved before the swap).
-        await catchUpTo(resolved, await walInsertLsn(resolved), 'after the swap');
-        await ch.command({ query: `DROP VIEW IF EXISTS ${t.resync.view.name}` });
-        const late = lateRowsSql(t, old, floor);
-        lateCopied = await count(ch, late.count);
-        if (lateCopied > 0) await ch.command({ query: late.copy });
-        // Without FINAL a superset of the live rows: none means none (a first load's case, its history written in bulk).
-        const oldEmpty = (await count(ch, `SELECT count() AS n FROM ${old} WHERE is_deleted = 0`)) === 0;
-        const h = historySql(t, old, floor, oldEmpty);
-        const changesBefore = await count(ch, `SELECT count() AS n FROM ${t.changes.name} FINAL WHERE lsn = ${floor}`);
-        // Repeated after a crash between the two statements, the first adds nothing new: the change log collapses (key, lsn).
-        await ch.command({ query: h.changed });
-        const afterChanged = await count(ch, `SELECT count() AS n FROM ${t.changes.name} FINAL WHERE lsn = ${floor}`);
-        if (h.deleted) await ch.command({ query: h.deleted });
-        const afterDeleted = await count(ch, `SELECT count() AS n FROM ${t.changes.name} FINAL WHERE lsn = ${floor}`);
-        changedRows = afterChanged - changesBefore;
-        deletedRows = afterDeleted - afterChanged;
-        await ch.command({ query: `DROP TABLE IF EXISTS ${t.resync.input.name}` });
-        await ch.command({ query: `DROP TABLE IF EXISTS ${old}` });
-      }
-      // The pipeline's capture gaps of this table (connectors/clickhouse/capture-gaps.ts) now have their reload; another pipeline's table has none.
-      if (!input.target) {
-        await markReloaded(ch, input.source, input.lsnFloor).catch((err: unknown) => {
-          // A stack whose ClickHouse migrations predate capture_gaps has recorded none (npm run setup creates the table).
-          if ((err as { type?: string }).type !== 'UNKNOWN_TABLE') throw err;
-        });
-      }
-      await sourceDb(resolved).query(dropLoadObjectsSql(input.source));
-      await ch.command({ query: `ALTER TABLE ${t.current.name} MODIFY COMMENT ''` });
-      // Live keys whose row is the loaded one, at L or at the unchanged live row's version (a range read twice inserts a key twice until merges collapse it).
-      const loadedRows = await count(ch, `SELECT count() AS n FROM ${t.current.name} FINAL WHERE version <= ${floor} AND is_deleted = 0`);
-      return { loadedRows, changedRows, deletedRows, lateCopied };
+      // The load's Postgres objects are done with once every range is in (a retry drops nothing more).
+      await sourceDb(await resolve(input.source, input.target)).query(dropLoadObjectsSql(input.source));
+      return onHosts(input.target, async (hosts) => {
+        const outcomes: ResyncOutcome[] = [];
+        for (const h of await hostTables(hosts, input.source, input.target)) outcomes.push(await completeOnHost(h, floor, input.target ? undefined : input.source));
+        // The figures of ch1 (each host holds the same rows).
+        return outcomes[0]!;
+      });
     },
 
-    /** Cancelled or failed before the swap: the shadow objects go, the live copy stays as it was. */
+    /** Cancelled or failed before the swap: the shadow objects go on every host that answers, the live copies stay as they were. */
     async abandonResync(input: { source: string; target?: ResyncTarget }): Promise<void> {
       const found = await lookup(input.source, input.target);
       if (!found) return; // nothing was created for a table that is not captured
       const { t } = found;
-      // After the swap the shadow name holds the old copy, which completeResync still needs.
-      if ((await tableComment(ch, t, t.current.name))?.startsWith(swapMark(''))) return;
-      await dropShadow(ch, t);
+      // A host that does not answer keeps its shadow objects until the next resync drops them: nothing writes into them.
+      await onHosts(input.target, async (hosts) => {
+        for (const h of hosts) {
+          // After the swap the shadow name holds the old copy, which completeResync still needs.
+          if ((await tableComment(h.ch, t, t.current.name))?.startsWith(swapMark(''))) continue;
+          await dropShadow(h.ch, t);
+        }
+      }, (m) => heartbeat({ step: `abandoning: ${m}` }));
       await sourceDb(found).query(dropLoadObjectsSql(input.source));
     },
   };

@@ -18,8 +18,12 @@
  *
  * With a ClickHouse replica set, an applied change is then applied the same
  * way on every other host that answers, with its own consumer group (planned
- * against that host's columns). Not there yet: a refusal (only ch1's consumer
- * stops) and the resync that follows a reload (ch1's only).
+ * against that host's columns); a refusal stops the table's consumer on
+ * every host that answers, and a resume applies the shape on each. The
+ * resync that follows a reload reloads every host (activities/resync.ts).
+ * A host that did not answer is named in the steps and left as it was:
+ * `npm run setup` once it is back brings its objects level, and a resync of
+ * the table its rows.
  */
 import type pg from 'pg';
 import { type ClickHouseClient } from '../connectors/clickhouse/client.ts';
@@ -113,6 +117,8 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
   /** Stop the table's stream (its events wait in Kafka), mark it blocked and the change refused, with the reason and the fix. */
   async function refuse(db: pg.Pool, ch: ClickHouseClient, names: TableNames, id: string, message: string): Promise<AppliedChange> {
     await stopConsumer(ch, { names });
+    // On every other host too (the queue and its views have the same names there; only their groups differ).
+    await onOtherReplicas(deps.endpoints, (m) => heartbeat({ step: m }), (other) => stopConsumer(other, { names }));
     await setTableState(deps.pool, names.source, 'blocked', message);
     await setStatus(db, id, 'refused', message);
     return { id, source: names.source, status: 'refused', steps: [], reload: false, message };
@@ -160,14 +166,17 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
     return [...plan.steps.map(describeStep), rewound];
   }
 
-  /** The applied change on every other replica (`before` to `shape`, from `lsn`): what was done there, per replica. */
-  async function applyOnOtherReplicas(db: pg.Pool, source: string, before: TableShape | undefined, shape: TableShape, lsn: string | undefined): Promise<string[]> {
+  /**
+   * The applied change on every other replica (`before` to `shape`, from `lsn`): what was done there, per replica.
+   * `resumed`: a blocked table's consumers are stopped already, so there is no stream to hold until it passes the change.
+   */
+  async function applyOnOtherReplicas(db: pg.Pool, source: string, before: TableShape | undefined, shape: TableShape, lsn: string | undefined, resumed = false): Promise<string[]> {
     const said: string[] = [];
     await onOtherReplicas(deps.endpoints, (m) => said.push(m), async (ch, r) => {
       const found = await objectsOf(source, replicaEndpoints(deps.endpoints, r));
       if (!found) return;
       const { t } = found;
-      if (lsn !== undefined) await holdUntilPassed(deps, ch, t, lsn, db);
+      if (lsn !== undefined && !resumed) await holdUntilPassed(deps, ch, t, lsn, db);
       await stopConsumer(ch, t);
       const live = await liveCurrent(ch, t);
       const plan = planSchemaChange(before, shape, t, live.columns, live.sortingKey);
@@ -279,7 +288,7 @@ export function createSchemaChangeActivities(deps: SchemaChangeDeps) {
       if (plan.refused) {
         throw permanentFailure(IngestErrorType.SchemaChangeRefused, `${input.source}: still cannot be applied: ${plan.refused}`);
       }
-      const steps = await applyPlanned(ch, t, plan, first?.lsn);
+      const steps = [...(await applyPlanned(ch, t, plan, first?.lsn)), ...(await applyOnOtherReplicas(db, input.source, first?.before ?? undefined, shape, first?.lsn, true))];
       for (const r of rows) await setStatus(db, r.id, r.status === 'refused' ? 'skipped' : 'applied', `resumed: ${steps.join('; ')}`);
       await setTableState(deps.pool, input.source, entry.state !== 'blocked' ? entry.state : entry.origin === 'command' ? 'streaming' : 'active', null);
       // A resume always reloads: events written while the table was blocked may not have fitted its copy.

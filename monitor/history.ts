@@ -3,6 +3,12 @@
  * samples of every series, and the alerts it sent. The page's charts read
  * the last hour from here, and a restarted monitor restores the alerts that
  * are still firing, so it does not send them again.
+ *
+ * With a ClickHouse replica set it goes to the host the samples read: the
+ * primary, or while it is down the next replica that answers. The history is
+ * then split between hosts for that while (each host holds what was written
+ * while it was the one read; the page's charts show the current host's), and
+ * a monitor restarted meanwhile restores the alerts that host recorded.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { pipelineNames } from '../shared/names.ts';
@@ -20,10 +26,15 @@ export interface HistoryPoint {
 }
 
 export class MonitorHistory {
+  /** `host`: the ClickHouse host to read and write now (a replica set's: the one the monitor's samples read). */
   constructor(
-    private readonly ch: ClickHouseClient,
+    private readonly host: () => ClickHouseClient,
     private readonly instance: string,
   ) {}
+
+  private get ch(): ClickHouseClient {
+    return this.host();
+  }
 
   async writeSamples(at: number, series: Series[]): Promise<void> {
     if (series.length === 0) return;

@@ -10,11 +10,10 @@
  *   /health      200 once a sample finished within three intervals
  */
 import { ReplicaClients, replicaSamples } from './replicas.ts';
-import { replicaEndpoints } from '../config/clickhouse-replicas.ts';
+import { readOrder, replicaEndpoints } from '../config/clickhouse-replicas.ts';
 import { Client, Connection } from '@temporalio/client';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createClickHouse } from '../connectors/clickhouse/client.ts';
 import { kafkaClient } from '../connectors/kafka/client.ts';
 import { KafkaConnect } from '../connectors/kafka-connect/client.ts';
 import { createPool } from '../connectors/postgres/pool.ts';
@@ -54,9 +53,9 @@ export interface MonitorOptions {
 
 export async function startMonitor(cfg: Config, log: (m: string) => void = (m) => console.log(m), opts: MonitorOptions = {}): Promise<Monitor> {
   const pool = createPool(cfg.databaseUrl, { max: 4, application: 'astros-monitor', connectTimeoutMs: 3_000, log: () => undefined });
-  const ch = createClickHouse(cfg.clickhouseUrl, { requestTimeoutMs: 20_000 });
-  // A replica set: each sample reads from the primary, or the next replica that answers (the history stays on CLICKHOUSE_URL's host).
+  // A replica set: each sample reads from the primary, or the next replica that answers, and the history goes there too (history.ts).
   const replicas = new ReplicaClients(cfg);
+  let reader = readOrder(cfg.clickhouseReplicas, cfg.clickhousePrimary)[0]!;
   const kafka = kafkaClient(cfg.kafkaBrokers, 'astros-monitor');
   const connect = new KafkaConnect(cfg.connectUrl);
   const registry = SchemaRegistry.at(cfg.registryUrl);
@@ -70,7 +69,7 @@ export async function startMonitor(cfg: Config, log: (m: string) => void = (m) =
   };
 
   const metrics = new MonitorMetrics();
-  const history = new MonitorHistory(ch, cfg.monitor.instance);
+  const history = new MonitorHistory(() => replicas.client(reader), cfg.monitor.instance);
   const engine = new AlertEngine(cfg.monitor.rules);
   const since = new Map<string, number>();
   let latest: Snapshot | undefined;
@@ -94,6 +93,7 @@ export async function startMonitor(cfg: Config, log: (m: string) => void = (m) =
   const sample = async () => {
     const t0 = performance.now();
     const probe = await replicas.probe();
+    reader = probe.reader;
     const s = await collect({ cfg: replicaEndpoints(cfg, probe.reader), pool, clickhouse: replicas.client(probe.reader), kafka, connect, registry, temporal: temporalClient }, since);
     const perReplica = await replicaSamples(cfg, probe, pool, kafka);
     if (perReplica) s.replicas = perReplica;
@@ -164,7 +164,6 @@ export async function startMonitor(cfg: Config, log: (m: string) => void = (m) =
       await running;
       await new Promise<void>((r) => server.close(() => r()));
       await temporal?.connection.close().catch(() => undefined);
-      await ch.close();
       await replicas.close();
       await pool.end();
     },

@@ -11,6 +11,12 @@
  * added in Postgres reaches both (the schema-change activity applies it on
  * each host); `validate --replica` agrees for each.
  *
+ * Then, with the writer running again, a resync of the table (a key planted
+ * on both hosts that Postgres never had: a drift only a reload repairs)
+ * reloads both hosts: each swaps its own copy, the drift is gone from both,
+ * every committed change is there exactly once on both, and `validate
+ * --replica` agrees for each.
+ *
  * clickhouse2 exists only during this test: a new host's groups have no
  * offsets, so it reads every topic from the earliest offset Kafka holds.
  */
@@ -31,6 +37,8 @@ import { startMonitor, type Monitor } from '../../monitor/service.ts';
 import { changeEvents, shownUpTo, windowFigures } from './fault-accounting.ts';
 import { FaultWriter } from './fault-writer.ts';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { resyncWorkflowId } from '../../shared/workflows.ts';
+import type { ResyncTableResult } from '../../workflows/resync-table.ts';
 import { createSchemaChangeActivities, type AppliedChange, type PendingChange } from '../../activities/schema-changes.ts';
 import { captureTable, chRows, testKafka, clickhouse, dropCapturedTable, postgres, runCommand, startPipelineTestWorker, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 
@@ -50,6 +58,9 @@ let ch1: ClickHouseClient;
 let ch2: ClickHouseClient;
 let worker: TestWorker | undefined;
 let monitor: Monitor | undefined;
+/** The test table on each host and its writer: the first test makes them, the resync test goes on with them. */
+let t: Record<'ch1' | 'ch2', CapturedTable>;
+let writer: FaultWriter;
 const savedReplicaUrls = process.env.CLICKHOUSE_REPLICA_URLS;
 
 /** The test table as each replica derives it (the same objects; its own consumer group). */
@@ -63,8 +74,14 @@ const chRowsOf = (c: ClickHouseClient, q: string) => chRows<{ note: string | nul
 const client = (replica: 'ch1' | 'ch2') => (replica === 'ch1' ? ch1 : ch2);
 
 /** Until a replica shows every change committed up to `lastId`. */
-async function caughtUp(replica: 'ch1' | 'ch2', t: CapturedTable, writer: FaultWriter, lastId: number): Promise<void> {
-  await waitFor(() => shownUpTo(client(replica), writer, t, lastId), (x) => x.have === x.want, `${replica} to show every change up to id ${lastId}`, 120_000, 500);
+async function caughtUp(replica: 'ch1' | 'ch2', lastId: number): Promise<void> {
+  await waitFor(() => shownUpTo(client(replica), writer, t[replica], lastId), (x) => x.have === x.want, `${replica} to show every change up to id ${lastId}`, 120_000, 500);
+}
+
+/** The writer's events in a host's deduplicated change log: (change_id, op) -> rows, without the reload's own history rows at L and the row written with id 0. */
+async function writerEvents(replica: 'ch1' | 'ch2', lsnFloor: string): Promise<Map<string, number>> {
+  const q = `SELECT concat(toString(change_id), ':', toString(op)) AS e, count() AS n FROM ${t[replica].objects.names.changes} FINAL WHERE lsn != ${lsnFloor} AND change_id != 0 GROUP BY e`;
+  return new Map((await chRows<{ e: string; n: string }>(client(replica), q)).map((r) => [r.e, Number(r.n)]));
 }
 
 /** A CLI of the repository with the replica set configured. */
@@ -100,10 +117,10 @@ describe('a second ClickHouse host: a replica set for reads', () => {
     await pool.query(`create table ${source} (id text primary key, change_id bigint not null, writes integer not null)`);
     // Setup applies the table's objects on both hosts (and every other captured table's on the new one).
     await captureTable({ source, description: 'Replica-set writer table.' });
-    const t = { ch1: await tableOn('ch1'), ch2: await tableOn('ch2') };
+    t = { ch1: await tableOn('ch1'), ch2: await tableOn('ch2') };
     expect(t.ch2.objects.names.group).toBe(`${testEndpoints().groupPrefix}-ch2-${t.ch1.objects.names.base.replaceAll('_', '-')}`);
     expect(t.ch1.objects.names.group).toBe(tableNameGroup(t.ch1));
-    const writer = new FaultWriter(pool, source, `${tag}_`, { keys: 200, astronautEvery: Number.MAX_SAFE_INTEGER, pauseMs: 30 });
+    writer = new FaultWriter(pool, source, `${tag}_`, { keys: 200, astronautEvery: Number.MAX_SAFE_INTEGER, pauseMs: 30 });
     writer.start();
     await sleep(2000);
 
@@ -130,7 +147,7 @@ describe('a second ClickHouse host: a replica set for reads', () => {
 
       // Validation (the writer paused: a quiet table at one LSN) goes to the replica that answers.
       await writer.stop();
-      await caughtUp(other.replica, t[other.replica], writer, writer.lastId);
+      await caughtUp(other.replica, writer.lastId);
       const v = await cli('validate.ts', ['--table', source, '--buckets', '64']);
       expect(v.code, v.text).toBe(0);
       expect(v.text).toContain(`on ${other.replica}`);
@@ -139,7 +156,7 @@ describe('a second ClickHouse host: a replica set for reads', () => {
       await manager.up([victim.component]);
       const backAt = Date.now();
       const lastId = writer.lastId;
-      await caughtUp(victim.replica, t[victim.replica], writer, lastId);
+      await caughtUp(victim.replica, lastId);
       rows.push({ killed: victim.replica, firstId, lastId, servedBy: other.replica, validation: 'agree', catchUpS: ((Date.now() - backAt) / 1000).toFixed(1) });
     }
     await sleep(1000);
@@ -148,7 +165,7 @@ describe('a second ClickHouse host: a replica set for reads', () => {
     // On both hosts: every committed change exactly once in the deduplicated change log.
     const figures: Record<string, unknown>[] = [];
     for (const h of hosts) {
-      await caughtUp(h.replica, t[h.replica], writer, writer.lastId);
+      await caughtUp(h.replica, writer.lastId);
       const record = await changeEvents(client(h.replica), t[h.replica], 'record');
       const changes = await changeEvents(client(h.replica), t[h.replica], 'changes');
       for (const r of rows) figures.push({ host: h.replica, 'while killed': r.killed, ...windowFigures(writer, r.firstId, r.lastId, record, changes) });
@@ -187,6 +204,51 @@ describe('a second ClickHouse host: a replica set for reads', () => {
     console.table(figures);
     for (const f of figures) expect({ lost: f.lost, twice: f['visible twice'] }).toEqual({ lost: 0, twice: 0 });
     console.log(`replica test took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  });
+
+  it('a resync under a running writer reloads both hosts: validate --replica agrees for each, 0 lost, 0 visible twice', { timeout: 240_000 }, async () => {
+    expect(t, 'the first test made the table').toBeDefined();
+    const t0 = Date.now();
+    // A drift on both hosts that only a reload repairs: a key Postgres never had.
+    for (const h of hosts) {
+      const current = t[h.replica].objects.names.current;
+      await client(h.replica).command({ query: `INSERT INTO ${current} SELECT * REPLACE ('ghost' AS id, 0 AS change_id, 1 AS version) FROM ${current} FINAL WHERE is_deleted = 0 LIMIT 1` });
+      const v = await cli('validate.ts', ['--table', source, '--buckets', '64', '--replica', h.replica]);
+      expect(v.code, `${h.replica} shows the drift: ${v.text}`).not.toBe(0);
+    }
+    writer.start();
+    await sleep(1500);
+    const firstId = writer.lastId + 1;
+    const result: ResyncTableResult = await worker!.client.workflow.execute('resyncTable', { taskQueue, workflowId: `${resyncWorkflowId(source)}-${Date.now()}`, args: [{ source }] });
+    const lastId = writer.lastId;
+    await sleep(1000);
+    await writer.stop();
+    console.log(`resync under the writer: ${JSON.stringify(result)}`);
+    expect(result.deletedRows, 'the ghost key deleted (ch1 figures)').toBe(1);
+
+    // On both hosts: every committed change exactly once in the deduplicated change log, the ghost gone.
+    const figures: Record<string, unknown>[] = [];
+    for (const h of hosts) {
+      await caughtUp(h.replica, writer.lastId);
+      const changes = await writerEvents(h.replica, result.lsnFloor);
+      const record = await changeEvents(client(h.replica), t[h.replica], 'record');
+      figures.push({ host: h.replica, 'ids during the resync': `${firstId}..${lastId}`, ...windowFigures(writer, firstId, lastId, record, changes) });
+      const all = writer.committed.flatMap(FaultWriter.events);
+      expect(all.filter((e) => changes.get(e) !== 1), `${h.replica}: lost or visible twice`).toEqual([]);
+      expect(changes.size, `${h.replica}: nothing else`).toBe(all.length);
+      const [ghost] = await chRows<{ n: string }>(client(h.replica), `SELECT count() AS n FROM ${t[h.replica].objects.names.current} FINAL WHERE id = 'ghost' AND is_deleted = 0`);
+      expect(Number(ghost?.n), `${h.replica}: the ghost key is gone`).toBe(0);
+    }
+    // validate --replica agrees for each: the reload reached both hosts.
+    for (const h of hosts) {
+      const v = await cli('validate.ts', ['--table', source, '--buckets', '64', '--replica', h.replica]);
+      expect(v.code, v.text).toBe(0);
+      expect(v.text).toMatch(new RegExp(`on ${h.replica} at LSN .*: agree`));
+      console.log(`after the resync, validate --replica ${h.replica}: ${v.text.trim().split('\n').at(-1)}`);
+    }
+    console.table(figures);
+    for (const f of figures) expect({ lost: f.lost, twice: f['visible twice'] }).toEqual({ lost: 0, twice: 0 });
+    console.log(`replica resync test took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   });
 });
 

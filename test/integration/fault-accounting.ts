@@ -17,9 +17,9 @@ export async function changeEvents(ch: ClickHouseClient, t: CapturedTable, from:
   return new Map(rows.map((r) => [r.e, Number(r.n)]));
 }
 
-/** How many distinct changes up to `lastId` ClickHouse shows, and how many the writer committed. */
+/** How many distinct changes of the writer (ids from 1) up to `lastId` ClickHouse shows, and how many the writer committed. */
 export async function shownUpTo(ch: ClickHouseClient, writer: FaultWriter, t: CapturedTable, lastId: number): Promise<{ have: number; want: number }> {
-  const [r] = await chRows<{ n: string }>(ch, `SELECT uniqExact(change_id) AS n FROM ${t.objects.names.changes} WHERE change_id <= {m:UInt64}`, { m: lastId });
+  const [r] = await chRows<{ n: string }>(ch, `SELECT uniqExact(change_id) AS n FROM ${t.objects.names.changes} WHERE change_id BETWEEN 1 AND {m:UInt64}`, { m: lastId });
   return { have: Number(r?.n ?? 0), want: writer.committed.filter((c) => c.id <= lastId).length };
 }
 
