@@ -550,11 +550,11 @@ function pick(o: Record<string, string>, ks: string[]): Record<string, string> {
 }
 
 main().catch((err: unknown) => {
-  // One line for the user; the stack only on request (DEBUG=1), and the likely cause of a refused connection.
+  // One line first; a refused connection is the stack not being up (its fix said), anything else keeps its stack for the bench's author.
   const cause = err instanceof Error && err.cause instanceof Error && !err.message.includes(err.cause.message) ? `: ${err.cause.message}` : '';
   const text = err instanceof Error ? `${err.message}${cause}` : String(err);
   const down = /ECONNREFUSED/.test(text) ? ' (is the dev stack up? npm run stack -- up && npm run setup)' : '';
   console.error(`error: ${text}${down}`);
-  if (process.env.DEBUG && err instanceof Error) console.error(err.stack);
+  if (!down && err instanceof Error && err.stack) console.error(err.stack);
   process.exit(1);
 });
