@@ -24,7 +24,7 @@ import { config } from '../../config/load.ts';
 import { profilePasswords, roleUrl } from '../../config/profiles.ts';
 import { prepareSourceDatabase } from '../../stack/components/postgres.ts';
 import type { ValidationReport } from '../../shared/validation.ts';
-import { chRows, clickhouse, dropCapturedTable, repoRoot, requireEnv, runCommand, startPipelineTestWorker, testConnect, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { chRows, clickhouse, dropCapturedTable, loopWriter, repoRoot, requireEnv, runCommand, startPipelineTestWorker, testConnect, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 import { cliOn, json, probe, probeArrived as probeArrivedIn, slotExists as slotExistsOn, takeDownGroup, validateTable } from './groups-helpers.ts';
 import { lastLogId, settled } from './schema-change-helpers.ts';
 
@@ -50,23 +50,7 @@ const slotExists = (slot: string) => slotExistsOn(pool, slot);
 const probeArrived = (key: string) => probeArrivedIn(ch, key);
 
 /** Updates the second database's table until stopped. */
-function startWriter(): { stop: () => Promise<number> } {
-  let running = true;
-  let n = 0;
-  const done = (async () => {
-    for (; running; n++) {
-      await pool2.query(`update ${other} set v = v || '+' where id = $1`, [1 + (n % 500)]);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await done;
-      return n;
-    },
-  };
-}
+const startWriter = () => loopWriter((n) => pool2.query(`update ${other} set v = v || '+' where id = $1`, [1 + (n % 500)]).then(() => undefined), 20);
 
 beforeAll(async () => {
   pool = new pg.Pool({ connectionString: requireEnv('DATABASE_URL'), max: 6 });

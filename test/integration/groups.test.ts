@@ -26,7 +26,7 @@ import { dropInactiveSlot } from '../../connectors/postgres/slots.ts';
 import { validationSpecFor } from '../../catalog/validation-spec.ts';
 import { groupNames, pipelineNames } from '../../shared/names.ts';
 import type { ValidationReport } from '../../shared/validation.ts';
-import { chRows, clickhouse, dropCapturedTable, requireEnv, runCommand, startPipelineTestWorker, testConnect, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
+import { chRows, clickhouse, dropCapturedTable, loopWriter, requireEnv, runCommand, startPipelineTestWorker, testConnect, testEndpoints, uniqueTag, waitFor, type TestWorker } from './helpers.ts';
 import { cliOn, json, lsn, probe, probeArrived as probeArrivedIn, slotExists as slotExistsOn, takeDownGroup, validateTable } from './groups-helpers.ts';
 
 const tag = uniqueTag('grp');
@@ -52,25 +52,11 @@ async function defaultPosition(): Promise<{ offset: bigint; confirmed: string; c
 }
 
 /** Updates the group's big table and inserts probe rows (the default group) until stopped. */
-function startWriter(): { stop: () => Promise<number> } {
-  let running = true;
-  let n = 0;
-  const done = (async () => {
-    while (running) {
-      await pool.query(`update ${big} set v = v || '+' where id = $1`, [1 + (n % 2_000)]);
-      if (n % 4 === 0) await pool.query(`insert into ${probe} (probe_key, label, counter) values ($1, 'groups', $2)`, [`${tag}_w${n}`, n]);
-      n++;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await done;
-      return n;
-    },
-  };
-}
+const startWriter = () =>
+  loopWriter(async (n) => {
+    await pool.query(`update ${big} set v = v || '+' where id = $1`, [1 + (n % 2_000)]);
+    if (n % 4 === 0) await pool.query(`insert into ${probe} (probe_key, label, counter) values ($1, 'groups', $2)`, [`${tag}_w${n}`, n]);
+  }, 20);
 
 const slotExists = (slot: string) => slotExistsOn(pool, slot);
 const probeArrived = (key: string) => probeArrivedIn(ch, key);

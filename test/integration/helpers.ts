@@ -200,3 +200,22 @@ export async function startPipelineTestWorker(taskQueue: string, pool: pg.Pool, 
     }),
   );
 }
+
+/** Runs `step(n)` for n = 0, 1, … with `pauseMs` between, until `stop()`, which resolves to how many steps ran. */
+export function loopWriter(step: (n: number) => Promise<void>, pauseMs: number): { stop: () => Promise<number> } {
+  let running = true;
+  let n = 0;
+  const done = (async () => {
+    for (; running; n++) {
+      await step(n);
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await done;
+      return n;
+    },
+  };
+}
