@@ -42,7 +42,14 @@ export async function ensureLoadSource(db: pg.Pool, s: LoadSource): Promise<void
  * ReplacingMergeTree collapses.
  */
 export async function pullRangeOnHosts(hosts: ResyncHost[], t: TableObjects, source: LoadSource, db: pg.Pool, lsnFloor: bigint, signal: AbortSignal, named: (h: ResyncHost, m: string) => string): Promise<number> {
-  const sql = pullRangeSql(t, source, pgAddress(db), lsnFloor);
+  let address;
+  try {
+    address = pgAddress(db);
+  } catch (err) {
+    // A configuration the ClickHouse host cannot use: retrying cannot help.
+    throw permanentFailure(IngestErrorType.InvalidInput, err instanceof Error ? err.message : String(err));
+  }
+  const sql = pullRangeSql(t, source, address, lsnFloor);
   const counts = await Promise.all(
     hosts.map(async (h) => {
       try {
