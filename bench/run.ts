@@ -31,6 +31,7 @@ import { cpuDelta, cpuGroups, cpuSnapshot, describe, groupLabels, idleRate, type
 import { loadBars, loadMetrics, loadReport, loadScenario, type LoadContender } from './lib/load.ts';
 import type { LoadRun } from './lib/load-result.ts';
 import { ensureLoadRows } from './lib/load-table.ts';
+import { KafkaConnect } from '../connectors/kafka-connect/client.ts';
 import { ensureOurs, ensurePostgres, fullNames, names, type OursApplied, type Tuning } from './lib/objects.ts';
 import { measureIdle, oursBulkUpdate, oursSingleLatency, oursSustained, warmUp, type BulkUpdateResult, type SustainedResult } from './lib/ours.ts';
 import { barPlot, latencyPlot, lagPlot, throughputPlot } from './lib/plots.ts';
@@ -229,7 +230,7 @@ async function main(): Promise<void> {
   try {
     await ensurePostgres(pool);
     // Before the objects are derived: a changed shape re-creates the table.
-    if (selected.has('load')) await ensureLoadRows(pool, opts.loadRows, [decodeURIComponent(new URL(env.databaseUrl).username)], log);
+    if (selected.has('load')) await ensureLoadRows(pool, new KafkaConnect(env.connectUrl), opts.loadRows, [decodeURIComponent(new URL(env.databaseUrl).username)], log);
     if (selected.has('sustained') || selected.has('latency') || selected.has('update') || selected.has('load')) applied = await ensureOurs(deps, env, tuning, log);
     if (applied && (selected.has('sustained') || selected.has('latency') || selected.has('update'))) {
       log(`warm-up: first change visible after ${fmt(await warmUp(deps))} ms${applied.recreated ? ' (Kafka table re-created)' : ''}`);

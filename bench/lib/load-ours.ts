@@ -52,7 +52,7 @@ export async function oursLoad(
   };
   const start = Date.now();
   const workflowId = `${resyncWorkflowId(benchLoadTable.source)}-bench-${start}`;
-  const { value, memory, chTracked } = await measured(d, { absolute: ['worker'], growth: ['clickhouse'] }, async () => {
+  const { value, memory, chTracked } = await measured(d, { absolute: [], growth: ['worker', 'clickhouse'] }, async () => {
     const handle = await d.temporal.workflow.start(RESYNC_WORKFLOW_TYPE, { taskQueue: d.taskQueue, workflowId, args: [input] });
     const r = await withTimeout(handle.result() as Promise<ResyncTableResult>, o.timeoutMs, async () => {
       await handle.cancel().catch(() => undefined);

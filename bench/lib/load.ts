@@ -29,7 +29,7 @@ export const loadLabels: Record<LoadContender, string> = {
 
 /** What each contender's peak memory counts (pidfile names; bench/README.md says the same). */
 export const memoryCounted: Record<LoadContender, string> = {
-  ours: 'the Temporal worker (whole) + the chDB server (growth)',
+  ours: 'the Temporal worker (growth) + the chDB server (growth)',
   debezium: 'Kafka Connect (whole) + the chDB server (growth)',
   matpg: 'the chDB server (growth)',
 };
