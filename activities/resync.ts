@@ -38,7 +38,7 @@ import { validationTransforms } from '../catalog/column-options.ts';
 import type { SourceTable } from '../catalog/introspect.ts';
 import { deriveOptions, deriveTables } from '../catalog/derive.ts';
 import { groupSource } from '../connectors/postgres/sources.ts';
-import { splitBlocks, swapMark } from '../catalog/resync-sql.ts';
+import { firstLoadHistorySql, splitBlocks, swapMark } from '../catalog/resync-sql.ts';
 import { dropLoadObjectsSql, loadSource } from '../catalog/resync-load-sql.ts';
 import { groupOf, parseDeclarations, type TableDeclaration } from '../catalog/declaration.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
@@ -48,13 +48,13 @@ import type { Endpoints } from '../config/load.ts';
 import type { ActivityDeps } from './deps.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
-import { waitForCatchUp } from './validation/catch-up.ts';
+import { nudgeSlot, waitForCatchUp, waitUntilDrained } from './validation/catch-up.ts';
 import { lsnToBigInt } from '../shared/lsn.ts';
 import type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult } from './resync-contract.ts';
 import { liveCopyBehind, shadowOutdated } from './resync-shape.ts';
 import { withResyncHosts, type ResyncHost } from './resync-hosts.ts';
 import { ensureLoadSource, pullRangeOnHosts } from './resync-load.ts';
-import { completeOnHost, dropShadow, swapOnHost, tableComment, type HostTable } from './resync-steps.ts';
+import { completeOnHost, count, dropShadow, swapOnHost, tableComment, type HostTable } from './resync-steps.ts';
 
 export type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult };
 
@@ -115,12 +115,25 @@ export function createResyncActivities(deps: ResyncDeps) {
     return lsnToBigInt(rows[0]!.lsn);
   };
 
-  /** The table on each host: its objects with the host's consumer groups, and catch-up through them to Postgres' position now. */
-  async function hostTables(hosts: ResyncHost[], source: string, target: ResyncTarget | undefined): Promise<HostTable[]> {
+  /** Every message in this host's topic now inserted by its consumer group(s): no insert into a table is still in flight. */
+  async function drainOn(h: ResyncHost, r: Resolved, what: string): Promise<void> {
+    const c = specOf(r).catchUp;
+    if (c.mode !== 'slot' || !c.kafka) throw new Error(`resync needs catch-up through the slot and Kafka, not ${c.mode}`);
+    const on = h.env.clickhouseReplicas.length > 1 ? ` on ${h.replica.name}` : '';
+    heartbeat({ step: `waiting for ClickHouse${on} to insert what it consumed (${what})` });
+    const d = await waitUntilDrained({ ...deps, clickhouse: h.ch, pool: sourceDb(r) }, c.kafka, 10 * 60_000);
+    if (!d.caughtUp) throw new Error(`ClickHouse${on} did not catch up with Kafka (${what}): ${d.detail}`);
+  }
+
+  /**
+   * The table on each host: its objects with the host's consumer groups, catch-up through them to `lsn`
+   * (default: Postgres' position now), and the drain of what they consumed.
+   */
+  async function hostTables(hosts: ResyncHost[], source: string, target: ResyncTarget | undefined, lsn?: bigint): Promise<HostTable[]> {
     const out: HostTable[] = [];
     for (const h of hosts) {
       const r = await resolve(source, target, h.env);
-      out.push({ ch: h.ch, t: r.t, catchUp: async (what) => catchUpTo(h, r, await walInsertLsn(r), what) });
+      out.push({ ch: h.ch, t: r.t, catchUp: async (what) => catchUpTo(h, r, lsn ?? (await walInsertLsn(r)), what), drain: (what) => drainOn(h, r, what) });
     }
     return out;
   }
@@ -151,6 +164,16 @@ export function createResyncActivities(deps: ResyncDeps) {
       await db.query(dropLoadObjectsSql(input.source));
 
       const s0 = await walInsertLsn(resolved);
+      // An empty live copy: perhaps a first load, whose history is written during the load (firstLoadHistorySql;
+      // the swap decides, once every change below S0 is in).
+      await onHosts(input.target, async (hosts) => {
+        for (const h of hosts) {
+          if ((await count(h.ch, `SELECT count() AS n FROM ${t.current.name}`)) > 0) continue;
+          const history = firstLoadHistorySql(t, s0 - 1n);
+          await h.ch.command({ query: history.table });
+          await h.ch.command({ query: history.view });
+        }
+      });
       // Every transaction that had an id at S0 must end before the first read (catalog/resync-sql.ts).
       // Taking an id now gives N, above every id given out before S0. A snapshot's list of running
       // ids stops at its xmax (the newest completed id + 1), so a transaction holding the newest id
@@ -175,6 +198,11 @@ export function createResyncActivities(deps: ResyncDeps) {
         if (cancelled()) throw new Error('cancelled');
         await sleep(500);
       }
+      // Every change below S0 is in a transaction that has ended by now: once ClickHouse has what
+      // committed before here, its copy holds every change at or below L (the swap's catch-up). The
+      // nudge lets an idle slot get past here during the load, not at the swap (catch-up.ts).
+      const caughtUpAt = await walInsertLsn(resolved);
+      await nudgeSlot(db, caughtUpAt);
       const { rows: size } = await db.query<{ blocks: string; tuples: string }>(
         // A partitioned table's ranges cover its largest partition (ctid ranges apply to each partition).
         `with leaves as (
@@ -189,7 +217,7 @@ export function createResyncActivities(deps: ResyncDeps) {
       const estimatedRows = Number(size[0]!.tuples);
       const rowsPerBlock = blocks > 0 && estimatedRows > 0 ? estimatedRows / blocks : 50;
       const ranges = splitBlocks(blocks, (input.rangeRows ?? 100_000) / rowsPerBlock);
-      return { source: input.source, ...(input.target ? { spec: specOf(resolved) } : {}), lsnFloor: String(s0 - 1n), ranges, estimatedRows, waitedFor };
+      return { source: input.source, ...(input.target ? { spec: specOf(resolved) } : {}), lsnFloor: String(s0 - 1n), catchUpLsn: String(caughtUpAt), ranges, estimatedRows, waitedFor };
     },
 
     /** One block range, pulled from Postgres by every host into its shadow. */
@@ -221,10 +249,11 @@ export function createResyncActivities(deps: ResyncDeps) {
     },
 
     /** On every host: catch up, copy what streamed since S0 into the shadow, swap. A host already swapped does nothing again. */
-    async swapResync(input: { source: string; lsnFloor: string; target?: ResyncTarget }): Promise<SwapResult> {
+    async swapResync(input: { source: string; lsnFloor: string; catchUpLsn?: string; target?: ResyncTarget }): Promise<SwapResult> {
       const floor = BigInt(input.lsnFloor);
       return onHosts(input.target, async (hosts) => {
-        const tables = await hostTables(hosts, input.source, input.target);
+        // A plan from before catchUpLsn existed catches up to Postgres' position now (later than needed, as exact).
+        const tables = await hostTables(hosts, input.source, input.target, input.catchUpLsn ? BigInt(input.catchUpLsn) : undefined);
         // Every shadow checked before any EXCHANGE: a moved shape swaps on no host.
         for (const [i, h] of tables.entries()) {
           if ((await tableComment(h.ch, h.t, h.t.current.name)) === swapMark(floor)) continue;
