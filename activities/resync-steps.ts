@@ -82,8 +82,10 @@ export async function swapOnHost({ ch, t, catchUp }: HostTable, floor: bigint): 
  */
 async function moveFirstLoadHistory(ch: ClickHouseClient, t: TableObjects, floor: bigint): Promise<boolean> {
   if ((await tableComment(ch, t, t.names.resyncHistory)) === undefined) return false;
+  const history = firstLoadHistorySql(t, floor);
+  if ((await count(ch, history.streamed)) > 0) await ch.command({ query: history.dropStreamed, clickhouse_settings: { lightweight_deletes_sync: '2' } });
   try {
-    await ch.command({ query: firstLoadHistorySql(t, floor).move });
+    await ch.command({ query: history.move });
     return true;
   } catch (err) {
     console.warn(`${t.changes.name}: the first load's history could not be moved in (${(err as Error).message.split('\n')[0]}); writing it from the loaded rows`);
