@@ -45,6 +45,14 @@ export async function dropShadow(ch: ClickHouseClient, t: TableObjects): Promise
   await ch.command({ query: `DROP TABLE IF EXISTS ${t.resync.shadow.name}` });
 }
 
+/** An empty live copy: the history of what may be a first load, written during the load (firstLoadHistorySql). */
+export async function prepareFirstLoadHistory(ch: ClickHouseClient, t: TableObjects, floor: bigint): Promise<void> {
+  if ((await count(ch, `SELECT count() AS n FROM ${t.current.name}`)) > 0) return;
+  const history = firstLoadHistorySql(t, floor);
+  await ch.command({ query: history.table });
+  await ch.command({ query: history.view });
+}
+
 /** Catch up, copy what streamed since S0 into the shadow, swap. A host already swapped does nothing. */
 export async function swapOnHost({ ch, t, catchUp }: HostTable, floor: bigint): Promise<SwapResult> {
   const mark = swapMark(floor);

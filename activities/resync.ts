@@ -3,21 +3,25 @@
  * Postgres, beside the live copy, and swap it in (workflows/resync-table.ts
  * orders them; catalog/resync-sql.ts says why the versions make it exact).
  *
- *   prepareResync   fresh shadow objects; S0, then wait for the transactions
- *                   open at S0 to end; the block ranges
+ *   prepareResync   fresh shadow objects (an empty live copy: also a first
+ *                   load's history, catalog/resync-sql.ts); S0, then wait for
+ *                   the transactions open at S0 to end; P, the slot nudged
+ *                   past it; the block ranges
  *   loadResyncRange one range, pulled by the ClickHouse host from Postgres
  *                   (postgresql() over a view rendering Debezium's wire
  *                   values: resync-load.ts) into the Null input table,
  *                   whose view writes the shadow
- *   swapResync      ClickHouse caught up; rows streamed since S0 copied into
+ *   swapResync      ClickHouse caught up to P; rows streamed since S0 copied into
  *                   the shadow; loaded rows equal to the live ones keep their
  *                   version; EXCHANGE TABLES (queries see the old copy until
  *                   here)
  *   completeResync  wait until every message consumed before the swap is in,
- *                   copy what reached the old copy meanwhile, history rows,
+ *                   copy what reached the old copy meanwhile, history rows
+ *                   (a first load's moved in),
  *                   drop the old copy; the table's capture gaps name the
  *                   reload
- *   abandonResync   drop the shadow objects; the live copy is never touched
+ *   abandonResync   drop the shadow objects; the live copy and its history
+ *                   are never touched
  *
  * Each is idempotent: a retry repeats it to the same result.
  *
@@ -38,7 +42,7 @@ import { validationTransforms } from '../catalog/column-options.ts';
 import type { SourceTable } from '../catalog/introspect.ts';
 import { deriveOptions, deriveTables } from '../catalog/derive.ts';
 import { groupSource } from '../connectors/postgres/sources.ts';
-import { firstLoadHistorySql, splitBlocks, swapMark } from '../catalog/resync-sql.ts';
+import { splitBlocks, swapMark } from '../catalog/resync-sql.ts';
 import { dropLoadObjectsSql, loadSource } from '../catalog/resync-load-sql.ts';
 import { groupOf, parseDeclarations, type TableDeclaration } from '../catalog/declaration.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
@@ -54,7 +58,7 @@ import type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult } 
 import { liveCopyBehind, shadowOutdated } from './resync-shape.ts';
 import { withResyncHosts, type ResyncHost } from './resync-hosts.ts';
 import { ensureLoadSource, pullRangeOnHosts } from './resync-load.ts';
-import { completeOnHost, count, dropShadow, swapOnHost, tableComment, type HostTable } from './resync-steps.ts';
+import { completeOnHost, dropShadow, prepareFirstLoadHistory, swapOnHost, tableComment, type HostTable } from './resync-steps.ts';
 
 export type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult };
 
@@ -167,12 +171,7 @@ export function createResyncActivities(deps: ResyncDeps) {
       // An empty live copy: perhaps a first load, whose history is written during the load (firstLoadHistorySql;
       // the swap decides, once every change below S0 is in).
       await onHosts(input.target, async (hosts) => {
-        for (const h of hosts) {
-          if ((await count(h.ch, `SELECT count() AS n FROM ${t.current.name}`)) > 0) continue;
-          const history = firstLoadHistorySql(t, s0 - 1n);
-          await h.ch.command({ query: history.table });
-          await h.ch.command({ query: history.view });
-        }
+        for (const h of hosts) await prepareFirstLoadHistory(h.ch, t, s0 - 1n);
       });
       // Every transaction that had an id at S0 must end before the first read (catalog/resync-sql.ts).
       // Taking an id now gives N, above every id given out before S0. A snapshot's list of running
