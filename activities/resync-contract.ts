@@ -19,6 +19,8 @@ export interface ResyncPlan {
   spec?: ValidationSpec;
   /** L = S0 - 1 as a decimal string: the version of every loaded row. */
   lsnFloor: string;
+  /** Postgres' position once every transaction open at S0 had ended: the swap's catch-up reaches it. */
+  catchUpLsn?: string;
   ranges: BlockRange[];
   estimatedRows: number;
   /** Transactions waited for before the first read. */

@@ -3,21 +3,25 @@
  * Postgres, beside the live copy, and swap it in (workflows/resync-table.ts
  * orders them; catalog/resync-sql.ts says why the versions make it exact).
  *
- *   prepareResync   fresh shadow objects; S0, then wait for the transactions
- *                   open at S0 to end; the block ranges
+ *   prepareResync   fresh shadow objects (an empty live copy: also a first
+ *                   load's history, catalog/resync-sql.ts); S0, then wait for
+ *                   the transactions open at S0 to end; P, the slot nudged
+ *                   past it; the block ranges
  *   loadResyncRange one range, pulled by the ClickHouse host from Postgres
  *                   (postgresql() over a view rendering Debezium's wire
  *                   values: resync-load.ts) into the Null input table,
  *                   whose view writes the shadow
- *   swapResync      ClickHouse caught up; rows streamed since S0 copied into
+ *   swapResync      ClickHouse caught up to P; rows streamed since S0 copied into
  *                   the shadow; loaded rows equal to the live ones keep their
  *                   version; EXCHANGE TABLES (queries see the old copy until
  *                   here)
  *   completeResync  wait until every message consumed before the swap is in,
- *                   copy what reached the old copy meanwhile, history rows,
+ *                   copy what reached the old copy meanwhile, history rows
+ *                   (a first load's moved in),
  *                   drop the old copy; the table's capture gaps name the
  *                   reload
- *   abandonResync   drop the shadow objects; the live copy is never touched
+ *   abandonResync   drop the shadow objects; the live copy and its history
+ *                   are never touched
  *
  * Each is idempotent: a retry repeats it to the same result.
  *
@@ -48,13 +52,13 @@ import type { Endpoints } from '../config/load.ts';
 import type { ActivityDeps } from './deps.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import { cancelled, heartbeat } from './heartbeat.ts';
-import { waitForCatchUp } from './validation/catch-up.ts';
+import { nudgeSlot, waitForCatchUp, waitUntilDrained } from './validation/catch-up.ts';
 import { lsnToBigInt } from '../shared/lsn.ts';
 import type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult } from './resync-contract.ts';
 import { liveCopyBehind, shadowOutdated } from './resync-shape.ts';
 import { withResyncHosts, type ResyncHost } from './resync-hosts.ts';
 import { ensureLoadSource, pullRangeOnHosts } from './resync-load.ts';
-import { completeOnHost, dropShadow, swapOnHost, tableComment, type HostTable } from './resync-steps.ts';
+import { completeOnHost, dropShadow, prepareFirstLoadHistory, swapOnHost, tableComment, type HostTable } from './resync-steps.ts';
 
 export type { RangeInput, ResyncOutcome, ResyncPlan, ResyncTarget, SwapResult };
 
@@ -115,12 +119,25 @@ export function createResyncActivities(deps: ResyncDeps) {
     return lsnToBigInt(rows[0]!.lsn);
   };
 
-  /** The table on each host: its objects with the host's consumer groups, and catch-up through them to Postgres' position now. */
-  async function hostTables(hosts: ResyncHost[], source: string, target: ResyncTarget | undefined): Promise<HostTable[]> {
+  /** Every message in this host's topic now inserted by its consumer group(s): no insert into a table is still in flight. */
+  async function drainOn(h: ResyncHost, r: Resolved, what: string): Promise<void> {
+    const c = specOf(r).catchUp;
+    if (c.mode !== 'slot' || !c.kafka) throw new Error(`resync needs catch-up through the slot and Kafka, not ${c.mode}`);
+    const on = h.env.clickhouseReplicas.length > 1 ? ` on ${h.replica.name}` : '';
+    heartbeat({ step: `waiting for ClickHouse${on} to insert what it consumed (${what})` });
+    const d = await waitUntilDrained({ ...deps, clickhouse: h.ch, pool: sourceDb(r) }, c.kafka, 10 * 60_000);
+    if (!d.caughtUp) throw new Error(`ClickHouse${on} did not catch up with Kafka (${what}): ${d.detail}`);
+  }
+
+  /**
+   * The table on each host: its objects with the host's consumer groups, catch-up through them to `lsn`
+   * (default: Postgres' position now), and the drain of what they consumed.
+   */
+  async function hostTables(hosts: ResyncHost[], source: string, target: ResyncTarget | undefined, lsn?: bigint): Promise<HostTable[]> {
     const out: HostTable[] = [];
     for (const h of hosts) {
       const r = await resolve(source, target, h.env);
-      out.push({ ch: h.ch, t: r.t, catchUp: async (what) => catchUpTo(h, r, await walInsertLsn(r), what) });
+      out.push({ ch: h.ch, t: r.t, catchUp: async (what) => catchUpTo(h, r, lsn ?? (await walInsertLsn(r)), what), drain: (what) => drainOn(h, r, what) });
     }
     return out;
   }
@@ -151,6 +168,11 @@ export function createResyncActivities(deps: ResyncDeps) {
       await db.query(dropLoadObjectsSql(input.source));
 
       const s0 = await walInsertLsn(resolved);
+      // An empty live copy: perhaps a first load, whose history is written during the load (firstLoadHistorySql;
+      // the swap decides, once every change below S0 is in).
+      await onHosts(input.target, async (hosts) => {
+        for (const h of hosts) await prepareFirstLoadHistory(h.ch, t, s0 - 1n);
+      });
       // Every transaction that had an id at S0 must end before the first read (catalog/resync-sql.ts).
       // Taking an id now gives N, above every id given out before S0. A snapshot's list of running
       // ids stops at its xmax (the newest completed id + 1), so a transaction holding the newest id
@@ -175,6 +197,11 @@ export function createResyncActivities(deps: ResyncDeps) {
         if (cancelled()) throw new Error('cancelled');
         await sleep(500);
       }
+      // Every change below S0 is in a transaction that has ended by now: once ClickHouse has what
+      // committed before here, its copy holds every change at or below L (the swap's catch-up). The
+      // nudge lets an idle slot get past here during the load, not at the swap (catch-up.ts).
+      const caughtUpAt = await walInsertLsn(resolved);
+      await nudgeSlot(db, caughtUpAt);
       const { rows: size } = await db.query<{ blocks: string; tuples: string }>(
         // A partitioned table's ranges cover its largest partition (ctid ranges apply to each partition).
         `with leaves as (
@@ -189,7 +216,7 @@ export function createResyncActivities(deps: ResyncDeps) {
       const estimatedRows = Number(size[0]!.tuples);
       const rowsPerBlock = blocks > 0 && estimatedRows > 0 ? estimatedRows / blocks : 50;
       const ranges = splitBlocks(blocks, (input.rangeRows ?? 100_000) / rowsPerBlock);
-      return { source: input.source, ...(input.target ? { spec: specOf(resolved) } : {}), lsnFloor: String(s0 - 1n), ranges, estimatedRows, waitedFor };
+      return { source: input.source, ...(input.target ? { spec: specOf(resolved) } : {}), lsnFloor: String(s0 - 1n), catchUpLsn: String(caughtUpAt), ranges, estimatedRows, waitedFor };
     },
 
     /** One block range, pulled from Postgres by every host into its shadow. */
@@ -221,10 +248,11 @@ export function createResyncActivities(deps: ResyncDeps) {
     },
 
     /** On every host: catch up, copy what streamed since S0 into the shadow, swap. A host already swapped does nothing again. */
-    async swapResync(input: { source: string; lsnFloor: string; target?: ResyncTarget }): Promise<SwapResult> {
+    async swapResync(input: { source: string; lsnFloor: string; catchUpLsn?: string; target?: ResyncTarget }): Promise<SwapResult> {
       const floor = BigInt(input.lsnFloor);
       return onHosts(input.target, async (hosts) => {
-        const tables = await hostTables(hosts, input.source, input.target);
+        // A plan from before catchUpLsn existed catches up to Postgres' position now (later than needed, as exact).
+        const tables = await hostTables(hosts, input.source, input.target, input.catchUpLsn ? BigInt(input.catchUpLsn) : undefined);
         // Every shadow checked before any EXCHANGE: a moved shape swaps on no host.
         for (const [i, h] of tables.entries()) {
           if ((await tableComment(h.ch, h.t, h.t.current.name)) === swapMark(floor)) continue;

@@ -102,5 +102,36 @@ WHERE is_deleted = 0 AND version <= ${lsnFloor}
   return { changed, deleted };
 }
 
+/**
+ * A first load's history, written while the load runs instead of read back
+ * from a million loaded rows at completion: a table of `changes`' own
+ * structure (CREATE TABLE AS: what MOVE PARTITION requires) and a view on the
+ * shadow that writes each loaded row there as a read (`r`) at L, as the bulk
+ * form of historySql would. Prepared when the live copy is empty; the swap
+ * drops the view before anything else writes the shadow and keeps the table
+ * only when the live copy, caught up past every change below S0, still has
+ * no row at or below L (a first load); the completion drops the reads of keys
+ * that streamed after S0, then moves its parts into `changes` whole (no row
+ * rewritten; a move repeated after a crash finds none left). A key a retried
+ * range loaded twice collapses in the change log.
+ */
+export function firstLoadHistorySql(t: TableObjects, lsnFloor: bigint): { table: string; view: string; streamed: string; dropStreamed: string; move: string } {
+  const { resyncHistory, resyncHistoryMv } = t.names;
+  const data = dataColumns(t).map((c) => ident(c));
+  return {
+    table: `CREATE TABLE ${resyncHistory} AS ${t.changes.name}`,
+    view: `CREATE MATERIALIZED VIEW ${resyncHistoryMv} TO ${resyncHistory} AS
+SELECT ${data.join(', ')}, 'r' AS op, toUInt8(0) AS is_deleted, toUInt64(${lsnFloor}) AS lsn, CAST(NULL AS Nullable(UInt64)) AS tx_id, commit_ts
+FROM ${t.resync.shadow.name}
+WHERE version = ${lsnFloor} AND is_deleted = 0`,
+    // A key with a row above L in the live copy (streamed after S0, late rows included) keeps its streamed
+    // history only, as historySql's FINAL would have it: its read at L goes.
+    streamed: `SELECT count() AS n FROM ${t.current.name} WHERE version > ${lsnFloor}`,
+    dropStreamed: `DELETE FROM ${resyncHistory} WHERE ${keyTuple(t)} IN (SELECT ${keyTuple(t)} FROM ${t.current.name} WHERE version > ${lsnFloor})`,
+    // `changes` is not partitioned: its one partition.
+    move: `ALTER TABLE ${resyncHistory} MOVE PARTITION tuple() TO TABLE ${t.changes.name}`,
+  };
+}
+
 /** The comment that marks the shadow as swapped in (EXCHANGE moves it to the live name): a retried swap checks it. */
 export const swapMark = (lsnFloor: bigint | ''): string => `resync at ${lsnFloor}`;

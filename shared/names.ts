@@ -140,6 +140,9 @@ export interface TableNames {
   resyncShadow: string;
   resyncInput: string;
   resyncMv: string;
+  /** A first load's change history, written from the shadow during the load, moved into `changes` at completion. */
+  resyncHistory: string;
+  resyncHistoryMv: string;
 }
 
 export interface NameOptions {
@@ -181,6 +184,8 @@ export function tableNames(source: string, opts: NameOptions = {}): TableNames {
     resyncShadow: `${db}.${base}_resync`,
     resyncInput: `${db}.${base}_resync_input`,
     resyncMv: `${db}.${base}_resync_mv`,
+    resyncHistory: `${db}.${base}_resync_history`,
+    resyncHistoryMv: `${db}.${base}_resync_history_mv`,
   };
 }
 
@@ -190,7 +195,7 @@ export const queueViewsDropOrder = (n: TableNames): string[] => [n.errorsMv, n.c
 /** Every object of a table in the order they can be dropped: views first (the queue stops reading), then the queue and the tables. */
 export function dropOrder(n: TableNames): { kind: 'VIEW' | 'TABLE'; name: string }[] {
   return [
-    ...[n.changesMv, n.changelogMv, n.currentMv, n.errorsMv, n.resyncMv].map((name) => ({ kind: 'VIEW' as const, name })),
-    ...[n.queue, n.changes, n.changelog, n.current, n.resyncInput, n.resyncShadow].map((name) => ({ kind: 'TABLE' as const, name })),
+    ...[n.changesMv, n.changelogMv, n.currentMv, n.errorsMv, n.resyncMv, n.resyncHistoryMv].map((name) => ({ kind: 'VIEW' as const, name })),
+    ...[n.queue, n.changes, n.changelog, n.current, n.resyncInput, n.resyncShadow, n.resyncHistory].map((name) => ({ kind: 'TABLE' as const, name })),
   ];
 }

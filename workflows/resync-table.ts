@@ -124,7 +124,7 @@ export async function resyncTable(input: ResyncTableInput): Promise<ResyncTableR
     if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled before the swap');
     progress.phase = 'swapping';
     // Once begun, the swap and what follows it finish even when the workflow is cancelled.
-    const swap = await CancellationScope.nonCancellable(() => swapResync({ source, lsnFloor: plan.lsnFloor, ...target }));
+    const swap = await CancellationScope.nonCancellable(() => swapResync({ source, lsnFloor: plan.lsnFloor, ...(plan.catchUpLsn ? { catchUpLsn: plan.catchUpLsn } : {}), ...target }));
     if (swap.shapeChanged) return await stop(swap.shapeChanged, plan.lsnFloor);
     swapped = true;
     progress.phase = 'completing';

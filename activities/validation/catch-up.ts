@@ -95,6 +95,16 @@ export function waitUntilConsumed(deps: CatchUpDeps, target: { slotName: string;
   return waitForSlotAndConsumer(deps, spec, lsn, { pollMs: 250, deadline: Date.now() + maxWaitMs });
 }
 
+/**
+ * Emits the nudge: an idle captured table gives Debezium nothing to acknowledge past W (Postgres 15's
+ * pgoutput skips transactions without published changes). A transactional logical message after W is
+ * a transaction that the slot streams (when the client asks for messages), so its acknowledgement
+ * moves confirmed_flush_lsn past W. Best effort: without it an idle table is reported as lag.
+ */
+export async function nudgeSlot(pool: pg.Pool, watermark: bigint): Promise<void> {
+  await pool.query(`select pg_logical_emit_message(true, 'astros-validate', $1)`, [formatLsn(watermark)]).catch(() => undefined);
+}
+
 /** Debezium has acknowledged W, then the ClickHouse consumer group has drained the topic (each partition to its end: offsets are per partition). */
 async function waitForSlotAndConsumer(
   deps: CatchUpDeps,
@@ -102,13 +112,9 @@ async function waitForSlotAndConsumer(
   watermark: bigint,
   polling: Polling,
 ): Promise<CatchUpResult> {
-  if (c.nudge !== false) {
-    // An idle captured table gives Debezium nothing to acknowledge past W (Postgres 15's pgoutput skips
-    // transactions without published changes). A transactional logical message after the snapshot is
-    // a transaction that the slot streams (when the client asks for messages), so its acknowledgement
-    // moves confirmed_flush_lsn past W. Best effort: without it an idle table is reported as lag.
-    await deps.pool.query(`select pg_logical_emit_message(true, 'astros-validate', $1)`, [formatLsn(watermark)]).catch(() => undefined);
-  }
+  // A slot already past W (its table streamed since, or a nudge sent earlier: resync's prepare) needs no
+  // nudge: each one is a transaction Connect must acknowledge, about a second of its offset flush.
+  let nudged = c.nudge === false;
   let flushed: bigint | undefined;
   for (;;) {
     const slot = await slotState(deps.pool, c.slotName);
@@ -116,6 +122,11 @@ async function waitForSlotAndConsumer(
     if (problem) throw permanentFailure(IngestErrorType.ReplicationSlotLost, problem);
     flushed = slot.confirmedFlushLsn ? lsnToBigInt(slot.confirmedFlushLsn) : 0n;
     if (flushed >= watermark) break;
+    if (!nudged) {
+      await nudgeSlot(deps.pool, watermark);
+      nudged = true;
+      continue;
+    }
     heartbeat({ phase: 'catch-up: slot', confirmedFlush: formatLsn(flushed), need: formatLsn(watermark) });
     if (outOfTime(polling)) {
       return {
@@ -127,8 +138,22 @@ async function waitForSlotAndConsumer(
   }
   const slotDetail = `slot ${c.slotName} confirmed ${formatLsn(flushed)}`;
   if (!c.kafka) return { caughtUp: true, detail: `${slotDetail} (Kafka -> ClickHouse hop not checked)` };
-  const { topic, groupId } = c.kafka;
-  const kafka = c.kafka.brokers && c.kafka.brokers.length > 0 ? kafkaClient(c.kafka.brokers, 'astros-validate') : deps.kafka;
+  const drained = await waitForDrain(deps, c.kafka, polling);
+  return { caughtUp: drained.caughtUp, detail: `${slotDetail}${drained.caughtUp ? '; ' : ', but '}${drained.detail}` };
+}
+
+/**
+ * Until the ClickHouse consumer group(s) have committed every partition of the topic up to its end as read
+ * now (within `maxWaitMs`): every message in the topic now has been inserted by the views (the Kafka engine
+ * commits only after them). Says nothing about changes Kafka does not have yet (that is the slot's part).
+ */
+export function waitUntilDrained(deps: CatchUpDeps, kafka: { topic: string; groupId: string; brokers?: string[] }, maxWaitMs: number): Promise<CatchUpResult> {
+  return waitForDrain(deps, kafka, { pollMs: 100, deadline: Date.now() + maxWaitMs });
+}
+
+async function waitForDrain(deps: CatchUpDeps, c: { topic: string; groupId: string; brokers?: string[] }, polling: Polling): Promise<CatchUpResult> {
+  const { topic, groupId } = c;
+  const kafka = c.brokers && c.brokers.length > 0 ? kafkaClient(c.brokers, 'astros-validate') : deps.kafka;
   const groups = await consumerGroupsOf(deps.clickhouse, deps.endpoints?.clickhouseCluster, groupId);
   return withAdmin(kafka, async (admin) => {
     const ends = await topicEnds(admin, topic);
@@ -139,11 +164,11 @@ async function waitForSlotAndConsumer(
         const lag = lagOf(ends, await committedOffsets(admin, g, topic)).pending;
         if (lag > 0n) behind.push({ group: g, lag });
       }
-      if (behind.length === 0) return { caughtUp: true, detail: `${slotDetail}; consumer group${groups.length > 1 ? 's' : ''} ${groups.join(', ')} drained ${topic}` };
+      if (behind.length === 0) return { caughtUp: true, detail: `consumer group${groups.length > 1 ? 's' : ''} ${groups.join(', ')} drained ${topic}` };
       heartbeat({ phase: 'catch-up: kafka', behind: behind.map((b) => `${b.group} ${b.lag}`).join(', ') });
       if (outOfTime(polling)) break;
       await sleep(polling.pollMs);
     }
-    return { caughtUp: false, detail: `${slotDetail}, but ${behind.map((b) => `consumer group ${b.group} is ${b.lag} message(s) behind`).join('; ')} on ${topic}` };
+    return { caughtUp: false, detail: `${behind.map((b) => `consumer group ${b.group} is ${b.lag} message(s) behind`).join('; ')} on ${topic}` };
   });
 }

@@ -39,7 +39,7 @@ export async function consumerObjects(ch: ClickHouseClient, databases: string[],
   const exists = new Set(tables.map((t) => t.t));
   const out = new Set<string>();
   for (const t of tables.filter((x) => x.engine === 'Kafka')) for (const n of [t.t, ...t.deps]) out.add(n);
-  for (const n of captured) for (const o of [n.queue, n.changelogMv, n.currentMv, n.errorsMv, n.resyncMv, n.resyncInput, n.resyncShadow]) if (exists.has(o)) out.add(o);
+  for (const n of captured) for (const o of [n.queue, n.changelogMv, n.currentMv, n.errorsMv, n.resyncMv, n.resyncInput, n.resyncShadow, n.resyncHistoryMv, n.resyncHistory]) if (exists.has(o)) out.add(o);
   return [...out].filter((o) => exists.has(o)).sort();
 }
 

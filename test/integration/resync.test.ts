@@ -6,8 +6,9 @@
  * or reverted. A second resync of the undrifted table writes no history; a
  * drift planted in ClickHouse is repaired with one history row. A worker
  * killed mid-load resumes without reading finished ranges again; a cancelled
- * resync leaves the live copy exactly as it was. A transaction open when the
- * resync starts is waited for, and its change is kept.
+ * resync leaves the live copy exactly as it was, and a cancelled first load
+ * leaves no history. A transaction open when the resync starts is waited for,
+ * and its change is kept.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -105,6 +106,21 @@ afterAll(async () => {
 });
 
 describe('resyncTable', () => {
+  it('a cancelled first load leaves no history and no shadow objects', { timeout: 60_000 }, async () => {
+    const n = names();
+    const objects = () => chRows<{ name: string }>(ch, `SELECT name FROM system.tables WHERE database = {db:String} AND name LIKE {p:String} ORDER BY name`, { db: n.database, p: `${n.base}_resync%` });
+    const reads = async () => (await chRows<{ n: string }>(ch, `SELECT toString(count()) AS n FROM ${n.changes} WHERE op = 'r'`))[0]!.n;
+    expect(await reads()).toBe('0');
+    const handle = await client.workflow.start('resyncTable', { taskQueue, workflowId: `${resyncWorkflowId(source)}-first-${Date.now()}`, args: [{ source, rangeRows: 10_000, parallel: 1 }] });
+    await waitFor(() => handle.query(resyncProgressQuery), (p) => p.rangesDone >= 1, 'a range loaded', 45_000, 100);
+    // The live copy is empty: the loaded rows' history is being written beside it.
+    expect((await objects()).map((o) => o.name)).toContain(`${n.base}_resync_history`);
+    await handle.cancel();
+    await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+    expect(await objects()).toEqual([]);
+    expect(await reads()).toBe('0');
+  });
+
   it('loads 200,000 rows while 20,000 changes stream in: validation agrees, nothing lost or reverted', { timeout: 240_000 }, async () => {
     const before = await chState();
     expect(Number(before.rows)).toBeLessThan(1000); // captured without a snapshot: the load brings the rows
