@@ -41,13 +41,19 @@ function scalar(x: string, t: string, isEnum: boolean): string | null {
   if (t === 'numeric' || t.startsWith('numeric(')) return `${x}::text`;
   if (t === 'bytea') return `translate(encode(${x}, 'base64'), E'\\n', '')`;
   if (t === 'date') return `case when isfinite(${x}) then (${x} - date '1970-01-01')::text end`;
-  if (/^time(\(\d\))? without time zone$/.test(t)) return `(extract(epoch from ${x}) * 1000000)::bigint::text`;
+  // date_part's float8 seconds (time / 1e6, rounded once) times 1e6 round back to the exact integer: a day's
+  // microseconds are far inside float8's 2^53; extract's numeric, the same value, costs Postgres a third more.
+  if (/^time(\(\d\))? without time zone$/.test(t)) return `round(date_part('epoch', ${x}) * 1000000)::bigint::text`;
   if (/^time(\(\d\))? with time zone$/.test(t)) return `to_char(date '2000-01-01' + (${x} at time zone 'UTC')::time, 'HH24:MI:SS.US') || 'Z'`;
   const ts = /^timestamp(?:\((\d)\))? without time zone$/.exec(t);
   if (ts) {
     const millis = ts[1] !== undefined && Number(ts[1]) <= 3;
     const [pos, neg] = millis ? infinityMillis : infinityMicros;
-    return `case when isfinite(${x}) then (extract(epoch from ${x}) * ${millis ? 1000 : 1000000})::bigint::text when ${x} > 'epoch' then '${pos}' else '${neg}' end`;
+    const unit = millis ? 1000 : 1000000;
+    // Years 0001..9999 as whole days plus the time of day (as for time above): the same integer as extract's numeric
+    // (checked on 600k values), for three quarters of its cost; other years keep extract.
+    const days = `((${x}::date - date '1970-01-01')::bigint * ${unit * 86400} + round(date_part('epoch', ${x}::time) * ${unit})::bigint)::text`;
+    return `case when ${x} >= timestamp '0001-01-01' and ${x} < timestamp '10000-01-01' then ${days} when isfinite(${x}) then (extract(epoch from ${x}) * ${unit})::bigint::text when ${x} > 'epoch' then '${pos}' else '${neg}' end`;
   }
   if (isoDateStyleType(t)) {
     // Years 0001..9999 as the UTC timestamp's own text ('2024-02-29 18:29:59.123456', DateStyle ISO: the range's view
