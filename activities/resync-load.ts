@@ -11,7 +11,7 @@
  */
 import type pg from 'pg';
 import { pgAddress } from '../connectors/postgres/address.ts';
-import { pullRangeSql, type LoadSource } from '../catalog/resync-load-sql.ts';
+import { pullRangeSettings, pullRangeSql, type LoadSource } from '../catalog/resync-load-sql.ts';
 import type { TableObjects } from '../catalog/object-types.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import type { ResyncHost } from './resync-hosts.ts';
@@ -53,7 +53,7 @@ export async function pullRangeOnHosts(hosts: ResyncHost[], t: TableObjects, sou
   const counts = await Promise.all(
     hosts.map(async (h) => {
       try {
-        const r = await h.ch.command({ query: sql, abort_signal: signal });
+        const r = await h.ch.command({ query: sql, abort_signal: signal, clickhouse_settings: pullRangeSettings });
         // Written rows count each row twice: into the Null input table and through its one view into the shadow.
         return Math.round(Number(r.summary?.written_rows ?? 0) / 2);
       } catch (err) {

@@ -42,7 +42,7 @@ import { validationTransforms } from '../catalog/column-options.ts';
 import type { SourceTable } from '../catalog/introspect.ts';
 import { deriveOptions, deriveTables } from '../catalog/derive.ts';
 import { groupSource } from '../connectors/postgres/sources.ts';
-import { splitBlocks, swapMark } from '../catalog/resync-sql.ts';
+import { DEFAULT_RANGE_ROWS, splitBlocks, swapMark } from '../catalog/resync-sql.ts';
 import { dropLoadObjectsSql, loadSource } from '../catalog/resync-load-sql.ts';
 import { groupOf, parseDeclarations, type TableDeclaration } from '../catalog/declaration.ts';
 import { catalogEntries, isCaptured } from '../catalog/store.ts';
@@ -215,7 +215,7 @@ export function createResyncActivities(deps: ResyncDeps) {
       const blocks = Number(size[0]!.blocks);
       const estimatedRows = Number(size[0]!.tuples);
       const rowsPerBlock = blocks > 0 && estimatedRows > 0 ? estimatedRows / blocks : 50;
-      const ranges = splitBlocks(blocks, (input.rangeRows ?? 100_000) / rowsPerBlock);
+      const ranges = splitBlocks(blocks, (input.rangeRows ?? DEFAULT_RANGE_ROWS) / rowsPerBlock);
       return { source: input.source, ...(input.target ? { spec: specOf(resolved) } : {}), lsnFloor: String(s0 - 1n), catchUpLsn: String(caughtUpAt), ranges, estimatedRows, waitedFor };
     },
 

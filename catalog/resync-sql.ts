@@ -25,6 +25,14 @@ export interface BlockRange {
 /** Debezium fields a loaded row carries: a read (`r`) at version L, read now, no transaction. */
 export const LOADED_FIELDS = ['__op', '__lsn', '__source_ts_ms', '__ts_ms', '__source_txId', '__deleted'] as const;
 
+/**
+ * Rows per range unless a run says otherwise. Each range is one statement writing one part of the shadow; ~100k-row
+ * ranges left a 1M-row load eleven parts whose merges cost the ClickHouse host a fifth more CPU than four or five
+ * (bench/README.md, the load's tuning log). A range is held as one block while it is written (~50 MiB here), and
+ * a failed range is read again whole.
+ */
+export const DEFAULT_RANGE_ROWS = 250_000;
+
 export function splitBlocks(blocks: number, blocksPerRange: number): BlockRange[] {
   const per = Math.max(1, Math.floor(blocksPerRange));
   const out: BlockRange[] = [];

@@ -12,6 +12,7 @@ import { CancelledFailure, WorkflowFailedError, type WorkflowHandle } from '@tem
 import { type ResyncTableResult } from '../workflows/resync-table.ts';
 import { RESYNC_WORKFLOW_TYPE, resyncProgressQuery, resyncWorkflowId } from '../shared/workflows.ts';
 import { progressBar } from './resync-progress.ts';
+import { DEFAULT_RANGE_ROWS } from '../catalog/resync-sql.ts';
 import { timeoutOption } from './await-workflow.ts';
 import { runWorkflow } from './run-workflow.ts';
 
@@ -37,7 +38,7 @@ export function buildResyncCommand(): Command {
     )
     .argument('<table>', 'schema.table')
     .option('--parallel <n>', 'ranges read at once', positive, 2)
-    .option('--range-rows <n>', 'rows per range, roughly', positive, 100_000)
+    .option('--range-rows <n>', 'rows per range, roughly', positive, DEFAULT_RANGE_ROWS)
     .addOption(timeoutOption())
     .action(async (source: string, o: { parallel: number; rangeRows: number; timeout: number }) => {
       const detail = async (handle: WorkflowHandle, elapsedMs: number) => progressBar(await handle.query(resyncProgressQuery), elapsedMs);

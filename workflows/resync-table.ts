@@ -39,7 +39,7 @@ export interface ResyncTableInput {
   source: string;
   /** Ranges read at once (default 2). */
   parallel?: number;
-  /** Rows per range, roughly (default 100,000). */
+  /** Rows per range, roughly (default: catalog/resync-sql.ts's DEFAULT_RANGE_ROWS). */
   rangeRows?: number;
   /** Skip the closing validation (the bench times the load alone). */
   skipValidation?: boolean;

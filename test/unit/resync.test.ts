@@ -52,6 +52,12 @@ describe('resync objects and SQL', () => {
     expect(s.createFn).toMatch(/^create function public\."astros_load_\w+"\(\) returns table \(__ctid tid, "id" text, "amount" text, "tags" text, "email" text\) language sql stable as \$astros_load\$select ctid, .* from "public"\."orders"\$astros_load\$$/s);
     expect(s.createView).toBe(`create or replace view public."${s.fn}_b4" as select * from public."${s.fn}"() where __ctid >= '(4,0)'::tid and __ctid < '(8,0)'::tid`);
     expect(loadSource(src, t, {}, { index: 2, fromBlock: 8, toBlock: null }).createView).not.toContain('__ctid <');
+    // A timestamptz is rendered as Postgres' own text: the view checks once per read that the session's DateStyle is ISO.
+    const at = { name: 'at', type: 'timestamp with time zone', notNull: false, keyPosition: null, comment: null };
+    const withAt = (transforms: Parameters<typeof loadSource>[2]) =>
+      loadSource({ ...src, columns: [...src.columns, at] }, { ...t, resync: { ...t.resync, loadColumns: [...t.resync.loadColumns, 'at'] } }, transforms, { index: 0, fromBlock: 0, toBlock: null }).createView;
+    expect(withAt({})).toMatch(/where __ctid >= '\(0,0\)'::tid and \(current_setting\('DateStyle'\) like 'ISO,%' or \('resync reads timestamps in DateStyle ISO; .*\)::int = 0\)$/);
+    expect(withAt({ at: { kind: 'mask', chars: 3 } })).not.toContain('DateStyle');
     // Another shape renders differently: a function of its own.
     expect(loadSource({ ...src, columns: src.columns.slice(0, 3) }, { ...t, resync: { ...t.resync, loadColumns: ['id', 'amount', 'tags'] } }, {}, { index: 0, fromBlock: 0, toBlock: null }).fn).not.toBe(s.fn);
     const pull = pullRangeSql(t, s, { host: '127.0.0.1', port: 5432, database: 'astros', user: 'u', password: "p'w\\" }, 41n);
