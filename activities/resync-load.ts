@@ -11,7 +11,7 @@
  */
 import type pg from 'pg';
 import { pgAddress } from '../connectors/postgres/address.ts';
-import { pullRangeSettings, pullRangeSql, type LoadSource } from '../catalog/resync-load-sql.ts';
+import { dateStyleRefusal, pullRangeSettings, pullRangeSql, type LoadSource } from '../catalog/resync-load-sql.ts';
 import type { TableObjects } from '../catalog/object-types.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import type { ResyncHost } from './resync-hosts.ts';
@@ -57,7 +57,10 @@ export async function pullRangeOnHosts(hosts: ResyncHost[], t: TableObjects, sou
         // Written rows count each row twice: into the Null input table and through its one view into the shadow.
         return Math.round(Number(r.summary?.written_rows ?? 0) / 2);
       } catch (err) {
-        throw new Error(named(h, err instanceof Error ? err.message : String(err)), { cause: err });
+        const msg = err instanceof Error ? err.message : String(err);
+        // The role's setting, the same on every retry.
+        if (msg.includes(dateStyleRefusal)) throw permanentFailure(IngestErrorType.InvalidInput, named(h, `${msg.slice(msg.indexOf(dateStyleRefusal)).split('"')[0]}: set it for the worker's role (ALTER ROLE ${address.user} SET DateStyle = 'ISO, MDY')`));
+        throw new Error(named(h, msg), { cause: err });
       }
     }),
   );

@@ -69,7 +69,7 @@ export function loadSource(src: SourceTable, t: TableObjects, transforms: Record
     `__ctid >= '(${r.fromBlock},0)'::tid`,
     ...(r.toBlock === null ? [] : [`__ctid < '(${r.toBlock},0)'::tid`]),
     // Evaluated once per read (no column in it): a session whose DateStyle would change a rendering fails with this text.
-    ...(cols.some((c) => c.iso) ? [`(current_setting('DateStyle') like 'ISO,%' or ('resync reads timestamps in DateStyle ISO; this session has ' || current_setting('DateStyle'))::int = 0)`] : []),
+    ...(cols.some((c) => c.iso) ? [`(current_setting('DateStyle') like 'ISO,%' or ('${dateStyleRefusal}' || current_setting('DateStyle'))::int = 0)`] : []),
   ].join(' and ');
   return {
     fn,
@@ -79,6 +79,9 @@ export function loadSource(src: SourceTable, t: TableObjects, transforms: Record
     createView: `create or replace view public.${pgIdent(view)} as select * from public.${pgIdent(fn)}() where ${where}`,
   };
 }
+
+/** The text a range read by a session whose DateStyle is not ISO fails with (a cast error carries it). */
+export const dateStyleRefusal = 'resync reads timestamps in DateStyle ISO; this session has ';
 
 /** A ClickHouse string literal. */
 const chString = (s: string): string => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
