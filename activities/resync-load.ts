@@ -15,6 +15,7 @@ import { dateStyleRefusal, pullRangeSettings, pullRangeSql, type LoadSource } fr
 import type { TableObjects } from '../catalog/object-types.ts';
 import { IngestErrorType, permanentFailure } from '../shared/errors.ts';
 import type { ResyncHost } from './resync-hosts.ts';
+import { tableComment } from './resync-steps.ts';
 
 /** The range's rendering function (made once, under a lock: parallel ranges share it) and its view. */
 export async function ensureLoadSource(db: pg.Pool, s: LoadSource): Promise<void> {
@@ -53,9 +54,11 @@ export async function pullRangeOnHosts(hosts: ResyncHost[], t: TableObjects, sou
   const counts = await Promise.all(
     hosts.map(async (h) => {
       try {
+        // Written rows count each row once per table it reaches: the Null input table, the shadow through its
+        // view, and on a first load the history through the shadow's view (the only count the server gives).
+        const writes = (await tableComment(h.ch, t, t.names.resyncHistoryMv)) === undefined ? 2 : 3;
         const r = await h.ch.command({ query: sql, abort_signal: signal, clickhouse_settings: pullRangeSettings });
-        // Written rows count each row twice: into the Null input table and through its one view into the shadow.
-        return Math.round(Number(r.summary?.written_rows ?? 0) / 2);
+        return Math.round(Number(r.summary?.written_rows ?? 0) / writes);
       } catch (err) {
         const msg = err instanceof Error ? err.message : String(err);
         // The role's setting, the same on every retry.
