@@ -18,6 +18,7 @@
  */
 import type pg from 'pg';
 import type { KafkaConnect } from '../../connectors/kafka-connect/client.ts';
+import { dropInactiveSlot } from '../../connectors/postgres/slots.ts';
 
 /** Rows per transaction of a fill: ~0.3 GB of WAL each, well below the limit. */
 export const fillChunkRows = 500_000;
@@ -33,7 +34,7 @@ export async function releaseBenchSlot(pool: pg.Pool, connect: KafkaConnect, ben
     await connect.resetOffsets(bench.connector);
     await connect.remove(bench.connector);
   }
-  await pool.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active', [bench.slot]);
+  await dropInactiveSlot(pool, bench.slot);
 }
 
 /** Waits until no slot of the database retains over half of max_slot_wal_keep_size; a slot that does not get there stops the fill. */
