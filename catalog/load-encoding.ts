@@ -5,7 +5,8 @@
  * streamed ones. The ClickHouse host reads the rendered values as text
  * (`postgresql()`, resync-load-sql.ts): each arrives as the string Postgres
  * made, unescaped, and ClickHouse casts it to the queue column's type (a
- * number, a bool, an array literal). An array is a ClickHouse literal, so
+ * number, a bool, an array literal); integers, booleans and dates arrive
+ * typed instead (pgWireType). An array is a ClickHouse literal, so
  * inside a quoted element a backslash is doubled and a quote doubled (`''`);
  * a tab or newline stands as it is.
  *
@@ -77,10 +78,23 @@ function element(e: string, t: string, isEnum: boolean): string | null {
   return `'''' || replace(replace(${v}, chr(92), chr(92) || chr(92)), '''', '''''') || ''''`;
 }
 
-/** Column `c` as its wire value (text), with the connector's transform applied when it has one. */
+/**
+ * Types a column of passes as itself instead of as text: `postgresql()` reads an integer as the ClickHouse
+ * integer of its width, a boolean as UInt8 (0 or 1), and both cast to the queue's column (Int32, Int64, Bool)
+ * to the value their text would parse to, without Postgres rendering the text or ClickHouse parsing it
+ * (about a tenth of the range statement's CPU on the bench's table). A date passes as its day number.
+ */
+const typedTypes: Record<string, string> = { smallint: 'smallint', integer: 'integer', bigint: 'bigint', boolean: 'boolean', date: 'integer' };
+
+/** The Postgres type column `c`'s wire value is returned as (pgWireValue): its own for the types above, text for any other. */
+export const pgWireType = (c: SourceColumn, transform?: ColumnTransform): string => (transform === undefined ? typedTypes[c.type] : undefined) ?? 'text';
+
+/** Column `c` as its wire value (of type pgWireType), with the connector's transform applied when it has one. */
 export function pgWireValue(c: SourceColumn, transform?: ColumnTransform): string {
   const id = pgIdent(c.name);
   if (transform) return pgTransformed(`${id}::text`, transform);
+  if (c.type === 'date') return `case when isfinite(${id}) then ${id} - date '1970-01-01' end`;
+  if (pgWireType(c) !== 'text') return id;
   if (c.type.endsWith('[]')) {
     const el = element('e', c.type.slice(0, -2), c.enumType === true);
     if (el === null) throw new Error(`column ${c.name}: no load encoding for ${c.type}`);

@@ -3,7 +3,8 @@
  * ClickHouse host pulls the range from Postgres itself, with the
  * `postgresql()` table function, as ClickHouse's own MaterializedPostgreSQL
  * does its initial load. Postgres renders each column as Debezium sends it
- * (load-encoding.ts) and ClickHouse reads the text values into the Null input
+ * (load-encoding.ts) and ClickHouse reads the values (text, or typed where
+ * that is exact: pgWireType) into the Null input
  * table shaped like the queue, whose view writes the shadow with the same
  * expressions streamed rows go through.
  *
@@ -24,7 +25,7 @@
 import { createHash } from 'node:crypto';
 import { ident } from './column-types.ts';
 import type { TableObjects } from './object-types.ts';
-import { needsIsoDateStyle, pgIdent, pgWireValue } from './load-encoding.ts';
+import { needsIsoDateStyle, pgIdent, pgWireType, pgWireValue } from './load-encoding.ts';
 import type { SourceTable } from './introspect.ts';
 import type { ColumnTransform } from '../shared/validation.ts';
 import type { BlockRange } from './resync-sql.ts';
@@ -59,10 +60,10 @@ export function loadSource(src: SourceTable, t: TableObjects, transforms: Record
   const cols = t.resync.loadColumns.map((name) => {
     const c = src.columns.find((s) => s.name === name);
     if (!c) throw new Error(`${src.source}: column ${name} is no longer in the table`);
-    return { name, expr: pgWireValue(c, transforms[name]), iso: needsIsoDateStyle(c, transforms[name]) };
+    return { name, expr: pgWireValue(c, transforms[name]), type: pgWireType(c, transforms[name]), iso: needsIsoDateStyle(c, transforms[name]) };
   });
   const body = `select ctid, ${cols.map((c) => c.expr).join(', ')} from ${pgIdent(src.schema)}.${pgIdent(src.table)}`;
-  const returns = ['__ctid tid', ...cols.map((c) => `${pgIdent(c.name)} text`)].join(', ');
+  const returns = ['__ctid tid', ...cols.map((c) => `${pgIdent(c.name)} ${c.type}`)].join(', ');
   const fn = `${loadObjectPrefix(src.source)}${short(returns + body)}`;
   const view = `${fn}_b${r.fromBlock}`;
   const where = [
@@ -95,7 +96,7 @@ export function pullRangeSql(t: TableObjects, source: LoadSource, pg: PgAddress,
   const now = 'toUnixTimestamp64Milli(now64(3))';
   const fields = [`'r'`, String(lsnFloor), now, now, 'NULL', `'false'`];
   const args = [`${pg.host}:${pg.port}`, pg.database, source.view, pg.user, pg.password, 'public'].map(chString).join(', ');
-  // Postgres' text columns arrive Nullable; a queue column that is not (a key, an array: a NULL array is
+  // Postgres' columns arrive Nullable; a queue column that is not (a key, an array: a NULL array is
   // rendered '[]') takes the value as it is (ClickHouse casts no Nullable into an Array).
   const value = (name: string): string => (t.resync.input.columns.find((c) => c.name === name)?.type.startsWith('Nullable(') ? ident(name) : `assumeNotNull(${ident(name)})`);
   return `INSERT INTO ${t.resync.input.name} (${[...t.resync.loadColumns, ...LOADED_FIELDS].map(ident).join(', ')})

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { tableObjects } from '../../catalog/clickhouse-objects.ts';
 import { parseDeclarations } from '../../catalog/declaration.ts';
 import type { SourceTable } from '../../catalog/introspect.ts';
-import { pgWireValue } from '../../catalog/load-encoding.ts';
+import { pgWireType, pgWireValue } from '../../catalog/load-encoding.ts';
 import { tableNames } from '../../shared/names.ts';
 import { historySql, keepUnchangedSql, lateRowsSql, splitBlocks } from '../../catalog/resync-sql.ts';
 import { dropLoadObjectsSql, loadObjectPrefix, loadSource, pullRangeSql } from '../../catalog/resync-load-sql.ts';
@@ -49,7 +49,7 @@ describe('resync objects and SQL', () => {
     const s = loadSource(src, t, {}, { index: 1, fromBlock: 4, toBlock: 8 });
     expect(s.fn.startsWith(loadObjectPrefix('public.orders'))).toBe(true);
     // A string body: no dependency on the table's columns; STABLE and not STRICT: the planner inlines it.
-    expect(s.createFn).toMatch(/^create function public\."astros_load_\w+"\(\) returns table \(__ctid tid, "id" text, "amount" text, "tags" text, "email" text\) language sql stable as \$astros_load\$select ctid, .* from "public"\."orders"\$astros_load\$$/s);
+    expect(s.createFn).toMatch(/^create function public\."astros_load_\w+"\(\) returns table \(__ctid tid, "id" bigint, "amount" text, "tags" text, "email" text\) language sql stable as \$astros_load\$select ctid, .* from "public"\."orders"\$astros_load\$$/s);
     expect(s.createView).toBe(`create or replace view public."${s.fn}_b4" as select * from public."${s.fn}"() where __ctid >= '(4,0)'::tid and __ctid < '(8,0)'::tid`);
     expect(loadSource(src, t, {}, { index: 2, fromBlock: 8, toBlock: null }).createView).not.toContain('__ctid <');
     // A timestamptz is rendered as Postgres' own text: the view checks once per read that the session's DateStyle is ISO.
@@ -72,6 +72,13 @@ describe('resync objects and SQL', () => {
     expect(pgWireValue({ name: 'ts', type: 'timestamp(3) without time zone', notNull: false, keyPosition: null, comment: null })).toContain('* 1000)::bigint');
     expect(pgWireValue(src.columns[3]!, { kind: 'mask', chars: 3 })).toBe(`repeat('*', 3)`);
     expect(() => pgWireValue({ name: 'p', type: 'point', notNull: false, keyPosition: null, comment: null })).toThrow(/no load encoding for point/);
+    // Integers, booleans and dates pass typed (a date as its day number); with a transform, or in an array, as text.
+    const col = (type: string) => ({ name: 'c', type, notNull: false, keyPosition: null, comment: null });
+    expect([pgWireType(src.columns[0]!), pgWireValue(src.columns[0]!)]).toEqual(['bigint', '"id"']);
+    expect([pgWireType(col('boolean')), pgWireType(col('smallint')), pgWireType(col('date'))]).toEqual(['boolean', 'smallint', 'integer']);
+    expect(pgWireValue(col('date'))).toBe(`case when isfinite("c") then "c" - date '1970-01-01' end`);
+    expect(pgWireType(col('integer'), { kind: 'mask', chars: 3 })).toBe('text');
+    expect([pgWireType(col('integer[]')), pgWireType(col('numeric(12,2)'))]).toEqual(['text', 'text']);
   });
 
   it('adds history only for rows that differ and keys the load did not find; copies only late rows the live copy lacks', () => {
