@@ -79,10 +79,11 @@ function element(e: string, t: string, isEnum: boolean): string | null {
 }
 
 /**
- * Types a column of passes as itself instead of as text: `postgresql()` reads an integer as the ClickHouse
- * integer of its width, a boolean as UInt8 (0 or 1), and both cast to the queue's column (Int32, Int64, Bool)
- * to the value their text would parse to, without Postgres rendering the text or ClickHouse parsing it
- * (about a tenth of the range statement's CPU on the bench's table). A date passes as its day number.
+ * The types whose columns pass typed instead of as text, and the Postgres type each passes as: `postgresql()`
+ * reads an integer as the ClickHouse integer of its width and a boolean as UInt8 (0 or 1), which cast to the
+ * queue's column (Int32, Int64, Bool) to the value their text would parse to; a date passes as its day number,
+ * the integer its text was. No cast to text in Postgres, no String column cast in ClickHouse: about a tenth of
+ * a range's CPU on the bench's table (bench/README.md, tuning log row 10).
  */
 const typedTypes: Record<string, string> = { smallint: 'smallint', integer: 'integer', bigint: 'bigint', boolean: 'boolean', date: 'integer' };
 
