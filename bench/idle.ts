@@ -5,7 +5,10 @@
  * (bench/lib/cpu.ts). Run it with the pipeline idle and nothing of the bench
  * left (bench/README.md, "Cleaning up after benchmarking") to measure the
  * production pipeline alone; windows are printed one per line so two
- * configurations can be compared in one sitting.
+ * configurations can be compared in one sitting. Each window also says how
+ * much of it the JVMs' JIT compiler threads took: a JVM started minutes ago
+ * (or just out of a burst) is still compiling, and the settled stack's idle
+ * is the figure once that share is near 0.
  *
  *   npx tsx bench/idle.ts [--seconds 60] [--windows 1] [--json]
  */
@@ -13,6 +16,7 @@ import os from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { cpuDelta, cpuGroups, cpuSnapshot, type CpuDelta } from './lib/cpu.ts';
 import { benchEnv } from './lib/env.ts';
+import { jitPercent, jitSnapshot } from './lib/jit.ts';
 
 function positiveInt(raw: string): number {
   const n = Number(raw);
@@ -41,13 +45,18 @@ async function main(): Promise<void> {
   for (let w = 0; w < opts.windows; w++) {
     const load = os.loadavg()[0]!.toFixed(2);
     const a = cpuSnapshot(pidDir);
+    const jitA = jitSnapshot(pidDir);
     await new Promise((res) => setTimeout(res, opts.seconds * 1000));
-    const p = percent(cpuDelta(a, cpuSnapshot(pidDir)));
-    if (opts.json) console.log(JSON.stringify({ seconds: opts.seconds, loadAverage: Number(load), percentOfCore: p }));
+    const d = cpuDelta(a, cpuSnapshot(pidDir));
+    const jit = jitPercent(jitA, jitSnapshot(pidDir), d.ms);
+    const p = percent(d);
+    const jitTotal = Math.round(jit.reduce((s, [, v]) => s + v, 0) * 10) / 10;
+    if (opts.json) console.log(JSON.stringify({ seconds: opts.seconds, loadAverage: Number(load), percentOfCore: p, jitPercentOfCore: Object.fromEntries(jit) }));
     else
       console.log(
         `idle ${opts.seconds} s (load average ${load} -> ${os.loadavg()[0]!.toFixed(2)}): ${p.total} % of a core ` +
-          `(${cpuGroups.map((g) => `${g} ${p[g]}`).join(', ')})`,
+          `(${cpuGroups.map((g) => `${g} ${p[g]}`).join(', ')}); of which JIT compilation ${jitTotal} ` +
+          `(${jit.map(([c, v]) => `${c} ${v}`).join(', ')})`,
       );
   }
 }

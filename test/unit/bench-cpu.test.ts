@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cpuDelta, describe as describeCpu, idleRate, perChange, type CpuSnapshot } from '../../bench/lib/cpu.ts';
+import { jitPercent, jitTicksOf } from '../../bench/lib/jit.ts';
 
 const snap = (atMs: number, us: Partial<CpuSnapshot['us']>): CpuSnapshot => ({
   atMs,
@@ -19,5 +20,19 @@ describe('CPU per change', () => {
     expect(c.net.total).toBe(2000);
     expect(c.gross.total).toBe(2600);
     expect(describeCpu(c)).toContain('= 2000 µs net of idle (2600 gross)');
+  });
+});
+
+describe('JIT compiler threads in the idle figures', () => {
+  it('gives each JVM its compile threads\' share of one core over the window, largest first', () => {
+    // 45 s window: Connect's compiler threads used 0.9 s, the broker's 0.45 s, the registry's nothing.
+    const a = new Map([['connect', 10_000_000], ['kafka', 5_000_000], ['registry', 2_000_000]]);
+    const b = new Map([['connect', 10_900_000], ['kafka', 5_450_000], ['registry', 2_000_000]]);
+    expect(jitPercent(a, b, 45_000)).toEqual([['connect', 2], ['kafka', 1], ['registry', 0]]);
+  });
+
+  it('counts nothing for a process without HotSpot compiler threads or one that ended', () => {
+    expect(jitTicksOf(process.pid)).toBe(0);
+    expect(jitTicksOf(2 ** 22 + 1)).toBe(0);
   });
 });
