@@ -7,7 +7,7 @@
  * which the kernel cuts to 15 characters.
  */
 import fs from 'node:fs';
-import { componentRoots, microsPerTick, processTree, readProcs } from './proc.ts';
+import { componentRoots, microsPerTick, parseStat, processTree, readProcs } from './proc.ts';
 
 const compilerThread = /^C[12] CompilerThre/;
 
@@ -23,9 +23,7 @@ export function jitTicksOf(pid: number): number {
   for (const tid of tids) {
     try {
       if (!compilerThread.test(fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8'))) continue;
-      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]); // utime + stime of the thread
+      ticks += parseStat(fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')).ownTicks;
     } catch {
       /* the thread ended while we read */
     }

@@ -12,6 +12,8 @@ export interface ProcStat {
   ppid: number;
   /** utime + stime + cutime + cstime, in clock ticks */
   ticks: number;
+  /** utime + stime: this process's (or, read from a task's stat, this thread's) own, in clock ticks */
+  ownTicks: number;
   /** resident set size, in pages */
   rssPages: number;
 }
@@ -21,7 +23,8 @@ export function parseStat(stat: string): ProcStat {
   // comm (field 2) may hold spaces and parentheses: fields after the last ')' are plain.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // f[0] is field 3 (state): ppid is field 4, utime..cstime are fields 14-17, rss is field 24.
-  return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]), rssPages: Number(f[21]) };
+  const ownTicks = Number(f[11]) + Number(f[12]);
+  return { ppid: Number(f[1]), ticks: ownTicks + Number(f[13]) + Number(f[14]), ownTicks, rssPages: Number(f[21]) };
 }
 
 export function readProcs(): Map<number, ProcStat> {

@@ -13,11 +13,11 @@ import { readConnectorFile } from '../../catalog/connector.ts';
 describe('the load scenario', () => {
   it('reads ppid, CPU ticks and resident pages from a /proc stat line whose name has spaces and parentheses', () => {
     const line = '4242 (node (worker) x) S 17 4242 4242 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 11 0 139971 1234567 5120 18446744073709551615';
-    expect(parseStat(line)).toEqual({ ppid: 17, ticks: 310, rssPages: 5120 });
+    expect(parseStat(line)).toEqual({ ppid: 17, ticks: 310, ownTicks: 300, rssPages: 5120 });
   });
 
   it('walks a process tree from its root', () => {
-    const p = (ppid: number): ProcStat => ({ ppid, ticks: 0, rssPages: 0 });
+    const p = (ppid: number): ProcStat => ({ ppid, ticks: 0, ownTicks: 0, rssPages: 0 });
     const procs = new Map([[10, p(1)], [11, p(10)], [12, p(11)], [13, p(1)], [14, p(10)]]);
     expect(processTree(procs, 10).sort()).toEqual([10, 11, 12, 14]);
     expect(processTree(procs, 99)).toEqual([]);
